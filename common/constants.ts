@@ -1,0 +1,68 @@
+// Every fixed limit of the service, in one place, with the relations between them asserted at import.
+// Limits an operator may tune are read from the environment in server/config.ts, which validates them
+// against the bounds here. Each limit has a test at its edge.
+
+import { assert } from "./assert.ts";
+
+// --- Money -----------------------------------------------------------------------------------------
+// Amounts and balances are integers in minor units, held in float64 for speed: exact while within
+// the safe-integer range. The engine keeps balance + overdraft_limit <= BALANCE_MINOR_MAX, so
+// available = balance - held + overdraft_limit is always exact, and refuses anything that would leave it.
+export const BALANCE_MINOR_MAX = Number.MAX_SAFE_INTEGER; // 2^53 - 1
+export const AMOUNT_MINOR_MAX = Number.MAX_SAFE_INTEGER;
+export const OVERDRAFT_LIMIT_MINOR_MAX = Number.MAX_SAFE_INTEGER;
+export const CURRENCY_CODE_MAX = 999; // ISO 4217 numeric codes are 3 digits
+
+// --- Wire ------------------------------------------------------------------------------------------
+export const ORDER_SIZE_BYTES = 40; // schema/balance.fbs struct Order
+export const RESULT_SIZE_BYTES = 40; // schema/balance.fbs struct Result
+export const BATCH_ORDERS_MAX = 128; // orders in one request (clients typically send 20)
+export const HTTP_BODY_SIZE_BYTES_MAX = 64 * 1024; // FlatBuffers or JSON body of one request
+export const ORDER_FLAG_LINKED = 1; // Order.flags bit 0: linked to the next order
+export const RESULT_FLAG_REPLAYED = 1; // Result.flags bit 0
+
+// --- Order ids -------------------------------------------------------------------------------------
+// An order id carries its creation time in ms in its high bits: id = time_ms * 2^22 + (22 low bits).
+export const ORDER_ID_TIME_SHIFT_BITS = 22;
+// An id stamped further ahead of engine time than this is refused (id_invalid): it would stay in the
+// idempotency window for longer than the window promises.
+export const ORDER_ID_FUTURE_SKEW_MS_MAX = 60_000;
+
+// --- Engine, per group -----------------------------------------------------------------------------
+export const GROUPS_MAX = 1024;
+export const ENGINE_WORKERS_MAX = 64;
+export const PARTNER_ID_MAX = 0xffff_ffff;
+export const HOLD_TIMEOUT_MS_MAX = 30 * 24 * 3600 * 1000; // 30 days
+export const IDEMPOTENCY_WINDOW_MS_MIN = 1_000;
+export const IDEMPOTENCY_WINDOW_MS_MAX = 24 * 3600 * 1000;
+// Engine time advances when a batch enters a group, and at least this often while holds may expire.
+export const ENGINE_TICK_MS = 100;
+
+// --- Rings -----------------------------------------------------------------------------------------
+export const RING_SLOT_HEADER_BYTES = 64;
+export const RING_REQUEST_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * ORDER_SIZE_BYTES;
+export const RING_RESULT_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * RESULT_SIZE_BYTES;
+export const RING_SLOT_COUNT_MIN = 16;
+export const RING_SLOT_COUNT_MAX = 1 << 16;
+// One partner may occupy at most this share of a ring's slots, so a hot partner cannot starve others.
+export const PARTNER_RING_SHARE_DIVISOR = 4;
+
+// --- Journal ---------------------------------------------------------------------------------------
+export const JOURNAL_ENTRY_HEADER_BYTES = 64;
+export const JOURNAL_RECORD_BYTES = 80;
+// One entry per engine batch: its orders plus the hold expiries that engine time triggered before it.
+export const JOURNAL_ENTRY_RECORDS_MAX = 4096;
+export const JOURNAL_SEGMENT_SIZE_BYTES_MIN = 1 << 20;
+export const JOURNAL_SEGMENT_SIZE_BYTES_MAX = 1 << 30;
+
+assert(BATCH_ORDERS_MAX >= 20, "clients send batches of 20");
+assert(RING_REQUEST_SLOT_BYTES % 8 === 0, "ring slots stay 8-aligned");
+assert(RING_RESULT_SLOT_BYTES % 8 === 0, "ring slots stay 8-aligned");
+assert(HTTP_BODY_SIZE_BYTES_MAX > BATCH_ORDERS_MAX * ORDER_SIZE_BYTES + 256, "a full batch fits a body");
+assert(JOURNAL_RECORD_BYTES >= ORDER_SIZE_BYTES + 40, "a record holds the order and its outcome");
+assert(JOURNAL_ENTRY_RECORDS_MAX >= BATCH_ORDERS_MAX * 2, "an entry holds a batch and its expiries");
+assert(
+  JOURNAL_SEGMENT_SIZE_BYTES_MIN >=
+    JOURNAL_ENTRY_HEADER_BYTES + JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES,
+  "the largest entry fits one segment",
+);
