@@ -20,6 +20,12 @@ export const BATCH_ORDERS_MAX = 128; // orders in one request (clients typically
 export const HTTP_BODY_SIZE_BYTES_MAX = 64 * 1024; // FlatBuffers or JSON body of one request
 export const ORDER_FLAG_LINKED = 1; // Order.flags bit 0: linked to the next order
 export const RESULT_FLAG_REPLAYED = 1; // Result.flags bit 0
+// One FlatBuffers frame (a TCP frame without its length prefix, or an HTTP body). HelloOk announces it.
+export const FRAME_SIZE_BYTES_MAX = HTTP_BODY_SIZE_BYTES_MAX;
+// A frame holds at least its root offset and its file identifier "BAL1".
+export const FRAME_SIZE_BYTES_MIN = 8;
+// Error.message is for humans: longer texts are cut, so an error reply stays small and bounded.
+export const ERROR_MESSAGE_LENGTH_MAX = 512;
 
 // --- Order ids -------------------------------------------------------------------------------------
 // An order id carries its creation time in ms in its high bits: id = time_ms * 2^22 + (22 low bits).
@@ -59,6 +65,10 @@ assert(BATCH_ORDERS_MAX >= 20, "clients send batches of 20");
 assert(RING_REQUEST_SLOT_BYTES % 8 === 0, "ring slots stay 8-aligned");
 assert(RING_RESULT_SLOT_BYTES % 8 === 0, "ring slots stay 8-aligned");
 assert(HTTP_BODY_SIZE_BYTES_MAX > BATCH_ORDERS_MAX * ORDER_SIZE_BYTES + 256, "a full batch fits a body");
+assert(
+  FRAME_SIZE_BYTES_MAX > BATCH_ORDERS_MAX * RESULT_SIZE_BYTES + ERROR_MESSAGE_LENGTH_MAX * 3 + 256,
+  "a full batch of results, or an error with its longest message, fits one frame",
+);
 assert(JOURNAL_RECORD_BYTES >= ORDER_SIZE_BYTES + 40, "a record holds the order and its outcome");
 assert(JOURNAL_ENTRY_RECORDS_MAX >= BATCH_ORDERS_MAX * 2, "an entry holds a batch and its expiries");
 assert(
