@@ -60,6 +60,16 @@ export const JOURNAL_RECORD_BYTES = 80;
 export const JOURNAL_ENTRY_RECORDS_MAX = 4096;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MIN = 1 << 20;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MAX = 1 << 30;
+export const JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const JOURNAL_ENTRY_BYTES_MAX =
+  JOURNAL_ENTRY_HEADER_BYTES + JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES;
+// One append() call writes at most this much, so it always fits one segment and stays atomic on a
+// full disk (all of it is written to the current or the next segment, never split).
+export const JOURNAL_APPEND_BYTES_MAX = JOURNAL_SEGMENT_SIZE_BYTES_MIN;
+// Recovery reads segments in chunks of this size (no per-entry syscalls); one chunk holds any entry.
+export const JOURNAL_READ_CHUNK_BYTES = 4 * 1024 * 1024;
+// Snapshots kept per group; older ones are deleted after a new one is durable.
+export const SNAPSHOTS_KEPT = 2;
 
 assert(BATCH_ORDERS_MAX >= 20, "clients send batches of 20");
 assert(RING_REQUEST_SLOT_BYTES % 8 === 0, "ring slots stay 8-aligned");
@@ -75,4 +85,11 @@ assert(
   JOURNAL_SEGMENT_SIZE_BYTES_MIN >=
     JOURNAL_ENTRY_HEADER_BYTES + JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES,
   "the largest entry fits one segment",
+);
+assert(JOURNAL_APPEND_BYTES_MAX >= JOURNAL_ENTRY_BYTES_MAX, "the largest entry fits one append");
+assert(JOURNAL_READ_CHUNK_BYTES >= JOURNAL_ENTRY_BYTES_MAX, "the largest entry fits one read chunk");
+assert(
+  JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT >= JOURNAL_SEGMENT_SIZE_BYTES_MIN &&
+    JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT <= JOURNAL_SEGMENT_SIZE_BYTES_MAX,
+  "the default segment size is within its bounds",
 );

@@ -1,0 +1,143 @@
+// The few file operations the journal and snapshots need, behind an interface so that tests can
+// swap in a file system that loses power (power_loss_file_layer.ts).
+
+import * as fs from "node:fs";
+import { assert } from "../common/assert.ts";
+
+/** A failed fsync/fdatasync. Never retry: the kernel may have dropped the dirty pages already, so
+ * a later fsync could "succeed" without the data. The process must stop and recover from disk. */
+export class FsyncFailedError extends Error {
+  override name = "FsyncFailedError";
+}
+
+/** The disk (or quota) is full. Whatever the failed call was writing counts as not written. */
+export class DiskFullError extends Error {
+  override name = "DiskFullError";
+}
+
+export interface FileLayer {
+  /** Opens for reading and writing; creates an empty file when `create` and it does not exist. */
+  open(path: string, create: boolean): number;
+  /** Writes all of `source` at `position_bytes`, or throws (DiskFullError on ENOSPC). */
+  write(fd: number, source: Uint8Array, position_bytes: number): void;
+  /** Reads up to target.length bytes; returns how many (fewer only at the end of the file). */
+  read(fd: number, target: Uint8Array, position_bytes: number): number;
+  /** Makes the file's data durable. Throws FsyncFailedError, never to be retried. */
+  datasync(fd: number): void;
+  size_bytes(fd: number): number;
+  truncate(fd: number, size_bytes: number): void;
+  close(fd: number): void;
+  /** Names (not paths) in a directory. */
+  list(dir: string): string[];
+  /** Atomic replace within one directory; durable only after fsync_dir. */
+  rename(source_path: string, target_path: string): void;
+  /** Durable only after fsync_dir. */
+  unlink(path: string): void;
+  mkdir_p(dir: string): void;
+  /** Makes creates, renames and unlinks in `dir` durable. Throws FsyncFailedError. */
+  fsync_dir(dir: string): void;
+}
+
+function error_code(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const code: unknown = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function is_disk_full(error: unknown): boolean {
+  const code = error_code(error);
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+export class NodeFileLayer implements FileLayer {
+  // Descriptors whose fsync failed: any later datasync on them throws without trying again.
+  private readonly fds_failed = new Set<number>();
+
+  open(path: string, create: boolean): number {
+    const flags = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
+    return fs.openSync(path, flags, 0o644);
+  }
+
+  write(fd: number, source: Uint8Array, position_bytes: number): void {
+    let written_bytes = 0;
+    // writeSync may write fewer bytes than asked; loop until all are written or it fails.
+    while (written_bytes < source.length) {
+      let count = 0;
+      try {
+        count = fs.writeSync(fd, source, written_bytes, source.length - written_bytes,
+          position_bytes + written_bytes);
+      } catch (error) {
+        if (is_disk_full(error)) throw new DiskFullError(`write: ${String(error)}`);
+        throw error;
+      }
+      assert(count > 0, "writeSync makes progress");
+      written_bytes += count;
+    }
+  }
+
+  read(fd: number, target: Uint8Array, position_bytes: number): number {
+    let read_bytes = 0;
+    while (read_bytes < target.length) {
+      const count = fs.readSync(fd, target, read_bytes, target.length - read_bytes,
+        position_bytes + read_bytes);
+      if (count === 0) break; // end of file
+      read_bytes += count;
+    }
+    return read_bytes;
+  }
+
+  datasync(fd: number): void {
+    if (this.fds_failed.has(fd)) throw new FsyncFailedError("fdatasync failed before on this fd");
+    try {
+      fs.fdatasyncSync(fd);
+    } catch (error) {
+      this.fds_failed.add(fd);
+      throw new FsyncFailedError(`fdatasync: ${String(error)}`);
+    }
+  }
+
+  size_bytes(fd: number): number {
+    return fs.fstatSync(fd).size;
+  }
+
+  truncate(fd: number, size_bytes: number): void {
+    fs.ftruncateSync(fd, size_bytes);
+  }
+
+  close(fd: number): void {
+    this.fds_failed.delete(fd);
+    fs.closeSync(fd);
+  }
+
+  list(dir: string): string[] {
+    return fs.readdirSync(dir);
+  }
+
+  rename(source_path: string, target_path: string): void {
+    try {
+      fs.renameSync(source_path, target_path);
+    } catch (error) {
+      if (is_disk_full(error)) throw new DiskFullError(`rename: ${String(error)}`);
+      throw error;
+    }
+  }
+
+  unlink(path: string): void {
+    fs.unlinkSync(path);
+  }
+
+  mkdir_p(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+
+  fsync_dir(dir: string): void {
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    try {
+      fs.fsyncSync(fd);
+    } catch (error) {
+      throw new FsyncFailedError(`fsync of directory ${dir}: ${String(error)}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
