@@ -1,0 +1,373 @@
+// One group's single-threaded state machine: applies batches of orders strictly in sequence,
+// writes one Result per order, and journals every event (order or hold expiry) with its outcome.
+// Nothing here allocates per order: the order is decoded into fields, the tables are typed arrays.
+
+import { assert } from "../common/assert.ts";
+import {
+  BATCH_ORDERS_MAX, ORDER_FLAG_LINKED, ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES,
+  RESULT_FLAG_REPLAYED, RESULT_SIZE_BYTES,
+} from "../common/constants.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import { read_u64_safe, write_i64 } from "../schema/layout.ts";
+import { copy_words } from "./bytes.ts";
+import { HoldState } from "./holds.ts";
+import { order_id_time_ms } from "./idempotency.ts";
+import {
+  RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_ORDER, RECORD_RESERVED,
+  RECORD_SEQUENCE, RECORD_STATUS,
+} from "./journal_record.ts";
+import { EXPIRIES_PER_ENTRY_MAX, type JournalOutput } from "./journal_output.ts";
+import { GroupRules, type GroupLimits } from "./rules.ts";
+
+/** screen_id() outcomes besides a Status: the id is new, or a retry of a known order. */
+const SCREEN_FRESH = -1;
+const SCREEN_REPLAYED = -2;
+
+export class GroupEngine extends GroupRules {
+  readonly group: number;
+  epoch: number;
+  last_sequence = 0;
+
+  // The batch being applied (set per batch, so no allocation per order).
+  private input!: DataView;
+  private input_offset = 0;
+  private results!: DataView;
+  private results_offset = 0;
+  private journal!: JournalOutput;
+  // Per order of the batch: its payload digest, screening outcome, and figures after it.
+  private readonly order_digest = new Uint32Array(BATCH_ORDERS_MAX);
+  private readonly order_screen = new Int32Array(BATCH_ORDERS_MAX);
+  private readonly order_window_at = new Int32Array(BATCH_ORDERS_MAX);
+  private readonly order_status = new Uint8Array(BATCH_ORDERS_MAX);
+  private readonly order_account = new Int32Array(BATCH_ORDERS_MAX);
+  private readonly order_counter = new Int32Array(BATCH_ORDERS_MAX);
+  private readonly order_balance = new Float64Array(BATCH_ORDERS_MAX);
+  private readonly order_held = new Float64Array(BATCH_ORDERS_MAX);
+  private readonly order_available = new Float64Array(BATCH_ORDERS_MAX);
+  private readonly order_counter_balance = new Float64Array(BATCH_ORDERS_MAX);
+
+  constructor(group: number, epoch: number, limits: GroupLimits) {
+    super(limits);
+    this.group = group;
+    this.epoch = epoch;
+  }
+
+  /**
+   * Applies `count` orders (40-byte structs at input_offset) stamped with engine time, writes their
+   * results at results_offset, and appends one journal entry (expiries due first, then the orders).
+   */
+  apply_batch(input: DataView, input_offset: number, count: number, engine_time_ms: number,
+    results: DataView, results_offset: number, journal: JournalOutput): void {
+    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size out of range");
+    this.input = input;
+    this.input_offset = input_offset;
+    this.results = results;
+    this.results_offset = results_offset;
+    this.journal = journal;
+    this.advance_time(engine_time_ms);
+    journal.begin_entry(this.group, this.epoch, this.last_sequence + 1, engine_time_ms);
+    this.expire_due_holds();
+    let k = 0;
+    while (k < count) {
+      if ((input.getUint8(this.order_offset(k) + 39) & ORDER_FLAG_LINKED) === 0) {
+        this.apply_single(k);
+        k++;
+        continue;
+      }
+      let end = k;
+      while (end < count && (input.getUint8(this.order_offset(end) + 39) & ORDER_FLAG_LINKED) !== 0) end++;
+      const open = end === count; // the batch ends inside the chain
+      if (!open) end++;
+      this.apply_chain(k, end, open);
+      k = end;
+    }
+    journal.end_entry();
+  }
+
+  /** Advances engine time with no orders: expires due holds (journaled as their own events). */
+  tick(engine_time_ms: number, journal: JournalOutput): void {
+    this.journal = journal;
+    this.advance_time(engine_time_ms);
+    if (this.holds.next_expired(engine_time_ms) === -1) return;
+    journal.begin_entry(this.group, this.epoch, this.last_sequence + 1, engine_time_ms);
+    this.expire_due_holds();
+    journal.end_entry();
+  }
+
+  private advance_time(engine_time_ms: number): void {
+    assert(engine_time_ms >= this.engine_time_ms, "engine time never goes backwards");
+    this.engine_time_ms = engine_time_ms;
+    this.window.evict(engine_time_ms);
+    this.holds.reclaim_closed_before(engine_time_ms - this.window.window_ms);
+  }
+
+  private order_offset(k: number): number {
+    return this.input_offset + k * ORDER_SIZE_BYTES;
+  }
+
+  private decode(k: number): void {
+    const view = this.input;
+    const at = this.order_offset(k);
+    this.o_id_lo = view.getUint32(at, true);
+    this.o_id_hi = view.getUint32(at + 4, true);
+    this.o_account_lo = view.getUint32(at + 8, true);
+    this.o_account_hi = view.getUint32(at + 12, true);
+    this.o_amount = read_u64_safe(view, at + 16);
+    this.o_ref_lo = view.getUint32(at + 24, true);
+    this.o_ref_hi = view.getUint32(at + 28, true);
+    this.o_partner = view.getUint32(at + 32, true);
+    this.o_currency = view.getUint16(at + 36, true);
+    this.o_op = view.getUint8(at + 38);
+    // The payload digest tells a retry (same payload) from an id conflict (different payload):
+    // FNV-1a over the eight words after the id, unrolled so nothing is allocated.
+    let h = 0x811c9dc5;
+    h = Math.imul(h ^ this.o_account_lo, 0x01000193);
+    h = Math.imul(h ^ this.o_account_hi, 0x01000193);
+    h = Math.imul(h ^ view.getUint32(at + 16, true), 0x01000193);
+    h = Math.imul(h ^ view.getUint32(at + 20, true), 0x01000193);
+    h = Math.imul(h ^ this.o_ref_lo, 0x01000193);
+    h = Math.imul(h ^ this.o_ref_hi, 0x01000193);
+    h = Math.imul(h ^ this.o_partner, 0x01000193);
+    h = Math.imul(h ^ view.getUint32(at + 36, true), 0x01000193);
+    this.order_digest[k] = (h ^ (h >>> 15)) >>> 0;
+  }
+
+  /** Classifies the current order's id: fresh, a replay of a known order, or a refusal status. */
+  private screen_id(k: number): number {
+    if (this.o_id_hi === 0 && this.o_id_lo === 0) return Status.id_invalid;
+    const id_time_ms = order_id_time_ms(this.o_id_hi, this.o_id_lo);
+    if (id_time_ms > this.engine_time_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) return Status.id_invalid;
+    if (id_time_ms < this.engine_time_ms - this.window.window_ms) return Status.expired;
+    const at = this.window.find(this.o_id_hi, this.o_id_lo);
+    if (at !== -1) {
+      if (this.window.digest[at] !== this.order_digest[k]) return Status.id_conflict;
+      this.order_window_at[k] = at;
+      return SCREEN_REPLAYED;
+    }
+    if (!this.window.has_room()) return Status.busy;
+    return SCREEN_FRESH;
+  }
+
+  private apply_single(k: number): void {
+    this.decode(k);
+    const screen = this.screen_id(k);
+    if (screen === SCREEN_REPLAYED) return this.write_replayed_result(k);
+    this.order_screen[k] = screen;
+    if (screen === SCREEN_FRESH) {
+      this.order_status[k] = this.execute();
+    } else {
+      this.o_account_slot = -1;
+      this.o_counter_slot = -1;
+      this.order_status[k] = screen;
+    }
+    this.note_slots(k);
+    this.note_figures(k);
+    this.emit(k);
+  }
+
+  /** A linked chain [first, end): all of it applies, or none of it does. */
+  private apply_chain(first: number, end: number, open: boolean): void {
+    const refusal = this.screen_chain(first, end, open);
+    if (refusal !== Status.ok) return this.refuse_chain(first, end, refusal);
+    this.begin_chain();
+    let failed_at = -1;
+    let failed_status: Status = Status.ok;
+    for (let k = first; k < end; k++) {
+      this.decode(k);
+      const status = this.execute();
+      this.note_slots(k);
+      if (status !== Status.ok) {
+        failed_at = k;
+        failed_status = status;
+        break;
+      }
+      this.note_figures(k);
+    }
+    if (failed_at === -1) this.commit_chain();
+    else this.roll_back_chain();
+    for (let k = first; k < end; k++) {
+      if (failed_at === -1) {
+        this.order_status[k] = Status.ok;
+      } else {
+        this.order_status[k] = k === failed_at ? failed_status : Status.linked_failed;
+        if (k > failed_at) {
+          this.decode(k);
+          this.note_slots(k);
+        }
+        this.note_figures(k); // after roll-back: the figures as they stand
+      }
+      this.emit(k);
+    }
+  }
+
+  /** Screens every order of a chain; Status.ok when the chain may be applied. */
+  private screen_chain(first: number, end: number, open: boolean): Status {
+    let fresh_count = 0;
+    let cross_partner = false;
+    let not_chainable = false;
+    let partner = -1;
+    for (let k = first; k < end; k++) {
+      this.decode(k);
+      const screen = this.screen_id(k);
+      this.order_screen[k] = screen;
+      if (screen === SCREEN_FRESH) fresh_count++;
+      if (partner === -1) partner = this.o_partner;
+      if (this.o_partner !== partner) cross_partner = true;
+      if (!GroupRules.chainable(this.o_op)) not_chainable = true;
+    }
+    if (open) return Status.chain_open;
+    if (cross_partner || not_chainable || this.has_duplicate_ids(first, end)) return Status.invalid;
+    if (fresh_count !== end - first) return Status.linked_failed;
+    if (this.window.capacity - this.window.count < fresh_count) return Status.busy;
+    return Status.ok;
+  }
+
+  private has_duplicate_ids(first: number, end: number): boolean {
+    const view = this.input;
+    for (let a = first; a < end; a++) {
+      const at_a = this.order_offset(a);
+      for (let b = a + 1; b < end; b++) {
+        const at_b = this.order_offset(b);
+        if (view.getUint32(at_a, true) !== view.getUint32(at_b, true)) continue;
+        if (view.getUint32(at_a + 4, true) === view.getUint32(at_b + 4, true)) return true;
+      }
+    }
+    return false;
+  }
+
+  private refuse_chain(first: number, end: number, refusal: Status): void {
+    for (let k = first; k < end; k++) {
+      const screen = this.order_screen[k]!;
+      if (screen === SCREEN_REPLAYED) {
+        this.write_replayed_result(k);
+        continue;
+      }
+      this.decode(k);
+      this.o_account_slot = -1;
+      this.o_counter_slot = -1;
+      this.note_slots(k);
+      this.note_figures(k);
+      this.order_status[k] = screen === SCREEN_FRESH ? refusal : screen;
+      // A fresh id refused for its chain's sake is still recorded: a retry gets the same answer.
+      this.emit(k);
+    }
+  }
+
+  /** Records which accounts the current order touched; refused early, its own account if visible. */
+  private note_slots(k: number): void {
+    let slot = this.o_account_slot;
+    if (slot === -1) {
+      slot = this.accounts.find(this.o_account_hi, this.o_account_lo);
+      if (slot !== -1 && this.accounts.partner[slot] !== this.o_partner) slot = -1;
+    }
+    this.order_account[k] = slot;
+    this.order_counter[k] = this.o_counter_slot;
+  }
+
+  private note_figures(k: number): void {
+    const slot = this.order_account[k]!;
+    const a = this.accounts;
+    this.order_balance[k] = slot === -1 ? 0 : a.balance_minor[slot]!;
+    this.order_held[k] = slot === -1 ? 0 : a.held_minor[slot]!;
+    this.order_available[k] = slot === -1 ? 0 : a.available_minor(slot);
+    const counter = this.order_counter[k]!;
+    this.order_counter_balance[k] = counter === -1 ? 0 : a.balance_minor[counter]!;
+  }
+
+  /** Gives the order its sequence, writes its result and journal record, remembers its id. */
+  private emit(k: number): void {
+    const sequence = ++this.last_sequence;
+    const status = this.order_status[k]!;
+    const input = this.input;
+    const order_at = this.order_offset(k);
+    const results = this.results;
+    const result_at = this.results_offset + k * RESULT_SIZE_BYTES;
+    copy_words(input, order_at, results, result_at, 2);
+    write_i64(results, result_at + 8, sequence);
+    write_i64(results, result_at + 16, this.order_balance[k]!);
+    write_i64(results, result_at + 24, this.order_available[k]!);
+    results.setUint32(result_at + 32, status, true); // status, flags 0, reserved16 0
+    results.setUint32(result_at + 36, 0, true);
+
+    const journal = this.journal;
+    const record_at = journal.next_record(sequence);
+    const record = journal.view;
+    copy_words(input, order_at, record, record_at + RECORD_ORDER, 10);
+    this.write_outcome(record, record_at, sequence, this.order_balance[k]!, this.order_held[k]!,
+      this.order_counter_balance[k]!, status);
+
+    const slot = this.order_account[k]!;
+    if (status === Status.ok && slot !== -1) this.accounts.sequence[slot] = sequence;
+    const counter = this.order_counter[k]!;
+    if (status === Status.ok && counter !== -1) this.accounts.sequence[counter] = sequence;
+    if (this.order_screen[k] !== SCREEN_FRESH) return;
+    this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
+      this.order_digest[k]!, status, sequence, this.order_balance[k]!, this.order_available[k]!);
+  }
+
+  private write_outcome(record: DataView, at: number, sequence: number, balance: number,
+    held: number, counter_balance: number, status: number): void {
+    record.setFloat64(at + RECORD_SEQUENCE, sequence, true);
+    record.setFloat64(at + RECORD_BALANCE_AFTER, balance, true);
+    record.setFloat64(at + RECORD_HELD_AFTER, held, true);
+    record.setFloat64(at + RECORD_COUNTER_AFTER, counter_balance, true);
+    record.setUint8(at + RECORD_STATUS, status);
+    record.setUint8(at + RECORD_RESERVED, 0);
+    record.setUint16(at + RECORD_RESERVED + 1, 0, true);
+    record.setUint32(at + RECORD_RESERVED + 3, 0, true);
+  }
+
+  /** A retry of a known order: its original result, flagged replayed. Not a new event. */
+  private write_replayed_result(k: number): void {
+    const at = this.order_window_at[k]!;
+    const w = this.window;
+    const results = this.results;
+    const result_at = this.results_offset + k * RESULT_SIZE_BYTES;
+    copy_words(this.input, this.order_offset(k), results, result_at, 2);
+    write_i64(results, result_at + 8, w.sequence[at]!);
+    write_i64(results, result_at + 16, w.balance_minor[at]!);
+    write_i64(results, result_at + 24, w.available_minor[at]!);
+    results.setUint8(result_at + 32, w.status[at]!);
+    results.setUint8(result_at + 33, RESULT_FLAG_REPLAYED);
+    results.setUint16(result_at + 34, 0, true);
+    results.setUint32(result_at + 36, 0, true);
+  }
+
+  /** Expires the holds whose timeout has passed in engine time: each is an event of its own. */
+  private expire_due_holds(): void {
+    const holds = this.holds;
+    const a = this.accounts;
+    for (let n = 0; n < EXPIRIES_PER_ENTRY_MAX; n++) {
+      const hold = holds.next_expired(this.engine_time_ms);
+      if (hold === -1) return;
+      const slot = holds.account_slot[hold]!;
+      a.held_minor[slot]! -= holds.amount_minor[hold]!;
+      a.open_hold_count[slot]!--;
+      holds.close(hold, HoldState.expired, this.engine_time_ms);
+      holds.finish_close(hold);
+      const sequence = ++this.last_sequence;
+      a.sequence[slot] = sequence;
+      this.write_expiry_record(hold, slot, sequence);
+    }
+  }
+
+  private write_expiry_record(hold: number, slot: number, sequence: number): void {
+    const a = this.accounts;
+    const record = this.journal.view;
+    const at = this.journal.next_record(sequence);
+    record.setUint32(at, 0, true); // an expiry is not an order: id 0
+    record.setUint32(at + 4, 0, true);
+    record.setUint32(at + 8, a.id_lo[slot]!, true);
+    record.setUint32(at + 12, a.id_hi[slot]!, true);
+    write_i64(record, at + 16, this.holds.amount_minor[hold]!);
+    record.setUint32(at + 24, this.holds.id_lo[hold]!, true);
+    record.setUint32(at + 28, this.holds.id_hi[hold]!, true);
+    record.setUint32(at + 32, a.partner[slot]!, true);
+    record.setUint16(at + 36, a.currency[slot]!, true);
+    record.setUint8(at + 38, Op.expire_hold);
+    record.setUint8(at + 39, 0);
+    this.write_outcome(record, at, sequence, a.balance_minor[slot]!, a.held_minor[slot]!, 0,
+      Status.ok);
+  }
+}

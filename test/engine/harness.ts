@@ -1,0 +1,109 @@
+// Drives one GroupEngine synchronously for tests: builds orders, applies batches, reads results.
+
+import { BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
+import { GroupEngine } from "../../engine/group_engine.ts";
+import { JournalOutput, JOURNAL_ENTRY_BYTES_MAX } from "../../engine/journal_output.ts";
+import type { GroupLimits } from "../../engine/rules.ts";
+import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { read_result_fields, write_order_fields, type ResultFields } from "../../schema/layout.ts";
+
+export const T0_MS = 1_700_000_000_000;
+export const EUR = 978;
+export const USD = 840;
+
+export const small_limits: GroupLimits = {
+  accounts_max: 1024,
+  holds_max: 256,
+  idempotency_entries_max: 4096,
+  idempotency_window_ms: 60_000,
+};
+
+export interface TestOrder {
+  id?: bigint;
+  op: Op;
+  partner?: number;
+  account: bigint;
+  amount?: bigint;
+  ref?: bigint;
+  currency?: number;
+  linked?: boolean;
+}
+
+export interface TestResult extends ResultFields {
+  status_name: string;
+}
+
+/** An order id created at time_ms (the SDK's layout: time in the high bits). */
+export function order_id_at(time_ms: number, counter: number): bigint {
+  return (BigInt(time_ms) << 22n) | BigInt(counter & 0x3fffff);
+}
+
+export class EngineHarness {
+  readonly engine: GroupEngine;
+  readonly journal = new JournalOutput(JOURNAL_ENTRY_BYTES_MAX * 4);
+  now_ms = T0_MS;
+  private counter = 0;
+  private readonly input = new DataView(new ArrayBuffer(BATCH_ORDERS_MAX * ORDER_SIZE_BYTES));
+  private readonly output = new DataView(new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
+  /** Every journal entry the engine produced, in order. */
+  readonly journal_bytes: Uint8Array[] = [];
+
+  constructor(limits: GroupLimits = small_limits, group = 0, epoch = 1) {
+    this.engine = new GroupEngine(group, epoch, limits);
+  }
+
+  next_id(): bigint {
+    return order_id_at(this.now_ms, ++this.counter);
+  }
+
+  batch(orders: TestOrder[]): TestResult[] {
+    orders.forEach((order, k) => {
+      write_order_fields(this.input, k * ORDER_SIZE_BYTES, {
+        id: order.id ?? this.next_id(),
+        account: order.account,
+        amount: order.amount ?? 0n,
+        ref: order.ref ?? 0n,
+        partner: order.partner ?? 1,
+        currency: order.currency ?? EUR,
+        op: order.op,
+        flags: order.linked ? 1 : 0,
+      });
+    });
+    this.engine.apply_batch(this.input, 0, orders.length, this.now_ms, this.output, 0, this.journal);
+    this.drain_journal();
+    return orders.map((_, k) => {
+      const fields = read_result_fields(this.output, k * RESULT_SIZE_BYTES);
+      return { ...fields, status_name: Status[fields.status] ?? `status_${fields.status}` };
+    });
+  }
+
+  one(order: TestOrder): TestResult {
+    return this.batch([order])[0]!;
+  }
+
+  tick(now_ms: number): void {
+    this.now_ms = now_ms;
+    this.engine.tick(now_ms, this.journal);
+    this.drain_journal();
+  }
+
+  open(account: bigint, options: { partner?: number; currency?: number; overdraft?: bigint;
+    kind?: number } = {}): TestResult {
+    return this.one({ op: Op.open_account, account, partner: options.partner ?? 1,
+      currency: options.currency ?? EUR, amount: options.overdraft ?? 0n, ref: BigInt(options.kind ?? 3) });
+  }
+
+  account(account: bigint): { balance: number; held: number; available: number } | null {
+    const slot = this.engine.accounts.find(Number(account >> 32n), Number(account & 0xffffffffn));
+    if (slot === -1) return null;
+    const a = this.engine.accounts;
+    return { balance: a.balance_minor[slot]!, held: a.held_minor[slot]!, available: a.available_minor(slot) };
+  }
+
+  private drain_journal(): void {
+    if (this.journal.size_bytes === 0) return;
+    this.journal_bytes.push(this.journal.bytes.slice(0, this.journal.size_bytes));
+    this.journal.reset();
+  }
+}
