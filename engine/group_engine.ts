@@ -11,6 +11,7 @@ import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_u64_safe, write_i64 } from "../schema/layout.ts";
 import { copy_words } from "./bytes.ts";
+import { order_digest } from "./digest.ts";
 import { HoldState } from "./holds.ts";
 import { order_id_time_ms } from "./idempotency.ts";
 import {
@@ -19,6 +20,16 @@ import {
 } from "./journal_record.ts";
 import { EXPIRIES_PER_ENTRY_MAX, type JournalOutput } from "./journal_output.ts";
 import { GroupRules, type GroupLimits } from "./rules.ts";
+
+/**
+ * Whether an order with this status is remembered in the idempotency window. Refusals of the id
+ * itself (invalid, expired, conflicting) and busy (no room, retry later) are not: every other
+ * outcome is, so a retry gets the same answer. Replay uses the same rule to rebuild the window.
+ */
+export function window_records(status: number): boolean {
+  return status !== Status.id_invalid && status !== Status.expired &&
+    status !== Status.id_conflict && status !== Status.busy;
+}
 
 /** screen_id() outcomes besides a Status: the id is new, or a retry of a known order. */
 const SCREEN_FRESH = -1;
@@ -36,7 +47,7 @@ export class GroupEngine extends GroupRules {
   private results_offset = 0;
   private journal!: JournalOutput;
   // Per order of the batch: its payload digest, screening outcome, and figures after it.
-  private readonly order_digest = new Uint32Array(BATCH_ORDERS_MAX);
+  private readonly order_payload_digest = new Uint32Array(BATCH_ORDERS_MAX);
   private readonly order_screen = new Int32Array(BATCH_ORDERS_MAX);
   private readonly order_window_at = new Int32Array(BATCH_ORDERS_MAX);
   private readonly order_status = new Uint8Array(BATCH_ORDERS_MAX);
@@ -95,7 +106,8 @@ export class GroupEngine extends GroupRules {
     journal.end_entry();
   }
 
-  private advance_time(engine_time_ms: number): void {
+  /** Moves engine time forward: the window forgets ids older than it, old closed holds go. */
+  advance_time(engine_time_ms: number): void {
     assert(engine_time_ms >= this.engine_time_ms, "engine time never goes backwards");
     this.engine_time_ms = engine_time_ms;
     this.window.evict(engine_time_ms);
@@ -119,18 +131,7 @@ export class GroupEngine extends GroupRules {
     this.o_partner = view.getUint32(at + 32, true);
     this.o_currency = view.getUint16(at + 36, true);
     this.o_op = view.getUint8(at + 38);
-    // The payload digest tells a retry (same payload) from an id conflict (different payload):
-    // FNV-1a over the eight words after the id, unrolled so nothing is allocated.
-    let h = 0x811c9dc5;
-    h = Math.imul(h ^ this.o_account_lo, 0x01000193);
-    h = Math.imul(h ^ this.o_account_hi, 0x01000193);
-    h = Math.imul(h ^ view.getUint32(at + 16, true), 0x01000193);
-    h = Math.imul(h ^ view.getUint32(at + 20, true), 0x01000193);
-    h = Math.imul(h ^ this.o_ref_lo, 0x01000193);
-    h = Math.imul(h ^ this.o_ref_hi, 0x01000193);
-    h = Math.imul(h ^ this.o_partner, 0x01000193);
-    h = Math.imul(h ^ view.getUint32(at + 36, true), 0x01000193);
-    this.order_digest[k] = (h ^ (h >>> 15)) >>> 0;
+    this.order_payload_digest[k] = order_digest(view, at);
   }
 
   /** Classifies the current order's id: fresh, a replay of a known order, or a refusal status. */
@@ -141,7 +142,7 @@ export class GroupEngine extends GroupRules {
     if (id_time_ms < this.engine_time_ms - this.window.window_ms) return Status.expired;
     const at = this.window.find(this.o_id_hi, this.o_id_lo);
     if (at !== -1) {
-      if (this.window.digest[at] !== this.order_digest[k]) return Status.id_conflict;
+      if (this.window.digest[at] !== this.order_payload_digest[k]) return Status.id_conflict;
       this.order_window_at[k] = at;
       return SCREEN_REPLAYED;
     }
@@ -301,9 +302,9 @@ export class GroupEngine extends GroupRules {
     if (status === Status.ok && slot !== -1) this.accounts.sequence[slot] = sequence;
     const counter = this.order_counter[k]!;
     if (status === Status.ok && counter !== -1) this.accounts.sequence[counter] = sequence;
-    if (this.order_screen[k] !== SCREEN_FRESH) return;
+    if (!window_records(status)) return;
     this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
-      this.order_digest[k]!, status, sequence, this.order_balance[k]!, this.order_available[k]!);
+      this.order_payload_digest[k]!, status, sequence, this.order_balance[k]!, this.order_available[k]!);
   }
 
   private write_outcome(record: DataView, at: number, sequence: number, balance: number,

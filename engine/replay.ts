@@ -1,0 +1,138 @@
+// Replay: applies journal records to a group's state by their recorded outcomes. It never decides
+// an order again, so a new version of the rules cannot rewrite history: a credit sets the balance
+// the record says, a hold opens with the recorded amount, and so on. Rejected orders change nothing
+// but their ids (the window is rebuilt exactly as the original run left it).
+
+import { assert } from "../common/assert.ts";
+import { JOURNAL_RECORD_BYTES } from "../common/constants.ts";
+import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
+import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import { read_u64_safe } from "../schema/layout.ts";
+import { order_digest } from "./digest.ts";
+import { window_records, type GroupEngine } from "./group_engine.ts";
+import { HoldState } from "./holds.ts";
+import {
+  RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
+} from "./journal_record.ts";
+
+export interface ReplayEntry {
+  first_sequence: number;
+  record_count: number;
+  engine_time_ms: number;
+  epoch: number;
+}
+
+/** Applies one journal entry whose records start at body_offset in view. */
+export function replay_entry(engine: GroupEngine, entry: ReplayEntry, view: DataView,
+  body_offset: number): void {
+  assert(entry.first_sequence === engine.last_sequence + 1, "replay: sequence gap");
+  engine.advance_time(entry.engine_time_ms);
+  engine.epoch = Math.max(engine.epoch, entry.epoch);
+  for (let i = 0; i < entry.record_count; i++) {
+    replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES);
+  }
+}
+
+function replay_record(engine: GroupEngine, view: DataView, at: number): void {
+  const sequence = view.getFloat64(at + RECORD_SEQUENCE, true);
+  assert(sequence === engine.last_sequence + 1, "replay: records out of sequence");
+  engine.last_sequence = sequence;
+  const status = view.getUint8(at + RECORD_STATUS);
+  const op = view.getUint8(at + 38);
+  if (status === Status.ok) apply_outcome(engine, view, at, op, sequence);
+  if (op === Op.expire_hold || !window_records(status)) return;
+  const accounts = engine.accounts;
+  const balance = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
+  const held = view.getFloat64(at + RECORD_HELD_AFTER, true);
+  const slot = visible_account(engine, view, at);
+  const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor[slot]!;
+  engine.window.insert(view.getUint32(at + 4, true), view.getUint32(at, true),
+    order_digest(view, at), status, sequence, balance, available);
+}
+
+/** The order's account if it exists and belongs to the order's partner (else the engine showed 0). */
+function visible_account(engine: GroupEngine, view: DataView, at: number): number {
+  const slot = engine.accounts.find(view.getUint32(at + 12, true), view.getUint32(at + 8, true));
+  if (slot === -1) return -1;
+  return engine.accounts.partner[slot] === view.getUint32(at + 32, true) ? slot : -1;
+}
+
+function account_slot(engine: GroupEngine, view: DataView, hi_at: number): number {
+  const slot = engine.accounts.find(view.getUint32(hi_at + 4, true), view.getUint32(hi_at, true));
+  assert(slot !== -1, "replay: a recorded outcome names an unknown account");
+  return slot;
+}
+
+function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: number,
+  sequence: number): void {
+  const a = engine.accounts;
+  if (op === Op.open_account) {
+    const slot = a.open(view.getUint32(at + 12, true), view.getUint32(at + 8, true),
+      view.getUint32(at + 32, true), view.getUint16(at + 36, true),
+      view.getUint32(at + 24, true) as AccountKind, read_u64_safe(view, at + 16));
+    a.sequence[slot] = sequence;
+    return;
+  }
+  const slot = account_slot(engine, view, at + 8);
+  a.sequence[slot] = sequence;
+  const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
+  const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
+  switch (op) {
+    case Op.credit:
+    case Op.debit:
+      a.balance_minor[slot] = balance_after;
+      return;
+    case Op.check:
+      return;
+    case Op.hold: {
+      const timeout_ms = view.getUint32(at + 24, true);
+      const expires_at_ms = timeout_ms === 0 ? 0 : engine.engine_time_ms + timeout_ms;
+      engine.holds.open(view.getUint32(at + 4, true), view.getUint32(at, true), slot,
+        read_u64_safe(view, at + 16), expires_at_ms);
+      a.held_minor[slot] = held_after;
+      a.open_hold_count[slot]!++;
+      return;
+    }
+    case Op.capture:
+      return close_hold(engine, view, at, slot, HoldState.captured, balance_after, held_after);
+    case Op.release:
+      return close_hold(engine, view, at, slot, HoldState.released, balance_after, held_after);
+    case Op.expire_hold:
+      return close_hold(engine, view, at, slot, HoldState.expired, balance_after, held_after);
+    case Op.transfer: {
+      const target = account_slot(engine, view, at + 24);
+      a.balance_minor[slot] = balance_after;
+      a.balance_minor[target] = view.getFloat64(at + RECORD_COUNTER_AFTER, true);
+      a.sequence[target] = sequence;
+      return;
+    }
+    case Op.freeze:
+      a.state[slot] = AccountState.frozen;
+      return;
+    case Op.unfreeze:
+      a.state[slot] = AccountState.open;
+      return;
+    case Op.set_overdraft:
+      a.overdraft_limit_minor[slot] = read_u64_safe(view, at + 16);
+      return;
+    case Op.close_account:
+      a.state[slot] = AccountState.closed;
+      return;
+    default:
+      assert(false, `replay: op ${op} recorded as ok`);
+  }
+}
+
+function close_hold(engine: GroupEngine, view: DataView, at: number, slot: number,
+  state: HoldState, balance_after: number, held_after: number): void {
+  const hold = engine.holds.find(view.getUint32(at + 28, true), view.getUint32(at + 24, true));
+  assert(hold !== -1, "replay: a recorded outcome names an unknown hold");
+  assert(engine.holds.account_slot[hold] === slot, "replay: hold of another account");
+  engine.holds.close(hold, state, engine.engine_time_ms);
+  engine.holds.finish_close(hold);
+  engine.accounts.balance_minor[slot] = balance_after;
+  engine.accounts.held_minor[slot] = held_after;
+  engine.accounts.open_hold_count[slot]!--;
+}
