@@ -9,7 +9,6 @@ const SEQUENCE_DIGITS = 20;
 
 /** The next segment, preallocated ahead of time; renamed to its real name when it is used. */
 export const SEGMENT_PREPARED_NAME = "segment-next.jrnl.tmp";
-export const TEMPORARY_SUFFIX = ".tmp";
 
 export interface SegmentListing {
   name: string;

@@ -1,0 +1,40 @@
+// Builds journal entries with random bodies for tests.
+
+import type { Prng } from "../../common/prng.ts";
+import { entry_size_bytes, write_entry_header } from "../../journal/entry_layout.ts";
+
+export function make_entry(
+  prng: Prng,
+  first_sequence: number,
+  record_count: number,
+  group = 7,
+): Uint8Array {
+  const bytes = new Uint8Array(entry_size_bytes(record_count));
+  prng.fill(bytes.subarray(64));
+  write_entry_header(new DataView(bytes.buffer), 0, {
+    record_count,
+    group,
+    epoch: 3,
+    first_sequence,
+    engine_time_ms: 1_700_000_000_000 + first_sequence,
+  });
+  return bytes;
+}
+
+/** Entries back to back in one buffer, as the engine hands them to append(). */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const total_bytes = parts.reduce((sum, part) => sum + part.length, 0);
+  const bytes = new Uint8Array(total_bytes);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return bytes;
+}
+
+export function equal_bytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
