@@ -6,7 +6,18 @@ import { JournalOutput, JOURNAL_ENTRY_BYTES_MAX } from "../../engine/journal_out
 import type { GroupLimits } from "../../engine/rules.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { read_result_fields, write_order_fields, type ResultFields } from "../../schema/layout.ts";
+import {
+  ENTRY_ENGINE_TIME_MS_OFFSET, ENTRY_FIRST_SEQUENCE_OFFSET, ENTRY_RECORD_COUNT_OFFSET,
+} from "../../journal/entry_layout.ts";
+import {
+  JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES,
+} from "../../common/constants.ts";
+import {
+  RECORD_BALANCE_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
+} from "../../engine/journal_record.ts";
+import {
+  read_order_fields, read_result_fields, write_order_fields, type OrderFields, type ResultFields,
+} from "../../schema/layout.ts";
 
 export const T0_MS = 1_700_000_000_000;
 export const EUR = 978;
@@ -34,9 +45,69 @@ export interface TestResult extends ResultFields {
   status_name: string;
 }
 
+/** One journal record as the tests read it back. */
+export interface TestRecord {
+  order: OrderFields;
+  sequence: number;
+  engine_time_ms: number;
+  balance_after: number;
+  held_after: number;
+  status: Status;
+}
+
+/** Every record of the journal entries, in order. */
+export function read_records(entries: Uint8Array[]): TestRecord[] {
+  const records: TestRecord[] = [];
+  for (const bytes of entries) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = 0;
+    while (at < bytes.byteLength) {
+      const record_count = view.getUint32(at + ENTRY_RECORD_COUNT_OFFSET, true);
+      const first_sequence = view.getFloat64(at + ENTRY_FIRST_SEQUENCE_OFFSET, true);
+      const engine_time_ms = view.getFloat64(at + ENTRY_ENGINE_TIME_MS_OFFSET, true);
+      for (let r = 0; r < record_count; r++) {
+        const record_at = at + JOURNAL_ENTRY_HEADER_BYTES + r * JOURNAL_RECORD_BYTES;
+        const sequence = view.getFloat64(record_at + RECORD_SEQUENCE, true);
+        if (sequence !== first_sequence + r) throw new Error(`record sequence gap at ${sequence}`);
+        records.push({
+          order: read_order_fields(view, record_at),
+          sequence,
+          engine_time_ms,
+          balance_after: view.getFloat64(record_at + RECORD_BALANCE_AFTER, true),
+          held_after: view.getFloat64(record_at + RECORD_HELD_AFTER, true),
+          status: view.getUint8(record_at + RECORD_STATUS),
+        });
+      }
+      at += JOURNAL_ENTRY_HEADER_BYTES + record_count * JOURNAL_RECORD_BYTES;
+    }
+  }
+  return records;
+}
+
 /** An order id created at time_ms (the SDK's layout: time in the high bits). */
 export function order_id_at(time_ms: number, counter: number): bigint {
   return (BigInt(time_ms) << 22n) | BigInt(counter & 0x3fffff);
+}
+
+/**
+ * Every order that is not a replayed retry takes exactly one new sequence, in batch order, and they
+ * are the last ones of the batch (hold expiries come first); a replayed retry takes none.
+ */
+export function check_sequences(results: ResultFields[], sequence_before: number,
+  sequence_after: number): void {
+  const fresh = results.filter((result) => !result.replayed);
+  const first = sequence_after - fresh.length + 1;
+  if (first <= sequence_before && fresh.length > 0) throw new Error("orders took fewer sequences than expected");
+  fresh.forEach((result, n) => {
+    if (result.sequence !== BigInt(first + n)) {
+      throw new Error(`order ${n} has sequence ${result.sequence}, expected ${first + n}`);
+    }
+  });
+  for (const result of results) {
+    if (result.replayed && (result.sequence < 1n || result.sequence > BigInt(sequence_after))) {
+      throw new Error("a replayed result carries a sequence the group never gave");
+    }
+  }
 }
 
 export class EngineHarness {
@@ -70,12 +141,15 @@ export class EngineHarness {
         flags: order.linked ? 1 : 0,
       });
     });
+    const sequence_before = this.engine.last_sequence;
     this.engine.apply_batch(this.input, 0, orders.length, this.now_ms, this.output, 0, this.journal);
     this.drain_journal();
-    return orders.map((_, k) => {
+    const results = orders.map((_, k) => {
       const fields = read_result_fields(this.output, k * RESULT_SIZE_BYTES);
       return { ...fields, status_name: Status[fields.status] ?? `status_${fields.status}` };
     });
+    check_sequences(results, sequence_before, this.engine.last_sequence);
+    return results;
   }
 
   one(order: TestOrder): TestResult {
@@ -99,6 +173,16 @@ export class EngineHarness {
     if (slot === -1) return null;
     const a = this.engine.accounts;
     return { balance: a.balance_minor[slot]!, held: a.held_minor[slot]!, available: a.available_minor(slot) };
+  }
+
+  /** Every journal record written so far. */
+  records(): TestRecord[] {
+    return read_records(this.journal_bytes);
+  }
+
+  /** The group's last sequence number. */
+  get last_sequence(): number {
+    return this.engine.last_sequence;
   }
 
   private drain_journal(): void {
