@@ -101,8 +101,10 @@ export class GroupRules {
   private resolve_account(check_currency: boolean): Status {
     const slot = this.accounts.find(this.o_account_hi, this.o_account_lo);
     if (slot === -1) return Status.account_not_found;
-    this.o_account_slot = slot;
+    // Another partner's account: refused before its slot is noted, so neither the result nor the
+    // journal record carries that account's figures.
     if (this.accounts.partner[slot] !== this.o_partner) return Status.forbidden;
+    this.o_account_slot = slot;
     if (this.accounts.state[slot] === AccountState.closed) return Status.account_closed;
     if (check_currency && this.accounts.currency[slot] !== this.o_currency) {
       return Status.currency_mismatch;
