@@ -127,7 +127,7 @@ describe("BatchResults", () => {
 
   test("write_batch_results into a larger buffer at an offset", () => {
     const results = random_results(new Prng(22), 5);
-    const target = new Uint8Array(1000).fill(0xee);
+    const target: Uint8Array = new Uint8Array(1000).fill(0xee);
     const size_bytes = write_batch_results(target, 12, 99n, results, 5);
     expect(size_bytes).toBe(batch_frame_size_bytes(5));
     const frame = target.subarray(12, 12 + size_bytes);
@@ -241,7 +241,7 @@ describe("interoperability with flatc", () => {
         const to_binary = Bun.spawnSync(["flatc", "--binary", "-o", join(work_dir, "out"), SCHEMA_PATH,
           join(work_dir, `${name}.json`)]);
         expect(to_binary.exitCode).toBe(0);
-        const rebuilt = new Uint8Array(readFileSync(join(work_dir, "out", `${name}.bal`)));
+        const rebuilt: Uint8Array = new Uint8Array(readFileSync(join(work_dir, "out", `${name}.bal`)));
         const ours = decode_frame(frame);
         const theirs = decode_frame(rebuilt);
         expect(theirs.type).toBe(ours.type);

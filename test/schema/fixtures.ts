@@ -57,14 +57,23 @@ export function builder_order_batch(
   }
   OrderBatch.startOrderBatch(builder);
   OrderBatch.addRequestId(builder, request_id);
-  if (mode !== undefined) builder.addFieldInt8(1, mode, 255);
+  if (mode !== undefined) {
+    // Forced, so a mode equal to the default is written too, and any byte can be tested.
+    builder.forceDefaults(true);
+    OrderBatch.addMode(builder, mode);
+    builder.forceDefaults(false);
+  }
   if (!omit_vector) OrderBatch.addOrders(builder, vector);
   const batch = OrderBatch.endOrderBatch(builder);
   Frame.finishFrameBuffer(builder, Frame.createFrame(builder, Message.OrderBatch, batch));
   return builder.asUint8Array();
 }
 
-export function builder_batch_results(request_id: bigint, results_bytes: Uint8Array, count: number) {
+export function builder_batch_results(
+  request_id: bigint,
+  results_bytes: Uint8Array,
+  count: number,
+): Uint8Array {
   const builder = new flatbuffers.Builder(1024);
   const view = view_of(results_bytes);
   BatchResults.startResultsVector(builder, count);
