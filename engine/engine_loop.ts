@@ -1,0 +1,180 @@
+// The run loop of one engine worker: drains its inbound ring, applies each slot to its group's
+// engine, publishes results, and hands the journal entries of each cycle to the journal worker in
+// one slot. Parks in Atomics.wait when idle (no spinning), waking at least every ENGINE_TICK_MS so
+// hold expiries and window eviction follow engine time.
+
+import { assert } from "../common/assert.ts";
+import { ENGINE_TICK_MS } from "../common/constants.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import { write_i64 } from "../schema/layout.ts";
+import { Ring } from "../router/ring.ts";
+import * as S from "../router/slots.ts";
+import type { GroupEngine } from "./group_engine.ts";
+import { JournalOutput } from "./journal_output.ts";
+import { capture_snapshot } from "./snapshot.ts";
+import type { WorkerControl } from "./worker_control.ts";
+
+export interface EngineLoopParts {
+  engines: Map<number, GroupEngine>;
+  inbound: Ring;
+  results: Ring;
+  journal_ring: Ring;
+  control: WorkerControl;
+  worker: number;
+  clock_ms: () => number;
+  on_snapshot: (group: number, sequence: number, chunks: Uint8Array[]) => void;
+}
+
+export const JOURNAL_SLOT_HEADER_BYTES = 8; // u32 size of the entries that follow
+
+export class EngineLoop {
+  private readonly parts: EngineLoopParts;
+  private readonly output: JournalOutput;
+  private readonly engine_by_group: (GroupEngine | undefined)[] = [];
+  private next_tick_ms = 0;
+
+  constructor(parts: EngineLoopParts) {
+    this.parts = parts;
+    this.output = new JournalOutput(parts.journal_ring.slot_bytes - JOURNAL_SLOT_HEADER_BYTES);
+    for (const [group, engine] of parts.engines) this.engine_by_group[group] = engine;
+  }
+
+  /** Runs until the control block asks it to stop; returns after the last journal flush. */
+  run(): void {
+    const { inbound, control } = this.parts;
+    for (;;) {
+      if (control.stop_requested()) break;
+      this.take_requested_snapshots();
+      const count = inbound.available();
+      if (count === 0) {
+        this.tick_if_due();
+        this.flush_journal();
+        inbound.wait_for_data(ENGINE_TICK_MS);
+        continue;
+      }
+      for (let i = 0; i < count; i++) {
+        if (!this.output.has_room_for_entry()) this.flush_journal();
+        this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
+        inbound.release(1);
+      }
+      this.flush_journal();
+    }
+    this.flush_journal();
+  }
+
+  private engine_time_ms(engine: GroupEngine): number {
+    return Math.max(this.parts.clock_ms(), engine.engine_time_ms);
+  }
+
+  private apply_slot(at: number): void {
+    const { inbound, results } = this.parts;
+    const view = inbound.view;
+    const kind = view.getUint8(at + S.REQUEST_KIND);
+    const group = view.getUint32(at + S.REQUEST_GROUP, true);
+    const engine = this.engine_by_group[group];
+    assert(engine !== undefined, `group ${group} is not hosted by this worker`);
+    while (results.free_slots() === 0) results.wait_for_room(ENGINE_TICK_MS);
+    const cursor = results.claim();
+    const out = results.slot_offset(cursor);
+    const rv = results.view;
+    rv.setUint8(out + S.RESULT_KIND, kind);
+    rv.setUint8(out + S.RESULT_FOUND, 0);
+    rv.setUint32(out + S.RESULT_GROUP, group, true);
+    rv.setUint32(out + S.RESULT_TOKEN, view.getUint32(at + S.REQUEST_TOKEN, true), true);
+    rv.setUint32(out + S.RESULT_PART, view.getUint32(at + S.REQUEST_PART, true), true);
+    const count = view.getUint32(at + S.REQUEST_COUNT, true);
+    rv.setUint32(out + S.RESULT_COUNT, count, true);
+    switch (kind) {
+      case S.SlotKind.batch:
+        engine.apply_batch(view, at + S.REQUEST_BODY, count, this.engine_time_ms(engine), rv,
+          out + S.RESULT_BODY, this.output);
+        break;
+      case S.SlotKind.query_account:
+        this.answer_account_query(engine, view, at, rv, out);
+        break;
+      case S.SlotKind.query_order:
+        this.answer_order_query(engine, view, at, rv, out);
+        break;
+      default:
+        assert(false, `unknown slot kind ${kind}`);
+    }
+    // Whatever the reply reflects must be durable before it leaves: the group's sequence now.
+    rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, engine.last_sequence, true);
+    results.publish(cursor);
+  }
+
+  private answer_account_query(engine: GroupEngine, view: DataView, at: number, rv: DataView,
+    out: number): void {
+    const a = engine.accounts;
+    const slot = a.find(view.getUint32(at + S.REQUEST_QUERY_ID + 4, true),
+      view.getUint32(at + S.REQUEST_QUERY_ID, true));
+    if (slot === -1) return;
+    if (a.partner[slot] !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
+    const body = out + S.RESULT_BODY;
+    rv.setUint8(out + S.RESULT_FOUND, 1);
+    rv.setUint32(body + S.ACCOUNT_PARTNER, a.partner[slot]!, true);
+    rv.setUint16(body + S.ACCOUNT_CURRENCY, a.currency[slot]!, true);
+    rv.setUint8(body + S.ACCOUNT_KIND, a.kind[slot]!);
+    rv.setUint8(body + S.ACCOUNT_STATE, a.state[slot]!);
+    rv.setFloat64(body + S.ACCOUNT_OVERDRAFT, a.overdraft_limit_minor[slot]!, true);
+    rv.setFloat64(body + S.ACCOUNT_BALANCE, a.balance_minor[slot]!, true);
+    rv.setFloat64(body + S.ACCOUNT_HELD, a.held_minor[slot]!, true);
+    rv.setFloat64(body + S.ACCOUNT_AVAILABLE, a.available_minor(slot), true);
+    rv.setFloat64(body + S.ACCOUNT_SEQUENCE, a.sequence[slot]!, true);
+  }
+
+  /** An order's result while its id is in the idempotency window (a Result struct). */
+  private answer_order_query(engine: GroupEngine, view: DataView, at: number, rv: DataView,
+    out: number): void {
+    const w = engine.window;
+    const id_lo = view.getUint32(at + S.REQUEST_QUERY_ID, true);
+    const id_hi = view.getUint32(at + S.REQUEST_QUERY_ID + 4, true);
+    const entry = w.find(id_hi, id_lo);
+    if (entry === -1) return;
+    const body = out + S.RESULT_BODY;
+    rv.setUint8(out + S.RESULT_FOUND, 1);
+    rv.setUint32(body, id_lo, true);
+    rv.setUint32(body + 4, id_hi, true);
+    write_i64(rv, body + 8, w.sequence[entry]!);
+    write_i64(rv, body + 16, w.balance_minor[entry]!);
+    write_i64(rv, body + 24, w.available_minor[entry]!);
+    rv.setUint32(body + 32, w.status[entry]! as Status, true);
+    rv.setUint32(body + 36, 0, true);
+  }
+
+  private tick_if_due(): void {
+    const now_ms = this.parts.clock_ms();
+    if (now_ms < this.next_tick_ms) return;
+    this.next_tick_ms = now_ms + ENGINE_TICK_MS;
+    for (const engine of this.parts.engines.values()) {
+      if (!this.output.has_room_for_entry()) this.flush_journal();
+      engine.tick(this.engine_time_ms(engine), this.output);
+    }
+  }
+
+  private take_requested_snapshots(): void {
+    const control = this.parts.control;
+    if (!control.snapshot_requested(this.parts.worker)) return;
+    control.clear_snapshot_request(this.parts.worker);
+    this.flush_journal(); // the snapshot's sequence must reach the journal worker first
+    for (const [group, engine] of this.parts.engines) {
+      this.parts.on_snapshot(group, engine.last_sequence, capture_snapshot(engine));
+    }
+  }
+
+  /** Hands this cycle's journal entries to the journal worker: one slot, one doorbell. */
+  private flush_journal(): void {
+    const output = this.output;
+    if (output.size_bytes === 0) return;
+    const ring = this.parts.journal_ring;
+    // Backpressure: if the journal worker is behind, the engine waits rather than buffer more.
+    while (ring.free_slots() === 0) ring.wait_for_room(ENGINE_TICK_MS);
+    const cursor = ring.claim();
+    const at = ring.slot_offset(cursor);
+    ring.view.setUint32(at, output.size_bytes, true);
+    ring.bytes.set(output.bytes.subarray(0, output.size_bytes), at + JOURNAL_SLOT_HEADER_BYTES);
+    ring.publish(cursor);
+    output.reset();
+    this.parts.control.ring_journal_doorbell();
+  }
+}

@@ -1,0 +1,66 @@
+// Flags shared between the main thread and the workers, in one small SharedArrayBuffer: requests
+// that the workers poll between cycles (stop, snapshot), the journal doorbell that engine workers
+// ring after handing over entries, and the journal worker's disk-full flag that the main thread
+// reads before accepting orders.
+
+import { ENGINE_WORKERS_MAX } from "../common/constants.ts";
+
+const LINE_INT32S = 32; // each flag on its own 128-byte line
+const STOP = 0;
+const JOURNAL_DOORBELL = LINE_INT32S;
+const DISK_FULL = LINE_INT32S * 2;
+const SNAPSHOT_BY_WORKER = LINE_INT32S * 3; // one flag per engine worker
+const INT32_COUNT = SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
+
+export class WorkerControl {
+  readonly buffer: SharedArrayBuffer;
+  private readonly flags: Int32Array;
+
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(INT32_COUNT * 4);
+    this.flags = new Int32Array(this.buffer);
+  }
+
+  request_stop(): void {
+    Atomics.store(this.flags, STOP, 1);
+  }
+
+  stop_requested(): boolean {
+    return Atomics.load(this.flags, STOP) !== 0;
+  }
+
+  request_snapshot(worker: number): void {
+    Atomics.store(this.flags, SNAPSHOT_BY_WORKER + worker, 1);
+  }
+
+  snapshot_requested(worker: number): boolean {
+    return Atomics.load(this.flags, SNAPSHOT_BY_WORKER + worker) !== 0;
+  }
+
+  clear_snapshot_request(worker: number): void {
+    Atomics.store(this.flags, SNAPSHOT_BY_WORKER + worker, 0);
+  }
+
+  ring_journal_doorbell(): void {
+    Atomics.add(this.flags, JOURNAL_DOORBELL, 1);
+    Atomics.notify(this.flags, JOURNAL_DOORBELL);
+  }
+
+  journal_doorbell(): number {
+    return Atomics.load(this.flags, JOURNAL_DOORBELL);
+  }
+
+  /** Resolves when the doorbell rings after `seen`, or after timeout_ms. */
+  async wait_journal_doorbell(seen: number, timeout_ms: number): Promise<void> {
+    const waiting = Atomics.waitAsync(this.flags, JOURNAL_DOORBELL, seen, timeout_ms);
+    if (waiting.async) await waiting.value;
+  }
+
+  set_disk_full(full: boolean): void {
+    Atomics.store(this.flags, DISK_FULL, full ? 1 : 0);
+  }
+
+  disk_full(): boolean {
+    return Atomics.load(this.flags, DISK_FULL) !== 0;
+  }
+}
