@@ -239,12 +239,16 @@ export class GroupEngine extends GroupRules {
 
   private refuse_chain(first: number, end: number, refusal: Status): void {
     for (let k = first; k < end; k++) {
-      const screen = this.order_screen[k]!;
+      this.decode(k);
+      // A fresh id is screened again: an earlier order of this chain may since have recorded the
+      // same id, or taken the window's last free entry (recording it twice, or into a full
+      // window, would fail an assertion and stop the group).
+      let screen = this.order_screen[k]!;
+      if (screen === SCREEN_FRESH) screen = this.screen_id(k);
       if (screen === SCREEN_REPLAYED) {
         this.write_replayed_result(k);
         continue;
       }
-      this.decode(k);
       this.o_account_slot = -1;
       this.o_counter_slot = -1;
       this.note_slots(k);
