@@ -1,7 +1,7 @@
 // The journal entry header: 64 bytes, little-endian, followed by record_count fixed-size records.
 // The journal treats the body as opaque; only this header is its business. Two CRC32s: the body's
-// (so a torn or rotten body is caught) and the header's over bytes 0..59 (so a torn header is caught
-// before its lengths are trusted).
+// (so a torn or rotten body is caught) and the header's over bytes 0..59 (so a torn header is
+// caught before its lengths are trusted).
 
 import { assert } from "../common/assert.ts";
 import {

@@ -4,8 +4,8 @@
 //
 // Where a segment ends tells a torn tail from corruption: only the last segment may have entries
 // that were not yet synced (the writer syncs a segment before it starts the next one). So a bad
-// entry in the last segment is a crash's torn tail and is cut; a bad entry in an earlier segment, or
-// a gap in sequences, is damage the operator must look at, and recovery stops with an error.
+// entry in the last segment is a crash's torn tail and is cut; a bad entry in an earlier segment,
+// or a gap in sequences, is damage the operator must look at, and recovery stops with an error.
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_READ_CHUNK_BYTES } from "../common/constants.ts";
@@ -25,8 +25,8 @@ export class JournalCorruptError extends Error {
 }
 
 /** Called for each entry whose last sequence is after the requested one. The entry's bytes are
- * view[offset .. offset + 64 + header.body_bytes), valid only during the call. An entry may start at
- * or before the requested sequence (then skip its first records). */
+ * view[offset .. offset + 64 + header.body_bytes), valid only during the call. An entry may start
+ * at or before the requested sequence (then skip its first records). */
 export type OnEntry = (view: DataView, offset: number, header: EntryHeader) => void;
 
 /** Where the journal ends, and where JournalWriter.open continues appending. */
@@ -202,7 +202,7 @@ function scan_entries(
 }
 
 // Zeroes every non-zero byte from `from_bytes` to the end of the file, then syncs, so that what
-// follows the last valid entry is what a fresh preallocated segment holds. Returns the bytes zeroed.
+// follows the last valid entry is what a fresh preallocated segment holds. Returns bytes zeroed.
 function zero_tail(files: FileLayer, fd: number, from_bytes: number, buffer: Uint8Array): number {
   const file_size_bytes = files.size_bytes(fd);
   assert(from_bytes <= file_size_bytes, "the cut is inside the file");

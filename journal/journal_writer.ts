@@ -125,7 +125,8 @@ export class JournalWriter {
     const fd = this.files.open(this.path(SEGMENT_PREPARED_NAME), true);
     try {
       // Rewrites all of it even after an earlier DiskFullError: the file's zeros are not synced.
-      for (let position = 0; position < this.segment_size_bytes; position += PREALLOCATE_CHUNK_BYTES) {
+      const step_bytes = PREALLOCATE_CHUNK_BYTES;
+      for (let position = 0; position < this.segment_size_bytes; position += step_bytes) {
         const size_bytes = Math.min(PREALLOCATE_CHUNK_BYTES, this.segment_size_bytes - position);
         this.files.write(fd, zeros().subarray(0, size_bytes), position);
       }

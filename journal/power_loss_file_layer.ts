@@ -264,7 +264,8 @@ export class PowerLossFileLayer implements FileLayer {
 
   private locate(file_path: string): { directory: Directory; name: string } {
     const normal = path.posix.resolve("/", file_path);
-    return { directory: this.directory_of(path.posix.dirname(normal)), name: path.posix.basename(normal) };
+    const directory = this.directory_of(path.posix.dirname(normal));
+    return { directory, name: path.posix.basename(normal) };
   }
 }
 

@@ -141,9 +141,8 @@ export function decode_snapshot(bytes: Uint8Array, sequence: number): Uint8Array
   if (view.getUint16(6, true) !== SNAPSHOT_HEADER_BYTES) return null;
   if (view.getFloat64(8, true) !== sequence) return null;
   if (view.getFloat64(16, true) !== body_bytes) return null;
-  if (view.getFloat64(24, true) !== 0 || view.getUint32(bytes.length - 4, true) !== SNAPSHOT_MAGIC) {
-    return null;
-  }
+  if (view.getFloat64(24, true) !== 0) return null;
+  if (view.getUint32(bytes.length - 4, true) !== SNAPSHOT_MAGIC) return null;
   const body = bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + body_bytes);
   const header = bytes.subarray(0, SNAPSHOT_HEADER_BYTES);
   const crc32 = Bun.hash.crc32(header, Bun.hash.crc32(body));

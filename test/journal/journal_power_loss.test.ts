@@ -73,7 +73,8 @@ function check_prefix(model: Model, read: Uint8Array[], recovery: JournalRecover
     }
   }
   const last_read = read[read.length - 1];
-  const last_sequence = last_read === undefined ? model.deleted_through : last_sequence_of(last_read);
+  const last_sequence =
+    last_read === undefined ? model.deleted_through : last_sequence_of(last_read);
   if (recovery.last_sequence !== last_sequence) throw new Error("recovery.last_sequence is wrong");
   if (last_sequence < model.synced_sequence) {
     throw new Error(`lost synced entries: recovered through ${last_sequence}, ` +

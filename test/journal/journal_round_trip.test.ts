@@ -99,7 +99,8 @@ describe("journal round trip on disk", () => {
     const dir = temp_dir();
     const writer = JournalWriter.open(files, dir, read_all(files, dir, 0).recovery);
     const prng = new Prng(12);
-    writer.append(concat([make_entry(prng, 1, 5), make_entry(prng, 6, 5), make_entry(prng, 11, 1)]));
+    const entries = [make_entry(prng, 1, 5), make_entry(prng, 6, 5), make_entry(prng, 11, 1)];
+    writer.append(concat(entries));
     writer.sync();
     writer.close();
     expect(read_all(files, dir, 5).entries.length).toBe(2);

@@ -112,7 +112,8 @@ describe("snapshot files", () => {
         files.crash(prng);
         const found = read_newest_snapshot(files, DIR);
         if (found === null) throw new Error(`seed ${seed}: no snapshot after a crash`);
-        const is_old = found.sequence === durable.sequence && equal_bytes(found.bytes, durable.bytes);
+        const is_old =
+          found.sequence === durable.sequence && equal_bytes(found.bytes, durable.bytes);
         const is_new = found.sequence === sequence && equal_bytes(found.bytes, attempt.bytes);
         if (!is_old && !is_new) throw new Error(`seed ${seed}: snapshot is neither old nor new`);
         if (is_new) durable = attempt;
