@@ -10,8 +10,8 @@ import { assert } from "../common/assert.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import type { HoldState } from "./holds.ts";
 
-const SNAPSHOT_MAGIC = 0x50414e53; // "SNAP"
-const SNAPSHOT_VERSION = 1;
+const STATE_MAGIC = 0x41545347; // "GSTA": group state (the file around it has its own header)
+const STATE_VERSION = 1;
 const META_BYTES = 64;
 
 type Column = Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array;
@@ -33,8 +33,8 @@ export function capture_snapshot(engine: GroupEngine): Uint8Array[] {
   const holds = collect_holds(engine);
   const window = collect_window(engine);
   const meta = new DataView(new ArrayBuffer(META_BYTES));
-  meta.setUint32(0, SNAPSHOT_MAGIC, true);
-  meta.setUint32(4, SNAPSHOT_VERSION, true);
+  meta.setUint32(0, STATE_MAGIC, true);
+  meta.setUint32(4, STATE_VERSION, true);
   meta.setUint32(8, engine.group, true);
   meta.setUint32(12, engine.epoch, true);
   meta.setFloat64(16, engine.last_sequence, true);
@@ -129,8 +129,8 @@ const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n);
 export function restore_snapshot(engine: GroupEngine, bytes: Uint8Array): void {
   assert(engine.last_sequence === 0 && engine.accounts.count === 0, "restore into a fresh engine");
   const meta = new DataView(bytes.buffer, bytes.byteOffset, META_BYTES);
-  assert(meta.getUint32(0, true) === SNAPSHOT_MAGIC, "snapshot: bad magic");
-  assert(meta.getUint32(4, true) === SNAPSHOT_VERSION, "snapshot: unknown version");
+  assert(meta.getUint32(0, true) === STATE_MAGIC, "snapshot: bad magic");
+  assert(meta.getUint32(4, true) === STATE_VERSION, "snapshot: unknown version");
   assert(meta.getUint32(8, true) === engine.group, "snapshot: another group's");
   const account_count = meta.getUint32(32, true);
   const hold_count = meta.getUint32(36, true);

@@ -1,0 +1,71 @@
+// Entry point of an engine worker thread: recovers its groups, says ready, then runs the engine
+// loop until asked to stop. An assertion failure here crashes the whole process on purpose: a
+// corrupted state must never serve (the journal and snapshot restore it on restart).
+
+import { NodeFileLayer } from "../journal/file_layer.ts";
+import { Ring, type RingShape } from "../router/ring.ts";
+import { EngineLoop } from "./engine_loop.ts";
+import { GroupEngine } from "./group_engine.ts";
+import { group_dir, recover_group, type GroupRecovery } from "./recovery.ts";
+import type { GroupLimits } from "./rules.ts";
+import { WorkerControl } from "./worker_control.ts";
+
+declare const self: Worker;
+
+export interface EngineWorkerInit {
+  worker: number;
+  groups: number[];
+  limits: GroupLimits;
+  data_dir: string;
+  control: SharedArrayBuffer;
+  inbound: SharedArrayBuffer;
+  inbound_shape: RingShape;
+  results: SharedArrayBuffer;
+  results_shape: RingShape;
+  journal: SharedArrayBuffer;
+  journal_shape: RingShape;
+}
+
+export type EngineWorkerMessage =
+  | { type: "ready"; recoveries: GroupRecovery[] }
+  | { type: "snapshot"; group: number; sequence: number; chunks: Uint8Array[] }
+  | { type: "stopped" };
+
+function post(message: EngineWorkerMessage, transfer: ArrayBuffer[] = []): void {
+  self.postMessage(message, transfer);
+}
+
+function start(init: EngineWorkerInit): void {
+  const files = new NodeFileLayer();
+  const engines = new Map<number, GroupEngine>();
+  const recoveries: GroupRecovery[] = [];
+  for (const group of init.groups) {
+    const engine = new GroupEngine(group, 0, init.limits);
+    recoveries.push(recover_group(files, group_dir(init.data_dir, group), engine));
+    engines.set(group, engine);
+  }
+  post({ type: "ready", recoveries });
+  const loop = new EngineLoop({
+    engines,
+    worker: init.worker,
+    inbound: Ring.attach(init.inbound, init.inbound_shape),
+    results: Ring.attach(init.results, init.results_shape),
+    journal_ring: Ring.attach(init.journal, init.journal_shape),
+    control: new WorkerControl(init.control),
+    clock_ms: Date.now,
+    on_snapshot: (group, sequence, chunks) => {
+      post({ type: "snapshot", group, sequence, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
+    },
+  });
+  loop.run();
+  post({ type: "stopped" });
+}
+
+self.onmessage = (event: MessageEvent<EngineWorkerInit>) => {
+  try {
+    start(event.data);
+  } catch (error) {
+    console.error(`engine worker ${event.data.worker} failed:`, error);
+    process.kill(process.pid, "SIGKILL");
+  }
+};

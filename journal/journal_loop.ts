@@ -1,0 +1,164 @@
+// The journal worker's loop: takes the entries the engine workers handed over (one ring per engine
+// worker), sorts them into per-group staging buffers, appends each group's buffer with one write,
+// fdatasyncs each group written (group commit: one fsync covers everything that arrived meanwhile),
+// and reports the durable sequence per group to the main thread. It runs on its own thread so the
+// fsync's kernel time overlaps the engines' work.
+//
+// A full disk: append throws DiskFullError; the staged bytes are kept, the disk-full flag makes
+// the main thread refuse new orders, and the append is retried until it succeeds. A failed fsync
+// is fatal (DESIGN.md section 4): the caller kills the process, the page cache may have lost data.
+
+import { assert } from "../common/assert.ts";
+import { JOURNAL_APPEND_BYTES_MAX } from "../common/constants.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../engine/engine_loop.ts";
+import type { WorkerControl } from "../engine/worker_control.ts";
+import type { Ring } from "../router/ring.ts";
+import {
+  ENTRY_GROUP_OFFSET, ENTRY_RECORD_COUNT_OFFSET, entry_header_empty, entry_size_bytes,
+  read_entry_header,
+} from "./entry_layout.ts";
+import { DiskFullError } from "./file_layer.ts";
+import type { JournalWriter } from "./journal_writer.ts";
+
+export const DISK_FULL_RETRY_MS = 1_000;
+const IDLE_WAIT_MS = 100;
+
+class Staging {
+  readonly bytes = new Uint8Array(JOURNAL_APPEND_BYTES_MAX);
+  size_bytes = 0;
+}
+
+export interface JournalLoopParts {
+  rings: Ring[];
+  writers: Map<number, JournalWriter>;
+  control: WorkerControl;
+  /** Called after each group commit with the groups whose durable sequence advanced. */
+  on_durable: (durable: Map<number, number>) => void;
+  /** Called every cycle: bounded background work (writing snapshots, deleting segments). */
+  /** Returns true while it has more to do (the loop then does not park). */
+  on_cycle: (durable_by_group: Map<number, number>) => boolean;
+}
+
+export class JournalLoop {
+  private readonly parts: JournalLoopParts;
+  private readonly staging = new Map<number, Staging>();
+  private readonly header = entry_header_empty();
+  private readonly durable_by_group = new Map<number, number>();
+
+  constructor(parts: JournalLoopParts) {
+    this.parts = parts;
+    for (const [group, writer] of parts.writers) {
+      this.staging.set(group, new Staging());
+      this.durable_by_group.set(group, writer.synced_sequence);
+    }
+  }
+
+  durable_sequence(group: number): number {
+    return this.durable_by_group.get(group) ?? 0;
+  }
+
+  /** Runs until stop is requested and every handed-over entry is durable. */
+  async run(): Promise<void> {
+    const control = this.parts.control;
+    for (;;) {
+      const doorbell = control.journal_doorbell();
+      const moved = this.drain_rings();
+      const appended = this.append_staged();
+      if (appended) this.sync_written();
+      const busy = this.parts.on_cycle(this.durable_by_group);
+      if (control.disk_full()) {
+        await Bun.sleep(DISK_FULL_RETRY_MS);
+        continue;
+      }
+      if (moved > 0 || busy) continue;
+      if (control.stop_requested() && this.rings_empty()) return;
+      await control.wait_journal_doorbell(doorbell, IDLE_WAIT_MS);
+    }
+  }
+
+  private rings_empty(): boolean {
+    return this.parts.rings.every((ring) => ring.available() === 0);
+  }
+
+  /** Moves handed-over entries into staging; stops early when a group's staging is full. */
+  private drain_rings(): number {
+    let moved = 0;
+    for (const ring of this.parts.rings) {
+      while (ring.available() > 0) {
+        const at = ring.slot_offset(ring.consumer_cursor());
+        if (!this.stage_slot(ring, at)) return moved;
+        ring.release(1);
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  /** Stages a whole slot, or nothing if some group's staging lacks room (append first). */
+  private stage_slot(ring: Ring, at: number): boolean {
+    const size_bytes = ring.view.getUint32(at, true);
+    const start = at + JOURNAL_SLOT_HEADER_BYTES;
+    if (!this.slot_fits(ring, start, size_bytes)) return false;
+    let offset = start;
+    while (offset < start + size_bytes) {
+      const status = read_entry_header(ring.view, offset, start + size_bytes - offset, this.header);
+      assert(status === "ok", `engine handed over a bad journal entry: ${status}`);
+      const entry_bytes = entry_size_bytes(this.header.record_count);
+      const staging = this.staging.get(this.header.group);
+      assert(staging !== undefined, `journal entry for unknown group ${this.header.group}`);
+      staging.bytes.set(ring.bytes.subarray(offset, offset + entry_bytes), staging.size_bytes);
+      staging.size_bytes += entry_bytes;
+      offset += entry_bytes;
+    }
+    return true;
+  }
+
+  private slot_fits(ring: Ring, start: number, size_bytes: number): boolean {
+    const needed = new Map<number, number>();
+    let offset = start;
+    while (offset < start + size_bytes) {
+      const group = ring.view.getUint32(offset + ENTRY_GROUP_OFFSET, true);
+      const records = ring.view.getUint32(offset + ENTRY_RECORD_COUNT_OFFSET, true);
+      const entry_bytes = entry_size_bytes(records);
+      needed.set(group, (needed.get(group) ?? 0) + entry_bytes);
+      offset += entry_bytes;
+    }
+    for (const [group, bytes] of needed) {
+      const staging = this.staging.get(group);
+      if (staging !== undefined && staging.size_bytes + bytes > staging.bytes.byteLength) return false;
+    }
+    return true;
+  }
+
+  /** Appends each group's staged entries with one write. Returns whether anything was written. */
+  private append_staged(): boolean {
+    let appended = false;
+    let disk_full = false;
+    for (const [group, staging] of this.staging) {
+      if (staging.size_bytes === 0) continue;
+      const writer = this.parts.writers.get(group)!;
+      try {
+        writer.append(staging.bytes.subarray(0, staging.size_bytes));
+      } catch (error) {
+        if (!(error instanceof DiskFullError)) throw error;
+        disk_full = true; // keep the staged bytes: the same append is retried later
+        continue;
+      }
+      staging.size_bytes = 0;
+      appended = true;
+    }
+    this.parts.control.set_disk_full(disk_full);
+    return appended;
+  }
+
+  private sync_written(): void {
+    const advanced = new Map<number, number>();
+    for (const [group, writer] of this.parts.writers) {
+      if (writer.last_sequence === writer.synced_sequence) continue;
+      const durable = writer.sync(); // throws FsyncFailedError: fatal, handled by the worker
+      this.durable_by_group.set(group, durable);
+      advanced.set(group, durable);
+    }
+    if (advanced.size > 0) this.parts.on_durable(advanced);
+  }
+}

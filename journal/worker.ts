@@ -1,0 +1,76 @@
+// Entry point of the journal worker thread: owns every group's journal files and snapshots. It
+// appends what the engines hand over, fdatasyncs, reports durable sequences to the main thread,
+// writes snapshots once the journal covers them, and deletes segments behind the older snapshot.
+// A failed fsync, or any failure here, kills the process (DESIGN.md section 4: never retried).
+
+import { Ring, type RingShape } from "../router/ring.ts";
+import { WorkerControl } from "../engine/worker_control.ts";
+import { NodeFileLayer } from "./file_layer.ts";
+import { JournalLoop } from "./journal_loop.ts";
+import type { JournalRecovery } from "./journal_reader.ts";
+import { JournalWriter } from "./journal_writer.ts";
+import { SnapshotQueue, type PendingSnapshot } from "./snapshot_queue.ts";
+
+declare const self: Worker;
+
+export interface JournalWorkerInit {
+  groups: { group: number; dir: string; recovery: JournalRecovery; snapshot_sequence: number }[];
+  rings: SharedArrayBuffer[];
+  ring_shape: RingShape;
+  control: SharedArrayBuffer;
+  segment_size_bytes: number;
+}
+
+export type JournalWorkerRequest =
+  | { type: "init"; init: JournalWorkerInit }
+  | ({ type: "snapshot" } & PendingSnapshot);
+
+export type JournalWorkerMessage =
+  | { type: "ready" }
+  | { type: "durable"; groups: [number, number][] }
+  | { type: "snapshot_written"; group: number; sequence: number; duration_ms: number }
+  | { type: "stopped" };
+
+function post(message: JournalWorkerMessage): void {
+  self.postMessage(message);
+}
+
+let snapshots: SnapshotQueue | null = null;
+
+async function start(init: JournalWorkerInit): Promise<void> {
+  const files = new NodeFileLayer();
+  const writers = new Map<number, JournalWriter>();
+  for (const { group, dir, recovery } of init.groups) {
+    writers.set(group, JournalWriter.open(files, dir, recovery,
+      { segment_size_bytes: init.segment_size_bytes }));
+  }
+  snapshots = new SnapshotQueue(files, writers,
+    new Map(init.groups.map((g) => [g.group, { dir: g.dir, sequence: g.snapshot_sequence }])),
+    (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence, duration_ms }));
+  const loop = new JournalLoop({
+    rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
+    writers,
+    control: new WorkerControl(init.control),
+    on_durable: (durable) => post({ type: "durable", groups: [...durable] }),
+    on_cycle: (durable) => snapshots!.step(durable),
+  });
+  post({ type: "ready" });
+  await loop.run();
+  post({ type: "stopped" });
+}
+
+function die(error: unknown): never {
+  console.error("journal worker failed, stopping the process:", error);
+  process.kill(process.pid, "SIGKILL");
+  throw error;
+}
+
+self.onmessage = (event: MessageEvent<JournalWorkerRequest>) => {
+  const request = event.data;
+  if (request.type === "init") {
+    start(request.init).catch(die);
+    return;
+  }
+  if (snapshots === null) die(new Error("snapshot before init"));
+  snapshots.add(request);
+};
