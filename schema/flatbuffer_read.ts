@@ -4,9 +4,10 @@
 // decoder follows (root -> Frame -> message -> vector / string / struct), so a frame either decodes
 // or is refused, and nothing is read outside `view`.
 //
-// Readers return positions or lengths as numbers, with MALFORMED (-1) for a structural error, so the
-// decoder allocates nothing until it knows the frame is sound. A field position of ABSENT (0) means
-// "not present, use the default": no field can live at position 0, which holds the root offset.
+// Readers return positions or lengths as numbers, with MALFORMED (-1) for a structural error, so
+// the decoder allocates nothing until it knows the frame is sound. A field position of ABSENT (0)
+// means "not present, use the default": no field can live at position 0, which holds the root
+// offset.
 
 export const MALFORMED = -1;
 export const ABSENT = 0;
@@ -16,8 +17,8 @@ const UOFFSET_SIZE_BYTES = 4;
 const VTABLE_HEADER_BYTES = 4; // u16 vtable size, u16 table (inline object) size
 const VOFFSET_SIZE_BYTES = 2;
 
-// The vtable position of the table at `table_pos`, or MALFORMED. Checks the table's soffset, that the
-// vtable and the table's inline bytes (as the vtable sizes them) lie inside the buffer.
+// The vtable position of the table at `table_pos`, or MALFORMED. Checks the table's soffset, that
+// the vtable and the table's inline bytes (as the vtable sizes them) lie inside the buffer.
 export function table_vtable(view: DataView, table_pos: number): number {
   if (table_pos % SOFFSET_SIZE_BYTES !== 0) return MALFORMED;
   if (table_pos + SOFFSET_SIZE_BYTES > view.byteLength) return MALFORMED;
@@ -36,8 +37,8 @@ export function table_vtable(view: DataView, table_pos: number): number {
 }
 
 // The position of field `field_index` (of `size_bytes`) of a table checked by table_vtable: ABSENT
-// when the vtable has no entry for it (an older writer, or a default value left out), MALFORMED when
-// the entry points outside the table's inline bytes.
+// when the vtable has no entry for it (an older writer, or a default value left out), MALFORMED
+// when the entry points outside the table's inline bytes.
 export function field_pos(
   view: DataView,
   table_pos: number,
@@ -66,14 +67,19 @@ export function follow_offset(view: DataView, pos: number): number {
 
 // The element count of the vector at `vector_pos` (from follow_offset), or MALFORMED when its
 // elements do not fit the buffer. Elements start at vector_pos + 4.
-export function vector_length(view: DataView, vector_pos: number, element_size_bytes: number): number {
+export function vector_length(
+  view: DataView,
+  vector_pos: number,
+  element_size_bytes: number,
+): number {
   const count = view.getUint32(vector_pos, true);
-  if (vector_pos + UOFFSET_SIZE_BYTES + count * element_size_bytes > view.byteLength) return MALFORMED;
+  const end_pos = vector_pos + UOFFSET_SIZE_BYTES + count * element_size_bytes;
+  if (end_pos > view.byteLength) return MALFORMED;
   return count;
 }
 
-// The byte length of the string at `string_pos` (from follow_offset), or MALFORMED when its bytes and
-// NUL terminator do not fit the buffer or the terminator is missing.
+// The byte length of the string at `string_pos` (from follow_offset), or MALFORMED when its bytes
+// and NUL terminator do not fit the buffer or the terminator is missing.
 export function string_length(view: DataView, string_pos: number): number {
   const length_bytes = view.getUint32(string_pos, true);
   const end_pos = string_pos + UOFFSET_SIZE_BYTES + length_bytes;
@@ -82,8 +88,9 @@ export function string_length(view: DataView, string_pos: number): number {
   return length_bytes;
 }
 
-// --- Scalar fields: the value, the schema default when absent, or MALFORMED ------------------------
-// (every unsigned value up to 32 bits is >= 0, so MALFORMED cannot be mistaken for one)
+// --- Scalar fields: the value, the schema default when absent, or MALFORMED
+// ------------------------ (every unsigned value up to 32 bits is >= 0, so MALFORMED cannot be
+// mistaken for one)
 
 export function u8_field(
   view: DataView,

@@ -1,9 +1,14 @@
 // decode_frame: one untrusted FlatBuffers frame (no length prefix) to a typed message, or a refusal
-// with the ErrorCode to answer. It never throws on input and never reads outside `bytes`: every offset
-// is checked by schema/flatbuffer_read.ts before it is followed. An OrderBatch is not decoded order
-// by order: the caller gets the byte offset of its contiguous Order structs and copies them at once.
+// with the ErrorCode to answer. It never throws on input and never reads outside `bytes`: every
+// offset is checked by schema/flatbuffer_read.ts before it is followed. An OrderBatch is not
+// decoded order by order: the caller gets the byte offset of its contiguous Order structs and
+// copies them at once.
 
-import { BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, FRAME_SIZE_BYTES_MIN } from "../common/constants.ts";
+import {
+  BATCH_ORDERS_MAX,
+  FRAME_SIZE_BYTES_MAX,
+  FRAME_SIZE_BYTES_MIN,
+} from "../common/constants.ts";
 import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { ErrorCode } from "./generated/balance/wire/error-code.ts";
 import { Message } from "./generated/balance/wire/message.ts";

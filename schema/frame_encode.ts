@@ -1,7 +1,7 @@
-// Encoders of Frame messages. The two batch messages (OrderBatch, BatchResults) are the hot path and
-// are written by hand: a fixed 64-byte header built once, then the structs copied in with one
-// Uint8Array.set, no Builder and no per-element call. Their layout is a valid FlatBuffer (checked by
-// flatc's verifier and the generated accessors in test/schema/frame_encode.test.ts):
+// Encoders of Frame messages. The two batch messages (OrderBatch, BatchResults) are the hot path
+// and are written by hand: a fixed 64-byte header built once, then the structs copied in with one
+// Uint8Array.set, no Builder and no per-element call. Their layout is a valid FlatBuffer (checked
+// by flatc's verifier and the generated accessors in test/schema/frame_encode.test.ts):
 //
 //   0 root uoffset -> 16        8 Frame vtable (8 bytes)      16 Frame table: soffset, message
 //   uoffset -> 40, type u8      28 message vtable (<= 12)     40 message table: soffset,
@@ -25,8 +25,8 @@ const REQUEST_ID_POS = 48;
 const MODE_POS = 56;
 const VECTOR_LENGTH_POS = 60;
 
-// The header of every batch frame of `message_type`, built once: vtable field offsets are relative to
-// the table, so request_id is at 48 - 40 = 8, the vector uoffset at 4, mode at 16.
+// The header of every batch frame of `message_type`, built once: vtable field offsets are relative
+// to the table, so request_id is at 48 - 40 = 8, the vector uoffset at 4, mode at 16.
 function batch_header(message_type: Message): Uint8Array {
   const header = new Uint8Array(BATCH_FRAME_HEADER_BYTES);
   const view = new DataView(header.buffer);
@@ -64,7 +64,7 @@ export function batch_frame_size_bytes(count: number): number {
 }
 
 assert(ORDER_SIZE_BYTES === RESULT_SIZE_BYTES, "one batch frame size serves orders and results");
-assert(batch_frame_size_bytes(BATCH_ORDERS_MAX) <= FRAME_SIZE_BYTES_MAX, "a full batch fits a frame");
+assert(batch_frame_size_bytes(BATCH_ORDERS_MAX) <= FRAME_SIZE_BYTES_MAX, "a batch fits a frame");
 
 function write_batch_frame(
   header: Uint8Array,
@@ -74,7 +74,7 @@ function write_batch_frame(
   structs_bytes: Uint8Array,
   count: number,
 ): number {
-  assert(count >= 0 && count <= BATCH_ORDERS_MAX, "a batch frame holds 0..BATCH_ORDERS_MAX structs");
+  assert(count >= 0 && count <= BATCH_ORDERS_MAX, "a batch frame holds 0..128 structs");
   const structs_size_bytes = count * ORDER_SIZE_BYTES;
   assert(structs_bytes.length >= structs_size_bytes, "structs_bytes holds count structs");
   const frame_size_bytes = BATCH_FRAME_HEADER_BYTES + structs_size_bytes;
@@ -83,7 +83,8 @@ function write_batch_frame(
   const view = new DataView(target.buffer, target.byteOffset + target_offset, frame_size_bytes);
   view.setBigUint64(REQUEST_ID_POS, request_id, true);
   view.setUint32(VECTOR_LENGTH_POS, count, true);
-  target.set(structs_bytes.subarray(0, structs_size_bytes), target_offset + BATCH_FRAME_HEADER_BYTES);
+  const structs_offset = target_offset + BATCH_FRAME_HEADER_BYTES;
+  target.set(structs_bytes.subarray(0, structs_size_bytes), structs_offset);
   return frame_size_bytes;
 }
 
@@ -96,7 +97,8 @@ export function write_batch_results(
   results_bytes: Uint8Array,
   count: number,
 ): number {
-  return write_batch_frame(batch_results_header, target, target_offset, request_id, results_bytes, count);
+  const header = batch_results_header;
+  return write_batch_frame(header, target, target_offset, request_id, results_bytes, count);
 }
 
 export function encode_batch_results(

@@ -1,8 +1,8 @@
 // Byte layout of the wire structs Order and Result (schema/balance.fbs), and BigInt-free helpers to
-// read and write their 64-bit fields through a DataView. The hot path (router, engine, replies) reads
-// structs in place with these; the generated accessors build a BigInt per 64-bit field and are ~50x
-// slower. test/schema/layout.test.ts checks every offset against the flatc-generated accessors.
-// FlatBuffers is little-endian, so every access passes `true`.
+// read and write their 64-bit fields through a DataView. The hot path (router, engine, replies)
+// reads structs in place with these; the generated accessors build a BigInt per 64-bit field and
+// are ~50x slower. test/schema/layout.test.ts checks every offset against the flatc-generated
+// accessors. FlatBuffers is little-endian, so every access passes `true`.
 
 import { assert } from "../common/assert.ts";
 import { ORDER_SIZE_BYTES, RESULT_FLAG_REPLAYED, RESULT_SIZE_BYTES } from "../common/constants.ts";
@@ -56,8 +56,9 @@ export function write_u64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset + 4, Math.floor(value / U32_RANGE), true);
 }
 
-// Two's complement from a safe integer: the low half is value mod 2^32 (`>>> 0` wraps negatives too),
-// the high half the floor of value / 2^32 (negative for negative values). Both divisions are exact.
+// Two's complement from a safe integer: the low half is value mod 2^32 (`>>> 0` wraps negatives
+// too), the high half the floor of value / 2^32 (negative for negative values). Both divisions are
+// exact.
 export function write_i64(view: DataView, offset: number, value: number): void {
   assert(Number.isSafeInteger(value), "write_i64 takes a safe integer");
   view.setUint32(offset, value >>> 0, true);
@@ -76,7 +77,7 @@ export function read_i64_safe(view: DataView, offset: number): number {
   return high_i32 * U32_RANGE + low_u32;
 }
 
-// --- Exact (BigInt) field views: for clients, tests and debugging, never the hot path -------------
+// --- Exact (BigInt) field views: for clients, tests and debugging, never the hot path ----------
 
 export type OrderFields = {
   id: bigint;

@@ -1,7 +1,8 @@
 // Decoders for the per-request messages (everything but the two batch messages), from a table that
 // decode_frame has already checked. Each field read is bounds-checked; a field outside its table
 // refuses the frame. Enum fields are passed through as numbers: whether a protocol version, kind or
-// error code is acceptable is the reader's decision, and a newer peer may send values we do not know.
+// error code is acceptable is the reader's decision, and a newer peer may send values we do not
+// know.
 
 import { RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { AccountKind } from "./generated/balance/wire/account-kind.ts";
@@ -25,7 +26,8 @@ import type { DecodeError, DecodedFrame } from "./messages.ts";
 type Decoded = DecodedFrame | DecodeError;
 
 function malformed(what: string): DecodeError {
-  return { type: "decode_error", error: ErrorCode.malformed_frame, message: `${what} out of bounds` };
+  const message = `${what} out of bounds`;
+  return { type: "decode_error", error: ErrorCode.malformed_frame, message };
 }
 
 export function decode_hello(view: DataView, table_pos: number, vtable_pos: number): Decoded {
@@ -43,8 +45,9 @@ export function decode_hello_ok(view: DataView, table_pos: number, vtable_pos: n
   const frame_size_max = u32_field(view, table_pos, vtable_pos, 3, 0);
   const in_flight_max = u32_field(view, table_pos, vtable_pos, 4, 0);
   const batch_orders_max = u32_field(view, table_pos, vtable_pos, 5, 0);
-  const fields = [protocol_version, partner, internal, frame_size_max, in_flight_max, batch_orders_max];
+  const fields = [protocol_version, partner, internal, frame_size_max, in_flight_max];
   if (fields.includes(MALFORMED)) return malformed("a HelloOk field");
+  if (batch_orders_max === MALFORMED) return malformed("HelloOk.batch_orders_max");
   return {
     type: "hello_ok",
     protocol_version,
@@ -56,14 +59,22 @@ export function decode_hello_ok(view: DataView, table_pos: number, vtable_pos: n
   };
 }
 
-export function decode_account_query(view: DataView, table_pos: number, vtable_pos: number): Decoded {
+export function decode_account_query(
+  view: DataView,
+  table_pos: number,
+  vtable_pos: number,
+): Decoded {
   const request_id = u64_field(view, table_pos, vtable_pos, 0);
   const account = u64_field(view, table_pos, vtable_pos, 1);
   if (request_id === null || account === null) return malformed("an AccountQuery field");
   return { type: "account_query", request_id, account };
 }
 
-export function decode_account_info(view: DataView, table_pos: number, vtable_pos: number): Decoded {
+export function decode_account_info(
+  view: DataView,
+  table_pos: number,
+  vtable_pos: number,
+): Decoded {
   const request_id = u64_field(view, table_pos, vtable_pos, 0);
   const account = u64_field(view, table_pos, vtable_pos, 1);
   const partner = u32_field(view, table_pos, vtable_pos, 2, 0);
@@ -81,7 +92,9 @@ export function decode_account_info(view: DataView, table_pos: number, vtable_po
   if (overdraft_limit === null || balance === null || held === null || available === null) {
     return malformed("an AccountInfo amount field");
   }
-  if ([partner, kind, currency, state].includes(MALFORMED)) return malformed("an AccountInfo field");
+  if ([partner, kind, currency, state].includes(MALFORMED)) {
+    return malformed("an AccountInfo field");
+  }
   return {
     type: "account_info",
     request_id,
@@ -107,7 +120,11 @@ export function decode_order_query(view: DataView, table_pos: number, vtable_pos
   return { type: "order_query", request_id, order_id, partner };
 }
 
-export function decode_order_status(view: DataView, table_pos: number, vtable_pos: number): Decoded {
+export function decode_order_status(
+  view: DataView,
+  table_pos: number,
+  vtable_pos: number,
+): Decoded {
   const request_id = u64_field(view, table_pos, vtable_pos, 0);
   if (request_id === null) return malformed("OrderStatus.request_id");
   const found = u8_field(view, table_pos, vtable_pos, 1, 0);
@@ -119,7 +136,11 @@ export function decode_order_status(view: DataView, table_pos: number, vtable_po
   return { type: "order_status", request_id, found: found !== 0, result };
 }
 
-export function decode_error_message(view: DataView, table_pos: number, vtable_pos: number): Decoded {
+export function decode_error_message(
+  view: DataView,
+  table_pos: number,
+  vtable_pos: number,
+): Decoded {
   const request_id = u64_field(view, table_pos, vtable_pos, 0);
   if (request_id === null) return malformed("Error.request_id");
   const code = u16_field(view, table_pos, vtable_pos, 1, ErrorCode.none);

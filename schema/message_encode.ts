@@ -85,7 +85,11 @@ export function encode_account_info(fields: AccountInfoFields): Uint8Array {
   return finish_frame(builder, Message.AccountInfo, info);
 }
 
-export function encode_order_query(request_id: bigint, order_id: bigint, partner: number): Uint8Array {
+export function encode_order_query(
+  request_id: bigint,
+  order_id: bigint,
+  partner: number,
+): Uint8Array {
   assert(is_u32(partner), "OrderQuery.partner is a u32");
   const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES);
   const query = OrderQuery.createOrderQuery(builder, request_id, order_id, partner);

@@ -1,6 +1,7 @@
 // The message types of schema/balance.fbs as plain objects: what the encoders take and the decoders
 // return. One rule for 64-bit fields: BigInt here (these messages are per request, not per order);
-// the per-order hot path never builds these, it moves raw Order / Result structs (schema/layout.ts).
+// the per-order hot path never builds these, it moves raw Order / Result structs
+// (schema/layout.ts).
 
 import type { AccountKind } from "./generated/balance/wire/account-kind.ts";
 import type { AccountState } from "./generated/balance/wire/account-state.ts";

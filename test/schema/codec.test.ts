@@ -5,7 +5,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BATCH_ORDERS_MAX, ERROR_MESSAGE_LENGTH_MAX, ORDER_SIZE_BYTES } from "../../common/constants.ts";
+import {
+  BATCH_ORDERS_MAX,
+  ERROR_MESSAGE_LENGTH_MAX,
+  ORDER_SIZE_BYTES,
+} from "../../common/constants.ts";
 import { RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import {
@@ -182,12 +186,14 @@ describe("per-request messages", () => {
       available: 2n ** 63n - 1n,
       sequence: 2n ** 40n,
     };
-    expect(decoded(encode_account_info(info), "account_info")).toEqual({ type: "account_info", ...info });
+    const decoded_info = decoded(encode_account_info(info), "account_info");
+    expect(decoded_info).toEqual({ type: "account_info", ...info });
   });
 
   test("OrderQuery and OrderStatus, found and not found", () => {
     const query = decoded(encode_order_query(3n, 2n ** 62n + 5n, 9), "order_query");
-    expect(query).toEqual({ type: "order_query", request_id: 3n, order_id: 2n ** 62n + 5n, partner: 9 });
+    const order_id = 2n ** 62n + 5n;
+    expect(query).toEqual({ type: "order_query", request_id: 3n, order_id, partner: 9 });
     const result = {
       order_id: 2n ** 62n + 5n,
       sequence: 77n,
@@ -197,7 +203,8 @@ describe("per-request messages", () => {
       replayed: true,
     };
     const found = { request_id: 4n, found: true, result };
-    expect(decoded(encode_order_status(found), "order_status")).toEqual({ type: "order_status", ...found });
+    const decoded_found = decoded(encode_order_status(found), "order_status");
+    expect(decoded_found).toEqual({ type: "order_status", ...found });
     const missing = { request_id: 5n, found: false, result: null };
     expect(decoded(encode_order_status(missing), "order_status")).toEqual({
       type: "order_status",
@@ -235,21 +242,26 @@ describe("interoperability with flatc", () => {
       };
       for (const [name, frame] of Object.entries(frames)) {
         writeFileSync(join(work_dir, `${name}.bal`), frame);
-        const to_json = Bun.spawnSync(["flatc", "--json", "--strict-json", "-o", work_dir, SCHEMA_PATH,
-          "--", join(work_dir, `${name}.bal`)]);
+        const binary_path = join(work_dir, `${name}.bal`);
+        const to_json = Bun.spawnSync(
+          ["flatc", "--json", "--strict-json", "-o", work_dir, SCHEMA_PATH, "--", binary_path],
+        );
         expect(to_json.exitCode).toBe(0);
-        const to_binary = Bun.spawnSync(["flatc", "--binary", "-o", join(work_dir, "out"), SCHEMA_PATH,
-          join(work_dir, `${name}.json`)]);
+        const out_dir = join(work_dir, "out");
+        const json_path = join(work_dir, `${name}.json`);
+        const to_binary = Bun.spawnSync(
+          ["flatc", "--binary", "-o", out_dir, SCHEMA_PATH, json_path],
+        );
         expect(to_binary.exitCode).toBe(0);
-        const rebuilt: Uint8Array = new Uint8Array(readFileSync(join(work_dir, "out", `${name}.bal`)));
+        const rebuilt: Uint8Array = new Uint8Array(readFileSync(join(out_dir, `${name}.bal`)));
         const ours = decode_frame(frame);
         const theirs = decode_frame(rebuilt);
         expect(theirs.type).toBe(ours.type);
         if (ours.type === "order_batch" && theirs.type === "order_batch") {
           expect(theirs.request_id).toBe(ours.request_id);
           expect(theirs.mode).toBe(ours.mode);
-          const theirs_orders = rebuilt.subarray(theirs.orders_byte_offset, theirs.orders_byte_offset + 800);
-          expect(theirs_orders).toEqual(orders);
+          const start = theirs.orders_byte_offset;
+          expect(rebuilt.subarray(start, start + 800)).toEqual(orders);
         }
         if (ours.type === "batch_results" && theirs.type === "batch_results") {
           const start = theirs.results_byte_offset;

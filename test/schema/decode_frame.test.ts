@@ -1,6 +1,7 @@
-// decode_frame on hostile input: it must refuse with the right ErrorCode, or decode to something that
-// lies inside the frame, and never throw or read outside `bytes`. Frames are placed inside a larger
-// buffer of sentinel bytes, so a read past the frame's end would show up as sentinel content.
+// decode_frame on hostile input: it must refuse with the right ErrorCode, or decode to something
+// that lies inside the frame, and never throw or read outside `bytes`. Frames are placed inside a
+// larger buffer of sentinel bytes, so a read past the frame's end would show up as sentinel
+// content.
 
 import { describe, expect, test } from "bun:test";
 import * as flatbuffers from "flatbuffers";
@@ -60,7 +61,9 @@ function check_inside(result: DecodedFrame | DecodeError, length: number, contex
     end = result.results_byte_offset + result.result_count * RESULT_SIZE_BYTES;
   }
   if (end > length) throw new Error(`decoded range ends at ${end} past ${length} (${context})`);
-  const text = result.type === "hello" ? result.token : result.type === "error" ? result.message : "";
+  let text = "";
+  if (result.type === "hello") text = result.token;
+  if (result.type === "error") text = result.message;
   if (text.includes(String.fromCharCode(SENTINEL))) {
     throw new Error(`a string read sentinel bytes past the frame (${context})`);
   }
@@ -82,7 +85,9 @@ function valid_frames(): Uint8Array[] {
     encode_order_status({
       request_id: 9n,
       found: true,
-      result: { order_id: 1n, sequence: 2n, balance: 3n, available: 4n, status: 0, replayed: false },
+      result: {
+        order_id: 1n, sequence: 2n, balance: 3n, available: 4n, status: 0, replayed: false,
+      },
     }),
     encode_account_info({
       request_id: 1n, account: 2n, partner: 3, kind: 1, currency: 978, state: 1,
@@ -94,11 +99,12 @@ function valid_frames(): Uint8Array[] {
 describe("size and identifier", () => {
   test("empty input and inputs shorter than the header are malformed", () => {
     for (let length = 0; length < 8; length++) {
-      expect_error(decode_checked(new Uint8Array(length), `length ${length}`), ErrorCode.malformed_frame);
+      const result = decode_checked(new Uint8Array(length), `length ${length}`);
+      expect_error(result, ErrorCode.malformed_frame);
     }
   });
 
-  test("a frame over FRAME_SIZE_BYTES_MAX is frame_too_large; one of exactly the max decodes", () => {
+  test("over FRAME_SIZE_BYTES_MAX is frame_too_large; a frame of exactly the max decodes", () => {
     const frame = encode_order_batch(1n, Mode.committed, random_orders(new Prng(2), 1), 1);
     const at_max = new Uint8Array(FRAME_SIZE_BYTES_MAX);
     at_max.set(frame);
@@ -150,8 +156,9 @@ describe("truncation and corruption", () => {
       const result = decode_checked(bytes, `seed ${seed} iteration ${i}`);
       counts.set(result.type, (counts.get(result.type) ?? 0) + 1);
     }
-    // Mutations keep many frames valid, so the fuzz reaches every decoder, not just the header check
-    // (seed 0x0bad5eed: ~8,200 refused, ~750 order batches, the rest spread over the other types).
+    // Mutations keep many frames valid, so the fuzz reaches every decoder, not just the header
+    // check (seed 0x0bad5eed: ~8,200 refused, ~750 order batches, the rest spread over the other
+    // types).
     expect(counts.get("decode_error") ?? 0).toBeGreaterThan(5_000);
     expect(counts.get("order_batch") ?? 0).toBeGreaterThan(100);
     expect(counts.size).toBeGreaterThan(5);
@@ -180,14 +187,16 @@ function mutated(prng: Prng, frames: Uint8Array[]): Uint8Array {
 
 describe("batch limits and fields", () => {
   test("an empty orders vector, or none at all, is batch_empty", () => {
-    expect_error(decode_checked(builder_order_batch(1n, 0, new Uint8Array(), 0), "empty"), ErrorCode.batch_empty);
+    const empty = builder_order_batch(1n, 0, new Uint8Array(), 0);
+    expect_error(decode_checked(empty, "empty"), ErrorCode.batch_empty);
     const no_vector = builder_order_batch(1n, 0, new Uint8Array(), 0, true);
     expect_error(decode_checked(no_vector, "no vector"), ErrorCode.batch_empty);
   });
 
   test("129 orders is batch_too_large; 128 and 1 decode", () => {
     const prng = new Prng(3);
-    const over = builder_order_batch(1n, 0, random_orders(prng, BATCH_ORDERS_MAX + 1), BATCH_ORDERS_MAX + 1);
+    const over_count = BATCH_ORDERS_MAX + 1;
+    const over = builder_order_batch(1n, 0, random_orders(prng, over_count), over_count);
     expect_error(decode_checked(over, "129"), ErrorCode.batch_too_large);
     for (const count of [1, BATCH_ORDERS_MAX]) {
       const frame = builder_order_batch(1n, 1, random_orders(prng, count), count);

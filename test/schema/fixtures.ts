@@ -27,7 +27,9 @@ export function random_orders(prng: Prng, count: number): Uint8Array {
 export function random_results(prng: Prng, count: number): Uint8Array {
   const bytes = new Uint8Array(count * RESULT_SIZE_BYTES);
   for (let i = 0; i < bytes.length; i++) bytes[i] = prng.int_below(256);
-  for (let i = 0; i < count; i++) bytes.fill(0, i * RESULT_SIZE_BYTES + 34, (i + 1) * RESULT_SIZE_BYTES);
+  for (let i = 0; i < count; i++) {
+    bytes.fill(0, i * RESULT_SIZE_BYTES + 34, (i + 1) * RESULT_SIZE_BYTES);
+  }
   return bytes;
 }
 
@@ -51,7 +53,9 @@ export function builder_order_batch(
     // Vectors are built back to front.
     for (let i = count - 1; i >= 0; i--) {
       const o = read_order_fields(view, i * ORDER_SIZE_BYTES);
-      Order.createOrder(builder, o.id, o.account, o.amount, o.ref, o.partner, o.currency, o.op, o.flags);
+      Order.createOrder(
+        builder, o.id, o.account, o.amount, o.ref, o.partner, o.currency, o.op, o.flags,
+      );
     }
     vector = builder.endVector();
   }
@@ -80,7 +84,9 @@ export function builder_batch_results(
   for (let i = count - 1; i >= 0; i--) {
     const r = read_result_fields(view, i * RESULT_SIZE_BYTES);
     const flags = view.getUint8(i * RESULT_SIZE_BYTES + 33);
-    Result.createResult(builder, r.order_id, r.sequence, r.balance, r.available, r.status, flags, 0, 0);
+    Result.createResult(
+      builder, r.order_id, r.sequence, r.balance, r.available, r.status, flags, 0, 0,
+    );
   }
   const vector = builder.endVector();
   const results = BatchResults.createBatchResults(builder, request_id, vector);

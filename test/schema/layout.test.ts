@@ -1,5 +1,5 @@
-// The hand-written offsets of schema/layout.ts against the flatc-generated accessors, both ways, and
-// the BigInt-free u64/i64 helpers at the edges of the safe-integer range.
+// The hand-written offsets of schema/layout.ts against the flatc-generated accessors, both ways,
+// and the BigInt-free u64/i64 helpers at the edges of the safe-integer range.
 
 import { describe, expect, test } from "bun:test";
 import * as flatbuffers from "flatbuffers";
@@ -54,7 +54,8 @@ describe("struct sizes", () => {
 describe("Order offsets", () => {
   test("createOrder bytes read back with the DataView helpers", () => {
     const view = built_struct((builder) => {
-      Order.createOrder(builder, 0x0102030405060708n, 42n, 9_007_199_254_740_991n, 7n, 0xdeadbeef, 978, 4, 1);
+      const amount = 9_007_199_254_740_991n;
+      Order.createOrder(builder, 0x0102030405060708n, 42n, amount, 7n, 0xdeadbeef, 978, 4, 1);
     });
     expect(read_u64_high_u32(view, ORDER_ID_OFFSET)).toBe(0x01020304);
     expect(read_u64_low_u32(view, ORDER_ID_OFFSET)).toBe(0x05060708);
@@ -94,7 +95,8 @@ describe("Order offsets", () => {
 describe("Result offsets", () => {
   test("createResult bytes read back with the DataView helpers", () => {
     const view = built_struct((builder) => {
-      Result.createResult(builder, 99n, 1_000_000n, -5n, -(2n ** 53n - 1n), 2, 1, 0xbeef, 0xcafe_babe);
+      const available = -(2n ** 53n - 1n);
+      Result.createResult(builder, 99n, 1_000_000n, -5n, available, 2, 1, 0xbeef, 0xcafe_babe);
     });
     expect(read_u64_safe(view, RESULT_ORDER_ID_OFFSET)).toBe(99);
     expect(read_u64_safe(view, RESULT_SEQUENCE_OFFSET)).toBe(1_000_000);
@@ -140,7 +142,8 @@ describe("u64 / i64 helpers", () => {
   });
 
   test("read_i64_safe returns NaN outside +-(2^53 - 1)", () => {
-    for (const inside of [0n, 1n, -1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n - 1n, -(2n ** 53n - 1n)]) {
+    const max_safe = 2n ** 53n - 1n;
+    for (const inside of [0n, 1n, -1n, 2n ** 32n, -(2n ** 32n), max_safe, -max_safe]) {
       view.setBigInt64(0, inside, true);
       expect(read_i64_safe(view, 0)).toBe(Number(inside));
     }
@@ -157,10 +160,14 @@ describe("u64 / i64 helpers", () => {
       const magnitude = Math.floor(prng.next_float() * 2 ** prng.int_below(54));
       const value = Math.min(magnitude, MAX_SAFE);
       write_u64(view, 0, value);
-      if (view.getBigUint64(0, true) !== BigInt(value)) throw new Error(`u64 ${value} seed ${seed}`);
+      if (view.getBigUint64(0, true) !== BigInt(value)) {
+        throw new Error(`u64 ${value}, seed ${seed}`);
+      }
       const signed = prng.int_below(2) === 0 ? value : -value;
       write_i64(view, 0, signed);
-      if (view.getBigInt64(0, true) !== BigInt(signed)) throw new Error(`i64 ${signed} seed ${seed}`);
+      if (view.getBigInt64(0, true) !== BigInt(signed)) {
+        throw new Error(`i64 ${signed}, seed ${seed}`);
+      }
       if (read_i64_safe(view, 0) !== signed) throw new Error(`read i64 ${signed} seed ${seed}`);
     }
   });

@@ -1,0 +1,265 @@
+// The JSON form of an OrderBatch, for curl and debugging, parsed into the same 40-byte Order
+// structs the FlatBuffers path yields. 64-bit numbers travel as decimal strings (JSON numbers lose
+// precision past 2^53); JSON integers up to 2^53 - 1 are accepted too. Anything else is refused
+// with a message naming the order and the field: floats, negatives, non-numeric strings, values
+// over the field's width, unknown ops, and unknown fields (they are usually typos, and a typo must
+// not become a 0).
+//
+// Only the wire is checked here; the meaning (amount > 0, currencies, limits) is the engine's,
+// which answers it per order with a Status, exactly as for a FlatBuffers batch.
+//
+// {"mode": "committed" | "accepted" (default committed),
+//  "orders": [{"id": "123", "op": "credit", "partner": 7, "account": "42", "amount": "100",
+//              "currency": 978, "ref": "0", "linked": false}]}
+// Friendly aliases, mapped as schema/balance.fbs documents: open_account {kind, overdraft_limit},
+// set_overdraft {overdraft_limit}, hold {timeout_ms}, capture / release {hold}, transfer {to}.
+
+import {
+  BATCH_ORDERS_MAX,
+  HTTP_BODY_SIZE_BYTES_MAX,
+  ORDER_FLAG_LINKED,
+} from "../common/constants.ts";
+import { ORDER_SIZE_BYTES } from "../common/constants.ts";
+import { AccountKind } from "./generated/balance/wire/account-kind.ts";
+import { ErrorCode } from "./generated/balance/wire/error-code.ts";
+import { Mode } from "./generated/balance/wire/mode.ts";
+import { Op } from "./generated/balance/wire/op.ts";
+import {
+  ORDER_ACCOUNT_OFFSET,
+  ORDER_AMOUNT_OFFSET,
+  ORDER_CURRENCY_OFFSET,
+  ORDER_FLAGS_OFFSET,
+  ORDER_ID_OFFSET,
+  ORDER_OP_OFFSET,
+  ORDER_PARTNER_OFFSET,
+  ORDER_REF_OFFSET,
+} from "./layout.ts";
+import type { DecodeError } from "./messages.ts";
+
+export type JsonBatch = {
+  type: "json_batch";
+  mode: Mode;
+  orders_bytes: Uint8Array; // order_count Order structs, contiguous
+  order_count: number;
+};
+
+const U64_MAX = 2n ** 64n - 1n;
+const U32_MAX = 2n ** 32n - 1n;
+const U16_MAX = 2n ** 16n - 1n;
+const QUOTED_INPUT_LENGTH_MAX = 40; // error messages quote at most this much of the input
+
+// Ops a client may send: everything but none and the engine's own expire_hold.
+const CLIENT_OPS: ReadonlyMap<string, Op> = new Map([
+  ["credit", Op.credit], ["debit", Op.debit], ["check", Op.check], ["hold", Op.hold],
+  ["capture", Op.capture], ["release", Op.release], ["transfer", Op.transfer],
+  ["open_account", Op.open_account], ["freeze", Op.freeze], ["unfreeze", Op.unfreeze],
+  ["set_overdraft", Op.set_overdraft], ["close_account", Op.close_account],
+]);
+
+const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([
+  ["partner", AccountKind.partner], ["provider", AccountKind.provider], ["user", AccountKind.user],
+]);
+
+const BASE_FIELDS = ["id", "op", "partner", "account", "amount", "currency", "ref", "linked"];
+
+// Friendly field -> the struct field it fills, per op.
+type Alias = { name: string; target: "amount" | "ref" };
+const ALIASES: ReadonlyMap<Op, readonly Alias[]> = new Map([
+  [Op.open_account, [
+    { name: "kind", target: "ref" },
+    { name: "overdraft_limit", target: "amount" },
+  ]],
+  [Op.set_overdraft, [{ name: "overdraft_limit", target: "amount" }]],
+  [Op.hold, [{ name: "timeout_ms", target: "ref" }]],
+  [Op.capture, [{ name: "hold", target: "ref" }]],
+  [Op.release, [{ name: "hold", target: "ref" }]],
+  [Op.transfer, [{ name: "to", target: "ref" }]],
+] satisfies [Op, Alias[]][]);
+
+// A JSON number that is not a plain safe integer (1.5, 1e3, -1, 2^60): kept with its source text so
+// the error can say what was sent, instead of a silently rounded value.
+class NonIntegerNumber {
+  constructor(readonly source: string) {}
+}
+
+const PLAIN_INTEGER = /^(0|[1-9][0-9]*)$/;
+
+function revive_number(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== "number") return value;
+  const source = context?.source ?? String(value);
+  if (PLAIN_INTEGER.test(source) && Number.isSafeInteger(value)) return value;
+  return new NonIntegerNumber(source);
+}
+
+function refuse(message: string): DecodeError {
+  return { type: "decode_error", error: ErrorCode.malformed_frame, message };
+}
+
+function quoted(text: string): string {
+  if (text.length <= QUOTED_INPUT_LENGTH_MAX) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, QUOTED_INPUT_LENGTH_MAX))}...`;
+}
+
+function is_object(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// An unsigned integer of at most `max`, from a decimal string or a safe JSON integer; a string is
+// the error message (without the field's name) when it is neither.
+function parse_unsigned(value: unknown, max: bigint): bigint | string {
+  let parsed: bigint;
+  if (typeof value === "number") {
+    parsed = BigInt(value);
+  } else if (typeof value === "string") {
+    if (!PLAIN_INTEGER.test(value)) {
+      return `must be a decimal string of digits (no sign, no leading zeros), got ${quoted(value)}`;
+    }
+    parsed = BigInt(value);
+  } else if (value instanceof NonIntegerNumber) {
+    const hint = value.source.startsWith("-") ? "must not be negative" : "must be an integer";
+    const source = value.source.slice(0, QUOTED_INPUT_LENGTH_MAX);
+    return `${hint}; integers over 2^53 - 1 go as decimal strings, got ${source}`;
+  } else {
+    return `must be a decimal string or a JSON integer, got ${typeof value}`;
+  }
+  if (parsed > max) return `exceeds the maximum ${max}, got ${parsed}`;
+  return parsed;
+}
+
+export function parse_batch_json(text: string): JsonBatch | DecodeError {
+  if (text.length > HTTP_BODY_SIZE_BYTES_MAX) {
+    return {
+      type: "decode_error",
+      error: ErrorCode.frame_too_large,
+      message: `body exceeds ${HTTP_BODY_SIZE_BYTES_MAX} bytes`,
+    };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text, revive_number);
+  } catch (thrown) {
+    const reason = thrown instanceof SyntaxError ? thrown.message : String(thrown);
+    return refuse(`invalid JSON: ${reason}`);
+  }
+  if (!is_object(body)) return refuse("the body must be a JSON object with \"orders\"");
+  for (const key of Object.keys(body)) {
+    if (key !== "mode" && key !== "orders") return refuse(`unknown field ${quoted(key)}`);
+  }
+  const mode = parse_mode(body.mode);
+  if (typeof mode === "object") return mode;
+  const orders = body.orders;
+  if (!Array.isArray(orders)) return refuse("\"orders\" must be an array");
+  if (orders.length === 0) {
+    const message = "the batch holds no orders";
+    return { type: "decode_error", error: ErrorCode.batch_empty, message };
+  }
+  if (orders.length > BATCH_ORDERS_MAX) {
+    return {
+      type: "decode_error",
+      error: ErrorCode.batch_too_large,
+      message: `the batch holds ${orders.length} orders, more than ${BATCH_ORDERS_MAX}`,
+    };
+  }
+  const orders_bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
+  const view = new DataView(orders_bytes.buffer);
+  for (let index = 0; index < orders.length; index++) {
+    const offset = index * ORDER_SIZE_BYTES;
+    const error = write_json_order(view, offset, orders[index], `orders[${index}]`);
+    if (error !== null) return refuse(error);
+  }
+  return { type: "json_batch", mode, orders_bytes, order_count: orders.length };
+}
+
+function parse_mode(value: unknown): Mode | DecodeError {
+  if (value === undefined) return Mode.committed;
+  if (value === "committed") return Mode.committed;
+  if (value === "accepted") return Mode.accepted;
+  return refuse(`"mode" must be "committed" or "accepted"`);
+}
+
+type OrderNumbers = {
+  id: bigint;
+  account: bigint;
+  amount: bigint;
+  ref: bigint;
+  partner: bigint;
+  currency: bigint;
+};
+
+// Writes one order's 40 bytes; returns an error message naming `where` and the field, or null.
+function write_json_order(
+  view: DataView,
+  offset: number,
+  order: unknown,
+  where: string,
+): string | null {
+  if (!is_object(order)) return `${where}: must be an object`;
+  if (typeof order.op !== "string") return `${where}.op: missing, or not a string`;
+  const op = CLIENT_OPS.get(order.op);
+  if (op === undefined) {
+    if (order.op === "expire_hold") {
+      return `${where}.op: "expire_hold" is engine-generated, not a client op`;
+    }
+    return `${where}.op: unknown op ${quoted(order.op)}`;
+  }
+  const aliases = ALIASES.get(op) ?? [];
+  for (const key of Object.keys(order)) {
+    if (BASE_FIELDS.includes(key)) continue;
+    if (aliases.some((alias) => alias.name === key)) continue;
+    return `${where}: unknown field ${quoted(key)} for op "${order.op}"`;
+  }
+  const numbers = order_numbers(order, aliases, where);
+  if (typeof numbers === "string") return numbers;
+  const linked = order.linked === undefined ? false : order.linked;
+  if (typeof linked !== "boolean") return `${where}.linked: must be true or false`;
+  view.setBigUint64(offset + ORDER_ID_OFFSET, numbers.id, true);
+  view.setBigUint64(offset + ORDER_ACCOUNT_OFFSET, numbers.account, true);
+  view.setBigUint64(offset + ORDER_AMOUNT_OFFSET, numbers.amount, true);
+  view.setBigUint64(offset + ORDER_REF_OFFSET, numbers.ref, true);
+  view.setUint32(offset + ORDER_PARTNER_OFFSET, Number(numbers.partner), true);
+  view.setUint16(offset + ORDER_CURRENCY_OFFSET, Number(numbers.currency), true);
+  view.setUint8(offset + ORDER_OP_OFFSET, op);
+  view.setUint8(offset + ORDER_FLAGS_OFFSET, linked ? ORDER_FLAG_LINKED : 0);
+  return null;
+}
+
+function order_numbers(
+  order: Record<string, unknown>,
+  aliases: readonly Alias[],
+  where: string,
+): OrderNumbers | string {
+  const fields: [keyof OrderNumbers, bigint, boolean][] = [
+    ["id", U64_MAX, true], ["partner", U32_MAX, true], ["account", U64_MAX, true],
+    ["amount", U64_MAX, false], ["currency", U16_MAX, false], ["ref", U64_MAX, false],
+  ];
+  const numbers: OrderNumbers = {
+    id: 0n, account: 0n, amount: 0n, ref: 0n, partner: 0n, currency: 0n,
+  };
+  for (const [name, max, required] of fields) {
+    const value = order[name];
+    if (value === undefined) {
+      if (required) return `${where}.${name}: missing`;
+      continue;
+    }
+    const parsed = parse_unsigned(value, max);
+    if (typeof parsed === "string") return `${where}.${name}: ${parsed}`;
+    numbers[name] = parsed;
+  }
+  for (const alias of aliases) {
+    const value = order[alias.name];
+    if (value === undefined) continue;
+    if (order[alias.target] !== undefined) {
+      return `${where}: give "${alias.name}" or "${alias.target}", not both`;
+    }
+    const parsed = alias.name === "kind" ? parse_kind(value) : parse_unsigned(value, U64_MAX);
+    if (typeof parsed === "string") return `${where}.${alias.name}: ${parsed}`;
+    numbers[alias.target] = parsed;
+  }
+  return numbers;
+}
+
+function parse_kind(value: unknown): bigint | string {
+  const kind = typeof value === "string" ? ACCOUNT_KINDS.get(value) : undefined;
+  if (kind === undefined) return `must be "partner", "provider" or "user"`;
+  return BigInt(kind);
+}
