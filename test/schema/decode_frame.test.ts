@@ -1,7 +1,6 @@
 // decode_frame on hostile input: it must refuse with the right ErrorCode, or decode to something
-// that lies inside the frame, and never throw or read outside `bytes`. Frames are placed inside a
-// larger buffer of sentinel bytes, so a read past the frame's end would show up as sentinel
-// content.
+// that lies inside the frame, and never throw or read outside `bytes`. Frames are placed inside
+// larger buffers of sentinel bytes, so a read past the frame's end would change what is decoded.
 
 import { describe, expect, test } from "bun:test";
 import * as flatbuffers from "flatbuffers";
@@ -28,19 +27,24 @@ import { Frame } from "../../schema/generated/balance/wire/frame.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { builder_order_batch, random_orders, random_results } from "./fixtures.ts";
 
-const SENTINEL = 0xee;
 const PAD_BYTES = 24;
 
-// Decodes `frame` from inside a sentinel-padded buffer, and checks what came out stays inside it.
-function decode_checked(frame: Uint8Array, context: string): DecodedFrame | DecodeError {
-  const padded = new Uint8Array(PAD_BYTES + frame.length + PAD_BYTES).fill(SENTINEL);
+function decode_padded(frame: Uint8Array, sentinel: number, context: string) {
+  const padded = new Uint8Array(PAD_BYTES + frame.length + PAD_BYTES).fill(sentinel);
   padded.set(frame, PAD_BYTES);
-  const bytes = padded.subarray(PAD_BYTES, PAD_BYTES + frame.length);
-  let result: DecodedFrame | DecodeError;
   try {
-    result = decode_frame(bytes);
+    return decode_frame(padded.subarray(PAD_BYTES, PAD_BYTES + frame.length));
   } catch (thrown) {
     throw new Error(`decode_frame threw (${context}): ${String(thrown)}`);
+  }
+}
+
+// Decodes `frame` inside buffers padded with two different sentinels: a read past the frame would
+// make the two results differ. Then checks that decoded ranges stay inside the frame.
+function decode_checked(frame: Uint8Array, context: string): DecodedFrame | DecodeError {
+  const result = decode_padded(frame, 0xee, context);
+  if (!Bun.deepEquals(result, decode_padded(frame, 0x11, context))) {
+    throw new Error(`decode_frame read bytes outside the frame (${context})`);
   }
   check_inside(result, frame.length, context);
   return result;
@@ -61,12 +65,6 @@ function check_inside(result: DecodedFrame | DecodeError, length: number, contex
     end = result.results_byte_offset + result.result_count * RESULT_SIZE_BYTES;
   }
   if (end > length) throw new Error(`decoded range ends at ${end} past ${length} (${context})`);
-  let text = "";
-  if (result.type === "hello") text = result.token;
-  if (result.type === "error") text = result.message;
-  if (text.includes(String.fromCharCode(SENTINEL))) {
-    throw new Error(`a string read sentinel bytes past the frame (${context})`);
-  }
 }
 
 function expect_error(result: DecodedFrame | DecodeError, code: ErrorCode): void {
@@ -137,7 +135,7 @@ describe("truncation and corruption", () => {
   test("every single-byte corruption decodes or is refused, inside the frame", () => {
     for (const [index, frame] of valid_frames().entries()) {
       for (let pos = 0; pos < frame.length; pos++) {
-        for (const value of [0x00, 0x01, 0x7f, 0x80, 0xff, (frame[pos] ?? 0) ^ 0x04]) {
+        for (let value = 0; value < 256; value++) {
           const corrupt = frame.slice();
           corrupt[pos] = value;
           decode_checked(corrupt, `frame ${index} byte ${pos} = ${value}`);
