@@ -115,7 +115,8 @@ describe("parse_batch_json", () => {
       expect(message).toContain(hint);
     }
     // JSON integers past 2^53 - 1, and floats or exponents that look whole, are refused.
-    for (const source of ["9007199254740992", "1e3", "1.0", "100.00"]) {
+    for (const source of ["9007199254740992", "18446744073709551615", "1e3", "1.0", "100.00",
+      "-1", "-0", "1E2"]) {
       const order = `{"id":"1","op":"credit","partner":1,"account":${source}}`;
       const message = refused(`{"orders":[${order}]}`);
       expect(message).toContain("orders[0].account");
