@@ -1,6 +1,6 @@
 // Micro benchmark of the wire codec's hot paths: decode_frame of an OrderBatch plus copying its
-// orders into a ring-slot-sized buffer (one Uint8Array.set), and writing BatchResults frames (into a
-// reused buffer, and freshly allocated). Also the JSON batch parser, the HTTP debugging path.
+// orders into a ring-slot-sized buffer (one Uint8Array.set), and writing BatchResults frames (into
+// a reused buffer, and freshly allocated). Also the JSON batch parser, the HTTP debugging path.
 //
 //   bun bench/codec.ts          human summary
 //   bun bench/codec.ts --json   one JSON line
