@@ -193,7 +193,10 @@ export class GroupEngine extends GroupRules {
       } else {
         this.order_status[k] = k === failed_at ? failed_status : Status.linked_failed;
         if (k > failed_at) {
+          // Never executed: its own account, not the slots the failing order left behind.
           this.decode(k);
+          this.o_account_slot = -1;
+          this.o_counter_slot = -1;
           this.note_slots(k);
         }
         this.note_figures(k); // after roll-back: the figures as they stand
