@@ -54,6 +54,23 @@ describe("linked chain", () => {
     expect(figures(h)).toEqual(before);
   });
 
+  test("orders after the failing one show their own account's figures", () => {
+    const h = funded();
+    h.one({ op: Op.credit, account: 12n, amount: 33n });
+    const results = h.batch([
+      { op: Op.debit, account: 10n, amount: 5_000n, linked: true },
+      { op: Op.credit, account: 12n, amount: 1n, linked: true },
+      { op: Op.transfer, account: 11n, ref: 10n, amount: 1n },
+    ]);
+    expect(results.map((r) => r.status_name)).toEqual([
+      "insufficient_funds", "linked_failed", "linked_failed",
+    ]);
+    expect(results.map((r) => r.balance)).toEqual([1000n, 33n, 0n]);
+    expect(results.map((r) => r.available)).toEqual([1000n, 33n, 0n]);
+    const records = h.records().slice(-3);
+    expect(records.map((r) => r.balance_after)).toEqual([1000, 33, 0]);
+  });
+
   test("holds opened and closed inside a failed chain are rolled back", () => {
     const h = funded();
     const kept = h.next_id();

@@ -1,0 +1,455 @@
+// A reference model of one group, written from DESIGN.md section 2 and the comments of
+// schema/balance.fbs, to check GroupEngine against: BigInt money, plain Maps, whole-state copies
+// for linked chains, no typed arrays, no hashing. Slow and obvious on purpose. Where the design
+// leaves an order of checks open, the model follows the engine's documented choice (noted inline),
+// so that statuses can be compared exactly.
+
+import {
+  BATCH_ORDERS_MAX, CURRENCY_CODE_MAX, HOLD_TIMEOUT_MS_MAX, ORDER_FLAG_LINKED,
+  ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS,
+} from "../../common/constants.ts";
+import type { GroupLimits } from "../../engine/rules.ts";
+import { AccountState } from "../../schema/generated/balance/wire/account-state.ts";
+import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { Status } from "../../schema/generated/balance/wire/status.ts";
+
+export const MONEY_MAX = 2n ** 53n - 1n;
+
+export interface ModelOrder {
+  id: bigint;
+  op: number;
+  partner: number;
+  account: bigint;
+  amount: bigint;
+  ref: bigint;
+  currency: number;
+  flags: number;
+}
+
+export interface ModelResult {
+  status: Status;
+  sequence: number;
+  balance: bigint;
+  available: bigint;
+  replayed: boolean;
+}
+
+export interface ModelAccount {
+  partner: number;
+  currency: number;
+  state: AccountState;
+  balance: bigint;
+  held: bigint;
+  overdraft: bigint;
+}
+
+type HoldPhase = "open" | "captured" | "released" | "expired";
+
+export interface ModelHold {
+  id: bigint;
+  account: bigint;
+  amount: bigint;
+  /** Engine time at which it expires; 0: never. */
+  expires_at_ms: number;
+  phase: HoldPhase;
+  closed_at_ms: number;
+}
+
+interface Remembered {
+  payload: string;
+  result: ModelResult;
+}
+
+/** Outcome of looking at an order's id before its rules. */
+type Screen = { kind: "fresh" } | { kind: "replayed"; result: ModelResult } |
+  { kind: "refused"; status: Status };
+
+function id_time_ms(id: bigint): number {
+  return Number(id >> BigInt(ORDER_ID_TIME_SHIFT_BITS));
+}
+
+/** Everything of an order but its id: a retry must repeat it exactly (flags included). */
+function payload_of(order: ModelOrder): string {
+  return [order.op, order.partner, order.account, order.amount, order.ref, order.currency,
+    order.flags].join("/");
+}
+
+/** Statuses about the id itself, or about room: not remembered, so a retry is decided anew. */
+function remembered(status: Status): boolean {
+  return status !== Status.id_invalid && status !== Status.expired &&
+    status !== Status.id_conflict && status !== Status.busy;
+}
+
+function is_chainable(op: number): boolean {
+  return op === Op.credit || op === Op.debit || op === Op.check || op === Op.hold ||
+    op === Op.capture || op === Op.release || op === Op.transfer;
+}
+
+function copy_accounts(accounts: Map<bigint, ModelAccount>): Map<bigint, ModelAccount> {
+  const copy = new Map<bigint, ModelAccount>();
+  for (const [id, account] of accounts) copy.set(id, { ...account });
+  return copy;
+}
+
+function copy_holds(holds: Map<bigint, ModelHold>): Map<bigint, ModelHold> {
+  const copy = new Map<bigint, ModelHold>();
+  for (const [id, hold] of holds) copy.set(id, { ...hold });
+  return copy;
+}
+
+export class GroupModel {
+  accounts = new Map<bigint, ModelAccount>();
+  holds = new Map<bigint, ModelHold>();
+  /** The idempotency window: id -> the first answer; `arrivals` keeps ids in arrival order. */
+  readonly window = new Map<bigint, Remembered>();
+  private arrivals: bigint[] = [];
+  sequence = 0;
+  now_ms = 0;
+  /** Hold expiries, in the order they happened (each an event with its own sequence). */
+  readonly expiries: { hold: bigint; sequence: number }[] = [];
+
+  constructor(readonly limits: GroupLimits) {}
+
+  available(account: ModelAccount): bigint {
+    return account.balance - account.held + account.overdraft;
+  }
+
+  tick(now_ms: number): void {
+    this.advance(now_ms);
+    this.expire_due();
+  }
+
+  apply_batch(orders: ModelOrder[], now_ms: number): ModelResult[] {
+    if (orders.length < 1 || orders.length > BATCH_ORDERS_MAX) throw new Error("batch size");
+    this.advance(now_ms);
+    this.expire_due();
+    const results: ModelResult[] = [];
+    let k = 0;
+    while (k < orders.length) {
+      let end = k;
+      while (end < orders.length && (orders[end]!.flags & ORDER_FLAG_LINKED) !== 0) end++;
+      if (end === k) {
+        results.push(this.single(orders[k]!));
+        k++;
+        continue;
+      }
+      const open = end === orders.length;
+      if (!open) end++;
+      results.push(...this.chain(orders.slice(k, end), open));
+      k = end;
+    }
+    return results;
+  }
+
+  private advance(now_ms: number): void {
+    if (now_ms < this.now_ms) throw new Error("time goes backwards");
+    this.now_ms = now_ms;
+    const cutoff_ms = now_ms - this.limits.idempotency_window_ms;
+    // The window forgets in arrival order and stops at the first id still inside it.
+    let forgotten = 0;
+    while (forgotten < this.arrivals.length && id_time_ms(this.arrivals[forgotten]!) < cutoff_ms) {
+      this.window.delete(this.arrivals[forgotten]!);
+      forgotten++;
+    }
+    this.arrivals = this.arrivals.slice(forgotten);
+    // Settled holds are remembered (hold_settled / hold_expired) for the window, then forgotten.
+    for (const [id, hold] of this.holds) {
+      if (hold.phase !== "open" && hold.closed_at_ms < cutoff_ms) this.holds.delete(id);
+    }
+  }
+
+  private expire_due(): void {
+    const due = [...this.holds.values()].filter((hold) =>
+      hold.phase === "open" && hold.expires_at_ms !== 0 && hold.expires_at_ms <= this.now_ms);
+    // Earliest expiry first; ties by hold id (the engine's documented order).
+    due.sort((a, b) => a.expires_at_ms - b.expires_at_ms || (a.id < b.id ? -1 : 1));
+    for (const hold of due) {
+      this.accounts.get(hold.account)!.held -= hold.amount;
+      hold.phase = "expired";
+      hold.closed_at_ms = this.now_ms;
+      this.sequence++;
+      this.expiries.push({ hold: hold.id, sequence: this.sequence });
+    }
+  }
+
+  private screen(order: ModelOrder): Screen {
+    if (order.id === 0n) return { kind: "refused", status: Status.id_invalid };
+    const created_ms = id_time_ms(order.id);
+    if (created_ms > this.now_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) {
+      return { kind: "refused", status: Status.id_invalid };
+    }
+    if (created_ms < this.now_ms - this.limits.idempotency_window_ms) {
+      return { kind: "refused", status: Status.expired };
+    }
+    const known = this.window.get(order.id);
+    if (known !== undefined) {
+      if (known.payload !== payload_of(order)) return { kind: "refused", status: Status.id_conflict };
+      return { kind: "replayed", result: { ...known.result, replayed: true } };
+    }
+    if (this.window.size >= this.limits.idempotency_entries_max) {
+      return { kind: "refused", status: Status.busy };
+    }
+    return { kind: "fresh" };
+  }
+
+  /** Gives an order its sequence and its result (figures of its own account, if visible). */
+  private emit(order: ModelOrder, status: Status,
+    figures = this.figures(order)): ModelResult {
+    this.sequence++;
+    const result = { status, sequence: this.sequence, ...figures, replayed: false };
+    if (remembered(status)) {
+      this.window.set(order.id, { payload: payload_of(order), result });
+      this.arrivals.push(order.id);
+    }
+    return result;
+  }
+
+  /** The order's account as its partner may see it: another partner's account shows zeros. */
+  private figures(order: ModelOrder): { balance: bigint; available: bigint } {
+    const account = this.accounts.get(order.account);
+    if (account === undefined || account.partner !== order.partner) {
+      return { balance: 0n, available: 0n };
+    }
+    return { balance: account.balance, available: this.available(account) };
+  }
+
+  private single(order: ModelOrder): ModelResult {
+    const screen = this.screen(order);
+    if (screen.kind === "replayed") return screen.result;
+    if (screen.kind === "refused") return this.emit(order, screen.status);
+    return this.emit(order, this.decide(order));
+  }
+
+  private chain(orders: ModelOrder[], open: boolean): ModelResult[] {
+    const screens = orders.map((order) => this.screen(order));
+    const refusal = this.chain_refusal(orders, screens, open);
+    if (refusal !== Status.ok) return this.refuse_chain(orders, screens, refusal);
+    const saved_accounts = copy_accounts(this.accounts);
+    const saved_holds = copy_holds(this.holds);
+    const statuses: Status[] = [];
+    const figures: { balance: bigint; available: bigint }[] = [];
+    for (const order of orders) {
+      const status = this.decide(order);
+      statuses.push(status);
+      figures.push(this.figures(order));
+      if (status !== Status.ok) break;
+    }
+    const failed = statuses.at(-1) !== Status.ok;
+    if (failed) {
+      this.accounts = saved_accounts;
+      this.holds = saved_holds;
+    }
+    return orders.map((order, n) => {
+      if (!failed) return this.emit(order, Status.ok, figures[n]!); // figures right after it
+      const status = n === statuses.length - 1 ? statuses[n]! : Status.linked_failed;
+      return this.emit(order, status);
+    });
+  }
+
+  private chain_refusal(orders: ModelOrder[], screens: Screen[], open: boolean): Status {
+    if (open) return Status.chain_open;
+    const partners = new Set(orders.map((order) => order.partner));
+    const ids = new Set(orders.map((order) => order.id));
+    if (partners.size > 1) return Status.invalid;
+    if (!orders.every((order) => is_chainable(order.op))) return Status.invalid;
+    if (ids.size < orders.length) return Status.invalid;
+    if (!screens.every((screen) => screen.kind === "fresh")) return Status.linked_failed;
+    const room = this.limits.idempotency_entries_max - this.window.size;
+    if (room < orders.length) return Status.busy;
+    return Status.ok;
+  }
+
+  /** A refused chain: each order answered in turn, as a single order would be, but not applied. */
+  private refuse_chain(orders: ModelOrder[], screens: Screen[], refusal: Status): ModelResult[] {
+    return orders.map((order, n) => {
+      let screen = screens[n]!;
+      if (screen.kind === "fresh") screen = this.screen(order); // an earlier order may share its id
+      if (screen.kind === "replayed") return screen.result;
+      if (screen.kind === "refused") return this.emit(order, screen.status);
+      return this.emit(order, refusal);
+    });
+  }
+
+  // --- The rules ---------------------------------------------------------------------------------
+
+  private decide(order: ModelOrder): Status {
+    if (order.partner === 0) return Status.invalid;
+    switch (order.op) {
+      case Op.credit: return this.credit(order);
+      case Op.debit: return this.debit(order);
+      case Op.check: return this.check(order);
+      case Op.hold: return this.hold(order);
+      case Op.capture: return this.capture(order);
+      case Op.release: return this.release(order);
+      case Op.transfer: return this.transfer(order);
+      case Op.open_account: return this.open_account(order);
+      case Op.freeze: return this.set_state(order, AccountState.frozen);
+      case Op.unfreeze: return this.set_state(order, AccountState.open);
+      case Op.set_overdraft: return this.set_overdraft(order);
+      case Op.close_account: return this.close_account(order);
+      default: return Status.op_unknown;
+    }
+  }
+
+  private amount_status(amount: bigint): Status {
+    if (amount > MONEY_MAX) return Status.amount_out_of_range;
+    if (amount === 0n) return Status.amount_invalid;
+    return Status.ok;
+  }
+
+  /** Order of checks (engine's choice): exists, partner, closed, currency. */
+  private account_status(order: ModelOrder, check_currency: boolean): Status {
+    const account = this.accounts.get(order.account);
+    if (account === undefined) return Status.account_not_found;
+    if (account.partner !== order.partner) return Status.forbidden;
+    if (account.state === AccountState.closed) return Status.account_closed;
+    if (check_currency && account.currency !== order.currency) return Status.currency_mismatch;
+    return Status.ok;
+  }
+
+  private credit(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    if (account.balance + account.overdraft + order.amount > MONEY_MAX) {
+      return Status.balance_out_of_range;
+    }
+    account.balance += order.amount;
+    return Status.ok;
+  }
+
+  private debit(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    if (account.state === AccountState.frozen) return Status.account_frozen;
+    if (this.available(account) < order.amount) return Status.insufficient_funds;
+    account.balance -= order.amount;
+    return Status.ok;
+  }
+
+  private check(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    return this.available(account) < order.amount ? Status.insufficient_funds : Status.ok;
+  }
+
+  private hold(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    if (account.state === AccountState.frozen) return Status.account_frozen;
+    if (order.ref > BigInt(HOLD_TIMEOUT_MS_MAX)) return Status.invalid;
+    if (this.holds.size >= this.limits.holds_max) return Status.limit_exceeded;
+    if (this.available(account) < order.amount) return Status.insufficient_funds;
+    account.held += order.amount;
+    const expires_at_ms = order.ref === 0n ? 0 : this.now_ms + Number(order.ref);
+    this.holds.set(order.id, { id: order.id, account: order.account, amount: order.amount,
+      expires_at_ms, phase: "open", closed_at_ms: 0 });
+    return Status.ok;
+  }
+
+  /** The open hold `ref` of the order's account, or the status saying why there is none. */
+  private hold_status(order: ModelOrder): Status {
+    const hold = this.holds.get(order.ref);
+    if (hold === undefined || hold.account !== order.account) return Status.hold_not_found;
+    if (hold.phase === "expired") return Status.hold_expired;
+    if (hold.phase !== "open") return Status.hold_settled;
+    if (hold.expires_at_ms !== 0 && hold.expires_at_ms <= this.now_ms) return Status.hold_expired;
+    return Status.ok;
+  }
+
+  private settle(hold: ModelHold, phase: HoldPhase): void {
+    this.accounts.get(hold.account)!.held -= hold.amount;
+    hold.phase = phase;
+    hold.closed_at_ms = this.now_ms;
+  }
+
+  private capture(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    if (account.state === AccountState.frozen) return Status.account_frozen;
+    const hold_status = this.hold_status(order);
+    if (hold_status !== Status.ok) return hold_status;
+    const hold = this.holds.get(order.ref)!;
+    if (order.amount > hold.amount) return Status.capture_exceeds_hold;
+    account.balance -= order.amount; // the rest of the hold is released
+    this.settle(hold, "captured");
+    return Status.ok;
+  }
+
+  private release(order: ModelOrder): Status {
+    if (order.amount !== 0n) return Status.amount_invalid;
+    const status = this.account_status(order, true) || this.hold_status(order);
+    if (status !== Status.ok) return status;
+    this.settle(this.holds.get(order.ref)!, "released");
+    return Status.ok;
+  }
+
+  private transfer(order: ModelOrder): Status {
+    const status = this.amount_status(order.amount) || this.account_status(order, true);
+    if (status !== Status.ok) return status;
+    if (order.ref === order.account) return Status.same_account;
+    const source = this.accounts.get(order.account)!;
+    if (source.state === AccountState.frozen) return Status.account_frozen;
+    const target = this.accounts.get(order.ref);
+    if (target === undefined) return Status.account_not_found;
+    if (target.partner !== order.partner) return Status.cross_partner;
+    if (target.state === AccountState.closed) return Status.account_closed;
+    if (target.currency !== order.currency) return Status.currency_mismatch;
+    if (this.available(source) < order.amount) return Status.insufficient_funds;
+    if (target.balance + target.overdraft + order.amount > MONEY_MAX) {
+      return Status.balance_out_of_range;
+    }
+    source.balance -= order.amount;
+    target.balance += order.amount;
+    return Status.ok;
+  }
+
+  private open_account(order: ModelOrder): Status {
+    if (order.currency === 0 || order.currency > CURRENCY_CODE_MAX) return Status.currency_invalid;
+    if (order.ref < 1n || order.ref > 3n) return Status.invalid; // AccountKind partner..user
+    if (order.amount > MONEY_MAX) return Status.amount_out_of_range;
+    if (this.accounts.has(order.account)) return Status.account_exists;
+    if (this.accounts.size >= this.limits.accounts_max) return Status.limit_exceeded;
+    this.accounts.set(order.account, { partner: order.partner, currency: order.currency,
+      state: AccountState.open, balance: 0n, held: 0n, overdraft: order.amount });
+    return Status.ok;
+  }
+
+  private set_state(order: ModelOrder, state: AccountState): Status {
+    if (order.amount !== 0n) return Status.amount_invalid;
+    const status = this.account_status(order, false);
+    if (status !== Status.ok) return status;
+    this.accounts.get(order.account)!.state = state;
+    return Status.ok;
+  }
+
+  private set_overdraft(order: ModelOrder): Status {
+    if (order.amount > MONEY_MAX) return Status.amount_out_of_range;
+    const status = this.account_status(order, false);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    if (account.balance + order.amount > MONEY_MAX) return Status.balance_out_of_range;
+    // available = balance - held + limit may not go negative.
+    if (account.balance - account.held + order.amount < 0n) return Status.insufficient_funds;
+    account.overdraft = order.amount;
+    return Status.ok;
+  }
+
+  private close_account(order: ModelOrder): Status {
+    if (order.amount !== 0n) return Status.amount_invalid;
+    const status = this.account_status(order, false);
+    if (status !== Status.ok) return status;
+    const account = this.accounts.get(order.account)!;
+    const open_holds = [...this.holds.values()].some((hold) =>
+      hold.account === order.account && hold.phase === "open");
+    if (account.balance !== 0n || account.held !== 0n || open_holds) {
+      return Status.account_not_empty;
+    }
+    account.state = AccountState.closed;
+    return Status.ok;
+  }
+}
