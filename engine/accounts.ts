@@ -77,6 +77,14 @@ export class AccountTable {
     return slot;
   }
 
+  /** Removes the newest account: a linked chain that opened it failed. */
+  unopen_last(): void {
+    assert(this.count > 0, "no account to un-open");
+    const slot = this.count - 1;
+    this.index.remove(this.id_hi[slot]!, this.id_lo[slot]!);
+    this.count--;
+  }
+
   /** balance - held + overdraft limit: exact, because balance + overdraft limit <= 2^53 - 1. */
   available_minor(slot: number): number {
     return this.balance_minor[slot]! - this.held_minor[slot]! + this.overdraft_limit_minor[slot]!;

@@ -131,6 +131,7 @@ export class EngineLoop {
     const id_hi = view.getUint32(at + S.REQUEST_QUERY_ID + 4, true);
     const entry = w.find(id_hi, id_lo);
     if (entry === -1) return;
+    if (w.partner[entry] !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
     const body = out + S.RESULT_BODY;
     rv.setUint8(out + S.RESULT_FOUND, 1);
     rv.setUint32(body, id_lo, true);

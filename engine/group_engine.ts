@@ -311,7 +311,7 @@ export class GroupEngine extends GroupRules {
     if (status === Status.ok && counter !== -1) this.accounts.sequence[counter] = sequence;
     if (!window_records(status)) return;
     this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
-      this.order_payload_digest[k]!, status, sequence, this.order_balance[k]!, this.order_available[k]!);
+      this.order_payload_digest[k]!, input.getUint32(order_at + 32, true), status, sequence, this.order_balance[k]!, this.order_available[k]!);
   }
 
   private write_outcome(record: DataView, at: number, sequence: number, balance: number,

@@ -24,6 +24,8 @@ export class IdempotencyWindow {
   readonly id_hi: Uint32Array;
   readonly id_lo: Uint32Array;
   readonly digest: Uint32Array;
+  /** The partner that sent the order: an order's result is shown to its own partner only. */
+  readonly partner: Uint32Array;
   readonly status: Uint8Array;
   readonly sequence: Float64Array;
   readonly balance_minor: Float64Array;
@@ -42,6 +44,7 @@ export class IdempotencyWindow {
     this.id_hi = new Uint32Array(capacity);
     this.id_lo = new Uint32Array(capacity);
     this.digest = new Uint32Array(capacity);
+    this.partner = new Uint32Array(capacity);
     this.status = new Uint8Array(capacity);
     this.sequence = new Float64Array(capacity);
     this.balance_minor = new Float64Array(capacity);
@@ -72,14 +75,15 @@ export class IdempotencyWindow {
     return this.tail - this.head < this.capacity;
   }
 
-  insert(id_hi: number, id_lo: number, digest: number, status: number, sequence: number,
-    balance_minor: number, available_minor: number): void {
+  insert(id_hi: number, id_lo: number, digest: number, partner: number, status: number,
+    sequence: number, balance_minor: number, available_minor: number): void {
     assert(this.has_room(), "idempotency window full");
     const at = this.tail & this.mask;
     this.index.insert(id_hi, id_lo, at);
     this.id_hi[at] = id_hi;
     this.id_lo[at] = id_lo;
     this.digest[at] = digest;
+    this.partner[at] = partner;
     this.status[at] = status;
     this.sequence[at] = sequence;
     this.balance_minor[at] = balance_minor;

@@ -49,7 +49,7 @@ function replay_record(engine: GroupEngine, view: DataView, at: number): void {
   const slot = visible_account(engine, view, at);
   const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor[slot]!;
   engine.window.insert(view.getUint32(at + 4, true), view.getUint32(at, true),
-    order_digest(view, at), status, sequence, balance, available);
+    order_digest(view, at), view.getUint32(at + 32, true), status, sequence, balance, available);
 }
 
 /** The order's account if it exists and belongs to the order's partner (else the engine showed 0). */

@@ -56,6 +56,8 @@ export class GroupRules {
   private undo_count = 0;
   private readonly opened_holds = new Int32Array(BATCH_ORDERS_MAX);
   private opened_hold_count = 0;
+  /** Accounts a chain opened: always the newest slots. */
+  private opened_account_count = 0;
   private readonly closed_holds = new Int32Array(BATCH_ORDERS_MAX);
   private closed_hold_count = 0;
 
@@ -86,9 +88,12 @@ export class GroupRules {
     }
   }
 
-  /** Ops that may sit in a linked chain: money movements and checks, not administration. */
+  /**
+   * Ops that may sit in a linked chain: money movements, checks, and opening an account (so an
+   * account and its opening balance arrive together or not at all). Not the other administration.
+   */
   protected static chainable(op: number): boolean {
-    return op >= Op.credit && op <= Op.transfer;
+    return (op >= Op.credit && op <= Op.transfer) || op === Op.open_account;
   }
 
   private positive_amount(): Status {
@@ -254,6 +259,7 @@ export class GroupRules {
     if (this.accounts.is_full()) return Status.limit_exceeded;
     this.o_account_slot = this.accounts.open(this.o_account_hi, this.o_account_lo, this.o_partner,
       this.o_currency, kind as AccountKind, this.o_amount);
+    if (this.in_chain) this.opened_account_count++;
     return Status.ok;
   }
 
@@ -311,6 +317,7 @@ export class GroupRules {
     this.undo_count = 0;
     this.opened_hold_count = 0;
     this.closed_hold_count = 0;
+    this.opened_account_count = 0;
   }
 
   protected commit_chain(): void {
@@ -328,6 +335,7 @@ export class GroupRules {
     }
     for (let i = this.closed_hold_count - 1; i >= 0; i--) this.holds.unclose(this.closed_holds[i]!);
     for (let i = this.opened_hold_count - 1; i >= 0; i--) this.holds.unopen(this.opened_holds[i]!);
+    for (let i = 0; i < this.opened_account_count; i++) this.accounts.unopen_last();
     this.in_chain = false;
   }
 }

@@ -81,6 +81,7 @@ function collect_window(engine: GroupEngine): { count: number; columns: Uint8Arr
   const w = engine.window;
   const n = w.count;
   const id_hi = new Uint32Array(n), id_lo = new Uint32Array(n), digest = new Uint32Array(n);
+  const partner = new Uint32Array(n);
   const status = new Uint8Array(n), sequence = new Float64Array(n);
   const balance = new Float64Array(n), available = new Float64Array(n);
   let i = 0;
@@ -88,13 +89,14 @@ function collect_window(engine: GroupEngine): { count: number; columns: Uint8Arr
     id_hi[i] = w.id_hi[at]!;
     id_lo[i] = w.id_lo[at]!;
     digest[i] = w.digest[at]!;
+    partner[i] = w.partner[at]!;
     status[i] = w.status[at]!;
     sequence[i] = w.sequence[at]!;
     balance[i] = w.balance_minor[at]!;
     available[i] = w.available_minor[at]!;
     i++;
   });
-  const columns = [id_hi, id_lo, digest, status, sequence, balance, available]
+  const columns = [id_hi, id_lo, digest, partner, status, sequence, balance, available]
     .map((c) => column_bytes(c, n));
   return { count: n, columns };
 }
@@ -181,11 +183,12 @@ function restore_holds(engine: GroupEngine, reader: ColumnReader, n: number): vo
 
 function restore_window(engine: GroupEngine, reader: ColumnReader, n: number): void {
   const id_hi = reader.next(u32, 4, n), id_lo = reader.next(u32, 4, n);
-  const digest = reader.next(u32, 4, n), status = reader.next(u8, 1, n);
+  const digest = reader.next(u32, 4, n), partner = reader.next(u32, 4, n);
+  const status = reader.next(u8, 1, n);
   const sequence = reader.next(f64, 8, n), balance = reader.next(f64, 8, n);
   const available = reader.next(f64, 8, n);
   for (let i = 0; i < n; i++) {
-    engine.window.insert(id_hi[i]!, id_lo[i]!, digest[i]!, status[i]!, sequence[i]!, balance[i]!,
-      available[i]!);
+    engine.window.insert(id_hi[i]!, id_lo[i]!, digest[i]!, partner[i]!, status[i]!, sequence[i]!,
+      balance[i]!, available[i]!);
   }
 }

@@ -9,7 +9,8 @@ const LINE_INT32S = 32; // each flag on its own 128-byte line
 const STOP = 0;
 const JOURNAL_DOORBELL = LINE_INT32S;
 const DISK_FULL = LINE_INT32S * 2;
-const SNAPSHOT_BY_WORKER = LINE_INT32S * 3; // one flag per engine worker
+const STOP_JOURNAL = LINE_INT32S * 3;
+const SNAPSHOT_BY_WORKER = LINE_INT32S * 4; // one flag per engine worker
 const INT32_COUNT = SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
 
 export class WorkerControl {
@@ -27,6 +28,16 @@ export class WorkerControl {
 
   stop_requested(): boolean {
     return Atomics.load(this.flags, STOP) !== 0;
+  }
+
+  /** The journal worker stops after the engines: their last entries must be written first. */
+  request_journal_stop(): void {
+    Atomics.store(this.flags, STOP_JOURNAL, 1);
+    this.ring_journal_doorbell();
+  }
+
+  journal_stop_requested(): boolean {
+    return Atomics.load(this.flags, STOP_JOURNAL) !== 0;
   }
 
   request_snapshot(worker: number): void {

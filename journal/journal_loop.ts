@@ -33,7 +33,7 @@ export interface JournalLoopParts {
   writers: Map<number, JournalWriter>;
   control: WorkerControl;
   /** Called after each group commit with the groups whose durable sequence advanced. */
-  on_durable: (durable: Map<number, number>) => void;
+  on_durable: (durable: Map<number, number>, sync_ms: number) => void;
   /** Called every cycle: bounded background work (writing snapshots, deleting segments). */
   /** Returns true while it has more to do (the loop then does not park). */
   on_cycle: (durable_by_group: Map<number, number>) => boolean;
@@ -71,7 +71,7 @@ export class JournalLoop {
         continue;
       }
       if (moved > 0 || busy) continue;
-      if (control.stop_requested() && this.rings_empty()) return;
+      if (control.journal_stop_requested() && this.rings_empty()) return;
       await control.wait_journal_doorbell(doorbell, IDLE_WAIT_MS);
     }
   }
@@ -153,12 +153,13 @@ export class JournalLoop {
 
   private sync_written(): void {
     const advanced = new Map<number, number>();
+    const started_ms = performance.now();
     for (const [group, writer] of this.parts.writers) {
       if (writer.last_sequence === writer.synced_sequence) continue;
       const durable = writer.sync(); // throws FsyncFailedError: fatal, handled by the worker
       this.durable_by_group.set(group, durable);
       advanced.set(group, durable);
     }
-    if (advanced.size > 0) this.parts.on_durable(advanced);
+    if (advanced.size > 0) this.parts.on_durable(advanced, performance.now() - started_ms);
   }
 }

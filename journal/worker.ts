@@ -27,7 +27,7 @@ export type JournalWorkerRequest =
 
 export type JournalWorkerMessage =
   | { type: "ready" }
-  | { type: "durable"; groups: [number, number][] }
+  | { type: "durable"; groups: [number, number][]; sync_ms: number }
   | { type: "snapshot_written"; group: number; sequence: number; duration_ms: number }
   | { type: "stopped" };
 
@@ -51,7 +51,7 @@ async function start(init: JournalWorkerInit): Promise<void> {
     rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
     writers,
     control: new WorkerControl(init.control),
-    on_durable: (durable) => post({ type: "durable", groups: [...durable] }),
+    on_durable: (durable, sync_ms) => post({ type: "durable", groups: [...durable], sync_ms }),
     on_cycle: (durable) => snapshots!.step(durable),
   });
   post({ type: "ready" });

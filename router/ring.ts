@@ -60,6 +60,11 @@ export class Ring {
     return CONTROL_BYTES + (cursor & this.mask) * this.slot_bytes;
   }
 
+  /** Slots published and not yet consumed, read fresh (for metrics, from either side). */
+  depth(): number {
+    return (Atomics.load(this.control, PUBLISHED) - Atomics.load(this.control, CONSUMED)) | 0;
+  }
+
   // --- producer side ---------------------------------------------------------------------------
 
   /** Slots the producer may still claim. */

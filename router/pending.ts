@@ -1,0 +1,43 @@
+// Requests the main thread has handed to engines and not yet answered. A request may be split into
+// parts (one per group); its reply waits for every part's results and for the journal to be durable
+// up to what each part reflects.
+
+import { RESULT_SIZE_BYTES } from "../common/constants.ts";
+import type { SlotKind } from "./slots.ts";
+
+export type Refusal = "busy" | "disk_full" | "not_ready" | "shutting_down" | "timeout";
+
+export interface PartInfo {
+  group: number;
+  worker: number;
+  /** Partners charged a slot of the worker's ring (released when the part's results arrive). */
+  partners: number[];
+  /** Positions of the part's orders in the request; null when the part is the whole request. */
+  positions: Uint8Array | null;
+}
+
+export class PendingRequest {
+  readonly results: Uint8Array;
+  parts_left: number;
+  /** Durability still awaited, counted in parts. */
+  waits_left: number;
+  found = false;
+  query_body: Uint8Array | null = null;
+  done = false;
+
+  constructor(
+    readonly token: number,
+    readonly kind: SlotKind,
+    readonly parts: PartInfo[],
+    readonly order_count: number,
+    readonly deadline_ms: number,
+    readonly answer: (request: PendingRequest) => void,
+    readonly refuse: (refusal: Refusal) => void,
+    /** Accepted mode: answered already, kept only to release the partners' ring shares. */
+    readonly answered_early: boolean,
+  ) {
+    this.results = new Uint8Array(order_count * RESULT_SIZE_BYTES);
+    this.parts_left = parts.length;
+    this.waits_left = parts.length;
+  }
+}

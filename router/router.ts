@@ -1,0 +1,275 @@
+// The main thread's router: splits a batch by group, copies each part into its engine worker's
+// inbound ring (one copy, no per-order decoding), and answers once every part's results are back and
+// durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or too
+// many requests in flight answer busy, so memory stays bounded whatever the load.
+
+import { assert } from "../common/assert.ts";
+import {
+  BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, RESULT_SIZE_BYTES,
+} from "../common/constants.ts";
+import { Mode } from "../schema/generated/balance/wire/mode.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import type { Partitioning } from "./partition.ts";
+import { PendingRequest, type PartInfo, type Refusal } from "./pending.ts";
+import type { Ring } from "./ring.ts";
+import * as S from "./slots.ts";
+
+export const REQUESTS_IN_FLIGHT_MAX = 65_536;
+const PARTNER_OFFSET = 32;
+
+export interface RouterCounters {
+  on_results(results: Uint8Array, count: number): void;
+}
+
+export class Router {
+  private readonly pending = new Map<number, PendingRequest>();
+  private next_token = 1;
+  /** In-flight ring slots per (worker, partner): key partner * 64 + worker. */
+  private readonly partner_slots = new Map<number, number>();
+  private readonly partner_slots_max: number;
+  /** Per group: requests waiting for durability, in sequence order. */
+  private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
+  readonly durable_sequence: number[] = [];
+
+  constructor(
+    private readonly partitioning: Partitioning,
+    private readonly inbound: Ring[],
+    private readonly request_timeout_ms: number,
+    private readonly counters: RouterCounters,
+  ) {
+    this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
+    for (let group = 0; group < partitioning.groups; group++) {
+      this.durable_waits.push([]);
+      this.durable_sequence.push(0);
+    }
+  }
+
+  get in_flight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Submits `count` orders (40-byte structs at orders[0..]). Resolves with the results (committed:
+   * after durability; accepted: at once, every status pending), or rejects with a Refusal.
+   */
+  submit(orders: Uint8Array, count: number, mode: Mode): Promise<Uint8Array> {
+    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
+    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
+    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
+    const parts = this.split_by_group(view, count);
+    const refusal = this.admission(parts);
+    if (refusal !== null) return Promise.reject(refusal);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const early = mode === Mode.accepted;
+      const request = this.register(S.SlotKind.batch, parts, count,
+        (r) => resolve(r.results), reject, early);
+      parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
+      if (early) resolve(pending_results(orders, count));
+    });
+  }
+
+  /** A read of one account or one order's result, answered once what it reflects is durable. */
+  query(kind: S.SlotKind, partner: number, id: bigint): Promise<PendingRequest> {
+    const group = this.partitioning.group_of_partner(partner);
+    const part: PartInfo = {
+      group, worker: this.partitioning.worker_of_group(group), partners: [partner], positions: null,
+    };
+    const refusal = this.admission([part]);
+    if (refusal !== null) return Promise.reject(refusal);
+    return new Promise((resolve, reject) => {
+      const request = this.register(kind, [part], 0, resolve, reject, false);
+      const ring = this.inbound[part.worker]!;
+      const cursor = ring.claim();
+      const at = ring.slot_offset(cursor);
+      this.write_header(ring.view, at, kind, Mode.committed, group, request.token, 0, 0);
+      ring.view.setBigUint64(at + S.REQUEST_QUERY_ID, id, true);
+      ring.view.setUint32(at + S.REQUEST_QUERY_PARTNER, partner, true);
+      ring.publish(cursor);
+    });
+  }
+
+  private split_by_group(view: DataView, count: number): PartInfo[] {
+    const first_partner = view.getUint32(PARTNER_OFFSET, true);
+    let same_partner = true;
+    for (let k = 1; k < count && same_partner; k++) {
+      same_partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true) === first_partner;
+    }
+    const p = this.partitioning;
+    if (same_partner) {
+      const group = p.group_of_partner(first_partner);
+      return [{ group, worker: p.worker_of_group(group), partners: [first_partner], positions: null }];
+    }
+    const by_group = new Map<number, { partners: Set<number>; positions: number[] }>();
+    for (let k = 0; k < count; k++) {
+      const partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true);
+      const group = p.group_of_partner(partner);
+      let part = by_group.get(group);
+      if (part === undefined) by_group.set(group, part = { partners: new Set(), positions: [] });
+      part.partners.add(partner);
+      part.positions.push(k);
+    }
+    const parts: PartInfo[] = [];
+    for (const [group, part] of by_group) {
+      const whole = by_group.size === 1;
+      parts.push({ group, worker: p.worker_of_group(group), partners: [...part.partners],
+        positions: whole ? null : Uint8Array.from(part.positions) });
+    }
+    return parts;
+  }
+
+  /** Checks every part can be placed now, before anything is claimed. */
+  private admission(parts: PartInfo[]): Refusal | null {
+    if (this.pending.size >= REQUESTS_IN_FLIGHT_MAX) return "busy";
+    const slots_needed = new Map<number, number>();
+    for (const part of parts) {
+      slots_needed.set(part.worker, (slots_needed.get(part.worker) ?? 0) + 1);
+      for (const partner of part.partners) {
+        const used = this.partner_slots.get(partner * 64 + part.worker) ?? 0;
+        if (used >= this.partner_slots_max) return "busy";
+      }
+    }
+    for (const [worker, needed] of slots_needed) {
+      if (this.inbound[worker]!.free_slots() < needed) return "busy";
+    }
+    return null;
+  }
+
+  private register(kind: S.SlotKind, parts: PartInfo[], count: number,
+    answer: (r: PendingRequest) => void, refuse: (refusal: Refusal) => void, early: boolean) {
+    const token = this.next_token;
+    this.next_token = (this.next_token + 1) >>> 0 || 1;
+    const request = new PendingRequest(token, kind, parts, count,
+      performance.now() + this.request_timeout_ms, answer, refuse, early);
+    this.pending.set(token, request);
+    for (const part of parts) {
+      for (const partner of part.partners) {
+        const key = partner * 64 + part.worker;
+        this.partner_slots.set(key, (this.partner_slots.get(key) ?? 0) + 1);
+      }
+    }
+    return request;
+  }
+
+  private publish_part(request: PendingRequest, part: PartInfo, index: number, orders: Uint8Array,
+    mode: Mode): void {
+    const ring = this.inbound[part.worker]!;
+    const cursor = ring.claim();
+    const at = ring.slot_offset(cursor);
+    const body = at + S.REQUEST_BODY;
+    let count = request.order_count;
+    if (part.positions === null) {
+      ring.bytes.set(orders.subarray(0, count * ORDER_SIZE_BYTES), body);
+    } else {
+      count = part.positions.length;
+      for (let i = 0; i < count; i++) {
+        const source = part.positions[i]! * ORDER_SIZE_BYTES;
+        ring.bytes.set(orders.subarray(source, source + ORDER_SIZE_BYTES), body + i * ORDER_SIZE_BYTES);
+      }
+    }
+    this.write_header(ring.view, at, S.SlotKind.batch, mode, part.group, request.token, index, count);
+    ring.publish(cursor);
+  }
+
+  private write_header(view: DataView, at: number, kind: S.SlotKind, mode: Mode, group: number,
+    token: number, part: number, count: number): void {
+    view.setUint8(at + S.REQUEST_KIND, kind);
+    view.setUint8(at + S.REQUEST_MODE, mode);
+    view.setUint32(at + S.REQUEST_GROUP, group, true);
+    view.setUint32(at + S.REQUEST_TOKEN, token, true);
+    view.setUint32(at + S.REQUEST_PART, part, true);
+    view.setUint32(at + S.REQUEST_COUNT, count, true);
+  }
+
+  /** Takes one result slot from an engine worker's results ring. */
+  on_result_slot(ring: Ring, at: number): void {
+    const view = ring.view;
+    const token = view.getUint32(at + S.RESULT_TOKEN, true);
+    const request = this.pending.get(token);
+    assert(request !== undefined, `result for unknown request ${token}`);
+    const part = request.parts[view.getUint32(at + S.RESULT_PART, true)]!;
+    this.release_partner_slots(part);
+    const count = view.getUint32(at + S.RESULT_COUNT, true);
+    const body = at + S.RESULT_BODY;
+    if (request.kind === S.SlotKind.batch) {
+      this.counters.on_results(ring.bytes.subarray(body, body + count * RESULT_SIZE_BYTES), count);
+      this.place_results(request, part, ring.bytes, body, count);
+    } else {
+      request.found = view.getUint8(at + S.RESULT_FOUND) === 1;
+      request.query_body = ring.bytes.slice(body, body + S.ACCOUNT_BYTES);
+    }
+    request.parts_left--;
+    if (request.answered_early) {
+      if (request.parts_left === 0) this.pending.delete(token);
+      return;
+    }
+    const required = view.getFloat64(at + S.RESULT_REQUIRED_SEQUENCE, true);
+    if (this.durable_sequence[part.group]! >= required) this.part_durable(request);
+    else this.durable_waits[part.group]!.push({ sequence: required, request });
+  }
+
+  private place_results(request: PendingRequest, part: PartInfo, bytes: Uint8Array, body: number,
+    count: number): void {
+    if (part.positions === null) {
+      request.results.set(bytes.subarray(body, body + count * RESULT_SIZE_BYTES));
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      const source = body + i * RESULT_SIZE_BYTES;
+      request.results.set(bytes.subarray(source, source + RESULT_SIZE_BYTES),
+        part.positions[i]! * RESULT_SIZE_BYTES);
+    }
+  }
+
+  private release_partner_slots(part: PartInfo): void {
+    for (const partner of part.partners) {
+      const key = partner * 64 + part.worker;
+      const used = this.partner_slots.get(key)! - 1;
+      if (used === 0) this.partner_slots.delete(key);
+      else this.partner_slots.set(key, used);
+    }
+  }
+
+  /** The journal worker made `group` durable up to `sequence`. */
+  on_durable(group: number, sequence: number): void {
+    assert(sequence >= this.durable_sequence[group]!, "durable sequence never goes back");
+    this.durable_sequence[group] = sequence;
+    const waits = this.durable_waits[group]!;
+    let released = 0;
+    while (released < waits.length && waits[released]!.sequence <= sequence) {
+      this.part_durable(waits[released]!.request);
+      released++;
+    }
+    if (released > 0) waits.splice(0, released);
+  }
+
+  private part_durable(request: PendingRequest): void {
+    request.waits_left--;
+    if (request.waits_left > 0) return;
+    this.pending.delete(request.token);
+    if (request.done) return; // refused on timeout already
+    request.done = true;
+    request.answer(request);
+  }
+
+  /** Refuses requests past their deadline; their outcome is unknown, a retry with the same ids is safe. */
+  expire_overdue(now_ms: number): void {
+    for (const request of this.pending.values()) {
+      if (request.done || request.answered_early || request.deadline_ms > now_ms) continue;
+      request.done = true; // stays registered until its results arrive, to release ring shares
+      request.refuse("timeout");
+    }
+    for (const [token, request] of this.pending) {
+      if (request.done && request.parts_left === 0 && request.waits_left > 0) this.pending.delete(token);
+    }
+  }
+}
+
+/** Accepted mode's immediate answer: every order pending, with its id. */
+function pending_results(orders: Uint8Array, count: number): Uint8Array {
+  const results = new Uint8Array(count * RESULT_SIZE_BYTES);
+  for (let k = 0; k < count; k++) {
+    results.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), k * RESULT_SIZE_BYTES);
+    results[k * RESULT_SIZE_BYTES + 32] = Status.pending;
+  }
+  return results;
+}

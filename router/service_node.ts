@@ -1,0 +1,212 @@
+// One node of the service on the main thread: starts the engine workers (each recovers its groups),
+// then the journal worker, drains results, tracks durability, schedules snapshots, and shuts down in
+// order on SIGTERM: stop accepting, finish what is in the rings, fsync, snapshot, stop.
+
+import { assert } from "../common/assert.ts";
+import {
+  JOURNAL_APPEND_BYTES_MAX, RING_REQUEST_SLOT_BYTES, RING_RESULT_SLOT_BYTES,
+} from "../common/constants.ts";
+import type { GroupRecovery } from "../engine/recovery.ts";
+import { group_dir } from "../engine/recovery.ts";
+import type { EngineWorkerInit, EngineWorkerMessage } from "../engine/worker.ts";
+import { WorkerControl } from "../engine/worker_control.ts";
+import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
+import type { Config } from "../server/config.ts";
+import type { Metrics } from "../server/metrics.ts";
+import { Partitioning } from "./partition.ts";
+import { Ring, type RingShape } from "./ring.ts";
+import { Router } from "./router.ts";
+
+const JOURNAL_RING_SLOTS = 16;
+const JOURNAL_RING_SLOT_BYTES = JOURNAL_APPEND_BYTES_MAX;
+const TIMEOUT_SWEEP_MS = 100;
+
+interface EngineWorkerHandle {
+  worker: Worker;
+  inbound: Ring;
+  results: Ring;
+  journal: Ring;
+  stopped: Promise<void>;
+}
+
+export class ServiceNode {
+  readonly router: Router;
+  readonly partitioning: Partitioning;
+  readonly control = new WorkerControl();
+  readonly recoveries: GroupRecovery[] = [];
+  ready = false;
+  accepting = true;
+  private engines: EngineWorkerHandle[] = [];
+  private journal_worker!: Worker;
+  private journal_stopped!: Promise<void>;
+  private readonly snapshot_waiters = new Map<number, () => void>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+
+  private constructor(readonly config: Config, readonly metrics: Metrics) {
+    this.partitioning = new Partitioning(config.groups, config.engine_workers, config.group_map);
+    const inbound_shape = { slot_count: config.ring_slots, slot_bytes: RING_REQUEST_SLOT_BYTES };
+    const results_shape = { slot_count: config.ring_slots, slot_bytes: RING_RESULT_SLOT_BYTES };
+    const journal_shape = { slot_count: JOURNAL_RING_SLOTS, slot_bytes: JOURNAL_RING_SLOT_BYTES };
+    for (let w = 0; w < config.engine_workers; w++) {
+      this.engines.push({
+        worker: null as unknown as Worker,
+        inbound: Ring.create(inbound_shape),
+        results: Ring.create(results_shape),
+        journal: Ring.create(journal_shape),
+        stopped: Promise.resolve(),
+      });
+    }
+    this.router = new Router(this.partitioning, this.engines.map((e) => e.inbound),
+      config.request_timeout_ms, metrics);
+    this.shapes = { inbound_shape, results_shape, journal_shape };
+  }
+
+  private readonly shapes: { inbound_shape: RingShape; results_shape: RingShape;
+    journal_shape: RingShape };
+
+  static async start(config: Config, metrics: Metrics): Promise<ServiceNode> {
+    const node = new ServiceNode(config, metrics);
+    const started_ms = performance.now();
+    await Promise.all(node.engines.map((_, w) => node.start_engine_worker(w)));
+    await node.start_journal_worker();
+    for (const recovery of node.recoveries) {
+      node.router.on_durable(recovery.group, recovery.last_sequence);
+    }
+    node.engines.forEach((handle) => node.drain_results(handle));
+    metrics.recovery_seconds = (performance.now() - started_ms) / 1000;
+    node.timers.push(setInterval(() => node.router.expire_overdue(performance.now()), TIMEOUT_SWEEP_MS));
+    node.timers.push(setInterval(() => node.request_snapshots(), config.snapshot_interval_ms));
+    node.ready = true;
+    return node;
+  }
+
+  private start_engine_worker(w: number): Promise<void> {
+    const handle = this.engines[w]!;
+    const worker = new Worker(new URL("../engine/worker.ts", import.meta.url).href);
+    handle.worker = worker;
+    const init: EngineWorkerInit = {
+      worker: w,
+      groups: this.partitioning.groups_of_worker(w),
+      limits: {
+        accounts_max: this.config.accounts_per_group,
+        holds_max: this.config.holds_per_group,
+        idempotency_entries_max: this.config.idempotency_entries_per_group,
+        idempotency_window_ms: this.config.idempotency_window_ms,
+      },
+      data_dir: this.config.data_dir,
+      control: this.control.buffer,
+      inbound: handle.inbound.buffer,
+      inbound_shape: this.shapes.inbound_shape,
+      results: handle.results.buffer,
+      results_shape: this.shapes.results_shape,
+      journal: handle.journal.buffer,
+      journal_shape: this.shapes.journal_shape,
+    };
+    let on_stopped = () => {};
+    handle.stopped = new Promise((resolve) => (on_stopped = resolve));
+    return new Promise((resolve) => {
+      worker.onmessage = (event: MessageEvent<EngineWorkerMessage>) => {
+        const message = event.data;
+        if (message.type === "ready") {
+          this.recoveries.push(...message.recoveries);
+          resolve();
+        } else if (message.type === "snapshot") {
+          const request: JournalWorkerRequest = { type: "snapshot", group: message.group,
+            sequence: message.sequence, chunks: message.chunks };
+          this.journal_worker.postMessage(request, message.chunks.map((c) => c.buffer as ArrayBuffer));
+        } else {
+          on_stopped();
+        }
+      };
+      worker.postMessage(init);
+    });
+  }
+
+  private start_journal_worker(): Promise<void> {
+    const worker = new Worker(new URL("../journal/worker.ts", import.meta.url).href);
+    this.journal_worker = worker;
+    let on_stopped = () => {};
+    this.journal_stopped = new Promise((resolve) => (on_stopped = resolve));
+    return new Promise((resolve) => {
+      worker.onmessage = (event: MessageEvent<JournalWorkerMessage>) => {
+        const message = event.data;
+        switch (message.type) {
+          case "ready": return resolve();
+          case "durable": return this.on_durable(message.groups, message.sync_ms);
+          case "snapshot_written": return this.on_snapshot_written(message.group, message.duration_ms);
+          case "stopped": return on_stopped();
+        }
+      };
+      const request: JournalWorkerRequest = {
+        type: "init",
+        init: {
+          groups: this.recoveries.map((r) => ({ group: r.group, dir: group_dir(this.config.data_dir, r.group),
+            recovery: r.journal, snapshot_sequence: r.snapshot_sequence })),
+          rings: this.engines.map((e) => e.journal.buffer),
+          ring_shape: this.shapes.journal_shape,
+          control: this.control.buffer,
+          segment_size_bytes: this.config.journal_segment_bytes,
+        },
+      };
+      worker.postMessage(request);
+    });
+  }
+
+  private on_durable(groups: [number, number][], sync_ms: number): void {
+    this.metrics.observe_fsync(sync_ms);
+    for (const [group, sequence] of groups) this.router.on_durable(group, sequence);
+  }
+
+  private on_snapshot_written(group: number, duration_ms: number): void {
+    this.metrics.observe_snapshot(duration_ms);
+    const waiter = this.snapshot_waiters.get(group);
+    if (waiter === undefined) return;
+    this.snapshot_waiters.delete(group);
+    waiter();
+  }
+
+  /** Drains one engine worker's results ring for as long as the node runs. */
+  private async drain_results(handle: EngineWorkerHandle): Promise<void> {
+    const ring = handle.results;
+    for (;;) {
+      const count = ring.available();
+      if (count === 0) {
+        if (!this.ready && !this.accepting) return;
+        await ring.wait_for_data_async(TIMEOUT_SWEEP_MS);
+        continue;
+      }
+      for (let i = 0; i < count; i++) {
+        this.router.on_result_slot(ring, ring.slot_offset(ring.consumer_cursor()));
+        ring.release(1);
+      }
+    }
+  }
+
+  private request_snapshots(): void {
+    for (let w = 0; w < this.engines.length; w++) this.control.request_snapshot(w);
+  }
+
+  ring_depths(): number[] {
+    return this.engines.map((e) => e.inbound.depth());
+  }
+
+  /** SIGTERM: stop accepting, let in-flight work finish and become durable, snapshot, stop. */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    while (this.router.in_flight > 0) await Bun.sleep(5);
+    const written = this.recoveries.map((r) => new Promise<void>((resolve) => {
+      this.snapshot_waiters.set(r.group, resolve);
+    }));
+    this.request_snapshots();
+    await Promise.all(written);
+    this.control.request_stop();
+    await Promise.all(this.engines.map((e) => e.stopped));
+    this.control.request_journal_stop();
+    await this.journal_stopped;
+    this.ready = false;
+    for (const timer of this.timers) clearInterval(timer);
+    for (const handle of this.engines) handle.worker.terminate();
+    this.journal_worker.terminate();
+    assert(this.router.in_flight === 0, "nothing in flight after shutdown");
+  }
+}

@@ -1,0 +1,94 @@
+// Configuration from environment variables, each with a documented default (README, Configuration),
+// validated at start-up: a bad value stops the service with a message naming the variable.
+
+import {
+  ENGINE_WORKERS_MAX, GROUPS_MAX, IDEMPOTENCY_WINDOW_MS_MAX, IDEMPOTENCY_WINDOW_MS_MIN,
+  JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT, JOURNAL_SEGMENT_SIZE_BYTES_MAX,
+  JOURNAL_SEGMENT_SIZE_BYTES_MIN, RING_SLOT_COUNT_MAX, RING_SLOT_COUNT_MIN,
+} from "../common/constants.ts";
+
+export interface Config {
+  host: string;
+  port: number;
+  data_dir: string;
+  groups: number;
+  engine_workers: number;
+  /** Optional partner -> group overrides; other partners are hashed. */
+  group_map: Map<number, number>;
+  accounts_per_group: number;
+  holds_per_group: number;
+  idempotency_window_ms: number;
+  idempotency_entries_per_group: number;
+  ring_slots: number;
+  journal_segment_bytes: number;
+  snapshot_interval_ms: number;
+  request_timeout_ms: number;
+  seed_file: string | null;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (!/^\d+$/.test(text)) throw new ConfigError(`${name} must be a whole number, got "${text}"`);
+  const value = Number(text);
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function power_of_two(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = integer(env, name, fallback, min, max);
+  if ((value & (value - 1)) !== 0) throw new ConfigError(`${name} must be a power of two`);
+  return value;
+}
+
+/** GROUP_MAP="7:0,8:3": partner 7 in group 0, partner 8 in group 3. */
+function group_map(text: string | undefined, groups: number): Map<number, number> {
+  const map = new Map<number, number>();
+  if (text === undefined || text.trim() === "") return map;
+  for (const pair of text.split(",")) {
+    const match = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(pair);
+    if (match === null) throw new ConfigError(`GROUP_MAP entry "${pair}" is not partner:group`);
+    const partner = Number(match[1]);
+    const group = Number(match[2]);
+    if (partner < 1 || partner > 0xffff_ffff) throw new ConfigError(`GROUP_MAP partner ${partner}`);
+    if (group >= groups) throw new ConfigError(`GROUP_MAP group ${group} >= GROUPS (${groups})`);
+    map.set(partner, group);
+  }
+  return map;
+}
+
+export function load_config(env: Env = process.env): Config {
+  const groups = integer(env, "GROUPS", 4, 1, GROUPS_MAX);
+  const engine_workers = integer(env, "ENGINE_WORKERS", 1, 1, ENGINE_WORKERS_MAX);
+  if (engine_workers > groups) throw new ConfigError("ENGINE_WORKERS must not exceed GROUPS");
+  const host = env.HOST ?? "127.0.0.1";
+  if (host === "") throw new ConfigError("HOST must not be empty");
+  return {
+    host,
+    port: integer(env, "PORT", 8080, 0, 65535),
+    data_dir: env.DATA_DIR || "./data",
+    groups,
+    engine_workers,
+    group_map: group_map(env.GROUP_MAP, groups),
+    accounts_per_group: integer(env, "ACCOUNTS_PER_GROUP", 1 << 20, 1, 1 << 26),
+    holds_per_group: integer(env, "HOLDS_PER_GROUP", 1 << 18, 1, 1 << 24),
+    idempotency_window_ms: integer(env, "IDEMPOTENCY_WINDOW_MS", 60_000,
+      IDEMPOTENCY_WINDOW_MS_MIN, IDEMPOTENCY_WINDOW_MS_MAX),
+    idempotency_entries_per_group: power_of_two(env, "IDEMPOTENCY_ENTRIES_PER_GROUP", 1 << 21,
+      1 << 10, 1 << 26),
+    ring_slots: power_of_two(env, "RING_SLOTS", 4096, RING_SLOT_COUNT_MIN, RING_SLOT_COUNT_MAX),
+    journal_segment_bytes: integer(env, "JOURNAL_SEGMENT_BYTES", JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT,
+      JOURNAL_SEGMENT_SIZE_BYTES_MIN, JOURNAL_SEGMENT_SIZE_BYTES_MAX),
+    snapshot_interval_ms: integer(env, "SNAPSHOT_INTERVAL_MS", 60_000, 1_000, 24 * 3600 * 1000),
+    request_timeout_ms: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
+    seed_file: env.SEED_FILE || null,
+  };
+}

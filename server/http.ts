@@ -1,0 +1,154 @@
+// The HTTP front door (Bun.serve): batches in FlatBuffers or JSON, account and order reads,
+// account administration, health, readiness and metrics. Every malformed or out-of-limit input is
+// answered with its own error and reaches no engine.
+
+import { HTTP_BODY_SIZE_BYTES_MAX, ORDER_SIZE_BYTES } from "../common/constants.ts";
+import type { ServiceNode } from "../router/service_node.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { Mode } from "../schema/generated/balance/wire/mode.ts";
+import { decode_frame, encode_batch_results } from "../schema/codec.ts";
+import { parse_batch_json, results_to_json } from "../schema/json.ts";
+import { handle_admin, handle_open_account } from "./http_admin.ts";
+import { handle_read_account, handle_read_order } from "./http_reads.ts";
+import {
+  FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
+  type BodyFormat,
+} from "./replies.ts";
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+}
+
+export function start_http_server(node: ServiceNode, options: HttpServerOptions) {
+  const counted = (handler: (req: Request) => Promise<Response> | Response) =>
+    async (req: Request): Promise<Response> => {
+      const response = await handler(req);
+      node.metrics.count_http(response.status);
+      return response;
+    };
+  return Bun.serve({
+    hostname: options.host,
+    port: options.port,
+    maxRequestBodySize: HTTP_BODY_SIZE_BYTES_MAX,
+    routes: {
+      "/healthz": () => json_response({ status: "alive" }),
+      "/readyz": () => node.ready && node.accepting
+        ? json_response({ status: "ready", recovery_seconds: node.metrics.recovery_seconds })
+        : json_response({ status: node.accepting ? "recovering" : "shutting_down" }, 503),
+      "/metrics": () => new Response(node.metrics.render({
+        ring_depths: () => node.ring_depths(),
+        durable_sequences: () => node.router.durable_sequence,
+        in_flight: () => node.router.in_flight,
+      }), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+      "/v1/batches": { POST: counted((req) => handle_batch(node, req)) },
+      "/v1/partners/:partner/accounts": {
+        POST: counted((req) => handle_open_account(node, req)),
+      },
+      "/v1/partners/:partner/accounts/:account": {
+        GET: counted((req) => handle_read_account(node, req)),
+      },
+      "/v1/partners/:partner/accounts/:account/:action": {
+        POST: counted((req) => handle_admin(node, req)),
+      },
+      "/v1/partners/:partner/orders/:order": {
+        GET: counted((req) => handle_read_order(node, req)),
+      },
+    },
+    fetch: (req) => bad_request(format_of(req), ErrorCode.not_found,
+      `no route for ${req.method} ${new URL(req.url).pathname}`),
+    error: (error) => {
+      console.error("http handler failed:", error);
+      return json_response({ error: "internal", message: "internal error" }, 500);
+    },
+  });
+}
+
+function format_of(req: Request): BodyFormat {
+  const type = req.headers.get("content-type") ?? req.headers.get("accept") ?? "";
+  return type.startsWith(FLATBUFFERS_TYPE) || type.startsWith("application/octet-stream")
+    ? "flatbuffers" : "json";
+}
+
+/** Refusals that apply before a body is even read. */
+export function node_refusal(node: ServiceNode, format: BodyFormat): Response | null {
+  if (!node.accepting) return error_response(format, refusal_reply("shutting_down"));
+  if (!node.ready) return error_response(format, refusal_reply("not_ready"));
+  if (node.control.disk_full()) return error_response(format, refusal_reply("disk_full"));
+  return null;
+}
+
+async function read_body(req: Request, format: BodyFormat): Promise<Uint8Array | Response> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > HTTP_BODY_SIZE_BYTES_MAX) {
+    return bad_request(format, ErrorCode.frame_too_large,
+      `body of ${declared} bytes exceeds ${HTTP_BODY_SIZE_BYTES_MAX}`);
+  }
+  const body = new Uint8Array(await req.arrayBuffer());
+  if (body.byteLength > HTTP_BODY_SIZE_BYTES_MAX) {
+    return bad_request(format, ErrorCode.frame_too_large, `body exceeds ${HTTP_BODY_SIZE_BYTES_MAX} bytes`);
+  }
+  if (body.byteLength === 0) return bad_request(format, ErrorCode.batch_empty, "empty body");
+  return body;
+}
+
+async function handle_batch(node: ServiceNode, req: Request): Promise<Response> {
+  const content_type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
+  const format: BodyFormat | null = content_type === "application/json" ? "json"
+    : content_type === FLATBUFFERS_TYPE || content_type === "application/octet-stream"
+      ? "flatbuffers" : null;
+  if (format === null) {
+    return bad_request("json", ErrorCode.unsupported_media_type,
+      `content-type must be ${FLATBUFFERS_TYPE} or application/json, got "${content_type}"`);
+  }
+  const refused = node_refusal(node, format);
+  if (refused !== null) return refused;
+  const body = await read_body(req, format);
+  if (body instanceof Response) return body;
+  const batch = decode_batch(body, format);
+  if (batch instanceof Response) return batch;
+  let results: Uint8Array;
+  try {
+    results = await node.router.submit(batch.orders, batch.count, batch.mode);
+  } catch (refusal) {
+    if (!is_refusal(refusal)) throw refusal;
+    node.metrics.count_batch(refusal);
+    return error_response(format, refusal_reply(refusal), batch.request_id);
+  }
+  node.metrics.count_batch(batch.mode === Mode.accepted ? "accepted" : "committed");
+  const http_status = batch.mode === Mode.accepted ? 202 : 200;
+  if (format === "flatbuffers") {
+    return new Response(encode_batch_results(batch.request_id, results, batch.count), {
+      status: http_status, headers: { "content-type": FLATBUFFERS_TYPE },
+    });
+  }
+  const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
+  return json_response({ results: results_to_json(view, 0, batch.count) }, http_status);
+}
+
+interface DecodedBatch {
+  request_id: bigint;
+  mode: Mode;
+  orders: Uint8Array;
+  count: number;
+}
+
+function decode_batch(body: Uint8Array, format: BodyFormat): DecodedBatch | Response {
+  if (format === "json") {
+    const parsed = parse_batch_json(new TextDecoder().decode(body));
+    if (parsed.type === "decode_error") return bad_request(format, parsed.error, parsed.message);
+    return { request_id: 0n, mode: parsed.mode, orders: parsed.orders_bytes, count: parsed.order_count };
+  }
+  const frame = decode_frame(body);
+  if (frame.type === "decode_error") return bad_request(format, frame.error, frame.message);
+  if (frame.type !== "order_batch") {
+    return bad_request(format, ErrorCode.malformed_frame, `expected an OrderBatch, got ${frame.type}`);
+  }
+  const start = frame.orders_byte_offset;
+  return {
+    request_id: frame.request_id,
+    mode: frame.mode,
+    orders: body.subarray(start, start + frame.order_count * ORDER_SIZE_BYTES),
+    count: frame.order_count,
+  };
+}

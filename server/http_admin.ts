@@ -1,0 +1,110 @@
+// Account administration over HTTP, for operators and curl: each call is one order (open_account,
+// freeze, unfreeze, set_overdraft, close_account) through the same engine path as any batch, so it
+// is journaled and idempotent. Send `order_id` to make a retry safe; without one the server mints
+// a time-ordered id.
+
+import { ORDER_SIZE_BYTES } from "../common/constants.ts";
+import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { Mode } from "../schema/generated/balance/wire/mode.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+import { results_to_json } from "../schema/json.ts";
+import { write_order_fields } from "../schema/layout.ts";
+import type { ServiceNode } from "../router/service_node.ts";
+import { OrderIdGenerator } from "../sdk/order_id.ts";
+import { node_refusal } from "./http.ts";
+import { parse_partner, parse_u64, params_of } from "./params.ts";
+import { bad_request, error_response, is_refusal, json_response, refusal_reply } from "./replies.ts";
+
+const ids = new OrderIdGenerator();
+const AMOUNT_TEXT = /^\d{1,16}$/;
+const KINDS: Record<string, AccountKind> = {
+  partner: AccountKind.partner, provider: AccountKind.provider, user: AccountKind.user,
+};
+const ACTIONS: Record<string, Op> = {
+  freeze: Op.freeze, unfreeze: Op.unfreeze, close: Op.close_account, overdraft: Op.set_overdraft,
+};
+
+type JsonObject = Record<string, unknown>;
+
+async function json_body(req: Request): Promise<JsonObject | Response> {
+  const text = await req.text();
+  if (text.trim() === "") return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as JsonObject;
+  } catch {
+    // answered below
+  }
+  return bad_request("json", ErrorCode.malformed_frame, "body must be a JSON object");
+}
+
+/** A non-negative amount given as a decimal string (or a JSON integer). */
+function amount_of(body: JsonObject, name: string): bigint | null {
+  const value = body[name];
+  if (value === undefined) return 0n;
+  const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== "string" || !AMOUNT_TEXT.test(text)) return null;
+  return BigInt(text);
+}
+
+function order_id_of(body: JsonObject): bigint | null {
+  const value = body.order_id;
+  if (value === undefined) return ids.next();
+  return typeof value === "string" ? parse_u64(value) : null;
+}
+
+async function submit_one(node: ServiceNode, fields: Parameters<typeof write_order_fields>[2])
+  : Promise<Response> {
+  const refused = node_refusal(node, "json");
+  if (refused !== null) return refused;
+  const order = new Uint8Array(ORDER_SIZE_BYTES);
+  write_order_fields(new DataView(order.buffer), 0, fields);
+  try {
+    const results = await node.router.submit(order, 1, Mode.committed);
+    return json_response(results_to_json(new DataView(results.buffer), 0, 1)[0]);
+  } catch (refusal) {
+    if (!is_refusal(refusal)) throw refusal;
+    return error_response("json", refusal_reply(refusal));
+  }
+}
+
+export async function handle_open_account(node: ServiceNode, req: Request): Promise<Response> {
+  const partner = parse_partner(params_of(req).partner);
+  if (partner === null) return bad_request("json", ErrorCode.malformed_frame, "partner must be 1..2^32-1");
+  const body = await json_body(req);
+  if (body instanceof Response) return body;
+  const account = typeof body.account === "string" ? parse_u64(body.account) : null;
+  if (account === null) return bad_request("json", ErrorCode.malformed_frame, "account: a u64 as a string");
+  const kind = typeof body.kind === "string" ? KINDS[body.kind] : undefined;
+  if (kind === undefined) return bad_request("json", ErrorCode.malformed_frame, "kind: partner|provider|user");
+  const currency = body.currency;
+  if (typeof currency !== "number" || !Number.isInteger(currency) || currency < 1 || currency > 999) {
+    return bad_request("json", ErrorCode.malformed_frame, "currency: an ISO 4217 numeric code");
+  }
+  const overdraft = amount_of(body, "overdraft_limit");
+  if (overdraft === null) return bad_request("json", ErrorCode.malformed_frame, "overdraft_limit: minor units");
+  const id = order_id_of(body);
+  if (id === null) return bad_request("json", ErrorCode.malformed_frame, "order_id: a u64 as a string");
+  return submit_one(node, { id, account, amount: overdraft, ref: BigInt(kind), partner, currency,
+    op: Op.open_account, flags: 0 });
+}
+
+export async function handle_admin(node: ServiceNode, req: Request): Promise<Response> {
+  const params = params_of(req);
+  const partner = parse_partner(params.partner);
+  if (partner === null) return bad_request("json", ErrorCode.malformed_frame, "partner must be 1..2^32-1");
+  const account = parse_u64(params.account);
+  if (account === null) return bad_request("json", ErrorCode.malformed_frame, "account must be 1..2^64-1");
+  const op = ACTIONS[params.action ?? ""];
+  if (op === undefined) {
+    return bad_request("json", ErrorCode.not_found, "action: freeze | unfreeze | close | overdraft");
+  }
+  const body = await json_body(req);
+  if (body instanceof Response) return body;
+  const amount = op === Op.set_overdraft ? amount_of(body, "overdraft_limit") : 0n;
+  if (amount === null) return bad_request("json", ErrorCode.malformed_frame, "overdraft_limit: minor units");
+  const id = order_id_of(body);
+  if (id === null) return bad_request("json", ErrorCode.malformed_frame, "order_id: a u64 as a string");
+  return submit_one(node, { id, account, amount, ref: 0n, partner, currency: 0, op, flags: 0 });
+}

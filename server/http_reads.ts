@@ -1,0 +1,86 @@
+// Reads: an account's figures and an order's result, answered by the engine that owns them and
+// released only once the journal is durable up to what they reflect.
+
+import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
+import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { encode_account_info, encode_order_status } from "../schema/codec.ts";
+import { account_info_to_json, results_to_json } from "../schema/json.ts";
+import { read_result_fields } from "../schema/layout.ts";
+import type { AccountInfoFields } from "../schema/messages.ts";
+import type { PendingRequest } from "../router/pending.ts";
+import type { ServiceNode } from "../router/service_node.ts";
+import * as S from "../router/slots.ts";
+import { node_refusal } from "./http.ts";
+import { parse_partner, parse_u64, params_of } from "./params.ts";
+import {
+  FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
+  type BodyFormat,
+} from "./replies.ts";
+
+function accept_format(req: Request): BodyFormat {
+  return (req.headers.get("accept") ?? "").startsWith(FLATBUFFERS_TYPE) ? "flatbuffers" : "json";
+}
+
+async function query(node: ServiceNode, req: Request, kind: S.SlotKind, id_name: string)
+  : Promise<{ request: PendingRequest; id: bigint; partner: number } | Response> {
+  const format = accept_format(req);
+  const params = params_of(req);
+  const partner = parse_partner(params.partner);
+  if (partner === null) return bad_request(format, ErrorCode.malformed_frame, "partner must be 1..2^32-1");
+  const id = parse_u64(params[id_name]);
+  if (id === null) return bad_request(format, ErrorCode.malformed_frame, `${id_name} must be 1..2^64-1`);
+  const refused = node_refusal(node, format);
+  if (refused !== null) return refused;
+  try {
+    return { request: await node.router.query(kind, partner, id), id, partner };
+  } catch (refusal) {
+    if (!is_refusal(refusal)) throw refusal;
+    return error_response(format, refusal_reply(refusal));
+  }
+}
+
+export async function handle_read_account(node: ServiceNode, req: Request): Promise<Response> {
+  const answer = await query(node, req, S.SlotKind.query_account, "account");
+  if (answer instanceof Response) return answer;
+  const format = accept_format(req);
+  const { request, id } = answer;
+  if (!request.found) return bad_request(format, ErrorCode.not_found, `account ${id} not found`);
+  const body = request.query_body!;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const info: AccountInfoFields = {
+    request_id: 0n,
+    account: id,
+    partner: view.getUint32(S.ACCOUNT_PARTNER, true),
+    kind: view.getUint8(S.ACCOUNT_KIND) as AccountKind,
+    currency: view.getUint16(S.ACCOUNT_CURRENCY, true),
+    state: view.getUint8(S.ACCOUNT_STATE) as AccountState,
+    overdraft_limit: BigInt(view.getFloat64(S.ACCOUNT_OVERDRAFT, true)),
+    balance: BigInt(view.getFloat64(S.ACCOUNT_BALANCE, true)),
+    held: BigInt(view.getFloat64(S.ACCOUNT_HELD, true)),
+    available: BigInt(view.getFloat64(S.ACCOUNT_AVAILABLE, true)),
+    sequence: BigInt(view.getFloat64(S.ACCOUNT_SEQUENCE, true)),
+  };
+  if (format === "flatbuffers") {
+    return new Response(encode_account_info(info), { headers: { "content-type": FLATBUFFERS_TYPE } });
+  }
+  return json_response(account_info_to_json(info));
+}
+
+export async function handle_read_order(node: ServiceNode, req: Request): Promise<Response> {
+  const answer = await query(node, req, S.SlotKind.query_order, "order");
+  if (answer instanceof Response) return answer;
+  const format = accept_format(req);
+  const { request, id, partner } = answer;
+  if (!request.found) {
+    return bad_request(format, ErrorCode.not_found,
+      `order ${id} of partner ${partner} is not in the idempotency window (unknown or older)`);
+  }
+  const body = request.query_body!;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (format === "flatbuffers") {
+    const frame = encode_order_status({ request_id: 0n, found: true, result: read_result_fields(view, 0) });
+    return new Response(frame, { headers: { "content-type": FLATBUFFERS_TYPE } });
+  }
+  return json_response(results_to_json(view, 0, 1)[0]);
+}

@@ -1,0 +1,44 @@
+// Starts one node of the balance service: configuration, recovery, then HTTP. SIGTERM and SIGINT
+// drain, snapshot and exit 0.
+
+import { ConfigError, load_config } from "./config.ts";
+import { start_http_server } from "./http.ts";
+import { Metrics } from "./metrics.ts";
+import { ServiceNode } from "../router/service_node.ts";
+import { seed_from_file } from "./seed.ts";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = load_config();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`configuration: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const node = await ServiceNode.start(config, new Metrics());
+  for (const r of node.recoveries) {
+    console.log(`group ${r.group}: snapshot at ${r.snapshot_sequence}, replayed ${r.replayed_events} ` +
+      `events to ${r.last_sequence} in ${r.duration_ms.toFixed(1)} ms (epoch ${r.epoch})`);
+  }
+  if (config.seed_file !== null) await seed_from_file(node, config.seed_file);
+  const server = start_http_server(node, { host: config.host, port: config.port });
+  console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
+    `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: draining, snapshotting, stopping`);
+    await node.shutdown();
+    server.stop(true);
+    console.log("stopped cleanly");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+await main();

@@ -1,0 +1,83 @@
+// How refusals and decode errors become HTTP responses: one status code and one error code each,
+// in the body's own format (a FlatBuffers Error frame, or JSON for JSON callers).
+
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { encode_error } from "../schema/codec.ts";
+import type { Refusal } from "../router/pending.ts";
+
+export const FLATBUFFERS_TYPE = "application/x-flatbuffers";
+export const JSON_TYPE = "application/json";
+export const RETRY_AFTER_BUSY_MS = 50;
+export const RETRY_AFTER_DISK_FULL_MS = 1_000;
+
+export type BodyFormat = "flatbuffers" | "json";
+
+export interface ErrorReply {
+  http_status: number;
+  code: ErrorCode;
+  message: string;
+  retry_after_ms: number;
+}
+
+export function refusal_reply(refusal: Refusal): ErrorReply {
+  switch (refusal) {
+    case "busy":
+      return { http_status: 503, code: ErrorCode.busy, retry_after_ms: RETRY_AFTER_BUSY_MS,
+        message: "ring or partner share full: retry the same orders later" };
+    case "disk_full":
+      return { http_status: 507, code: ErrorCode.disk_full, retry_after_ms: RETRY_AFTER_DISK_FULL_MS,
+        message: "the journal cannot be written (disk full): nothing was accepted" };
+    case "not_ready":
+      return { http_status: 503, code: ErrorCode.not_ready, retry_after_ms: RETRY_AFTER_DISK_FULL_MS,
+        message: "recovering: not serving yet" };
+    case "shutting_down":
+      return { http_status: 503, code: ErrorCode.shutting_down, retry_after_ms: RETRY_AFTER_DISK_FULL_MS,
+        message: "shutting down: send to another node or retry" };
+    case "timeout":
+      return { http_status: 504, code: ErrorCode.busy, retry_after_ms: RETRY_AFTER_BUSY_MS,
+        message: "not durable in time: the outcome is unknown, retry with the same order ids" };
+  }
+}
+
+export function error_status(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.frame_too_large:
+    case ErrorCode.batch_too_large:
+      return 413;
+    case ErrorCode.unsupported_media_type:
+      return 415;
+    case ErrorCode.not_found:
+      return 404;
+    default:
+      return 400;
+  }
+}
+
+export function error_response(format: BodyFormat, reply: ErrorReply, request_id = 0n): Response {
+  const headers: Record<string, string> = {};
+  if (reply.retry_after_ms > 0) headers["retry-after"] = String(Math.ceil(reply.retry_after_ms / 1000));
+  if (format === "flatbuffers") {
+    headers["content-type"] = FLATBUFFERS_TYPE;
+    const frame = encode_error(request_id, reply.code, reply.message, reply.retry_after_ms);
+    return new Response(frame, { status: reply.http_status, headers });
+  }
+  headers["content-type"] = JSON_TYPE;
+  const body = { error: ErrorCode[reply.code], message: reply.message,
+    retry_after_ms: reply.retry_after_ms };
+  return new Response(JSON.stringify(body), { status: reply.http_status, headers });
+}
+
+export function bad_request(format: BodyFormat, code: ErrorCode, message: string): Response {
+  return error_response(format, { http_status: error_status(code), code, message, retry_after_ms: 0 });
+}
+
+export function json_response(body: unknown, http_status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status: http_status, headers: { "content-type": JSON_TYPE },
+  });
+}
+
+export function is_refusal(value: unknown): value is Refusal {
+  return value === "busy" || value === "disk_full" || value === "not_ready" ||
+    value === "shutting_down" || value === "timeout";
+}
