@@ -80,9 +80,10 @@ function remembered(status: Status): boolean {
     status !== Status.id_conflict && status !== Status.busy;
 }
 
+// Money movements, checks, and opening an account (with its opening balance, atomically).
 function is_chainable(op: number): boolean {
   return op === Op.credit || op === Op.debit || op === Op.check || op === Op.hold ||
-    op === Op.capture || op === Op.release || op === Op.transfer;
+    op === Op.capture || op === Op.release || op === Op.transfer || op === Op.open_account;
 }
 
 function copy_accounts(accounts: Map<bigint, ModelAccount>): Map<bigint, ModelAccount> {
