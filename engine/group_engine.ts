@@ -306,9 +306,11 @@ export class GroupEngine extends GroupRules {
       this.order_counter_balance[k]!, status);
 
     const slot = this.order_account[k]!;
-    if (status === Status.ok && slot !== -1) this.accounts.sequence[slot] = sequence;
+    // An account's sequence is the last event that changed it: a check changes nothing.
+    const changed = status === Status.ok && input.getUint8(order_at + 38) !== Op.check;
+    if (changed && slot !== -1) this.accounts.sequence[slot] = sequence;
     const counter = this.order_counter[k]!;
-    if (status === Status.ok && counter !== -1) this.accounts.sequence[counter] = sequence;
+    if (changed && counter !== -1) this.accounts.sequence[counter] = sequence;
     if (!window_records(status)) return;
     this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
       this.order_payload_digest[k]!, input.getUint32(order_at + 32, true), status, sequence, this.order_balance[k]!, this.order_available[k]!);

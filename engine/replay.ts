@@ -76,7 +76,7 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
     return;
   }
   const slot = account_slot(engine, view, at + 8);
-  a.sequence[slot] = sequence;
+  if (op !== Op.check) a.sequence[slot] = sequence;
   const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
   switch (op) {

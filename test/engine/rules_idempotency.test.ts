@@ -3,6 +3,7 @@
 // expired, ids too far in the future or zero are id_invalid; a full window answers busy.
 
 import { describe, expect, test } from "bun:test";
+import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { EngineHarness, order_id_at, type TestOrder } from "./harness.ts";
 
@@ -95,11 +96,12 @@ describe("order ids", () => {
       amount: 1n }).status_name).toBe("ok");
   });
 
-  test("an id more than 60 s in the future is id_invalid; exactly 60 s is accepted", () => {
+  test("an id further in the future than the skew limit is id_invalid; exactly at it is accepted", () => {
     const h = funded();
-    expect(h.one({ id: order_id_at(h.now_ms + 60_001, 1), op: Op.credit, account: 10n,
+    const skew_ms = ORDER_ID_FUTURE_SKEW_MS_MAX;
+    expect(h.one({ id: order_id_at(h.now_ms + skew_ms + 1, 1), op: Op.credit, account: 10n,
       amount: 1n }).status_name).toBe("id_invalid");
-    expect(h.one({ id: order_id_at(h.now_ms + 60_000, 1), op: Op.credit, account: 10n,
+    expect(h.one({ id: order_id_at(h.now_ms + skew_ms, 1), op: Op.credit, account: 10n,
       amount: 1n }).status_name).toBe("ok");
   });
 
