@@ -1,0 +1,223 @@
+// A real balance service process for tests: `bun server/main.ts` on a free port with a temporary
+// DATA_DIR and small limits, started and awaited until /readyz answers 200, stopped with SIGTERM
+// (drain, snapshot, exit 0) or killed with SIGKILL. Its stdout and stderr are captured so a failure
+// can say what the server said. Start-up never skips a test: it throws with the server's output.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+const READY_TIMEOUT_MS_DEFAULT = 30_000;
+const STOP_TIMEOUT_MS_DEFAULT = 30_000;
+const READY_POLL_MS = 25;
+const READY_PROBE_TIMEOUT_MS = 1_000;
+const PORT_ATTEMPTS_MAX = 3;
+const OUTPUT_TAIL_CHARS = 4_000;
+
+/** Small limits, so a test server starts in milliseconds and uses little memory. */
+export const SMALL_LIMITS_ENV: Readonly<Record<string, string>> = {
+  ACCOUNTS_PER_GROUP: "10000",
+  HOLDS_PER_GROUP: "1024",
+  IDEMPOTENCY_ENTRIES_PER_GROUP: "65536",
+  RING_SLOTS: "256",
+  JOURNAL_SEGMENT_BYTES: "1048576",
+  GROUPS: "4",
+};
+
+export interface ServiceOptions {
+  /** Reuse a data directory (a restart); a fresh temporary one otherwise. */
+  data_dir?: string;
+  /** Extra or overriding environment variables (over SMALL_LIMITS_ENV). */
+  env?: Record<string, string>;
+  ready_timeout_ms?: number;
+}
+
+/** A free TCP port on 127.0.0.1: bind port 0, read the port, close. */
+export function free_port(): number {
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { data() {} },
+  });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+export function temp_data_dir(label = "balance-test"): string {
+  return mkdtempSync(join(tmpdir(), `${label}-`));
+}
+
+const live = new Set<ServiceProcess>();
+process.on("exit", () => {
+  for (const service of live) service.kill_now();
+});
+
+class OutputCapture {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
+      this.text += decoder.decode();
+    })().catch(() => {});
+  }
+}
+
+export class ServiceProcess {
+  readonly base_url: string;
+  private readonly out: OutputCapture;
+  private readonly err: OutputCapture;
+  private exit_code: number | null = null;
+  private exit_signal: string | null = null;
+  readonly exited: Promise<number>;
+
+  private constructor(
+    readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">,
+    readonly port: number,
+    readonly data_dir: string,
+    readonly env: Record<string, string>,
+  ) {
+    this.base_url = `http://127.0.0.1:${port}`;
+    this.out = new OutputCapture(proc.stdout);
+    this.err = new OutputCapture(proc.stderr);
+    this.exited = proc.exited.then((code) => {
+      this.exit_code = code;
+      this.exit_signal = proc.signalCode === null ? null : String(proc.signalCode);
+      live.delete(this);
+      return code;
+    });
+    live.add(this);
+  }
+
+  /** Starts a server and waits for /readyz; throws, with the server's output, if it does not come up. */
+  static async start(options: ServiceOptions = {}): Promise<ServiceProcess> {
+    const data_dir = options.data_dir ?? temp_data_dir();
+    const failures: string[] = [];
+    for (let attempt = 1; attempt <= PORT_ATTEMPTS_MAX; attempt++) {
+      const port = free_port();
+      const env: Record<string, string> = {
+        ...SMALL_LIMITS_ENV, ...options.env, DATA_DIR: data_dir, PORT: String(port), HOST: "127.0.0.1",
+      };
+      const proc = Bun.spawn([process.execPath, "server/main.ts"], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const service = new ServiceProcess(proc, port, data_dir, env);
+      const failure = await service.wait_ready(options.ready_timeout_ms ?? READY_TIMEOUT_MS_DEFAULT);
+      if (failure === null) return service;
+      failures.push(`attempt ${attempt} on port ${port}: ${failure}\n${service.output()}`);
+      // Another process may have taken the port between the probe and the bind: try another one.
+      if (!/EADDRINUSE|address already in use|port .* in use/i.test(service.output())) break;
+    }
+    throw new Error(`the balance service did not come up (DATA_DIR=${data_dir}):\n` +
+      failures.join("\n---\n"));
+  }
+
+  /** Starts another process on the same data directory and environment (a restart after a stop). */
+  restart(options: Omit<ServiceOptions, "data_dir"> = {}): Promise<ServiceProcess> {
+    if (this.running) throw new Error("restart() of a process that is still running");
+    const env = { ...this.env, ...options.env };
+    delete env.PORT;
+    delete env.DATA_DIR;
+    return ServiceProcess.start({ ...options, data_dir: this.data_dir, env });
+  }
+
+  private async wait_ready(timeout_ms: number): Promise<string | null> {
+    const deadline = performance.now() + timeout_ms;
+    let last = "no answer yet";
+    while (performance.now() < deadline) {
+      if (!this.running) {
+        await this.exited;
+        await this.output_settled();
+        return `exited before ready (code ${this.exit_code}, signal ${this.exit_signal})`;
+      }
+      try {
+        const response = await fetch(`${this.base_url}/readyz`,
+          { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) });
+        const body = await response.text();
+        if (response.status === 200) return null;
+        last = `/readyz ${response.status} ${body}`;
+      } catch (error) {
+        last = `/readyz: ${String(error)}`;
+      }
+      await Bun.sleep(READY_POLL_MS);
+    }
+    this.kill_now();
+    await this.exited;
+    await this.output_settled();
+    return `not ready within ${timeout_ms} ms (last: ${last})`;
+  }
+
+  get running(): boolean {
+    return this.exit_code === null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  stdout(): string {
+    return this.out.text;
+  }
+
+  stderr(): string {
+    return this.err.text;
+  }
+
+  /** The tails of stdout and stderr, for failure messages. */
+  output(): string {
+    const tail = (text: string) => text.length > OUTPUT_TAIL_CHARS
+      ? `...${text.slice(-OUTPUT_TAIL_CHARS)}` : text;
+    return `--- stdout (pid ${this.proc.pid}) ---\n${tail(this.out.text)}` +
+      `--- stderr ---\n${tail(this.err.text)}`;
+  }
+
+  private async output_settled(): Promise<void> {
+    await Promise.race([Promise.all([this.out.done, this.err.done]), Bun.sleep(1_000)]);
+  }
+
+  /** SIGKILL, without waiting. */
+  kill_now(): void {
+    if (this.running) this.proc.kill("SIGKILL");
+  }
+
+  /** SIGKILL and wait for the exit. */
+  async kill(): Promise<void> {
+    this.kill_now();
+    await this.exited;
+    await this.output_settled();
+  }
+
+  /**
+   * SIGTERM and wait for the exit (drain, snapshot, exit 0); returns the exit code. A process still
+   * running after the timeout is killed and the call throws.
+   */
+  async stop(timeout_ms = STOP_TIMEOUT_MS_DEFAULT): Promise<number> {
+    if (!this.running) {
+      await this.exited;
+      await this.output_settled();
+      return this.exit_code!;
+    }
+    this.proc.kill("SIGTERM");
+    const timed_out = await Promise.race([
+      this.exited.then(() => false), Bun.sleep(timeout_ms).then(() => true),
+    ]);
+    if (timed_out) {
+      await this.kill();
+      throw new Error(`the service did not stop within ${timeout_ms} ms of SIGTERM\n${this.output()}`);
+    }
+    await this.output_settled();
+    return this.exit_code!;
+  }
+
+  remove_data(): void {
+    rmSync(this.data_dir, { recursive: true, force: true });
+  }
+}
