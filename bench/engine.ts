@@ -20,6 +20,7 @@ import { GroupEngine } from "../engine/group_engine.ts";
 import { JournalOutput } from "../engine/journal_output.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
+import { run_replay_bench } from "./engine_replay.ts";
 import {
   hottest_partner_share, round_orders, setup_orders, stamp_round, type Round, type WorkloadShape,
 } from "./engine_workload.ts";
@@ -53,22 +54,6 @@ function parse_options(argv: string[]): Options {
   assert(options.accounts_per_partner >= 2, "--accounts-per-partner: at least 2");
   assert(options.window_ms >= 1_000, "--window-ms: at least IDEMPOTENCY_WINDOW_MS_MIN");
   return options;
-}
-
-/** What a recovery benchmark gets: the journal entries one run wrote, in order. */
-export interface ReplayInput {
-  journal_entries: Uint8Array[];
-  limits: GroupLimits;
-}
-
-/**
- * Hook for the recovery measurement (--replay): replay `input` into a fresh engine and return the
- * records per second. Not wired yet: the replay engineer fills this in; until then it returns null
- * and --replay reports that, rather than a made-up number.
- */
-export function measure_replay(input: ReplayInput): number | null {
-  assert(input.journal_entries.length >= 0, "journal entries");
-  return null;
 }
 
 interface Bench {
@@ -140,10 +125,6 @@ function window_entries_max(window_ms: number): number {
 
 function main(): void {
   const options = parse_options(process.argv.slice(2));
-  if (options.replay) {
-    console.log("replay benchmark not yet available");
-    process.exit(2);
-  }
   const shape: WorkloadShape = { partner_count: 1_000,
     accounts_per_partner: options.accounts_per_partner, partner_skew: 1.1,
     orders_per_round: 1_000_000, batch_orders: BATCH_ORDERS, seed: 20_240_601 };
@@ -151,6 +132,7 @@ function main(): void {
     idempotency_entries_max: window_entries_max(options.window_ms),
     idempotency_window_ms: options.window_ms };
   assert(shape.partner_count * shape.accounts_per_partner <= limits.accounts_max, "accounts fit");
+  if (options.replay) return run_replay_bench(options.json, shape, limits);
   const round = round_orders(shape);
   const bench = set_up(shape, limits);
   const rounds_ns: number[] = [];
