@@ -9,13 +9,17 @@
 // - accounts: 1,000 partners x 1,024 accounts = 1,024,000 accounts; accounts_max = 2^20.
 // - engine time: 1 ms per 10 batches of 20 (200 orders per ms of engine time, i.e. the engine
 //   time of a group taking 200 K orders/s), so a round of 1 M orders spans 5 s of engine time.
-// - idempotency window W = 2,000 ms: 400 K live ids at that rate; idempotency_entries_max = 2^19
-//   (524,288) leaves 30% headroom, so nothing is refused busy, and the window evicts from the
-//   second second of every round on (memory: ~2^19 x 37 B of entries + 2^20 x 12 B of index).
+// - idempotency window W = 2,000 ms: 400 K live ids at that rate. The window's bucket ring spans
+//   W + the 5 s future skew, so idempotency_entries_max = 2^21 gives every 28 ms bucket room for
+//   its 5.6 K ids with headroom: nothing is refused busy, and whole buckets drop from the second
+//   second of every round on.
 // - holds: 5% of orders hold for up to 1,000 ms; settled holds are kept for W: holds_max = 2^17.
 
 import { assert } from "../common/assert.ts";
-import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
+import {
+  ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES,
+} from "../common/constants.ts";
+import { IDEMPOTENCY_BUCKETS } from "../engine/idempotency.ts";
 import { GroupEngine } from "../engine/group_engine.ts";
 import { JournalOutput } from "../engine/journal_output.ts";
 import type { GroupLimits } from "../engine/rules.ts";
@@ -115,11 +119,17 @@ function set_up(shape: WorkloadShape, limits: GroupLimits): Bench {
   return bench;
 }
 
-/** Live ids at 200 per ms of engine time, plus 30% headroom, rounded up to a power of two. */
+/**
+ * Ids the window must hold at 200 per ms of engine time: the bucket ring spans W plus the future
+ * skew (engine/idempotency.ts), each bucket needs room for its share at that rate, plus 30% headroom;
+ * rounded up to a power of two.
+ */
 function window_entries_max(window_ms: number): number {
-  const live = window_ms * BATCHES_PER_MS * BATCH_ORDERS;
-  let entries = 1024;
-  while (entries < live * 1.3) entries *= 2;
+  const span_ms = (window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) * IDEMPOTENCY_BUCKETS /
+    (IDEMPOTENCY_BUCKETS - 4);
+  const needed = span_ms * BATCHES_PER_MS * BATCH_ORDERS * 1.3;
+  let entries = IDEMPOTENCY_BUCKETS;
+  while (entries < needed) entries *= 2;
   return entries;
 }
 

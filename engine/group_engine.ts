@@ -146,7 +146,7 @@ export class GroupEngine extends GroupRules {
       this.order_window_at[k] = at;
       return SCREEN_REPLAYED;
     }
-    if (!this.window.has_room()) return Status.busy;
+    if (this.window.room_for(this.o_id_hi, this.o_id_lo) === 0) return Status.busy;
     return SCREEN_FRESH;
   }
 
@@ -211,11 +211,13 @@ export class GroupEngine extends GroupRules {
     let cross_partner = false;
     let not_chainable = false;
     let partner = -1;
+    let room = Infinity; // the least room of any bucket the chain's ids fall in
     for (let k = first; k < end; k++) {
       this.decode(k);
       const screen = this.screen_id(k);
       this.order_screen[k] = screen;
       if (screen === SCREEN_FRESH) fresh_count++;
+      room = Math.min(room, this.window.room_for(this.o_id_hi, this.o_id_lo));
       if (partner === -1) partner = this.o_partner;
       if (this.o_partner !== partner) cross_partner = true;
       if (!GroupRules.chainable(this.o_op)) not_chainable = true;
@@ -223,7 +225,7 @@ export class GroupEngine extends GroupRules {
     if (open) return Status.chain_open;
     if (cross_partner || not_chainable || this.has_duplicate_ids(first, end)) return Status.invalid;
     if (fresh_count !== end - first) return Status.linked_failed;
-    if (this.window.capacity - this.window.count < fresh_count) return Status.busy;
+    if (room < fresh_count) return Status.busy;
     return Status.ok;
   }
 
@@ -313,7 +315,8 @@ export class GroupEngine extends GroupRules {
     if (changed && counter !== -1) this.accounts.sequence[counter] = sequence;
     if (!window_records(status)) return;
     this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
-      this.order_payload_digest[k]!, input.getUint32(order_at + 32, true), status, sequence, this.order_balance[k]!, this.order_available[k]!);
+      this.order_payload_digest[k]!, input.getUint32(order_at + 32, true), status, sequence,
+      this.order_balance[k]!, this.order_available[k]!);
   }
 
   private write_outcome(record: DataView, at: number, sequence: number, balance: number,

@@ -1,15 +1,23 @@
 // The idempotency window of one group: every order id applied in the last W ms of engine time, with
 // its original result, so a retry is answered with that result (replayed) and never applied twice.
-// Entries sit in a FIFO ring in arrival order and leave once their id's creation time is older
-// than engine time - W; an order id that old is refused as expired, so forgetting it is safe.
-// When the ring is full of entries still inside the window, new orders are refused (busy):
-// the window's promise is never broken to make room.
+// An id older than engine time - W is refused as expired, so forgetting it is safe.
+//
+// Ids are kept in buckets by the creation time they carry (bucket_ms wide, a ring of
+// IDEMPOTENCY_BUCKETS): an id is looked up and inserted only in its own bucket's small hash index,
+// and a whole bucket is dropped at once when its newest possible id leaves the window. Fresh ids all
+// land in the current bucket, whose index stays cache-resident; nothing is ever removed one by one.
+// When an id's bucket is full, new orders for it are refused (busy): the window's promise is never
+// broken to make room.
 
 import { assert } from "../common/assert.ts";
-import { ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
+import { ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
 import { IdIndex } from "./id_index.ts";
 
 const HI_TIME_FACTOR = 2 ** (32 - ORDER_ID_TIME_SHIFT_BITS);
+/** Buckets in the ring; the window and the future skew span all but the margin. */
+export const IDEMPOTENCY_BUCKETS = 256;
+const BUCKET_MARGIN = 4;
+const EMPTY_BUCKET = -1;
 
 /** The creation time in ms carried in the high bits of an order id. */
 export function order_id_time_ms(id_hi: number, id_lo: number): number {
@@ -19,8 +27,17 @@ export function order_id_time_ms(id_hi: number, id_lo: number): number {
 export class IdempotencyWindow {
   readonly capacity: number;
   readonly window_ms: number;
-  private readonly mask: number;
-  private readonly index: IdIndex;
+  readonly bucket_ms: number;
+  readonly bucket_capacity: number;
+  private readonly bucket_mask = IDEMPOTENCY_BUCKETS - 1;
+  private readonly indexes: IdIndex[] = [];
+  /** Which time bucket (time_ms / bucket_ms) each ring position holds, or EMPTY_BUCKET. */
+  private readonly bucket_number = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
+  private readonly bucket_size = new Int32Array(IDEMPOTENCY_BUCKETS);
+  /** Every bucket number below this is empty. */
+  private oldest_live_number = 0;
+  count = 0;
+  // Entry columns: bucket b owns [b * bucket_capacity, (b + 1) * bucket_capacity).
   readonly id_hi: Uint32Array;
   readonly id_lo: Uint32Array;
   readonly digest: Uint32Array;
@@ -30,17 +47,18 @@ export class IdempotencyWindow {
   readonly sequence: Float64Array;
   readonly balance_minor: Float64Array;
   readonly available_minor: Float64Array;
-  /** Ring positions are counters; position & mask is the array index. */
-  head = 0;
-  tail = 0;
 
+  /** capacity: ids over the whole ring (a power of two, at least one per bucket). */
   constructor(capacity: number, window_ms: number) {
-    assert(capacity > 0 && (capacity & (capacity - 1)) === 0, "window capacity: a power of two");
+    assert(capacity >= IDEMPOTENCY_BUCKETS && (capacity & (capacity - 1)) === 0,
+      "window capacity: a power of two, at least one id per bucket");
     assert(window_ms > 0, "window_ms must be positive");
     this.capacity = capacity;
     this.window_ms = window_ms;
-    this.mask = capacity - 1;
-    this.index = new IdIndex(capacity);
+    this.bucket_ms = Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) /
+      (IDEMPOTENCY_BUCKETS - BUCKET_MARGIN));
+    this.bucket_capacity = capacity / IDEMPOTENCY_BUCKETS;
+    for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) this.indexes.push(new IdIndex(this.bucket_capacity));
     this.id_hi = new Uint32Array(capacity);
     this.id_lo = new Uint32Array(capacity);
     this.digest = new Uint32Array(capacity);
@@ -51,35 +69,70 @@ export class IdempotencyWindow {
     this.available_minor = new Float64Array(capacity);
   }
 
-  get count(): number {
-    return this.tail - this.head;
+  private bucket_of(id_hi: number, id_lo: number): number {
+    return Math.floor(order_id_time_ms(id_hi, id_lo) / this.bucket_ms);
   }
 
-  /** The array index of the entry for this id, or -1. */
+  /** The entry index for this id, or -1. */
   find(id_hi: number, id_lo: number): number {
-    return this.index.find(id_hi, id_lo);
+    const number = this.bucket_of(id_hi, id_lo);
+    const b = number & this.bucket_mask;
+    if (this.bucket_number[b] !== number) return -1;
+    const index = this.indexes[b]!.find(id_hi, id_lo);
+    return index === -1 ? -1 : b * this.bucket_capacity + index;
   }
 
-  /** Drops entries whose id time is older than engine_time_ms - window_ms. */
+  /** Free entries in the bucket this id belongs to. */
+  room_for(id_hi: number, id_lo: number): number {
+    const number = this.bucket_of(id_hi, id_lo);
+    const b = number & this.bucket_mask;
+    const held = this.bucket_number[b];
+    if (held === number) return this.bucket_capacity - this.bucket_size[b]!;
+    // The position still holds an older bucket only if time ran past the ring: never in range.
+    return held === EMPTY_BUCKET ? this.bucket_capacity : 0;
+  }
+
+  /** Drops buckets whose every id is older than engine_time_ms - window_ms. */
   evict(engine_time_ms: number): void {
-    const cutoff_ms = engine_time_ms - this.window_ms;
-    while (this.tail > this.head) {
-      const at = this.head & this.mask;
-      if (order_id_time_ms(this.id_hi[at]!, this.id_lo[at]!) >= cutoff_ms) return;
-      this.index.remove(this.id_hi[at]!, this.id_lo[at]!);
-      this.head++;
+    const first_live = Math.floor((engine_time_ms - this.window_ms) / this.bucket_ms);
+    if (first_live <= this.oldest_live_number) return;
+    if (first_live - this.oldest_live_number > IDEMPOTENCY_BUCKETS) {
+      for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
+        if (this.bucket_number[b] !== EMPTY_BUCKET && this.bucket_number[b]! < first_live) {
+          this.drop_bucket(b);
+        }
+      }
+    } else {
+      for (let number = this.oldest_live_number; number < first_live; number++) {
+        const b = number & this.bucket_mask;
+        if (this.bucket_number[b] === number) this.drop_bucket(b);
+      }
     }
+    this.oldest_live_number = first_live;
   }
 
-  has_room(): boolean {
-    return this.tail - this.head < this.capacity;
+  private drop_bucket(b: number): void {
+    this.count -= this.bucket_size[b]!;
+    this.bucket_size[b] = 0;
+    this.bucket_number[b] = EMPTY_BUCKET;
+    this.indexes[b]!.clear();
   }
 
   insert(id_hi: number, id_lo: number, digest: number, partner: number, status: number,
     sequence: number, balance_minor: number, available_minor: number): void {
-    assert(this.has_room(), "idempotency window full");
-    const at = this.tail & this.mask;
-    this.index.insert(id_hi, id_lo, at);
+    const number = this.bucket_of(id_hi, id_lo);
+    assert(number >= this.oldest_live_number, "inserting an id older than the window");
+    const b = number & this.bucket_mask;
+    if (this.bucket_number[b] !== number) {
+      assert(this.bucket_number[b] === EMPTY_BUCKET, "bucket ring overrun");
+      this.bucket_number[b] = number;
+    }
+    const index = this.bucket_size[b]!;
+    assert(index < this.bucket_capacity, "idempotency bucket full");
+    this.indexes[b]!.insert(id_hi, id_lo, index);
+    this.bucket_size[b] = index + 1;
+    this.count++;
+    const at = b * this.bucket_capacity + index;
     this.id_hi[at] = id_hi;
     this.id_lo[at] = id_lo;
     this.digest[at] = digest;
@@ -88,11 +141,17 @@ export class IdempotencyWindow {
     this.sequence[at] = sequence;
     this.balance_minor[at] = balance_minor;
     this.available_minor[at] = available_minor;
-    this.tail++;
   }
 
-  /** Visits live entries oldest first (array indices), for snapshots. */
+  /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
   for_each(visit: (at: number) => void): void {
-    for (let position = this.head; position < this.tail; position++) visit(position & this.mask);
+    const live: number[] = [];
+    for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
+      if (this.bucket_number[b] !== EMPTY_BUCKET) live.push(b);
+    }
+    live.sort((x, y) => this.bucket_number[x]! - this.bucket_number[y]!);
+    for (const b of live) {
+      for (let i = 0; i < this.bucket_size[b]!; i++) visit(b * this.bucket_capacity + i);
+    }
   }
 }

@@ -1,0 +1,114 @@
+// The router's admission rules, with rings nobody drains: a full ring answers busy, a partner past
+// its share of a ring answers busy while other partners still get in, and a batch that mixes
+// groups is split into one slot per group and reassembled in order.
+
+import { describe, expect, test } from "bun:test";
+import {
+  ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, RESULT_SIZE_BYTES, RING_REQUEST_SLOT_BYTES,
+  RING_RESULT_SLOT_BYTES,
+} from "../../common/constants.ts";
+import { Partitioning } from "../../router/partition.ts";
+import { Ring } from "../../router/ring.ts";
+import { Router } from "../../router/router.ts";
+import * as S from "../../router/slots.ts";
+import { Mode } from "../../schema/generated/balance/wire/mode.ts";
+import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { write_order_fields } from "../../schema/layout.ts";
+
+const SLOTS = 16;
+
+function orders_of(partners: number[]): Uint8Array {
+  const bytes = new Uint8Array(partners.length * ORDER_SIZE_BYTES);
+  const view = new DataView(bytes.buffer);
+  partners.forEach((partner, k) => write_order_fields(view, k * ORDER_SIZE_BYTES, {
+    id: BigInt(k + 1), account: 1n, amount: 1n, ref: 0n, partner, currency: 978, op: Op.credit,
+    flags: 0,
+  }));
+  return bytes;
+}
+
+function make_router(groups = 1, pinned = new Map<number, number>()) {
+  const inbound = Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES });
+  const counters = { on_results: () => {} };
+  const router = new Router(new Partitioning(groups, 1, pinned), [inbound], 60_000, counters);
+  return { router, inbound };
+}
+
+describe("admission", () => {
+  test("a partner past its share of a ring is busy; another partner still gets in", async () => {
+    const { router, inbound } = make_router();
+    const share = SLOTS / PARTNER_RING_SHARE_DIVISOR;
+    for (let i = 0; i < share; i++) void router.submit(orders_of([7]), 1, Mode.committed);
+    expect(inbound.depth()).toBe(share);
+    await expect(router.submit(orders_of([7]), 1, Mode.committed)).rejects.toBe("busy");
+    expect(inbound.depth()).toBe(share); // the refused batch took no slot
+    void router.submit(orders_of([8]), 1, Mode.committed);
+    expect(inbound.depth()).toBe(share + 1);
+  });
+
+  test("a full ring is busy for everyone, and nothing is queued", async () => {
+    const { router, inbound } = make_router();
+    for (let partner = 1; partner <= SLOTS; partner++) {
+      void router.submit(orders_of([partner]), 1, Mode.committed);
+    }
+    expect(inbound.free_slots()).toBe(0);
+    await expect(router.submit(orders_of([SLOTS + 1]), 1, Mode.committed)).rejects.toBe("busy");
+    expect(router.in_flight).toBe(SLOTS);
+  });
+});
+
+describe("splitting by group", () => {
+  test("a batch of two groups takes one slot per group; results come back in order", async () => {
+    const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+    const reply = router.submit(orders_of([7, 8, 7]), 3, Mode.committed);
+    expect(inbound.depth()).toBe(2);
+    // Play the engine: answer each slot with results naming their order ids, then make it durable.
+    const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
+    for (let i = 0; i < 2; i++) {
+      const at = inbound.slot_offset(inbound.consumer_cursor());
+      const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
+      const cursor = results.claim();
+      const out = results.slot_offset(cursor);
+      results.view.setUint32(out + S.RESULT_TOKEN, inbound.view.getUint32(at + S.REQUEST_TOKEN, true), true);
+      results.view.setUint32(out + S.RESULT_PART, inbound.view.getUint32(at + S.REQUEST_PART, true), true);
+      results.view.setUint32(out + S.RESULT_GROUP, inbound.view.getUint32(at + S.REQUEST_GROUP, true), true);
+      results.view.setUint32(out + S.RESULT_COUNT, count, true);
+      results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, 5, true);
+      for (let k = 0; k < count; k++) {
+        const id = inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true);
+        results.view.setBigUint64(out + S.RESULT_BODY + k * RESULT_SIZE_BYTES, id, true);
+      }
+      results.publish(cursor);
+      inbound.release(1);
+      router.on_result_slot(results, out);
+      results.release(1);
+    }
+    router.on_durable(0, 5);
+    router.on_durable(1, 5);
+    const bytes = await reply;
+    const view = new DataView(bytes.buffer);
+    expect([0, 1, 2].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true))).toEqual([1n, 2n, 3n]);
+    expect(router.in_flight).toBe(0);
+  });
+
+  test("committed results wait for the journal: not answered before the durable sequence", async () => {
+    const { router, inbound } = make_router();
+    let answered = false;
+    const reply = router.submit(orders_of([7]), 1, Mode.committed).then(() => (answered = true));
+    const at = inbound.slot_offset(inbound.consumer_cursor());
+    const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
+    const cursor = results.claim();
+    const out = results.slot_offset(cursor);
+    results.view.setUint32(out + S.RESULT_TOKEN, inbound.view.getUint32(at + S.REQUEST_TOKEN, true), true);
+    results.view.setUint32(out + S.RESULT_COUNT, 1, true);
+    results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, 3, true);
+    results.publish(cursor);
+    router.on_result_slot(results, out);
+    router.on_durable(0, 2);
+    await Bun.sleep(1);
+    expect(answered).toBe(false);
+    router.on_durable(0, 3);
+    await reply;
+    expect(answered).toBe(true);
+  });
+});
