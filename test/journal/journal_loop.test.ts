@@ -1,0 +1,81 @@
+// The journal worker's loop on a disk that fills up: the append fails with ENOSPC, the disk-full
+// flag goes up (the main thread then refuses orders), nothing becomes durable and nothing is lost;
+// once space is free again the same entries are written, fsynced and reported durable.
+
+import { expect, test } from "bun:test";
+import { JOURNAL_APPEND_BYTES_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../../engine/engine_loop.ts";
+import { GroupEngine } from "../../engine/group_engine.ts";
+import { JournalOutput } from "../../engine/journal_output.ts";
+import { replay_entry } from "../../engine/replay.ts";
+import { WorkerControl } from "../../engine/worker_control.ts";
+import { JournalLoop } from "../../journal/journal_loop.ts";
+import { read_journal } from "../../journal/journal_reader.ts";
+import { JournalWriter } from "../../journal/journal_writer.ts";
+import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
+import { Ring } from "../../router/ring.ts";
+import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { write_order_fields } from "../../schema/layout.ts";
+import { order_id_at, small_limits, T0_MS } from "../engine/harness.ts";
+
+const DIR = "/group-0000";
+const SEGMENT_BYTES = 1 << 20;
+
+/** Applies one batch (open account 1, credit it) and hands its journal entry to the ring. */
+function hand_over(engine: GroupEngine, ring: Ring, counter: number): void {
+  const orders = new DataView(new ArrayBuffer(2 * ORDER_SIZE_BYTES));
+  write_order_fields(orders, 0, { id: order_id_at(T0_MS, counter), account: BigInt(counter),
+    amount: 0n, ref: 3n, partner: 1, currency: 978, op: Op.open_account, flags: 0 });
+  write_order_fields(orders, ORDER_SIZE_BYTES, { id: order_id_at(T0_MS, counter + 1),
+    account: BigInt(counter), amount: 100n, ref: 0n, partner: 1, currency: 978, op: Op.credit,
+    flags: 0 });
+  const output = new JournalOutput(JOURNAL_APPEND_BYTES_MAX);
+  const results = new DataView(new ArrayBuffer(2 * RESULT_SIZE_BYTES));
+  engine.apply_batch(orders, 0, 2, T0_MS, results, 0, output);
+  const cursor = ring.claim();
+  const at = ring.slot_offset(cursor);
+  ring.view.setUint32(at, output.size_bytes, true);
+  ring.bytes.set(output.bytes.subarray(0, output.size_bytes), at + JOURNAL_SLOT_HEADER_BYTES);
+  ring.publish(cursor);
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited_ms = 0; !condition(); waited_ms += 5) {
+    if (waited_ms > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+test("a full disk refuses nothing silently: flag up, retried, then durable and intact", async () => {
+  const files = new PowerLossFileLayer();
+  files.mkdir_p(DIR);
+  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
+    { segment_size_bytes: SEGMENT_BYTES });
+  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const control = new WorkerControl();
+  const durable: number[] = [];
+  const loop = new JournalLoop({ rings: [ring], writers: new Map([[0, writer]]), control,
+    on_durable: (groups) => durable.push(groups.get(0)!), on_cycle: () => false });
+  files.set_free_bytes(SEGMENT_BYTES / 2); // the first segment cannot be preallocated
+  const running = loop.run();
+  const engine = new GroupEngine(0, 1, small_limits);
+  hand_over(engine, ring, 10);
+  control.ring_journal_doorbell();
+  await until(() => control.disk_full(), "the disk-full flag");
+  expect(durable).toEqual([]);
+  files.set_free_bytes(null); // space freed
+  await until(() => durable.length > 0, "the entries to become durable");
+  expect(control.disk_full()).toBe(false);
+  expect(durable.at(-1)).toBe(2);
+  hand_over(engine, ring, 20);
+  control.ring_journal_doorbell();
+  await until(() => durable.at(-1) === 4, "the second batch");
+  control.request_journal_stop();
+  await running;
+
+  const recovered = new GroupEngine(0, 1, small_limits);
+  read_journal(files, DIR, 0, (view, offset, header) => replay_entry(recovered, header, view, offset + 64));
+  expect(recovered.last_sequence).toBe(4);
+  expect(recovered.accounts.balance_minor[recovered.accounts.find(0, 10)]).toBe(100);
+  expect(recovered.accounts.balance_minor[recovered.accounts.find(0, 20)]).toBe(100);
+}, 30_000);
