@@ -67,10 +67,13 @@ export class Ring {
 
   // --- producer side ---------------------------------------------------------------------------
 
-  /** Slots the producer may still claim. */
-  free_slots(): number {
+  /**
+   * Slots the producer may still claim; the consumer's cursor is re-read when the cached one leaves
+   * fewer than `wanted` (a stale cache must not refuse a request the ring has room for).
+   */
+  free_slots(wanted = 1): number {
     let used = (this.published_local() - this.consumed_cache) | 0;
-    if (used === this.slot_count) {
+    if (this.slot_count - used < wanted) {
       this.consumed_cache = Atomics.load(this.control, CONSUMED);
       used = (this.published_local() - this.consumed_cache) | 0;
     }

@@ -129,7 +129,7 @@ export class Router {
       }
     }
     for (const [worker, needed] of slots_needed) {
-      if (this.inbound[worker]!.free_slots() < needed) return "busy";
+      if (this.inbound[worker]!.free_slots(needed) < needed) return "busy";
     }
     return null;
   }
