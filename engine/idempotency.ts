@@ -143,15 +143,20 @@ export class IdempotencyWindow {
     this.available_minor[at] = available_minor;
   }
 
-  /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
-  for_each(visit: (at: number) => void): void {
+  /** [first entry index, count] of each live bucket, oldest bucket first. */
+  live_ranges(): [number, number][] {
     const live: number[] = [];
     for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
       if (this.bucket_number[b] !== EMPTY_BUCKET) live.push(b);
     }
     live.sort((x, y) => this.bucket_number[x]! - this.bucket_number[y]!);
-    for (const b of live) {
-      for (let i = 0; i < this.bucket_size[b]!; i++) visit(b * this.bucket_capacity + i);
+    return live.map((b) => [b * this.bucket_capacity, this.bucket_size[b]!]);
+  }
+
+  /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
+  for_each(visit: (at: number) => void): void {
+    for (const [start, count] of this.live_ranges()) {
+      for (let at = start; at < start + count; at++) visit(at);
     }
   }
 }

@@ -77,28 +77,24 @@ function collect_holds(engine: GroupEngine): { count: number; columns: Uint8Arra
   return { count: n, columns };
 }
 
+/** The window's live entries, column by column, copied a bucket range at a time (memcpy). */
 function collect_window(engine: GroupEngine): { count: number; columns: Uint8Array[] } {
   const w = engine.window;
-  const n = w.count;
-  const id_hi = new Uint32Array(n), id_lo = new Uint32Array(n), digest = new Uint32Array(n);
-  const partner = new Uint32Array(n);
-  const status = new Uint8Array(n), sequence = new Float64Array(n);
-  const balance = new Float64Array(n), available = new Float64Array(n);
-  let i = 0;
-  w.for_each((at) => {
-    id_hi[i] = w.id_hi[at]!;
-    id_lo[i] = w.id_lo[at]!;
-    digest[i] = w.digest[at]!;
-    partner[i] = w.partner[at]!;
-    status[i] = w.status[at]!;
-    sequence[i] = w.sequence[at]!;
-    balance[i] = w.balance_minor[at]!;
-    available[i] = w.available_minor[at]!;
-    i++;
+  const ranges = w.live_ranges();
+  const columns = [w.id_hi, w.id_lo, w.digest, w.partner, w.status, w.sequence, w.balance_minor,
+    w.available_minor].map((column) => {
+    const size = w.count * column.BYTES_PER_ELEMENT;
+    const out = new Uint8Array(padded(size));
+    let offset = 0;
+    for (const [start, length] of ranges) {
+      const bytes = length * column.BYTES_PER_ELEMENT;
+      out.set(new Uint8Array(column.buffer, column.byteOffset + start * column.BYTES_PER_ELEMENT,
+        bytes), offset);
+      offset += bytes;
+    }
+    return out;
   });
-  const columns = [id_hi, id_lo, digest, partner, status, sequence, balance, available]
-    .map((c) => column_bytes(c, n));
-  return { count: n, columns };
+  return { count: w.count, columns };
 }
 
 /** Reads columns back in order. */
