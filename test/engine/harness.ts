@@ -1,6 +1,8 @@
 // Drives one GroupEngine synchronously for tests: builds orders, applies batches, reads results.
 
-import { BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
+import {
+  BATCH_ORDERS_MAX, ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES,
+} from "../../common/constants.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
 import { JournalOutput, JOURNAL_ENTRY_BYTES_MAX } from "../../engine/journal_output.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
@@ -26,7 +28,9 @@ export const USD = 840;
 export const small_limits: GroupLimits = {
   accounts_max: 1024,
   holds_max: 256,
-  idempotency_entries_max: 4096,
+  // 256 ids per time bucket of the window (engine/idempotency.ts): the tests stamp many ids in the
+  // same ms, and only the window-capacity tests mean to find a bucket full.
+  idempotency_entries_max: 1 << 16,
   idempotency_window_ms: 60_000,
 };
 
@@ -82,6 +86,24 @@ export function read_records(entries: Uint8Array[]): TestRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * The idempotency window's time buckets, as engine/idempotency.ts documents them (restated here, not
+ * imported, so that a change there shows up in the tests): 256 buckets, of which the window and the
+ * future skew span all but 4; bucket n holds the ids created in [n * bucket_ms, (n + 1) * bucket_ms)
+ * and holds at most capacity / 256 of them.
+ */
+export const WINDOW_BUCKETS = 256;
+
+export function window_bucket_ms(window_ms: number): number {
+  return Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) / (WINDOW_BUCKETS - 4));
+}
+
+/** The start of the first window bucket at or after time_ms. */
+export function bucket_start_at_or_after(time_ms: number, window_ms: number): number {
+  const bucket_ms = window_bucket_ms(window_ms);
+  return Math.ceil(time_ms / bucket_ms) * bucket_ms;
 }
 
 /** An order id created at time_ms (the SDK's layout: time in the high bits). */

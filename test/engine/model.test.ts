@@ -4,6 +4,7 @@
 // replays just that stream.
 
 import { expect, test } from "bun:test";
+import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { HoldState } from "../../engine/holds.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
@@ -15,7 +16,9 @@ import { GroupModel, MONEY_MAX, type ModelOrder, type ModelResult } from "./mode
 const LIMITS: GroupLimits = {
   accounts_max: 40,
   holds_max: 24,
-  idempotency_entries_max: 1024,
+  // 16 ids per 24 ms time bucket (engine/idempotency.ts): the stream sends about 10 per bucket on
+  // average, so bursts, and chains above all, find a full bucket and are busy now and then.
+  idempotency_entries_max: 4096,
   idempotency_window_ms: 1_000,
 };
 const PARTNERS = [1, 2, 3, 4];
@@ -71,6 +74,10 @@ function next_id(g: Generator): bigint {
   if (roll < 0.005) return 0n;
   if (roll < 0.013) return order_id_at(g.now_ms - 1_001 - g.prng.int_below(100), g.counter);
   if (roll < 0.015) return order_id_at(g.now_ms + 60_001 + g.prng.int_below(100), g.counter);
+  // Clocks ahead, within the skew: ids counted in buckets far ahead of engine time's.
+  if (roll < 0.02) {
+    return order_id_at(g.now_ms + 1 + g.prng.int_below(ORDER_ID_FUTURE_SKEW_MS_MAX), g.counter);
+  }
   // Clients' clocks differ a little: ids from slightly in the past (inside the window).
   return order_id_at(g.now_ms - g.prng.int_below(300), g.counter);
 }
@@ -200,6 +207,8 @@ function remember(g: Generator, batch: ModelOrder[], results: ModelResult[]): vo
 
 function advance_clock(g: Generator): number {
   const roll = g.prng.next_float();
+  // Past the whole ring of window buckets (256 x 24 ms): every bucket is dropped at once.
+  if (roll < 0.01) return 6_200 + g.prng.int_below(3_000);
   if (roll < 0.05) return 1_000 + g.prng.int_below(2_000); // evicts the window, expires holds
   return g.prng.int_below(100);
 }
@@ -247,6 +256,8 @@ class Checker {
     expect(a.count, where).toBe(model.accounts.size);
     expect(holds.used_count, where).toBe(model.holds.size);
     expect(h.engine.last_sequence, where).toBe(model.sequence);
+    // The window holds exactly the ids of the buckets the model still keeps.
+    expect(h.engine.window.count, `${where} window count`).toBe(model.window.size);
     let total = 0n;
     for (const [id, m] of model.accounts) {
       const slot = a.find(Number(id >> 32n), Number(id & 0xffff_ffffn));
@@ -271,7 +282,32 @@ function expiries_of(h: EngineHarness, from_entry: number): { hold: bigint; sequ
     .map((record) => ({ hold: record.order.ref, sequence: record.sequence }));
 }
 
-function run_seed(seed: number): void {
+/** How often each status (and replayed) occurred in one seed's results. */
+type Tally = Map<string, number>;
+
+/**
+ * Outcomes every seed must produce, so that a change of limits or of the generator cannot quietly
+ * stop exercising them (busy above all: a full bucket, for a single order and for a chain).
+ */
+const REQUIRED_OUTCOMES = [
+  "ok", "replayed", "busy", "busy single", "busy chain", "expired", "id_invalid", "id_conflict",
+  "linked_failed", "invalid", "chain_open", "insufficient_funds", "account_not_found",
+  "hold_expired", "hold_settled",
+];
+
+function tally_results(tally: Tally, batch: ModelOrder[], results: ModelResult[]): void {
+  const count = (name: string) => tally.set(name, (tally.get(name) ?? 0) + 1);
+  results.forEach((result, k) => {
+    count(result.replayed ? "replayed" : Status[result.status] ?? `status_${result.status}`);
+    // A chain's orders: linked ones, and the one closing a chain (after a linked one).
+    const in_chain = batch[k]!.flags === 1 || (k > 0 && batch[k - 1]!.flags === 1);
+    if (result.replayed || result.status !== Status.busy) return;
+    count(in_chain ? "busy chain" : "busy single");
+  });
+}
+
+function run_seed(seed: number): Tally {
+  const tally: Tally = new Map();
   const g: Generator = { prng: new Prng(seed), now_ms: T0_MS, counter: 0, history: [], holds: [] };
   const h = new EngineHarness(LIMITS);
   const model = new GroupModel(LIMITS);
@@ -293,18 +329,23 @@ function run_seed(seed: number): void {
       .map((result) => ({ ...result, sequence: Number(result.sequence) }));
     const model_results = model.apply_batch(batch, g.now_ms);
     checker.account_results(batch, engine_results, model_results, where);
+    tally_results(tally, batch, model_results);
     expect(expiries_of(h, entries_before), where).toEqual(model.expiries.slice(expiries_before));
     checker.state(h, model, where);
     remember(g, batch, model_results);
     order_count += batch.length;
   }
+  return tally;
 }
 
 const seeds = process.env.MODEL_SEED === undefined ? SEEDS : [Number(process.env.MODEL_SEED)];
 for (const seed of seeds) {
   test(`engine agrees with the model, seed ${seed}`, () => {
     try {
-      run_seed(seed);
+      const tally = run_seed(seed);
+      if (process.env.MODEL_TALLY) console.log(seed, JSON.stringify([...tally].sort()));
+      const missing = REQUIRED_OUTCOMES.filter((name) => (tally.get(name) ?? 0) === 0);
+      expect(missing, `seed ${seed}: outcomes never produced`).toEqual([]);
     } catch (error) {
       console.error(`model test failed: MODEL_SEED=${seed}`);
       throw error;

@@ -3,6 +3,12 @@
 // for linked chains, no typed arrays, no hashing. Slow and obvious on purpose. Where the design
 // leaves an order of checks open, the model follows the engine's documented choice (noted inline),
 // so that statuses can be compared exactly.
+//
+// The idempotency window, as engine/idempotency.ts documents it (written here from that text, not
+// from its code): ids are counted in time buckets of bucket_ms = ceil((W + skew) / (256 - 4)) by
+// the creation time they carry, at most capacity / 256 ids per bucket; a fresh id whose bucket is
+// full is busy, a chain is busy when the least room among its ids' buckets is below its length;
+// bucket n is forgotten whole once n < floor((engine time - W) / bucket_ms).
 
 import {
   BATCH_ORDERS_MAX, CURRENCY_CODE_MAX, HOLD_TIMEOUT_MS_MAX, ORDER_FLAG_LINKED,
@@ -58,6 +64,18 @@ export interface ModelHold {
 interface Remembered {
   payload: string;
   result: ModelResult;
+  /** The time bucket the id is counted in. */
+  bucket: number;
+}
+
+/** Time buckets of the idempotency window (engine/idempotency.ts: 256, 4 of them margin). */
+export const MODEL_WINDOW_BUCKETS = 256;
+const MODEL_WINDOW_BUCKET_MARGIN = 4;
+
+/** Width in ms of one time bucket of the window. */
+export function model_bucket_ms(window_ms: number): number {
+  return Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) /
+    (MODEL_WINDOW_BUCKETS - MODEL_WINDOW_BUCKET_MARGIN));
 }
 
 /** Outcome of looking at an order's id before its rules. */
@@ -101,15 +119,33 @@ function copy_holds(holds: Map<bigint, ModelHold>): Map<bigint, ModelHold> {
 export class GroupModel {
   accounts = new Map<bigint, ModelAccount>();
   holds = new Map<bigint, ModelHold>();
-  /** The idempotency window: id -> the first answer; `arrivals` keeps ids in arrival order. */
+  /** The idempotency window: id -> the first answer, and how many ids each time bucket holds. */
   readonly window = new Map<bigint, Remembered>();
-  private arrivals: bigint[] = [];
+  readonly bucket_counts = new Map<number, number>();
+  readonly bucket_ms: number;
+  readonly bucket_capacity: number;
   sequence = 0;
   now_ms = 0;
   /** Hold expiries, in the order they happened (each an event with its own sequence). */
   readonly expiries: { hold: bigint; sequence: number }[] = [];
 
-  constructor(readonly limits: GroupLimits) {}
+  constructor(readonly limits: GroupLimits) {
+    this.bucket_ms = model_bucket_ms(limits.idempotency_window_ms);
+    this.bucket_capacity = limits.idempotency_entries_max / MODEL_WINDOW_BUCKETS;
+    if (!Number.isInteger(this.bucket_capacity) || this.bucket_capacity < 1) {
+      throw new Error("idempotency_entries_max: a multiple of the bucket count");
+    }
+  }
+
+  /** The time bucket an id is counted in. */
+  bucket_of(id: bigint): number {
+    return Math.floor(id_time_ms(id) / this.bucket_ms);
+  }
+
+  /** Free entries in the bucket this id would be counted in. */
+  room_for(id: bigint): number {
+    return this.bucket_capacity - (this.bucket_counts.get(this.bucket_of(id)) ?? 0);
+  }
 
   available(account: ModelAccount): bigint {
     return account.balance - account.held + account.overdraft;
@@ -146,13 +182,14 @@ export class GroupModel {
     if (now_ms < this.now_ms) throw new Error("time goes backwards");
     this.now_ms = now_ms;
     const cutoff_ms = now_ms - this.limits.idempotency_window_ms;
-    // The window forgets in arrival order and stops at the first id still inside it.
-    let forgotten = 0;
-    while (forgotten < this.arrivals.length && id_time_ms(this.arrivals[forgotten]!) < cutoff_ms) {
-      this.window.delete(this.arrivals[forgotten]!);
-      forgotten++;
+    // The window forgets whole buckets: those ending before the cutoff's bucket.
+    const first_live = Math.floor(cutoff_ms / this.bucket_ms);
+    for (const bucket of [...this.bucket_counts.keys()]) {
+      if (bucket < first_live) this.bucket_counts.delete(bucket);
     }
-    this.arrivals = this.arrivals.slice(forgotten);
+    for (const [id, known] of this.window) {
+      if (known.bucket < first_live) this.window.delete(id);
+    }
     // Settled holds are remembered (hold_settled / hold_expired) for the window, then forgotten.
     for (const [id, hold] of this.holds) {
       if (hold.phase !== "open" && hold.closed_at_ms < cutoff_ms) this.holds.delete(id);
@@ -187,9 +224,7 @@ export class GroupModel {
       if (known.payload !== payload_of(order)) return { kind: "refused", status: Status.id_conflict };
       return { kind: "replayed", result: { ...known.result, replayed: true } };
     }
-    if (this.window.size >= this.limits.idempotency_entries_max) {
-      return { kind: "refused", status: Status.busy };
-    }
+    if (this.room_for(order.id) <= 0) return { kind: "refused", status: Status.busy };
     return { kind: "fresh" };
   }
 
@@ -199,8 +234,13 @@ export class GroupModel {
     this.sequence++;
     const result = { status, sequence: this.sequence, ...figures, replayed: false };
     if (remembered(status)) {
-      this.window.set(order.id, { payload: payload_of(order), result });
-      this.arrivals.push(order.id);
+      const bucket = this.bucket_of(order.id);
+      const count = this.bucket_counts.get(bucket) ?? 0;
+      if (this.window.has(order.id) || count >= this.bucket_capacity) {
+        throw new Error("model: recording an id twice, or into a full bucket");
+      }
+      this.window.set(order.id, { payload: payload_of(order), result, bucket });
+      this.bucket_counts.set(bucket, count + 1);
     }
     return result;
   }
@@ -255,7 +295,8 @@ export class GroupModel {
     if (!orders.every((order) => is_chainable(order.op))) return Status.invalid;
     if (ids.size < orders.length) return Status.invalid;
     if (!screens.every((screen) => screen.kind === "fresh")) return Status.linked_failed;
-    const room = this.limits.idempotency_entries_max - this.window.size;
+    // The least room among the buckets of the chain's ids (all fresh by now), against its length.
+    const room = Math.min(...orders.map((order) => this.room_for(order.id)));
     if (room < orders.length) return Status.busy;
     return Status.ok;
   }

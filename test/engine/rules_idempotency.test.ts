@@ -1,11 +1,16 @@
 // Idempotency (DESIGN.md section 2): a retry within the window gets the original result, flagged
 // replayed, with no new sequence; a changed payload is id_conflict; ids older than the window are
-// expired, ids too far in the future or zero are id_invalid; a full window answers busy.
+// expired, ids too far in the future or zero are id_invalid; an id whose time bucket of the window
+// is full answers busy.
 
 import { describe, expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { EngineHarness, order_id_at, type TestOrder } from "./harness.ts";
+import { Status } from "../../schema/generated/balance/wire/status.ts";
+import {
+  bucket_start_at_or_after, EngineHarness, order_id_at, T0_MS, type TestOrder, WINDOW_BUCKETS,
+  window_bucket_ms,
+} from "./harness.ts";
 
 const WINDOW_MS = 60_000;
 
@@ -116,47 +121,197 @@ describe("order ids", () => {
   });
 });
 
+// The window keeps ids in time buckets by the creation time they carry (engine/idempotency.ts):
+// W = 60 s gives buckets of ceil((60,000 + 5,000) / 252) = 258 ms; 1024 entries give 4 ids per
+// bucket. Each test starts engine time on a bucket boundary, so bucket B holds the ids created in
+// [start, start + BUCKET_MS) and its neighbours are known exactly.
+const BUCKET_MS = 258;
+const PER_BUCKET = 4;
+
+interface Bucketed {
+  h: EngineHarness;
+  /** The start of bucket B, and engine time when the test begins. */
+  start: number;
+  /** Makes order ids created at a given time, each one new. */
+  id_at: (time_ms: number) => bigint;
+}
+
+/** Account 10 opened in the bucket before B; engine time at the start of bucket B. */
+function bucketed(): Bucketed {
+  const h = new EngineHarness({ accounts_max: 16, holds_max: 16,
+    idempotency_entries_max: PER_BUCKET * WINDOW_BUCKETS, idempotency_window_ms: WINDOW_MS });
+  expect(window_bucket_ms(WINDOW_MS)).toBe(BUCKET_MS);
+  expect(h.engine.window.bucket_ms).toBe(BUCKET_MS);
+  expect(h.engine.window.bucket_capacity).toBe(PER_BUCKET);
+  const start = bucket_start_at_or_after(T0_MS + BUCKET_MS, WINDOW_MS);
+  h.now_ms = start - BUCKET_MS;
+  expect(h.open(10n).status_name).toBe("ok");
+  h.now_ms = start;
+  let counter = 1_000;
+  return { h, start, id_at: (time_ms) => order_id_at(time_ms, ++counter) };
+}
+
+function credit(id: bigint, amount = 1n): TestOrder {
+  return { id, op: Op.credit, account: 10n, amount };
+}
+
+/** Fills bucket B with 4 credits of 1, created at its first and its last ms among others. */
+function fill_bucket(b: Bucketed): TestOrder[] {
+  const orders = [b.start, b.start + 1, b.start + BUCKET_MS - 2, b.start + BUCKET_MS - 1]
+    .map((time_ms) => credit(b.id_at(time_ms)));
+  expect(b.h.batch(orders).map((r) => r.status_name)).toEqual(["ok", "ok", "ok", "ok"]);
+  return orders;
+}
+
 describe("window capacity", () => {
-  test("a window full of live entries answers busy; after eviction orders pass again", () => {
-    const h = new EngineHarness({ accounts_max: 16, holds_max: 16, idempotency_entries_max: 8,
-      idempotency_window_ms: WINDOW_MS });
-    h.open(10n);
-    for (let n = 0; n < 7; n++) h.one({ op: Op.credit, account: 10n, amount: 1n });
-    const busy = h.one({ op: Op.credit, account: 10n, amount: 1n });
-    expect(busy.status_name).toBe("busy");
-    expect(busy.balance).toBe(7n);
-    // A retry of a remembered order is still answered while the window is full.
-    h.tick(h.now_ms + WINDOW_MS + 1);
-    expect(h.one({ op: Op.credit, account: 10n, amount: 1n }).status_name).toBe("ok");
-    expect(h.account(10n)!.balance).toBe(8);
+  test("a bucket full of live ids answers busy; ids of the buckets either side still pass", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    const kept = fill_bucket(b);
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET);
+    for (const time_ms of [start, start + 7, start + BUCKET_MS - 1]) {
+      const busy = h.one(credit(b.id_at(time_ms)));
+      expect(busy.status_name).toBe("busy");
+      expect(busy.replayed).toBe(false);
+      expect([busy.balance, busy.available]).toEqual([4n, 4n]);
+    }
+    // A retry of a remembered order is still answered while its bucket is full.
+    const retry = h.one(kept[3]!);
+    expect([retry.status_name, retry.replayed]).toEqual(["ok", true]);
+    // The next bucket (first ms) and the one before (last ms) have room.
+    expect(h.one(credit(b.id_at(start + BUCKET_MS))).status_name).toBe("ok");
+    expect(h.one(credit(b.id_at(start - 1))).status_name).toBe("ok");
+    expect(h.account(10n)!.balance).toBe(6);
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 2);
   });
 
-  test("a busy order is not remembered: its retry is applied once there is room", () => {
-    const h = new EngineHarness({ accounts_max: 16, holds_max: 16, idempotency_entries_max: 2,
-      idempotency_window_ms: WINDOW_MS });
-    h.open(10n);
-    const kept: TestOrder = { id: h.next_id(), op: Op.credit, account: 10n, amount: 1n };
-    h.one(kept);
-    const order: TestOrder = { id: h.next_id(), op: Op.credit, account: 10n, amount: 5n };
+  test("a full bucket is kept until engine time reaches its end + W, then dropped whole", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    const kept = fill_bucket(b);
+    const end = start + BUCKET_MS;
+    const newest = kept[3]!; // created at end - 1
+    h.tick(end + WINDOW_MS - 1);
+    // The bucket before B (the account's opening) is gone; B is not, though its first ids expired.
+    expect(h.engine.window.count).toBe(PER_BUCKET);
+    expect(h.one(kept[0]!).status_name).toBe("expired");
+    expect(h.one(newest).replayed).toBe(true);
+    expect(h.one(credit(b.id_at(end - 1))).status_name).toBe("busy");
+    h.tick(end + WINDOW_MS);
+    expect(h.engine.window.count).toBe(0);
+    // Every id B could hold is expired now: none is answered busy, none replayed.
+    const late = h.one(newest);
+    expect([late.status_name, late.replayed]).toEqual(["expired", false]);
+    expect(h.one(credit(b.id_at(end - 1))).status_name).toBe("expired");
+    expect(h.one(credit(h.next_id())).status_name).toBe("ok");
+    expect(h.engine.window.count).toBe(1);
+    expect(h.account(10n)!.balance).toBe(5);
+  });
+
+  test("expiry is at W exactly, wherever the id sits in its bucket", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    const first = credit(b.id_at(start)); // the bucket's first ms: kept longest after W
+    const last = credit(b.id_at(start + BUCKET_MS - 1)); // its last ms: dropped right after W
+    expect(h.batch([first, last]).map((r) => r.status_name)).toEqual(["ok", "ok"]);
+    h.tick(start + WINDOW_MS);
+    expect(h.one(first).replayed).toBe(true);
+    h.tick(start + WINDOW_MS + 1);
+    expect(h.one(first).status_name).toBe("expired");
+    expect(h.engine.window.count).toBe(2); // still held, yet never answered again
+    h.tick(start + BUCKET_MS - 1 + WINDOW_MS);
+    expect(h.one(last).replayed).toBe(true);
+    expect(h.one({ ...last, amount: 2n }).status_name).toBe("id_conflict");
+    h.tick(start + BUCKET_MS + WINDOW_MS);
+    expect(h.one(last).status_name).toBe("expired");
+    expect(h.engine.window.count).toBe(0);
+    expect(h.account(10n)!.balance).toBe(2);
+  });
+
+  test("a busy order is not remembered: its retry is decided anew, and a new id applies it", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    fill_bucket(b);
+    const order = credit(b.id_at(start + 5), 5n);
+    const sequence = h.last_sequence;
     expect(h.one(order).status_name).toBe("busy");
-    expect(h.one(kept).replayed).toBe(true);
-    h.tick(h.now_ms + WINDOW_MS + 1);
-    const late = h.one({ ...order, id: h.next_id() });
-    expect(late.status_name).toBe("ok");
-    expect(late.balance).toBe(6n);
+    expect(h.last_sequence).toBe(sequence + 1); // journaled as an event, with its own sequence
+    expect(h.records().at(-1)!.status).toBe(Status.busy);
+    for (const retry of [order, { ...order, amount: 6n }]) {
+      const result = h.one(retry);
+      expect([result.status_name, result.replayed]).toEqual(["busy", false]); // not id_conflict
+    }
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET);
+    // The client sends it again with a new id: a later ms, a bucket with room.
+    h.tick(start + BUCKET_MS);
+    const again = h.one({ ...order, id: h.next_id() });
+    expect(again.status_name).toBe("ok");
+    expect(again.balance).toBe(9n);
+    // The busy id itself can never be applied: busy while its bucket is full, then expired.
+    h.tick(start + 5 + WINDOW_MS);
+    expect(h.one(order).status_name).toBe("busy");
+    h.tick(start + 5 + WINDOW_MS + 1);
+    expect(h.one(order).status_name).toBe("expired");
+    expect(h.account(10n)!.balance).toBe(9);
   });
 
-  test("a chain larger than the window's free room is busy as a whole", () => {
-    const h = new EngineHarness({ accounts_max: 16, holds_max: 16, idempotency_entries_max: 4,
-      idempotency_window_ms: WINDOW_MS });
-    h.open(10n);
-    const results = h.batch([
-      { op: Op.credit, account: 10n, amount: 1n, linked: true },
-      { op: Op.credit, account: 10n, amount: 1n, linked: true },
-      { op: Op.credit, account: 10n, amount: 1n, linked: true },
-      { op: Op.credit, account: 10n, amount: 1n },
-    ]);
-    expect(results.map((r) => r.status_name)).toEqual(["busy", "busy", "busy", "busy"]);
-    expect(h.account(10n)!.balance).toBe(0);
+  test("a chain larger than its bucket's room is busy as a whole; exactly the room passes", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    const chain = (times: number[]): TestOrder[] => times.map((time_ms, n) => ({
+      ...credit(b.id_at(time_ms)), linked: n < times.length - 1 }));
+    const statuses = (orders: TestOrder[]) => h.batch(orders).map((r) => r.status_name);
+    expect(statuses(chain([start, start + 1]))).toEqual(["ok", "ok"]); // B: room 2 left
+    expect(statuses(chain([start + 2, start + 3, start + 4]))).toEqual(["busy", "busy", "busy"]);
+    expect(h.engine.window.count).toBe(1 + 2);
+    expect(statuses(chain([start + 2, start + BUCKET_MS - 1]))).toEqual(["ok", "ok"]); // B full
+    // One id in full B, one in the empty next bucket: the id in B is busy on its own, so the chain
+    // is refused for it: the other order is linked_failed, and remembered as such (not busy).
+    const next = start + BUCKET_MS;
+    const mixed = chain([next, start + 9]);
+    expect(statuses(mixed)).toEqual(["linked_failed", "busy"]);
+    expect(h.batch(mixed).map((r) => [r.status_name, r.replayed])).toEqual(
+      [["linked_failed", true], ["busy", false]]);
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1);
+    // The least room among the chain's buckets is compared with the whole chain's length: 4 orders,
+    // 2 ids in the next bucket (3 free) and 2 in the empty one after (4 free), are busy, though
+    // each bucket's share would fit.
+    const after = next + BUCKET_MS;
+    expect(statuses(chain([next + 1, next + 2, after, after + 1]))).toEqual(
+      ["busy", "busy", "busy", "busy"]);
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1);
+    // The next bucket has 3 free: a chain of 3 with ids there and in the empty one after passes.
+    expect(statuses(chain([next + 1, after, after + 1]))).toEqual(["ok", "ok", "ok"]);
+    expect(h.account(10n)!.balance).toBe(7);
+    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1 + 3);
+  });
+
+  test("a bucket's place in the ring serves again 256 buckets later, with its full room", () => {
+    const b = bucketed();
+    const { h, start } = b;
+    fill_bucket(b);
+    // Bucket B + 256 takes B's place; its ids are first accepted once within the future skew.
+    const reuse = start + WINDOW_BUCKETS * BUCKET_MS;
+    h.tick(reuse - ORDER_ID_FUTURE_SKEW_MS_MAX - 1);
+    expect(h.engine.window.count).toBe(0);
+    expect(h.one(credit(b.id_at(reuse))).status_name).toBe("id_invalid");
+    h.tick(reuse - ORDER_ID_FUTURE_SKEW_MS_MAX);
+    const ids = [reuse, reuse + 1, reuse + BUCKET_MS - 2, reuse + BUCKET_MS - 1]
+      .map((time_ms) => b.id_at(time_ms));
+    expect(h.one(credit(ids[0]!)).status_name).toBe("ok");
+    expect(h.one(credit(ids[1]!)).status_name).toBe("id_invalid"); // beyond the skew still
+    h.tick(reuse + BUCKET_MS - 1 - ORDER_ID_FUTURE_SKEW_MS_MAX);
+    expect(h.batch(ids.slice(1).map((id) => credit(id))).map((r) => r.status_name))
+      .toEqual(["ok", "ok", "ok"]);
+    expect(h.one(credit(b.id_at(reuse + 2))).status_name).toBe("busy");
+    // Its entries sit in B's slice of the columns: index = position * bucket_capacity + n.
+    const position = Math.floor(reuse / BUCKET_MS) % WINDOW_BUCKETS;
+    ids.forEach((id, n) => {
+      const hi = Number(id >> 32n), lo = Number(id & 0xffff_ffffn);
+      const at = h.engine.window.find(hi, lo);
+      expect(at).toBe(position * PER_BUCKET + n);
+      expect([h.engine.window.id_hi[at], h.engine.window.id_lo[at]]).toEqual([hi, lo]);
+    });
+    expect(h.account(10n)!.balance).toBe(8);
   });
 });

@@ -7,8 +7,9 @@ import { EngineHarness } from "./harness.ts";
 
 const WINDOW_MS = 60_000;
 
+/** Tiny account and hold tables; a roomy idempotency window (its limits: rules_idempotency). */
 function tiny(): EngineHarness {
-  return new EngineHarness({ accounts_max: 3, holds_max: 2, idempotency_entries_max: 256,
+  return new EngineHarness({ accounts_max: 3, holds_max: 2, idempotency_entries_max: 1 << 16,
     idempotency_window_ms: WINDOW_MS });
 }
 
