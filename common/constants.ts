@@ -53,6 +53,9 @@ export const RING_SLOT_COUNT_MIN = 16;
 export const RING_SLOT_COUNT_MAX = 1 << 16;
 // One partner may occupy at most this share of a ring's slots, so a hot partner cannot starve others.
 export const PARTNER_RING_SHARE_DIVISOR = 4;
+// Requests the main thread holds at once (in the rings, or answered by an engine and waiting for the
+// journal): past this, new requests are busy. Bounds the memory of a node whose journal is slow.
+export const REQUESTS_IN_FLIGHT_MAX = 65_536;
 
 // --- Journal ---------------------------------------------------------------------------------------
 export const JOURNAL_ENTRY_HEADER_BYTES = 64;

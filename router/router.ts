@@ -5,7 +5,8 @@
 
 import { assert } from "../common/assert.ts";
 import {
-  BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, RESULT_SIZE_BYTES,
+  BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, REQUESTS_IN_FLIGHT_MAX,
+  RESULT_SIZE_BYTES,
 } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
@@ -14,7 +15,6 @@ import { PendingRequest, type PartInfo, type Refusal } from "./pending.ts";
 import type { Ring } from "./ring.ts";
 import * as S from "./slots.ts";
 
-export const REQUESTS_IN_FLIGHT_MAX = 65_536;
 const PARTNER_OFFSET = 32;
 
 export interface RouterCounters {
@@ -36,6 +36,8 @@ export class Router {
     private readonly inbound: Ring[],
     private readonly request_timeout_ms: number,
     private readonly counters: RouterCounters,
+    /** Requests registered and not yet answered (waiting for engines or for the journal). */
+    private readonly requests_in_flight_max = REQUESTS_IN_FLIGHT_MAX,
   ) {
     this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
     for (let group = 0; group < partitioning.groups; group++) {
@@ -119,7 +121,7 @@ export class Router {
 
   /** Checks every part can be placed now, before anything is claimed. */
   private admission(parts: PartInfo[]): Refusal | null {
-    if (this.pending.size >= REQUESTS_IN_FLIGHT_MAX) return "busy";
+    if (this.pending.size >= this.requests_in_flight_max) return "busy";
     const slots_needed = new Map<number, number>();
     for (const part of parts) {
       slots_needed.set(part.worker, (slots_needed.get(part.worker) ?? 0) + 1);

@@ -27,11 +27,30 @@ function orders_of(partners: number[]): Uint8Array {
   return bytes;
 }
 
-function make_router(groups = 1, pinned = new Map<number, number>()) {
+function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000) {
   const inbound = Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES });
   const counters = { on_results: () => {} };
-  const router = new Router(new Partitioning(groups, 1, pinned), [inbound], 60_000, counters);
+  const router = new Router(new Partitioning(groups, 1, pinned), [inbound], 60_000, counters,
+    in_flight_max);
   return { router, inbound };
+}
+
+/** Plays the engine for every slot in the ring: results whose reply needs `required` durable. */
+function answer_all(router: Router, inbound: Ring, required: number): void {
+  const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
+  while (inbound.available() > 0) {
+    const at = inbound.slot_offset(inbound.consumer_cursor());
+    const cursor = results.claim();
+    const out = results.slot_offset(cursor);
+    for (const field of [S.RESULT_TOKEN, S.RESULT_PART, S.RESULT_GROUP, S.RESULT_COUNT]) {
+      results.view.setUint32(out + field, inbound.view.getUint32(at + field, true), true);
+    }
+    results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, required, true);
+    results.publish(cursor);
+    inbound.release(1);
+    router.on_result_slot(results, out);
+    results.release(1);
+  }
 }
 
 describe("admission", () => {
@@ -54,6 +73,21 @@ describe("admission", () => {
     expect(inbound.free_slots()).toBe(0);
     await expect(router.submit(orders_of([SLOTS + 1]), 1, Mode.committed)).rejects.toBe("busy");
     expect(router.in_flight).toBe(SLOTS);
+  });
+});
+
+describe("requests in flight", () => {
+  test("past the limit new requests are busy, even with free ring slots", async () => {
+    const { router, inbound } = make_router(1, new Map(), 6);
+    for (let i = 0; i < 6; i++) void router.submit(orders_of([i + 1]), 1, Mode.committed);
+    answer_all(router, inbound, 100); // answered by the engine, waiting for a journal that lags
+    expect(inbound.depth()).toBe(0);
+    expect(router.in_flight).toBe(6);
+    await expect(router.submit(orders_of([9]), 1, Mode.committed)).rejects.toBe("busy");
+    router.on_durable(0, 100);
+    expect(router.in_flight).toBe(0);
+    void router.submit(orders_of([9]), 1, Mode.committed);
+    expect(router.in_flight).toBe(1);
   });
 });
 
