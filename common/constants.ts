@@ -30,9 +30,8 @@ export const ERROR_MESSAGE_LENGTH_MAX = 512;
 // --- Order ids -------------------------------------------------------------------------------------
 // An order id carries its creation time in ms in its high bits: id = time_ms * 2^22 + (22 low bits).
 export const ORDER_ID_TIME_SHIFT_BITS = 22;
-// An id stamped further ahead of engine time than this is refused (id_invalid). The window evicts in
-// arrival order, so one future-dated id holds back eviction behind it by up to this much: keep it
-// small (clients run NTP) and size the window's entries for W + this skew.
+// An id stamped further ahead of engine time than this is refused (id_invalid). The window's bucket
+// ring spans W plus this skew, so memory grows with it: keep it small (clients run NTP).
 export const ORDER_ID_FUTURE_SKEW_MS_MAX = 5_000;
 
 // --- Engine, per group -----------------------------------------------------------------------------

@@ -23,8 +23,8 @@ import { GroupRules, type GroupLimits } from "./rules.ts";
 
 /**
  * Whether an order with this status is remembered in the idempotency window. Refusals of the id
- * itself (invalid, expired, conflicting) and busy (no room, retry later) are not: every other
- * outcome is, so a retry gets the same answer. Replay uses the same rule to rebuild the window.
+ * itself (invalid, expired, conflicting) and busy (its bucket is full: resend with a new id) are
+ * not: every other outcome is, so a retry gets the same answer. Replay uses the same rule.
  */
 export function window_records(status: number): boolean {
   return status !== Status.id_invalid && status !== Status.expired &&

@@ -184,6 +184,10 @@ function restore_window(engine: GroupEngine, reader: ColumnReader, n: number): v
   const sequence = reader.next(f64, 8, n), balance = reader.next(f64, 8, n);
   const available = reader.next(f64, 8, n);
   for (let i = 0; i < n; i++) {
+    if (engine.window.room_for(id_hi[i]!, id_lo[i]!) === 0) {
+      throw new Error("the snapshot's idempotency window does not fit this configuration: raise " +
+        "IDEMPOTENCY_ENTRIES_PER_GROUP (or restore IDEMPOTENCY_WINDOW_MS) to what wrote it");
+    }
     engine.window.insert(id_hi[i]!, id_lo[i]!, digest[i]!, partner[i]!, status[i]!, sequence[i]!,
       balance[i]!, available[i]!);
   }
