@@ -49,6 +49,8 @@ export class GroupEngine extends GroupRules {
   // Per order of the batch: its payload digest, screening outcome, and figures after it.
   private readonly order_payload_digest = new Uint32Array(BATCH_ORDERS_MAX);
   private readonly order_screen = new Int32Array(BATCH_ORDERS_MAX);
+  /** The idempotency bucket of each order's id (computed once, used to look up and to insert). */
+  private readonly order_bucket = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_window_at = new Int32Array(BATCH_ORDERS_MAX);
   private readonly order_status = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly order_account = new Int32Array(BATCH_ORDERS_MAX);
@@ -140,13 +142,15 @@ export class GroupEngine extends GroupRules {
     const id_time_ms = order_id_time_ms(this.o_id_hi, this.o_id_lo);
     if (id_time_ms > this.engine_time_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) return Status.id_invalid;
     if (id_time_ms < this.engine_time_ms - this.window.window_ms) return Status.expired;
-    const at = this.window.find(this.o_id_hi, this.o_id_lo);
+    const bucket = this.window.bucket_of(this.o_id_hi, this.o_id_lo);
+    this.order_bucket[k] = bucket;
+    const at = this.window.find_in(bucket, this.o_id_hi, this.o_id_lo);
     if (at !== -1) {
       if (this.window.digest[at] !== this.order_payload_digest[k]) return Status.id_conflict;
       this.order_window_at[k] = at;
       return SCREEN_REPLAYED;
     }
-    if (this.window.room_for(this.o_id_hi, this.o_id_lo) === 0) return Status.busy;
+    if (this.window.room_in(bucket) === 0) return Status.busy;
     return SCREEN_FRESH;
   }
 
@@ -217,7 +221,7 @@ export class GroupEngine extends GroupRules {
       const screen = this.screen_id(k);
       this.order_screen[k] = screen;
       if (screen === SCREEN_FRESH) fresh_count++;
-      room = Math.min(room, this.window.room_for(this.o_id_hi, this.o_id_lo));
+      room = Math.min(room, this.window.room_for(this.o_id_hi, this.o_id_lo)); // chains: rare
       if (partner === -1) partner = this.o_partner;
       if (this.o_partner !== partner) cross_partner = true;
       if (!GroupRules.chainable(this.o_op)) not_chainable = true;
@@ -314,7 +318,8 @@ export class GroupEngine extends GroupRules {
     const counter = this.order_counter[k]!;
     if (changed && counter !== -1) this.accounts.sequence[counter] = sequence;
     if (!window_records(status)) return;
-    this.window.insert(input.getUint32(order_at + 4, true), input.getUint32(order_at, true),
+    this.window.insert_in(this.order_bucket[k]!, input.getUint32(order_at + 4, true),
+      input.getUint32(order_at, true),
       this.order_payload_digest[k]!, input.getUint32(order_at + 32, true), status, sequence,
       this.order_balance[k]!, this.order_available[k]!);
   }

@@ -2,8 +2,9 @@
 // its original result, so a retry is answered with that result (replayed) and never applied twice.
 // An id older than engine time - W is refused as expired, so forgetting it is safe.
 //
-// Ids are kept in buckets by the creation time they carry (bucket_ms wide, a ring of
-// IDEMPOTENCY_BUCKETS): an id is looked up and inserted only in its own bucket's small hash index,
+// Ids are kept in buckets by the creation time they carry (bucket_ms wide, a power of two so the
+// bucket number is read off the id's bits; a ring of IDEMPOTENCY_BUCKETS): an id is looked up and
+// inserted only in its own bucket's small hash index,
 // and a whole bucket is dropped at once when its newest possible id leaves the window. Fresh ids all
 // land in the current bucket, whose index stays cache-resident; nothing is ever removed one by one.
 // When an id's bucket is full, new orders for it are refused (busy): the window's promise is never
@@ -29,6 +30,11 @@ export class IdempotencyWindow {
   readonly window_ms: number;
   readonly bucket_ms: number;
   readonly bucket_capacity: number;
+  // bucket number = floor(id / 2^(22 + log2 bucket_ms)) = id_hi * hi_factor + (id_lo >>> lo_shift)
+  // while the shift stays within the low word; past it, id_hi >>> hi_shift.
+  private readonly hi_factor: number;
+  private readonly lo_shift: number;
+  private readonly hi_shift: number;
   private readonly bucket_mask = IDEMPOTENCY_BUCKETS - 1;
   private readonly indexes: IdIndex[] = [];
   /** Which time bucket (time_ms / bucket_ms) each ring position holds, or EMPTY_BUCKET. */
@@ -55,8 +61,14 @@ export class IdempotencyWindow {
     assert(window_ms > 0, "window_ms must be positive");
     this.capacity = capacity;
     this.window_ms = window_ms;
-    this.bucket_ms = Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) /
-      (IDEMPOTENCY_BUCKETS - BUCKET_MARGIN));
+    const span_ms = (window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) / (IDEMPOTENCY_BUCKETS - BUCKET_MARGIN);
+    const bucket_bits = Math.max(0, Math.ceil(Math.log2(span_ms)));
+    this.bucket_ms = 2 ** bucket_bits;
+    const shift = ORDER_ID_TIME_SHIFT_BITS + bucket_bits;
+    this.hi_factor = shift <= 32 ? 2 ** (32 - shift) : 0;
+    this.lo_shift = shift <= 32 ? shift : 0;
+    this.hi_shift = shift <= 32 ? 0 : shift - 32;
+    assert(shift < 32 + 32, "bucket width within the id");
     this.bucket_capacity = capacity / IDEMPOTENCY_BUCKETS;
     for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) this.indexes.push(new IdIndex(this.bucket_capacity));
     this.id_hi = new Uint32Array(capacity);
@@ -69,13 +81,19 @@ export class IdempotencyWindow {
     this.available_minor = new Float64Array(capacity);
   }
 
-  private bucket_of(id_hi: number, id_lo: number): number {
-    return Math.floor(order_id_time_ms(id_hi, id_lo) / this.bucket_ms);
+  /** The time bucket of an id: floor(creation time / bucket_ms), from its bits. */
+  bucket_of(id_hi: number, id_lo: number): number {
+    if (this.hi_factor === 0) return id_hi >>> this.hi_shift;
+    return id_hi * this.hi_factor + (id_lo >>> this.lo_shift);
   }
 
   /** The entry index for this id, or -1. */
   find(id_hi: number, id_lo: number): number {
-    const number = this.bucket_of(id_hi, id_lo);
+    return this.find_in(this.bucket_of(id_hi, id_lo), id_hi, id_lo);
+  }
+
+  /** find() for a caller that already has the id's bucket number. */
+  find_in(number: number, id_hi: number, id_lo: number): number {
     const b = number & this.bucket_mask;
     if (this.bucket_number[b] !== number) return -1;
     const index = this.indexes[b]!.find(id_hi, id_lo);
@@ -84,7 +102,10 @@ export class IdempotencyWindow {
 
   /** Free entries in the bucket this id belongs to. */
   room_for(id_hi: number, id_lo: number): number {
-    const number = this.bucket_of(id_hi, id_lo);
+    return this.room_in(this.bucket_of(id_hi, id_lo));
+  }
+
+  room_in(number: number): number {
     const b = number & this.bucket_mask;
     const held = this.bucket_number[b];
     if (held === number) return this.bucket_capacity - this.bucket_size[b]!;
@@ -95,6 +116,7 @@ export class IdempotencyWindow {
   /** Drops buckets whose every id is older than engine_time_ms - window_ms. */
   evict(engine_time_ms: number): void {
     const first_live = Math.floor((engine_time_ms - this.window_ms) / this.bucket_ms);
+    // Per batch, not per order: the division is fine here.
     if (first_live <= this.oldest_live_number) return;
     if (first_live - this.oldest_live_number > IDEMPOTENCY_BUCKETS) {
       for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
@@ -120,7 +142,12 @@ export class IdempotencyWindow {
 
   insert(id_hi: number, id_lo: number, digest: number, partner: number, status: number,
     sequence: number, balance_minor: number, available_minor: number): void {
-    const number = this.bucket_of(id_hi, id_lo);
+    this.insert_in(this.bucket_of(id_hi, id_lo), id_hi, id_lo, digest, partner, status, sequence,
+      balance_minor, available_minor);
+  }
+
+  insert_in(number: number, id_hi: number, id_lo: number, digest: number, partner: number,
+    status: number, sequence: number, balance_minor: number, available_minor: number): void {
     assert(number >= this.oldest_live_number, "inserting an id older than the window");
     const b = number & this.bucket_mask;
     if (this.bucket_number[b] !== number) {

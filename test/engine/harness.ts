@@ -91,13 +91,14 @@ export function read_records(entries: Uint8Array[]): TestRecord[] {
 /**
  * The idempotency window's time buckets, as engine/idempotency.ts documents them (restated here, not
  * imported, so that a change there shows up in the tests): 256 buckets, of which the window and the
- * future skew span all but 4; bucket n holds the ids created in [n * bucket_ms, (n + 1) * bucket_ms)
+ * future skew span all but 4, each a power of two of ms wide; bucket n holds the ids created in [n * bucket_ms, (n + 1) * bucket_ms)
  * and holds at most capacity / 256 of them.
  */
 export const WINDOW_BUCKETS = 256;
 
 export function window_bucket_ms(window_ms: number): number {
-  return Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) / (WINDOW_BUCKETS - 4));
+  const span_ms = (window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) / (WINDOW_BUCKETS - 4);
+  return 2 ** Math.max(0, Math.ceil(Math.log2(span_ms)));
 }
 
 /** The start of the first window bucket at or after time_ms. */

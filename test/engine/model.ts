@@ -5,8 +5,8 @@
 // so that statuses can be compared exactly.
 //
 // The idempotency window, as engine/idempotency.ts documents it (written here from that text, not
-// from its code): ids are counted in time buckets of bucket_ms = ceil((W + skew) / (256 - 4)) by
-// the creation time they carry, at most capacity / 256 ids per bucket; a fresh id whose bucket is
+// from its code): ids are counted in time buckets of bucket_ms (the power of two at or above
+// (W + skew) / (256 - 4)) by the creation time they carry, at most capacity / 256 ids per bucket; a fresh id whose bucket is
 // full is busy, a chain is busy when the least room among its ids' buckets is below its length;
 // bucket n is forgotten whole once n < floor((engine time - W) / bucket_ms).
 
@@ -74,8 +74,11 @@ const MODEL_WINDOW_BUCKET_MARGIN = 4;
 
 /** Width in ms of one time bucket of the window. */
 export function model_bucket_ms(window_ms: number): number {
-  return Math.ceil((window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) /
-    (MODEL_WINDOW_BUCKETS - MODEL_WINDOW_BUCKET_MARGIN));
+  const span_ms = (window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) /
+    (MODEL_WINDOW_BUCKETS - MODEL_WINDOW_BUCKET_MARGIN);
+  let bucket_ms = 1; // the smallest power of two that covers the span
+  while (bucket_ms < span_ms) bucket_ms *= 2;
+  return bucket_ms;
 }
 
 /** Outcome of looking at an order's id before its rules. */

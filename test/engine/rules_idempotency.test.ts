@@ -122,10 +122,11 @@ describe("order ids", () => {
 });
 
 // The window keeps ids in time buckets by the creation time they carry (engine/idempotency.ts):
-// W = 60 s gives buckets of ceil((60,000 + 5,000) / 252) = 258 ms; 1024 entries give 4 ids per
+// W = 60 s gives buckets of 512 ms (the power of two at or above (60,000 + 5,000) / 252 = 258);
+// 1024 entries give 4 ids per
 // bucket. Each test starts engine time on a bucket boundary, so bucket B holds the ids created in
 // [start, start + BUCKET_MS) and its neighbours are known exactly.
-const BUCKET_MS = 258;
+const BUCKET_MS = 512;
 const PER_BUCKET = 4;
 
 interface Bucketed {
