@@ -121,8 +121,9 @@ export class Workload {
 
   private admin_unit(now_ms: number): Unit {
     const account = this.pick_account();
-    const roll = this.prng.int_below(3);
-    const op = roll === 0 ? Op.freeze : roll === 1 ? Op.unfreeze : Op.set_overdraft;
+    // Unfreezing more often than freezing, so that frozen accounts do not pile up.
+    const roll = this.prng.int_below(4);
+    const op = roll === 0 ? Op.freeze : roll === 3 ? Op.set_overdraft : Op.unfreeze;
     const amount = op === Op.set_overdraft ? BigInt(this.prng.int_below(2_000)) : 0n;
     return { orders: [this.order(now_ms, op, account, amount)], conflict: false };
   }
@@ -142,14 +143,24 @@ export class Workload {
 
   private transfer(now_ms: number, source: AccountRef): TestOrder {
     // Now and then to another partner's account: refused as cross_partner.
-    const target = this.prng.chance(0.05) ? this.pick_account() : this.pick_account_of(source.partner);
+    let target = this.prng.chance(0.05) ? this.pick_account() : this.pick_account_of(source.partner);
+    if (target === source && this.prng.chance(0.8)) target = this.pick_account_of(source.partner);
     return { ...this.order(now_ms, Op.transfer, source, this.amount(6_000)), ref: target.id };
   }
 
-  /** Capture or release of a recent hold (of the hold's own account, mostly). */
+  /**
+   * Capture or release of a recent hold of the account's partner (so that it may sit in that
+   * partner's chain), on the hold's own account mostly.
+   */
   private settle(now_ms: number, account: AccountRef, op: Op): TestOrder {
-    const hold = this.holds.length === 0 ? null :
-      this.holds[this.holds.length - 1 - this.prng.int_below(Math.min(this.holds.length, 60))]!;
+    let hold: HoldRef | null = null;
+    for (let n = 0; n < 8 && this.holds.length > 0; n++) {
+      const candidate = this.holds[this.holds.length - 1 -
+        this.prng.int_below(Math.min(this.holds.length, 60))]!;
+      if (candidate.account.partner !== account.partner) continue;
+      hold = candidate;
+      break;
+    }
     if (hold === null) return this.order(now_ms, Op.credit, account, this.amount(1_000));
     const owner = this.prng.chance(0.9) ? hold.account : account;
     let amount = 0n;
@@ -179,7 +190,7 @@ export class Workload {
   }
 }
 
-/** Units taken in order while their orders fit one batch. */
+/** The orders of `units`, back to back, as one batch. */
 export function orders_of(units: Unit[]): TestOrder[] {
   const orders = units.flatMap((unit) => unit.orders);
   assert(orders.length >= 1 && orders.length <= BATCH_ORDERS_MAX, "batch size in range");
