@@ -109,18 +109,18 @@ export class EngineLoop {
     const slot = a.find(view.getUint32(at + S.REQUEST_QUERY_ID + 4, true),
       view.getUint32(at + S.REQUEST_QUERY_ID, true));
     if (slot === -1) return;
-    if (a.partner[slot] !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
+    if (a.partner(slot) !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
     const body = out + S.RESULT_BODY;
     rv.setUint8(out + S.RESULT_FOUND, 1);
-    rv.setUint32(body + S.ACCOUNT_PARTNER, a.partner[slot]!, true);
-    rv.setUint16(body + S.ACCOUNT_CURRENCY, a.currency[slot]!, true);
-    rv.setUint8(body + S.ACCOUNT_KIND, a.kind[slot]!);
-    rv.setUint8(body + S.ACCOUNT_STATE, a.state[slot]!);
-    rv.setFloat64(body + S.ACCOUNT_OVERDRAFT, a.overdraft_limit_minor[slot]!, true);
-    rv.setFloat64(body + S.ACCOUNT_BALANCE, a.balance_minor[slot]!, true);
-    rv.setFloat64(body + S.ACCOUNT_HELD, a.held_minor[slot]!, true);
+    rv.setUint32(body + S.ACCOUNT_PARTNER, a.partner(slot), true);
+    rv.setUint16(body + S.ACCOUNT_CURRENCY, a.currency(slot), true);
+    rv.setUint8(body + S.ACCOUNT_KIND, a.kind(slot));
+    rv.setUint8(body + S.ACCOUNT_STATE, a.state(slot));
+    rv.setFloat64(body + S.ACCOUNT_OVERDRAFT, a.overdraft_limit_minor(slot), true);
+    rv.setFloat64(body + S.ACCOUNT_BALANCE, a.balance_minor(slot), true);
+    rv.setFloat64(body + S.ACCOUNT_HELD, a.held_minor(slot), true);
     rv.setFloat64(body + S.ACCOUNT_AVAILABLE, a.available_minor(slot), true);
-    rv.setFloat64(body + S.ACCOUNT_SEQUENCE, a.sequence[slot]!, true);
+    rv.setFloat64(body + S.ACCOUNT_SEQUENCE, a.sequence(slot), true);
   }
 
   /** An order's result while its id is in the idempotency window (a Result struct). */

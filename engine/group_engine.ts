@@ -273,7 +273,7 @@ export class GroupEngine extends GroupRules {
     let slot = this.o_account_slot;
     if (slot === -1) {
       slot = this.accounts.find(this.o_account_hi, this.o_account_lo);
-      if (slot !== -1 && this.accounts.partner[slot] !== this.o_partner) slot = -1;
+      if (slot !== -1 && this.accounts.partner(slot) !== this.o_partner) slot = -1;
     }
     this.order_account[k] = slot;
     this.order_counter[k] = this.o_counter_slot;
@@ -282,11 +282,11 @@ export class GroupEngine extends GroupRules {
   private note_figures(k: number): void {
     const slot = this.order_account[k]!;
     const a = this.accounts;
-    this.order_balance[k] = slot === -1 ? 0 : a.balance_minor[slot]!;
-    this.order_held[k] = slot === -1 ? 0 : a.held_minor[slot]!;
+    this.order_balance[k] = slot === -1 ? 0 : a.balance_minor(slot);
+    this.order_held[k] = slot === -1 ? 0 : a.held_minor(slot);
     this.order_available[k] = slot === -1 ? 0 : a.available_minor(slot);
     const counter = this.order_counter[k]!;
-    this.order_counter_balance[k] = counter === -1 ? 0 : a.balance_minor[counter]!;
+    this.order_counter_balance[k] = counter === -1 ? 0 : a.balance_minor(counter);
   }
 
   /** Gives the order its sequence, writes its result and journal record, remembers its id. */
@@ -314,9 +314,9 @@ export class GroupEngine extends GroupRules {
     const slot = this.order_account[k]!;
     // An account's sequence is the last event that changed it: a check changes nothing.
     const changed = status === Status.ok && input.getUint8(order_at + 38) !== Op.check;
-    if (changed && slot !== -1) this.accounts.sequence[slot] = sequence;
+    if (changed && slot !== -1) this.accounts.set_sequence(slot, sequence);
     const counter = this.order_counter[k]!;
-    if (changed && counter !== -1) this.accounts.sequence[counter] = sequence;
+    if (changed && counter !== -1) this.accounts.set_sequence(counter, sequence);
     if (!window_records(status)) return;
     this.window.insert_in(this.order_bucket[k]!, input.getUint32(order_at + 4, true),
       input.getUint32(order_at, true),
@@ -360,12 +360,12 @@ export class GroupEngine extends GroupRules {
       const hold = holds.next_expired(this.engine_time_ms);
       if (hold === -1) return;
       const slot = holds.account_slot[hold]!;
-      a.held_minor[slot]! -= holds.amount_minor[hold]!;
-      a.open_hold_count[slot]!--;
+      a.add_held_minor(slot, -holds.amount_minor[hold]!);
+      a.add_open_hold_count(slot, -1);
       holds.close(hold, HoldState.expired, this.engine_time_ms);
       holds.finish_close(hold);
       const sequence = ++this.last_sequence;
-      a.sequence[slot] = sequence;
+      a.set_sequence(slot, sequence);
       this.write_expiry_record(hold, slot, sequence);
     }
   }
@@ -376,16 +376,16 @@ export class GroupEngine extends GroupRules {
     const at = this.journal.next_record(sequence);
     record.setUint32(at, 0, true); // an expiry is not an order: id 0
     record.setUint32(at + 4, 0, true);
-    record.setUint32(at + 8, a.id_lo[slot]!, true);
-    record.setUint32(at + 12, a.id_hi[slot]!, true);
+    record.setUint32(at + 8, a.id_lo(slot), true);
+    record.setUint32(at + 12, a.id_hi(slot), true);
     write_i64(record, at + 16, this.holds.amount_minor[hold]!);
     record.setUint32(at + 24, this.holds.id_lo[hold]!, true);
     record.setUint32(at + 28, this.holds.id_hi[hold]!, true);
-    record.setUint32(at + 32, a.partner[slot]!, true);
-    record.setUint16(at + 36, a.currency[slot]!, true);
+    record.setUint32(at + 32, a.partner(slot), true);
+    record.setUint16(at + 36, a.currency(slot), true);
     record.setUint8(at + 38, Op.expire_hold);
     record.setUint8(at + 39, 0);
-    this.write_outcome(record, at, sequence, a.balance_minor[slot]!, a.held_minor[slot]!, 0,
+    this.write_outcome(record, at, sequence, a.balance_minor(slot), a.held_minor(slot), 0,
       Status.ok);
   }
 }

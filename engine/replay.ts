@@ -47,7 +47,7 @@ function replay_record(engine: GroupEngine, view: DataView, at: number): void {
   const balance = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held = view.getFloat64(at + RECORD_HELD_AFTER, true);
   const slot = visible_account(engine, view, at);
-  const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor[slot]!;
+  const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor(slot);
   engine.window.insert(view.getUint32(at + 4, true), view.getUint32(at, true),
     order_digest(view, at), view.getUint32(at + 32, true), status, sequence, balance, available);
 }
@@ -56,7 +56,7 @@ function replay_record(engine: GroupEngine, view: DataView, at: number): void {
 function visible_account(engine: GroupEngine, view: DataView, at: number): number {
   const slot = engine.accounts.find(view.getUint32(at + 12, true), view.getUint32(at + 8, true));
   if (slot === -1) return -1;
-  return engine.accounts.partner[slot] === view.getUint32(at + 32, true) ? slot : -1;
+  return engine.accounts.partner(slot) === view.getUint32(at + 32, true) ? slot : -1;
 }
 
 function account_slot(engine: GroupEngine, view: DataView, hi_at: number): number {
@@ -72,17 +72,17 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
     const slot = a.open(view.getUint32(at + 12, true), view.getUint32(at + 8, true),
       view.getUint32(at + 32, true), view.getUint16(at + 36, true),
       view.getUint32(at + 24, true) as AccountKind, read_u64_safe(view, at + 16));
-    a.sequence[slot] = sequence;
+    a.set_sequence(slot, sequence);
     return;
   }
   const slot = account_slot(engine, view, at + 8);
-  if (op !== Op.check) a.sequence[slot] = sequence;
+  if (op !== Op.check) a.set_sequence(slot, sequence);
   const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
   switch (op) {
     case Op.credit:
     case Op.debit:
-      a.balance_minor[slot] = balance_after;
+      a.set_balance_minor(slot, balance_after);
       return;
     case Op.check:
       return;
@@ -91,8 +91,8 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
       const expires_at_ms = timeout_ms === 0 ? 0 : engine.engine_time_ms + timeout_ms;
       engine.holds.open(view.getUint32(at + 4, true), view.getUint32(at, true), slot,
         read_u64_safe(view, at + 16), expires_at_ms);
-      a.held_minor[slot] = held_after;
-      a.open_hold_count[slot]!++;
+      a.set_held_minor(slot, held_after);
+      a.add_open_hold_count(slot, 1);
       return;
     }
     case Op.capture:
@@ -103,22 +103,22 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
       return close_hold(engine, view, at, slot, HoldState.expired, balance_after, held_after);
     case Op.transfer: {
       const target = account_slot(engine, view, at + 24);
-      a.balance_minor[slot] = balance_after;
-      a.balance_minor[target] = view.getFloat64(at + RECORD_COUNTER_AFTER, true);
-      a.sequence[target] = sequence;
+      a.set_balance_minor(slot, balance_after);
+      a.set_balance_minor(target, view.getFloat64(at + RECORD_COUNTER_AFTER, true));
+      a.set_sequence(target, sequence);
       return;
     }
     case Op.freeze:
-      a.state[slot] = AccountState.frozen;
+      a.set_state(slot, AccountState.frozen);
       return;
     case Op.unfreeze:
-      a.state[slot] = AccountState.open;
+      a.set_state(slot, AccountState.open);
       return;
     case Op.set_overdraft:
-      a.overdraft_limit_minor[slot] = read_u64_safe(view, at + 16);
+      a.set_overdraft_limit_minor(slot, read_u64_safe(view, at + 16));
       return;
     case Op.close_account:
-      a.state[slot] = AccountState.closed;
+      a.set_state(slot, AccountState.closed);
       return;
     default:
       assert(false, `replay: op ${op} recorded as ok`);
@@ -132,7 +132,7 @@ function close_hold(engine: GroupEngine, view: DataView, at: number, slot: numbe
   assert(engine.holds.account_slot[hold] === slot, "replay: hold of another account");
   engine.holds.close(hold, state, engine.engine_time_ms);
   engine.holds.finish_close(hold);
-  engine.accounts.balance_minor[slot] = balance_after;
-  engine.accounts.held_minor[slot] = held_after;
-  engine.accounts.open_hold_count[slot]!--;
+  engine.accounts.set_balance_minor(slot, balance_after);
+  engine.accounts.set_held_minor(slot, held_after);
+  engine.accounts.add_open_hold_count(slot, -1);
 }

@@ -108,23 +108,23 @@ export class GroupRules {
     if (slot === -1) return Status.account_not_found;
     // Another partner's account: refused before its slot is noted, so neither the result nor the
     // journal record carries that account's figures.
-    if (this.accounts.partner[slot] !== this.o_partner) return Status.forbidden;
+    if (this.accounts.partner(slot) !== this.o_partner) return Status.forbidden;
     this.o_account_slot = slot;
-    if (this.accounts.state[slot] === AccountState.closed) return Status.account_closed;
-    if (check_currency && this.accounts.currency[slot] !== this.o_currency) {
+    if (this.accounts.state(slot) === AccountState.closed) return Status.account_closed;
+    if (check_currency && this.accounts.currency(slot) !== this.o_currency) {
       return Status.currency_mismatch;
     }
     return Status.ok;
   }
 
   private is_frozen(slot: number): boolean {
-    return this.accounts.state[slot] === AccountState.frozen;
+    return this.accounts.state(slot) === AccountState.frozen;
   }
 
   /** Would crediting `amount` keep balance + overdraft limit exact? */
   private credit_fits(slot: number, amount: number): boolean {
     const a = this.accounts;
-    return a.balance_minor[slot]! + a.overdraft_limit_minor[slot]! <= BALANCE_MINOR_MAX - amount;
+    return a.balance_minor(slot) + a.overdraft_limit_minor(slot) <= BALANCE_MINOR_MAX - amount;
   }
 
   private credit(): Status {
@@ -133,7 +133,7 @@ export class GroupRules {
     const slot = this.o_account_slot;
     if (!this.credit_fits(slot, this.o_amount)) return Status.balance_out_of_range;
     this.save_account(slot);
-    this.accounts.balance_minor[slot]! += this.o_amount;
+    this.accounts.add_balance_minor(slot, this.o_amount);
     return Status.ok;
   }
 
@@ -144,7 +144,7 @@ export class GroupRules {
     if (this.is_frozen(slot)) return Status.account_frozen;
     if (this.accounts.available_minor(slot) < this.o_amount) return Status.insufficient_funds;
     this.save_account(slot);
-    this.accounts.balance_minor[slot]! -= this.o_amount;
+    this.accounts.add_balance_minor(slot, -this.o_amount);
     return Status.ok;
   }
 
@@ -164,8 +164,8 @@ export class GroupRules {
     if (this.holds.is_full()) return Status.limit_exceeded;
     if (this.accounts.available_minor(slot) < this.o_amount) return Status.insufficient_funds;
     this.save_account(slot);
-    this.accounts.held_minor[slot]! += this.o_amount;
-    this.accounts.open_hold_count[slot]!++;
+    this.accounts.add_held_minor(slot, this.o_amount);
+    this.accounts.add_open_hold_count(slot, 1);
     const expires_at_ms = this.o_ref_lo === 0 ? 0 : this.engine_time_ms + this.o_ref_lo;
     const hold = this.holds.open(this.o_id_hi, this.o_id_lo, slot, this.o_amount, expires_at_ms);
     if (this.in_chain) this.opened_holds[this.opened_hold_count++] = hold;
@@ -196,7 +196,7 @@ export class GroupRules {
     const held_amount = this.holds.amount_minor[hold]!;
     if (this.o_amount > held_amount) return Status.capture_exceeds_hold;
     this.save_account(slot);
-    this.accounts.balance_minor[slot]! -= this.o_amount;
+    this.accounts.add_balance_minor(slot, -this.o_amount);
     this.close_hold(hold, HoldState.captured);
     return Status.ok;
   }
@@ -214,8 +214,8 @@ export class GroupRules {
 
   private close_hold(hold: number, state: HoldState): void {
     const slot = this.holds.account_slot[hold]!;
-    this.accounts.held_minor[slot]! -= this.holds.amount_minor[hold]!;
-    this.accounts.open_hold_count[slot]!--;
+    this.accounts.add_held_minor(slot, -this.holds.amount_minor[hold]!);
+    this.accounts.add_open_hold_count(slot, -1);
     this.holds.close(hold, state, this.engine_time_ms);
     if (this.in_chain) this.closed_holds[this.closed_hold_count++] = hold;
     else this.holds.finish_close(hold);
@@ -231,16 +231,16 @@ export class GroupRules {
     if (this.is_frozen(source)) return Status.account_frozen;
     const target = this.accounts.find(this.o_ref_hi, this.o_ref_lo);
     if (target === -1) return Status.account_not_found;
-    if (this.accounts.partner[target] !== this.o_partner) return Status.cross_partner;
+    if (this.accounts.partner(target) !== this.o_partner) return Status.cross_partner;
     this.o_counter_slot = target;
-    if (this.accounts.state[target] === AccountState.closed) return Status.account_closed;
-    if (this.accounts.currency[target] !== this.o_currency) return Status.currency_mismatch;
+    if (this.accounts.state(target) === AccountState.closed) return Status.account_closed;
+    if (this.accounts.currency(target) !== this.o_currency) return Status.currency_mismatch;
     if (this.accounts.available_minor(source) < this.o_amount) return Status.insufficient_funds;
     if (!this.credit_fits(target, this.o_amount)) return Status.balance_out_of_range;
     this.save_account(source);
     this.save_account(target);
-    this.accounts.balance_minor[source]! -= this.o_amount;
-    this.accounts.balance_minor[target]! += this.o_amount;
+    this.accounts.add_balance_minor(source, -this.o_amount);
+    this.accounts.add_balance_minor(target, this.o_amount);
     return Status.ok;
   }
 
@@ -253,7 +253,7 @@ export class GroupRules {
     if (this.o_amount === -1) return Status.amount_out_of_range;
     const existing = this.accounts.find(this.o_account_hi, this.o_account_lo);
     if (existing !== -1) {
-      if (this.accounts.partner[existing] === this.o_partner) this.o_account_slot = existing;
+      if (this.accounts.partner(existing) === this.o_partner) this.o_account_slot = existing;
       return Status.account_exists;
     }
     if (this.accounts.is_full()) return Status.limit_exceeded;
@@ -267,7 +267,7 @@ export class GroupRules {
     if (this.o_amount !== 0) return Status.amount_invalid;
     const status = this.resolve_account(false);
     if (status !== Status.ok) return status;
-    this.accounts.state[this.o_account_slot] = frozen ? AccountState.frozen : AccountState.open;
+    this.accounts.set_state(this.o_account_slot, frozen ? AccountState.frozen : AccountState.open);
     return Status.ok;
   }
 
@@ -277,14 +277,14 @@ export class GroupRules {
     if (status !== Status.ok) return status;
     const slot = this.o_account_slot;
     const a = this.accounts;
-    if (a.balance_minor[slot]! > BALANCE_MINOR_MAX - this.o_amount) {
+    if (a.balance_minor(slot) > BALANCE_MINOR_MAX - this.o_amount) {
       return Status.balance_out_of_range;
     }
     // Lowering the limit below what is already used would make available negative.
-    if (a.held_minor[slot]! > a.balance_minor[slot]! + this.o_amount) {
+    if (a.held_minor(slot) > a.balance_minor(slot) + this.o_amount) {
       return Status.insufficient_funds;
     }
-    a.overdraft_limit_minor[slot] = this.o_amount;
+    a.set_overdraft_limit_minor(slot, this.o_amount);
     return Status.ok;
   }
 
@@ -294,10 +294,10 @@ export class GroupRules {
     if (status !== Status.ok) return status;
     const slot = this.o_account_slot;
     const a = this.accounts;
-    if (a.balance_minor[slot] !== 0 || a.held_minor[slot] !== 0 || a.open_hold_count[slot] !== 0) {
+    if (a.balance_minor(slot) !== 0 || a.held_minor(slot) !== 0 || a.open_hold_count(slot) !== 0) {
       return Status.account_not_empty;
     }
-    a.state[slot] = AccountState.closed;
+    a.set_state(slot, AccountState.closed);
     return Status.ok;
   }
 
@@ -306,9 +306,9 @@ export class GroupRules {
     assert(this.undo_count < UNDO_ACCOUNTS_MAX, "chain undo log full");
     const at = this.undo_count++;
     this.undo_slot[at] = slot;
-    this.undo_balance[at] = this.accounts.balance_minor[slot]!;
-    this.undo_held[at] = this.accounts.held_minor[slot]!;
-    this.undo_open_holds[at] = this.accounts.open_hold_count[slot]!;
+    this.undo_balance[at] = this.accounts.balance_minor(slot);
+    this.undo_held[at] = this.accounts.held_minor(slot);
+    this.undo_open_holds[at] = this.accounts.open_hold_count(slot);
   }
 
   protected begin_chain(): void {
@@ -329,9 +329,9 @@ export class GroupRules {
   protected roll_back_chain(): void {
     for (let at = this.undo_count - 1; at >= 0; at--) {
       const slot = this.undo_slot[at]!;
-      this.accounts.balance_minor[slot] = this.undo_balance[at]!;
-      this.accounts.held_minor[slot] = this.undo_held[at]!;
-      this.accounts.open_hold_count[slot] = this.undo_open_holds[at]!;
+      this.accounts.set_balance_minor(slot, this.undo_balance[at]!);
+      this.accounts.set_held_minor(slot, this.undo_held[at]!);
+      this.accounts.set_open_hold_count(slot, this.undo_open_holds[at]!);
     }
     for (let i = this.closed_hold_count - 1; i >= 0; i--) this.holds.unclose(this.closed_holds[i]!);
     for (let i = this.opened_hold_count - 1; i >= 0; i--) this.holds.unopen(this.opened_holds[i]!);

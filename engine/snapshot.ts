@@ -3,15 +3,17 @@
 // Capturing copies the used part of each table (a memcpy per array), so the engine is stalled only
 // for that copy; the copies are then written to disk elsewhere. Indexes are rebuilt on restore.
 //
-// Layout (little-endian): a 64-byte meta block, then the sections in the order below, each a list
-// of column arrays of `count` elements. Every column starts 8-aligned.
+// Layout (little-endian): a 64-byte meta block, the account records (engine/accounts.ts), then the
+// holds and the window, each a list of column arrays of `count` elements. Every part starts
+// 8-aligned.
 
 import { assert } from "../common/assert.ts";
+import { ACCOUNT_RECORD_BYTES } from "./accounts.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import type { HoldState } from "./holds.ts";
 
 const STATE_MAGIC = 0x41545347; // "GSTA": group state (the file around it has its own header)
-const STATE_VERSION = 1;
+const STATE_VERSION = 2; // 2: accounts as 64-byte records
 const META_BYTES = 64;
 
 type Column = Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array;
@@ -43,14 +45,9 @@ export function capture_snapshot(engine: GroupEngine): Uint8Array[] {
   meta.setUint32(36, holds.count, true);
   meta.setUint32(40, window.count, true);
   meta.setFloat64(48, engine.window.window_ms, true);
-  const n = a.count;
   return [
     new Uint8Array(meta.buffer),
-    column_bytes(a.id_hi, n), column_bytes(a.id_lo, n), column_bytes(a.partner, n),
-    column_bytes(a.currency, n), column_bytes(a.kind, n), column_bytes(a.state, n),
-    column_bytes(a.balance_minor, n), column_bytes(a.held_minor, n),
-    column_bytes(a.overdraft_limit_minor, n), column_bytes(a.open_hold_count, n),
-    column_bytes(a.sequence, n),
+    a.copy_records(a.count), // one memcpy: accounts are fixed-size records
     ...holds.columns, ...window.columns,
   ];
 }
@@ -147,23 +144,10 @@ export function restore_snapshot(engine: GroupEngine, bytes: Uint8Array): void {
 }
 
 function restore_accounts(engine: GroupEngine, reader: ColumnReader, n: number): void {
-  const id_hi = reader.next(u32, 4, n), id_lo = reader.next(u32, 4, n);
-  const partner = reader.next(u32, 4, n), currency = reader.next(u16, 2, n);
-  const kind = reader.next(u8, 1, n), state = reader.next(u8, 1, n);
-  const balance = reader.next(f64, 8, n), held = reader.next(f64, 8, n);
-  const overdraft = reader.next(f64, 8, n), open_holds = reader.next(u32, 4, n);
-  const sequence = reader.next(f64, 8, n);
+  const records = reader.next(u8, 1, n * ACCOUNT_RECORD_BYTES);
   const a = engine.accounts;
-  for (let i = 0; i < n; i++) {
-    const slot = a.open(id_hi[i]!, id_lo[i]!, partner[i]!, currency[i]!, kind[i]!, overdraft[i]!);
-    assert(slot === i, "snapshot: accounts restore into their slots");
-  }
-  a.state.set(state);
-  a.balance_minor.set(balance);
-  a.held_minor.set(held);
-  a.open_hold_count.set(open_holds);
-  a.sequence.set(sequence);
-  for (let i = 0; i < n; i++) a.verify(i);
+  a.restore_records(records, n);
+  for (let slot = 0; slot < n; slot++) a.verify(slot);
 }
 
 function restore_holds(engine: GroupEngine, reader: ColumnReader, n: number): void {

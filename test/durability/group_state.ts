@@ -58,11 +58,11 @@ export function describe_state(engine: GroupEngine): string[] {
   const lines = [`last_sequence ${engine.last_sequence}`, `engine_time_ms ${engine.engine_time_ms}`];
   const a = engine.accounts;
   for (let slot = 0; slot < a.count; slot++) {
-    lines.push(`account ${slot}: ${a.id_hi[slot]}:${a.id_lo[slot]} partner ${a.partner[slot]} ` +
-      `currency ${a.currency[slot]} kind ${a.kind[slot]} state ${a.state[slot]} ` +
-      `balance ${a.balance_minor[slot]} held ${a.held_minor[slot]} ` +
-      `overdraft ${a.overdraft_limit_minor[slot]} holds ${a.open_hold_count[slot]} ` +
-      `sequence ${a.sequence[slot]}`);
+    lines.push(`account ${slot}: ${a.id_hi(slot)}:${a.id_lo(slot)} partner ${a.partner(slot)} ` +
+      `currency ${a.currency(slot)} kind ${a.kind(slot)} state ${a.state(slot)} ` +
+      `balance ${a.balance_minor(slot)} held ${a.held_minor(slot)} ` +
+      `overdraft ${a.overdraft_limit_minor(slot)} holds ${a.open_hold_count(slot)} ` +
+      `sequence ${a.sequence(slot)}`);
   }
   const h = engine.holds;
   const holds: string[] = [];
@@ -86,9 +86,9 @@ function state_numbers(engine: GroupEngine): number[] {
   const out = [engine.last_sequence, engine.engine_time_ms];
   const a = engine.accounts;
   for (let slot = 0; slot < a.count; slot++) {
-    out.push(a.id_hi[slot]!, a.id_lo[slot]!, a.partner[slot]!, a.currency[slot]!, a.kind[slot]!,
-      a.state[slot]!, a.balance_minor[slot]!, a.held_minor[slot]!, a.overdraft_limit_minor[slot]!,
-      a.open_hold_count[slot]!, a.sequence[slot]!);
+    out.push(a.id_hi(slot), a.id_lo(slot), a.partner(slot), a.currency(slot), a.kind(slot),
+      a.state(slot), a.balance_minor(slot), a.held_minor(slot), a.overdraft_limit_minor(slot),
+      a.open_hold_count(slot), a.sequence(slot));
   }
   const h = engine.holds;
   const slots: number[] = [];
@@ -143,11 +143,11 @@ export function check_invariants(engine: GroupEngine): number {
   let balance_sum = 0;
   for (let slot = 0; slot < a.count; slot++) {
     a.verify(slot);
-    if (a.held_minor[slot] !== held[slot] || a.open_hold_count[slot] !== open[slot]) {
-      throw new Error(`account slot ${slot}: held ${a.held_minor[slot]} in ` +
-        `${a.open_hold_count[slot]} holds, but its open holds sum to ${held[slot]} in ${open[slot]}`);
+    if (a.held_minor(slot) !== held[slot] || a.open_hold_count(slot) !== open[slot]) {
+      throw new Error(`account slot ${slot}: held ${a.held_minor(slot)} in ` +
+        `${a.open_hold_count(slot)} holds, but its open holds sum to ${held[slot]} in ${open[slot]}`);
     }
-    balance_sum += a.balance_minor[slot]!;
+    balance_sum += a.balance_minor(slot);
   }
   return balance_sum;
 }

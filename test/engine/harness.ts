@@ -195,7 +195,7 @@ export class EngineHarness {
     const slot = this.engine.accounts.find(Number(account >> 32n), Number(account & 0xffffffffn));
     if (slot === -1) return null;
     const a = this.engine.accounts;
-    return { balance: a.balance_minor[slot]!, held: a.held_minor[slot]!, available: a.available_minor(slot) };
+    return { balance: a.balance_minor(slot), held: a.held_minor(slot), available: a.available_minor(slot) };
   }
 
   /** Every journal record written so far. */

@@ -261,8 +261,8 @@ class Checker {
     let total = 0n;
     for (const [id, m] of model.accounts) {
       const slot = a.find(Number(id >> 32n), Number(id & 0xffff_ffffn));
-      const figures = { balance: a.balance_minor[slot]!, held: a.held_minor[slot]!,
-        overdraft: a.overdraft_limit_minor[slot]!, state: a.state[slot]! };
+      const figures = { balance: a.balance_minor(slot), held: a.held_minor(slot),
+        overdraft: a.overdraft_limit_minor(slot), state: a.state(slot) };
       expect(figures, `${where} account ${id}`).toEqual({ balance: Number(m.balance),
         held: Number(m.held), overdraft: Number(m.overdraft), state: m.state });
       expect(figures.balance >= -figures.overdraft, `${where} overdraft ${id}`).toBe(true);

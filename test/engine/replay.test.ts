@@ -14,9 +14,9 @@ function state_of(engine: GroupEngine) {
   const a = engine.accounts;
   const accounts = [];
   for (let slot = 0; slot < a.count; slot++) {
-    accounts.push([a.id_hi[slot], a.id_lo[slot], a.partner[slot], a.currency[slot], a.kind[slot],
-      a.state[slot], a.balance_minor[slot], a.held_minor[slot], a.overdraft_limit_minor[slot],
-      a.open_hold_count[slot], a.sequence[slot]]);
+    accounts.push([a.id_hi(slot), a.id_lo(slot), a.partner(slot), a.currency(slot), a.kind(slot),
+      a.state(slot), a.balance_minor(slot), a.held_minor(slot), a.overdraft_limit_minor(slot),
+      a.open_hold_count(slot), a.sequence(slot)]);
   }
   const holds: unknown[] = [];
   engine.holds.for_each_used((s) => holds.push([engine.holds.id_lo[s], engine.holds.state[s],
