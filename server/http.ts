@@ -15,6 +15,9 @@ import {
   type BodyFormat,
 } from "./replies.ts";
 
+/** How far above HTTP_BODY_SIZE_BYTES_MAX Bun itself still accepts a body (to refuse it well). */
+const HTTP_TRANSPORT_BODY_FACTOR = 16;
+
 export interface HttpServerOptions {
   host: string;
   port: number;
@@ -30,7 +33,10 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
   return Bun.serve({
     hostname: options.host,
     port: options.port,
-    maxRequestBodySize: HTTP_BODY_SIZE_BYTES_MAX,
+    // Bun's own cap sits above ours so an oversized body still gets our specific error (413
+    // frame_too_large, checked from content-length before reading); past Bun's cap it answers a
+    // bare 413 itself and never buffers more.
+    maxRequestBodySize: HTTP_BODY_SIZE_BYTES_MAX * HTTP_TRANSPORT_BODY_FACTOR,
     routes: {
       "/healthz": () => json_response({ status: "alive" }),
       "/readyz": () => node.ready && node.accepting
