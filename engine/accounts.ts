@@ -134,13 +134,13 @@ export class AccountTable {
     return this.f64[f + BALANCE]! - this.f64[f + HELD]! + this.f64[f + OVERDRAFT]!;
   }
 
-  /** The first `count` records as bytes (a copy), for snapshots. */
-  copy_records(count: number): Uint8Array {
-    assert(count <= this.count, "copying records in use");
-    return new Uint8Array(this.records.slice(0, count * ACCOUNT_RECORD_BYTES));
+  /** The first `count` records as bytes (a view, not a copy), for snapshots. */
+  records_view(count: number): Uint8Array {
+    assert(count <= this.count, "viewing records in use");
+    return new Uint8Array(this.records, 0, count * ACCOUNT_RECORD_BYTES);
   }
 
-  /** Loads records written by copy_records into an empty table and indexes them. */
+  /** Loads records written from records_view into an empty table and indexes them. */
   restore_records(bytes: Uint8Array, count: number): void {
     assert(this.count === 0, "restore into an empty table");
     assert(count <= this.capacity, "snapshot holds more accounts than configured");

@@ -11,7 +11,11 @@ import { Ring } from "../router/ring.ts";
 import * as S from "../router/slots.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import { JournalOutput } from "./journal_output.ts";
-import { capture_snapshot } from "./snapshot.ts";
+import { snapshot_size_bytes, write_snapshot_into } from "./snapshot.ts";
+import {
+  allocate_snapshot_buffer, snapshot_buffer_bytes, snapshot_buffer_capacity,
+  snapshot_buffer_hand_over, snapshot_buffer_in_use,
+} from "./snapshot_buffer.ts";
 import type { WorkerControl } from "./worker_control.ts";
 
 export interface EngineLoopParts {
@@ -22,7 +26,8 @@ export interface EngineLoopParts {
   control: WorkerControl;
   worker: number;
   clock_ms: () => number;
-  on_snapshot: (group: number, sequence: number, chunks: Uint8Array[]) => void;
+  /** The snapshot sits in buffer (engine/snapshot_buffer.ts) until the journal worker releases it. */
+  on_snapshot: (group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number) => void;
 }
 
 export const JOURNAL_SLOT_HEADER_BYTES = 8; // u32 size of the entries that follow
@@ -32,6 +37,8 @@ export class EngineLoop {
   private readonly output: JournalOutput;
   private readonly engine_by_group: (GroupEngine | undefined)[] = [];
   private next_tick_ms = 0;
+  private readonly snapshots_due = new Set<number>();
+  private readonly snapshot_buffers = new Map<number, SharedArrayBuffer>();
 
   constructor(parts: EngineLoopParts) {
     this.parts = parts;
@@ -153,13 +160,31 @@ export class EngineLoop {
     }
   }
 
+  /**
+   * Snapshots every group once asked; a group whose buffer the journal worker is still writing
+   * waits for a later cycle (the engine never blocks on it).
+   */
   private take_requested_snapshots(): void {
     const control = this.parts.control;
-    if (!control.snapshot_requested(this.parts.worker)) return;
-    control.clear_snapshot_request(this.parts.worker);
+    if (control.snapshot_requested(this.parts.worker)) {
+      control.clear_snapshot_request(this.parts.worker);
+      for (const group of this.parts.engines.keys()) this.snapshots_due.add(group);
+    }
+    if (this.snapshots_due.size === 0) return;
     this.flush_journal(); // the snapshot's sequence must reach the journal worker first
-    for (const [group, engine] of this.parts.engines) {
-      this.parts.on_snapshot(group, engine.last_sequence, capture_snapshot(engine));
+    for (const group of this.snapshots_due) {
+      let buffer = this.snapshot_buffers.get(group);
+      if (buffer !== undefined && snapshot_buffer_in_use(buffer)) continue;
+      const engine = this.parts.engines.get(group)!;
+      const size_bytes = snapshot_size_bytes(engine);
+      if (buffer === undefined || snapshot_buffer_capacity(buffer) < size_bytes) {
+        buffer = allocate_snapshot_buffer(size_bytes);
+        this.snapshot_buffers.set(group, buffer);
+      }
+      write_snapshot_into(engine, snapshot_buffer_bytes(buffer, size_bytes));
+      snapshot_buffer_hand_over(buffer);
+      this.parts.on_snapshot(group, engine.last_sequence, buffer, size_bytes);
+      this.snapshots_due.delete(group);
     }
   }
 

@@ -22,19 +22,28 @@ function padded(bytes: number): number {
   return (bytes + 7) & ~7;
 }
 
-/** Copies the used part of a column, padded to 8 bytes. */
-function column_bytes(column: Column, count: number): Uint8Array {
-  const size = count * column.BYTES_PER_ELEMENT;
-  const out = new Uint8Array(padded(size));
-  out.set(new Uint8Array(column.buffer, column.byteOffset, size));
-  return out;
+const HOLD_COLUMN_BYTES = [4, 4, 4, 8, 8, 8, 1]; // id_hi, id_lo, account, amount, expires, closed, state
+const WINDOW_COLUMN_BYTES = [4, 4, 4, 4, 1, 8, 8, 8];
+
+/** Bytes the snapshot of this engine's state takes right now. */
+export function snapshot_size_bytes(engine: GroupEngine): number {
+  const holds = engine.holds.used_count;
+  const window = engine.window.count;
+  return META_BYTES + padded(engine.accounts.count * ACCOUNT_RECORD_BYTES) +
+    HOLD_COLUMN_BYTES.reduce((sum, bytes) => sum + padded(bytes * holds), 0) +
+    WINDOW_COLUMN_BYTES.reduce((sum, bytes) => sum + padded(bytes * window), 0);
 }
 
-export function capture_snapshot(engine: GroupEngine): Uint8Array[] {
+/**
+ * Writes the snapshot into `target` (at least snapshot_size_bytes long, 8-aligned) and returns its
+ * size. The engine's stall is this copy: into a reused, already-touched buffer it is a memcpy speed.
+ */
+export function write_snapshot_into(engine: GroupEngine, target: Uint8Array): number {
+  const size = snapshot_size_bytes(engine);
+  assert(target.byteLength >= size, "snapshot target too small");
+  assert(target.byteOffset % 8 === 0, "snapshot target 8-aligned");
   const a = engine.accounts;
-  const holds = collect_holds(engine);
-  const window = collect_window(engine);
-  const meta = new DataView(new ArrayBuffer(META_BYTES));
+  const meta = new DataView(target.buffer, target.byteOffset, META_BYTES);
   meta.setUint32(0, STATE_MAGIC, true);
   meta.setUint32(4, STATE_VERSION, true);
   meta.setUint32(8, engine.group, true);
@@ -42,22 +51,40 @@ export function capture_snapshot(engine: GroupEngine): Uint8Array[] {
   meta.setFloat64(16, engine.last_sequence, true);
   meta.setFloat64(24, engine.engine_time_ms, true);
   meta.setUint32(32, a.count, true);
-  meta.setUint32(36, holds.count, true);
-  meta.setUint32(40, window.count, true);
+  meta.setUint32(36, engine.holds.used_count, true);
+  meta.setUint32(40, engine.window.count, true);
+  meta.setUint32(44, 0, true);
   meta.setFloat64(48, engine.window.window_ms, true);
-  return [
-    new Uint8Array(meta.buffer),
-    a.copy_records(a.count), // one memcpy: accounts are fixed-size records
-    ...holds.columns, ...window.columns,
-  ];
+  meta.setFloat64(56, 0, true);
+  let offset = META_BYTES;
+  target.set(a.records_view(a.count), offset); // one memcpy: accounts are fixed-size records
+  offset += padded(a.count * ACCOUNT_RECORD_BYTES);
+  offset = write_holds(engine, target, offset);
+  offset = write_window(engine, target, offset);
+  assert(offset === size, "snapshot size as computed");
+  return size;
 }
 
-function collect_holds(engine: GroupEngine): { count: number; columns: Uint8Array[] } {
+/** The snapshot as one fresh buffer (tests and tools; the engine worker reuses its buffers). */
+export function capture_snapshot(engine: GroupEngine): Uint8Array[] {
+  const bytes = new Uint8Array(snapshot_size_bytes(engine));
+  write_snapshot_into(engine, bytes);
+  return [bytes];
+}
+
+function write_holds(engine: GroupEngine, target: Uint8Array, offset: number): number {
   const h = engine.holds;
   const n = h.used_count;
-  const id_hi = new Uint32Array(n), id_lo = new Uint32Array(n), account = new Int32Array(n);
-  const amount = new Float64Array(n), expires = new Float64Array(n), closed = new Float64Array(n);
-  const state = new Uint8Array(n);
+  const base = target.byteOffset + offset;
+  const at = HOLD_COLUMN_BYTES.map((_, c) => base +
+    HOLD_COLUMN_BYTES.slice(0, c).reduce((sum, bytes) => sum + padded(bytes * n), 0));
+  const id_hi = new Uint32Array(target.buffer, at[0], n);
+  const id_lo = new Uint32Array(target.buffer, at[1], n);
+  const account = new Int32Array(target.buffer, at[2], n);
+  const amount = new Float64Array(target.buffer, at[3], n);
+  const expires = new Float64Array(target.buffer, at[4], n);
+  const closed = new Float64Array(target.buffer, at[5], n);
+  const state = new Uint8Array(target.buffer, at[6], n);
   let i = 0;
   h.for_each_used((slot) => {
     id_hi[i] = h.id_hi[slot]!;
@@ -70,28 +97,26 @@ function collect_holds(engine: GroupEngine): { count: number; columns: Uint8Arra
     i++;
   });
   assert(i === n, "snapshot: hold count mismatch");
-  const columns = [id_hi, id_lo, account, amount, expires, closed, state].map((c) => column_bytes(c, n));
-  return { count: n, columns };
+  return offset + HOLD_COLUMN_BYTES.reduce((sum, bytes) => sum + padded(bytes * n), 0);
 }
 
 /** The window's live entries, column by column, copied a bucket range at a time (memcpy). */
-function collect_window(engine: GroupEngine): { count: number; columns: Uint8Array[] } {
+function write_window(engine: GroupEngine, target: Uint8Array, offset: number): number {
   const w = engine.window;
   const ranges = w.live_ranges();
   const columns = [w.id_hi, w.id_lo, w.digest, w.partner, w.status, w.sequence, w.balance_minor,
-    w.available_minor].map((column) => {
-    const size = w.count * column.BYTES_PER_ELEMENT;
-    const out = new Uint8Array(padded(size));
-    let offset = 0;
+    w.available_minor];
+  for (const column of columns) {
+    let at = offset;
     for (const [start, length] of ranges) {
       const bytes = length * column.BYTES_PER_ELEMENT;
-      out.set(new Uint8Array(column.buffer, column.byteOffset + start * column.BYTES_PER_ELEMENT,
-        bytes), offset);
-      offset += bytes;
+      target.set(new Uint8Array(column.buffer, column.byteOffset + start * column.BYTES_PER_ELEMENT,
+        bytes), at);
+      at += bytes;
     }
-    return out;
-  });
-  return { count: w.count, columns };
+    offset += padded(w.count * column.BYTES_PER_ELEMENT);
+  }
+  return offset;
 }
 
 /** Reads columns back in order. */

@@ -28,7 +28,7 @@ export interface EngineWorkerInit {
 
 export type EngineWorkerMessage =
   | { type: "ready"; recoveries: GroupRecovery[] }
-  | { type: "snapshot"; group: number; sequence: number; chunks: Uint8Array[] }
+  | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer; size_bytes: number }
   | { type: "stopped" };
 
 function post(message: EngineWorkerMessage, transfer: ArrayBuffer[] = []): void {
@@ -53,8 +53,8 @@ function start(init: EngineWorkerInit): void {
     journal_ring: Ring.attach(init.journal, init.journal_shape),
     control: new WorkerControl(init.control),
     clock_ms: Date.now,
-    on_snapshot: (group, sequence, chunks) => {
-      post({ type: "snapshot", group, sequence, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
+    on_snapshot: (group, sequence, buffer, size_bytes) => {
+      post({ type: "snapshot", group, sequence, buffer, size_bytes });
     },
   });
   loop.run();

@@ -15,6 +15,8 @@ export interface PendingSnapshot {
   group: number;
   sequence: number;
   chunks: Uint8Array[];
+  /** Called once the snapshot is on disk (or abandoned): its memory may be reused. */
+  release: () => void;
 }
 
 interface ActiveSnapshot {
@@ -80,6 +82,7 @@ export class SnapshotQueue {
 
   private finish(active: ActiveSnapshot): void {
     active.writer.finish();
+    active.snapshot.release();
     this.active = null;
     const { group, sequence } = active.snapshot;
     const state = this.groups.get(group)!;

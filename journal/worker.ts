@@ -9,7 +9,8 @@ import { NodeFileLayer } from "./file_layer.ts";
 import { JournalLoop } from "./journal_loop.ts";
 import type { JournalRecovery } from "./journal_reader.ts";
 import { JournalWriter } from "./journal_writer.ts";
-import { SnapshotQueue, type PendingSnapshot } from "./snapshot_queue.ts";
+import { snapshot_buffer_bytes, snapshot_buffer_release } from "../engine/snapshot_buffer.ts";
+import { SnapshotQueue } from "./snapshot_queue.ts";
 
 declare const self: Worker;
 
@@ -23,7 +24,8 @@ export interface JournalWorkerInit {
 
 export type JournalWorkerRequest =
   | { type: "init"; init: JournalWorkerInit }
-  | ({ type: "snapshot" } & PendingSnapshot);
+  | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer;
+      size_bytes: number };
 
 export type JournalWorkerMessage =
   | { type: "ready" }
@@ -72,5 +74,7 @@ self.onmessage = (event: MessageEvent<JournalWorkerRequest>) => {
     return;
   }
   if (snapshots === null) die(new Error("snapshot before init"));
-  snapshots.add(request);
+  const { group, sequence, buffer, size_bytes } = request;
+  snapshots.add({ group, sequence, chunks: [snapshot_buffer_bytes(buffer, size_bytes)],
+    release: () => snapshot_buffer_release(buffer) });
 };

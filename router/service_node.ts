@@ -112,8 +112,8 @@ export class ServiceNode {
           resolve();
         } else if (message.type === "snapshot") {
           const request: JournalWorkerRequest = { type: "snapshot", group: message.group,
-            sequence: message.sequence, chunks: message.chunks };
-          this.journal_worker.postMessage(request, message.chunks.map((c) => c.buffer as ArrayBuffer));
+            sequence: message.sequence, buffer: message.buffer, size_bytes: message.size_bytes };
+          this.journal_worker.postMessage(request);
         } else {
           on_stopped();
         }
