@@ -9,6 +9,7 @@ import { GroupEngine } from "../../engine/group_engine.ts";
 import { JournalOutput } from "../../engine/journal_output.ts";
 import { replay_entry } from "../../engine/replay.ts";
 import { WorkerControl } from "../../engine/worker_control.ts";
+import { FsyncFailedError } from "../../journal/file_layer.ts";
 import { JournalLoop } from "../../journal/journal_loop.ts";
 import { read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
@@ -79,3 +80,22 @@ test("a full disk refuses nothing silently: flag up, retried, then durable and i
   expect(recovered.accounts.balance_minor(recovered.accounts.find(0, 10))).toBe(100);
   expect(recovered.accounts.balance_minor(recovered.accounts.find(0, 20))).toBe(100);
 }, 30_000);
+
+test("a failed fsync stops the loop with FsyncFailedError: nothing is reported durable", async () => {
+  const files = new PowerLossFileLayer();
+  files.mkdir_p(DIR);
+  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
+    { segment_size_bytes: SEGMENT_BYTES });
+  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const control = new WorkerControl();
+  const durable: number[] = [];
+  const loop = new JournalLoop({ rings: [ring], writers: new Map([[0, writer]]), control,
+    on_durable: (groups) => durable.push(groups.get(0)!), on_cycle: () => false });
+  const engine = new GroupEngine(0, 1, small_limits);
+  hand_over(engine, ring, 10);
+  files.fail_next_fsync();
+  // The journal worker turns this rejection into killing the process (journal/worker.ts).
+  await expect(loop.run()).rejects.toBeInstanceOf(FsyncFailedError);
+  expect(durable).toEqual([]);
+  expect(() => writer.sync()).toThrow(); // never retried: the writer refuses from now on
+});
