@@ -36,11 +36,20 @@ export function recover_group(files: FileLayer, dir: string, engine: GroupEngine
     assert(engine.last_sequence === snapshot.sequence, "snapshot holds the state at its sequence");
   }
   const snapshot_sequence = engine.last_sequence;
-  const journal = read_journal(files, dir, snapshot_sequence, (view, offset, header) => {
+  // A first pass reads only where engine time ends (reading is ~20x faster than applying), so
+  // replay need not remember ids the window would drop before the end anyway.
+  let end_time_ms = engine.engine_time_ms;
+  const first_pass = read_journal(files, dir, snapshot_sequence, (_view, _offset, header) => {
+    end_time_ms = Math.max(end_time_ms, header.engine_time_ms);
+  });
+  const second_pass = read_journal(files, dir, snapshot_sequence, (view, offset, header) => {
     // Snapshots are taken between batches, so an entry is never split by one.
     assert(header.first_sequence === engine.last_sequence + 1, "journal entry straddles the snapshot");
-    replay_entry(engine, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES);
+    replay_entry(engine, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES, end_time_ms);
   });
+  // The first pass already cut a torn tail: report what it cut.
+  const journal = { ...second_pass,
+    tail_cut_bytes: first_pass.tail_cut_bytes + second_pass.tail_cut_bytes };
   assert(journal.last_sequence === engine.last_sequence, "replay reached the journal's end");
   engine.epoch += 1;
   return {

@@ -24,32 +24,43 @@ export interface ReplayEntry {
   epoch: number;
 }
 
-/** Applies one journal entry whose records start at body_offset in view. */
+/**
+ * Applies one journal entry whose records start at body_offset in view. `window_horizon_ms`, when
+ * the caller knows the engine time replay will end at, skips remembering ids the window would have
+ * dropped by then: the same final state, without inserting millions of ids only to drop them.
+ */
 export function replay_entry(engine: GroupEngine, entry: ReplayEntry, view: DataView,
-  body_offset: number): void {
+  body_offset: number, window_horizon_ms = -Infinity): void {
   assert(entry.first_sequence === engine.last_sequence + 1, "replay: sequence gap");
   engine.advance_time(entry.engine_time_ms);
   engine.epoch = Math.max(engine.epoch, entry.epoch);
+  const window = engine.window;
+  const first_live_bucket = Math.floor((window_horizon_ms - window.window_ms) / window.bucket_ms);
   for (let i = 0; i < entry.record_count; i++) {
-    replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES);
+    replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket);
   }
 }
 
-function replay_record(engine: GroupEngine, view: DataView, at: number): void {
+function replay_record(engine: GroupEngine, view: DataView, at: number,
+  first_live_bucket: number): void {
   const sequence = view.getFloat64(at + RECORD_SEQUENCE, true);
   assert(sequence === engine.last_sequence + 1, "replay: records out of sequence");
   engine.last_sequence = sequence;
   const status = view.getUint8(at + RECORD_STATUS);
   const op = view.getUint8(at + 38);
-  if (status === Status.ok) apply_outcome(engine, view, at, op, sequence);
+  const applied_slot = status === Status.ok ? apply_outcome(engine, view, at, op, sequence) : -1;
   if (op === Op.expire_hold || !window_records(status)) return;
+  const id_hi = view.getUint32(at + 4, true);
+  const id_lo = view.getUint32(at, true);
+  const bucket = engine.window.bucket_of(id_hi, id_lo);
+  if (bucket < first_live_bucket) return; // dropped by the time replay ends
   const accounts = engine.accounts;
   const balance = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held = view.getFloat64(at + RECORD_HELD_AFTER, true);
-  const slot = visible_account(engine, view, at);
+  const slot = applied_slot !== -1 ? applied_slot : visible_account(engine, view, at);
   const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor(slot);
-  engine.window.insert(view.getUint32(at + 4, true), view.getUint32(at, true),
-    order_digest(view, at), view.getUint32(at + 32, true), status, sequence, balance, available);
+  engine.window.insert_in(bucket, id_hi, id_lo, order_digest(view, at),
+    view.getUint32(at + 32, true), status, sequence, balance, available);
 }
 
 /** The order's account if it exists and belongs to the order's partner (else the engine showed 0). */
@@ -65,18 +76,26 @@ function account_slot(engine: GroupEngine, view: DataView, hi_at: number): numbe
   return slot;
 }
 
+/** Applies an ok record's outcome; returns the slot of the order's account. */
 function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: number,
-  sequence: number): void {
+  sequence: number): number {
   const a = engine.accounts;
   if (op === Op.open_account) {
     const slot = a.open(view.getUint32(at + 12, true), view.getUint32(at + 8, true),
       view.getUint32(at + 32, true), view.getUint16(at + 36, true),
       view.getUint32(at + 24, true) as AccountKind, read_u64_safe(view, at + 16));
     a.set_sequence(slot, sequence);
-    return;
+    return slot;
   }
   const slot = account_slot(engine, view, at + 8);
   if (op !== Op.check) a.set_sequence(slot, sequence);
+  apply_to_account(engine, view, at, op, sequence, slot);
+  return slot;
+}
+
+function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: number,
+  sequence: number, slot: number): void {
+  const a = engine.accounts;
   const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
   switch (op) {
