@@ -132,10 +132,12 @@ export class JournalLoop {
 
   /** Appends each group's staged entries with one write. Returns whether anything was written. */
   private append_staged(): boolean {
+    let attempted = false;
     let appended = false;
     let disk_full = false;
     for (const [group, staging] of this.staging) {
       if (staging.size_bytes === 0) continue;
+      attempted = true;
       const writer = this.parts.writers.get(group)!;
       try {
         writer.append(staging.bytes.subarray(0, staging.size_bytes));
@@ -147,7 +149,8 @@ export class JournalLoop {
       staging.size_bytes = 0;
       appended = true;
     }
-    this.parts.control.set_disk_full(disk_full);
+    // Only an attempted write says anything about the disk.
+    if (attempted) this.parts.control.set_disk_full(disk_full);
     return appended;
   }
 

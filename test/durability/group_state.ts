@@ -6,7 +6,8 @@ import { assert } from "../../common/assert.ts";
 import { BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import type { GroupEngine } from "../../engine/group_engine.ts";
 import { HoldState } from "../../engine/holds.ts";
-import { JournalOutput, JOURNAL_ENTRY_BYTES_MAX } from "../../engine/journal_output.ts";
+import { JOURNAL_ENTRY_BYTES_MAX } from "../../common/constants.ts";
+import { JournalOutput } from "../../engine/journal_output.ts";
 import { read_result_fields, write_order_fields, type ResultFields } from "../../schema/layout.ts";
 import { EUR, type TestOrder } from "../engine/harness.ts";
 

@@ -1,10 +1,11 @@
 // Drives one GroupEngine synchronously for tests: builds orders, applies batches, reads results.
 
 import {
-  BATCH_ORDERS_MAX, ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES,
+  BATCH_ORDERS_MAX, JOURNAL_ENTRY_BYTES_MAX, ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES,
+  RESULT_SIZE_BYTES,
 } from "../../common/constants.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
-import { JournalOutput, JOURNAL_ENTRY_BYTES_MAX } from "../../engine/journal_output.ts";
+import { JournalOutput } from "../../engine/journal_output.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
