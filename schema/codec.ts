@@ -21,6 +21,7 @@ export {
   encode_hello_ok,
   encode_order_query,
   encode_order_status,
+  encode_ping,
 } from "./message_encode.ts";
 export type * from "./messages.ts";
 

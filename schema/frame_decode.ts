@@ -26,6 +26,7 @@ import {
 import {
   decode_account_info,
   decode_account_query,
+  decode_ping,
   decode_error_message,
   decode_hello,
   decode_hello_ok,
@@ -117,6 +118,10 @@ function decode_message(
       return decode_order_status(view, table_pos, vtable_pos);
     case Message.Error:
       return decode_error_message(view, table_pos, vtable_pos);
+    case Message.Ping:
+      return decode_ping(view, table_pos, vtable_pos, "ping");
+    case Message.Pong:
+      return decode_ping(view, table_pos, vtable_pos, "pong");
     default:
       return malformed(`unknown message type ${message_type}`);
   }

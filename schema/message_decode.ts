@@ -67,7 +67,17 @@ export function decode_account_query(
   const request_id = u64_field(view, table_pos, vtable_pos, 0);
   const account = u64_field(view, table_pos, vtable_pos, 1);
   if (request_id === null || account === null) return malformed("an AccountQuery field");
-  return { type: "account_query", request_id, account };
+  const partner = u32_field(view, table_pos, vtable_pos, 2, 0);
+  if (partner === MALFORMED) return malformed("AccountQuery.partner");
+  return { type: "account_query", request_id, account, partner };
+}
+
+/** Ping and Pong share a layout: one nonce. */
+export function decode_ping(view: DataView, table_pos: number, vtable_pos: number,
+  type: "ping" | "pong"): Decoded {
+  const nonce = u64_field(view, table_pos, vtable_pos, 0);
+  if (nonce === null) return malformed(`${type === "ping" ? "Ping" : "Pong"}.nonce`);
+  return { type, nonce };
 }
 
 export function decode_account_info(

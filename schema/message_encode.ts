@@ -14,6 +14,8 @@ import { Hello } from "./generated/balance/wire/hello.ts";
 import { Message } from "./generated/balance/wire/message.ts";
 import { OrderQuery } from "./generated/balance/wire/order-query.ts";
 import { OrderStatus } from "./generated/balance/wire/order-status.ts";
+import { Ping } from "./generated/balance/wire/ping.ts";
+import { Pong } from "./generated/balance/wire/pong.ts";
 import type { ProtocolVersion } from "./generated/balance/wire/protocol-version.ts";
 import { Result } from "./generated/balance/wire/result.ts";
 import { RESULT_FLAG_REPLAYED } from "../common/constants.ts";
@@ -59,10 +61,18 @@ export function encode_hello_ok(fields: HelloOkFields): Uint8Array {
   return finish_frame(builder, Message.HelloOk, hello_ok);
 }
 
-export function encode_account_query(request_id: bigint, account: bigint): Uint8Array {
+export function encode_account_query(request_id: bigint, account: bigint, partner = 0): Uint8Array {
+  assert(is_u32(partner), "AccountQuery.partner is a u32");
   const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES);
-  const query = AccountQuery.createAccountQuery(builder, request_id, account);
+  const query = AccountQuery.createAccountQuery(builder, request_id, account, partner);
   return finish_frame(builder, Message.AccountQuery, query);
+}
+
+/** A Ping (keep-alive) or the Pong that answers it. */
+export function encode_ping(nonce: bigint, pong = false): Uint8Array {
+  const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES);
+  if (pong) return finish_frame(builder, Message.Pong, Pong.createPong(builder, nonce));
+  return finish_frame(builder, Message.Ping, Ping.createPing(builder, nonce));
 }
 
 export function encode_account_info(fields: AccountInfoFields): Uint8Array {

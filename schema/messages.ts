@@ -36,7 +36,10 @@ export type BatchResultsView = {
   result_count: number;
 };
 
-export type AccountQueryFields = { request_id: bigint; account: bigint };
+export type AccountQueryFields = { request_id: bigint; account: bigint; partner: number };
+
+// Keep-alive on an idle connection.
+export type PingFields = { nonce: bigint };
 
 export type AccountInfoFields = {
   request_id: bigint;
@@ -73,6 +76,8 @@ export type DecodedFrame =
   | ({ type: "order_batch" } & OrderBatchView)
   | ({ type: "batch_results" } & BatchResultsView)
   | ({ type: "account_query" } & AccountQueryFields)
+  | ({ type: "ping" } & PingFields)
+  | ({ type: "pong" } & PingFields)
   | ({ type: "account_info" } & AccountInfoFields)
   | ({ type: "order_query" } & OrderQueryFields)
   | ({ type: "order_status" } & OrderStatusFields)

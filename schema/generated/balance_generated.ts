@@ -17,6 +17,8 @@ export { Order } from './balance/wire/order';
 export { OrderBatch } from './balance/wire/order-batch';
 export { OrderQuery } from './balance/wire/order-query';
 export { OrderStatus } from './balance/wire/order-status';
+export { Ping } from './balance/wire/ping';
+export { Pong } from './balance/wire/pong';
 export { ProtocolVersion } from './balance/wire/protocol-version';
 export { Result } from './balance/wire/result';
 export { Status } from './balance/wire/status';

@@ -17,6 +17,7 @@ import {
   decode_frame,
   encode_account_info,
   encode_account_query,
+  encode_ping,
   encode_batch_results,
   encode_error,
   encode_hello,
@@ -170,9 +171,16 @@ describe("per-request messages", () => {
     expect(decoded(encode_hello_ok(zero), "hello_ok")).toEqual({ type: "hello_ok", ...zero });
   });
 
+  test("Ping and Pong carry their nonce", () => {
+    expect(decoded(encode_ping(U64_MAX), "ping")).toEqual({ type: "ping", nonce: U64_MAX });
+    expect(decoded(encode_ping(5n, true), "pong")).toEqual({ type: "pong", nonce: 5n });
+  });
+
   test("AccountQuery and AccountInfo", () => {
     const query = decoded(encode_account_query(1n, U64_MAX), "account_query");
-    expect(query).toEqual({ type: "account_query", request_id: 1n, account: U64_MAX });
+    expect(query).toEqual({ type: "account_query", request_id: 1n, account: U64_MAX, partner: 0 });
+    const named = decoded(encode_account_query(3n, 42n, 0xffff_ffff), "account_query");
+    expect(named).toEqual({ type: "account_query", request_id: 3n, account: 42n, partner: 0xffff_ffff });
     const info = {
       request_id: 2n,
       account: 123_456_789_012_345n,

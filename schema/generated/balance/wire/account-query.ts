@@ -30,8 +30,13 @@ account():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+partner():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint32(this.bb_pos + offset) : 0;
+}
+
 static startAccountQuery(builder:flatbuffers.Builder) {
-  builder.startObject(2);
+  builder.startObject(3);
 }
 
 static addRequestId(builder:flatbuffers.Builder, requestId:bigint) {
@@ -42,15 +47,20 @@ static addAccount(builder:flatbuffers.Builder, account:bigint) {
   builder.addFieldInt64(1, account, BigInt('0'));
 }
 
+static addPartner(builder:flatbuffers.Builder, partner:number) {
+  builder.addFieldInt32(2, partner, 0);
+}
+
 static endAccountQuery(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createAccountQuery(builder:flatbuffers.Builder, requestId:bigint, account:bigint):flatbuffers.Offset {
+static createAccountQuery(builder:flatbuffers.Builder, requestId:bigint, account:bigint, partner:number):flatbuffers.Offset {
   AccountQuery.startAccountQuery(builder);
   AccountQuery.addRequestId(builder, requestId);
   AccountQuery.addAccount(builder, account);
+  AccountQuery.addPartner(builder, partner);
   return AccountQuery.endAccountQuery(builder);
 }
 }

@@ -9,6 +9,8 @@ import { HelloOk } from '../../balance/wire/hello-ok';
 import { OrderBatch } from '../../balance/wire/order-batch';
 import { OrderQuery } from '../../balance/wire/order-query';
 import { OrderStatus } from '../../balance/wire/order-status';
+import { Ping } from '../../balance/wire/ping';
+import { Pong } from '../../balance/wire/pong';
 
 
 export enum Message {
@@ -21,13 +23,15 @@ export enum Message {
   AccountInfo = 6,
   OrderQuery = 7,
   OrderStatus = 8,
-  Error = 9
+  Error = 9,
+  Ping = 10,
+  Pong = 11
 }
 
 export function unionToMessage(
   type: Message,
-  accessor: (obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|null
-): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|null {
+  accessor: (obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null
+): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null {
   switch(Message[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(new Hello())! as Hello;
@@ -39,15 +43,17 @@ export function unionToMessage(
     case 'OrderQuery': return accessor(new OrderQuery())! as OrderQuery;
     case 'OrderStatus': return accessor(new OrderStatus())! as OrderStatus;
     case 'Error': return accessor(new Error())! as Error;
+    case 'Ping': return accessor(new Ping())! as Ping;
+    case 'Pong': return accessor(new Pong())! as Pong;
     default: return null;
   }
 }
 
 export function unionListToMessage(
   type: Message, 
-  accessor: (index: number, obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|null, 
+  accessor: (index: number, obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null, 
   index: number
-): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|null {
+): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null {
   switch(Message[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(index, new Hello())! as Hello;
@@ -59,6 +65,8 @@ export function unionListToMessage(
     case 'OrderQuery': return accessor(index, new OrderQuery())! as OrderQuery;
     case 'OrderStatus': return accessor(index, new OrderStatus())! as OrderStatus;
     case 'Error': return accessor(index, new Error())! as Error;
+    case 'Ping': return accessor(index, new Ping())! as Ping;
+    case 'Pong': return accessor(index, new Pong())! as Pong;
     default: return null;
   }
 }
