@@ -96,3 +96,44 @@ assert(
     JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT <= JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   "the default segment size is within its bounds",
 );
+
+// --- TCP front door (server/tcp/) ------------------------------------------------------------------
+// Operator-tunable (server/config.ts): defaults and the bounds they are validated against.
+export const TCP_PORT_DEFAULT = 8090;
+export const TCP_CONNECTIONS_MAX_DEFAULT = 1024;
+export const TCP_CONNECTIONS_MAX_LIMIT = 65_536;
+// Unanswered requests per connection; an accepted batch counts until its final BatchResults.
+export const TCP_IN_FLIGHT_MAX_DEFAULT = 256;
+export const TCP_IN_FLIGHT_MAX_LIMIT = 4096;
+export const TCP_IDLE_TIMEOUT_MS_DEFAULT = 60_000;
+export const TCP_IDLE_TIMEOUT_MS_MIN = 100;
+export const TCP_IDLE_TIMEOUT_MS_MAX = 3600 * 1000;
+// Replies queued for one connection before the server stops reading it (until `drain`).
+export const TCP_SEND_BUFFER_BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
+export const TCP_SEND_BUFFER_BYTES_MAX_MIN = 128 * 1024;
+export const TCP_SEND_BUFFER_BYTES_MAX_LIMIT = 256 * 1024 * 1024;
+// Fixed: the u32 length before every frame; how often every connection's idle time, token expiry and
+// revocation are checked (a revoked token's connection closes within AUTH_REVOCATION_POLL_MS plus
+// this); how long a connection closed with an error frame may take to flush it before it is cut.
+export const TCP_LENGTH_PREFIX_BYTES = 4;
+export const TCP_SESSION_SWEEP_MS = 250;
+export const TCP_CLOSE_LINGER_MS = 2_000;
+// A Hello's token is verified once; a client that does not send one within this time is closed.
+export const TCP_HELLO_TIMEOUT_MS = 10_000;
+// Bytes read but not yet parsed while a connection is not read (token being verified, or replies
+// over the send cap): what the socket delivered before pause() took effect (Bun reads at most
+// 512 KiB at once). A client that pushes past it is closed.
+export const TCP_RECEIVE_HELD_BYTES_MAX = 2 * 1024 * 1024;
+
+assert(TCP_IN_FLIGHT_MAX_DEFAULT <= TCP_IN_FLIGHT_MAX_LIMIT, "the default in-flight limit is in bounds");
+assert(TCP_CONNECTIONS_MAX_DEFAULT <= TCP_CONNECTIONS_MAX_LIMIT, "the default connection limit is in bounds");
+assert(
+  TCP_SEND_BUFFER_BYTES_MAX_MIN >= FRAME_SIZE_BYTES_MAX + TCP_LENGTH_PREFIX_BYTES,
+  "a connection's send buffer holds at least one frame",
+);
+assert(
+  TCP_SEND_BUFFER_BYTES_MAX_DEFAULT >= TCP_SEND_BUFFER_BYTES_MAX_MIN &&
+    TCP_SEND_BUFFER_BYTES_MAX_DEFAULT <= TCP_SEND_BUFFER_BYTES_MAX_LIMIT,
+  "the default send buffer cap is in bounds",
+);
+assert(TCP_SESSION_SWEEP_MS < TCP_IDLE_TIMEOUT_MS_DEFAULT, "idle connections are noticed in time");

@@ -70,6 +70,28 @@ export class Router {
     });
   }
 
+  /**
+   * The callback form of submit, for connections that answer many pipelined requests: returns a
+   * Refusal at once (nothing was claimed), or null and later calls exactly one of `on_committed`
+   * (the final results, once durable) or `on_refused` ("timeout": not durable within the request
+   * timeout, the outcome is unknown). In both modes: accepted mode's immediate pending answer is the
+   * caller's to write (write_pending_results), and `on_committed` brings the final results, which
+   * TCP sends as the second BatchResults. The orders are copied into the rings before it returns.
+   */
+  submit_listen(orders: Uint8Array, count: number, mode: Mode,
+    on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void)
+    : Refusal | null {
+    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
+    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
+    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
+    const parts = this.split_by_group(view, count);
+    const refusal = this.admission(parts);
+    if (refusal !== null) return refusal;
+    const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false);
+    parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
+    return null;
+  }
+
   /** A read of one account or one order's result, answered once what it reflects is durable. */
   query(kind: S.SlotKind, partner: number, id: bigint): Promise<PendingRequest> {
     const group = this.partitioning.group_of_partner(partner);
@@ -269,9 +291,24 @@ export class Router {
 /** Accepted mode's immediate answer: every order pending, with its id. */
 function pending_results(orders: Uint8Array, count: number): Uint8Array {
   const results = new Uint8Array(count * RESULT_SIZE_BYTES);
-  for (let k = 0; k < count; k++) {
-    results.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), k * RESULT_SIZE_BYTES);
-    results[k * RESULT_SIZE_BYTES + 32] = Status.pending;
-  }
+  write_pending_results(results, 0, orders, count);
   return results;
+}
+
+/**
+ * Writes accepted mode's immediate answer into `target` at `offset` without allocating: one Result
+ * per order, its id, status pending, sequence and figures 0. Returns the bytes written.
+ */
+export function write_pending_results(target: Uint8Array, offset: number, orders: Uint8Array,
+  count: number): number {
+  const size_bytes = count * RESULT_SIZE_BYTES;
+  assert(offset + size_bytes <= target.length, "the pending results fit the target");
+  assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
+  target.fill(0, offset, offset + size_bytes);
+  for (let k = 0; k < count; k++) {
+    const at = offset + k * RESULT_SIZE_BYTES;
+    target.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), at);
+    target[at + 32] = Status.pending;
+  }
+  return size_bytes;
 }

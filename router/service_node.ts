@@ -14,6 +14,7 @@ import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/work
 import type { Config } from "../server/config.ts";
 import type { Metrics } from "../server/metrics.ts";
 import { Partitioning } from "./partition.ts";
+import type { Refusal } from "./pending.ts";
 import { Ring, type RingShape } from "./ring.ts";
 import { Router } from "./router.ts";
 
@@ -184,6 +185,14 @@ export class ServiceNode {
 
   private request_snapshots(): void {
     for (let w = 0; w < this.engines.length; w++) this.control.request_snapshot(w);
+  }
+
+  /** Why the node refuses new requests right now (checked before a request is read), or null. */
+  refusal(): Refusal | null {
+    if (!this.accepting) return "shutting_down";
+    if (!this.ready) return "not_ready";
+    if (this.control.disk_full()) return "disk_full";
+    return null;
   }
 
   ring_depths(): number[] {

@@ -5,6 +5,10 @@ import {
   ENGINE_WORKERS_MAX, GROUPS_MAX, IDEMPOTENCY_WINDOW_MS_MAX, IDEMPOTENCY_WINDOW_MS_MIN,
   JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT, JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   JOURNAL_SEGMENT_SIZE_BYTES_MIN, RING_SLOT_COUNT_MAX, RING_SLOT_COUNT_MIN,
+  TCP_CONNECTIONS_MAX_DEFAULT, TCP_CONNECTIONS_MAX_LIMIT, TCP_IDLE_TIMEOUT_MS_DEFAULT,
+  TCP_IDLE_TIMEOUT_MS_MAX, TCP_IDLE_TIMEOUT_MS_MIN, TCP_IN_FLIGHT_MAX_DEFAULT, TCP_IN_FLIGHT_MAX_LIMIT,
+  TCP_PORT_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_LIMIT,
+  TCP_SEND_BUFFER_BYTES_MAX_MIN,
 } from "../common/constants.ts";
 
 export interface Config {
@@ -24,6 +28,16 @@ export interface Config {
   snapshot_interval_ms: number;
   request_timeout_ms: number;
   seed_file: string | null;
+  tcp: TcpConfig;
+}
+
+/** The binary TCP front door (docs/protocol.md, Limits). */
+export interface TcpConfig {
+  port: number;
+  connections_max: number;
+  in_flight_max: number;
+  idle_timeout_ms: number;
+  send_buffer_bytes_max: number;
 }
 
 export class ConfigError extends Error {
@@ -90,5 +104,21 @@ export function load_config(env: Env = process.env): Config {
     snapshot_interval_ms: integer(env, "SNAPSHOT_INTERVAL_MS", 60_000, 1_000, 24 * 3600 * 1000),
     request_timeout_ms: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
     seed_file: env.SEED_FILE || null,
+    tcp: load_tcp_config(env),
+  };
+}
+
+function load_tcp_config(env: Env): TcpConfig {
+  return {
+    port: integer(env, "TCP_PORT", TCP_PORT_DEFAULT, 0, 65535),
+    connections_max: integer(env, "TCP_CONNECTIONS_MAX", TCP_CONNECTIONS_MAX_DEFAULT, 1,
+      TCP_CONNECTIONS_MAX_LIMIT),
+    in_flight_max: integer(env, "TCP_IN_FLIGHT_MAX", TCP_IN_FLIGHT_MAX_DEFAULT, 1,
+      TCP_IN_FLIGHT_MAX_LIMIT),
+    idle_timeout_ms: integer(env, "TCP_IDLE_TIMEOUT_MS", TCP_IDLE_TIMEOUT_MS_DEFAULT,
+      TCP_IDLE_TIMEOUT_MS_MIN, TCP_IDLE_TIMEOUT_MS_MAX),
+    send_buffer_bytes_max: integer(env, "TCP_SEND_BUFFER_BYTES_MAX",
+      TCP_SEND_BUFFER_BYTES_MAX_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_MIN,
+      TCP_SEND_BUFFER_BYTES_MAX_LIMIT),
   };
 }

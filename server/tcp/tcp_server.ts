@@ -1,0 +1,168 @@
+// The binary TCP front door (docs/protocol.md): Bun.listen on TCP_PORT, one TcpConnection per
+// socket, replies of a tick written with one socket.write per connection, and a periodic sweep for
+// idle connections, expired and revoked tokens. stop() is the SIGTERM path: stop accepting, answer
+// new requests shutting_down, let requests in flight finish, flush, close.
+
+import { assert } from "../../common/assert.ts";
+import {
+  BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, RESULT_SIZE_BYTES, TCP_CLOSE_LINGER_MS,
+  TCP_LENGTH_PREFIX_BYTES, TCP_RECEIVE_HELD_BYTES_MAX, TCP_SESSION_SWEEP_MS,
+} from "../../common/constants.ts";
+import type { Refusal } from "../../router/pending.ts";
+import type { ServiceNode } from "../../router/service_node.ts";
+import { batch_frame_size_bytes } from "../../schema/codec.ts";
+import type { Authenticator } from "../auth/principal.ts";
+import type { TcpConfig } from "../config.ts";
+import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
+
+const SHUTDOWN_POLL_MS = 5;
+
+/** What a connection needs from its server. */
+export interface TcpServerContext {
+  readonly node: ServiceNode;
+  readonly config: TcpConfig;
+  /** null: AUTH=off, every Hello is accepted as an internal principal. */
+  readonly authenticator: Authenticator | null;
+  /** The most one connection's queued replies can reach (see send_buffer_limit). */
+  readonly send_buffer_limit_bytes: number;
+  readonly deferred_bytes_max: number;
+  /** Accepted mode's pending results are built here, then copied into a send buffer. */
+  readonly results_scratch: Uint8Array;
+  mark_dirty(connection: TcpConnection): void;
+  /** Why new requests are refused now (node not ready, shutting down, disk full), or null. */
+  refusal(): Refusal | null;
+}
+
+/**
+ * A connection is read only while its queued replies are within the cap, so past the cap it can
+ * receive at most the reply of the frame read last, an error that closes it, and the late reply of
+ * each request in flight (a BatchResults of at most 128 results, or a shorter frame).
+ */
+export function send_buffer_limit(config: TcpConfig): number {
+  const frame_bytes_max = TCP_LENGTH_PREFIX_BYTES + FRAME_SIZE_BYTES_MAX;
+  const late_reply_bytes_max = TCP_LENGTH_PREFIX_BYTES + batch_frame_size_bytes(BATCH_ORDERS_MAX);
+  return config.send_buffer_bytes_max + 2 * frame_bytes_max +
+    config.in_flight_max * late_reply_bytes_max;
+}
+
+export interface TcpServerHandle {
+  readonly hostname: string;
+  readonly port: number;
+  readonly connection_count: number;
+  /** SIGTERM: stop accepting, finish what is in flight, flush, close every connection. */
+  stop(): Promise<void>;
+}
+
+export function start_tcp_server(node: ServiceNode, authenticator: Authenticator | null,
+  host: string, config: TcpConfig): TcpServerHandle {
+  return new TcpServer(node, authenticator, host, config);
+}
+
+class TcpServer implements TcpServerContext, TcpServerHandle {
+  readonly send_buffer_limit_bytes: number;
+  readonly deferred_bytes_max = TCP_RECEIVE_HELD_BYTES_MAX;
+  readonly results_scratch = new Uint8Array(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES);
+  private readonly connections = new Set<TcpConnection>();
+  private readonly dirty: TcpConnection[] = [];
+  private readonly dirty_set = new Set<TcpConnection>();
+  private flush_scheduled = false;
+  private draining = false;
+  private readonly listener: Bun.TCPSocketListener<TcpConnection | null>;
+  private readonly sweep_timer: ReturnType<typeof setInterval>;
+  private readonly flush_dirty = () => this.flush_all();
+
+  constructor(readonly node: ServiceNode, readonly authenticator: Authenticator | null, host: string,
+    readonly config: TcpConfig) {
+    this.send_buffer_limit_bytes = send_buffer_limit(config);
+    this.listener = Bun.listen<TcpConnection | null>({
+      hostname: host,
+      port: config.port,
+      socket: {
+        open: (socket) => this.on_open(socket),
+        data: (socket, chunk) => socket.data?.on_data(chunk, performance.now()),
+        drain: (socket) => socket.data?.flush(),
+        close: (socket) => this.on_close(socket.data),
+        error: (socket) => this.on_close(socket.data),
+      },
+    });
+    this.sweep_timer = setInterval(() => this.sweep(), TCP_SESSION_SWEEP_MS);
+  }
+
+  get hostname(): string {
+    return this.listener.hostname;
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  get connection_count(): number {
+    return this.connections.size;
+  }
+
+  private on_open(socket: Bun.Socket<TcpConnection | null>): void {
+    if (this.draining || this.connections.size >= this.config.connections_max) {
+      socket.data = null;
+      socket.end(); // refused: closed at once (docs/protocol.md, TCP_CONNECTIONS_MAX)
+      return;
+    }
+    socket.setNoDelay(true);
+    const connection = new TcpConnection(socket as unknown as TcpSocket, this, performance.now());
+    socket.data = connection;
+    this.connections.add(connection);
+  }
+
+  private on_close(connection: TcpConnection | null): void {
+    if (connection === null || connection.state === SessionState.closed) return;
+    connection.on_closed();
+    this.connections.delete(connection);
+  }
+
+  refusal(): Refusal | null {
+    if (this.draining) return "shutting_down";
+    return this.node.refusal();
+  }
+
+  mark_dirty(connection: TcpConnection): void {
+    if (this.dirty_set.has(connection)) return;
+    this.dirty_set.add(connection);
+    this.dirty.push(connection);
+    if (this.flush_scheduled) return;
+    this.flush_scheduled = true;
+    queueMicrotask(this.flush_dirty);
+  }
+
+  /** One write per connection with replies this tick. */
+  private flush_all(): void {
+    this.flush_scheduled = false;
+    for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
+    this.dirty.length = 0;
+    this.dirty_set.clear();
+  }
+
+  private sweep(): void {
+    const now_ms = performance.now();
+    for (const connection of this.connections) connection.sweep(now_ms, this.config.idle_timeout_ms);
+  }
+
+  private in_flight_total(): number {
+    let total = 0;
+    for (const connection of this.connections) total += connection.in_flight;
+    return total;
+  }
+
+  async stop(): Promise<void> {
+    this.draining = true;
+    this.listener.stop(false);
+    while (this.in_flight_total() > 0) await Bun.sleep(SHUTDOWN_POLL_MS);
+    for (const connection of this.connections) connection.close_quietly();
+    const deadline_ms = performance.now() + TCP_CLOSE_LINGER_MS;
+    while (this.connections.size > 0 && performance.now() < deadline_ms) {
+      await Bun.sleep(SHUTDOWN_POLL_MS);
+    }
+    for (const connection of this.connections) connection.terminate();
+    clearInterval(this.sweep_timer);
+    this.listener.stop(true);
+    assert(this.in_flight_total() === 0, "nothing in flight once the TCP server stops");
+  }
+}
