@@ -1,6 +1,8 @@
 // The HTTP front door (Bun.serve): batches in FlatBuffers or JSON, account and order reads,
 // account administration, health, readiness and metrics. Every malformed or out-of-limit input is
-// answered with its own error and reaches no engine.
+// answered with its own error and reaches no engine. Every /v1 route authenticates its bearer
+// token first (401) and checks what the principal may touch (403); /healthz, /readyz and /metrics
+// are open.
 
 import { HTTP_BODY_SIZE_BYTES_MAX, ORDER_SIZE_BYTES } from "../common/constants.ts";
 import type { ServiceNode } from "../router/service_node.ts";
@@ -8,6 +10,8 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_batch_results } from "../schema/codec.ts";
 import { parse_batch_json, results_to_json } from "../schema/json.ts";
+import { authenticate_request, forbidden_response } from "./auth/http_auth.ts";
+import { authorize_orders, type Authenticator, type Principal } from "./auth/principal.ts";
 import { handle_admin, handle_open_account } from "./http_admin.ts";
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
 import {
@@ -21,12 +25,21 @@ const HTTP_TRANSPORT_BODY_FACTOR = 16;
 export interface HttpServerOptions {
   host: string;
   port: number;
+  /** null: AUTH=off, and no request is authenticated (handlers are given AUTH_OFF). */
+  auth: Authenticator | null;
 }
 
+/** The principal handlers get with AUTH=off: no checks at all. */
+export const AUTH_OFF = null;
+export type RequestPrincipal = Principal | typeof AUTH_OFF;
+type Handler = (req: Request, principal: RequestPrincipal) => Promise<Response>;
+
 export function start_http_server(node: ServiceNode, options: HttpServerOptions) {
-  const counted = (handler: (req: Request) => Promise<Response> | Response) =>
+  const auth = options.auth;
+  // 401s and 403s are counted with every other status (balance_http_responses_total).
+  const counted = (handler: Handler) =>
     async (req: Request): Promise<Response> => {
-      const response = await handler(req);
+      const response = await authenticated(auth, req, handler);
       node.metrics.count_http(response.status);
       return response;
     };
@@ -47,18 +60,18 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
         durable_sequences: () => node.router.durable_sequence,
         in_flight: () => node.router.in_flight,
       }), { headers: { "content-type": "text/plain; version=0.0.4" } }),
-      "/v1/batches": { POST: counted((req) => handle_batch(node, req)) },
+      "/v1/batches": { POST: counted((req, principal) => handle_batch(node, req, principal)) },
       "/v1/partners/:partner/accounts": {
-        POST: counted((req) => handle_open_account(node, req)),
+        POST: counted((req, principal) => handle_open_account(node, req, principal)),
       },
       "/v1/partners/:partner/accounts/:account": {
-        GET: counted((req) => handle_read_account(node, req)),
+        GET: counted((req, principal) => handle_read_account(node, req, principal)),
       },
       "/v1/partners/:partner/accounts/:account/:action": {
-        POST: counted((req) => handle_admin(node, req)),
+        POST: counted((req, principal) => handle_admin(node, req, principal)),
       },
       "/v1/partners/:partner/orders/:order": {
-        GET: counted((req) => handle_read_order(node, req)),
+        GET: counted((req, principal) => handle_read_order(node, req, principal)),
       },
     },
     fetch: (req) => bad_request(format_of(req), ErrorCode.not_found,
@@ -68,6 +81,15 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       return json_response({ error: "internal", message: "internal error" }, 500);
     },
   });
+}
+
+/** Runs a handler with the request's principal, or answers 401 (AUTH=off: no check at all). */
+async function authenticated(auth: Authenticator | null, req: Request, handler: Handler)
+  : Promise<Response> {
+  if (auth === null) return handler(req, AUTH_OFF);
+  const principal = await authenticate_request(auth, req, format_of(req));
+  if (principal instanceof Response) return principal;
+  return handler(req, principal);
 }
 
 function format_of(req: Request): BodyFormat {
@@ -98,7 +120,8 @@ async function read_body(req: Request, format: BodyFormat): Promise<Uint8Array |
   return body;
 }
 
-async function handle_batch(node: ServiceNode, req: Request): Promise<Response> {
+async function handle_batch(node: ServiceNode, req: Request, principal: RequestPrincipal)
+  : Promise<Response> {
   const content_type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
   const format: BodyFormat | null = content_type === "application/json" ? "json"
     : content_type === FLATBUFFERS_TYPE || content_type === "application/octet-stream"
@@ -113,6 +136,11 @@ async function handle_batch(node: ServiceNode, req: Request): Promise<Response> 
   if (body instanceof Response) return body;
   const batch = decode_batch(body, format);
   if (batch instanceof Response) return batch;
+  if (principal !== AUTH_OFF) {
+    const orders = new DataView(batch.orders.buffer, batch.orders.byteOffset, batch.orders.byteLength);
+    const forbidden = authorize_orders(principal, orders, batch.count);
+    if (forbidden !== null) return forbidden_response(format, forbidden, batch.request_id);
+  }
   let results: Uint8Array;
   try {
     results = await node.router.submit(batch.orders, batch.count, batch.mode);

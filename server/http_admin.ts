@@ -1,7 +1,7 @@
 // Account administration over HTTP, for operators and curl: each call is one order (open_account,
 // freeze, unfreeze, set_overdraft, close_account) through the same engine path as any batch, so it
 // is journaled and idempotent. Send `order_id` to make a retry safe; without one the server mints
-// a time-ordered id.
+// a time-ordered id. Administration needs an internal token (403 forbidden for a partner token).
 
 import { ORDER_SIZE_BYTES } from "../common/constants.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
@@ -12,7 +12,8 @@ import { results_to_json } from "../schema/json.ts";
 import { write_order_fields } from "../schema/layout.ts";
 import type { ServiceNode } from "../router/service_node.ts";
 import { OrderIdGenerator } from "../sdk/order_id.ts";
-import { node_refusal } from "./http.ts";
+import { forbidden_response } from "./auth/http_auth.ts";
+import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
 import { parse_partner, parse_u64, params_of } from "./params.ts";
 import { bad_request, error_response, is_refusal, json_response, refusal_reply } from "./replies.ts";
 
@@ -69,7 +70,17 @@ async function submit_one(node: ServiceNode, fields: Parameters<typeof write_ord
   }
 }
 
-export async function handle_open_account(node: ServiceNode, req: Request): Promise<Response> {
+/** 403 unless the principal is internal (or AUTH=off). */
+function admin_refusal(principal: RequestPrincipal): Response | null {
+  if (principal === AUTH_OFF || principal.kind === "internal") return null;
+  return forbidden_response("json", { code: ErrorCode.forbidden,
+    message: `account administration needs an internal token; this one acts for partner ${principal.partner}` });
+}
+
+export async function handle_open_account(node: ServiceNode, req: Request,
+  principal: RequestPrincipal): Promise<Response> {
+  const refused = admin_refusal(principal);
+  if (refused !== null) return refused;
   const partner = parse_partner(params_of(req).partner);
   if (partner === null) return bad_request("json", ErrorCode.malformed_frame, "partner must be 1..2^32-1");
   const body = await json_body(req);
@@ -90,7 +101,10 @@ export async function handle_open_account(node: ServiceNode, req: Request): Prom
     op: Op.open_account, flags: 0 });
 }
 
-export async function handle_admin(node: ServiceNode, req: Request): Promise<Response> {
+export async function handle_admin(node: ServiceNode, req: Request, principal: RequestPrincipal)
+  : Promise<Response> {
+  const refused = admin_refusal(principal);
+  if (refused !== null) return refused;
   const params = params_of(req);
   const partner = parse_partner(params.partner);
   if (partner === null) return bad_request("json", ErrorCode.malformed_frame, "partner must be 1..2^32-1");

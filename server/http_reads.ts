@@ -11,7 +11,9 @@ import type { AccountInfoFields } from "../schema/messages.ts";
 import type { PendingRequest } from "../router/pending.ts";
 import type { ServiceNode } from "../router/service_node.ts";
 import * as S from "../router/slots.ts";
-import { node_refusal } from "./http.ts";
+import { forbidden_response } from "./auth/http_auth.ts";
+import { partner_for_read } from "./auth/principal.ts";
+import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
 import { parse_partner, parse_u64, params_of } from "./params.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
@@ -22,12 +24,16 @@ function accept_format(req: Request): BodyFormat {
   return (req.headers.get("accept") ?? "").startsWith(FLATBUFFERS_TYPE) ? "flatbuffers" : "json";
 }
 
-async function query(node: ServiceNode, req: Request, kind: S.SlotKind, id_name: string)
-  : Promise<{ request: PendingRequest; id: bigint; partner: number } | Response> {
+async function query(node: ServiceNode, req: Request, principal: RequestPrincipal, kind: S.SlotKind,
+  id_name: string): Promise<{ request: PendingRequest; id: bigint; partner: number } | Response> {
   const format = accept_format(req);
   const params = params_of(req);
   const partner = parse_partner(params.partner);
   if (partner === null) return bad_request(format, ErrorCode.malformed_frame, "partner must be 1..2^32-1");
+  if (principal !== AUTH_OFF) {
+    const allowed = partner_for_read(principal, partner);
+    if (typeof allowed !== "number") return forbidden_response(format, allowed);
+  }
   const id = parse_u64(params[id_name]);
   if (id === null) return bad_request(format, ErrorCode.malformed_frame, `${id_name} must be 1..2^64-1`);
   const refused = node_refusal(node, format);
@@ -40,8 +46,9 @@ async function query(node: ServiceNode, req: Request, kind: S.SlotKind, id_name:
   }
 }
 
-export async function handle_read_account(node: ServiceNode, req: Request): Promise<Response> {
-  const answer = await query(node, req, S.SlotKind.query_account, "account");
+export async function handle_read_account(node: ServiceNode, req: Request,
+  principal: RequestPrincipal): Promise<Response> {
+  const answer = await query(node, req, principal, S.SlotKind.query_account, "account");
   if (answer instanceof Response) return answer;
   const format = accept_format(req);
   const { request, id } = answer;
@@ -67,8 +74,9 @@ export async function handle_read_account(node: ServiceNode, req: Request): Prom
   return json_response(account_info_to_json(info));
 }
 
-export async function handle_read_order(node: ServiceNode, req: Request): Promise<Response> {
-  const answer = await query(node, req, S.SlotKind.query_order, "order");
+export async function handle_read_order(node: ServiceNode, req: Request,
+  principal: RequestPrincipal): Promise<Response> {
+  const answer = await query(node, req, principal, S.SlotKind.query_order, "order");
   if (answer instanceof Response) return answer;
   const format = accept_format(req);
   const { request, id, partner } = answer;

@@ -48,6 +48,14 @@ export function error_status(code: ErrorCode): number {
       return 415;
     case ErrorCode.not_found:
       return 404;
+    case ErrorCode.not_authenticated:
+    case ErrorCode.token_invalid:
+    case ErrorCode.token_expired:
+    case ErrorCode.token_revoked:
+    case ErrorCode.unknown_key:
+      return 401;
+    case ErrorCode.forbidden:
+      return 403;
     default:
       return 400;
   }
@@ -67,8 +75,10 @@ export function error_response(format: BodyFormat, reply: ErrorReply, request_id
   return new Response(JSON.stringify(body), { status: reply.http_status, headers });
 }
 
-export function bad_request(format: BodyFormat, code: ErrorCode, message: string): Response {
-  return error_response(format, { http_status: error_status(code), code, message, retry_after_ms: 0 });
+export function bad_request(format: BodyFormat, code: ErrorCode, message: string, request_id = 0n)
+  : Response {
+  return error_response(format, { http_status: error_status(code), code, message, retry_after_ms: 0 },
+    request_id);
 }
 
 export function json_response(body: unknown, http_status = 200): Response {

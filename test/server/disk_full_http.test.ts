@@ -21,7 +21,8 @@ beforeAll(async () => {
   node = await ServiceNode.start(load_config({ DATA_DIR: data_dir, GROUPS: "1",
     ACCOUNTS_PER_GROUP: "64", HOLDS_PER_GROUP: "16", IDEMPOTENCY_ENTRIES_PER_GROUP: "65536",
     RING_SLOTS: "16", JOURNAL_SEGMENT_BYTES: String(1 << 20) }), new Metrics());
-  server = start_http_server(node, { host: "127.0.0.1", port: 0 });
+  // Auth is tested in test/auth; this test is about the disk, so AUTH=off here.
+  server = start_http_server(node, { host: "127.0.0.1", port: 0, auth: null });
 });
 
 afterAll(async () => {

@@ -16,9 +16,9 @@ import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { ProtocolVersion } from "../../schema/generated/balance/wire/protocol-version.ts";
 import { OrderIdGenerator } from "../../sdk/order_id.ts";
 import {
-  FLATBUFFERS_TYPE, batch_json, get, open_account, order_frame, order_json, orders_total, post,
-  post_frame_batch, post_json_batch, read_account, read_order, type Reply, type Result,
-  type TestOrder,
+  FLATBUFFERS_TYPE, auth_headers, batch_json, get, open_account, order_frame, order_json,
+  orders_total, post, post_frame_batch, post_json_batch, read_account, read_order, type Reply,
+  type Result, type TestOrder,
 } from "../support/http_client.ts";
 import { ServiceProcess } from "../support/service_process.ts";
 
@@ -334,7 +334,7 @@ describe("routes and path parameters", () => {
       ["POST", "/v1/partners/7/orders/1"], ["POST", "/v1/partners/7/accounts/1001/explode"],
       ["PATCH", "/v1/partners/7/accounts/1001"]] as const) {
       const response = await fetch(`${base}${path}`, { method, body: "{}",
-        headers: { "content-type": "application/json" } });
+        headers: { "content-type": "application/json", ...auth_headers(base) } });
       const body = await response.json() as { error?: string };
       expect({ method, path, status: response.status, error: body.error })
         .toEqual({ method, path, status: 404, error: "not_found" });

@@ -1,6 +1,8 @@
 // A small HTTP client of the balance service for tests: batches as JSON or as FlatBuffers frames,
 // account and order reads, and the counters of /metrics. Replies are returned as they came (status
-// and decoded body), so tests can assert on error codes as well as on results.
+// and decoded body), so tests can assert on error codes as well as on results. Requests carry the
+// bearer token registered for their base URL (ServiceProcess.start registers an internal token);
+// an `authorization` header passed by the caller wins (`""` sends none).
 
 import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import { decode_frame, encode_order_batch } from "../../schema/codec.ts";
@@ -32,6 +34,26 @@ export type Reply =
   | { kind: "results"; http_status: number; results: Result[] }
   | { kind: "error"; http_status: number; error: string; message: string; content_type: string }
   | { kind: "other"; http_status: number; body: string; content_type: string };
+
+const tokens = new Map<string, string>();
+
+/** The bearer token every request to base_url carries from now on (null: none). */
+export function use_token(base_url: string, token: string | null): void {
+  if (token === null) tokens.delete(base_url);
+  else tokens.set(base_url, token);
+}
+
+/** `authorization: Bearer <token>` for base_url's registered token, or nothing. */
+export function auth_headers(base_url: string): Record<string, string> {
+  const token = tokens.get(base_url);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+function with_auth(base_url: string, headers: Record<string, string>): Record<string, string> {
+  const merged = { ...auth_headers(base_url), ...headers };
+  if (merged.authorization === "") delete merged.authorization;
+  return merged;
+}
 
 export function order_bytes(orders: readonly TestOrder[]): Uint8Array {
   const bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
@@ -110,7 +132,8 @@ export async function decode_reply(response: Response): Promise<Reply> {
 export async function post(base_url: string, path: string, body: RequestInit["body"],
   headers: Record<string, string> = {}): Promise<Reply> {
   const response = await fetch(`${base_url}${path}`, {
-    method: "POST", body, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    method: "POST", body, headers: with_auth(base_url, headers),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   return decode_reply(response);
 }
@@ -126,7 +149,7 @@ export function post_frame_batch(base_url: string, frame: Uint8Array): Promise<R
 export async function get(base_url: string, path: string, headers: Record<string, string> = {})
   : Promise<{ http_status: number; json: Record<string, unknown> | null; text: string }> {
   const response = await fetch(`${base_url}${path}`,
-    { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    { headers: with_auth(base_url, headers), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const text = await response.text();
   let json: Record<string, unknown> | null = null;
   try {

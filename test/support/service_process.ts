@@ -2,10 +2,17 @@
 // DATA_DIR and small limits, started and awaited until /readyz answers 200, stopped with SIGTERM
 // (drain, snapshot, exit 0) or killed with SIGKILL. Its stdout and stderr are captured so a failure
 // can say what the server said. Start-up never skips a test: it throws with the server's output.
+// Auth is on as in production: once ready, an internal token is minted from the service's keys file
+// (the development key it made in DATA_DIR, or AUTH_KEYS_FILE) and registered with http_client, so
+// its helpers authenticate; `internal_token` holds it (null with AUTH=off or no HS256 key).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { mint_token } from "../../server/auth/dev_keys.ts";
+import { load_auth_options } from "../../server/auth/options.ts";
+import { read_keys_file } from "../../server/auth/keys.ts";
+import { use_token } from "./http_client.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const READY_TIMEOUT_MS_DEFAULT = 30_000;
@@ -14,6 +21,7 @@ const READY_POLL_MS = 25;
 const READY_PROBE_TIMEOUT_MS = 1_000;
 const PORT_ATTEMPTS_MAX = 3;
 const OUTPUT_TAIL_CHARS = 4_000;
+const TEST_TOKEN_TTL_S = 24 * 3600;
 
 /** Small limits, so a test server starts in milliseconds and uses little memory. */
 export const SMALL_LIMITS_ENV: Readonly<Record<string, string>> = {
@@ -67,8 +75,22 @@ class OutputCapture {
   }
 }
 
+/** An internal token from the service's HS256 key, or null (AUTH=off, or no such key). */
+async function internal_token(env: Record<string, string | undefined>, data_dir: string)
+  : Promise<string | null> {
+  const options = load_auth_options(env, data_dir);
+  if (!options.enabled || !existsSync(options.keys_file)) return null;
+  const entries = await read_keys_file(options.keys_file);
+  if (!entries.some((entry) => entry.alg === "HS256")) return null;
+  const minted = await mint_token({ keys_file: options.keys_file, issuer: options.issuer,
+    audience: options.audience, subject: { internal: true }, ttl_s: TEST_TOKEN_TTL_S });
+  return minted.token;
+}
+
 export class ServiceProcess {
   readonly base_url: string;
+  /** An internal token, registered with http_client for base_url (null: none). */
+  internal_token: string | null = null;
   private readonly out: OutputCapture;
   private readonly err: OutputCapture;
   private exit_code: number | null = null;
@@ -111,7 +133,11 @@ export class ServiceProcess {
       });
       const service = new ServiceProcess(proc, port, data_dir, env);
       const failure = await service.wait_ready(options.ready_timeout_ms ?? READY_TIMEOUT_MS_DEFAULT);
-      if (failure === null) return service;
+      if (failure === null) {
+        service.internal_token = await internal_token({ ...process.env, ...env }, data_dir);
+        use_token(service.base_url, service.internal_token);
+        return service;
+      }
       failures.push(`attempt ${attempt} on port ${port}: ${failure}\n${service.output()}`);
       // Another process may have taken the port between the probe and the bind: try another one.
       if (!/EADDRINUSE|address already in use|port .* in use/i.test(service.output())) break;
