@@ -1,0 +1,296 @@
+// BalanceClient: the typed client of the balance service over TCP (default) or HTTP. One method
+// per op, each returning the order's typed result; submit() for explicit batches and linked
+// chains; account() and order() to read. Batching, pipelining, retries and reconnects are the
+// core's (sdk/batcher.ts); docs/sdk.md says what they guarantee.
+
+import { assert } from "../common/assert.ts";
+import { BATCH_ORDERS_MAX } from "../common/constants.ts";
+import type { ResultFields } from "../schema/layout.ts";
+import { BATCHER_DEFAULTS, Batcher, split_units } from "./batcher.ts";
+import { BalanceError, is_retryable } from "./errors.ts";
+import { HttpTransport } from "./http_transport.ts";
+import { TcpTransport } from "./tcp_transport.ts";
+import type { ReadOutcome, Transport } from "./transport.ts";
+import {
+  type AccountInfo, type AdminInput, type CallOptions, type CaptureInput, type HoldInput,
+  type MoneyInput, type OpenAccountInput, type OrderRequest, type OrderResult, type ReleaseInput,
+  type SetOverdraftInput, type TransferInput, type ModeName, type U64, mode_of, order_fields,
+  order_result,
+} from "./types.ts";
+import type { TokenSource } from "./wire.ts";
+
+export interface ClientOptions {
+  /** "tcp://127.0.0.1:8090" or "http://127.0.0.1:8080". */
+  url: string;
+  /** A JWT, or a function returning one (called per TCP connection / HTTP request). */
+  token?: TokenSource;
+  /** Overrides the URL's scheme: "tcp" or "http". */
+  transport?: "tcp" | "http";
+  /** The partner orders and reads name when they do not say (TCP: the token's by default). */
+  partner?: number;
+  /** Default mode of order calls: "committed" (default) or "accepted". */
+  mode?: ModeName;
+  /** A call's time limit, retries included (default 5,000 ms). */
+  timeout_ms?: number;
+  /** Orders per batch (default and maximum 128; the server's HelloOk may lower it). */
+  batch_orders_max?: number;
+  /** Batches in flight at once (TCP: at most the server's in_flight_max; HTTP default 32). */
+  in_flight_max?: number;
+  /** Orders waiting to be sent; past it calls fail with `queue_full` (default 65,536). */
+  queue_orders_max?: number;
+  /** The server's IDEMPOTENCY_WINDOW_MS (default 10,000): lost answers are resent within it. */
+  idempotency_window_ms?: number;
+  /** Resends stop this long before the window ends (default 1,000 ms, at most a quarter of it). */
+  window_margin_ms?: number;
+  /** Retry backoff: first delay, doubled per attempt up to the max (defaults 20 and 1,000 ms). */
+  retry_delay_ms_min?: number;
+  retry_delay_ms_max?: number;
+  /** TCP: time to connect and get HelloOk (default 5,000 ms). */
+  connect_timeout_ms?: number;
+  /** TCP: Ping after this much silence; drop the connection after twice (default 5,000 ms). */
+  keepalive_ms?: number;
+  /** Connect without waiting for the first connection (TCP); connect() waits by default. */
+  lazy?: boolean;
+}
+
+const TIMEOUT_MS_DEFAULT = 5_000;
+const HTTP_IN_FLIGHT_MAX_DEFAULT = 32;
+const TCP_IN_FLIGHT_MAX_DEFAULT = 256;
+const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
+const KEEPALIVE_MS_DEFAULT = 5_000;
+const READ_RETRY_DELAY_MS = 50;
+
+export class BalanceClient {
+  private readonly batcher: Batcher;
+  private closed = false;
+
+  private constructor(private readonly transport: Transport, private readonly options: ClientOptions) {
+    const window_ms = options.idempotency_window_ms ?? BATCHER_DEFAULTS.idempotency_window_ms;
+    this.batcher = new Batcher(transport, {
+      batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
+      queue_orders_max: options.queue_orders_max ?? BATCHER_DEFAULTS.queue_orders_max,
+      idempotency_window_ms: window_ms,
+      window_margin_ms: options.window_margin_ms ??
+        Math.min(BATCHER_DEFAULTS.window_margin_ms, Math.floor(window_ms / 4)),
+      retry_delay_ms_min: options.retry_delay_ms_min ?? BATCHER_DEFAULTS.retry_delay_ms_min,
+      retry_delay_ms_max: options.retry_delay_ms_max ?? BATCHER_DEFAULTS.retry_delay_ms_max,
+    });
+  }
+
+  /**
+   * A client for `options.url`. Over TCP it connects and authenticates first (a bad token or an
+   * unreachable server rejects here with a BalanceError) unless `lazy`; HTTP connects per request.
+   */
+  static async connect(options: ClientOptions): Promise<BalanceClient> {
+    const transport = make_transport(options);
+    const client = new BalanceClient(transport, options);
+    if (transport instanceof TcpTransport && options.lazy !== true) {
+      const hello = await transport.open();
+      if ("kind" in hello) {
+        client.close();
+        throw new BalanceError(hello.code === undefined ? "unreachable" : "refused",
+          `cannot open a session with ${options.url}: ${hello.message}`, { code: hello.code });
+      }
+    }
+    return client;
+  }
+
+  /** A client over any Transport (tests, custom transports). */
+  static with_transport(transport: Transport, options: Omit<ClientOptions, "url">): BalanceClient {
+    return new BalanceClient(transport, { ...options, url: "custom:" });
+  }
+
+  credit(input: MoneyInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "credit", ...input }, options);
+  }
+
+  debit(input: MoneyInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "debit", ...input }, options);
+  }
+
+  /** Is `amount` available? Changes nothing. */
+  check(input: MoneyInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "check", ...input }, options);
+  }
+
+  /** Holds `amount`; the result's id is the hold's id for capture() and release(). */
+  hold(input: HoldInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "hold", ...input }, options);
+  }
+
+  capture(input: CaptureInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "capture", ...input }, options);
+  }
+
+  release(input: ReleaseInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "release", ...input }, options);
+  }
+
+  transfer(input: TransferInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "transfer", ...input }, options);
+  }
+
+  open_account(input: OpenAccountInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "open_account", ...input }, options);
+  }
+
+  freeze(input: AdminInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "freeze", ...input }, options);
+  }
+
+  unfreeze(input: AdminInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "unfreeze", ...input }, options);
+  }
+
+  set_overdraft(input: SetOverdraftInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "set_overdraft", ...input }, options);
+  }
+
+  close_account(input: AdminInput, options?: CallOptions): Promise<OrderResult> {
+    return this.one({ op: "close_account", ...input }, options);
+  }
+
+  /**
+   * Several orders, results in the same order. Consecutive orders with `linked: true` and the one
+   * after them form a chain (all-or-nothing); a chain holds at most 128 orders. Each single order
+   * or chain is retried on its own, and the calls of one event-loop turn share batches.
+   */
+  async submit(requests: OrderRequest[], options: CallOptions = {}): Promise<OrderResult[]> {
+    if (requests.length === 0) return [];
+    const partner = this.default_partner();
+    const units = split_units(requests.map((request) => order_fields(request, partner)));
+    const last = requests[requests.length - 1]!;
+    if (last.linked === true) throw new RangeError("the last order of a chain must not be linked");
+    for (const unit of units) {
+      if (unit.length > BATCH_ORDERS_MAX) {
+        throw new RangeError(`a linked chain holds at most ${BATCH_ORDERS_MAX} orders`);
+      }
+    }
+    const mode = mode_of(options.mode ?? this.options.mode);
+    const timeout_ms = options.timeout_ms ?? this.options.timeout_ms ?? TIMEOUT_MS_DEFAULT;
+    const pending = new PendingCollector(units.map((unit) => unit.length), options.on_pending);
+    const answers = units.map((unit, k) => new Promise<ResultFields[]>((resolve, reject) => {
+      this.batcher.enqueue(unit, mode, timeout_ms, {
+        resolve, reject, on_pending: (results) => pending.add(k, results),
+      });
+    }));
+    const results = await Promise.all(answers);
+    return results.flat().map(order_result);
+  }
+
+  /** An account's figures (durable), or null when there is no such account. */
+  async account(partner: number, account: U64, options: { timeout_ms?: number } = {})
+    : Promise<AccountInfo | null> {
+    const id = BigInt(account);
+    return this.read(options.timeout_ms, (remaining_ms) =>
+      this.transport.read_account(partner, id, remaining_ms));
+  }
+
+  /** An order's result while its id is in the idempotency window, or null (unknown or older). */
+  async order(partner: number, id: bigint, options: { timeout_ms?: number } = {})
+    : Promise<OrderResult | null> {
+    const result = await this.read(options.timeout_ms, (remaining_ms) =>
+      this.transport.read_order(partner, id, remaining_ms));
+    return result === null ? null : order_result(result);
+  }
+
+  /** Fails calls not yet answered with reason `closed` and ends the connection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.batcher.close();
+    this.transport.close();
+  }
+
+  private default_partner(): number {
+    return this.options.partner ?? this.transport.token_partner();
+  }
+
+  private async one(request: OrderRequest, options: CallOptions = {}): Promise<OrderResult> {
+    const results = await this.submit([{ ...request, linked: false }], options);
+    assert(results.length === 1, "one order, one result");
+    return results[0]!;
+  }
+
+  /** A read, retried (reads change nothing) until it answers or the time is up. */
+  private async read<T>(timeout_ms: number | undefined,
+    attempt: (remaining_ms: number) => Promise<ReadOutcome<T>>): Promise<T | null> {
+    const deadline_ms = Date.now() + (timeout_ms ?? this.options.timeout_ms ?? TIMEOUT_MS_DEFAULT);
+    let last = "no attempt";
+    while (!this.closed) {
+      const remaining_ms = deadline_ms - Date.now();
+      if (remaining_ms <= 0) break;
+      const outcome = await attempt(remaining_ms);
+      switch (outcome.kind) {
+        case "found":
+          return outcome.value;
+        case "not_found":
+          return null;
+        case "refused":
+          if (!is_retryable(outcome.code)) {
+            throw new BalanceError("refused", outcome.message, { code: outcome.code });
+          }
+          last = outcome.message;
+          await sleep(Math.min(Math.max(outcome.retry_after_ms, READ_RETRY_DELAY_MS), remaining_ms));
+          break;
+        case "lost":
+        case "unreachable":
+          if (outcome.kind === "unreachable" && outcome.code !== undefined &&
+            !is_retryable(outcome.code)) {
+            throw new BalanceError("refused", outcome.message, { code: outcome.code });
+          }
+          last = outcome.message;
+          await sleep(Math.min(READ_RETRY_DELAY_MS, remaining_ms));
+          break;
+      }
+    }
+    if (this.closed) throw new BalanceError("closed", "the client was closed");
+    throw new BalanceError("timeout", `no answer within timeout_ms (last: ${last})`);
+  }
+}
+
+/** Hands on_pending the pending results of all of a submit()'s units at once. */
+class PendingCollector {
+  private readonly parts: (ResultFields[] | null)[];
+  private missing: number;
+
+  constructor(sizes: number[], private readonly on_pending?: (results: OrderResult[]) => void) {
+    this.parts = sizes.map(() => null);
+    this.missing = sizes.length;
+  }
+
+  add(unit: number, results: ResultFields[]): void {
+    if (this.on_pending === undefined || this.parts[unit] !== null) return;
+    this.parts[unit] = results;
+    this.missing--;
+    if (this.missing === 0) this.on_pending(this.parts.flatMap((part) => part!).map(order_result));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function make_transport(options: ClientOptions): Transport {
+  const url = new URL(options.url);
+  const scheme = options.transport ?? url.protocol.replace(/:$/, "");
+  const batch_orders_max = options.batch_orders_max ?? BATCH_ORDERS_MAX;
+  if (scheme === "http" || scheme === "https") {
+    return new HttpTransport({
+      base_url: `${url.protocol}//${url.host}`,
+      token: options.token,
+      limits: { batch_orders_max, in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT },
+    });
+  }
+  if (scheme !== "tcp") throw new RangeError(`url scheme must be tcp or http, got ${url.protocol}`);
+  const port = Number(url.port);
+  if (!Number.isInteger(port) || port <= 0) throw new RangeError(`a tcp url needs a port: ${options.url}`);
+  return new TcpTransport({
+    host: url.hostname,
+    port,
+    token: options.token,
+    limits: { batch_orders_max, in_flight_max: options.in_flight_max ?? TCP_IN_FLIGHT_MAX_DEFAULT },
+    connect_timeout_ms: options.connect_timeout_ms ?? CONNECT_TIMEOUT_MS_DEFAULT,
+    keepalive_ms: options.keepalive_ms ?? KEEPALIVE_MS_DEFAULT,
+  });
+}
