@@ -7,6 +7,7 @@ import { Metrics } from "./metrics.ts";
 import { ServiceNode } from "../router/service_node.ts";
 import { seed_from_file } from "./seed.ts";
 import { set_up_auth } from "./auth/setup.ts";
+import { start_tcp_server } from "./tcp/tcp_server.ts";
 
 async function main(): Promise<void> {
   let config;
@@ -29,14 +30,17 @@ async function main(): Promise<void> {
   if (config.seed_file !== null) await seed_from_file(node, config.seed_file);
   const server = start_http_server(node,
     { host: config.host, port: config.port, auth: auth.authenticator });
+  const tcp = start_tcp_server(node, auth.authenticator, config.host, config.tcp);
   console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
     `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);
+  console.log(`binary TCP protocol on tcp://${tcp.hostname}:${tcp.port}`);
   for (const line of auth.banner) console.log(line);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: draining, snapshotting, stopping`);
+    await tcp.stop();
     await node.shutdown();
     server.stop(true);
     console.log("stopped cleanly");
