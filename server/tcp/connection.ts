@@ -149,12 +149,15 @@ export class TcpConnection {
     return this.state === SessionState.open;
   }
 
+  /** Bytes that are not a frame close the connection; a batch of a wrong size is one request's error. */
   private on_decode_error(frame: Uint8Array, code: ErrorCode, message: string): boolean {
-    const stays_open = this.state === SessionState.open &&
-      (code === ErrorCode.batch_empty || code === ErrorCode.batch_too_large);
-    if (!stays_open) {
-      this.close_with_error(this.state === SessionState.open ? code : ErrorCode.not_authenticated,
-        this.state === SessionState.open ? message : `the first frame must be Hello: ${message}`);
+    const batch_size = code === ErrorCode.batch_empty || code === ErrorCode.batch_too_large;
+    if (!batch_size) {
+      this.close_with_error(code, message);
+      return false;
+    }
+    if (this.state !== SessionState.open) {
+      this.close_with_error(ErrorCode.not_authenticated, "the first frame must be Hello, got an OrderBatch");
       return false;
     }
     this.queue_error(batch_request_id(frame), code, message, 0);

@@ -130,6 +130,17 @@ export class TcpTestClient {
     ]);
   }
 
+  /** Writes what the socket takes of bytes[offset..]; returns the bytes taken (0 when full). */
+  try_write(bytes: Uint8Array, offset: number): number {
+    const written = this.socket.write(bytes, offset, bytes.length - offset);
+    if (written < 0) throw new Error("the connection is closed");
+    return written;
+  }
+
+  resume(): void {
+    (this.socket as unknown as { resume(): void }).resume();
+  }
+
   /** Stops reading the socket (a stuck client): the server's replies pile up in the kernel. */
   pause(): void {
     (this.socket as unknown as { pause(): void }).pause();
