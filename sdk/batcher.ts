@@ -122,7 +122,7 @@ export class Batcher {
     }
     const minted = orders.map((order) => order.id === 0n);
     const unit = new Unit(orders, minted, mode, this.options.now_ms() + timeout_ms, callbacks);
-    this.push(unit, false);
+    this.push(unit);
   }
 
   /** Rejects every call not yet answered with `closed`; calls in flight stop waiting. */
@@ -145,10 +145,8 @@ export class Batcher {
     return Math.min(this.options.batch_orders_max, this.transport.limits().batch_orders_max);
   }
 
-  private push(unit: Unit, front: boolean): void {
-    const queue = this.queues[unit.mode]!;
-    if (front) queue.unshift(unit);
-    else queue.push(unit);
+  private push(unit: Unit): void {
+    this.queues[unit.mode]!.push(unit);
     this.queued_orders += unit.orders.length;
     if (this.queued_length(unit.mode) >= this.batch_orders_max()) this.pump(true);
     this.schedule_flush();
@@ -370,8 +368,9 @@ export class Batcher {
     for (const unit of units) this.fail(unit, "refused", outcome.message, unit.maybe_applied, code);
   }
 
-  /** Queues units again (front of the queue) after a delay: at least `delay_ms`, or a backoff. */
+  /** Queues units again, at the front in their order, after a delay: `delay_ms` or a backoff. */
   private retry(units: Unit[], delay_ms: number, reason: string | null): void {
+    const by_wait = new Map<number, Unit[]>();
     for (const unit of units) {
       if (this.closed) {
         this.fail(unit, "closed", "the client was closed", unit.maybe_applied);
@@ -381,11 +380,23 @@ export class Batcher {
       const remaining_ms = unit.deadline_ms - this.options.now_ms();
       const wait_ms = Math.max(0, Math.min(Math.max(delay_ms, backoff_ms), remaining_ms));
       this.waiting.add(unit);
-      setTimeout(() => {
-        if (!this.waiting.delete(unit) || unit.done) return;
-        this.push(unit, true);
-      }, wait_ms);
+      const group = by_wait.get(wait_ms);
+      if (group === undefined) by_wait.set(wait_ms, [unit]);
+      else group.push(unit);
     }
+    for (const [wait_ms, group] of by_wait) {
+      setTimeout(() => this.requeue(group.filter((unit) => this.waiting.delete(unit))), wait_ms);
+    }
+  }
+
+  private requeue(units: Unit[]): void {
+    for (const mode of [Mode.committed, Mode.accepted]) {
+      const open = units.filter((unit) => !unit.done && unit.mode === mode);
+      this.queues[mode]!.unshift(...open);
+      for (const unit of open) this.queued_orders += unit.orders.length;
+      if (this.queued_length(mode) >= this.batch_orders_max()) this.pump(true);
+    }
+    this.schedule_flush();
   }
 
   private backoff_ms(attempt: number): number {
