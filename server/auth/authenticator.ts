@@ -165,8 +165,8 @@ class JoseAuthenticator implements ServiceAuthenticator {
     }
     if (this.jwks === null) throw new VerifyFailure(ErrorCode.unknown_key, `no key with kid "${kid}"`);
     if (!(JWKS_ALGORITHMS as readonly string[]).includes(header.alg ?? "")) {
-      throw new VerifyFailure(ErrorCode.token_invalid,
-        `a JWKS key allows ${JWKS_ALGORITHMS.join(", ")}; the token uses ${String(header.alg)}`);
+      throw new VerifyFailure(ErrorCode.unknown_key, `no key with kid "${kid}" in the keys file, ` +
+        `and a JWKS key allows ${JWKS_ALGORITHMS.join(", ")}, not ${String(header.alg)}`);
     }
     return this.jwks(header, input);
   }

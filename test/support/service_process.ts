@@ -121,8 +121,10 @@ export class ServiceProcess {
     const failures: string[] = [];
     for (let attempt = 1; attempt <= PORT_ATTEMPTS_MAX; attempt++) {
       const port = free_port();
+      // A free TCP port too (unless the caller names one), so servers never meet on the default.
       const env: Record<string, string> = {
-        ...SMALL_LIMITS_ENV, ...options.env, DATA_DIR: data_dir, PORT: String(port), HOST: "127.0.0.1",
+        ...SMALL_LIMITS_ENV, TCP_PORT: String(free_port()), ...options.env, DATA_DIR: data_dir,
+        PORT: String(port), HOST: "127.0.0.1",
       };
       const proc = Bun.spawn([process.execPath, "server/main.ts"], {
         cwd: REPO_ROOT,
@@ -152,6 +154,7 @@ export class ServiceProcess {
     const env = { ...this.env, ...options.env };
     delete env.PORT;
     delete env.DATA_DIR;
+    if (options.env?.TCP_PORT === undefined) delete env.TCP_PORT;
     return ServiceProcess.start({ ...options, data_dir: this.data_dir, env });
   }
 
