@@ -1,0 +1,306 @@
+// A keep-alive HTTP/1.1 connection over a raw socket (Bun.connect), for the service's HTTP API
+// (README.md): POST /v1/batches with FlatBuffers OrderBatch bodies, GET account figures as
+// FlatBuffers AccountInfo. Requests may be pipelined (`in_flight_max` > 1): HTTP/1.1 answers them
+// in order, so tags wait in a FIFO. The request head is built once; the body is written with
+// write_order_batch straight into the reusable send buffer. Replies must carry content-length
+// (Bun.serve's do for whole bodies); anything else fails the connection loudly.
+
+import type { Socket } from "bun";
+import { assert } from "../common/assert.ts";
+import { BATCH_ORDERS_MAX } from "../common/constants.ts";
+import { batch_frame_size_bytes, decode_frame, write_order_batch } from "../schema/codec.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import type { Mode } from "../schema/generated/balance/wire/mode.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import { RESULT_STATUS_OFFSET } from "../schema/layout.ts";
+import {
+  ReceiveBuffer, SendBuffer, count_reply, type Connection, type Endpoint, type ReplyHandler,
+} from "./connection.ts";
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const HEAD_BYTES_MAX = 512; // a request head: method, path, host, content type, token
+const TOKEN_BYTES_MAX = 4096;
+const RECEIVE_BUFFER_INITIAL_BYTES = 64 * 1024;
+const RECEIVE_BUFFER_LIMIT_BYTES = 1 << 20;
+const FLATBUFFERS_TYPE = "application/x-flatbuffers";
+const CR = 13;
+const LF = 10;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class HttpConnection implements Connection {
+  readonly final_results_in_accepted_mode = false;
+  bytes_sent = 0;
+  bytes_received = 0;
+  readonly reply_counts = new Map<string, number>();
+  private readonly out: SendBuffer;
+  private readonly pending = new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES, RECEIVE_BUFFER_LIMIT_BYTES);
+  private readonly fifo: Int32Array; // tags in the order their requests went out
+  private fifo_head = 0;
+  private fifo_length = 0;
+  private readonly batch_head: Uint8Array; // "POST ... content-length: " (the number follows)
+  private readonly authorization: string;
+  private socket: Socket<undefined> | null = null;
+  private closed = false;
+  private ended_here = false;
+
+  private constructor(readonly in_flight_max: number, private readonly endpoint: Endpoint,
+    private readonly handler: ReplyHandler) {
+    assert(in_flight_max >= 1, "at least one request in flight");
+    assert((endpoint.token ?? "").length <= TOKEN_BYTES_MAX, "the token fits the request head");
+    this.fifo = new Int32Array(in_flight_max);
+    this.authorization = endpoint.token === null ? "" : `authorization: Bearer ${endpoint.token}\r\n`;
+    this.batch_head = encoder.encode(`POST /v1/batches HTTP/1.1\r\n` +
+      `host: ${endpoint.host}:${endpoint.port}\r\ncontent-type: ${FLATBUFFERS_TYPE}\r\n` +
+      `${this.authorization}content-length: `);
+    const request_bytes_max = HEAD_BYTES_MAX + TOKEN_BYTES_MAX +
+      batch_frame_size_bytes(BATCH_ORDERS_MAX);
+    this.out = new SendBuffer(in_flight_max * request_bytes_max);
+  }
+
+  static async open(endpoint: Endpoint, in_flight_max: number, handler: ReplyHandler)
+    : Promise<HttpConnection> {
+    const connection = new HttpConnection(in_flight_max, endpoint, handler);
+    await connection.connect();
+    return connection;
+  }
+
+  private connect(): Promise<void> {
+    const { host, port } = this.endpoint;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`http ${host}:${port}: connect timed out`)),
+        CONNECT_TIMEOUT_MS);
+      Bun.connect({
+        hostname: host,
+        port,
+        socket: {
+          open: (socket) => {
+            clearTimeout(timer);
+            socket.setNoDelay(true);
+            this.socket = socket;
+            resolve();
+          },
+          data: (_socket, data) => this.on_data(data),
+          drain: () => this.flush(),
+          close: () => this.on_close("closed by the server"),
+          error: (_socket, error) => this.on_close(String(error)),
+          connectError: (_socket, error) => {
+            clearTimeout(timer);
+            reject(new Error(`http ${host}:${port}: connect failed: ${String(error)}`));
+          },
+        },
+      }).catch((error: unknown) => {
+        clearTimeout(timer);
+        reject(new Error(`http ${host}:${port}: connect failed: ${String(error)}`));
+      });
+    });
+  }
+
+  send_batch(tag: number, mode: Mode, orders: Uint8Array, count: number): void {
+    this.enqueue(tag);
+    const body_bytes = batch_frame_size_bytes(count);
+    const length_text = String(body_bytes);
+    const head_bytes = this.batch_head.length + length_text.length + 4;
+    const at = this.out.reserve(head_bytes + body_bytes);
+    const bytes = this.out.bytes;
+    bytes.set(this.batch_head, at);
+    let k = at + this.batch_head.length;
+    for (let i = 0; i < length_text.length; i++) bytes[k++] = length_text.charCodeAt(i);
+    bytes[k++] = CR;
+    bytes[k++] = LF;
+    bytes[k++] = CR;
+    bytes[k++] = LF;
+    write_order_batch(bytes, k, 0n, mode, orders, count);
+    this.out.end = k + body_bytes;
+  }
+
+  send_account_query(tag: number, partner: number, account: bigint): void {
+    this.enqueue(tag);
+    const head = encoder.encode(`GET /v1/partners/${partner}/accounts/${account} HTTP/1.1\r\n` +
+      `host: ${this.endpoint.host}:${this.endpoint.port}\r\naccept: ${FLATBUFFERS_TYPE}\r\n` +
+      `${this.authorization}\r\n`);
+    const at = this.out.reserve(head.length);
+    this.out.bytes.set(head, at);
+    this.out.end = at + head.length;
+  }
+
+  private enqueue(tag: number): void {
+    assert(this.socket !== null && !this.closed, "requests go on an open connection");
+    assert(this.fifo_length < this.in_flight_max, "no more than in_flight_max requests in flight");
+    assert(tag >= 0 && tag < this.in_flight_max, "a tag names a slot");
+    this.fifo[(this.fifo_head + this.fifo_length) % this.in_flight_max] = tag;
+    this.fifo_length++;
+  }
+
+  private dequeue(): number {
+    if (this.fifo_length === 0) throw new Error("a reply with no request in flight");
+    const tag = this.fifo[this.fifo_head]!;
+    this.fifo_head = (this.fifo_head + 1) % this.in_flight_max;
+    this.fifo_length--;
+    return tag;
+  }
+
+  flush(): void {
+    const socket = this.socket;
+    if (socket === null || this.closed) return;
+    this.out.drain_into((chunk) => {
+      const written = socket.write(chunk);
+      this.bytes_sent += Math.max(0, written);
+      return written;
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ended_here = true;
+    this.socket?.end();
+  }
+
+  private on_data(data: Uint8Array): void {
+    this.bytes_received += data.length;
+    try {
+      if (this.pending.length === 0) {
+        const consumed = this.parse(data);
+        if (consumed < data.length) this.pending.append(data.subarray(consumed));
+      } else {
+        this.pending.append(data);
+        this.pending.consume(this.parse(this.pending.bytes.subarray(0, this.pending.length)));
+      }
+    } catch (error) {
+      this.fail(`bad reply: ${String(error)}`);
+      return;
+    }
+    this.flush();
+  }
+
+  /** Handles every whole response in `bytes`; returns the bytes consumed. */
+  private parse(bytes: Uint8Array): number {
+    let at = 0;
+    while (!this.closed) {
+      const head_end = find_head_end(bytes, at);
+      if (head_end < 0) break;
+      const head = parse_head(bytes, at, head_end);
+      const body_start = head_end + 4;
+      if (bytes.length - body_start < head.content_length) break;
+      const body = bytes.subarray(body_start, body_start + head.content_length);
+      at = body_start + head.content_length;
+      this.on_response(head.status, body);
+      if (head.close) {
+        this.fail("the server closed the connection (connection: close)");
+        break;
+      }
+    }
+    return at;
+  }
+
+  private on_response(status: number, body: Uint8Array): void {
+    const tag = this.dequeue();
+    count_reply(this.reply_counts, String(status));
+    if (!is_frame(body)) {
+      const reason = `${status} ${json_error(body)}`;
+      this.handler.on_refused(tag, reason, outcome_unknown(status));
+      return;
+    }
+    const decoded = decode_frame(body);
+    switch (decoded.type) {
+      case "batch_results": {
+        const first_status = decoded.result_count === 0 ? -1
+          : body[decoded.results_byte_offset + RESULT_STATUS_OFFSET];
+        this.handler.on_batch_results(tag, body, decoded.results_byte_offset, decoded.result_count,
+          first_status === Status.pending);
+        return;
+      }
+      case "account_info":
+        this.handler.on_account_info(tag, decoded);
+        return;
+      case "error":
+        if (decoded.code === ErrorCode.not_found && status === 404) {
+          this.handler.on_account_info(tag, null);
+          return;
+        }
+        this.handler.on_refused(tag, `${status} ${ErrorCode[decoded.code] ?? decoded.code}`,
+          outcome_unknown(status));
+        return;
+      case "decode_error":
+        throw new Error(`undecodable ${status} body: ${decoded.message}`);
+      default:
+        throw new Error(`unexpected ${decoded.type} frame in a ${status} reply`);
+    }
+  }
+
+  private fail(reason: string): void {
+    this.on_close(reason);
+    this.socket?.end();
+  }
+
+  private on_close(reason: string): void {
+    if (this.ended_here) return;
+    this.ended_here = true;
+    this.closed = true;
+    while (this.fifo_length > 0) this.handler.on_refused(this.dequeue(), "connection lost", true);
+    this.handler.on_closed(reason);
+  }
+}
+
+/** 504: not durable in time, 500: the server failed mid-way: the orders may have been applied. */
+function outcome_unknown(status: number): boolean {
+  return status === 504 || status === 500;
+}
+
+function is_frame(body: Uint8Array): boolean {
+  return body.length >= 8 && body[4] === 0x42 && body[5] === 0x41 && body[6] === 0x4c &&
+    body[7] === 0x31; // "BAL1"
+}
+
+function json_error(body: Uint8Array): string {
+  const text = decoder.decode(body.subarray(0, 512));
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === "object" && parsed !== null && "error" in parsed) {
+      return String((parsed as { error: unknown }).error);
+    }
+  } catch {
+    // not JSON: the text itself, cut short
+  }
+  return text.slice(0, 80);
+}
+
+/** The index of the "\r\n\r\n" that ends a response head starting at `start`, or -1. */
+function find_head_end(bytes: Uint8Array, start: number): number {
+  for (let i = start; i + 3 < bytes.length; i++) {
+    if (bytes[i] === CR && bytes[i + 1] === LF && bytes[i + 2] === CR && bytes[i + 3] === LF) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+interface Head {
+  status: number;
+  content_length: number;
+  close: boolean;
+}
+
+/** The status line and the headers this client needs; latin1 text, one string per response. */
+function parse_head(bytes: Uint8Array, start: number, end: number): Head {
+  let text = "";
+  for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]!);
+  const lines = text.split("\r\n");
+  const status_match = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
+  if (status_match === null) throw new Error(`not an HTTP status line: ${lines[0]}`);
+  let content_length = -1;
+  let close = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim().toLowerCase();
+    if (name === "content-length") content_length = Number(value);
+    else if (name === "transfer-encoding") throw new Error(`transfer-encoding ${value} unsupported`);
+    else if (name === "connection" && value === "close") close = true;
+  }
+  if (!(content_length >= 0)) throw new Error("a response without content-length");
+  return { status: Number(status_match[1]), content_length, close };
+}
