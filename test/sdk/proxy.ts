@@ -7,6 +7,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private target_port: number;
+  private replies_dropped = false;
 
   private constructor(private readonly server: Server, readonly port: number, target_port: number) {
     this.target_port = target_port;
@@ -27,10 +28,19 @@ export class TcpProxy {
     this.target_port = target_port;
   }
 
+  /**
+   * From now until the next cut(), requests still reach the server but its answers are thrown
+   * away: the client is left with batches the server applied and never answered.
+   */
+  drop_replies(): void {
+    this.replies_dropped = true;
+  }
+
   /** Drops every connection in both directions (what a crash looks like to the client). */
   cut(): void {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    this.replies_dropped = false;
   }
 
   async stop(): Promise<void> {
@@ -43,7 +53,9 @@ export class TcpProxy {
     this.sockets.add(client);
     this.sockets.add(upstream);
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on("data", (chunk: Buffer) => {
+      if (!this.replies_dropped) client.write(chunk);
+    });
     const end = () => {
       client.destroy();
       upstream.destroy();
