@@ -5,7 +5,7 @@
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 
-.PHONY: install flatc run test typecheck schema bench-engine clean-data
+.PHONY: install flatc run test typecheck schema bench-engine benchmark clean-data
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -32,6 +32,12 @@ schema: install flatc
 
 bench-engine: install
 	$(BUN) bench/engine.ts
+
+# The original's benchmark shape against a fresh service (own DATA_DIR, free ports): 1,000,000
+# requests of 20 orders over HTTP, then over TCP. BENCHMARK_REQUESTS=N for a quicker run;
+# BENCHMARK_ARGS="--connections 8" adds loadgen flags to both runs (docs/loadgen.md).
+benchmark: install
+	$(BUN) loadgen/benchmark.ts
 
 clean-data:
 	rm -rf ./data

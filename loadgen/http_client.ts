@@ -21,7 +21,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const HEAD_BYTES_MAX = 512; // a request head: method, path, host, content type, token
 const TOKEN_BYTES_MAX = 4096;
 const RECEIVE_BUFFER_INITIAL_BYTES = 64 * 1024;
-const RECEIVE_BUFFER_LIMIT_BYTES = 1 << 20;
+// One request in flight per connection: a read holds at most one reply (and never much more).
+const RECEIVE_BUFFER_LIMIT_BYTES = 16 << 20;
 const FLATBUFFERS_TYPE = "application/x-flatbuffers";
 const CR = 13;
 const LF = 10;
@@ -239,7 +240,9 @@ export class HttpConnection implements Connection {
     if (this.ended_here) return;
     this.ended_here = true;
     this.closed = true;
-    while (this.fifo_length > 0) this.handler.on_refused(this.dequeue(), "connection lost", true);
+    while (this.fifo_length > 0) {
+      this.handler.on_refused(this.dequeue(), `connection lost (${reason})`, true);
+    }
     this.handler.on_closed(reason);
   }
 }

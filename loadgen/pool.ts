@@ -144,7 +144,7 @@ export class Pool {
         this.complete(c, tag);
       },
       on_refused: (tag, reason, outcome_unknown) => {
-        this.open[c] = this.open[c]! && reason !== "connection lost";
+        this.open[c] = this.open[c]! && !reason.startsWith("connection lost");
         if (this.job === null) return;
         this.job.on_refused(record(tag), reason, outcome_unknown);
         this.complete(c, tag);

@@ -157,18 +157,41 @@ export class TcpConnection implements Connection {
   private on_data(data: Uint8Array): void {
     this.bytes_received += data.length;
     try {
-      if (this.pending.length === 0) {
-        const consumed = this.parse(data);
-        if (consumed < data.length) this.pending.append(data.subarray(consumed));
-      } else {
-        this.pending.append(data);
-        this.pending.consume(this.parse(this.pending.bytes.subarray(0, this.pending.length)));
-      }
+      let rest = data;
+      if (this.pending.length > 0) rest = this.complete_pending(data);
+      const consumed = this.parse(rest);
+      if (consumed < rest.length) this.pending.append(rest.subarray(consumed));
     } catch (error) {
       this.fail(`bad reply: ${String(error)}`);
       return;
     }
     this.flush();
+  }
+
+  /**
+   * Moves bytes from `data` into the partial frame waiting in `pending` until it is whole, handles
+   * it, and returns what is left of `data` (parsed in place, without copying).
+   */
+  private complete_pending(data: Uint8Array): Uint8Array {
+    let taken = 0;
+    if (this.pending.length < LENGTH_PREFIX_BYTES) {
+      taken = Math.min(LENGTH_PREFIX_BYTES - this.pending.length, data.length);
+      this.pending.append(data.subarray(0, taken));
+      if (this.pending.length < LENGTH_PREFIX_BYTES) return data.subarray(taken);
+    }
+    const b = this.pending.bytes;
+    const size_bytes = (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+    if (size_bytes > FRAME_SIZE_BYTES_MAX) throw new Error(`frame of ${size_bytes} bytes`);
+    const missing = LENGTH_PREFIX_BYTES + size_bytes - this.pending.length;
+    const more = Math.min(missing, data.length - taken);
+    this.pending.append(data.subarray(taken, taken + more));
+    taken += more;
+    if (more === missing) {
+      const consumed = this.parse(this.pending.bytes.subarray(0, this.pending.length));
+      assert(consumed === this.pending.length, "a completed frame is consumed whole");
+      this.pending.length = 0;
+    }
+    return data.subarray(taken);
   }
 
   /** Handles every whole frame in `bytes`; returns the bytes consumed. */
@@ -261,7 +284,7 @@ export class TcpConnection implements Connection {
     for (let tag = 0; tag < this.in_flight_max; tag++) {
       if (this.in_flight[tag] === 0) continue;
       this.in_flight[tag] = 0;
-      this.handler.on_refused(tag, "connection lost", true);
+      this.handler.on_refused(tag, `connection lost (${reason})`, true);
     }
     this.handler.on_closed(reason);
   }
