@@ -60,7 +60,9 @@ function parse_args(args: string[]): Command {
 }
 
 function revoke(revoked_file: string, jti: string): void {
-  if (!/^\S+$/.test(jti) || jti.length > JTI_LENGTH_MAX) fail(`a jti is 1..${JTI_LENGTH_MAX} non-blank characters`);
+  if (!/^\S+$/.test(jti) || jti.length > JTI_LENGTH_MAX) {
+    fail(`a jti is 1..${JTI_LENGTH_MAX} non-blank characters`);
+  }
   mkdirSync(dirname(revoked_file), { recursive: true });
   appendFileSync(revoked_file, `${jti}\n`);
   console.error(`revoked ${jti} (appended to ${revoked_file})`);
@@ -81,7 +83,8 @@ async function main(): Promise<void> {
     const minted = await mint_token({ subject: command.subject!, ttl_s: command.ttl_s, kid: command.kid,
       keys_file: options.keys_file, issuer: options.issuer, audience: options.audience });
     console.log(minted.token);
-    console.error(`kid ${minted.kid}, jti ${minted.jti}, expires ${new Date(minted.expires_at_ms).toISOString()}`);
+    const expires = new Date(minted.expires_at_ms).toISOString();
+    console.error(`kid ${minted.kid}, jti ${minted.jti}, expires ${expires}`);
   } catch (error) {
     if (error instanceof RangeError || error instanceof ConfigError) fail(error.message);
     throw error;

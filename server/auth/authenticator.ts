@@ -189,7 +189,9 @@ export function principal_of(payload: JWTPayload): Principal | AuthFailure {
   if (partner === undefined) {
     return failure(ErrorCode.token_invalid, 'a token needs a "partner" claim or scope "internal"');
   }
-  if (typeof partner !== "number" || !Number.isInteger(partner) || partner < 1 || partner > PARTNER_MAX) {
+  const in_range = typeof partner === "number" && Number.isInteger(partner) && partner >= 1 &&
+    partner <= PARTNER_MAX;
+  if (!in_range) {
     return failure(ErrorCode.token_invalid, `partner must be an integer 1..${PARTNER_MAX}`);
   }
   return { kind: "partner", partner, jti, expires_at_ms };
@@ -233,7 +235,8 @@ export async function create_authenticator(options: AuthOptions): Promise<Servic
     throw new ConfigError(`AUTH_KEYS_FILE ${options.keys_file} does not exist`);
   }
   if (keys.size === 0 && options.jwks_url === null) {
-    throw new ConfigError(`no keys: ${options.keys_file} is missing or empty and AUTH_JWKS_URL is not set`);
+    throw new ConfigError(
+      `no keys: ${options.keys_file} is missing or empty and AUTH_JWKS_URL is not set`);
   }
   const revoked = new RevocationList(options.revoked_file);
   await revoked.reload();

@@ -73,7 +73,8 @@ export async function mint_token(request: MintRequest): Promise<MintedToken> {
     }
   }
   const entries = await read_keys_file(request.keys_file);
-  const entry = entries.find((e) => e.alg === "HS256" && (request.kid === undefined || e.kid === request.kid));
+  const entry = entries.find((e) =>
+    e.alg === "HS256" && (request.kid === undefined || e.kid === request.kid));
   if (entry === undefined) {
     throw new KeysFileError(`${request.keys_file} has no HS256 key` +
       (request.kid === undefined ? "" : ` with kid "${request.kid}"`) + " to sign with");

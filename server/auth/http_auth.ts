@@ -36,6 +36,7 @@ export async function authenticate_request(auth: Authenticator, req: Request, fo
 }
 
 /** 403 forbidden, in the caller's format. */
-export function forbidden_response(format: BodyFormat, forbidden: Forbidden, request_id = 0n): Response {
+export function forbidden_response(format: BodyFormat, forbidden: Forbidden, request_id = 0n)
+  : Response {
   return bad_request(format, forbidden.code, forbidden.message, request_id);
 }

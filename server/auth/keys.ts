@@ -60,9 +60,13 @@ function parse_entry(value: unknown, index: number, path: string): KeyEntry {
   if (typeof kid !== "string" || kid === "" || kid.length > KID_LENGTH_MAX) {
     throw new KeysFileError(`${where}.kid must be a string of 1..${KID_LENGTH_MAX} characters`);
   }
-  if (!is_algorithm(alg)) throw new KeysFileError(`${where}.alg must be one of ${KEY_ALGORITHMS.join(", ")}`);
+  if (!is_algorithm(alg)) {
+    throw new KeysFileError(`${where}.alg must be one of ${KEY_ALGORITHMS.join(", ")}`);
+  }
   if (alg === "HS256") {
-    if (typeof secret !== "string") throw new KeysFileError(`${where}: HS256 needs "secret" (base64url)`);
+    if (typeof secret !== "string") {
+      throw new KeysFileError(`${where}: HS256 needs "secret" (base64url)`);
+    }
     return { kid, alg, secret };
   }
   if (typeof public_key === "string") return { kid, alg, public_key };

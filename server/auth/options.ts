@@ -72,7 +72,10 @@ function poll_ms_of(env: Env, name: string): number {
   return poll_ms;
 }
 
-/** AUTH, AUTH_KEYS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_REVOKED_FILE, AUTH_REVOCATION_POLL_MS. */
+/**
+ * AUTH, AUTH_KEYS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_REVOKED_FILE,
+ * AUTH_REVOCATION_POLL_MS; throws ConfigError naming the variable.
+ */
 export function load_auth_options(env: Env, data_dir: string): AuthOptions {
   const configured = env.AUTH_KEYS_FILE !== undefined && env.AUTH_KEYS_FILE !== "";
   return {
