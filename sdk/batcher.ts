@@ -118,7 +118,8 @@ export class Batcher {
     if (this.closed) return callbacks.reject(new BalanceError("closed", "the client is closed"));
     if (this.queued_orders + orders.length > this.options.queue_orders_max) {
       return callbacks.reject(new BalanceError("queue_full",
-        `${this.queued_orders} orders are waiting to be sent (queue_orders_max); nothing was sent`));
+        `${this.queued_orders} orders are waiting to be sent (queue_orders_max); ` +
+        "nothing was sent"));
     }
     const minted = orders.map((order) => order.id === 0n);
     const unit = new Unit(orders, minted, mode, this.options.now_ms() + timeout_ms, callbacks);
@@ -212,7 +213,8 @@ export class Batcher {
       return false;
     }
     const window_end_ms = this.options.idempotency_window_ms - this.options.window_margin_ms;
-    const oldest_ms = unit.orders.some((order) => order.id === 0n) ? now_ms : unit.oldest_id_time_ms();
+    const unminted = unit.orders.some((order) => order.id === 0n);
+    const oldest_ms = unminted ? now_ms : unit.oldest_id_time_ms();
     if (now_ms - oldest_ms < window_end_ms) return this.mint(unit, false);
     if (unit.maybe_applied) {
       this.fail(unit, "window_passed", "the answer was lost and the orders left the idempotency " +

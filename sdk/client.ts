@@ -64,7 +64,10 @@ export class BalanceClient {
   private readonly batcher: Batcher;
   private closed = false;
 
-  private constructor(private readonly transport: Transport, private readonly options: ClientOptions) {
+  private constructor(
+    private readonly transport: Transport,
+    private readonly options: ClientOptions,
+  ) {
     const window_ms = options.idempotency_window_ms ?? BATCHER_DEFAULTS.idempotency_window_ms;
     this.batcher = new Batcher(transport, {
       batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
@@ -231,7 +234,8 @@ export class BalanceClient {
             throw new BalanceError("refused", outcome.message, { code: outcome.code });
           }
           last = outcome.message;
-          await sleep(Math.min(Math.max(outcome.retry_after_ms, READ_RETRY_DELAY_MS), remaining_ms));
+          await sleep(Math.min(Math.max(outcome.retry_after_ms, READ_RETRY_DELAY_MS),
+            remaining_ms));
           break;
         case "lost":
         case "unreachable":
@@ -279,12 +283,16 @@ function make_transport(options: ClientOptions): Transport {
     return new HttpTransport({
       base_url: `${url.protocol}//${url.host}`,
       token: options.token,
-      limits: { batch_orders_max, in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT },
+      limits: {
+        batch_orders_max, in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT,
+      },
     });
   }
   if (scheme !== "tcp") throw new RangeError(`url scheme must be tcp or http, got ${url.protocol}`);
   const port = Number(url.port);
-  if (!Number.isInteger(port) || port <= 0) throw new RangeError(`a tcp url needs a port: ${options.url}`);
+  if (!Number.isInteger(port) || port <= 0) {
+    throw new RangeError(`a tcp url needs a port: ${options.url}`);
+  }
   return new TcpTransport({
     host: url.hostname,
     port,

@@ -1,6 +1,6 @@
-// TCP framing (docs/protocol.md): a little-endian u32 length N, then N bytes of a FlatBuffers Frame,
-// 8 <= N <= frame_size_max. Bytes arrive in any pieces; frames are cut from them in a loop. The
-// buffer is bounded: it never holds more than one frame plus one read.
+// TCP framing (docs/protocol.md): a little-endian u32 length N, then N bytes of a FlatBuffers
+// Frame, 8 <= N <= frame_size_max. Bytes arrive in any pieces; frames are cut from them in a
+// loop. The buffer is bounded: it never holds more than one frame plus one read.
 
 import { assert } from "../common/assert.ts";
 import { FRAME_SIZE_BYTES_MAX, FRAME_SIZE_BYTES_MIN } from "../common/constants.ts";

@@ -10,9 +10,13 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_order_batch } from "../schema/codec.ts";
 import type { ResultFields } from "../schema/layout.ts";
-import type { BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch } from "./transport.ts";
+import type {
+  BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
+} from "./transport.ts";
 import { account_info, type AccountInfo } from "./types.ts";
-import { FLATBUFFERS_TYPE, all_pending, batch_results, token_of, type TokenSource } from "./wire.ts";
+import {
+  FLATBUFFERS_TYPE, all_pending, batch_results, token_of, type TokenSource,
+} from "./wire.ts";
 
 export interface HttpTransportOptions {
   /** http://host:port (no path). */
@@ -53,12 +57,15 @@ export class HttpTransport implements Transport {
     batch.on_pending?.(first.results);
     // Accepted: the orders are in the ring. Ask again in committed mode for the durable results;
     // a failure here leaves their outcome unknown to us (they will be applied), hence `lost`.
-    const confirm = await this.post_batch(batch, Mode.committed, Math.max(1, deadline_ms - Date.now()));
+    const remaining_ms = Math.max(1, deadline_ms - Date.now());
+    const confirm = await this.post_batch(batch, Mode.committed, remaining_ms);
     if (confirm.kind === "results") return confirm;
-    return { kind: "lost", message: `accepted, then the confirmation failed: ${describe(confirm)}` };
+    const message = `accepted, then the confirmation failed: ${describe(confirm)}`;
+    return { kind: "lost", message };
   }
 
-  private async post_batch(batch: WireBatch, mode: Mode, timeout_ms: number): Promise<BatchOutcome> {
+  private async post_batch(batch: WireBatch, mode: Mode, timeout_ms: number)
+    : Promise<BatchOutcome> {
     const body = encode_order_batch(batch.request_id, mode, batch.orders_bytes, batch.count);
     const exchange = await this.exchange("/v1/batches", timeout_ms, {
       method: "POST", body, headers: { "content-type": FLATBUFFERS_TYPE },
@@ -165,7 +172,8 @@ function error_text(error: unknown): string {
   return String(error);
 }
 
-/** Nothing was sent: the connection was refused (Node puts the code on `cause`, Bun on the error). */
+/** Nothing was sent: the connection was refused (Node puts the code on `cause`, Bun on the
+ *  error). */
 function is_connection_refused(error: unknown): boolean {
   const codes = [error, (error as { cause?: unknown } | null)?.cause]
     .map((value) => (value as { code?: unknown } | null)?.code);
@@ -178,7 +186,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   504: ErrorCode.busy, 507: ErrorCode.disk_full,
 };
 
-/** The Error of a refusal: a FlatBuffers Error frame, a JSON {error, message}, or the HTTP status. */
+/** A refusal's Error: a FlatBuffers Error frame, a JSON {error, message}, or the HTTP status. */
 function error_of(exchange: Extract<Exchange, { kind: "answer" }>)
   : { code: ErrorCode; message: string; retry_after_ms: number } {
   const fallback = {

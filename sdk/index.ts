@@ -4,7 +4,9 @@
 export { BalanceClient, type ClientOptions } from "./client.ts";
 export { BalanceError, type ErrorReason } from "./errors.ts";
 export { OrderIdGenerator, order_id_time_ms } from "./order_id.ts";
-export type { BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch } from "./transport.ts";
+export type {
+  BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
+} from "./transport.ts";
 export type { TokenSource } from "./wire.ts";
 export {
   AccountKind, AccountState, ErrorCode, Mode, Op, Status,

@@ -15,7 +15,9 @@ import {
 import type { ResultFields } from "../schema/layout.ts";
 import type { DecodedFrame, HelloOkFields } from "../schema/messages.ts";
 import { FrameReader, LENGTH_PREFIX_BYTES, with_length_prefix } from "./frame_reader.ts";
-import type { BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch } from "./transport.ts";
+import type {
+  BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
+} from "./transport.ts";
 import { account_info, type AccountInfo } from "./types.ts";
 import { all_pending, batch_results, token_of, type TokenSource } from "./wire.ts";
 
@@ -155,7 +157,9 @@ export class TcpTransport implements Transport {
             retry_after_ms: frame.retry_after_ms });
         }
         const value = value_of(frame);
-        if (value === null) return resolve({ kind: "lost", message: `a ${frame.type} answered a read` });
+        if (value === null) {
+          return resolve({ kind: "lost", message: `a ${frame.type} answered a read` });
+        }
         if (value === "not_found") return resolve({ kind: "not_found" });
         return resolve({ kind: "found", value });
       });
@@ -186,7 +190,9 @@ export class TcpTransport implements Transport {
   }
 
   private connection(): Promise<Connection | Unreachable> {
-    if (this.closed) return Promise.resolve({ kind: "unreachable", message: "the client is closed" });
+    if (this.closed) {
+      return Promise.resolve({ kind: "unreachable", message: "the client is closed" });
+    }
     if (this.current !== null && this.current.open) return Promise.resolve(this.current);
     if (this.connecting === null) {
       this.connecting = this.dial().finally(() => {
@@ -216,7 +222,8 @@ export class TcpTransport implements Transport {
         resolve(value);
       };
       const timer = setTimeout(() => {
-        settle({ kind: "unreachable", message: `no HelloOk within ${this.options.connect_timeout_ms} ms` });
+        const limit_ms = this.options.connect_timeout_ms;
+        settle({ kind: "unreachable", message: `no HelloOk within ${limit_ms} ms` });
         this.drop(connection, "connect timeout");
       }, this.options.connect_timeout_ms);
       socket.on("connect", () => {

@@ -67,7 +67,7 @@ export interface CallOptions {
   on_pending?: (results: OrderResult[]) => void;
 }
 
-/** The outcome of one order. Business outcomes (insufficient_funds, ...) are results, not errors. */
+/** One order's outcome. Business outcomes (insufficient_funds, ...) are results, not errors. */
 export interface OrderResult {
   id: bigint;
   status: Status;
@@ -167,7 +167,9 @@ function kind_of(kind: OpenAccountInput["kind"]): AccountKind {
 }
 
 /** The op's `amount` and `ref` fields as schema/balance.fbs defines them. */
-function op_fields(request: OrderRequest): { op: Op; amount: bigint; ref: bigint; currency: number } {
+type OpFields = { op: Op; amount: bigint; ref: bigint; currency: number };
+
+function op_fields(request: OrderRequest): OpFields {
   switch (request.op) {
     case "credit":
     case "debit":
@@ -178,10 +180,11 @@ function op_fields(request: OrderRequest): { op: Op; amount: bigint; ref: bigint
       return { op: Op.hold, amount: u64(request.amount, "amount"),
         ref: u64(request.hold_timeout_ms ?? 0, "hold_timeout_ms"), currency: request.currency };
     case "capture":
-      return { op: Op.capture, amount: u64(request.amount, "amount"), ref: u64(request.hold, "hold"),
-        currency: request.currency };
+      return { op: Op.capture, amount: u64(request.amount, "amount"),
+        ref: u64(request.hold, "hold"), currency: request.currency };
     case "release":
-      return { op: Op.release, amount: 0n, ref: u64(request.hold, "hold"), currency: request.currency };
+      return { op: Op.release, amount: 0n, ref: u64(request.hold, "hold"),
+        currency: request.currency };
     case "transfer":
       return { op: Op.transfer, amount: u64(request.amount, "amount"), ref: u64(request.to, "to"),
         currency: request.currency };
@@ -204,7 +207,8 @@ function op_fields(request: OrderRequest): { op: Op; amount: bigint; ref: bigint
  */
 export function order_fields(request: OrderRequest, default_partner: number): OrderFields {
   const partner = request.partner ?? default_partner;
-  assert(partner > 0, "an order needs a partner: pass `partner`, or set the client's `partner` option");
+  assert(partner > 0,
+    "an order needs a partner: pass `partner`, or set the client's `partner` option");
   const fields = op_fields(request);
   return {
     id: request.id === undefined ? 0n : u64(request.id, "id"),
