@@ -58,6 +58,8 @@ export class TcpConnection {
   last_receive_ms: number;
   readonly opened_ms: number;
   close_deadline_ms = Number.POSITIVE_INFINITY;
+  /** In the server's list of connections to flush this tick. */
+  flush_queued = false;
   readonly send: SendBuffer;
   private readonly reader = new FrameReader(FRAME_SIZE_BYTES_MAX);
   /** Reads held back while the connection is not read (verifying, or over the send cap). */
@@ -78,8 +80,10 @@ export class TcpConnection {
   on_data(chunk: Uint8Array, now_ms: number): void {
     if (this.state >= SessionState.closing) return;
     this.last_receive_ms = now_ms;
-    if (this.deferred !== null) {
-      this.defer(chunk, 0); // Bun may deliver a read already under way when paused
+    if (this.deferred !== null || !this.readable()) {
+      // Not read now (late replies may have filled the send buffer; Bun may deliver a read already
+      // under way when paused): held until the reason is gone.
+      this.defer(chunk, 0);
       return;
     }
     this.read(chunk);
@@ -137,16 +141,16 @@ export class TcpConnection {
     }
   }
 
+  /** Handles one frame; returns whether the next one may be read now. */
   private handle_frame(frame: Uint8Array): boolean {
-    if (this.state >= SessionState.closing) return false;
-    if (!this.readable()) return false;
+    assert(this.state < SessionState.closing && this.readable(), "frames are read only when readable");
     const decoded = decode_frame(frame);
     if (decoded.type === "decode_error") return this.on_decode_error(frame, decoded.error, decoded.message);
     if (this.state === SessionState.hello) return this.on_hello(decoded);
     assert(this.state === SessionState.open, "requests are read only on an open session");
     this.on_request(frame, decoded);
     this.server.mark_dirty(this);
-    return this.state === SessionState.open;
+    return this.state === SessionState.open && this.readable();
   }
 
   /** Bytes that are not a frame close the connection; a batch of a wrong size is one request's error. */
@@ -162,7 +166,7 @@ export class TcpConnection {
     }
     this.queue_error(batch_request_id(frame), code, message, 0);
     this.server.mark_dirty(this);
-    return true;
+    return this.readable();
   }
 
   // --- Hello -----------------------------------------------------------------------------------

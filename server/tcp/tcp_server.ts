@@ -63,8 +63,9 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   readonly deferred_bytes_max = TCP_RECEIVE_HELD_BYTES_MAX;
   readonly results_scratch = new Uint8Array(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES);
   private readonly connections = new Set<TcpConnection>();
-  private readonly dirty: TcpConnection[] = [];
-  private readonly dirty_set = new Set<TcpConnection>();
+  /** Connections with replies to write this tick, and the list being flushed (swapped). */
+  private dirty: TcpConnection[] = [];
+  private flushing: TcpConnection[] = [];
   private flush_scheduled = false;
   private draining = false;
   private readonly listener: Bun.TCPSocketListener<TcpConnection | null>;
@@ -124,20 +125,29 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   }
 
   mark_dirty(connection: TcpConnection): void {
-    if (this.dirty_set.has(connection)) return;
-    this.dirty_set.add(connection);
+    if (connection.flush_queued) return;
+    connection.flush_queued = true;
     this.dirty.push(connection);
     if (this.flush_scheduled) return;
     this.flush_scheduled = true;
     queueMicrotask(this.flush_dirty);
   }
 
-  /** One write per connection with replies this tick. */
+  /**
+   * One write per connection with replies this tick. A flush may read frames held back (the
+   * connection drained below its cap), whose replies queue that connection for the next round.
+   */
   private flush_all(): void {
     this.flush_scheduled = false;
-    for (let i = 0; i < this.dirty.length; i++) this.dirty[i]!.flush();
-    this.dirty.length = 0;
-    this.dirty_set.clear();
+    const list = this.dirty;
+    this.dirty = this.flushing;
+    this.flushing = list;
+    for (let i = 0; i < list.length; i++) {
+      const connection = list[i]!;
+      connection.flush_queued = false;
+      connection.flush();
+    }
+    list.length = 0;
   }
 
   private sweep(): void {
