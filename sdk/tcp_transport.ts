@@ -14,6 +14,7 @@ import {
 } from "../schema/codec.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import type { DecodedFrame, HelloOkFields } from "../schema/messages.ts";
+import { is_retryable } from "./errors.ts";
 import { FrameReader, LENGTH_PREFIX_BYTES, with_length_prefix } from "./frame_reader.ts";
 import type {
   BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
@@ -29,6 +30,16 @@ export interface TcpTransportOptions {
   limits: TransportLimits;
   connect_timeout_ms: number;
   keepalive_ms: number;
+}
+
+/**
+ * Whether a batch refused with `code` may have been applied. TCP has no status line to tell a ring
+ * full (`busy` before the engine) from a batch not durable in time (also `busy`, after it), so
+ * every temporary refusal counts as unknown: the batch is resent with the same ids either way, and
+ * a `replayed` answer to the resend is then taken as this batch's own.
+ */
+function applied_of(code: ErrorCode): "no" | "unknown" {
+  return is_retryable(code) ? "unknown" : "no";
 }
 
 /** Requests kept back from in_flight_max for reads, so reads pass while batches fill the pipe. */
@@ -105,7 +116,7 @@ export class TcpTransport implements Transport {
       this.wait(connection, request_id, batch.timeout_ms, lost, (frame, frame_bytes) => {
         if (frame.type === "error") {
           return resolve({ kind: "refused", code: frame.code, message: frame.message,
-            retry_after_ms: frame.retry_after_ms, applied: "no" });
+            retry_after_ms: frame.retry_after_ms, applied: applied_of(frame.code) });
         }
         if (frame.type !== "batch_results") {
           return resolve({ kind: "lost", message: `a ${frame.type} answered a batch` });

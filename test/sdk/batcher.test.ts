@@ -245,6 +245,18 @@ describe("retries and idempotency", () => {
     client.close();
   });
 
+  test("applied but not durable in time: resent with the same ids, the replay is the call's own", async () => {
+    const transport = new FakeTransport();
+    transport.steps = ["not_durable_in_time"];
+    const client = client_of(transport);
+    const result = await credit(client, 1n, 10n);
+    expect(transport.sent.length).toBe(2);
+    expect(transport.sent[1]!.orders[0]!.id).toBe(transport.sent[0]!.orders[0]!.id);
+    expect(result.replayed).toBe(true);
+    expect(transport.server.balances.get(1n)).toBe(10n); // never renewed into a second credit
+    client.close();
+  });
+
   test("a first attempt answered replayed is another client's id: resent with a new one", async () => {
     const transport = new FakeTransport();
     const client = client_of(transport);

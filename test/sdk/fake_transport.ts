@@ -21,6 +21,8 @@ export type Step =
   | "lose_after_apply"
   /** Lose the request before the server sees it. */
   | "lose_before_apply"
+  /** Apply, then answer `busy` "not durable in time" (the server cannot tell: applied unknown). */
+  | "not_durable_in_time"
   /** Never answer (until the transport's own timeout). */
   | "hang"
   /** Answer every order `busy` (full idempotency bucket: not applied, not remembered). */
@@ -110,6 +112,10 @@ export class FakeTransport implements Transport {
       case "all_busy":
         return { kind: "results", results: orders.map((order) => ({ order_id: order.id,
           sequence: 0n, balance: 0n, available: 0n, status: Status.busy, replayed: false })) };
+      case "not_durable_in_time":
+        for (const order of orders) this.server.apply(order);
+        return { kind: "refused", code: ErrorCode.busy, message: "not durable in time",
+          retry_after_ms: 0, applied: "unknown" };
       case "lose_after_apply":
         for (const order of orders) this.server.apply(order);
         return { kind: "lost", message: "connection lost after the server applied the batch" };
