@@ -33,13 +33,18 @@ export async function run(options: Options): Promise<number> {
     first_partner: options.first_partner, skew: options.skew, mix: options.mix,
     currency: options.currency, seed: options.seed,
   });
-  // Set-up and checks use the internal token (opening accounts is administration).
-  const admin = await Pool.open(options.transport, { host: options.host, port, token: tokens.internal },
+  // Set-up, clean-up and the end check use the internal token (opening accounts is
+  // administration), on connections of their own, opened for each (an idle connection would be
+  // closed by the service while the load runs).
+  const admin_endpoint = { host: options.host, port, token: tokens.internal };
+  const open_admin = () => Pool.open(options.transport, admin_endpoint,
     options.transport === "tcp" ? Math.min(options.connections, 4) : ADMIN_HTTP_CONNECTIONS,
     options.transport === "tcp" ? ADMIN_TCP_IN_FLIGHT : 1, options.request_timeout_ms);
   log(options, `loadgen: ${target}; set-up of ${workload.account_count} accounts ` +
     `(token: ${tokens.source})`);
+  const admin = await open_admin();
   const setup = await set_up(admin, workload, options.opening_balance);
+  admin.close();
   log(options, `set-up: ${setup.opened} opened, ${setup.credited} credited, ` +
     `${setup.existing} already there`);
 
@@ -67,7 +72,8 @@ export async function run(options: Options): Promise<number> {
     load.order_rates.at(-1) ?? 0);
   progress.end();
 
-  const check = await finish(options, admin, workload);
+  const closing = await open_admin();
+  const check = await finish(options, closing, workload);
   const facts = {
     options, target, workload, load, check,
     connections: pool.connections.length, in_flight,
@@ -76,7 +82,7 @@ export async function run(options: Options): Promise<number> {
     lost_connections: pool.lost_connections,
   };
   pool.close();
-  admin.close();
+  closing.close();
   console.log(options.json ? summary_json(facts) : summary_text(facts));
   return check.verdict === "pass" || check.verdict === "skipped" ? 0 : 1;
 }

@@ -30,6 +30,21 @@ export class OrderIdWriter {
 
   /** Writes the next id as a little-endian u64 at `offset`. */
   write(view: DataView, offset: number, now_ms: number): void {
+    const low = this.next_low(now_ms);
+    view.setUint32(offset, low, true);
+    view.setUint32(offset + 4, this.high, true);
+  }
+
+  /** Writes the next id into words[index] (low half) and words[index + 1] (high half). */
+  write_words(words: Uint32Array, index: number, now_ms: number): void {
+    words[index] = this.next_low(now_ms);
+    words[index + 1] = this.high;
+  }
+
+  private high = 0;
+
+  /** Advances to the next id; returns its low u32 and leaves its high u32 in `high`. */
+  private next_low(now_ms: number): number {
     if (now_ms > this.time_ms) {
       this.time_ms = now_ms;
       this.counter = 0;
@@ -43,9 +58,8 @@ export class OrderIdWriter {
     }
     const high = Math.floor(this.time_ms / TIME_LOW_RANGE);
     const time_low = this.time_ms - high * TIME_LOW_RANGE;
-    const low = time_low * (1 << ORDER_ID_TIME_SHIFT_BITS) + (this.instance_bits | this.counter);
-    view.setUint32(offset, low, true);
-    view.setUint32(offset + 4, high, true);
+    this.high = high;
+    return time_low * (1 << ORDER_ID_TIME_SHIFT_BITS) + (this.instance_bits | this.counter);
   }
 }
 

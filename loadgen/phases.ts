@@ -89,6 +89,7 @@ export interface Figures {
 class ReadJob implements Job {
   readonly mode = Mode.committed;
   private next_item = 0;
+  answered = 0;
   readonly refusals: string[] = [];
 
   constructor(private readonly workload: Workload, private readonly accounts: Int32Array,
@@ -106,6 +107,7 @@ class ReadJob implements Job {
 
   on_account(record: RequestRecord, info: AccountInfoFields | null): void {
     const account = record.query_account;
+    this.answered++;
     if (info === null) return;
     this.figures.found[account] = 1;
     this.figures.balance[account] = Number(info.balance);
@@ -142,6 +144,7 @@ async function read_all(pool: Pool, workload: Workload, accounts: Int32Array): P
   if (job.refusals.length > 0) {
     throw new SetupError(`account reads: ${job.refusals.length} refused (${job.refusals[0]})`);
   }
+  assert(job.answered === accounts.length, "every account read was answered");
   return job.figures;
 }
 

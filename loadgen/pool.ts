@@ -62,6 +62,9 @@ export class Pool {
 
   run(job: Job): Promise<void> {
     assert(this.job === null && this.in_flight === 0, "one job at a time");
+    if (!this.open.some((open) => open)) {
+      return Promise.reject(new Error(`no open connection left (${this.lost_connections.at(-1)})`));
+    }
     this.job = job;
     this.last_progress_ms = performance.now();
     const done = new Promise<void>((resolve, reject) => {

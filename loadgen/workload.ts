@@ -15,7 +15,7 @@ import {
   RESULT_ORDER_ID_OFFSET, RESULT_STATUS_OFFSET,
 } from "../schema/layout.ts";
 import { OrderIdWriter } from "./order_ids.ts";
-import type { RequestRecord } from "./request_record.ts";
+import { ORDER_WORDS, type RequestRecord } from "./request_record.ts";
 import { ZipfPicker } from "./zipf.ts";
 
 export const MIX_OPS = ["debit", "credit", "transfer", "check", "hold", "capture", "release"] as const;
@@ -31,6 +31,12 @@ const MIX_OP_CODES: readonly Op[] = [
 export const AMOUNT_MINOR_MAX = 10_000; // load orders move 1..10,000 minor units
 export const HOLD_POOL_CAPACITY = 1 << 16; // acknowledged holds waiting for a capture or release
 const STATUS_CODES = 256;
+
+// write_order's u32 words against the struct layout.
+assert(ORDER_ACCOUNT_OFFSET === 2 * 4 && ORDER_AMOUNT_OFFSET === 4 * 4, "account, amount words");
+assert(ORDER_REF_OFFSET === 6 * 4 && ORDER_PARTNER_OFFSET === 8 * 4, "ref and partner words");
+assert(ORDER_CURRENCY_OFFSET === 9 * 4 && ORDER_OP_OFFSET === 9 * 4 + 2, "currency and op in word 9");
+assert(ORDER_FLAGS_OFFSET === 9 * 4 + 3, "flags in the top byte of word 9");
 
 export interface WorkloadShape {
   partners: number;
@@ -204,45 +210,47 @@ export class Workload {
     this.pool_size++;
   }
 
+  // Writes all 40 bytes of order k as ten u32 words (layout: schema/layout.ts).
   private write_order(record: RequestRecord, k: number, op: Op, account_index: number,
     amount: number, ref_u32: number, now_ms: number): void {
-    const view = record.view;
-    const at = k * ORDER_SIZE_BYTES;
-    this.ids.write(view, at, now_ms);
-    view.setUint32(at + ORDER_ACCOUNT_OFFSET, account_index % this.shape.accounts_per_partner, true);
-    view.setUint32(at + ORDER_ACCOUNT_OFFSET + 4, this.partner_of(account_index), true);
-    view.setUint32(at + ORDER_AMOUNT_OFFSET, amount >>> 0, true);
-    view.setUint32(at + ORDER_AMOUNT_OFFSET + 4, Math.floor(amount / 2 ** 32), true);
-    view.setUint32(at + ORDER_REF_OFFSET, ref_u32, true);
-    view.setUint32(at + ORDER_REF_OFFSET + 4, 0, true);
-    view.setUint32(at + ORDER_PARTNER_OFFSET, this.partner_of(account_index), true);
-    view.setUint16(at + ORDER_CURRENCY_OFFSET, this.shape.currency, true);
-    view.setUint8(at + ORDER_OP_OFFSET, op);
-    view.setUint8(at + ORDER_FLAGS_OFFSET, 0);
+    const words = record.words;
+    const w = k * ORDER_WORDS;
+    const per_partner = this.shape.accounts_per_partner;
+    const partner_rank = Math.floor(account_index / per_partner);
+    const partner = this.shape.first_partner + partner_rank;
+    this.ids.write_words(words, w, now_ms);
+    words[w + 2] = account_index - partner_rank * per_partner; // account: index within the partner
+    words[w + 3] = partner; // account: the partner above bit 32
+    words[w + 4] = amount >>> 0;
+    words[w + 5] = Math.floor(amount / 2 ** 32);
+    words[w + 6] = ref_u32;
+    words[w + 7] = 0;
+    words[w + 8] = partner;
+    words[w + 9] = (this.shape.currency | (op << 16)) >>> 0; // currency u16, op u8, flags u8 = 0
     record.account[k] = account_index;
   }
 
   private write_account_ref(record: RequestRecord, k: number, account_index: number): void {
-    const offset = k * ORDER_SIZE_BYTES + ORDER_REF_OFFSET;
-    record.view.setUint32(offset, account_index % this.shape.accounts_per_partner, true);
-    record.view.setUint32(offset + 4, this.partner_of(account_index), true);
+    const w = k * ORDER_WORDS;
+    record.words[w + 6] = account_index % this.shape.accounts_per_partner;
+    record.words[w + 7] = this.partner_of(account_index);
   }
 
   // --- results --------------------------------------------------------------------------------
 
   /** Adds every ok order's effect to the ledger; counts statuses of load (measured) requests. */
   apply_results(record: RequestRecord, frame: Uint8Array, results_offset: number, count: number) {
-    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-    const orders = record.view;
+    const orders = record.bytes;
     for (let k = 0; k < count; k++) {
       const at = results_offset + k * RESULT_SIZE_BYTES;
       const order_at = k * ORDER_SIZE_BYTES;
       const status = frame[at + RESULT_STATUS_OFFSET]!;
       if (record.measured) this.status_counts[status]! += 1;
-      const same_id =
-        view.getUint32(at + RESULT_ORDER_ID_OFFSET, true) === orders.getUint32(order_at, true) &&
-        view.getUint32(at + RESULT_ORDER_ID_OFFSET + 4, true) === orders.getUint32(order_at + 4, true);
-      if (!same_id || k >= record.count) {
+      let same_id = k < record.count;
+      for (let i = 0; i < 8 && same_id; i++) {
+        same_id = frame[at + RESULT_ORDER_ID_OFFSET + i] === orders[order_at + i];
+      }
+      if (!same_id) {
         this.mismatched_results++;
         continue;
       }
@@ -262,12 +270,11 @@ export class Workload {
       this.settle_not_ok(record, k, false);
       return;
     }
-    const orders = record.view;
-    const at = k * ORDER_SIZE_BYTES;
-    const op = orders.getUint8(at + ORDER_OP_OFFSET);
+    const words = record.words;
+    const w = k * ORDER_WORDS;
+    const op = record.bytes[k * ORDER_SIZE_BYTES + ORDER_OP_OFFSET]!;
     const account = record.account[k]!;
-    const amount = orders.getUint32(at + ORDER_AMOUNT_OFFSET, true) +
-      orders.getUint32(at + ORDER_AMOUNT_OFFSET + 4, true) * 2 ** 32;
+    const amount = words[w + 4]! + words[w + 5]! * 2 ** 32;
     this.touched[account] = 1;
     switch (op) {
       case Op.credit: this.delta_balance[account]! += amount; return;
@@ -283,7 +290,7 @@ export class Workload {
       case Op.hold:
         this.holds_in_flight--;
         this.delta_held[account]! += amount;
-        this.pool_push(orders.getUint32(at, true), orders.getUint32(at + 4, true), account, amount);
+        this.pool_push(words[w]!, words[w + 1]!, account, amount);
         return;
       case Op.capture:
         this.delta_balance[account]! -= amount;
