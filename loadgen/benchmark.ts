@@ -63,7 +63,8 @@ async function loadgen(args: string[]): Promise<number> {
 async function main(): Promise<number> {
   const requests = Number(process.env.BENCHMARK_REQUESTS ?? REQUESTS_DEFAULT);
   if (!Number.isSafeInteger(requests) || requests < 1) {
-    throw new Error(`BENCHMARK_REQUESTS must be a positive integer, got ${process.env.BENCHMARK_REQUESTS}`);
+    throw new Error("BENCHMARK_REQUESTS must be a positive integer, got " +
+      `${process.env.BENCHMARK_REQUESTS}`);
   }
   const extra = (process.env.BENCHMARK_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
   const data_dir = mkdtempSync(join(tmpdir(), "balance-benchmark-"));

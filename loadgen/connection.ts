@@ -7,7 +7,7 @@ import type { AccountInfoFields } from "../schema/messages.ts";
 import type { Mode } from "../schema/generated/balance/wire/mode.ts";
 
 export interface ReplyHandler {
-  /** A BatchResults for `tag`: `pending` when these are accepted mode's pending acknowledgements. */
+  /** A BatchResults for `tag`; `pending`: accepted mode's pending acknowledgements. */
   on_batch_results(tag: number, frame: Uint8Array, results_offset: number, count: number,
     pending: boolean): void;
   /** An account's figures, or null when it does not exist. */
@@ -25,7 +25,7 @@ export interface Connection {
   readonly final_results_in_accepted_mode: boolean;
   bytes_sent: number;
   bytes_received: number;
-  /** Replies by kind: HTTP status codes ("200", "503") or TCP messages ("BatchResults", "Error busy"). */
+  /** Replies by kind: HTTP statuses ("200") or TCP messages ("BatchResults", "Error busy"). */
   readonly reply_counts: Map<string, number>;
   send_batch(tag: number, mode: Mode, orders: Uint8Array, count: number): void;
   send_account_query(tag: number, partner: number, account: bigint): void;
@@ -61,7 +61,7 @@ export class SendBuffer {
     return this.end - this.start;
   }
 
-  /** Room for `size_bytes` more at `end`, compacting if needed; throws if the budget is exceeded. */
+  /** Room for `size_bytes` more at `end`, compacting if needed; throws past the budget. */
   reserve(size_bytes: number): number {
     if (this.end + size_bytes > this.bytes.length && this.start > 0) {
       this.bytes.copyWithin(0, this.start, this.end);
@@ -102,7 +102,8 @@ export class ReceiveBuffer {
     const needed = this.length + data.length;
     if (needed > this.bytes.length) {
       if (needed > this.limit_bytes) throw new Error(`a reply exceeds ${this.limit_bytes} bytes`);
-      const grown = new Uint8Array(Math.min(this.limit_bytes, Math.max(needed, this.bytes.length * 2)));
+      const size_bytes = Math.min(this.limit_bytes, Math.max(needed, this.bytes.length * 2));
+      const grown = new Uint8Array(size_bytes);
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
     }

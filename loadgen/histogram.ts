@@ -77,7 +77,7 @@ export class Histogram {
     return Math.sqrt(variance);
   }
 
-  /** The value at `quantile` (0 < q <= 1): the smallest recorded value with at least q of all at or below it. */
+  /** The value at `quantile` (0 < q <= 1): the least value with q of all at or below it. */
   quantile_us(quantile: number): number {
     assert(quantile > 0 && quantile <= 1, "quantile in (0, 1]");
     if (this.count === 0) return 0;
@@ -91,7 +91,9 @@ export class Histogram {
   }
 
   merge(other: Histogram): void {
-    for (let bucket = 0; bucket < BUCKET_COUNT; bucket++) this.counts[bucket]! += other.counts[bucket]!;
+    for (let bucket = 0; bucket < BUCKET_COUNT; bucket++) {
+      this.counts[bucket]! += other.counts[bucket]!;
+    }
     this.count += other.count;
     this.sum_us += other.sum_us;
     this.sum_squares_us += other.sum_squares_us;

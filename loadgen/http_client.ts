@@ -36,7 +36,8 @@ export class HttpConnection implements Connection {
   bytes_received = 0;
   readonly reply_counts = new Map<string, number>();
   private readonly out: SendBuffer;
-  private readonly pending = new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES, RECEIVE_BUFFER_LIMIT_BYTES);
+  private readonly pending =
+    new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES, RECEIVE_BUFFER_LIMIT_BYTES);
   private readonly fifo: Int32Array; // tags in the order their requests went out
   private fifo_head = 0;
   private fifo_length = 0;
@@ -51,7 +52,8 @@ export class HttpConnection implements Connection {
     assert(in_flight_max >= 1, "at least one request in flight");
     assert((endpoint.token ?? "").length <= TOKEN_BYTES_MAX, "the token fits the request head");
     this.fifo = new Int32Array(in_flight_max);
-    this.authorization = endpoint.token === null ? "" : `authorization: Bearer ${endpoint.token}\r\n`;
+    this.authorization = endpoint.token === null ? ""
+      : `authorization: Bearer ${endpoint.token}\r\n`;
     this.batch_head = encoder.encode(`POST /v1/batches HTTP/1.1\r\n` +
       `host: ${endpoint.host}:${endpoint.port}\r\ncontent-type: ${FLATBUFFERS_TYPE}\r\n` +
       `${this.authorization}content-length: `);
@@ -301,7 +303,7 @@ function parse_head(bytes: Uint8Array, start: number, end: number): Head {
     const name = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim().toLowerCase();
     if (name === "content-length") content_length = Number(value);
-    else if (name === "transfer-encoding") throw new Error(`transfer-encoding ${value} unsupported`);
+    else if (name === "transfer-encoding") throw new Error(`transfer-encoding ${value}: no support`);
     else if (name === "connection" && value === "close") close = true;
   }
   if (!(content_length >= 0)) throw new Error("a response without content-length");

@@ -21,7 +21,7 @@ const ADMIN_TCP_IN_FLIGHT = 64;
 const FINAL_SAMPLE_MS_MIN = 100; // a last partial interval shorter than this is not a rate sample
 
 function log(options: Options, text: string): void {
-  if (!options.json) console.error(text);
+  if (!options.json) process.stderr.write(`${text}\n`);
 }
 
 export async function run(options: Options): Promise<number> {
@@ -91,7 +91,8 @@ async function finish(options: Options, admin: Pool, workload: Workload): Promis
   const released = await release_pooled_holds(admin, workload);
   if (released > 0) log(options, `clean-up: ${released} pooled holds released`);
   if (!options.check) {
-    return { verdict: "skipped", accounts_checked: 0, mismatches: 0, listed: [], note: "--no-check" };
+    return { verdict: "skipped", accounts_checked: 0, mismatches: 0, listed: [],
+      note: "--no-check" };
   }
   if (options.mode === Mode.accepted && options.transport === "http") {
     return { verdict: "skipped", accounts_checked: 0, mismatches: 0, listed: [],

@@ -84,7 +84,9 @@ function integer(name: string, text: string, min: number, max: number): number {
 /** "500ms", "30s", "2m", "1h", or a plain number of seconds. */
 export function parse_duration_ms(name: string, text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (match === null) throw new UsageError(`${name} must look like 500ms, 30s or 2m, got "${text}"`);
+  if (match === null) {
+    throw new UsageError(`${name} must look like 500ms, 30s or 2m, got "${text}"`);
+  }
   const unit_ms = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] ?? "s"]!;
   const value_ms = Number(match[1]) * unit_ms;
   if (!(value_ms > 0)) throw new UsageError(`${name} must be positive`);
@@ -92,14 +94,17 @@ export function parse_duration_ms(name: string, text: string): number {
 }
 
 export function parse_mix(text: string): OpMix {
-  const mix: OpMix = { debit: 0, credit: 0, transfer: 0, check: 0, hold: 0, capture: 0, release: 0 };
+  const mix: OpMix =
+    { debit: 0, credit: 0, transfer: 0, check: 0, hold: 0, capture: 0, release: 0 };
   for (const part of text.split(",")) {
     const [name, weight] = part.split("=").map((s) => s.trim());
     if (!(MIX_OPS as readonly string[]).includes(name ?? "") || weight === undefined) {
-      throw new UsageError(`--mix: "${part}" is not op=weight with op one of ${MIX_OPS.join(", ")}`);
+      throw new UsageError(`--mix: "${part}" is not op=weight, op one of ${MIX_OPS.join(", ")}`);
     }
     const value = Number(weight);
-    if (!(value >= 0) || !Number.isFinite(value)) throw new UsageError(`--mix: bad weight "${part}"`);
+    if (!(value >= 0) || !Number.isFinite(value)) {
+      throw new UsageError(`--mix: bad weight "${part}"`);
+    }
     mix[name as keyof OpMix] = value;
   }
   if (MIX_OPS.every((op) => mix[op] === 0)) throw new UsageError("--mix: all weights are 0");
@@ -158,7 +163,9 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
   };
   const skew_text = take("--skew") ?? "1";
   const skew = Number(skew_text);
-  if (!(skew >= 0 && skew <= 10)) throw new UsageError(`--skew must be in 0..10, got "${skew_text}"`);
+  if (!(skew >= 0 && skew <= 10)) {
+    throw new UsageError(`--skew must be in 0..10, got "${skew_text}"`);
+  }
   const mix_text = take("--mix");
   const in_flight = int("--in-flight", is_tcp ? 64 : 1, 1, 65536);
   if (!is_tcp && in_flight !== 1) {

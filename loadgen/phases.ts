@@ -67,7 +67,8 @@ class BatchJob implements Job {
   /** Throws unless every order ended in one of `accepted` statuses. */
   expect(what: string, accepted: readonly Status[]): void {
     if (this.refusals.length > 0) {
-      throw new SetupError(`${what}: ${this.refusals.length} requests refused (${this.refusals[0]})`);
+      const first = this.refusals[0];
+      throw new SetupError(`${what}: ${this.refusals.length} requests refused (${first})`);
     }
     const others = [...this.status_counts].filter(([status]) => !accepted.includes(status));
     if (others.length > 0) {
@@ -165,9 +166,10 @@ export async function set_up(pool: Pool, workload: Workload, opening_balance: nu
   let figures = await read_all(pool, workload, accounts);
   const low: number[] = [];
   for (let a = 0; a < workload.account_count; a++) {
-    if (figures.found[a] !== 1) throw new SetupError(`account ${workload.account_id(a)} is missing`);
+    const id = workload.account_id(a);
+    if (figures.found[a] !== 1) throw new SetupError(`account ${id} is missing`);
     if (figures.state[a] !== AccountState.open) {
-      throw new SetupError(`account ${workload.account_id(a)} is ${AccountState[figures.state[a]!]}`);
+      throw new SetupError(`account ${id} is ${AccountState[figures.state[a]!]}`);
     }
     if (figures.currency[a] !== workload.shape.currency) {
       throw new SetupError(`account ${workload.account_id(a)} is in currency ` +
@@ -213,7 +215,7 @@ export interface CheckReport {
   note: string;
 }
 
-/** Reads every account back: balance and held must equal the figures after set-up plus the ledger. */
+/** Reads every account back: balance and held must be the figures after set-up plus the ledger. */
 export async function end_check(pool: Pool, workload: Workload): Promise<CheckReport> {
   const figures = await read_all(pool, workload, all_accounts(workload));
   let mismatches = 0;
@@ -232,7 +234,9 @@ export async function end_check(pool: Pool, workload: Workload): Promise<CheckRe
   }
   const anomalies = workload.mismatched_results + workload.replayed_results;
   const notes: string[] = [];
-  if (workload.unknown_orders > 0) notes.push(`${workload.unknown_orders} orders of unknown outcome`);
+  if (workload.unknown_orders > 0) {
+    notes.push(`${workload.unknown_orders} orders of unknown outcome`);
+  }
   if (workload.mismatched_results > 0) {
     notes.push(`${workload.mismatched_results} results not matching their order's id`);
   }

@@ -49,7 +49,8 @@ export class Pool {
     }));
     for (const connection of opened) {
       pool.connections.push(connection);
-      pool.records.push(Array.from({ length: connection.in_flight_max }, () => new RequestRecord()));
+      const slots = connection.in_flight_max;
+      pool.records.push(Array.from({ length: slots }, () => new RequestRecord()));
       pool.open.push(true);
     }
     return pool;

@@ -144,13 +144,15 @@ export function summary_text(facts: RunFacts): string {
   const latency = load.latency;
   const row = (name: string, a: string, b: string, c: string) =>
     `  ${name.padEnd(12)}${pad(a, 11)}${pad(b, 11)}${pad(c, 11)}`;
-  const status_parts = Object.entries(statuses(workload)).map(([name, n]) => `${name} - ${group(n)}`);
+  const status_parts =
+    Object.entries(statuses(workload)).map(([name, n]) => `${name} - ${group(n)}`);
   const sent_mb_s = facts.bytes_sent / 1e6 / seconds;
   const received_mb_s = facts.bytes_received / 1e6 / seconds;
   const lines = [
-    `Done${options.label ? ` (${options.label})` : ""}: ${group(load.requests_answered)} requests, ` +
-      `${group(load.orders_answered)} orders in ${seconds.toFixed(2)}s: ` +
-      `${group(load.requests_answered / seconds)} requests/s, ${group(load.orders_answered / seconds)} orders/s`,
+    `Done${options.label ? ` (${options.label})` : ""}: ` +
+      `${group(load.requests_answered)} requests, ${group(load.orders_answered)} orders in ` +
+      `${seconds.toFixed(2)}s: ${group(load.requests_answered / seconds)} requests/s, ` +
+      `${group(load.orders_answered / seconds)} orders/s`,
     `Statistics        Avg      Stdev        Max`,
     row("Reqs/sec", requests.avg.toFixed(2), requests.stdev.toFixed(2), requests.max.toFixed(2)),
     row("Orders/sec", orders.avg.toFixed(0), orders.stdev.toFixed(0), orders.max.toFixed(0)),
@@ -164,6 +166,12 @@ export function summary_text(facts: RunFacts): string {
   }
   lines.push(...reply_lines(facts));
   lines.push("  Order statuses:", `    ${status_parts.join(", ") || "none"}`);
+  if ((workload.status_counts[Status.busy] ?? 0) > 0) {
+    lines.push("    (busy: refused for now, changing nothing: a full ring or partner share, or " +
+      "the " +
+      "idempotency window's capacity, about IDEMPOTENCY_ENTRIES_PER_GROUP / " +
+      "(IDEMPOTENCY_WINDOW_MS + 5 s) orders/s per group)");
+  }
   if (load.refusals.size > 0) {
     lines.push(`  Errors (requests without results): ${group(load.requests_refused)}: ` +
       [...load.refusals].map(([why, n]) => `${why} - ${group(n)}`).join(", "));
@@ -174,6 +182,10 @@ export function summary_text(facts: RunFacts): string {
   return lines.join("\n");
 }
 
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
 function settings_lines(facts: RunFacts): string[] {
   const { options, workload } = facts;
   const mix = Object.entries(options.mix).filter(([, w]) => w > 0).map(([op, w]) => `${op} ${w}`);
@@ -182,14 +194,15 @@ function settings_lines(facts: RunFacts): string[] {
       `${facts.in_flight} in flight, batches of ${options.batch_orders}, ` +
       `${options.mode === 0 ? "committed" : "accepted"} mode, seed ${options.seed}`,
     `  ${options.partners} partners x ${options.accounts_per_partner} accounts, skew ` +
-      `${options.skew} (hottest partner ${(workload.hottest_partner_share() * 100).toFixed(1)}%), ` +
+      `${options.skew} (hottest partner ${percent(workload.hottest_partner_share())}), ` +
       `mix ${mix.join(", ")}; token: ${facts.token_source}`,
   ];
   if (workload.ids.ahead_ms_max > 0) {
     lines.push(`  order ids ran up to ${workload.ids.ahead_ms_max} ms ahead of the clock`);
   }
   if (facts.lost_connections.length > 0) {
-    lines.push(`  connections lost: ${facts.lost_connections.length} (${facts.lost_connections[0]})`);
+    const lost = facts.lost_connections;
+    lines.push(`  connections lost: ${lost.length} (${lost[0]})`);
   }
   return lines;
 }

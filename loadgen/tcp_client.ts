@@ -39,7 +39,8 @@ export class TcpConnection implements Connection {
   bytes_received = 0;
   readonly reply_counts = new Map<string, number>();
   private readonly out: SendBuffer;
-  private readonly pending = new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES, RECEIVE_BUFFER_LIMIT_BYTES);
+  private readonly pending =
+    new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES, RECEIVE_BUFFER_LIMIT_BYTES);
   private readonly in_flight: Uint8Array;
   private readonly request_ids: bigint[];
   private socket: Socket<undefined> | null = null;

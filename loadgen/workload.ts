@@ -18,7 +18,8 @@ import { OrderIdWriter } from "./order_ids.ts";
 import { ORDER_WORDS, type RequestRecord } from "./request_record.ts";
 import { ZipfPicker } from "./zipf.ts";
 
-export const MIX_OPS = ["debit", "credit", "transfer", "check", "hold", "capture", "release"] as const;
+export const MIX_OPS =
+  ["debit", "credit", "transfer", "check", "hold", "capture", "release"] as const;
 export type MixOp = (typeof MIX_OPS)[number];
 export type OpMix = Record<MixOp, number>;
 export const OP_MIX_DEFAULT: OpMix = {
@@ -35,7 +36,7 @@ const STATUS_CODES = 256;
 // write_order's u32 words against the struct layout.
 assert(ORDER_ACCOUNT_OFFSET === 2 * 4 && ORDER_AMOUNT_OFFSET === 4 * 4, "account, amount words");
 assert(ORDER_REF_OFFSET === 6 * 4 && ORDER_PARTNER_OFFSET === 8 * 4, "ref and partner words");
-assert(ORDER_CURRENCY_OFFSET === 9 * 4 && ORDER_OP_OFFSET === 9 * 4 + 2, "currency and op in word 9");
+assert(ORDER_CURRENCY_OFFSET === 9 * 4 && ORDER_OP_OFFSET === 9 * 4 + 2, "currency, op: word 9");
 assert(ORDER_FLAGS_OFFSET === 9 * 4 + 3, "flags in the top byte of word 9");
 
 export interface WorkloadShape {
@@ -61,7 +62,7 @@ export class Workload {
   readonly delta_held: Float64Array;
   readonly touched: Uint8Array;
   readonly status_counts = new Float64Array(STATUS_CODES);
-  /** Orders whose outcome the service never told (timeouts, dropped connections, accepted over HTTP). */
+  /** Orders of unknown outcome (timeouts, connections lost, accepted mode over HTTP). */
   unknown_orders = 0;
   /** Results whose id did not match the order at their position, or answered `replayed`. */
   mismatched_results = 0;
@@ -323,7 +324,8 @@ export class Workload {
 
 /** Cumulative shares of MIX_OPS; transfers need a second account of the same partner. */
 function mix_cdf(mix: OpMix, accounts_per_partner: number): Float64Array {
-  const weights = MIX_OPS.map((op) => (op === "transfer" && accounts_per_partner < 2 ? 0 : mix[op]));
+  const weights =
+    MIX_OPS.map((op) => (op === "transfer" && accounts_per_partner < 2 ? 0 : mix[op]));
   const total = weights.reduce((a, b) => a + b, 0);
   assert(total > 0, "the op mix has a positive weight");
   const cdf = new Float64Array(weights.length);

@@ -8,7 +8,8 @@ import { resolve } from "node:path";
 import { ServiceProcess } from "../support/service_process.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
-const REQUIRED_KEYS = ["orders_per_sec", "requests_per_sec", "p50_ms", "p99_ms", "errors", "statuses"];
+const REQUIRED_KEYS =
+  ["orders_per_sec", "requests_per_sec", "p50_ms", "p99_ms", "errors", "statuses"];
 const TEST_TIMEOUT_MS = 60_000;
 
 let service: ServiceProcess;

@@ -67,7 +67,8 @@ function answer(frame: Uint8Array, at: number): number {
         const order_at = decoded.orders_byte_offset + k * ORDER_SIZE_BYTES;
         results.set(frame.subarray(order_at, order_at + 8), k * ORDER_SIZE_BYTES);
       }
-      const size = write_batch_results(out, at + 4, decoded.request_id, results, decoded.order_count);
+      const count = decoded.order_count;
+      const size = write_batch_results(out, at + 4, decoded.request_id, results, count);
       new DataView(out.buffer).setUint32(at, size, true);
       return at + 4 + size;
     }

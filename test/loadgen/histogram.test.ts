@@ -37,7 +37,8 @@ describe("loadgen histogram", () => {
       const log_uniform = Array.from({ length: 20_000 },
         () => Math.floor(Math.exp(prng.next_float() * Math.log(1e9))));
       const tail = Array.from({ length: 20_000 },
-        () => prng.chance(0.01) ? 100_000 + prng.int_below(5_000_000) : 500 + prng.int_below(20_000));
+        () => prng.chance(0.01) ? 100_000 + prng.int_below(5_000_000)
+          : 500 + prng.int_below(20_000));
       check(uniform, `uniform seed ${seed}`);
       check(log_uniform, `log-uniform seed ${seed}`);
       check(tail, `tail seed ${seed}`);
