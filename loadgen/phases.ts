@@ -15,23 +15,31 @@ import type { RequestRecord } from "./request_record.ts";
 import type { Workload } from "./workload.ts";
 
 const SETUP_BATCH_ORDERS = BATCH_ORDERS_MAX;
+// Set-up orders answered busy (or whose request was refused for now) are sent again, with fresh
+// ids, after a pause that doubles each round.
+const SETUP_ATTEMPTS_MAX = 8;
+const SETUP_RETRY_PAUSE_MS_FIRST = 100;
 const MISMATCHES_LISTED_MAX = 10;
 
 export class SetupError extends Error {
   override name = "SetupError";
 }
 
-/** Sends batches whose orders `write(record, k, item)` makes for items 0..count-1. */
+/**
+ * Sends batches whose orders `write(record, k, item)` makes for each item (an account index: the
+ * writer puts it in record.account[k]). Items answered busy, or in a request refused for now, are
+ * collected for another round.
+ */
 class BatchJob implements Job {
   readonly mode = Mode.committed;
   private next_item = 0;
   readonly status_counts = new Map<number, number>();
   readonly refusals: string[] = [];
+  readonly retry: number[] = [];
 
   constructor(private readonly items: Int32Array,
     private readonly write: (record: RequestRecord, k: number, item: number) => void,
-    private readonly on_result: ((record: RequestRecord, frame: Uint8Array, offset: number,
-      count: number) => void) | null = null) {}
+    private readonly ledger: Workload | null = null) {}
 
   next(record: RequestRecord): boolean {
     if (this.next_item >= this.items.length) return false;
@@ -47,9 +55,13 @@ class BatchJob implements Job {
   on_results(record: RequestRecord, frame: Uint8Array, offset: number, count: number): void {
     for (let k = 0; k < count; k++) {
       const status = frame[offset + k * RESULT_SIZE_BYTES + RESULT_STATUS_OFFSET]!;
+      if (status === Status.busy) {
+        this.retry.push(record.account[k]!);
+        continue;
+      }
       this.status_counts.set(status, (this.status_counts.get(status) ?? 0) + 1);
     }
-    this.on_result?.(record, frame, offset, count);
+    this.ledger?.apply_results(record, frame, offset, count);
   }
 
   on_pending(): void {
@@ -60,7 +72,12 @@ class BatchJob implements Job {
     assert(false, "batch jobs send no account queries");
   }
 
-  on_refused(_record: RequestRecord, reason: string, _outcome_unknown: boolean): void {
+  on_refused(record: RequestRecord, reason: string, outcome_unknown: boolean): void {
+    this.ledger?.forget(record, outcome_unknown);
+    if (!outcome_unknown && RETRIED_REFUSALS.test(reason)) {
+      for (let k = 0; k < record.count; k++) this.retry.push(record.account[k]!);
+      return;
+    }
     this.refusals.push(reason);
   }
 
@@ -76,6 +93,39 @@ class BatchJob implements Job {
         `${Status[s] ?? s} x${n}`).join(", ")}`);
     }
   }
+}
+
+// Refusals that mean "not now": HTTP 503 and 507, TCP Error busy, not_ready, disk_full.
+const RETRIED_REFUSALS = /^(503|507) |busy|not_ready|disk_full/;
+
+/** Runs `write` for every item, again for those answered busy, up to SETUP_ATTEMPTS_MAX rounds. */
+async function run_with_retries(pool: Pool, what: string, items: Int32Array,
+  write: (record: RequestRecord, k: number, item: number) => void): Promise<BatchJob[]> {
+  const rounds: BatchJob[] = [];
+  let pending = items;
+  let pause_ms = SETUP_RETRY_PAUSE_MS_FIRST;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > SETUP_ATTEMPTS_MAX) {
+      throw new SetupError(`${what}: ${pending.length} orders still busy after ` +
+        `${SETUP_ATTEMPTS_MAX} attempts`);
+    }
+    if (attempt > 1) await Bun.sleep(pause_ms);
+    if (attempt > 1) pause_ms *= 2;
+    const job = new BatchJob(pending, write);
+    await pool.run(job);
+    rounds.push(job);
+    pending = Int32Array.from(job.retry);
+  }
+  return rounds;
+}
+
+/** Throws unless every order of every round ended in one of `accepted` statuses. */
+function expect_statuses(rounds: BatchJob[], what: string, accepted: readonly Status[]): void {
+  for (const round of rounds) round.expect(what, accepted);
+}
+
+function count_status(rounds: BatchJob[], status: Status): number {
+  return rounds.reduce((sum, round) => sum + (round.status_counts.get(status) ?? 0), 0);
 }
 
 export interface Figures {
@@ -159,10 +209,9 @@ export interface SetupReport {
 export async function set_up(pool: Pool, workload: Workload, opening_balance: number)
   : Promise<SetupReport> {
   const accounts = all_accounts(workload);
-  const open = new BatchJob(accounts,
+  const open = await run_with_retries(pool, "opening accounts", accounts,
     (record, k, account) => workload.write_open_account(record, k, account, Date.now()));
-  await pool.run(open);
-  open.expect("opening accounts", [Status.ok, Status.account_exists]);
+  expect_statuses(open, "opening accounts", [Status.ok, Status.account_exists]);
   let figures = await read_all(pool, workload, accounts);
   const low: number[] = [];
   for (let a = 0; a < workload.account_count; a++) {
@@ -179,30 +228,34 @@ export async function set_up(pool: Pool, workload: Workload, opening_balance: nu
   }
   if (low.length > 0) {
     const balances = figures.balance;
-    const credit = new BatchJob(Int32Array.from(low), (record, k, account) =>
-      workload.write_credit(record, k, account, opening_balance - balances[account]!, Date.now()));
-    await pool.run(credit);
-    credit.expect("opening credits", [Status.ok]);
+    const credit = await run_with_retries(pool, "opening credits", Int32Array.from(low),
+      (record, k, account) =>
+        workload.write_credit(record, k, account, opening_balance - balances[account]!, Date.now()));
+    expect_statuses(credit, "opening credits", [Status.ok]);
     figures = await read_all(pool, workload, accounts);
   }
   workload.initial_balance.set(figures.balance);
   workload.initial_held.set(figures.held);
-  const opened = open.status_counts.get(Status.ok) ?? 0;
+  const opened = count_status(open, Status.ok);
   return { opened, credited: low.length, existing: workload.account_count - opened };
 }
 
 /** Releases every hold still waiting in the pool (their results go to the ledger). */
 export async function release_pooled_holds(pool: Pool, workload: Workload): Promise<number> {
+  // A release answered busy goes back to the pool (the ledger's rule), so each round releases
+  // what is pooled at its start; rounds stop when one releases nothing.
   let released = 0;
-  while (workload.pool_size > 0) {
-    const count = workload.pool_size;
-    const job = new BatchJob(new Int32Array(count), (record, k) => {
+  let pause_ms = SETUP_RETRY_PAUSE_MS_FIRST;
+  for (let attempt = 1; workload.pool_size > 0 && attempt <= SETUP_ATTEMPTS_MAX; attempt++) {
+    if (attempt > 1) await Bun.sleep(pause_ms);
+    if (attempt > 1) pause_ms *= 2;
+    const job = new BatchJob(new Int32Array(workload.pool_size), (record, k) => {
       const wrote = workload.write_pool_release(record, k, Date.now());
       assert(wrote, "the pool holds one hold per item");
-    }, (record, frame, offset, n) => workload.apply_results(record, frame, offset, n));
+    }, workload);
     await pool.run(job);
     released += job.status_counts.get(Status.ok) ?? 0;
-    if (job.refusals.length > 0 || (job.status_counts.get(Status.ok) ?? 0) === 0) break;
+    if (job.refusals.length > 0) break;
   }
   return released;
 }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { ServiceProcess } from "../support/service_process.ts";
+import { start_fake_service } from "./fake_service.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const REQUIRED_KEYS =
@@ -15,7 +16,9 @@ const TEST_TIMEOUT_MS = 60_000;
 let service: ServiceProcess;
 
 beforeAll(async () => {
-  service = await ServiceProcess.start();
+  // A 1 s idempotency window gives the small test limits room for several runs in a row; set-up
+  // resends orders answered busy, the load counts them.
+  service = await ServiceProcess.start({ env: { IDEMPOTENCY_WINDOW_MS: "1000" } });
 });
 
 afterAll(async () => {
@@ -90,4 +93,19 @@ describe("loadgen end to end", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--in-flight");
   }, TEST_TIMEOUT_MS);
+
+  test("a service whose balances do not follow its answers fails the end check loudly (exit 1)",
+    async () => {
+      // The fake acknowledges every order ok but never changes a balance.
+      const fake = start_fake_service(0);
+      try {
+        const run = await loadgen(["--transport", "tcp", "--tcp-port", String(fake.port),
+          "--requests", "50", "--internal-token", "unused"]);
+        expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
+        expect(run.stdout).toContain("End check: FAIL");
+        expect(run.stdout).toMatch(/account \d+\/\d+: expected balance -?\d+ held \d+, read balance/);
+      } finally {
+        fake.stop(true);
+      }
+    }, TEST_TIMEOUT_MS);
 });
