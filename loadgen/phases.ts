@@ -229,8 +229,8 @@ export async function set_up(pool: Pool, workload: Workload, opening_balance: nu
   if (low.length > 0) {
     const balances = figures.balance;
     const credit = await run_with_retries(pool, "opening credits", Int32Array.from(low),
-      (record, k, account) =>
-        workload.write_credit(record, k, account, opening_balance - balances[account]!, Date.now()));
+      (record, k, account) => workload.write_credit(record, k, account,
+        opening_balance - balances[account]!, Date.now()));
     expect_statuses(credit, "opening credits", [Status.ok]);
     figures = await read_all(pool, workload, accounts);
   }

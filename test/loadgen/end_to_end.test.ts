@@ -103,7 +103,8 @@ describe("loadgen end to end", () => {
           "--requests", "50", "--internal-token", "unused"]);
         expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
         expect(run.stdout).toContain("End check: FAIL");
-        expect(run.stdout).toMatch(/account \d+\/\d+: expected balance -?\d+ held \d+, read balance/);
+        expect(run.stdout)
+          .toMatch(/account \d+\/\d+: expected balance -?\d+ held \d+, read balance/);
       } finally {
         fake.stop(true);
       }
