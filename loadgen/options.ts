@@ -40,7 +40,7 @@ export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brack
 
   --transport tcp|http     wire to load [tcp]
   --host H                 service address [$HOST or 127.0.0.1]
-  --http-port N            HTTP port [$PORT or 8080] (also used by nothing else)
+  --http-port N            HTTP port [$PORT or 8080]
   --tcp-port N             TCP port [$TCP_PORT or 8090]
   --connections N          sockets [tcp 4, http 64]
   --in-flight N            requests in flight per connection [tcp 64; http 1: Bun.serve closes
