@@ -31,7 +31,8 @@ const LATENCIES_MAX = 1 << 23;
 const ID_SEQUENCE_BITS = 22;
 /** The service's settings (the window's capacity must not cap the rate: entries / (W + 5 s)). */
 const SERVICE_ENV: Record<string, string> = {
-  AUTH: "off", GROUPS: "4", RING_SLOTS: "8192", IDEMPOTENCY_WINDOW_MS: "1000",
+  // BENCH_GROUPS=n overrides the group count (to see what more groups per journal worker cost).
+  AUTH: "off", GROUPS: process.env.BENCH_GROUPS ?? "4", RING_SLOTS: "8192", IDEMPOTENCY_WINDOW_MS: "1000",
   IDEMPOTENCY_ENTRIES_PER_GROUP: String(1 << 23),
 };
 
