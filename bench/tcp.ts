@@ -136,7 +136,6 @@ class BenchConnection {
   private readonly inbox = new Uint8Array(4 << 20);
   private inbox_bytes = 0;
   private readonly sent_ms: Float64Array;
-  private next_request = 0;
   running = true;
   outstanding = 0;
   hello_done!: () => void;

@@ -141,7 +141,6 @@ class ColumnReader {
 
 const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
 const i32 = (b: ArrayBuffer, o: number, n: number) => new Int32Array(b, o, n);
-const u16 = (b: ArrayBuffer, o: number, n: number) => new Uint16Array(b, o, n);
 const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
 const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n);
 

@@ -1,15 +1,13 @@
 // Reads: an account's figures and an order's result, answered by the engine that owns them and
 // released only once the journal is durable up to what they reflect.
 
-import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
-import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { encode_account_info, encode_order_status } from "../schema/codec.ts";
 import { account_info_to_json, results_to_json } from "../schema/json.ts";
 import { read_result_fields } from "../schema/layout.ts";
-import type { AccountInfoFields } from "../schema/messages.ts";
 import type { PendingRequest } from "../router/pending.ts";
 import type { ServiceNode } from "../router/service_node.ts";
+import { account_info_of } from "../router/query_results.ts";
 import * as S from "../router/slots.ts";
 import { forbidden_response } from "./auth/http_auth.ts";
 import { partner_for_read } from "./auth/principal.ts";
@@ -53,21 +51,7 @@ export async function handle_read_account(node: ServiceNode, req: Request,
   const format = accept_format(req);
   const { request, id } = answer;
   if (!request.found) return bad_request(format, ErrorCode.not_found, `account ${id} not found`);
-  const body = request.query_body!;
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const info: AccountInfoFields = {
-    request_id: 0n,
-    account: id,
-    partner: view.getUint32(S.ACCOUNT_PARTNER, true),
-    kind: view.getUint8(S.ACCOUNT_KIND) as AccountKind,
-    currency: view.getUint16(S.ACCOUNT_CURRENCY, true),
-    state: view.getUint8(S.ACCOUNT_STATE) as AccountState,
-    overdraft_limit: BigInt(view.getFloat64(S.ACCOUNT_OVERDRAFT, true)),
-    balance: BigInt(view.getFloat64(S.ACCOUNT_BALANCE, true)),
-    held: BigInt(view.getFloat64(S.ACCOUNT_HELD, true)),
-    available: BigInt(view.getFloat64(S.ACCOUNT_AVAILABLE, true)),
-    sequence: BigInt(view.getFloat64(S.ACCOUNT_SEQUENCE, true)),
-  };
+  const info = account_info_of(0n, id, request.query_body!);
   if (format === "flatbuffers") {
     return new Response(encode_account_info(info), { headers: { "content-type": FLATBUFFERS_TYPE } });
   }

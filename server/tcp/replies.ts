@@ -2,14 +2,12 @@
 // and order reads), and the request_id of a batch refused while decoding (batch_empty,
 // batch_too_large keep the connection open, so the client must learn which request it was).
 
-import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
-import { AccountState } from "../../schema/generated/balance/wire/account-state.ts";
 import { encode_account_info, encode_order_status } from "../../schema/codec.ts";
 import {
   MALFORMED, field_pos, follow_offset, table_vtable, u64_field,
 } from "../../schema/flatbuffer_read.ts";
 import { read_result_fields } from "../../schema/layout.ts";
-import * as S from "../../router/slots.ts";
+import { account_info_of } from "../../router/query_results.ts";
 
 // Frame: field 1 is the message table; OrderBatch: field 0 is request_id.
 const FRAME_MESSAGE_FIELD = 1;
@@ -17,20 +15,7 @@ const UOFFSET_BYTES = 4;
 
 /** AccountInfo from an engine's account record (router/slots.ts ACCOUNT_*). */
 export function account_info_frame(request_id: bigint, account: bigint, body: Uint8Array): Uint8Array {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  return encode_account_info({
-    request_id,
-    account,
-    partner: view.getUint32(S.ACCOUNT_PARTNER, true),
-    kind: view.getUint8(S.ACCOUNT_KIND) as AccountKind,
-    currency: view.getUint16(S.ACCOUNT_CURRENCY, true),
-    state: view.getUint8(S.ACCOUNT_STATE) as AccountState,
-    overdraft_limit: BigInt(view.getFloat64(S.ACCOUNT_OVERDRAFT, true)),
-    balance: BigInt(view.getFloat64(S.ACCOUNT_BALANCE, true)),
-    held: BigInt(view.getFloat64(S.ACCOUNT_HELD, true)),
-    available: BigInt(view.getFloat64(S.ACCOUNT_AVAILABLE, true)),
-    sequence: BigInt(view.getFloat64(S.ACCOUNT_SEQUENCE, true)),
-  });
+  return encode_account_info(account_info_of(request_id, account, body));
 }
 
 /** OrderStatus (found) from an engine's 40-byte Result. */
