@@ -5,7 +5,7 @@
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 
-.PHONY: install flatc run test typecheck schema bench-engine benchmark clean-data
+.PHONY: install flatc services services-down run test typecheck schema bench-engine benchmark clean-data
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -17,11 +17,21 @@ install: node_modules/.installed
 flatc:
 	@command -v flatc >/dev/null 2>&1 || scripts/install-system-packages.sh flatbuffers-compiler
 
+# A private PostgreSQL and a real Kafka broker (KRaft) on 127.0.0.1, started or reused; data in
+# ./.services, the Kafka jars cached in ~/.cache/balance-service (docs/services.md). Either one is
+# left alone when DATABASE_URL / KAFKA_BROKERS is set. Prints both addresses.
+services: install
+	scripts/services/up.sh
+
+services-down:
+	scripts/services/down.sh
+
 run: install
 	$(BUN) server/main.ts
 
-# Typecheck runs as a test (test/typecheck.test.ts), so the totals count it.
-test: install flatc
+# Typecheck runs as a test (test/typecheck.test.ts), so the totals count it. The tests that need
+# PostgreSQL and Kafka reach them through test/support/services.ts (the same scripts, reused).
+test: install flatc services
 	$(BUN) test
 
 typecheck: install
