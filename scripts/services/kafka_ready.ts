@@ -1,5 +1,8 @@
 // Waits until a Kafka broker answers a real round trip: kafkajs connects, asks for the cluster's
-// metadata (DescribeCluster over a Metadata request) and sees at least one broker and a controller.
+// metadata (DescribeCluster over a Metadata request) and sees at least one broker and a controller,
+// then asks the group coordinator about a probe group (FindCoordinator, DescribeGroups): on a new
+// broker that creates the offsets topic and waits out "the coordinator is loading", so the first
+// consumer group of a test does not meet it.
 // Used by scripts/services/kafka.sh after it starts the broker, never a fixed sleep.
 //
 //   bun scripts/services/kafka_ready.ts <brokers, comma-separated> <timeout_s>
@@ -11,6 +14,7 @@ import { silence_kafkajs_timeout_warning } from "./kafkajs_warning.ts";
 
 const POLL_MS = 200;
 const REQUEST_TIMEOUT_MS = 2_000;
+const PROBE_GROUP_ID = "balance-services-ready";
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
@@ -31,6 +35,8 @@ async function probe_once(brokers: string[]): Promise<string> {
     const cluster = await admin.describeCluster();
     assert(cluster.brokers.length > 0, "the metadata lists no broker");
     assert(cluster.controller !== null && cluster.controller >= 0, "the metadata has no controller");
+    const described = await admin.describeGroups([PROBE_GROUP_ID]);
+    assert(described.groups.length === 1, "the group coordinator described no group");
     return `cluster ${cluster.clusterId}, brokers ${cluster.brokers.length}`;
   } finally {
     await admin.disconnect().catch(() => {});
