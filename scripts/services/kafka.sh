@@ -41,8 +41,9 @@ fetch_jars() {
   log "fetching the Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS_DIR"
   local staging="$KAFKA_LIBS_DIR.tmp.$$"
   rm -rf "$staging"
-  mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$staging" >&2 || { rm -rf "$staging"; die "mvn could not fetch the Kafka jars"; }
+  mvn -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$staging" >"$KAFKA_DIR/mvn.log" 2>&1 ||
+    { tail -n 60 "$KAFKA_DIR/mvn.log" >&2; rm -rf "$staging"; die "mvn could not fetch the Kafka jars"; }
   ls "$staging"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing"
   echo "$sum" >"$staging/.pom.cksum"
   rm -rf "$KAFKA_LIBS_DIR"
