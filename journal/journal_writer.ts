@@ -49,6 +49,8 @@ export class JournalWriter {
   private written_sequence: number; // last sequence appended
   private durable_sequence: number; // last sequence covered by a completed sync
   private prepared = false; // SEGMENT_PREPARED_NAME exists, zeroed in full and synced
+  private prepare_fd: number | null = null; // SEGMENT_PREPARED_NAME while it is being zeroed
+  private prepare_position_bytes = 0;
   private failed = false; // an fsync failed: this writer must never touch the disk again
   private readonly header = entry_header_empty();
 
@@ -120,21 +122,46 @@ export class JournalWriter {
 
   /** Preallocates the next segment so that rollover does not stall; call when idle. */
   prepare_next_segment(): void {
+    while (!this.prepare_next_segment_step(this.segment_size_bytes)) { /* until prepared */ }
+  }
+
+  /**
+   * Zeroes up to `budget_bytes` more of the next segment, so a caller can spread the preparation
+   * over its idle moments instead of stalling a rollover; true once it is prepared (and synced).
+   * After a DiskFullError the next call starts the file over: its zeros were never synced.
+   */
+  prepare_next_segment_step(budget_bytes: number): boolean {
     assert(!this.failed, "the journal writer failed an fsync and must not be used");
-    if (this.prepared) return;
-    const fd = this.files.open(this.path(SEGMENT_PREPARED_NAME), true);
-    try {
-      // Rewrites all of it even after an earlier DiskFullError: the file's zeros are not synced.
-      const step_bytes = PREALLOCATE_CHUNK_BYTES;
-      for (let position = 0; position < this.segment_size_bytes; position += step_bytes) {
-        const size_bytes = Math.min(PREALLOCATE_CHUNK_BYTES, this.segment_size_bytes - position);
-        this.files.write(fd, zeros().subarray(0, size_bytes), position);
-      }
-      this.datasync(fd);
-    } finally {
-      this.files.close(fd);
+    assert(budget_bytes > 0, "a positive budget");
+    if (this.prepared) return true;
+    if (this.prepare_fd === null) {
+      this.prepare_fd = this.files.open(this.path(SEGMENT_PREPARED_NAME), true);
+      this.prepare_position_bytes = 0;
     }
+    const fd = this.prepare_fd;
+    try {
+      const end = Math.min(this.segment_size_bytes, this.prepare_position_bytes + budget_bytes);
+      while (this.prepare_position_bytes < end) {
+        const size_bytes = Math.min(PREALLOCATE_CHUNK_BYTES, end - this.prepare_position_bytes);
+        this.files.write(fd, zeros().subarray(0, size_bytes), this.prepare_position_bytes);
+        this.prepare_position_bytes += size_bytes;
+      }
+      if (this.prepare_position_bytes < this.segment_size_bytes) return false;
+      this.datasync(fd);
+    } catch (error) {
+      this.prepare_fd = null;
+      this.files.close(fd);
+      throw error;
+    }
+    this.prepare_fd = null;
+    this.files.close(fd);
     this.prepared = true;
+    return true;
+  }
+
+  /** Whether the next segment is ready, so a rollover will not stall to zero one. */
+  get next_segment_prepared(): boolean {
+    return this.prepared;
   }
 
   /**
@@ -164,6 +191,8 @@ export class JournalWriter {
   close(): void {
     if (this.fd !== null) this.files.close(this.fd);
     this.fd = null;
+    if (this.prepare_fd !== null) this.files.close(this.prepare_fd);
+    this.prepare_fd = null;
   }
 
   private continue_segment(recovery: JournalRecovery): void {

@@ -16,6 +16,8 @@ import type { Ring } from "./ring.ts";
 import * as S from "./slots.ts";
 
 const PARTNER_OFFSET = 32;
+/** Partners whose single-part layout is kept for reuse (a few thousand partners in all). */
+const WHOLE_BATCH_PARTS_CACHED_MAX = 65_536;
 
 export interface RouterCounters {
   on_results(results: Uint8Array, count: number): void;
@@ -30,6 +32,7 @@ export class Router {
   /** Per group: requests waiting for durability, in sequence order. */
   private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
   readonly durable_sequence: number[] = [];
+  private readonly whole_batch_parts = new Map<number, PartInfo[]>();
 
   constructor(
     private readonly partitioning: Partitioning,
@@ -112,6 +115,20 @@ export class Router {
     });
   }
 
+  /** The one part of a batch from one partner: built once per partner, then reused (read-only). */
+  private whole_batch_part(partner: number): PartInfo[] {
+    let parts = this.whole_batch_parts.get(partner);
+    if (parts === undefined) {
+      const p = this.partitioning;
+      const group = p.group_of_partner(partner);
+      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], positions: null }];
+      if (this.whole_batch_parts.size < WHOLE_BATCH_PARTS_CACHED_MAX) {
+        this.whole_batch_parts.set(partner, parts);
+      }
+    }
+    return parts;
+  }
+
   private split_by_group(view: DataView, count: number): PartInfo[] {
     const first_partner = view.getUint32(PARTNER_OFFSET, true);
     let same_partner = true;
@@ -119,10 +136,7 @@ export class Router {
       same_partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true) === first_partner;
     }
     const p = this.partitioning;
-    if (same_partner) {
-      const group = p.group_of_partner(first_partner);
-      return [{ group, worker: p.worker_of_group(group), partners: [first_partner], positions: null }];
-    }
+    if (same_partner) return this.whole_batch_part(first_partner);
     const by_group = new Map<number, { partners: Set<number>; positions: number[] }>();
     for (let k = 0; k < count; k++) {
       const partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true);
