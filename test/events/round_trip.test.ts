@@ -6,7 +6,9 @@ import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES } from "../../common/c
 import { RECORD_COUNTER_AFTER } from "../../engine/journal_record.ts";
 import { decode_event_record, type EventRecord } from "../../events/decode.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
-import { EVENT_BYTES, EVENT_RECORD_HEADER_BYTES, type EventFields } from "../../events/event_layout.ts";
+import {
+  EVENT_BYTES, EVENT_RECORD_HEADER_BYTES, type EventFields,
+} from "../../events/event_layout.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import { EngineHarness, T0_MS } from "../engine/harness.ts";
@@ -135,9 +137,11 @@ describe("builder", () => {
       .toEqual([[1, 1, 3], [2, 4, 2]]);
   });
 
-  test("a sequence gap between entries, another group, or appending when sealed: assertions", () => {
+  test("a sequence gap between entries, another group, a sealed record: assertions", () => {
     const builder = new EventRecordBuilder(0);
-    each_entry([synthetic_entry(1, 2)], (v, o, header) => builder.append_entry(v, o, header));
+    each_entry([synthetic_entry(1, 2)], (view, offset, header) => {
+      builder.append_entry(view, offset, header);
+    });
     each_entry([synthetic_entry(4, 1)], (view, offset, header) => {
       expect(() => builder.append_entry(view, offset, header)).toThrow("without gaps");
     });
