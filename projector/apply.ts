@@ -1,0 +1,223 @@
+// Applies one fetched batch of a group's events to PostgreSQL in one transaction (DESIGN.md
+// section 4): the group's applied sequence is locked first, events at or below it are dropped (Kafka
+// delivers at least once), the rest are folded into one change per account and per hold
+// (projector/coalesce.ts) and written with one multi-row statement per table (unnest of arrays),
+// and the new applied sequence is written in the same transaction. A batch is applied whole or not
+// at all: any failure rolls everything back, and the consumer fetches it again.
+
+import type postgres from "postgres";
+import { assert } from "../common/assert.ts";
+import { HoldState } from "../engine/holds.ts";
+import { coalesce, type AccountChange, type HoldChange } from "./coalesce.ts";
+import { verify_event, type ProjectedEvent } from "./event.ts";
+
+type Transaction = postgres.TransactionSql;
+
+export interface ApplyResult {
+  /** Events written by this call. */
+  applied_count: number;
+  /** Events dropped because the group had already applied them. */
+  skipped_count: number;
+  /** The group's applied sequence after the call. */
+  sequence: number;
+}
+
+/** Applies `events` (one group's, in sequence order) in one transaction; see the file comment. */
+export async function apply_batch(sql: postgres.Sql, group: number,
+  events: readonly ProjectedEvent[]): Promise<ApplyResult> {
+  assert(Number.isInteger(group) && group >= 0, "group id");
+  for (let i = 0; i < events.length; i++) {
+    verify_event(events[i]!);
+    if (i > 0) assert(events[i]!.sequence === events[i - 1]!.sequence + 1, "batch has a gap");
+  }
+  return sql.begin(async (tx) => {
+    const applied = await lock_applied(tx, group);
+    const first_new = events.findIndex((event) => event.sequence > applied.sequence);
+    if (first_new === -1) {
+      return { applied_count: 0, skipped_count: events.length, sequence: applied.sequence };
+    }
+    const fresh = events.slice(first_new);
+    const first = fresh[0]!;
+    const last = fresh[fresh.length - 1]!;
+    assert(first.sequence === applied.sequence + 1,
+      `group ${group}: event ${first.sequence} follows applied ${applied.sequence} with a gap`);
+    assert(first.epoch >= applied.epoch && last.epoch >= first.epoch, "epochs never go backwards");
+    await write_events(tx, group, fresh);
+    await write_changes(tx, group, fresh);
+    await tx`
+      update applied_sequence
+      set sequence = ${last.sequence}, epoch = ${last.epoch}, updated_at = now()
+      where group_id = ${group}`;
+    return { applied_count: fresh.length, skipped_count: first_new, sequence: last.sequence };
+  });
+}
+
+interface Applied {
+  sequence: number;
+  epoch: number;
+}
+
+/** The group's applied sequence, its row locked until the transaction ends (0 for a new group). */
+async function lock_applied(tx: Transaction, group: number): Promise<Applied> {
+  await tx`
+    insert into applied_sequence (group_id, sequence, epoch) values (${group}, 0, 0)
+    on conflict (group_id) do nothing`;
+  const rows = await tx`
+    select sequence::text as sequence, epoch::text as epoch
+    from applied_sequence where group_id = ${group} for update`;
+  assert(rows.length === 1, "one applied_sequence row per group");
+  const sequence = Number(rows[0]!.sequence);
+  const epoch = Number(rows[0]!.epoch);
+  assert(Number.isSafeInteger(sequence) && sequence >= 0, "applied sequence is exact");
+  return { sequence, epoch };
+}
+
+/** One row per event in orders; a row already there (same group and sequence) is left alone. */
+async function write_events(tx: Transaction, group: number,
+  events: readonly ProjectedEvent[]): Promise<void> {
+  const count = events.length;
+  const sequence = new Array<number>(count);
+  const epoch = new Array<number>(count);
+  const engine_time_ms = new Array<number>(count);
+  const partner = new Array<number>(count);
+  const order_id = new Array<string>(count);
+  const account_id = new Array<string>(count);
+  const op = new Array<number>(count);
+  const status = new Array<number>(count);
+  const amount_minor = new Array<string>(count);
+  const ref = new Array<string>(count);
+  const currency = new Array<number>(count);
+  const balance_after = new Array<number>(count);
+  const held_after = new Array<number>(count);
+  const counter_after = new Array<number>(count);
+  for (let i = 0; i < count; i++) {
+    const event = events[i]!;
+    sequence[i] = event.sequence;
+    epoch[i] = event.epoch;
+    engine_time_ms[i] = event.engine_time_ms;
+    partner[i] = event.partner;
+    order_id[i] = event.order_id.toString();
+    account_id[i] = event.account.toString();
+    op[i] = event.op;
+    status[i] = event.status;
+    amount_minor[i] = event.amount_minor.toString();
+    ref[i] = event.ref.toString();
+    currency[i] = event.currency;
+    balance_after[i] = event.balance_after_minor;
+    held_after[i] = event.held_after_minor;
+    counter_after[i] = event.counter_balance_after_minor;
+  }
+  await tx`
+    insert into orders (group_id, sequence, epoch, engine_time_ms, partner, order_id, account_id,
+      op, status, amount_minor, ref, currency, balance_after_minor, held_after_minor,
+      counter_balance_after_minor)
+    select ${group}, * from unnest(
+      ${sequence}::bigint[], ${epoch}::bigint[], ${engine_time_ms}::bigint[], ${partner}::bigint[],
+      ${order_id}::numeric[], ${account_id}::numeric[], ${op}::smallint[], ${status}::smallint[],
+      ${amount_minor}::numeric[], ${ref}::numeric[], ${currency}::smallint[],
+      ${balance_after}::bigint[], ${held_after}::bigint[], ${counter_after}::bigint[])
+    on conflict (group_id, sequence) do nothing`;
+}
+
+async function write_changes(tx: Transaction, group: number,
+  events: readonly ProjectedEvent[]): Promise<void> {
+  const changes = coalesce(events);
+  const opened_accounts: AccountChange[] = [];
+  const changed_accounts: AccountChange[] = [];
+  for (const change of changes.accounts.values()) {
+    (change.opened === null ? changed_accounts : opened_accounts).push(change);
+  }
+  const opened_holds: HoldChange[] = [];
+  const closed_holds: HoldChange[] = [];
+  for (const change of changes.holds.values()) {
+    (change.opened === null ? closed_holds : opened_holds).push(change);
+  }
+  // Accounts first: a hold's row names its account, and a batch may open both.
+  if (opened_accounts.length > 0) await insert_accounts(tx, group, opened_accounts);
+  if (changed_accounts.length > 0) await update_accounts(tx, group, changed_accounts);
+  if (opened_holds.length > 0) await insert_holds(tx, group, opened_holds);
+  if (closed_holds.length > 0) await close_holds(tx, group, closed_holds);
+}
+
+async function insert_accounts(tx: Transaction, group: number,
+  changes: readonly AccountChange[]): Promise<void> {
+  const account_id = changes.map((c) => c.account.toString());
+  const partner = changes.map((c) => c.opened!.partner);
+  const kind = changes.map((c) => c.opened!.kind);
+  const currency = changes.map((c) => c.opened!.currency);
+  const state = changes.map((c) => c.state!);
+  const overdraft = changes.map((c) => c.overdraft_limit_minor!);
+  const balance = changes.map((c) => c.balance_minor!);
+  const held = changes.map((c) => c.held_minor!);
+  const last_sequence = changes.map((c) => c.last_sequence);
+  // A conflict means an account opened twice: an error, never skipped.
+  await tx`
+    insert into accounts (group_id, account_id, partner, kind, currency, state,
+      overdraft_limit_minor, balance_minor, held_minor, last_sequence)
+    select ${group}, * from unnest(
+      ${account_id}::numeric[], ${partner}::bigint[], ${kind}::smallint[], ${currency}::smallint[],
+      ${state}::smallint[], ${overdraft}::bigint[], ${balance}::bigint[], ${held}::bigint[],
+      ${last_sequence}::bigint[])`;
+}
+
+/** Sets the fields each change names (null keeps the row's); every account must exist. */
+async function update_accounts(tx: Transaction, group: number,
+  changes: readonly AccountChange[]): Promise<void> {
+  const account_id = changes.map((c) => c.account.toString());
+  const balance = changes.map((c) => c.balance_minor);
+  const held = changes.map((c) => c.held_minor);
+  const overdraft = changes.map((c) => c.overdraft_limit_minor);
+  const state = changes.map((c) => c.state);
+  const last_sequence = changes.map((c) => c.last_sequence);
+  const result = await tx`
+    update accounts a set
+      balance_minor = coalesce(c.balance_minor, a.balance_minor),
+      held_minor = coalesce(c.held_minor, a.held_minor),
+      overdraft_limit_minor = coalesce(c.overdraft_limit_minor, a.overdraft_limit_minor),
+      state = coalesce(c.state, a.state),
+      last_sequence = c.last_sequence,
+      updated_at = now()
+    from unnest(
+      ${account_id}::numeric[], ${balance}::bigint[], ${held}::bigint[], ${overdraft}::bigint[],
+      ${state}::smallint[], ${last_sequence}::bigint[])
+      as c(account_id, balance_minor, held_minor, overdraft_limit_minor, state, last_sequence)
+    where a.group_id = ${group} and a.account_id = c.account_id
+      and a.last_sequence < c.last_sequence`;
+  assert(result.count === changes.length,
+    `group ${group}: ${changes.length - result.count} changed accounts not found or ahead`);
+}
+
+async function insert_holds(tx: Transaction, group: number,
+  changes: readonly HoldChange[]): Promise<void> {
+  const hold_id = changes.map((c) => c.hold_id.toString());
+  const account_id = changes.map((c) => c.account.toString());
+  const amount = changes.map((c) => c.opened!.amount_minor);
+  const expires_at_ms = changes.map((c) => c.opened!.expires_at_ms);
+  const state = changes.map((c) => c.state);
+  const opened_sequence = changes.map((c) => c.opened!.opened_sequence);
+  const sequence = changes.map((c) => c.sequence);
+  await tx`
+    insert into holds (group_id, hold_id, account_id, amount_minor, expires_at_ms, state,
+      opened_sequence, sequence)
+    select ${group}, * from unnest(
+      ${hold_id}::numeric[], ${account_id}::numeric[], ${amount}::bigint[],
+      ${expires_at_ms}::bigint[], ${state}::smallint[], ${opened_sequence}::bigint[],
+      ${sequence}::bigint[])`;
+}
+
+/** Closes holds opened by earlier batches; each must be there, open, and of the event's account. */
+async function close_holds(tx: Transaction, group: number,
+  changes: readonly HoldChange[]): Promise<void> {
+  const hold_id = changes.map((c) => c.hold_id.toString());
+  const account_id = changes.map((c) => c.account.toString());
+  const state = changes.map((c) => c.state);
+  const sequence = changes.map((c) => c.sequence);
+  const result = await tx`
+    update holds h set state = c.state, sequence = c.sequence
+    from unnest(${hold_id}::numeric[], ${account_id}::numeric[], ${state}::smallint[],
+      ${sequence}::bigint[]) as c(hold_id, account_id, state, sequence)
+    where h.group_id = ${group} and h.hold_id = c.hold_id and h.account_id = c.account_id
+      and h.state = ${HoldState.open}`;
+  assert(result.count === changes.length,
+    `group ${group}: ${changes.length - result.count} closed holds not found or not open`);
+}

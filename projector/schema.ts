@@ -1,0 +1,132 @@
+// The projection's tables in PostgreSQL (DESIGN.md sections 3-5): what the projector keeps up to
+// date from the event stream, for every other service to read. drizzle-kit generates the committed
+// migrations in projector/migrations/ from this file (`npm run db:generate`); apply_batch
+// (projector/apply.ts) writes these tables with bulk statements, the read API queries them.
+//
+// Types, and why:
+// - 64-bit unsigned ids (account, order, hold, ref) are numeric(20,0) with a range check: exact,
+//   ordered as numbers, and readable as themselves by any other service (a bigint would need an
+//   offset of 2^63 or a two's-complement reinterpretation that every reader must know). They travel
+//   as decimal strings, as in the HTTP JSON API; the TypeScript side holds them as bigint.
+// - Money is bigint (int8) minor units: the engine keeps every figure a safe integer
+//   (|x| <= 2^53 - 1, common/constants.ts), so int8 is exact and drizzle reads it as a number.
+// - Sequences, epochs (u32) and engine times are bigint too; partner ids (u32) do not fit int4.
+// - Enums (kind, state, op, status, hold state) are smallint holding the wire values of
+//   schema/balance.fbs (and engine/holds.ts HoldState): retired values are never reused there.
+// - Every row carries its group: ids are unique within a group (the engine's scope), and
+//   (group_id, sequence) names one event.
+// - No foreign keys: the projector writes in bulk and in event order, and drizzle-kit would pin
+//   them to the "public" schema.
+
+import { sql } from "drizzle-orm";
+import {
+  bigint, check, index, integer, numeric, pgTable, primaryKey, smallint, timestamp,
+} from "drizzle-orm/pg-core";
+import { HoldState } from "../engine/holds.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+
+/** numeric(20,0) holds every u64; the check keeps it within [0, 2^64). */
+const U64_MAX_TEXT = "18446744073709551615";
+
+function u64(name: string) {
+  return numeric(name, { precision: 20, scale: 0, mode: "bigint" });
+}
+
+function money(name: string) {
+  return bigint(name, { mode: "number" });
+}
+
+/** One row per account: its figures as of last_sequence, set (never added) from the events. */
+export const accounts = pgTable(
+  "accounts",
+  {
+    group_id: integer("group_id").notNull(),
+    account_id: u64("account_id").notNull(),
+    partner: bigint("partner", { mode: "number" }).notNull(),
+    kind: smallint("kind").notNull(), // AccountKind
+    currency: smallint("currency").notNull(), // ISO 4217 numeric
+    state: smallint("state").notNull(), // AccountState
+    overdraft_limit_minor: money("overdraft_limit_minor").notNull(),
+    balance_minor: money("balance_minor").notNull(),
+    held_minor: money("held_minor").notNull(),
+    // Computed by PostgreSQL, so it can never disagree with the three figures it is made of.
+    available_minor: money("available_minor")
+      .notNull()
+      .generatedAlwaysAs(sql`balance_minor - held_minor + overdraft_limit_minor`),
+    last_sequence: bigint("last_sequence", { mode: "number" }).notNull(),
+    updated_at: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "accounts_pk", columns: [t.group_id, t.account_id] }),
+    index("accounts_partner_account_idx").on(t.partner, t.account_id),
+    check("accounts_account_id_u64", sql`account_id >= 0 and account_id <= ${sql.raw(U64_MAX_TEXT)}`),
+    check("accounts_held_not_negative", sql`held_minor >= 0`),
+    check("accounts_overdraft_not_negative", sql`overdraft_limit_minor >= 0`),
+  ],
+);
+
+/** Holds by the id of the order that opened them; closed holds stay, with their closing state. */
+export const holds = pgTable(
+  "holds",
+  {
+    group_id: integer("group_id").notNull(),
+    hold_id: u64("hold_id").notNull(),
+    account_id: u64("account_id").notNull(),
+    amount_minor: money("amount_minor").notNull(),
+    // Engine time the hold expires at; null: no timeout.
+    expires_at_ms: bigint("expires_at_ms", { mode: "number" }),
+    state: smallint("state").notNull(), // HoldState (engine/holds.ts)
+    opened_sequence: bigint("opened_sequence", { mode: "number" }).notNull(),
+    sequence: bigint("sequence", { mode: "number" }).notNull(), // the last event that changed it
+  },
+  (t) => [
+    primaryKey({ name: "holds_pk", columns: [t.group_id, t.hold_id] }),
+    // Start-up without local state reads a group's open holds (DESIGN.md section 5).
+    index("holds_open_idx").on(t.group_id, t.account_id).where(sql`state = ${sql.raw(String(HoldState.open))}`),
+    check("holds_amount_not_negative", sql`amount_minor >= 0`),
+  ],
+);
+
+/**
+ * Every event of a group, one row each: client orders with their outcome (rejected ones too, each
+ * took a sequence) and engine-made hold expiries (order_id 0). An order id can appear more than
+ * once (a later id_conflict or expired rejection), so the key is (group_id, sequence); an order's
+ * status is its first event: the lowest sequence for (partner, order_id).
+ */
+export const orders = pgTable(
+  "orders",
+  {
+    group_id: integer("group_id").notNull(),
+    sequence: bigint("sequence", { mode: "number" }).notNull(),
+    epoch: bigint("epoch", { mode: "number" }).notNull(),
+    engine_time_ms: bigint("engine_time_ms", { mode: "number" }).notNull(),
+    partner: bigint("partner", { mode: "number" }).notNull(),
+    order_id: u64("order_id").notNull(),
+    account_id: u64("account_id").notNull(),
+    op: smallint("op").notNull(), // Op
+    status: smallint("status").notNull(), // Status
+    // As received: a refused order may carry any u64 (amount_out_of_range).
+    amount_minor: u64("amount_minor").notNull(),
+    ref: u64("ref").notNull(), // see Op in schema/balance.fbs
+    currency: smallint("currency").notNull(),
+    balance_after_minor: money("balance_after_minor").notNull(),
+    held_after_minor: money("held_after_minor").notNull(),
+    counter_balance_after_minor: money("counter_balance_after_minor").notNull(),
+    projected_at: timestamp("projected_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "orders_pk", columns: [t.group_id, t.sequence] }),
+    index("orders_partner_order_idx").on(t.partner, t.order_id, t.sequence),
+    index("orders_account_sequence_idx").on(t.account_id, t.sequence),
+    // A transfer is in its target's history too.
+    index("orders_transfer_target_idx").on(t.ref, t.sequence).where(sql`op = ${sql.raw(String(Op.transfer))}`),
+  ],
+);
+
+/** How far each group is projected: the last applied sequence, written in the batch's transaction. */
+export const applied_sequence = pgTable("applied_sequence", {
+  group_id: integer("group_id").primaryKey(),
+  sequence: bigint("sequence", { mode: "number" }).notNull(),
+  epoch: bigint("epoch", { mode: "number" }).notNull(),
+  updated_at: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});

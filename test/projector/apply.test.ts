@@ -1,0 +1,263 @@
+// apply_batch against the real PostgreSQL: it sets figures exactly from the events (never adds),
+// folds a batch into one change per account, skips what the group has applied when Kafka
+// delivers again, keeps holds right through hold, capture, release and expiry, and writes a batch
+// whole or not at all.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { HoldState } from "../../engine/holds.ts";
+import { apply_batch } from "../../projector/apply.ts";
+import { coalesce } from "../../projector/coalesce.ts";
+import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
+import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { Status } from "../../schema/generated/balance/wire/status.ts";
+import {
+  account_row, applied_row, count_rows, EventWriter, fresh_schema, hold_row, SERVICES_TIMEOUT_MS,
+  type TestDatabase,
+} from "./support.ts";
+
+const TEST_TIMEOUT_MS = 60_000;
+const MONEY_MAX = Number.MAX_SAFE_INTEGER;
+
+let db: TestDatabase;
+let next_group = 1;
+
+beforeAll(async () => {
+  db = await fresh_schema("apply");
+}, SERVICES_TIMEOUT_MS);
+
+afterAll(async () => {
+  await db.drop();
+});
+
+/** Each test projects a group of its own, so tests share the schema without meeting. */
+function new_group(): number {
+  return next_group++;
+}
+
+async function expect_account(group: number, writer: EventWriter, account: bigint): Promise<void> {
+  const model = writer.model(account);
+  const row = await account_row(db.sql, group, account);
+  expect(row).toBeDefined();
+  expect({
+    balance: row!.balance_minor, held: row!.held_minor, overdraft: row!.overdraft_limit_minor,
+    state: row!.state, available: row!.available_minor,
+  }).toEqual({
+    balance: model.balance_minor, held: model.held_minor, overdraft: model.overdraft_limit_minor,
+    state: model.state,
+    available: model.balance_minor - model.held_minor + model.overdraft_limit_minor,
+  });
+}
+
+describe("apply_batch", () => {
+  test("sets figures exactly, and 64-bit ids survive", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const partner = 0xffff_fffe;
+    const big = (1n << 64n) - 1n;
+    const events = [
+      w.open(big, partner, 250, AccountKind.partner, 840),
+      w.credit(big, MONEY_MAX - 250),
+      w.debit(big, 1_000),
+      w.check(big, 5),
+    ];
+    const result = await apply_batch(db.sql, group, events);
+    expect(result).toEqual({ applied_count: 4, skipped_count: 0, sequence: 4 });
+    const row = await account_row(db.sql, group, big);
+    expect(row).toEqual({
+      account_id: big.toString(), partner, kind: AccountKind.partner, currency: 840, state: 1,
+      overdraft_limit_minor: 250, balance_minor: MONEY_MAX - 1_250, held_minor: 0,
+      available_minor: MONEY_MAX - 1_000, last_sequence: 3, // check changes nothing
+    });
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 4, epoch: 1 });
+    const orders = await db.sql`
+      select order_id::text, op, status, amount_minor::text from orders
+      where group_id = ${group} order by sequence`;
+    expect(orders.map((o) => o.order_id)).toEqual(events.map((e) => e.order_id.toString()));
+    expect(orders[1]!.amount_minor).toBe(String(MONEY_MAX - 250));
+  }, TEST_TIMEOUT_MS);
+
+  test("a batch folds into one change per account; the last value wins", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const events = [w.open(10n, 7), w.open(11n, 7)];
+    for (let i = 1; i <= 50; i++) {
+      events.push(w.credit(10n, i));
+      events.push(w.transfer(10n, 11n, i));
+    }
+    events.push(w.debit(11n, 3));
+    const changes = coalesce(events);
+    expect(changes.accounts.size).toBe(2);
+    expect(changes.accounts.get(10n)!.last_sequence).toBe(events.length - 1);
+    await apply_batch(db.sql, group, events);
+    await expect_account(group, w, 10n);
+    await expect_account(group, w, 11n);
+    expect((await account_row(db.sql, group, 11n))!.last_sequence).toBe(events.length);
+    expect(await count_rows(db.sql, "orders")).toBeGreaterThanOrEqual(events.length);
+  }, TEST_TIMEOUT_MS);
+
+  test("delivered again, a batch changes nothing; an overlapping one applies only what is new", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const first = [w.open(20n, 1), w.credit(20n, 100), w.credit(20n, 50)];
+    const second = [w.debit(20n, 30), w.credit(20n, 5)];
+    expect((await apply_batch(db.sql, group, first)).applied_count).toBe(3);
+    expect(await apply_batch(db.sql, group, first)).toEqual({
+      applied_count: 0, skipped_count: 3, sequence: 3,
+    });
+    // Kafka redelivers from an older offset: the tail of the first batch, then the second.
+    const overlapping = [...first.slice(1), ...second];
+    expect(await apply_batch(db.sql, group, overlapping)).toEqual({
+      applied_count: 2, skipped_count: 2, sequence: 5,
+    });
+    await expect_account(group, w, 20n);
+    expect((await account_row(db.sql, group, 20n))!.balance_minor).toBe(125);
+    const rows = await db.sql`select count(*)::int as count from orders where group_id = ${group}`;
+    expect(rows[0]!.count).toBe(5);
+    expect(await apply_batch(db.sql, group, [])).toEqual({
+      applied_count: 0, skipped_count: 0, sequence: 5,
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("two projectors applying the same batches at once apply each event once", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const batches = [[w.open(30n, 2), w.credit(30n, 10)], [w.credit(30n, 20), w.hold(30n, 5)]];
+    for (const batch of batches) {
+      const results = await Promise.all([
+        apply_batch(db.sql, group, batch), apply_batch(db.sql, group, batch),
+      ]);
+      expect(results.map((r) => r.applied_count).sort()).toEqual([0, batch.length]);
+    }
+    await expect_account(group, w, 30n);
+  }, TEST_TIMEOUT_MS);
+
+  test("holds: capture, release and expiry, within a batch and across batches", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const account = 40n;
+    const open = [w.open(account, 3), w.credit(account, 1_000)];
+    const h1 = w.hold(account, 100, 60_000);
+    const h2 = w.hold(account, 200);
+    const h3 = w.hold(account, 300, 1_000);
+    await apply_batch(db.sql, group, [...open, h1, h2, h3]);
+    await expect_account(group, w, account);
+    expect(await hold_row(db.sql, group, h1.order_id)).toEqual({
+      hold_id: h1.order_id.toString(), account_id: "40", amount_minor: 100,
+      expires_at_ms: h1.engine_time_ms + 60_000, state: HoldState.open,
+      opened_sequence: h1.sequence, sequence: h1.sequence,
+    });
+    expect((await hold_row(db.sql, group, h2.order_id))!.expires_at_ms).toBeNull();
+
+    // Across batches: capture part of h1, release h2, expire h3; a new hold opens and is
+    // released within the batch.
+    const capture = w.capture(h1.order_id, 60);
+    const release = w.release(h2.order_id);
+    const expire = w.expire(h3.order_id);
+    const h4 = w.hold(account, 400);
+    const h4_release = w.release(h4.order_id);
+    await apply_batch(db.sql, group, [capture, release, expire, h4, h4_release]);
+    await expect_account(group, w, account);
+    const row = await account_row(db.sql, group, account);
+    expect({ balance: row!.balance_minor, held: row!.held_minor }).toEqual({ balance: 940, held: 0 });
+    const states = await Promise.all([h1, h2, h3, h4].map((h) => hold_row(db.sql, group, h.order_id)));
+    expect(states.map((h) => [h!.state, h!.sequence])).toEqual([
+      [HoldState.captured, capture.sequence], [HoldState.released, release.sequence],
+      [HoldState.expired, expire.sequence], [HoldState.released, h4_release.sequence],
+    ]);
+    expect(states[3]!.opened_sequence).toBe(h4.sequence);
+    const open_holds = await db.sql`
+      select count(*)::int as count from holds where group_id = ${group} and state = ${HoldState.open}`;
+    expect(open_holds[0]!.count).toBe(0);
+    const expiry = await db.sql`
+      select order_id::text from orders where group_id = ${group} and sequence = ${expire.sequence}`;
+    expect(expiry[0]!.order_id).toBe("0");
+  }, TEST_TIMEOUT_MS);
+
+  test("held equals the sum of open holds after every batch", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const batch_one = [w.open(50n, 4), w.credit(50n, 500), w.hold(50n, 10), w.hold(50n, 20)];
+    const h_a = batch_one[2]!.order_id;
+    const batch_two = [w.capture(h_a, 10), w.hold(50n, 30)];
+    for (const batch of [batch_one, batch_two]) {
+      await apply_batch(db.sql, group, batch);
+      const rows = await db.sql`
+        select a.held_minor::float8 as held,
+          coalesce((select sum(amount_minor) from holds h where h.group_id = a.group_id
+            and h.account_id = a.account_id and h.state = ${HoldState.open}), 0)::float8 as open_sum
+        from accounts a where a.group_id = ${group}`;
+      expect(rows[0]!.held).toBe(rows[0]!.open_sum);
+    }
+  }, TEST_TIMEOUT_MS);
+
+  test("state, overdraft and refused events", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const events = [
+      w.open(60n, 5), w.credit(60n, 10), w.set_overdraft(60n, 90), w.set_state(60n, Op.freeze),
+      w.refused(60n, Op.debit, 5n, Status.account_frozen),
+      w.refused(61n, Op.credit, 1n << 63n, Status.account_not_found),
+    ];
+    await apply_batch(db.sql, group, events);
+    await expect_account(group, w, 60n);
+    expect((await account_row(db.sql, group, 60n))!.available_minor).toBe(100);
+    expect(await account_row(db.sql, group, 61n)).toBeUndefined();
+    const more = [w.set_state(60n, Op.unfreeze), w.debit(60n, 10), w.set_state(60n, Op.close_account)];
+    await apply_batch(db.sql, group, more);
+    await expect_account(group, w, 60n);
+    expect((await account_row(db.sql, group, 60n))!.state).toBe(3);
+    const refused = await db.sql`
+      select status, amount_minor::text from orders where group_id = ${group} and status <> 0
+      order by sequence`;
+    expect([...refused]).toEqual([
+      { status: Status.account_frozen, amount_minor: "5" },
+      { status: Status.account_not_found, amount_minor: (1n << 63n).toString() },
+    ]);
+  }, TEST_TIMEOUT_MS);
+
+  test("a batch that fails midway leaves nothing", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    await apply_batch(db.sql, group, [w.open(70n, 6), w.credit(70n, 10)]);
+    const before = await account_row(db.sql, group, 70n);
+    // Valid events first (a new account, a credit, a hold), then a capture of a hold that was
+    // never opened: the orders, the accounts and the hold are written before the capture fails.
+    const failing = [w.open(71n, 6), w.credit(70n, 5), w.hold(70n, 3)];
+    const missing_hold = w.release(failing[2]!.order_id);
+    missing_hold.ref = 999n;
+    await expect(apply_batch(db.sql, group, [...failing, missing_hold])).rejects.toThrow(/holds not found/);
+    expect(await account_row(db.sql, group, 70n)).toEqual(before);
+    expect(await account_row(db.sql, group, 71n)).toBeUndefined();
+    expect(await hold_row(db.sql, group, failing[2]!.order_id)).toBeUndefined();
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 2, epoch: 1 });
+    const rows = await db.sql`select count(*)::int as count from orders where group_id = ${group}`;
+    expect(rows[0]!.count).toBe(2);
+  }, TEST_TIMEOUT_MS);
+
+  test("an event for an unknown account, a gap, or an older epoch is refused", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    await apply_batch(db.sql, group, [w.open(80n, 8)]);
+    const ghost = w.credit(80n, 1);
+    ghost.account = 81n;
+    await expect(apply_batch(db.sql, group, [ghost])).rejects.toThrow(/accounts not found/);
+    const after_gap = { ...ghost, account: 80n, sequence: ghost.sequence + 1 };
+    await expect(apply_batch(db.sql, group, [after_gap])).rejects.toThrow(/gap/);
+    await expect(apply_batch(db.sql, group, [{ ...ghost, account: 80n, epoch: 0 }]))
+      .rejects.toThrow(/epochs/);
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 1, epoch: 1 });
+  }, TEST_TIMEOUT_MS);
+
+  test("groups are independent", async () => {
+    const group_a = new_group();
+    const group_b = new_group();
+    const a = new EventWriter();
+    const b = new EventWriter();
+    await apply_batch(db.sql, group_a, [a.open(90n, 9), a.credit(90n, 1)]);
+    await apply_batch(db.sql, group_b, [b.open(90n, 9), b.credit(90n, 2), b.credit(90n, 3)]);
+    expect((await account_row(db.sql, group_a, 90n))!.balance_minor).toBe(1);
+    expect((await account_row(db.sql, group_b, 90n))!.balance_minor).toBe(5);
+    expect((await applied_row(db.sql, group_a))!.sequence).toBe(2);
+    expect((await applied_row(db.sql, group_b))!.sequence).toBe(3);
+  }, TEST_TIMEOUT_MS);
+});
