@@ -15,6 +15,7 @@
 
 import { assert } from "../common/assert.ts";
 import { BALANCE_MINOR_MAX, HOLD_TIMEOUT_MS_MAX, PARTNER_ID_MAX } from "../common/constants.ts";
+import type { EventRecord } from "../events/decode.ts";
 import type { Op } from "../schema/generated/balance/wire/op.ts";
 import type { Status } from "../schema/generated/balance/wire/status.ts";
 
@@ -44,6 +45,29 @@ export interface ProjectedEvent {
   held_after_minor: number;
   /** transfer: the target's balance after; else 0. */
   counter_balance_after_minor: number;
+}
+
+/**
+ * Event `index` of a decoded Kafka record (events/decode.ts) as the projector applies it; the
+ * epoch is the record header's (one epoch per record). The decoder has checked every field.
+ */
+export function projected_event_of(record: EventRecord, index: number): ProjectedEvent {
+  return {
+    sequence: record.sequence(index),
+    epoch: record.header.epoch,
+    engine_time_ms: record.engine_time_ms(index),
+    order_id: record.order_id(index),
+    partner: record.partner(index),
+    account: record.account(index),
+    op: record.op(index),
+    status: record.status(index),
+    amount_minor: record.amount(index),
+    ref: record.ref(index),
+    currency: record.currency(index),
+    balance_after_minor: record.balance_after(index),
+    held_after_minor: record.held_after(index),
+    counter_balance_after_minor: record.counter_balance_after(index),
+  };
 }
 
 /** Checks one event's fields before it is written: a bad event is a bug upstream, never data. */

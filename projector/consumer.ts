@@ -1,0 +1,255 @@
+// The projector's Kafka consumer (DESIGN.md section 4): a kafkajs consumer group on the events topic,
+// whose partition is the engine group. Each fetched batch of a partition is decoded
+// (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
+// apply_batch call, one transaction (projector/apply.ts); only then is the batch's offset resolved
+// and committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has
+// applied and sets figures rather than adding them, so a batch delivered again after a crash, a
+// rebalance or a reset of the offsets changes nothing: the effect is exactly once.
+//
+// Failures:
+//   - a record that does not decode, a record of another group than its partition, or events that
+//     leave a gap: the projector stops loudly (topic, partition, offset, why) and `done` rejects
+//     with a ProjectorFatalError. Nothing is skipped and nothing of that batch is committed.
+//   - PostgreSQL unavailable (any other error of apply_batch): the batch is retried, with a
+//     backoff doubling from APPLY_RETRY_DELAY_FIRST_MS to APPLY_RETRY_DELAY_MAX_MS and a heartbeat
+//     between attempts, offsets uncommitted, until it is applied (PostgreSQL back) or stop().
+//   - an AssertionError of apply_batch (a gap after the applied sequence, an epoch going back, a
+//     bad event): fatal, as above. Assertions are never retried (common/assert.ts).
+
+import { Kafka, logLevel, type Consumer, type EachBatchPayload } from "kafkajs";
+import postgres from "postgres";
+import { AssertionError, assert } from "../common/assert.ts";
+import { decode_event_record } from "../events/decode.ts";
+import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { apply_batch, type ApplyResult } from "./apply.ts";
+import { projected_event_of, type ProjectedEvent } from "./event.ts";
+
+/** First wait after a failed apply; it doubles per attempt. */
+export const APPLY_RETRY_DELAY_FIRST_MS = 100;
+/** The longest wait between two attempts at the same batch. */
+export const APPLY_RETRY_DELAY_MAX_MS = 5_000;
+/** postgres.js gives up connecting after this (its default, 30 s, would outlast a Kafka session). */
+export const POSTGRES_CONNECT_TIMEOUT_S = 5;
+/** Partitions (groups) applied at once; each takes one connection while it applies. */
+export const PARTITIONS_CONCURRENT_DEFAULT = 4;
+const POSTGRES_END_TIMEOUT_S = 5;
+
+export interface ProjectorOptions {
+  /** host:port[,host:port...] */
+  kafka_brokers: string;
+  /** postgres://user@host:port/database */
+  database_url: string;
+  topic: string;
+  /** The Kafka consumer group: projectors sharing it share the partitions. */
+  group_id: string;
+  client_id?: string;
+  /** The schema holding the projector's tables (default: the server's search_path). */
+  search_path?: string;
+  /** Where a partition with no committed offset starts: its beginning (default) or its end. */
+  from_beginning?: boolean;
+  partitions_concurrent?: number;
+  /** kafkajs maxBytesPerPartition: the most a fetch takes of one partition (default 1 MiB). */
+  max_bytes_per_partition?: number;
+  retry_delay_first_ms?: number;
+  retry_delay_max_ms?: number;
+  /** Progress and retries (default console.log); fatal errors go to console.error as well. */
+  log?: (line: string) => void;
+  /** Called after each batch is applied and its offset committed. */
+  on_applied?: (applied: AppliedBatch) => void;
+}
+
+export interface AppliedBatch {
+  partition: number;
+  first_offset: string;
+  last_offset: string;
+  result: ApplyResult;
+}
+
+export interface Projector {
+  /** Resolves once stopped by stop(); rejects with a ProjectorFatalError if it stopped itself. */
+  readonly done: Promise<void>;
+  /** Lets the batch being applied finish (and commit), leaves the group, closes the connections. */
+  stop(): Promise<void>;
+}
+
+/** Why the projector stopped itself: the record it could not apply, and why. */
+export class ProjectorFatalError extends Error {
+  override name = "ProjectorFatalError";
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+
+  constructor(topic: string, partition: number, offset: string, reason: string) {
+    super(`projector stopped at topic ${topic} partition ${partition} offset ${offset}: ${reason}`);
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = offset;
+  }
+}
+
+/** Connects, joins the consumer group and starts consuming; see the file comment. */
+export async function start_projector(options: ProjectorOptions): Promise<Projector> {
+  silence_kafkajs_timeout_warning();
+  const topic = options.topic;
+  assert(topic.length > 0 && options.group_id.length > 0, "topic and group id named");
+  const log = options.log ?? ((line: string) => console.log(line));
+  const delay_first_ms = options.retry_delay_first_ms ?? APPLY_RETRY_DELAY_FIRST_MS;
+  const delay_max_ms = options.retry_delay_max_ms ?? APPLY_RETRY_DELAY_MAX_MS;
+  assert(delay_first_ms > 0 && delay_max_ms >= delay_first_ms, "retry delays");
+  const partitions_concurrent = options.partitions_concurrent ?? PARTITIONS_CONCURRENT_DEFAULT;
+  assert(Number.isInteger(partitions_concurrent) && partitions_concurrent >= 1, "concurrency");
+
+  const sql = postgres(options.database_url, {
+    max: partitions_concurrent,
+    onnotice: () => {},
+    connect_timeout: POSTGRES_CONNECT_TIMEOUT_S,
+    connection: options.search_path === undefined ? {} : { search_path: options.search_path },
+  });
+  const kafka = new Kafka({
+    clientId: options.client_id ?? "balance-projector",
+    brokers: options.kafka_brokers.split(","),
+    logLevel: logLevel.WARN,
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.group_id,
+    ...(options.max_bytes_per_partition === undefined
+      ? {} : { maxBytesPerPartition: options.max_bytes_per_partition }),
+  });
+
+  let stopping = false;
+  let fatal: ProjectorFatalError | null = null;
+  let wake: (() => void) | null = null; // ends a retry wait early on stop()
+  let settle!: { resolve: () => void; reject: (error: Error) => void };
+  const done = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  done.catch(() => {}); // a caller that never awaits `done` still sees the error logged
+
+  let shutdown_promise: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    shutdown_promise ??= (async () => {
+      stopping = true;
+      wake?.();
+      try {
+        await consumer.disconnect(); // waits for the batch in progress
+      } finally {
+        await sql.end({ timeout: POSTGRES_END_TIMEOUT_S });
+      }
+    })();
+    return shutdown_promise;
+  };
+
+  const fail = (error: ProjectorFatalError): void => {
+    if (fatal !== null) return;
+    fatal = error;
+    console.error(`FATAL ${error.message}`);
+    // Not awaited: disconnect waits for the batch that called fail() to return.
+    shutdown().then(() => settle.reject(error), () => settle.reject(error));
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = null;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      };
+    });
+
+  const each_batch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    if (fatal !== null || stopping || batch.messages.length === 0) return;
+    const partition = batch.partition;
+    const first_offset = batch.messages[0]!.offset;
+    const last_offset = batch.messages[batch.messages.length - 1]!.offset;
+
+    const events: ProjectedEvent[] = [];
+    let batch_last_sequence = 0;
+    for (const message of batch.messages) {
+      const where = (reason: string) => new ProjectorFatalError(topic, partition, message.offset, reason);
+      if (message.value === null) return fail(where("a record with no value"));
+      const decoded = decode_event_record(message.value);
+      if (!decoded.ok) return fail(where(`the record does not decode: ${decoded.error}`));
+      const { record } = decoded;
+      const header = record.header;
+      if (header.group !== partition) {
+        return fail(where(`a record of group ${header.group} on the partition of group ${partition}`));
+      }
+      // The same record twice in a batch (a producer's retry): what was taken is not taken again.
+      if (header.last_sequence <= batch_last_sequence) continue;
+      if (batch_last_sequence > 0 && header.first_sequence > batch_last_sequence + 1) {
+        return fail(where(`sequences ${batch_last_sequence + 1}..${header.first_sequence - 1} ` +
+          `of group ${partition} are missing`));
+      }
+      for (let index = 0; index < record.event_count; index++) {
+        if (record.sequence(index) > batch_last_sequence) events.push(projected_event_of(record, index));
+      }
+      batch_last_sequence = header.last_sequence;
+    }
+
+    let result: ApplyResult | null = null;
+    let delay_ms = delay_first_ms;
+    for (let attempt = 1; result === null; attempt++) {
+      if (fatal !== null || stopping || !payload.isRunning() || payload.isStale()) return;
+      try {
+        result = await apply_batch(sql, partition, events);
+      } catch (error) {
+        if (error instanceof AssertionError) {
+          return fail(new ProjectorFatalError(topic, partition, `${first_offset}..${last_offset}`,
+            `apply_batch refused the batch: ${error.message}`));
+        }
+        log(`projector: partition ${partition} offsets ${first_offset}..${last_offset}: apply ` +
+          `attempt ${attempt} failed (${describe(error)}); retrying in ${delay_ms} ms, uncommitted`);
+        await sleep(delay_ms);
+        delay_ms = Math.min(delay_ms * 2, delay_max_ms);
+        if (!stopping) await payload.heartbeat();
+      }
+    }
+
+    payload.resolveOffset(last_offset);
+    await payload.commitOffsetsIfNecessary({
+      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last_offset) + 1n).toString() }] }],
+    });
+    options.on_applied?.({ partition, first_offset, last_offset, result });
+    if (!stopping) await payload.heartbeat();
+  };
+
+  try {
+    await consumer.connect();
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (event.payload.restart) return;
+      fail(new ProjectorFatalError(topic, -1, "-",
+        `the Kafka consumer crashed: ${describe(event.payload.error)}`));
+    });
+    await consumer.subscribe({ topic, fromBeginning: options.from_beginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: partitions_concurrent,
+      eachBatch: each_batch,
+    });
+  } catch (error) {
+    await shutdown().catch(() => {});
+    throw error;
+  }
+
+  return {
+    done,
+    async stop() {
+      await shutdown();
+      if (fatal === null) settle.resolve();
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code === undefined ? error.message : `${String(code)}: ${error.message}`;
+  }
+  return String(error);
+}
