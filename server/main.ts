@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const server = start_http_server(node,
     { host: config.host, port: config.port, auth: auth.authenticator });
   const tcp = start_tcp_server(node, auth.authenticator, config.host, config.tcp);
+  node.metrics.tcp_connections = () => tcp.connection_count;
   console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
     `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);
   console.log(`binary TCP protocol on tcp://${tcp.hostname}:${tcp.port}`);

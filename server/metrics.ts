@@ -47,6 +47,13 @@ export class Metrics {
   private readonly fsync = new Histogram(FSYNC_BUCKETS_MS);
   private readonly snapshot = new Histogram([10, 50, 100, 500, 1000, 5000, 30000]);
   recovery_seconds = 0;
+  /** Open TCP connections, once the TCP server runs (server/main.ts sets it). */
+  tcp_connections: () => number = () => 0;
+  private tcp_connections_refused = 0;
+
+  count_tcp_refused(): void {
+    this.tcp_connections_refused++;
+  }
 
   on_results(results: Uint8Array, count: number): void {
     for (let k = 0; k < count; k++) {
@@ -95,6 +102,11 @@ export class Metrics {
     source.durable_sequences().forEach((s, g) => out.push(`balance_durable_sequence{group="${g}"} ${s}`));
     out.push("# HELP balance_requests_in_flight Requests waiting for engines or the journal.",
       "# TYPE balance_requests_in_flight gauge", `balance_requests_in_flight ${source.in_flight()}`);
+    out.push("# HELP balance_tcp_connections Open binary-protocol connections.",
+      "# TYPE balance_tcp_connections gauge", `balance_tcp_connections ${this.tcp_connections()}`);
+    out.push("# HELP balance_tcp_connections_refused_total Connections closed at once (limit or drain).",
+      "# TYPE balance_tcp_connections_refused_total counter",
+      `balance_tcp_connections_refused_total ${this.tcp_connections_refused}`);
     out.push(this.fsync.render("balance_journal_fsync_seconds", "Duration of one group commit (fdatasync of every group written).", 0.001));
     out.push(this.snapshot.render("balance_snapshot_write_seconds", "Duration of writing one group snapshot.", 0.001));
     out.push("# HELP balance_recovery_seconds Time from start to ready (snapshot load and journal replay).",

@@ -105,6 +105,7 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
     if (this.draining || this.connections.size >= this.config.connections_max) {
       socket.data = null;
       socket.end(); // refused: closed at once (docs/protocol.md, TCP_CONNECTIONS_MAX)
+      this.node.metrics.count_tcp_refused();
       return;
     }
     socket.setNoDelay(true);

@@ -23,9 +23,10 @@ beforeAll(async () => {
   data_dir = mkdtempSync(`${tmpdir()}/balance-tcp-refusals-`);
   const config = load_config({ DATA_DIR: data_dir, GROUPS: "1", ACCOUNTS_PER_GROUP: "64",
     HOLDS_PER_GROUP: "16", IDEMPOTENCY_ENTRIES_PER_GROUP: "65536", RING_SLOTS: "16",
-    JOURNAL_SEGMENT_BYTES: String(1 << 20), TCP_PORT: "0" });
+    JOURNAL_SEGMENT_BYTES: String(1 << 20), TCP_PORT: "0", TCP_CONNECTIONS_MAX: "1" });
   node = await ServiceNode.start(config, new Metrics());
   tcp = start_tcp_server(node, AUTH_OFF, "127.0.0.1", config.tcp);
+  node.metrics.tcp_connections = () => tcp.connection_count;
 });
 
 afterAll(async () => {
@@ -47,4 +48,26 @@ test("disk full: Error{disk_full} with retry_after_ms, connection open; then app
   const applied = await client.next();
   expect(applied.type).toBe("batch_results");
   expect(applied.results?.[0]?.status).toBe(Status.ok); // the refused open never reached the engine
+  client.close();
+  await client.wait_closed();
+  for (let waited = 0; tcp.connection_count > 0 && waited < 100; waited++) await Bun.sleep(10);
+  expect(tcp.connection_count).toBe(0);
+});
+
+function metric(name: string): number {
+  const text = node.metrics.render({ ring_depths: () => [], durable_sequences: () => [],
+    in_flight: () => 0 });
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`no ${name} in /metrics`);
+  return Number(line.split(" ")[1]);
+}
+
+test("metrics count open connections and those refused at the limit (TCP_CONNECTIONS_MAX=1)", async () => {
+  const first = await TcpTestClient.session(tcp.port, "auth is off");
+  expect(metric("balance_tcp_connections")).toBe(1);
+  const second = await TcpTestClient.connect(tcp.port);
+  await second.wait_closed();
+  expect(metric("balance_tcp_connections_refused_total")).toBe(1);
+  expect(metric("balance_tcp_connections")).toBe(1);
+  first.close();
 });
