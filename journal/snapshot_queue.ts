@@ -2,7 +2,8 @@
 // once the journal is durable up to S (so a snapshot never holds state the journal could lose), a
 // bounded number of bytes per loop cycle (so group commits keep flowing while a big one is
 // written). After it is on disk, journal segments behind the PREVIOUS snapshot are deleted: the
-// reader falls back to that one if the newest turns out damaged.
+// reader falls back to that one if the newest turns out damaged. When a publisher runs, segments are
+// also kept until the publisher's checkpoint has passed them (it reads them to produce events).
 
 import { assert } from "../common/assert.ts";
 import type { FileLayer } from "./file_layer.ts";
@@ -30,6 +31,8 @@ interface ActiveSnapshot {
 export class SnapshotQueue {
   private readonly queue: PendingSnapshot[] = [];
   private active: ActiveSnapshot | null = null;
+  /** Per group, the publisher's checkpoint; null when no publisher runs (then not a bound). */
+  private readonly publisher_checkpoints: Map<number, number> | null;
 
   constructor(
     private readonly files: FileLayer,
@@ -37,7 +40,17 @@ export class SnapshotQueue {
     /** Per group: its directory and the sequence of its newest snapshot on disk. */
     private readonly groups: Map<number, { dir: string; sequence: number }>,
     private readonly on_written: (group: number, sequence: number, duration_ms: number) => void,
-  ) {}
+    publisher_checkpoints: Map<number, number> | null = null,
+  ) {
+    this.publisher_checkpoints = publisher_checkpoints;
+  }
+
+  /** The publisher acknowledged the group through `sequence`: segments behind it may go. */
+  set_publisher_checkpoint(group: number, sequence: number): void {
+    assert(this.publisher_checkpoints !== null, "publisher checkpoint without a publisher");
+    const previous = this.publisher_checkpoints.get(group) ?? 0;
+    this.publisher_checkpoints.set(group, Math.max(previous, sequence));
+  }
 
   add(snapshot: PendingSnapshot): void {
     assert(this.groups.has(snapshot.group), `snapshot of unknown group ${snapshot.group}`);
@@ -88,7 +101,11 @@ export class SnapshotQueue {
     const state = this.groups.get(group)!;
     const previous_sequence = state.sequence;
     state.sequence = Math.max(state.sequence, sequence);
-    if (previous_sequence > 0) this.writers.get(group)!.delete_through(previous_sequence);
+    // Behind the previous snapshot and, when a publisher runs, behind its checkpoint too.
+    const published = this.publisher_checkpoints === null ? previous_sequence
+      : this.publisher_checkpoints.get(group) ?? 0;
+    const deletable = Math.min(previous_sequence, published);
+    if (deletable > 0) this.writers.get(group)!.delete_through(deletable);
     this.on_written(group, sequence, performance.now() - active.started_ms);
   }
 }

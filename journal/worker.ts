@@ -20,12 +20,15 @@ export interface JournalWorkerInit {
   ring_shape: RingShape;
   control: SharedArrayBuffer;
   segment_size_bytes: number;
+  /** Per group, the publisher's checkpoint at start; null when no publisher runs. */
+  publisher_checkpoints: [number, number][] | null;
 }
 
 export type JournalWorkerRequest =
   | { type: "init"; init: JournalWorkerInit }
   | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer;
-      size_bytes: number };
+      size_bytes: number }
+  | { type: "publisher_checkpoint"; group: number; sequence: number };
 
 export type JournalWorkerMessage =
   | { type: "ready" }
@@ -48,7 +51,8 @@ async function start(init: JournalWorkerInit): Promise<void> {
   }
   snapshots = new SnapshotQueue(files, writers,
     new Map(init.groups.map((g) => [g.group, { dir: g.dir, sequence: g.snapshot_sequence }])),
-    (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence, duration_ms }));
+    (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence, duration_ms }),
+    init.publisher_checkpoints === null ? null : new Map(init.publisher_checkpoints));
   const loop = new JournalLoop({
     rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
     writers,
@@ -73,7 +77,11 @@ self.onmessage = (event: MessageEvent<JournalWorkerRequest>) => {
     start(request.init).catch(die);
     return;
   }
-  if (snapshots === null) die(new Error("snapshot before init"));
+  if (snapshots === null) die(new Error(`${request.type} before init`));
+  if (request.type === "publisher_checkpoint") {
+    snapshots.set_publisher_checkpoint(request.group, request.sequence);
+    return;
+  }
   const { group, sequence, buffer, size_bytes } = request;
   snapshots.add({ group, sequence, chunks: [snapshot_buffer_bytes(buffer, size_bytes)],
     release: () => snapshot_buffer_release(buffer) });

@@ -11,6 +11,9 @@ import { group_dir } from "../engine/recovery.ts";
 import type { EngineWorkerInit, EngineWorkerMessage } from "../engine/worker.ts";
 import { WorkerControl } from "../engine/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
+import { NodeFileLayer } from "../journal/file_layer.ts";
+import { start_checkpoint } from "../publisher/checkpoint.ts";
+import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
 import type { Metrics } from "../server/metrics.ts";
 import { Partitioning } from "./partition.ts";
@@ -48,6 +51,12 @@ export class ServiceNode {
   private journal_stopped!: Promise<void>;
   private readonly snapshot_waiters = new Map<number, () => void>();
   private timers: ReturnType<typeof setInterval>[] = [];
+  /** The publisher worker, only when KAFKA_BROKERS is set. */
+  private publisher_worker: Worker | null = null;
+  /** Per group, the publisher's checkpoint at start (read before the journal worker starts). */
+  private publisher_checkpoints: [number, number][] | null = null;
+  /** Durable sequences not yet posted to the publisher (coalesced into one message per turn). */
+  private readonly durable_unposted = new Map<number, number>();
 
   private constructor(readonly config: Config, readonly metrics: Metrics) {
     this.partitioning = new Partitioning(config.groups, config.engine_workers, config.group_map);
@@ -75,9 +84,12 @@ export class ServiceNode {
     const node = new ServiceNode(config, metrics);
     const started_ms = performance.now();
     await Promise.all(node.engines.map((_, w) => node.start_engine_worker(w)));
+    if (config.kafka_brokers !== null) node.read_publisher_checkpoints();
     await node.start_journal_worker();
+    if (config.kafka_brokers !== null) node.start_publisher_worker(config.kafka_brokers);
     for (const recovery of node.recoveries) {
       node.router.on_durable(recovery.group, recovery.last_sequence);
+      node.post_durable(recovery.group, recovery.last_sequence);
     }
     node.engines.forEach((handle) => node.drain_results(handle));
     metrics.recovery_seconds = (performance.now() - started_ms) / 1000;
@@ -153,6 +165,7 @@ export class ServiceNode {
           ring_shape: this.shapes.journal_shape,
           control: this.control.buffer,
           segment_size_bytes: this.config.journal_segment_bytes,
+          publisher_checkpoints: this.publisher_checkpoints,
         },
       };
       worker.postMessage(request);
@@ -161,7 +174,52 @@ export class ServiceNode {
 
   private on_durable(groups: [number, number][], sync_ms: number): void {
     this.metrics.observe_fsync(sync_ms);
-    for (const [group, sequence] of groups) this.router.on_durable(group, sequence);
+    for (const [group, sequence] of groups) {
+      this.router.on_durable(group, sequence);
+      this.post_durable(group, sequence);
+    }
+  }
+
+  private read_publisher_checkpoints(): void {
+    const files = new NodeFileLayer();
+    this.publisher_checkpoints = this.recoveries.map((r) =>
+      [r.group, start_checkpoint(files, group_dir(this.config.data_dir, r.group))]);
+  }
+
+  /** The publisher (DESIGN.md section 3): tails the durable journal into Kafka. */
+  private start_publisher_worker(kafka_brokers: string): void {
+    assert(this.publisher_checkpoints !== null, "checkpoints read before the publisher starts");
+    const worker = new Worker(new URL("../publisher/worker.ts", import.meta.url).href);
+    this.publisher_worker = worker;
+    worker.onmessage = (event: MessageEvent<PublisherWorkerMessage>) => {
+      const { group, sequence } = event.data;
+      const request: JournalWorkerRequest = { type: "publisher_checkpoint", group, sequence };
+      this.journal_worker.postMessage(request);
+    };
+    const request: PublisherWorkerRequest = {
+      type: "init",
+      init: {
+        kafka_brokers,
+        topic: this.config.events_topic,
+        partitions: this.config.groups,
+        groups: this.publisher_checkpoints.map(([group, checkpoint]) =>
+          ({ group, dir: group_dir(this.config.data_dir, group), checkpoint })),
+      },
+    };
+    worker.postMessage(request);
+  }
+
+  /** Hands a durable sequence to the publisher; updates of one turn go in one message. */
+  private post_durable(group: number, sequence: number): void {
+    if (this.publisher_worker === null) return;
+    const first = this.durable_unposted.size === 0;
+    this.durable_unposted.set(group, Math.max(sequence, this.durable_unposted.get(group) ?? 0));
+    if (!first) return;
+    setImmediate(() => {
+      const request: PublisherWorkerRequest = { type: "durable", groups: [...this.durable_unposted] };
+      this.durable_unposted.clear();
+      this.publisher_worker?.postMessage(request);
+    });
   }
 
   private on_snapshot_written(group: number, duration_ms: number): void {
@@ -236,6 +294,8 @@ export class ServiceNode {
     for (const timer of this.timers) clearInterval(timer);
     for (const handle of this.engines) handle.worker.terminate();
     this.journal_worker.terminate();
+    this.publisher_worker?.terminate();
+    this.publisher_worker = null;
     assert(this.router.in_flight === 0, "nothing in flight after shutdown");
   }
 }

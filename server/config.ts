@@ -29,6 +29,10 @@ export interface Config {
   request_timeout_ms: number;
   seed_file: string | null;
   tcp: TcpConfig;
+  /** KAFKA_BROKERS (host:port[,host:port...]): the publisher runs only when set. */
+  kafka_brokers: string | null;
+  /** EVENTS_TOPIC: the topic the publisher produces to (default "balance-events"). */
+  events_topic: string;
 }
 
 /** The binary TCP front door (docs/protocol.md, Limits). */
@@ -105,7 +109,31 @@ export function load_config(env: Env = process.env): Config {
     request_timeout_ms: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
     seed_file: env.SEED_FILE || null,
     tcp: load_tcp_config(env),
+    kafka_brokers: kafka_brokers(env.KAFKA_BROKERS),
+    events_topic: events_topic(env.EVENTS_TOPIC),
   };
+}
+
+function kafka_brokers(text: string | undefined): string | null {
+  if (text === undefined || text.trim() === "") return null;
+  const brokers = text.split(",").map((b) => b.trim());
+  for (const broker of brokers) {
+    const match = /^[A-Za-z0-9.\-\[\]:]+:(\d+)$/.exec(broker);
+    const port = match === null ? 0 : Number(match[1]);
+    if (port < 1 || port > 65535) {
+      throw new ConfigError(`KAFKA_BROKERS entry "${broker}" is not host:port`);
+    }
+  }
+  return brokers.join(",");
+}
+
+function events_topic(text: string | undefined): string {
+  if (text === undefined || text === "") return "balance-events";
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(text) || text === "." || text === "..") {
+    throw new ConfigError(`EVENTS_TOPIC "${text}" is not a valid Kafka topic name ` +
+      `(1-249 of A-Z a-z 0-9 . _ -)`);
+  }
+  return text;
 }
 
 function load_tcp_config(env: Env): TcpConfig {

@@ -16,6 +16,8 @@ describe("defaults", () => {
     expect(config.idempotency_window_ms).toBe(10_000);
     expect(config.ring_slots).toBe(4096);
     expect(config.seed_file).toBeNull();
+    expect(config.kafka_brokers).toBeNull();
+    expect(config.events_topic).toBe("balance-events");
   });
 });
 
@@ -56,5 +58,15 @@ describe("validation", () => {
     refused({ GROUP_MAP: "7:4" }, "GROUP_MAP");
     refused({ GROUP_MAP: "7-1" }, "GROUP_MAP");
     refused({ GROUP_MAP: "0:1" }, "GROUP_MAP");
+  });
+
+  test("KAFKA_BROKERS is host:port[,host:port], EVENTS_TOPIC a Kafka topic name", () => {
+    expect(load_config({ KAFKA_BROKERS: "a:9092, b.c:9093" }).kafka_brokers).toBe("a:9092,b.c:9093");
+    expect(load_config({ EVENTS_TOPIC: "x.y_z-1" }).events_topic).toBe("x.y_z-1");
+    refused({ KAFKA_BROKERS: "a" }, "KAFKA_BROKERS");
+    refused({ KAFKA_BROKERS: "a:0" }, "KAFKA_BROKERS");
+    refused({ KAFKA_BROKERS: "a:9092,,b:1" }, "KAFKA_BROKERS");
+    refused({ EVENTS_TOPIC: "a b" }, "EVENTS_TOPIC");
+    refused({ EVENTS_TOPIC: ".." }, "EVENTS_TOPIC");
   });
 });
