@@ -23,8 +23,6 @@ declare const self: Worker;
 
 export const RETRY_DELAY_FIRST_MS = 100;
 export const RETRY_DELAY_MAX_MS = 5_000;
-/** Records per Kafka send (each up to ~1 MiB): bounds the memory one send holds. */
-export const RECORDS_PER_SEND_MAX = 16;
 
 export interface PublisherWorkerInit {
   kafka_brokers: string;
@@ -58,28 +56,25 @@ function post(message: PublisherWorkerMessage): void {
   self.postMessage(message);
 }
 
-/** Reads up to RECORDS_PER_SEND_MAX records of the group after its checkpoint (copies). */
-function next_records(state: GroupState): { values: Buffer[]; last_sequence: number } {
-  const values: Buffer[] = [];
+/**
+ * The group's next record after its checkpoint (a copy): whole entries, as many as fit one record.
+ * One record per send, because Kafka takes all messages of one partition in a send as one batch,
+ * limited by the broker's message.max.bytes (1 MiB by default); a record is at most
+ * EVENT_RECORD_BYTES_MAX (960,064 bytes), 64 KiB under it.
+ */
+function next_record(state: GroupState): { value: Buffer; last_sequence: number } | null {
   const builder = state.builder;
   builder.reset();
-  const seal = () => {
-    values.push(Buffer.from(builder.seal()));
-    builder.reset();
-  };
-  const result = read_journal_range(files, state.dir, state.checkpoint, state.durable,
+  read_journal_range(files, state.dir, state.checkpoint, state.durable,
     (view, offset, header) => {
-      let appended = builder.append_entry(view, offset, header);
-      if (appended !== "ok") {
-        seal();
-        appended = builder.append_entry(view, offset, header);
-      }
-      if (appended !== "ok") throw new Error(`an entry does not fit an empty record: ${appended}`);
-      // Stop once enough records are full; the one being built is sealed below.
-      return values.length < RECORDS_PER_SEND_MAX - 1;
+      const appended = builder.append_entry(view, offset, header);
+      if (appended === "ok") return true;
+      if (builder.event_count === 0) throw new Error(`an entry does not fit an empty record`);
+      return false; // full or another epoch: this entry starts the next record
     }, reader);
-  if (builder.event_count > 0) seal();
-  return { values, last_sequence: result.last_sequence };
+  if (builder.event_count === 0) return null;
+  const last_sequence = builder.last_sequence;
+  return { value: Buffer.from(builder.seal()), last_sequence };
 }
 
 async function connect(kafka: Kafka, admin: Admin, producer: Producer, init: PublisherWorkerInit)
@@ -132,13 +127,11 @@ async function run(init: PublisherWorkerInit): Promise<void> {
     for (const state of groups.values()) {
       if (state.durable <= state.checkpoint) continue;
       try {
-        const { values, last_sequence } = next_records(state);
-        if (values.length === 0) continue;
-        await producer.send({
-          topic: init.topic,
-          acks: -1,
-          messages: values.map((value) => ({ partition: state.group, value })),
-        });
+        const next = next_record(state);
+        if (next === null) continue;
+        const { value, last_sequence } = next;
+        await producer.send({ topic: init.topic, acks: -1,
+          messages: [{ partition: state.group, value }] });
         write_checkpoint(state.dir, last_sequence);
         state.checkpoint = last_sequence;
         post({ type: "checkpoint", group: state.group, sequence: last_sequence });
