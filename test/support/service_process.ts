@@ -87,6 +87,15 @@ async function internal_token(env: Record<string, string | undefined>, data_dir:
   return minted.token;
 }
 
+/**
+ * The test process's environment without KAFKA_BROKERS: a test server runs a publisher only when
+ * its test asks for one (options.env), not because the shell exported a broker address.
+ */
+function inherited_env(): Record<string, string | undefined> {
+  const { KAFKA_BROKERS: _not_inherited, ...rest } = process.env;
+  return rest;
+}
+
 export class ServiceProcess {
   readonly base_url: string;
   /** An internal token, registered with http_client for base_url (null: none). */
@@ -128,7 +137,7 @@ export class ServiceProcess {
       };
       const proc = Bun.spawn([process.execPath, "server/main.ts"], {
         cwd: REPO_ROOT,
-        env: { ...process.env, ...env },
+        env: { ...inherited_env(), ...env },
         stdin: "ignore",
         stdout: "pipe",
         stderr: "pipe",
