@@ -6,10 +6,10 @@
 // run while the journal worker appends to the same files: it never looks past through_sequence.
 
 import { assert } from "../common/assert.ts";
-import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_READ_CHUNK_BYTES } from "../common/constants.ts";
-import { entry_header_empty, entry_last_sequence, read_entry_header, type EntryHeader } from "./entry_layout.ts";
+import { JOURNAL_ENTRY_HEADER_BYTES } from "../common/constants.ts";
+import { entry_last_sequence, read_entry_header, type EntryHeader } from "./entry_layout.ts";
 import type { FileLayer } from "./file_layer.ts";
-import { JournalCorruptError } from "./journal_reader.ts";
+import { ChunkReader, JournalCorruptError, start_index } from "./journal_reader.ts";
 import { list_segments } from "./segment_names.ts";
 
 /** As journal_reader.ts OnEntry; returning false stops the read after this entry. */
@@ -22,11 +22,8 @@ export interface RangeReadResult {
   stopped: boolean;
 }
 
-export class RangeReader {
-  readonly buffer = new Uint8Array(JOURNAL_READ_CHUNK_BYTES);
-  readonly view = new DataView(this.buffer.buffer);
-  readonly header = entry_header_empty();
-}
+/** The reusable buffer of a range read: the same as a full read's. */
+export { ChunkReader as RangeReader };
 
 export function read_journal_range(
   files: FileLayer,
@@ -34,22 +31,14 @@ export function read_journal_range(
   after_sequence: number,
   through_sequence: number,
   on_entry: OnRangeEntry,
-  reader: RangeReader = new RangeReader(),
+  reader: ChunkReader = new ChunkReader(),
 ): RangeReadResult {
   assert(Number.isSafeInteger(after_sequence) && after_sequence >= 0, "after_sequence >= 0");
   assert(Number.isSafeInteger(through_sequence) && through_sequence >= after_sequence,
     "through_sequence >= after_sequence");
   if (through_sequence === after_sequence) return { last_sequence: after_sequence, stopped: false };
   const segments = list_segments(files, dir);
-  let start = -1;
-  for (let index = 0; index < segments.length; index++) {
-    if (segments[index]!.first_sequence <= after_sequence + 1) start = index;
-  }
-  if (start === -1) {
-    throw new JournalCorruptError(`journal in ${dir} holds no segment with sequence ` +
-      `${after_sequence + 1} (first segment: ${segments[0]?.first_sequence ?? "none"}): ` +
-      `segments are missing`);
-  }
+  const start = start_index(segments, after_sequence); // throws if segments are missing
   let expected = segments[start]!.first_sequence;
   let visited_last = after_sequence;
   for (let index = start; index < segments.length && expected <= through_sequence; index++) {
@@ -85,7 +74,7 @@ interface SegmentScan {
 
 function scan_segment(
   files: FileLayer, fd: number, path: string, first_sequence: number, after_sequence: number,
-  through_sequence: number, on_entry: OnRangeEntry, reader: RangeReader,
+  through_sequence: number, on_entry: OnRangeEntry, reader: ChunkReader,
 ): SegmentScan {
   const { buffer, view, header } = reader;
   const file_size_bytes = files.size_bytes(fd);

@@ -48,7 +48,8 @@ interface ScanResult {
   stop: EntryReadResult | "not_continuous";
 }
 
-class ChunkReader {
+/** The reusable read buffer and header of a journal scan (shared with journal_range_reader.ts). */
+export class ChunkReader {
   readonly buffer = new Uint8Array(JOURNAL_READ_CHUNK_BYTES);
   readonly view = new DataView(this.buffer.buffer);
   readonly header = entry_header_empty();
@@ -94,7 +95,7 @@ export function read_journal(
 }
 
 // The segment that holds after_sequence + 1: the last one starting at or before it.
-function start_index(segments: SegmentListing[], after_sequence: number): number {
+export function start_index(segments: SegmentListing[], after_sequence: number): number {
   let start = -1;
   for (let index = 0; index < segments.length; index++) {
     const segment = segments[index];
