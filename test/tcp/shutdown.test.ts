@@ -5,12 +5,14 @@
 import { expect, test } from "bun:test";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { TcpTestClient, with_prefix } from "./tcp_client.ts";
+import { encode_ping } from "../../schema/codec.ts";
+import { type Received, TcpTestClient, with_prefix } from "./tcp_client.ts";
 import { batch, credit, open_order, start_tcp_service } from "./tcp_service.ts";
 
 const P7 = 7;
 const A7 = 7001n;
 const REQUESTS = 40;
+const PING_REQUEST_ID = 9_999n;
 
 test("SIGTERM: every request read is answered, then the connection closes and the server exits 0",
   async () => {
@@ -20,11 +22,19 @@ test("SIGTERM: every request read is answered, then the connection closes and th
     expect((await admin.next()).type).toBe("batch_results");
     const frames = Array.from({ length: REQUESTS }, (_, i) => with_prefix(batch(BigInt(10 + i),
       [credit(P7, A7, 1n)])));
+    // A Ping after the batches: the server answers it as soon as it reads it, and it reads frames in
+    // order, so its Pong proves all 40 batches were read before the signal (bytes still in the
+    // kernel's buffer when the server closes were never read, and the contract does not cover them).
+    frames.push(with_prefix(encode_ping(PING_REQUEST_ID)));
     const bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
     frames.reduce((at, f) => (bytes.set(f, at), at + f.length), 0);
     admin.send_raw(bytes);
+    const before_signal: Received[] = [];
+    while (!before_signal.some((reply) => reply.type === "pong")) before_signal.push(await admin.next());
     const exit_code = tcp.service.stop();
-    const replies = await admin.take(REQUESTS);
+    const after_signal = await admin.take(REQUESTS + 1 - before_signal.length);
+    const replies = [...before_signal, ...after_signal].filter((reply) => reply.type !== "pong");
+    expect(replies.length).toBe(REQUESTS);
     for (const reply of replies) {
       if (reply.type === "batch_results") expect(reply.results![0]!.status).toBe(Status.ok);
       else expect(reply.type === "error" && ErrorCode[reply.code]).toBe("shutting_down");
