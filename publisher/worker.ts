@@ -1,28 +1,49 @@
 // The publisher worker (DESIGN.md sections 3-5): tails each group's durable journal and produces
 // event records (events/encode.ts) to Kafka, partition = group, with an idempotent producer and
 // acks from every in-sync replica. The main thread posts the durable sequence per group; per group
-// the worker reads (checkpoint, durable] with the read-only read_journal_range, sends the records,
-// and after the ack writes the group's checkpoint atomically (publisher/checkpoint.ts) and reports
-// it to the main thread (which lets the journal delete segments behind it).
+// the worker reads (checkpoint, durable] with the read-only read_journal_range, several records a
+// pass (publisher/backlog.ts), sends them, and after the ack writes the group's checkpoint
+// atomically (publisher/checkpoint.ts). It reports progress to the main thread at most every
+// PROGRESS_INTERVAL_MS (publisher/progress.ts): checkpoints, which let the journal delete segments
+// behind them, and the figures of /metrics.
 //
-// Kafka away: the send fails, the same range is read and sent again after a backoff doubling from
-// RETRY_DELAY_FIRST_MS to RETRY_DELAY_MAX_MS; the journal keeps everything meanwhile. A crash of the
-// process: the next start resumes from the checkpoint, so records sent but not yet checkpointed are
-// sent again (repeated (group, sequence), which projectors skip). Nothing is ever skipped.
-// Damage inside the durable journal (JournalCorruptError) stops the process loudly.
+// One send carries the next record of up to SEND_RECORDS_MAX groups: one produce request, one
+// record (one batch, under the broker's message.max.bytes) per partition.
+//
+// Kafka away: the send fails, the records read are dropped and read again from the checkpoint
+// after a backoff doubling from RETRY_DELAY_FIRST_MS to RETRY_DELAY_MAX_MS; the journal keeps
+// everything meanwhile. A crash of the process: the next start resumes from the checkpoint, so
+// records sent but not yet checkpointed are sent again (repeated (group, sequence), which
+// projectors skip). Nothing is ever skipped. Damage inside the durable journal
+// (JournalCorruptError) stops the process loudly.
 
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkajs";
+import { assert } from "../common/assert.ts";
 import { EventRecordBuilder } from "../events/encode.ts";
+import { EVENT_RECORD_BYTES_MAX } from "../events/event_layout.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
-import { read_journal_range, RangeReader } from "../journal/journal_range_reader.ts";
+import { RangeReader } from "../journal/journal_range_reader.ts";
 import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { read_backlog, type PendingRecord } from "./backlog.ts";
 import { write_checkpoint } from "./checkpoint.ts";
+import {
+  PROGRESS_INTERVAL_MS, type PublisherProgress, type PublisherProgressMessage,
+} from "./progress.ts";
 
 declare const self: Worker;
 
 export const RETRY_DELAY_FIRST_MS = 100;
 export const RETRY_DELAY_MAX_MS = 5_000;
+/** Groups (one record each) in one send: one produce request of at most ~16 MiB. */
+export const SEND_RECORDS_MAX = 16;
+/** Records built per read pass of one group. */
+export const RECORDS_PER_READ_MAX = 8;
+/** Bytes of records read but not yet acknowledged, over all groups (one record may exceed it). */
+export const PENDING_BYTES_MAX = 64 * 1024 * 1024;
+// A produce request stays far under the broker's socket.request.max.bytes (100 MiB by default).
+const SEND_BYTES_MAX = SEND_RECORDS_MAX * EVENT_RECORD_BYTES_MAX;
+assert(SEND_BYTES_MAX <= 16 * 1024 * 1024, "a send stays under 16 MiB");
 
 export interface PublisherWorkerInit {
   kafka_brokers: string;
@@ -36,8 +57,7 @@ export type PublisherWorkerRequest =
   | { type: "init"; init: PublisherWorkerInit }
   | { type: "durable"; groups: [number, number][] };
 
-export type PublisherWorkerMessage =
-  | { type: "checkpoint"; group: number; sequence: number };
+export type PublisherWorkerMessage = PublisherProgressMessage;
 
 interface GroupState {
   group: number;
@@ -45,40 +65,101 @@ interface GroupState {
   checkpoint: number;
   durable: number;
   builder: EventRecordBuilder;
+  /** Records read after the checkpoint, in order, not yet acknowledged. */
+  pending: PendingRecord[];
+  oldest_unshipped_time_ms: number;
+  events_shipped_total: number;
+  records_shipped_total: number;
 }
 
-const groups = new Map<number, GroupState>();
+const groups: GroupState[] = [];
+const group_index = new Map<number, GroupState>();
 let wake: (() => void) | null = null;
 const files = new NodeFileLayer();
 const reader = new RangeReader();
+let pending_bytes = 0;
+let send_failures_total = 0;
+let kafka_reachable = false;
+/** The group the next send starts with, so no group waits behind the others. */
+let rotation = 0;
 
-function post(message: PublisherWorkerMessage): void {
-  self.postMessage(message);
+// --- progress to the main thread, at most every PROGRESS_INTERVAL_MS ---
+
+let progress_posted_ms = 0;
+let progress_timer: ReturnType<typeof setTimeout> | null = null;
+
+function progress(): PublisherProgress {
+  return {
+    groups: groups.map((s) => ({ group: s.group, shipped_sequence: s.checkpoint,
+      oldest_unshipped_time_ms: s.durable > s.checkpoint ? s.oldest_unshipped_time_ms : 0,
+      events_shipped_total: s.events_shipped_total, records_shipped_total: s.records_shipped_total })),
+    send_failures_total,
+    kafka_reachable,
+  };
 }
 
-/**
- * The group's next record after its checkpoint (a copy): whole entries, as many as fit one record.
- * One record per send, because Kafka takes all messages of one partition in a send as one batch,
- * limited by the broker's message.max.bytes (1 MiB by default); a record is at most
- * EVENT_RECORD_BYTES_MAX (960,064 bytes), 64 KiB under it.
- */
-function next_record(state: GroupState): { value: Buffer; last_sequence: number } | null {
-  const builder = state.builder;
-  builder.reset();
-  read_journal_range(files, state.dir, state.checkpoint, state.durable,
-    (view, offset, header) => {
-      const appended = builder.append_entry(view, offset, header);
-      if (appended === "ok") return true;
-      if (builder.event_count === 0) throw new Error(`an entry does not fit an empty record`);
-      return false; // full or another epoch: this entry starts the next record
-    }, reader);
-  if (builder.event_count === 0) return null;
-  const last_sequence = builder.last_sequence;
-  return { value: Buffer.from(builder.seal()), last_sequence };
+function report(): void {
+  if (progress_timer !== null) return;
+  const delay_ms = Math.max(0, progress_posted_ms + PROGRESS_INTERVAL_MS - performance.now());
+  progress_timer = setTimeout(() => {
+    progress_timer = null;
+    progress_posted_ms = performance.now();
+    const message: PublisherWorkerMessage = { type: "progress", progress: progress() };
+    self.postMessage(message);
+  }, delay_ms);
 }
 
-async function connect(kafka: Kafka, admin: Admin, producer: Producer, init: PublisherWorkerInit)
-  : Promise<void> {
+// --- reading and sending ---
+
+function drop_pending(state: GroupState): void {
+  for (const record of state.pending) pending_bytes -= record.value.byteLength;
+  state.pending = [];
+}
+
+/** Reads the group's next records when it has none queued and the byte budget allows. */
+function refill(state: GroupState): void {
+  if (state.pending.length > 0 || state.durable <= state.checkpoint) return;
+  if (pending_bytes >= PENDING_BYTES_MAX) return;
+  const records = read_backlog(files, reader, state, state.checkpoint, state.durable,
+    RECORDS_PER_READ_MAX, PENDING_BYTES_MAX - pending_bytes);
+  for (const record of records) pending_bytes += record.value.byteLength;
+  state.pending = records;
+  if (records.length > 0) state.oldest_unshipped_time_ms = records[0]!.first_time_ms;
+}
+
+/** The groups whose next record goes in this send (each group's head record). */
+function select_send(): GroupState[] {
+  const chosen: GroupState[] = [];
+  let bytes = 0;
+  for (let k = 0; k < groups.length && chosen.length < SEND_RECORDS_MAX; k++) {
+    const state = groups[(rotation + k) % groups.length]!;
+    refill(state);
+    const head = state.pending[0];
+    if (head === undefined) continue;
+    if (chosen.length > 0 && bytes + head.value.byteLength > SEND_BYTES_MAX) break;
+    chosen.push(state);
+    bytes += head.value.byteLength;
+  }
+  rotation = (rotation + 1) % Math.max(1, groups.length);
+  return chosen;
+}
+
+/** After the ack: checkpoint each group of the send, then count it. */
+function acknowledged(chosen: GroupState[]): void {
+  for (const state of chosen) {
+    const record = state.pending.shift()!;
+    pending_bytes -= record.value.byteLength;
+    assert(record.first_sequence === state.checkpoint + 1, "records ship in sequence");
+    write_checkpoint(state.dir, record.last_sequence);
+    state.checkpoint = record.last_sequence;
+    state.events_shipped_total += record.event_count;
+    state.records_shipped_total++;
+    const next = state.pending[0];
+    if (next !== undefined) state.oldest_unshipped_time_ms = next.first_time_ms;
+  }
+}
+
+async function connect(admin: Admin, producer: Producer, init: PublisherWorkerInit): Promise<void> {
   await admin.connect();
   const topics = await admin.listTopics();
   if (!topics.includes(init.topic)) {
@@ -89,14 +170,39 @@ async function connect(kafka: Kafka, admin: Admin, producer: Producer, init: Pub
   }
   await admin.disconnect();
   await producer.connect();
-  void kafka;
+}
+
+let delay_ms = RETRY_DELAY_FIRST_MS;
+
+async function failed(what: string, error: unknown): Promise<void> {
+  if (error instanceof JournalCorruptError) throw error;
+  send_failures_total++;
+  kafka_reachable = false;
+  for (const state of groups) drop_pending(state);
+  report();
+  console.error(`publisher: ${what} failed, retrying in ${delay_ms} ms: ${String(error)}`);
+  await Bun.sleep(delay_ms);
+  delay_ms = Math.min(delay_ms * 2, RETRY_DELAY_MAX_MS);
+}
+
+function succeeded(): void {
+  kafka_reachable = true;
+  delay_ms = RETRY_DELAY_FIRST_MS;
+  report();
+}
+
+function has_backlog(): boolean {
+  return groups.some((s) => s.durable > s.checkpoint);
 }
 
 async function run(init: PublisherWorkerInit): Promise<void> {
   silence_kafkajs_timeout_warning();
   for (const g of init.groups) {
-    groups.set(g.group, { group: g.group, dir: g.dir, checkpoint: g.checkpoint, durable: 0,
-      builder: new EventRecordBuilder(g.group) });
+    const state: GroupState = { group: g.group, dir: g.dir, checkpoint: g.checkpoint, durable: 0,
+      builder: new EventRecordBuilder(g.group), pending: [], oldest_unshipped_time_ms: 0,
+      events_shipped_total: 0, records_shipped_total: 0 };
+    groups.push(state);
+    group_index.set(g.group, state);
   }
   const kafka = new Kafka({
     clientId: "balance-publisher", brokers: init.kafka_brokers.split(","), logLevel: logLevel.NOTHING,
@@ -105,44 +211,34 @@ async function run(init: PublisherWorkerInit): Promise<void> {
   const producer = kafka.producer({
     idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
   });
-  let delay_ms = RETRY_DELAY_FIRST_MS;
-  const failed = async (what: string, error: unknown) => {
-    if (error instanceof JournalCorruptError) throw error;
-    console.error(`publisher: ${what} failed, retrying in ${delay_ms} ms: ${String(error)}`);
-    await Bun.sleep(delay_ms);
-    delay_ms = Math.min(delay_ms * 2, RETRY_DELAY_MAX_MS);
-  };
   for (;;) {
     try {
-      await connect(kafka, admin, producer, init);
+      await connect(admin, producer, init);
       break;
     } catch (error) {
       await admin.disconnect().catch(() => {});
+      for (const state of groups) refill(state); // learns the oldest unshipped event's time
       await failed("connecting to Kafka", error);
     }
   }
-  delay_ms = RETRY_DELAY_FIRST_MS;
+  succeeded();
   for (;;) {
-    let sent = false;
-    for (const state of groups.values()) {
-      if (state.durable <= state.checkpoint) continue;
-      try {
-        const next = next_record(state);
-        if (next === null) continue;
-        const { value, last_sequence } = next;
-        await producer.send({ topic: init.topic, acks: -1,
-          messages: [{ partition: state.group, value }] });
-        write_checkpoint(state.dir, last_sequence);
-        state.checkpoint = last_sequence;
-        post({ type: "checkpoint", group: state.group, sequence: last_sequence });
-        delay_ms = RETRY_DELAY_FIRST_MS;
-        sent = true;
-      } catch (error) {
-        await failed(`publishing group ${state.group}`, error);
-      }
+    const chosen = select_send();
+    if (chosen.length === 0) {
+      // Nothing to read is left only when every group is shipped (refill always reads a record).
+      if (has_backlog()) await Bun.sleep(RETRY_DELAY_FIRST_MS);
+      else await new Promise<void>((resolve) => (wake = resolve));
+      continue;
     }
-    if (sent || [...groups.values()].some((s) => s.durable > s.checkpoint)) continue;
-    await new Promise<void>((resolve) => (wake = resolve));
+    try {
+      await producer.send({ topic: init.topic, acks: -1,
+        messages: chosen.map((s) => ({ partition: s.group, value: s.pending[0]!.value })) });
+    } catch (error) {
+      await failed(`publishing groups ${chosen.map((s) => s.group).join(",")}`, error);
+      continue;
+    }
+    acknowledged(chosen);
+    succeeded();
   }
 }
 
@@ -158,10 +254,15 @@ self.onmessage = (event: MessageEvent<PublisherWorkerRequest>) => {
     run(request.init).catch(die);
     return;
   }
+  const now_ms = Date.now();
   for (const [group, sequence] of request.groups) {
-    const state = groups.get(group);
-    if (state !== undefined && sequence > state.durable) state.durable = sequence;
+    const state = group_index.get(group);
+    if (state === undefined || sequence <= state.durable) continue;
+    // A new backlog: until it is read, its age counts from now (an underestimate).
+    if (state.durable <= state.checkpoint) state.oldest_unshipped_time_ms = now_ms;
+    state.durable = sequence;
   }
+  report();
   const resolve = wake;
   wake = null;
   resolve?.();

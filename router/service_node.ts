@@ -13,6 +13,7 @@ import { WorkerControl } from "../engine/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { start_checkpoint } from "../publisher/checkpoint.ts";
+import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
 import type { Metrics } from "../server/metrics.ts";
@@ -191,10 +192,18 @@ export class ServiceNode {
     assert(this.publisher_checkpoints !== null, "checkpoints read before the publisher starts");
     const worker = new Worker(new URL("../publisher/worker.ts", import.meta.url).href);
     this.publisher_worker = worker;
+    // Progress (at most every 100 ms): new checkpoints go on to the journal worker (segment
+    // deletion), the figures to /metrics (docs/publisher.md).
+    const monitor = new PublisherMonitor(this.publisher_checkpoints);
+    this.metrics.publisher_text = () => monitor.render(this.router.durable_sequence, Date.now());
     worker.onmessage = (event: MessageEvent<PublisherWorkerMessage>) => {
-      const { group, sequence } = event.data;
-      const request: JournalWorkerRequest = { type: "publisher_checkpoint", group, sequence };
-      this.journal_worker.postMessage(request);
+      const { progress } = event.data;
+      for (const { group, shipped_sequence: sequence } of progress.groups) {
+        if (sequence === monitor.shipped_sequence(group)) continue;
+        const request: JournalWorkerRequest = { type: "publisher_checkpoint", group, sequence };
+        this.journal_worker.postMessage(request);
+      }
+      monitor.update(progress);
     };
     const request: PublisherWorkerRequest = {
       type: "init",

@@ -50,6 +50,8 @@ export class Metrics {
   /** Open TCP connections, once the TCP server runs (server/main.ts sets it). */
   tcp_connections: () => number = () => 0;
   private tcp_connections_refused = 0;
+  /** The publisher's lines (publisher/progress.ts), once a publisher runs (router/service_node.ts). */
+  publisher_text: () => string = () => "";
 
   count_tcp_refused(): void {
     this.tcp_connections_refused++;
@@ -111,6 +113,8 @@ export class Metrics {
     out.push(this.snapshot.render("balance_snapshot_write_seconds", "Duration of writing one group snapshot.", 0.001));
     out.push("# HELP balance_recovery_seconds Time from start to ready (snapshot load and journal replay).",
       "# TYPE balance_recovery_seconds gauge", `balance_recovery_seconds ${this.recovery_seconds}`);
+    const publisher = this.publisher_text();
+    if (publisher !== "") out.push(publisher);
     return out.join("\n") + "\n";
   }
 }
