@@ -21,6 +21,7 @@ import { Partitioning } from "./partition.ts";
 import type { Refusal } from "./pending.ts";
 import { Ring, type RingShape } from "./ring.ts";
 import { Router } from "./router.ts";
+import { StateCaptures } from "./state_capture.ts";
 
 const JOURNAL_RING_SLOTS = 16;
 const JOURNAL_RING_SLOT_BYTES = JOURNAL_APPEND_BYTES_MAX;
@@ -45,6 +46,8 @@ export class ServiceNode {
   readonly partitioning: Partitioning;
   readonly control = new WorkerControl();
   readonly recoveries: GroupRecovery[] = [];
+  /** A group's state at a sequence for GET /admin/groups/:group/state (router/state_capture.ts). */
+  readonly captures: StateCaptures;
   ready = false;
   accepting = true;
   private engines: EngineWorkerHandle[] = [];
@@ -75,6 +78,8 @@ export class ServiceNode {
     }
     this.router = new Router(this.partitioning, this.engines.map((e) => e.inbound),
       config.request_timeout_ms, metrics);
+    this.captures = new StateCaptures(this.router.durable_sequence,
+      (group) => this.control.request_snapshot(this.partitioning.worker_of_group(group)));
     this.shapes = { inbound_shape, results_shape, journal_shape };
   }
 
@@ -131,6 +136,9 @@ export class ServiceNode {
           this.recoveries.push(...message.recoveries);
           resolve();
         } else if (message.type === "snapshot") {
+          // Before the journal worker owns the buffer: a waiting capture copies it first.
+          this.captures.on_snapshot(message.group, message.sequence, message.buffer,
+            message.size_bytes);
           const request: JournalWorkerRequest = { type: "snapshot", group: message.group,
             sequence: message.sequence, buffer: message.buffer, size_bytes: message.size_bytes };
           this.journal_worker.postMessage(request);
@@ -177,6 +185,7 @@ export class ServiceNode {
     this.metrics.observe_fsync(sync_ms);
     for (const [group, sequence] of groups) {
       this.router.on_durable(group, sequence);
+      this.captures.on_durable(group, sequence);
       this.post_durable(group, sequence);
     }
   }

@@ -12,7 +12,7 @@ import { decode_frame, encode_batch_results } from "../schema/codec.ts";
 import { parse_batch_json, results_to_json } from "../schema/json.ts";
 import { authenticate_request, forbidden_response } from "./auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "./auth/principal.ts";
-import { handle_admin, handle_open_account } from "./http_admin.ts";
+import { handle_admin, handle_group_state, handle_open_account } from "./http_admin.ts";
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
@@ -72,6 +72,9 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       },
       "/v1/partners/:partner/orders/:order": {
         GET: counted((req, principal) => handle_read_order(node, req, principal)),
+      },
+      "/admin/groups/:group/state": {
+        GET: counted((req, principal) => handle_group_state(node, req, principal)),
       },
     },
     fetch: (req) => bad_request(format_of(req), ErrorCode.not_found,

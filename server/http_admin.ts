@@ -2,7 +2,10 @@
 // freeze, unfreeze, set_overdraft, close_account) through the same engine path as any batch, so it
 // is journaled and idempotent. Send `order_id` to make a retry safe; without one the server mints
 // a time-ordered id. Administration needs an internal token (403 forbidden for a partner token).
+// GET /admin/groups/:group/state answers one group's engine state at a sequence, as snapshot bytes
+// (router/state_capture.ts; read by `bun run reconcile`, docs/reconcile.md).
 
+import { assert } from "../common/assert.ts";
 import { ORDER_SIZE_BYTES } from "../common/constants.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
@@ -11,13 +14,19 @@ import { Op } from "../schema/generated/balance/wire/op.ts";
 import { results_to_json } from "../schema/json.ts";
 import { write_order_fields } from "../schema/layout.ts";
 import type { ServiceNode } from "../router/service_node.ts";
+import type { CaptureRefusal } from "../router/state_capture.ts";
 import { OrderIdGenerator } from "../sdk/order_id.ts";
 import { forbidden_response } from "./auth/http_auth.ts";
 import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
 import { parse_partner, parse_u64, params_of } from "./params.ts";
-import { bad_request, error_response, is_refusal, json_response, refusal_reply } from "./replies.ts";
+import {
+  RETRY_AFTER_BUSY_MS, bad_request, error_response, is_refusal, json_response, refusal_reply,
+} from "./replies.ts";
 
 const ids = new OrderIdGenerator();
+const GROUP_TEXT = /^\d{1,4}$/;
+/** A capture refused busy is retried after this: another capture of the group is being taken. */
+const RETRY_AFTER_CAPTURE_BUSY_MS = 1_000;
 const AMOUNT_TEXT = /^\d{1,16}$/;
 const KINDS: Record<string, AccountKind> = {
   partner: AccountKind.partner, provider: AccountKind.provider, user: AccountKind.user,
@@ -71,10 +80,11 @@ async function submit_one(node: ServiceNode, fields: Parameters<typeof write_ord
 }
 
 /** 403 unless the principal is internal (or AUTH=off). */
-function admin_refusal(principal: RequestPrincipal): Response | null {
+function admin_refusal(principal: RequestPrincipal, what = "account administration")
+  : Response | null {
   if (principal === AUTH_OFF || principal.kind === "internal") return null;
   return forbidden_response("json", { code: ErrorCode.forbidden,
-    message: `account administration needs an internal token; this one acts for partner ${principal.partner}` });
+    message: `${what} needs an internal token; this one acts for partner ${principal.partner}` });
 }
 
 export async function handle_open_account(node: ServiceNode, req: Request,
@@ -121,4 +131,58 @@ export async function handle_admin(node: ServiceNode, req: Request, principal: R
   const id = order_id_of(body);
   if (id === null) return bad_request("json", ErrorCode.malformed_frame, "order_id: a u64 as a string");
   return submit_one(node, { id, account, amount, ref: 0n, partner, currency: 0, op, flags: 0 });
+}
+
+/** The GET /admin/groups/:group/state headers: what the bytes are, and the limits to read them. */
+function state_headers(node: ServiceNode, group: number, sequence: number): Record<string, string> {
+  const recovery = node.recoveries.find((r) => r.group === group);
+  assert(recovery !== undefined, `group ${group} was recovered at start`);
+  const config = node.config;
+  return {
+    "content-type": "application/octet-stream",
+    "x-group": String(group),
+    "x-groups": String(config.groups),
+    "x-sequence": String(sequence),
+    "x-epoch": String(recovery.epoch), // a group's epoch is set once per start (recovery)
+    // The engine's limits, so a reader restores the bytes into an engine shaped like this one.
+    "x-accounts-max": String(config.accounts_per_group),
+    "x-holds-max": String(config.holds_per_group),
+    "x-idempotency-entries-max": String(config.idempotency_entries_per_group),
+    "x-idempotency-window-ms": String(config.idempotency_window_ms),
+  };
+}
+
+function capture_refusal_response(refusal: CaptureRefusal): Response {
+  if (refusal === "busy") {
+    return error_response("json", { http_status: 503, code: ErrorCode.busy,
+      retry_after_ms: RETRY_AFTER_CAPTURE_BUSY_MS,
+      message: "a capture of this group (or the most captures at once) is in progress: retry later" });
+  }
+  return error_response("json", { http_status: 504, code: ErrorCode.busy,
+    retry_after_ms: RETRY_AFTER_BUSY_MS, message: "the snapshot was not taken and durable in time" });
+}
+
+/** One group's state at a sequence: the bytes of a fresh snapshot, once durable (internal only). */
+export async function handle_group_state(node: ServiceNode, req: Request,
+  principal: RequestPrincipal): Promise<Response> {
+  const refused = admin_refusal(principal, "reading a group's state");
+  if (refused !== null) return refused;
+  const text = params_of(req).group;
+  if (text === undefined || !GROUP_TEXT.test(text)) {
+    return bad_request("json", ErrorCode.malformed_frame, "group: a decimal number 0..GROUPS-1");
+  }
+  const group = Number(text);
+  if (group >= node.config.groups) {
+    return bad_request("json", ErrorCode.not_found,
+      `no group ${group}: this service has groups 0..${node.config.groups - 1}`);
+  }
+  const refused_now = node_refusal(node, "json");
+  if (refused_now !== null) return refused_now;
+  try {
+    const state = await node.captures.capture(group);
+    return new Response(state.bytes, { headers: state_headers(node, group, state.sequence) });
+  } catch (refusal) {
+    if (refusal !== "busy" && refusal !== "timeout") throw refusal;
+    return capture_refusal_response(refusal);
+  }
 }
