@@ -1,46 +1,112 @@
-// The projector as a process: applies the migrations (projector/migrate.ts), then consumes the
-// events topic into PostgreSQL (projector/consumer.ts) until SIGTERM or SIGINT, which let the batch
-// in progress finish and commit. Exits 0 when stopped so, 1 when it stopped itself (a record it
-// could not apply: see the log), 2 when misconfigured. docs/projector.md.
+// The projector as a process: reads its configuration (projector/config.ts), serves the read API
+// (projector/read_api.ts) at once (/readyz says 503 until the migrations are applied), applies the
+// migrations (projector/migrate.ts), then consumes the events topic into PostgreSQL
+// (projector/consumer.ts) until SIGTERM or SIGINT, which let the batch in progress finish and
+// commit. Exits 0 when stopped so, 1 when it stopped itself (a record it could not apply, or
+// PostgreSQL / Kafka unreachable at start: see the log), 2 when misconfigured. docs/projector.md.
 //
 //   DATABASE_URL=postgres://... KAFKA_BROKERS=host:port bun projector/main.ts
-//   EVENTS_TOPIC (default balance-events), PROJECTOR_GROUP_ID (default balance-projector)
 
-import { start_projector } from "./consumer.ts";
-import { apply_migrations } from "./migrate.ts";
+import { set_up_auth, type AuthSetup } from "../server/auth/setup.ts";
+import { ConfigError, load_projector_config, type ProjectorConfig } from "./config.ts";
+import { start_projector, type Projector } from "./consumer.ts";
+import {
+  apply_migrations, committed_migration_count, MIGRATIONS_SCHEMA_DEFAULT, type MigrateOptions,
+} from "./migrate.ts";
+import { start_read_api } from "./read_api.ts";
+import { applied_migration_count, open_read_pool, type ReadDatabase } from "./read_queries.ts";
 
-export const EVENTS_TOPIC_DEFAULT = "balance-events";
-export const PROJECTOR_GROUP_ID_DEFAULT = "balance-projector";
+/** /readyz answers "not ready" when PostgreSQL takes longer than this to answer. */
+export const READYZ_TIMEOUT_MS = 2_000;
 
-async function main(): Promise<number> {
-  const database_url = process.env.DATABASE_URL ?? "";
-  const kafka_brokers = process.env.KAFKA_BROKERS ?? "";
-  const topic = process.env.EVENTS_TOPIC || EVENTS_TOPIC_DEFAULT;
-  const group_id = process.env.PROJECTOR_GROUP_ID || PROJECTOR_GROUP_ID_DEFAULT;
-  if (database_url === "" || kafka_brokers === "") {
-    console.error("DATABASE_URL (postgres://user@host:port/database) and KAFKA_BROKERS " +
-      "(host:port[,host:port...]) must be set");
+async function configure(): Promise<{ config: ProjectorConfig; auth: AuthSetup } | number> {
+  try {
+    const config = load_projector_config();
+    const auth = await set_up_auth(process.env, config.data_dir);
+    return { config, auth };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`configuration: ${error.message}`);
     return 2;
   }
-  await apply_migrations(database_url);
-  const projector = await start_projector({ kafka_brokers, database_url, topic, group_id });
-  console.log(`projector: consuming ${topic} as group ${group_id}`);
-  let stopped_by_signal = false;
-  const on_signal = (signal: string) => {
-    if (stopped_by_signal) return;
-    stopped_by_signal = true;
-    console.log(`projector: ${signal}, finishing the current batch`);
-    projector.stop().catch((error) => console.error("projector: stop failed", error));
+}
+
+/** Ready: PostgreSQL answers within READYZ_TIMEOUT_MS and holds every committed migration. */
+function readiness_of(db: ReadDatabase, migrations_schema: string): () => Promise<string | null> {
+  const expected = committed_migration_count();
+  return async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`PostgreSQL did not answer in ${READYZ_TIMEOUT_MS} ms`),
+        READYZ_TIMEOUT_MS);
+    });
+    const check = applied_migration_count(db, migrations_schema).then(
+      (applied) => applied >= expected ? null : `migrations applied: ${applied} of ${expected}`,
+      (error: unknown) => `PostgreSQL does not answer: ${error instanceof Error ? error.message : error}`);
+    try {
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
-  process.on("SIGTERM", () => on_signal("SIGTERM"));
-  process.on("SIGINT", () => on_signal("SIGINT"));
+}
+
+/** Migrations, then the consumer; null (logged) when PostgreSQL or Kafka cannot be had. */
+async function start_consuming(config: ProjectorConfig): Promise<Projector | null> {
+  const schema = config.database_schema;
+  const migrate_options: MigrateOptions = schema === null ? {}
+    : { migrations_schema: schema, search_path: schema };
   try {
-    await projector.done;
-    console.log("projector: stopped");
-    return 0;
+    await apply_migrations(config.database_url, migrate_options);
+    return await start_projector({
+      kafka_brokers: config.kafka_brokers, database_url: config.database_url,
+      topic: config.events_topic, group_id: config.group_id,
+      ...(schema === null ? {} : { search_path: schema }),
+    });
   } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
-    return 1;
+    console.error(`projector: could not start: ${error instanceof Error ? error.message : error}`);
+    return null;
+  }
+}
+
+async function main(): Promise<number> {
+  const configured = await configure();
+  if (typeof configured === "number") return configured;
+  const { config, auth } = configured;
+  const pool = open_read_pool(config.database_url, config.database_schema);
+  const migrations_schema = config.database_schema ?? MIGRATIONS_SCHEMA_DEFAULT;
+  const server = start_read_api({
+    host: config.http_host, port: config.http_port, auth: auth.authenticator, db: pool.db,
+    readiness: readiness_of(pool.db, migrations_schema),
+  });
+  console.log(`projector: read API on http://${server.hostname}:${server.port}`);
+  for (const line of auth.banner) console.log(line);
+  try {
+    const projector = await start_consuming(config);
+    if (projector === null) return 1;
+    console.log(`projector: consuming ${config.events_topic} as group ${config.group_id}` +
+      ` into schema ${config.database_schema ?? "(search_path)"}`);
+    let stopped_by_signal = false;
+    const on_signal = (signal: string) => {
+      if (stopped_by_signal) return;
+      stopped_by_signal = true;
+      console.log(`projector: ${signal}, finishing the current batch`);
+      projector.stop().catch((error) => console.error("projector: stop failed", error));
+    };
+    process.on("SIGTERM", () => on_signal("SIGTERM"));
+    process.on("SIGINT", () => on_signal("SIGINT"));
+    try {
+      await projector.done;
+      console.log("projector: stopped");
+      return 0;
+    } catch (error) {
+      console.error(error instanceof Error ? error.message : error);
+      return 1;
+    }
+  } finally {
+    server.stop(true);
+    auth.authenticator?.close();
+    await pool.close();
   }
 }
 

@@ -5,6 +5,7 @@
 //
 //   DATABASE_URL=postgres://... bun projector/migrate.ts     (npm run db:migrate)
 
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
@@ -22,6 +23,14 @@ export interface MigrateOptions {
   migrations_schema?: string;
   /** The schema the tables go to (default: the server's search_path, normally "public"). */
   search_path?: string;
+}
+
+/** How many migrations are committed (drizzle-kit's journal): a ready database has them all. */
+export function committed_migration_count(): number {
+  const journal = JSON.parse(readFileSync(resolve(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8"));
+  const entries: unknown = journal.entries;
+  assert(Array.isArray(entries) && entries.length > 0, "drizzle-kit's journal lists the migrations");
+  return entries.length;
 }
 
 /**
