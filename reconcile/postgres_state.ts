@@ -1,0 +1,132 @@
+// One group's projection in PostgreSQL (projector/schema.ts), read with drizzle-orm in one
+// REPEATABLE READ, read-only transaction, so accounts, holds and the applied sequence are one
+// consistent picture even while the projector writes. Before reading, wait_applied waits (bounded)
+// until the projector has applied the group at least up to the engine state's sequence.
+
+import { and, eq, gt, or, sql } from "drizzle-orm";
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { assert } from "../common/assert.ts";
+import { HoldState } from "../engine/holds.ts";
+import { accounts, applied_sequence, holds } from "../projector/schema.ts";
+import { ReconcileError, type AccountRow, type PostgresHold, type PostgresState } from "./rows.ts";
+
+const CONNECT_TIMEOUT_S = 5;
+const CONNECTIONS_MAX = 1;
+const END_TIMEOUT_S = 5;
+/** How often wait_applied looks at the applied sequence. */
+export const APPLIED_POLL_MS = 100;
+
+export interface PostgresSource {
+  database_url: string;
+  /** The projection's schema; null: the server's search_path (normally public). */
+  schema: string | null;
+}
+
+export class PostgresReader {
+  private readonly client: postgres.Sql;
+  private readonly db: PostgresJsDatabase;
+
+  constructor(source: PostgresSource) {
+    const connection = source.schema === null ? {} : { search_path: source.schema };
+    this.client = postgres(source.database_url, {
+      max: CONNECTIONS_MAX, connect_timeout: CONNECT_TIMEOUT_S, onnotice: () => {}, connection,
+    });
+    this.db = drizzle(this.client);
+  }
+
+  close(): Promise<void> {
+    return this.client.end({ timeout: END_TIMEOUT_S });
+  }
+
+  /** The group's applied sequence (0 before its first event). */
+  async applied(group: number): Promise<number> {
+    const rows = await this.attempt("read the applied sequence", () => this.db
+      .select({ sequence: applied_sequence.sequence }).from(applied_sequence)
+      .where(eq(applied_sequence.group_id, group)));
+    return rows[0]?.sequence ?? 0;
+  }
+
+  /** Waits until the projector has applied `group` up to `sequence`; returns what it applied. */
+  async wait_applied(group: number, sequence: number, wait_ms: number): Promise<number> {
+    const deadline_ms = performance.now() + wait_ms;
+    for (;;) {
+      const applied = await this.applied(group);
+      if (applied >= sequence) return applied;
+      if (performance.now() >= deadline_ms) {
+        throw new ReconcileError(`group ${group}: the projector never caught up: PostgreSQL ` +
+          `applied sequence ${applied} < the engine's ${sequence} after ${wait_ms} ms ` +
+          "(is the projector running, on this schema and topic?)");
+      }
+      await Bun.sleep(APPLIED_POLL_MS);
+    }
+  }
+
+  /**
+   * Accounts, the holds that matter for a state at `sequence` (open ones, ones changed after it,
+   * and the rows of the engine's open holds whatever their state) and the applied sequence.
+   */
+  read_group(group: number, sequence: number, engine_open_holds: readonly bigint[])
+    : Promise<PostgresState> {
+    // One text parameter, not one parameter per id (PostgreSQL allows 65,535 per statement).
+    const hold_ids = engine_open_holds.map((id) => id.toString()).join(",");
+    return this.attempt("read the projection", () => this.db.transaction(async (tx) => {
+      const [applied] = await tx.select({ sequence: applied_sequence.sequence })
+        .from(applied_sequence).where(eq(applied_sequence.group_id, group));
+      const account_rows = await tx.select(ACCOUNT_COLUMNS).from(accounts)
+        .where(eq(accounts.group_id, group));
+      const hold_rows = await tx.select(HOLD_COLUMNS).from(holds).where(and(
+        eq(holds.group_id, group),
+        or(eq(holds.state, HoldState.open), gt(holds.sequence, sequence),
+          sql`${holds.hold_id} = any(string_to_array(${hold_ids}, ',')::numeric[])`),
+      ));
+      return { group, applied_sequence: applied?.sequence ?? 0,
+        accounts: account_rows.map(account_row), holds: hold_rows.map(hold_row) };
+    }, { isolationLevel: "repeatable read", accessMode: "read only" }));
+  }
+
+  /** Runs a query; a failure to reach PostgreSQL or of the query is a ReconcileError. */
+  private async attempt<T>(what: string, query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (error) {
+      if (error instanceof ReconcileError) throw error;
+      throw new ReconcileError(`PostgreSQL: could not ${what}: ${String(error)}`);
+    }
+  }
+}
+
+const ACCOUNT_COLUMNS = {
+  account: accounts.account_id,
+  partner: accounts.partner,
+  kind: accounts.kind,
+  currency: accounts.currency,
+  state: accounts.state,
+  overdraft_limit_minor: accounts.overdraft_limit_minor,
+  balance_minor: accounts.balance_minor,
+  held_minor: accounts.held_minor,
+  available_minor: accounts.available_minor,
+  last_sequence: accounts.last_sequence,
+};
+
+const HOLD_COLUMNS = {
+  hold: holds.hold_id,
+  account: holds.account_id,
+  amount_minor: holds.amount_minor,
+  expires_at_ms: holds.expires_at_ms,
+  state: holds.state,
+  sequence: holds.sequence,
+};
+
+type AccountSelect = { [K in keyof typeof ACCOUNT_COLUMNS]: (typeof ACCOUNT_COLUMNS)[K]["_"]["data"] };
+type HoldSelect = { [K in keyof typeof HOLD_COLUMNS]: (typeof HOLD_COLUMNS)[K]["_"]["data"] };
+
+function account_row(row: AccountSelect): AccountRow {
+  assert(typeof row.account === "bigint", "account_id read as a bigint");
+  return { ...row };
+}
+
+function hold_row(row: HoldSelect): PostgresHold {
+  assert(typeof row.hold === "bigint" && typeof row.account === "bigint", "ids read as bigints");
+  return { ...row };
+}
