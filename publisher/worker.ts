@@ -35,6 +35,8 @@ declare const self: Worker;
 
 export const RETRY_DELAY_FIRST_MS = 100;
 export const RETRY_DELAY_MAX_MS = 5_000;
+const KAFKAJS_RETRY_FIRST_MS = 100;
+const KAFKAJS_RETRIES = 3;
 /** Groups (one record each) in one send: one produce request of at most ~16 MiB. */
 export const SEND_RECORDS_MAX = 16;
 /** Records built per read pass of one group. */
@@ -206,6 +208,9 @@ async function run(init: PublisherWorkerInit): Promise<void> {
   }
   const kafka = new Kafka({
     clientId: "balance-publisher", brokers: init.kafka_brokers.split(","), logLevel: logLevel.NOTHING,
+    // Few retries inside kafkajs: this loop retries forever itself, and a send that fails fast
+    // lets /metrics say so (kafka_reachable, send failures) within seconds of an outage.
+    retry: { initialRetryTime: KAFKAJS_RETRY_FIRST_MS, retries: KAFKAJS_RETRIES },
   });
   const admin = kafka.admin();
   const producer = kafka.producer({
