@@ -10,14 +10,9 @@
 import { set_up_auth, type AuthSetup } from "../server/auth/setup.ts";
 import { ConfigError, load_projector_config, type ProjectorConfig } from "./config.ts";
 import { start_projector, type Projector } from "./consumer.ts";
-import {
-  apply_migrations, committed_migration_count, MIGRATIONS_SCHEMA_DEFAULT, type MigrateOptions,
-} from "./migrate.ts";
-import { start_read_api } from "./read_api.ts";
-import { applied_migration_count, open_read_pool, type ReadDatabase } from "./read_queries.ts";
-
-/** /readyz answers "not ready" when PostgreSQL takes longer than this to answer. */
-export const READYZ_TIMEOUT_MS = 2_000;
+import { apply_migrations, MIGRATIONS_SCHEMA_DEFAULT, type MigrateOptions } from "./migrate.ts";
+import { database_readiness, start_read_api } from "./read_api.ts";
+import { open_read_pool } from "./read_queries.ts";
 
 async function configure(): Promise<{ config: ProjectorConfig; auth: AuthSetup } | number> {
   try {
@@ -29,26 +24,6 @@ async function configure(): Promise<{ config: ProjectorConfig; auth: AuthSetup }
     console.error(`configuration: ${error.message}`);
     return 2;
   }
-}
-
-/** Ready: PostgreSQL answers within READYZ_TIMEOUT_MS and holds every committed migration. */
-function readiness_of(db: ReadDatabase, migrations_schema: string): () => Promise<string | null> {
-  const expected = committed_migration_count();
-  return async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`PostgreSQL did not answer in ${READYZ_TIMEOUT_MS} ms`),
-        READYZ_TIMEOUT_MS);
-    });
-    const check = applied_migration_count(db, migrations_schema).then(
-      (applied) => applied >= expected ? null : `migrations applied: ${applied} of ${expected}`,
-      (error: unknown) => `PostgreSQL does not answer: ${error instanceof Error ? error.message : error}`);
-    try {
-      return await Promise.race([check, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
 }
 
 /** Migrations, then the consumer; null (logged) when PostgreSQL or Kafka cannot be had. */
@@ -77,7 +52,7 @@ async function main(): Promise<number> {
   const migrations_schema = config.database_schema ?? MIGRATIONS_SCHEMA_DEFAULT;
   const server = start_read_api({
     host: config.http_host, port: config.http_port, auth: auth.authenticator, db: pool.db,
-    readiness: readiness_of(pool.db, migrations_schema),
+    readiness: database_readiness(pool.db, migrations_schema),
   });
   console.log(`projector: read API on http://${server.hostname}:${server.port}`);
   for (const line of auth.banner) console.log(line);

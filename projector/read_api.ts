@@ -15,14 +15,17 @@ import { authenticate_request, forbidden_response } from "../server/auth/http_au
 import { partner_for_read, type Authenticator, type Principal } from "../server/auth/principal.ts";
 import { parse_partner, parse_u64, params_of } from "../server/params.ts";
 import { bad_request, error_response, json_response } from "../server/replies.ts";
+import { committed_migration_count } from "./migrate.ts";
 import { account_json, event_json, history_event_json } from "./read_json.ts";
 import {
-  HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, read_account, read_history, read_order, read_snapshot,
-  type ReadDatabase,
+  applied_migration_count, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, read_account, read_history,
+  read_order, read_snapshot, type ReadDatabase,
 } from "./read_queries.ts";
 
 /** Retry hint of a 503 while PostgreSQL does not answer. */
 export const RETRY_AFTER_DATABASE_MS = 1_000;
+/** /readyz answers "not ready" when PostgreSQL takes longer than this to answer. */
+export const READYZ_TIMEOUT_MS = 2_000;
 /** Cursors are sequences: safe integers (2^53 - 1 has 16 digits). */
 const SEQUENCE_DIGITS_MAX = 16;
 
@@ -81,6 +84,28 @@ export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
       return json_response({ error: "internal", message: "internal error" }, 500);
     },
   });
+}
+
+/** Ready: PostgreSQL answers within READYZ_TIMEOUT_MS and holds every committed migration. */
+export function database_readiness(db: ReadDatabase,
+  migrations_schema: string): () => Promise<string | null> {
+  const expected = committed_migration_count();
+  return async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`PostgreSQL did not answer in ${READYZ_TIMEOUT_MS} ms`),
+        READYZ_TIMEOUT_MS);
+    });
+    const check = applied_migration_count(db, migrations_schema).then(
+      (applied) => applied >= expected ? null : `migrations applied: ${applied} of ${expected}`,
+      (error: unknown) =>
+        `PostgreSQL does not answer: ${error instanceof Error ? error.message : String(error)}`);
+    try {
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 function database_unavailable(): Response {
