@@ -11,10 +11,11 @@ COPY package.json package-lock.json bunfig.toml ./
 RUN bun install --production --frozen-lockfile --ignore-scripts
 
 # The code projector/main.ts loads (the migrations folder included; the read API authenticates
-# with server/auth), owned by root and so read-only for the process.
+# with server/auth; engine/ for the hold states), owned by root and so read-only for the process.
 # test/docker/dockerfile.test.ts checks that every file the entry point imports is copied here.
 COPY common ./common
 COPY schema ./schema
+COPY engine ./engine
 COPY events ./events
 COPY projector ./projector
 COPY server ./server
