@@ -49,7 +49,32 @@ function replay_record(engine: GroupEngine, view: DataView, at: number,
   const status = view.getUint8(at + RECORD_STATUS);
   const op = view.getUint8(at + 38);
   const applied_slot = status === Status.ok ? apply_outcome(engine, view, at, op, sequence) : -1;
-  if (op === Op.expire_hold || !window_records(status)) return;
+  remember_id(engine, view, at, first_live_bucket, applied_slot);
+}
+
+/**
+ * Rebuilds the idempotency window from an entry whose outcomes the state already holds (loading
+ * from storage: Postgres had them, the events only bring back their ids). Nothing else changes;
+ * the figures remembered use the account's overdraft limit as it is now.
+ */
+export function remember_entry_ids(engine: GroupEngine, entry: ReplayEntry, view: DataView,
+  body_offset: number, window_horizon_ms = -Infinity): void {
+  assert(entry.first_sequence + entry.record_count - 1 <= engine.last_sequence,
+    "remember_entry_ids: only for entries the state already holds");
+  engine.advance_time(entry.engine_time_ms);
+  engine.epoch = Math.max(engine.epoch, entry.epoch);
+  const window = engine.window;
+  const first_live_bucket = Math.floor((window_horizon_ms - window.window_ms) / window.bucket_ms);
+  for (let i = 0; i < entry.record_count; i++) {
+    remember_id(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket, -1);
+  }
+}
+
+/** Puts the record's order id in the window, unless the window drops it before replay ends. */
+function remember_id(engine: GroupEngine, view: DataView, at: number, first_live_bucket: number,
+  applied_slot: number): void {
+  const status = view.getUint8(at + RECORD_STATUS);
+  if (view.getUint8(at + 38) === Op.expire_hold || !window_records(status)) return;
   const id_hi = view.getUint32(at + 4, true);
   const id_lo = view.getUint32(at, true);
   const bucket = engine.window.bucket_of(id_hi, id_lo);
@@ -60,7 +85,8 @@ function replay_record(engine: GroupEngine, view: DataView, at: number,
   const slot = applied_slot !== -1 ? applied_slot : visible_account(engine, view, at);
   const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor(slot);
   engine.window.insert_in(bucket, id_hi, id_lo, order_digest(view, at),
-    view.getUint32(at + 32, true), status, sequence, balance, available);
+    view.getUint32(at + 32, true), status, view.getFloat64(at + RECORD_SEQUENCE, true), balance,
+    available);
 }
 
 /** The order's account if it exists and belongs to the order's partner (else the engine showed 0). */

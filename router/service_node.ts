@@ -16,6 +16,8 @@ import { start_checkpoint } from "../publisher/checkpoint.ts";
 import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
+import type { GroupLoad } from "../storage_load/load.ts";
+import { group_limits_of, load_missing_groups } from "../storage_load/node_start.ts";
 import type { Metrics } from "../server/metrics.ts";
 import { Partitioning } from "./partition.ts";
 import type { Refusal } from "./pending.ts";
@@ -46,6 +48,8 @@ export class ServiceNode {
   readonly partitioning: Partitioning;
   readonly control = new WorkerControl();
   readonly recoveries: GroupRecovery[] = [];
+  /** Groups loaded from PostgreSQL and Kafka at start (no local state): storage_load/. */
+  storage_loads: GroupLoad[] = [];
   /** A group's state at a sequence for GET /admin/groups/:group/state (router/state_capture.ts). */
   readonly captures: StateCaptures;
   ready = false;
@@ -89,6 +93,8 @@ export class ServiceNode {
   static async start(config: Config, metrics: Metrics): Promise<ServiceNode> {
     const node = new ServiceNode(config, metrics);
     const started_ms = performance.now();
+    const all_groups = Array.from({ length: config.groups }, (_, group) => group);
+    node.storage_loads = await load_missing_groups(config, all_groups);
     await Promise.all(node.engines.map((_, w) => node.start_engine_worker(w)));
     if (config.kafka_brokers !== null) node.read_publisher_checkpoints();
     await node.start_journal_worker();
@@ -112,12 +118,7 @@ export class ServiceNode {
     const init: EngineWorkerInit = {
       worker: w,
       groups: this.partitioning.groups_of_worker(w),
-      limits: {
-        accounts_max: this.config.accounts_per_group,
-        holds_max: this.config.holds_per_group,
-        idempotency_entries_max: this.config.idempotency_entries_per_group,
-        idempotency_window_ms: this.config.idempotency_window_ms,
-      },
+      limits: group_limits_of(this.config),
       data_dir: this.config.data_dir,
       control: this.control.buffer,
       inbound: handle.inbound.buffer,

@@ -33,6 +33,13 @@ export interface Config {
   kafka_brokers: string | null;
   /** EVENTS_TOPIC: the topic the publisher produces to (default "balance-events"). */
   events_topic: string;
+  /**
+   * DATABASE_URL: the projector's PostgreSQL. When set (with KAFKA_BROKERS), a group with no local
+   * state is loaded from it and the events topic before the node serves (storage_load/load.ts).
+   */
+  database_url: string | null;
+  /** DATABASE_SCHEMA: the schema of the projector's tables (default: the server's search_path). */
+  database_schema: string | null;
 }
 
 /** The binary TCP front door (docs/protocol.md, Limits). */
@@ -89,6 +96,13 @@ export function load_config(env: Env = process.env): Config {
   if (engine_workers > groups) throw new ConfigError("ENGINE_WORKERS must not exceed GROUPS");
   const host = env.HOST ?? "127.0.0.1";
   if (host === "") throw new ConfigError("HOST must not be empty");
+  const brokers = kafka_brokers(env.KAFKA_BROKERS);
+  const database_url = database_url_of(env.DATABASE_URL);
+  // Loading from storage reads PostgreSQL, then replays Kafka from there.
+  if (database_url !== null && brokers === null) {
+    throw new ConfigError("DATABASE_URL needs KAFKA_BROKERS: a node loading from storage replays " +
+      "the events topic after what PostgreSQL holds");
+  }
   return {
     host,
     port: integer(env, "PORT", 8080, 0, 65535),
@@ -109,9 +123,27 @@ export function load_config(env: Env = process.env): Config {
     request_timeout_ms: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
     seed_file: env.SEED_FILE || null,
     tcp: load_tcp_config(env),
-    kafka_brokers: kafka_brokers(env.KAFKA_BROKERS),
+    kafka_brokers: brokers,
     events_topic: events_topic(env.EVENTS_TOPIC),
+    database_url,
+    database_schema: database_schema(env.DATABASE_SCHEMA),
   };
+}
+
+function database_url_of(text: string | undefined): string | null {
+  if (text === undefined || text.trim() === "") return null;
+  if (!/^postgres(ql)?:\/\/[^\s]+$/.test(text)) {
+    throw new ConfigError("DATABASE_URL must be postgres://user[:password]@host[:port]/database");
+  }
+  return text;
+}
+
+function database_schema(text: string | undefined): string | null {
+  if (text === undefined || text === "") return null;
+  if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(text)) {
+    throw new ConfigError(`DATABASE_SCHEMA "${text}" is not a PostgreSQL identifier`);
+  }
+  return text;
 }
 
 function kafka_brokers(text: string | undefined): string | null {

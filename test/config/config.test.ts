@@ -69,4 +69,15 @@ describe("validation", () => {
     refused({ EVENTS_TOPIC: "a b" }, "EVENTS_TOPIC");
     refused({ EVENTS_TOPIC: ".." }, "EVENTS_TOPIC");
   });
+
+  test("DATABASE_URL (loading from storage) needs KAFKA_BROKERS; DATABASE_SCHEMA an identifier", () => {
+    const storage = { DATABASE_URL: "postgres://u@h:5432/db", KAFKA_BROKERS: "k:9092" };
+    expect(load_config(storage).database_url).toBe("postgres://u@h:5432/db");
+    expect(load_config({}).database_url).toBeNull();
+    expect(load_config({ ...storage, DATABASE_SCHEMA: "projection_1" }).database_schema)
+      .toBe("projection_1");
+    refused({ DATABASE_URL: "postgres://u@h:5432/db" }, "DATABASE_URL needs KAFKA_BROKERS");
+    refused({ ...storage, DATABASE_URL: "mysql://h/db" }, "DATABASE_URL");
+    refused({ ...storage, DATABASE_SCHEMA: "a; drop table x" }, "DATABASE_SCHEMA");
+  });
 });

@@ -1,0 +1,101 @@
+// Loading from storage, step 1 (DESIGN.md section 5): one group's projected state from PostgreSQL,
+// read in ONE repeatable-read, read-only transaction so accounts, holds and the applied sequence
+// are the same instant: the state after event `sequence` of the group, exactly as the projector
+// set it. The projector's tables are in projector/schema.ts; this is only a reader of them.
+//
+// Closed holds are read too when they closed within the idempotency window before `sequence`:
+// the engine keeps those (a late capture answers hold_settled, not hold_not_found), so a loaded
+// engine must as well. Their closing time is the engine time of the event that closed them.
+
+import { and, asc, eq, gte, ne, or, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/postgres-js";
+import type postgres from "postgres";
+import { HoldState } from "../engine/holds.ts";
+import { accounts, applied_sequence, holds, orders } from "../projector/schema.ts";
+
+export interface AccountState {
+  account_id: bigint;
+  partner: number;
+  kind: number;
+  currency: number;
+  state: number;
+  overdraft_limit_minor: number;
+  balance_minor: number;
+  held_minor: number;
+  last_sequence: number;
+}
+
+export interface HoldRecord {
+  hold_id: bigint;
+  account_id: bigint;
+  amount_minor: number;
+  /** Engine time the hold expires at; 0: no timeout (the engine's convention). */
+  expires_at_ms: number;
+  state: HoldState;
+  /** Engine time it closed; 0 while open. */
+  closed_at_ms: number;
+  /** The last event that changed it (holds are restored open first, then in closing order). */
+  sequence: number;
+}
+
+export interface GroupStoredState {
+  group: number;
+  /** The last event applied to these rows; 0 when the group was never projected. */
+  sequence: number;
+  epoch: number;
+  /** Engine time of event `sequence` (0 when there is none). */
+  engine_time_ms: number;
+  accounts: AccountState[];
+  holds: HoldRecord[];
+}
+
+/** The group's state as PostgreSQL holds it, read in one REPEATABLE READ transaction. */
+export async function read_group_state(client: postgres.Sql, group: number,
+  window_ms: number): Promise<GroupStoredState> {
+  const db = drizzle(client);
+  return db.transaction(async (tx) => {
+    const applied = await tx.select({ sequence: applied_sequence.sequence, epoch: applied_sequence.epoch })
+      .from(applied_sequence).where(eq(applied_sequence.group_id, group));
+    const sequence = applied[0]?.sequence ?? 0;
+    const epoch = applied[0]?.epoch ?? 0;
+    const at_sequence = sequence === 0 ? [] : await tx.select({ time: orders.engine_time_ms })
+      .from(orders).where(and(eq(orders.group_id, group), eq(orders.sequence, sequence)));
+    if (sequence !== 0 && at_sequence.length === 0) {
+      throw new Error(`group ${group}: applied sequence ${sequence} has no row in orders`);
+    }
+    const engine_time_ms = at_sequence[0]?.time ?? 0;
+    const account_rows = await tx.select({
+      account_id: accounts.account_id, partner: accounts.partner, kind: accounts.kind,
+      currency: accounts.currency, state: accounts.state,
+      overdraft_limit_minor: accounts.overdraft_limit_minor, balance_minor: accounts.balance_minor,
+      held_minor: accounts.held_minor, last_sequence: accounts.last_sequence,
+    }).from(accounts).where(eq(accounts.group_id, group)).orderBy(asc(accounts.last_sequence));
+    const hold_rows = await read_holds(tx, group, engine_time_ms - window_ms);
+    return { group, sequence, epoch, engine_time_ms, accounts: account_rows, holds: hold_rows };
+  }, { isolationLevel: "repeatable read", accessMode: "read only" });
+}
+
+type Transaction = Parameters<Parameters<ReturnType<typeof drizzle>["transaction"]>[0]>[0];
+
+/** Open holds, and those closed at or after `closed_since_ms`; open first, then by closing. */
+async function read_holds(tx: Transaction, group: number,
+  closed_since_ms: number): Promise<HoldRecord[]> {
+  const rows = await tx.select({
+    hold_id: holds.hold_id, account_id: holds.account_id, amount_minor: holds.amount_minor,
+    expires_at_ms: holds.expires_at_ms, state: holds.state, sequence: holds.sequence,
+    closed_at_ms: orders.engine_time_ms,
+  }).from(holds)
+    .innerJoin(orders, and(eq(orders.group_id, holds.group_id), eq(orders.sequence, holds.sequence)))
+    .where(and(eq(holds.group_id, group), or(eq(holds.state, HoldState.open),
+      and(ne(holds.state, HoldState.open), gte(orders.engine_time_ms, closed_since_ms)))))
+    .orderBy(sql`${holds.state} <> ${HoldState.open}`, asc(holds.sequence));
+  return rows.map((row) => ({
+    hold_id: row.hold_id,
+    account_id: row.account_id,
+    amount_minor: row.amount_minor,
+    expires_at_ms: row.expires_at_ms ?? 0,
+    state: row.state as HoldState,
+    closed_at_ms: row.state === HoldState.open ? 0 : row.closed_at_ms,
+    sequence: row.sequence,
+  }));
+}
