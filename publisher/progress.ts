@@ -31,6 +31,8 @@ export interface PublisherProgress {
   send_failures_total: number;
   /** Whether the last connection attempt or send succeeded. */
   kafka_reachable: boolean;
+  /** Date.now() at the last acknowledged send, 0 before the first (bench/pipeline.ts times by it). */
+  last_ack_ms: number;
 }
 
 export type PublisherProgressMessage = { type: "progress"; progress: PublisherProgress };
@@ -45,6 +47,7 @@ export class PublisherMonitor {
         oldest_unshipped_time_ms: 0, events_shipped_total: 0, records_shipped_total: 0 })),
       send_failures_total: 0,
       kafka_reachable: false,
+      last_ack_ms: 0,
     };
   }
 

@@ -82,6 +82,7 @@ const reader = new RangeReader();
 let pending_bytes = 0;
 let send_failures_total = 0;
 let kafka_reachable = false;
+let last_ack_ms = 0;
 /** The group the next send starts with, so no group waits behind the others. */
 let rotation = 0;
 
@@ -97,6 +98,7 @@ function progress(): PublisherProgress {
       events_shipped_total: s.events_shipped_total, records_shipped_total: s.records_shipped_total })),
     send_failures_total,
     kafka_reachable,
+    last_ack_ms,
   };
 }
 
@@ -242,6 +244,7 @@ async function run(init: PublisherWorkerInit): Promise<void> {
       await failed(`publishing groups ${chosen.map((s) => s.group).join(",")}`, error);
       continue;
     }
+    last_ack_ms = Date.now();
     acknowledged(chosen);
     succeeded();
   }
