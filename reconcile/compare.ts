@@ -164,7 +164,8 @@ function hold_fields_equal(group: number, mine: EngineHold, theirs: PostgresHold
   };
   if (theirs.state !== HoldState.open) difference("state", HoldState.open, theirs.state);
   for (const field of HOLD_FIELDS) {
-    if (mine[field] !== theirs[field]) difference(field, value_of(mine[field]), value_of(theirs[field]));
+    if (mine[field] === theirs[field]) continue;
+    difference(field, value_of(mine[field]), value_of(theirs[field]));
   }
   return equal;
 }

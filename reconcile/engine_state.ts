@@ -9,7 +9,9 @@ import { GroupEngine } from "../engine/group_engine.ts";
 import { HoldState } from "../engine/holds.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { restore_snapshot } from "../engine/snapshot.ts";
-import { ReconcileError, u64_of, type AccountRow, type EngineHold, type EngineState } from "./rows.ts";
+import {
+  ReconcileError, u64_of, type AccountRow, type EngineHold, type EngineState,
+} from "./rows.ts";
 
 /** A capture refused busy (another capture of the group) is tried again this many times. */
 export const CAPTURE_ATTEMPTS_MAX = 5;
@@ -38,7 +40,8 @@ export async function fetch_engine_state(source: EngineSource, group: number)
       throw new ReconcileError(refusal_message(source, group, response.status, body));
     }
     const retry_after_s = Number(response.headers.get("retry-after") ?? RETRY_AFTER_S_DEFAULT);
-    await Bun.sleep(1000 * (Number.isFinite(retry_after_s) ? retry_after_s : RETRY_AFTER_S_DEFAULT));
+    const wait_s = Number.isFinite(retry_after_s) ? retry_after_s : RETRY_AFTER_S_DEFAULT;
+    await Bun.sleep(1000 * wait_s);
   }
 }
 
@@ -54,7 +57,8 @@ async function fetch_state(source: EngineSource, group: number): Promise<Respons
   }
 }
 
-function refusal_message(source: EngineSource, group: number, status: number, body: string): string {
+function refusal_message(source: EngineSource, group: number, status: number, body: string)
+  : string {
   const what = status === 401 ? "the token was refused (401)"
     : status === 403 ? "the token is not an internal token (403)"
     : status === 404 ? `the service has no group ${group} (404)`

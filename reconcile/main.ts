@@ -13,8 +13,9 @@ import { PostgresReader } from "./postgres_state.ts";
 import { EXIT_CANNOT_RUN, exit_code_of, report_json, report_lines } from "./report.ts";
 import { ReconcileError, type EngineState } from "./rows.ts";
 
-async function reconcile_group(source: EngineSource, reader: PostgresReader, options: ReconcileOptions,
-  group: number, captured: EngineState | null): Promise<GroupComparison> {
+async function reconcile_group(source: EngineSource, reader: PostgresReader,
+  options: ReconcileOptions, group: number, captured: EngineState | null)
+  : Promise<GroupComparison> {
   const engine = captured ?? await fetch_engine_state(source, group);
   await reader.wait_applied(group, engine.sequence, options.wait_ms);
   const postgres = await reader.read_group(group, engine.sequence,

@@ -36,7 +36,9 @@ function integer_of(name: string, text: string, max: number): number {
 
 function groups_of(text: string): number[] {
   const groups = text.split(",").map((part) => integer_of("--groups", part.trim(), GROUP_MAX));
-  if (new Set(groups).size !== groups.length) throw new ReconcileError(`--groups repeats a group: ${text}`);
+  if (new Set(groups).size !== groups.length) {
+    throw new ReconcileError(`--groups repeats a group: ${text}`);
+  }
   return groups;
 }
 
@@ -74,7 +76,9 @@ export function parse_options(argv: readonly string[], env: Record<string, strin
     else if (name === "--wait-ms") options.wait_ms = integer_of("--wait-ms", value, WAIT_MS_MAX);
     else throw new ReconcileError(`unknown option ${name}\n${USAGE}`);
   }
-  if (options.token === "") throw new ReconcileError(`no token: --token T or RECONCILE_TOKEN\n${USAGE}`);
+  if (options.token === "") {
+    throw new ReconcileError(`no token: --token T or RECONCILE_TOKEN\n${USAGE}`);
+  }
   if (options.database_url === "") {
     throw new ReconcileError("DATABASE_URL is not set (postgres://user@host:port/database)");
   }

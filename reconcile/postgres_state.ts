@@ -118,8 +118,11 @@ const HOLD_COLUMNS = {
   sequence: holds.sequence,
 };
 
-type AccountSelect = { [K in keyof typeof ACCOUNT_COLUMNS]: (typeof ACCOUNT_COLUMNS)[K]["_"]["data"] };
-type HoldSelect = { [K in keyof typeof HOLD_COLUMNS]: (typeof HOLD_COLUMNS)[K]["_"]["data"] };
+/** A selected row: each column's TypeScript type as drizzle reads it. */
+type Selected<T extends Record<string, { _: { data: unknown } }>> =
+  { [K in keyof T]: T[K]["_"]["data"] };
+type AccountSelect = Selected<typeof ACCOUNT_COLUMNS>;
+type HoldSelect = Selected<typeof HOLD_COLUMNS>;
 
 function account_row(row: AccountSelect): AccountRow {
   assert(typeof row.account === "bigint", "account_id read as a bigint");

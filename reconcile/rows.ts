@@ -1,5 +1,5 @@
-// The plain rows reconcile compares: one group's accounts and open holds as the engine holds them at
-// a sequence (reconcile/engine_state.ts) and as PostgreSQL's projection holds them
+// The plain rows reconcile compares: one group's accounts and open holds as the engine holds them
+// at a sequence (reconcile/engine_state.ts) and as PostgreSQL's projection holds them
 // (reconcile/postgres_state.ts). Ids are bigint (u64); money and sequences are numbers, exact
 // because the engine keeps every figure a safe integer.
 

@@ -1,4 +1,5 @@
-// One group's engine state at one sequence, for operators and `bun run reconcile` (docs/reconcile.md).
+// One group's engine state at one sequence, for operators and `bun run reconcile`
+// (docs/reconcile.md).
 // It reuses the snapshot path rather than a second way of reading the engine: the main thread asks
 // the group's engine worker for snapshots (WorkerControl.request_snapshot, as the periodic timer
 // does), the worker copies each group's tables into its reused snapshot buffer between batches and
@@ -76,7 +77,8 @@ export class StateCaptures {
    * The engine posted a snapshot of `group` in `buffer`. Must be called before the buffer is
    * forwarded to the journal worker (see the file comment): it copies what a capture needs.
    */
-  on_snapshot(group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number): void {
+  on_snapshot(group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number)
+    : void {
     const capture = this.by_group.get(group);
     if (capture === undefined || capture.state !== null) return;
     const bytes = snapshot_buffer_bytes(buffer, size_bytes).slice();

@@ -156,10 +156,10 @@ function capture_refusal_response(refusal: CaptureRefusal): Response {
   if (refusal === "busy") {
     return error_response("json", { http_status: 503, code: ErrorCode.busy,
       retry_after_ms: RETRY_AFTER_CAPTURE_BUSY_MS,
-      message: "a capture of this group (or the most captures at once) is in progress: retry later" });
+      message: "a capture of this group (or the most at once) is in progress: retry later" });
   }
   return error_response("json", { http_status: 504, code: ErrorCode.busy,
-    retry_after_ms: RETRY_AFTER_BUSY_MS, message: "the snapshot was not taken and durable in time" });
+    retry_after_ms: RETRY_AFTER_BUSY_MS, message: "no durable snapshot of the group in time" });
 }
 
 /** One group's state at a sequence: the bytes of a fresh snapshot, once durable (internal only). */
