@@ -47,7 +47,7 @@ describe("docker-compose config", () => {
     expect(valid.stderr).toBe("");
     expect(valid.exit_code).toBe(0);
     expect(Object.keys(map_at(resolved, "services")).sort())
-      .toEqual(["kafka", "kafka-init", "postgres", "projector", "service"]);
+      .toEqual(["kafka", "kafka-init", "migrate", "postgres", "projector", "service"]);
   });
 
   test("accepts an unchanged copy, so the refusals below come from their change alone", () => {
@@ -143,10 +143,12 @@ describe("the stack's wiring", () => {
     expect(checked).toBeGreaterThanOrEqual(6);
   });
 
-  test("start order: kafka, the topic, the service, then the projector (and postgres)", () => {
+  test("start order: kafka and the topic, postgres and the tables, the service, the projector", () => {
     expect(depends_on("kafka-init")).toEqual(new Map([["kafka", "service_healthy"]]));
+    expect(depends_on("migrate")).toEqual(new Map([["postgres", "service_healthy"]]));
     expect(depends_on("service").get("kafka")).toBe("service_healthy");
     expect(depends_on("service").get("kafka-init")).toBe("service_completed_successfully");
+    expect(depends_on("service").get("migrate")).toBe("service_completed_successfully");
     expect(depends_on("projector").get("postgres")).toBe("service_healthy");
     expect(depends_on("projector").get("kafka-init")).toBe("service_completed_successfully");
     expect(depends_on("projector").get("service")).toBe("service_healthy");
@@ -206,6 +208,19 @@ describe("the stack's wiring", () => {
     expect(service.DATABASE_URL).toBe(reads_database ? projector.DATABASE_URL : undefined);
     expect(service.DATABASE_SCHEMA).toBe(projector.DATABASE_SCHEMA);
   });
+
+  test("migrate applies the projector's migrations to the same database, with the projector's image",
+    () => {
+      const migrate = map_at(resolved, "services", "migrate");
+      const command = strings_at(resolved, "services", "migrate", "command");
+      expect(command).toEqual(["bun", "projector/migrate.ts"]);
+      expect(existsSync(join(REPO_ROOT, command[1]!))).toBe(true);
+      expect(migrate.image).toBe(map_at(resolved, "services", "projector").image);
+      expect(map_at(migrate, "build")).toEqual(map_at(resolved, "services", "projector", "build"));
+      // projector/migrate.ts reads DATABASE_URL alone.
+      expect(environment_of(resolved, "migrate"))
+        .toEqual({ DATABASE_URL: environment_of(resolved, "projector").DATABASE_URL! });
+    });
 
   test("the projector's DATABASE_URL is the postgres container's user, password and database",
     () => {
