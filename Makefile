@@ -51,3 +51,7 @@ benchmark: install
 
 clean-data:
 	rm -rf ./data
+
+# Validates docker/docker-compose.yml without a Docker engine (docs/local-stack.md).
+compose-config:
+	docker-compose -f docker/docker-compose.yml config --quiet && echo "docker/docker-compose.yml is valid"
