@@ -158,7 +158,9 @@ describe("the stack's wiring", () => {
   test("the service's environment passes load_config, and it reads every variable given", () => {
     const env = environment_of(resolved, "service");
     const { names, result: config } = names_read(env, load_config);
-    for (const name of Object.keys(env)) expect({ name, read: names.has(name) }).toEqual({ name, read: true });
+    for (const name of Object.keys(env)) {
+      expect({ name, read: names.has(name) }).toEqual({ name, read: true });
+    }
     expect(config.host).toBe("0.0.0.0");
     expect(config.port).toBe(8080);
     expect(config.tcp.port).toBe(8090);
