@@ -30,6 +30,14 @@ export const APPLY_RETRY_DELAY_FIRST_MS = 100;
 export const APPLY_RETRY_DELAY_MAX_MS = 5_000;
 /** postgres.js gives up connecting after this (its default, 30 s, would outlast a Kafka session). */
 export const POSTGRES_CONNECT_TIMEOUT_S = 5;
+/**
+ * A projector that died is noticed by the broker after this, and its partitions go to the others
+ * (or to its restarted self): the group waits for the dead member that long before it rebalances.
+ * kafkajs's default (30 s) would stall projection that long per crash; the broker's minimum is 6 s.
+ */
+export const CONSUMER_SESSION_TIMEOUT_MS = 10_000;
+/** A third of the session timeout, as Kafka recommends. */
+export const CONSUMER_HEARTBEAT_INTERVAL_MS = 3_000;
 /** Partitions (groups) applied at once; each takes one connection while it applies. */
 export const PARTITIONS_CONCURRENT_DEFAULT = 4;
 const POSTGRES_END_TIMEOUT_S = 5;
@@ -112,6 +120,8 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
   });
   const consumer: Consumer = kafka.consumer({
     groupId: options.group_id,
+    sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS,
+    heartbeatInterval: CONSUMER_HEARTBEAT_INTERVAL_MS,
     ...(options.max_bytes_per_partition === undefined
       ? {} : { maxBytesPerPartition: options.max_bytes_per_partition }),
   });

@@ -10,15 +10,14 @@ import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import type { OrderResult } from "../../sdk/types.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
-import { get, read_account } from "../support/http_client.ts";
+import { read_account } from "../support/http_client.ts";
 import { free_port, ServiceProcess } from "../support/service_process.ts";
 import { ensure_services, type Services } from "../support/services.ts";
 import { token_for } from "../sdk/service.ts";
+import { ProjectorRun, run_reconcile, wait_for_projection } from "./support.ts";
 
-const REPO_ROOT = join(import.meta.dir, "..", "..");
 const TEST_TIMEOUT_MS = 240_000;
 const WAIT_TIMEOUT_MS = 90_000;
-const POLL_MS = 100;
 const EUR = 978;
 const GROUPS = 4;
 const PARTNERS = [51, 52, 53, 54, 55];
@@ -29,7 +28,7 @@ const ORDERS_PER_WAVE = 250;
 let services: Services;
 let database: TestDatabase;
 let service: ServiceProcess;
-let projector: Bun.Subprocess<"ignore", "pipe", "pipe"> | null = null;
+let projector: ProjectorRun | null = null;
 const clients: BalanceClient[] = [];
 const topic = `e2e-${process.pid}-${Date.now().toString(36)}`;
 
@@ -40,17 +39,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) client.close();
-  projector?.kill("SIGKILL");
+  await projector?.kill();
   service?.kill_now();
   await database?.drop();
 }, 30_000);
 
-function projector_env(port: number): Record<string, string> {
+function projector_env(): Record<string, string> {
   return {
-    ...process.env as Record<string, string>,
     DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
     KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic, PROJECTOR_GROUP_ID: `${topic}-projector`,
-    PROJECTOR_PORT: String(port), AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
+    AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
   };
 }
 
@@ -96,31 +94,6 @@ async function trade(seed: number): Promise<Sent[]> {
   return sent;
 }
 
-async function durable_sequences(): Promise<number[]> {
-  const reply = await get(service.base_url, "/metrics");
-  const out: number[] = new Array(GROUPS).fill(-1);
-  for (const line of reply.text.split("\n")) {
-    const match = /^balance_durable_sequence\{group="(\d+)"\} (\d+)$/.exec(line);
-    if (match !== null) out[Number(match[1])] = Number(match[2]);
-  }
-  return out;
-}
-
-async function wait_for_projection(): Promise<void> {
-  const target = await durable_sequences();
-  const deadline = performance.now() + WAIT_TIMEOUT_MS;
-  for (;;) {
-    const rows = await database.sql`select group_id, sequence::float8 as sequence from applied_sequence`
-      .catch(() => []);
-    const applied = new Map(rows.map((row) => [row.group_id as number, row.sequence as number]));
-    if (target.every((s, g) => s === 0 || applied.get(g) === s)) return;
-    if (performance.now() > deadline) {
-      throw new Error(`the projection did not reach ${target} (at ${[...applied]})`);
-    }
-    await Bun.sleep(POLL_MS);
-  }
-}
-
 test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agrees", async () => {
   service = await ServiceProcess.start({ env: { KAFKA_BROKERS: services.kafka_brokers,
     EVENTS_TOPIC: topic, GROUPS: String(GROUPS), TCP_PORT: String(free_port()) } });
@@ -139,9 +112,9 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
   expect(statuses.has("ok") && statuses.has("insufficient_funds")).toBe(true);
 
   const projector_port = free_port();
-  projector = Bun.spawn([process.execPath, "projector/main.ts"], { cwd: REPO_ROOT,
-    env: projector_env(projector_port), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  await wait_for_projection();
+  projector = await ProjectorRun.start(projector_env(), projector_port);
+  await wait_for_projection(database.sql, service.base_url, GROUPS, WAIT_TIMEOUT_MS,
+    () => projector!.output());
 
   // Every account: PostgreSQL's row equals the engine's answer.
   for (const p of PARTNERS) {
@@ -176,12 +149,10 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
   const order = await reply.json() as { status: string; sequence: string };
   expect([order.status, order.sequence]).toEqual([sample.result.status_name, sample.result.sequence.toString()]);
 
-  const reconcile = Bun.spawn([process.execPath, "reconcile/main.ts", "--url", service.base_url,
-    "--token", internal, "--json"], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe",
-    env: { ...process.env, DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema } });
-  const [stdout, stderr, exit_code] = await Promise.all([new Response(reconcile.stdout).text(),
-    new Response(reconcile.stderr).text(), reconcile.exited]);
-  if (exit_code !== 0) throw new Error(`reconcile exited ${exit_code}:\n${stdout}\n${stderr}`);
-  const summary = JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
-  expect(JSON.stringify(summary)).toContain(`"differences":[]`);
+  const reconcile = await run_reconcile(service.base_url, internal, services.database_url,
+    database.schema);
+  if (reconcile.exit_code !== 0) {
+    throw new Error(`reconcile exited ${reconcile.exit_code}:\n${reconcile.stdout}\n${reconcile.stderr}`);
+  }
+  expect(reconcile.stdout).toContain(`"differences":[]`);
 }, TEST_TIMEOUT_MS);
