@@ -5,7 +5,8 @@
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 
-.PHONY: install flatc services services-down run test typecheck schema bench-engine benchmark clean-data
+.PHONY: install flatc compose-tool services services-down run test typecheck schema bench-engine \
+	benchmark clean-data compose-config
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -16,6 +17,10 @@ install: node_modules/.installed
 
 flatc:
 	@command -v flatc >/dev/null 2>&1 || scripts/install-system-packages.sh flatbuffers-compiler
+
+# Debian's docker-compose validates docker/docker-compose.yml (no Docker engine is installed).
+compose-tool:
+	@command -v docker-compose >/dev/null 2>&1 || scripts/services/install.sh compose
 
 # A private PostgreSQL and a real Kafka broker (KRaft) on 127.0.0.1, started or reused; data in
 # ./.services, the Kafka jars cached in ~/.cache/balance-service (docs/services.md). Either one is
@@ -31,7 +36,7 @@ run: install
 
 # Typecheck runs as a test (test/typecheck.test.ts), so the totals count it. The tests that need
 # PostgreSQL and Kafka reach them through test/support/services.ts (the same scripts, reused).
-test: install flatc services
+test: install flatc compose-tool services
 	$(BUN) test
 
 typecheck: install
@@ -53,5 +58,5 @@ clean-data:
 	rm -rf ./data
 
 # Validates docker/docker-compose.yml without a Docker engine (docs/local-stack.md).
-compose-config:
+compose-config: compose-tool
 	docker-compose -f docker/docker-compose.yml config --quiet && echo "docker/docker-compose.yml is valid"
