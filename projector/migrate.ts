@@ -27,7 +27,8 @@ export interface MigrateOptions {
 
 /** How many migrations are committed (drizzle-kit's journal): a ready database has them all. */
 export function committed_migration_count(): number {
-  const journal = JSON.parse(readFileSync(resolve(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8"));
+  const journal_path = resolve(MIGRATIONS_FOLDER, "meta", "_journal.json");
+  const journal = JSON.parse(readFileSync(journal_path, "utf8"));
   const entries: unknown = journal.entries;
   assert(Array.isArray(entries) && entries.length > 0, "drizzle-kit's journal lists the migrations");
   return entries.length;

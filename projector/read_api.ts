@@ -9,6 +9,8 @@
 // partner's data a 403 (or a 404 when only the account's owner differs, so nothing leaks); a
 // database that does not answer is a 503 with a retry hint. None of them is a 500.
 
+import { DrizzleQueryError } from "drizzle-orm";
+import postgres from "postgres";
 import { AssertionError } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { authenticate_request, forbidden_response } from "../server/auth/http_auth.ts";
@@ -56,9 +58,10 @@ export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
     try {
       return await handler(req, principal);
     } catch (error) {
-      if (error instanceof AssertionError) throw error; // a bug: never answered as if it were data
+      // Anything else is a bug (an assertion included): a 500, never answered as if it were data.
+      if (!is_database_error(error)) throw error;
       log(`projector read API: ${new URL(req.url).pathname}: the database did not answer: ` +
-        `${error instanceof Error ? error.message : String(error)}`);
+        `${database_error_text(error)}`);
       return database_unavailable();
     }
   };
@@ -108,6 +111,21 @@ export function database_readiness(db: ReadDatabase,
   };
 }
 
+/**
+ * PostgreSQL's own errors (a statement timeout, a shutdown), drizzle's wrapping of them, and the
+ * client's connection failures, which carry a string code (ECONNREFUSED, CONNECT_TIMEOUT, ...).
+ */
+function is_database_error(error: unknown): boolean {
+  if (error instanceof AssertionError) return false;
+  if (error instanceof DrizzleQueryError || error instanceof postgres.PostgresError) return true;
+  return error instanceof Error && typeof (error as { code?: unknown }).code === "string";
+}
+
+function database_error_text(error: unknown): string {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 function database_unavailable(): Response {
   return error_response("json", { http_status: 503, code: ErrorCode.not_ready,
     message: "the projection database does not answer: retry later",
@@ -132,7 +150,8 @@ function query_of(req: Request, known: readonly string[]): Map<string, string> |
 }
 
 /** The partner the request reads for, checked against the token; or the 400 / 403 to send. */
-function partner_of(text: string | undefined, principal: ReadPrincipal, what: string): number | Response {
+function partner_of(text: string | undefined, principal: ReadPrincipal,
+  what: string): number | Response {
   if (text === undefined) return malformed(`${what} is required: the partner (1..2^32-1)`);
   const partner = parse_partner(text);
   if (partner === null) return malformed(`${what} must be a partner id 1..2^32-1, got "${text}"`);

@@ -119,7 +119,8 @@ class ProjectorProcess {
 
   output(): string {
     const tail = (text: string) => text.slice(-OUTPUT_TAIL_CHARS);
-    return `--- stdout (pid ${this.proc.pid}) ---\n${tail(this.out)}\n--- stderr ---\n${tail(this.err)}`;
+    return `--- stdout (pid ${this.proc.pid}) ---\n${tail(this.out)}\n` +
+      `--- stderr ---\n${tail(this.err)}`;
   }
 
   kill_now(): void {
@@ -253,7 +254,9 @@ async function wait_until(what: string, timeout_ms: number, reached: () => Promi
   describe_now: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeout_ms;
   while (!(await reached())) {
-    if (Date.now() > deadline) throw new Error(`waited ${timeout_ms} ms for ${what}; ${await describe_now()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`waited ${timeout_ms} ms for ${what}; ${await describe_now()}`);
+    }
     await Bun.sleep(POLL_INTERVAL_MS);
   }
 }
@@ -355,7 +358,8 @@ describe("projector process under faults", () => {
     const account = await second.get(`/accounts/${(1n << 64n) - 1n}?partner=${partner_of(1)}`,
       token);
     expect(account.status).toBe(200);
-    expect(account.body).toMatchObject({ group: 1, applied_sequence: String(groups[1]!.last_sequence) });
+    expect(account.body)
+      .toMatchObject({ group: 1, applied_sequence: String(groups[1]!.last_sequence) });
     expect(await second.stop()).toBe(0);
   }, TEST_TIMEOUT_MS);
 

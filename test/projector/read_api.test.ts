@@ -160,7 +160,7 @@ async function walk_history(account: bigint, limit: number | null): Promise<Json
 }
 
 describe("projector read API", () => {
-  test("history walks an account's events in sequence order, received transfers once each", async () => {
+  test("history: an account's events in sequence order, received transfers once each", async () => {
     const expected = expected_history(ACCOUNT_A, PARTNER);
     expect(expected.length).toBeGreaterThan(HISTORY_LIMIT_DEFAULT);
     for (const limit of [1, 7, null, HISTORY_LIMIT_MAX]) {
@@ -198,7 +198,8 @@ describe("projector read API", () => {
     // Past the end: an empty page, no cursor.
     const end = await get(`/accounts/${ACCOUNT_A}/history?partner=${PARTNER}` +
       `&after_sequence=${writer.sequence}`);
-    expect({ events: end.body.events, next: end.body.next_after_sequence }).toEqual({ events: [], next: null });
+    expect({ events: end.body.events, next: end.body.next_after_sequence })
+      .toEqual({ events: [], next: null });
   }, TEST_TIMEOUT_MS);
 
   test("a received transfer is in the target's history with the target's own balance", async () => {
@@ -226,10 +227,12 @@ describe("projector read API", () => {
     const refusal = await get(`/orders/${PARTNER}/${refused.order_id}`);
     expect(refusal.body).toMatchObject({ status: "same_account", op: "transfer",
       ref: ACCOUNT_A.toString() });
-    await expect_error(`/orders/${PARTNER}/12345`, 404, "not_found", /order 12345 of partner 7 is not/);
+    await expect_error(`/orders/${PARTNER}/12345`, 404, "not_found",
+      /order 12345 of partner 7 is not/);
     // Another partner's order is not found under this partner's id.
     const other = applied.find((e) => e.partner === OTHER_PARTNER)!;
-    await expect_error(`/orders/${PARTNER}/${other.order_id}`, 404, "not_found", /is not in the projection/);
+    await expect_error(`/orders/${PARTNER}/${other.order_id}`, 404, "not_found",
+      /is not in the projection/);
   }, TEST_TIMEOUT_MS);
 
   test("an account with its figures and how current the projection is", async () => {
@@ -264,7 +267,8 @@ describe("projector read API", () => {
     for (const other of [`/accounts/${ACCOUNT_A}?partner=${PARTNER}`,
       `/accounts/${ACCOUNT_A}/history?partner=${PARTNER}`,
       `/orders/${PARTNER}/${first_status_event.order_id}`]) {
-      await expect_error(other, 403, "forbidden", /this token acts for partner 8/, tokens.other_partner);
+      await expect_error(other, 403, "forbidden", /this token acts for partner 8/,
+        tokens.other_partner);
     }
     // Another partner's account under one's own partner id: not found, so nothing leaks.
     await expect_error(`/accounts/${ACCOUNT_C}?partner=${PARTNER}`, 404, "not_found",
@@ -289,14 +293,14 @@ describe("projector read API", () => {
       [`/accounts/${ACCOUNT_A}?partner=4294967296`, 400, "malformed_frame", /partner id/],
       [`/accounts/${ACCOUNT_A}?partner=7x`, 400, "malformed_frame", /partner id/],
       [`/accounts/${ACCOUNT_A}?partner=7&partner=8`, 400, "malformed_frame", /given twice/],
-      [`/accounts/${ACCOUNT_A}?partner=7&limit=5`, 400, "malformed_frame", /unknown query parameter "limit"/],
+      [`/accounts/${ACCOUNT_A}?partner=7&limit=5`, 400, "malformed_frame", /unknown query .* "limit"/],
       [`${history}`, 400, "malformed_frame", /\?partner= is required/],
       [`${history}?partner=7&limit=0`, 400, "malformed_frame", /limit must be 1\.\.1000, got "0"/],
       [`${history}?partner=7&limit=1001`, 400, "malformed_frame", /limit must be 1\.\.1000/],
       [`${history}?partner=7&limit=ten`, 400, "malformed_frame", /limit must be/],
       [`${history}?partner=7&limit=`, 400, "malformed_frame", /limit must be/],
       [`${history}?partner=7&after_sequence=-1`, 400, "malformed_frame", /after_sequence must be/],
-      [`${history}?partner=7&after_sequence=9007199254740992`, 400, "malformed_frame", /after_sequence/],
+      [`${history}?partner=7&after_sequence=${2 ** 53}`, 400, "malformed_frame", /after_sequence/],
       [`${history}?partner=7&after_sequence=1e3`, 400, "malformed_frame", /after_sequence/],
       [`${history}?partner=7&cursor=5`, 400, "malformed_frame", /unknown query parameter "cursor"/],
       ["/accounts/x/history?partner=7", 400, "malformed_frame", /account id/],
@@ -309,13 +313,15 @@ describe("projector read API", () => {
       ["/orders/7", 404, "not_found", /no route for GET \/orders\/7/],
       ["/nowhere", 404, "not_found", /no route/],
     ];
-    for (const [path, status, error, message] of cases) await expect_error(path, status, error, message);
+    for (const [path, status, error, message] of cases) {
+      await expect_error(path, status, error, message);
+    }
     const post = await get(`/accounts/${ACCOUNT_A}?partner=7`, tokens.internal, "POST");
     expect([post.status, post.body.error]).toEqual([404, "not_found"]);
     expect(await table_counts()).toEqual(before);
   }, TEST_TIMEOUT_MS);
 
-  test("/healthz, and /readyz only with PostgreSQL answering and every migration applied", async () => {
+  test("/healthz; /readyz only with PostgreSQL answering and every migration applied", async () => {
     expect((await get("/healthz", null)).body).toEqual({ status: "alive" });
     expect(await get("/readyz", null)).toMatchObject({ status: 200, body: { status: "ready" } });
     const bare = await fresh_schema("read_api_bare", false);
@@ -354,7 +360,8 @@ describe("projector read API", () => {
       }
       const ready = await fetch(`${at}/readyz`);
       expect(ready.status).toBe(503);
-      expect(((await ready.json()) as { reason: string }).reason).toMatch(/PostgreSQL does not answer/);
+      const reason = ((await ready.json()) as { reason: string }).reason;
+      expect(reason).toMatch(/PostgreSQL does not answer/);
       // Bad input is still refused first, without asking the database.
       const bad = await fetch(`${at}/accounts/abc?partner=7`, { headers });
       expect(bad.status).toBe(400);
@@ -367,7 +374,8 @@ describe("projector read API", () => {
 
 async function table_counts(): Promise<Record<string, number>> {
   const rows = await db.sql`
-    select (select count(*)::int from accounts) as accounts, (select count(*)::int from orders) as orders,
+    select (select count(*)::int from accounts) as accounts,
+      (select count(*)::int from orders) as orders,
       (select count(*)::int from holds) as holds,
       (select sequence::int from applied_sequence where group_id = ${GROUP}) as applied`;
   return { ...rows[0] } as Record<string, number>;
