@@ -26,7 +26,7 @@ import { fresh_schema, SERVICES_TIMEOUT_MS } from "./support.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const TEST_TIMEOUT_MS = 240_000;
-/** A restarted member waits out the killed one's Kafka session (kafkajs: 30 s) before it rejoins. */
+/** A restarted member waits out the killed one's Kafka session (consumer.ts) before it rejoins. */
 const CATCH_UP_TIMEOUT_MS = 120_000;
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
