@@ -1,7 +1,8 @@
 // Applies one fetched batch of a group's events to PostgreSQL in one transaction (DESIGN.md
 // section 4): the group's applied sequence is locked first, events at or below it are dropped (Kafka
 // delivers at least once), the rest are folded into one change per account and per hold
-// (projector/coalesce.ts) and written with one multi-row statement per table (unnest of arrays),
+// (projector/coalesce.ts) and written with one statement per table (COPY for the events, unnest
+// arrays for the rest),
 // and the new applied sequence is written in the same transaction. A batch is applied whole or not
 // at all: any failure rolls everything back, and the consumer fetches it again.
 
@@ -12,6 +13,7 @@ import { coalesce, type AccountChange, type HoldChange } from "./coalesce.ts";
 import { verify_event, type ProjectedEvent } from "./event.ts";
 
 type Transaction = postgres.TransactionSql;
+
 
 export interface ApplyResult {
   /** Events written by this call. */
@@ -72,51 +74,67 @@ async function lock_applied(tx: Transaction, group: number): Promise<Applied> {
   return { sequence, epoch };
 }
 
-/** One row per event in orders; a row already there (same group and sequence) is left alone. */
+/**
+ * One row per event in orders, streamed with COPY (measured here: apply_batch of 10,000 events
+ * 1.8x faster than with an INSERT of unnest arrays; the orders table is most of a batch's cost).
+ * Every value is an integer, so the text format needs no escaping. No row can be there already:
+ * the locked applied sequence is below these events, and a row past it is a broken invariant.
+ */
 async function write_events(tx: Transaction, group: number,
   events: readonly ProjectedEvent[]): Promise<void> {
-  const count = events.length;
-  const sequence = new Array<number>(count);
-  const epoch = new Array<number>(count);
-  const engine_time_ms = new Array<number>(count);
-  const partner = new Array<number>(count);
-  const order_id = new Array<string>(count);
-  const account_id = new Array<string>(count);
-  const op = new Array<number>(count);
-  const status = new Array<number>(count);
-  const amount_minor = new Array<string>(count);
-  const ref = new Array<string>(count);
-  const currency = new Array<number>(count);
-  const balance_after = new Array<number>(count);
-  const held_after = new Array<number>(count);
-  const counter_after = new Array<number>(count);
-  for (let i = 0; i < count; i++) {
-    const event = events[i]!;
-    sequence[i] = event.sequence;
-    epoch[i] = event.epoch;
-    engine_time_ms[i] = event.engine_time_ms;
-    partner[i] = event.partner;
-    order_id[i] = event.order_id.toString();
-    account_id[i] = event.account.toString();
-    op[i] = event.op;
-    status[i] = event.status;
-    amount_minor[i] = event.amount_minor.toString();
-    ref[i] = event.ref.toString();
-    currency[i] = event.currency;
-    balance_after[i] = event.balance_after_minor;
-    held_after[i] = event.held_after_minor;
-    counter_after[i] = event.counter_balance_after_minor;
+  const first = events[0]!.sequence;
+  const last = events[events.length - 1]!.sequence;
+  const present = await tx`
+    select 1 from orders where group_id = ${group} and sequence between ${first} and ${last} limit 1`;
+  assert(present.length === 0, `group ${group}: an orders row exists past the applied sequence ` +
+    `(${first}..${last})`);
+  const lines = new Array<string>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    lines[i] = `${group}\t${e.sequence}\t${e.epoch}\t${e.engine_time_ms}\t${e.partner}\t` +
+      `${e.order_id}\t${e.account}\t${e.op}\t${e.status}\t${e.amount_minor}\t${e.ref}\t` +
+      `${e.currency}\t${e.balance_after_minor}\t${e.held_after_minor}\t` +
+      `${e.counter_balance_after_minor}\n`;
   }
-  await tx`
-    insert into orders (group_id, sequence, epoch, engine_time_ms, partner, order_id, account_id,
-      op, status, amount_minor, ref, currency, balance_after_minor, held_after_minor,
-      counter_balance_after_minor)
-    select ${group}, * from unnest(
-      ${sequence}::bigint[], ${epoch}::bigint[], ${engine_time_ms}::bigint[], ${partner}::bigint[],
-      ${order_id}::numeric[], ${account_id}::numeric[], ${op}::smallint[], ${status}::smallint[],
-      ${amount_minor}::numeric[], ${ref}::numeric[], ${currency}::smallint[],
-      ${balance_after}::bigint[], ${held_after}::bigint[], ${counter_after}::bigint[])
-    on conflict (group_id, sequence) do nothing`;
+  await copy_in(tx, tx`
+    copy orders (group_id, sequence, epoch, engine_time_ms, partner, order_id, account_id, op,
+      status, amount_minor, ref, currency, balance_after_minor, held_after_minor,
+      counter_balance_after_minor) from stdin`, lines.join(""));
+}
+
+/** A COPY_IN_PROGRESS refusal is retried this often, a macrotask apart (see copy_in). */
+const COPY_SETTLE_ATTEMPTS_MAX = 100;
+
+/**
+ * Streams `text` into a COPY ... FROM STDIN and returns once PostgreSQL has taken it, or throws.
+ * postgres.js (3.4.9) reports a COPY the server refuses to nobody: the query's promise has already
+ * resolved with the stream, and the stream never finishes. A statement sent after the COPY settles
+ * either way (it fails when the COPY aborted the transaction or the connection dropped), so that
+ * statement says how the COPY ended; the transaction then rolls back and the batch is retried.
+ */
+export async function copy_in(tx: Transaction, statement: postgres.PendingQuery<postgres.Row[]>,
+  text: string): Promise<void> {
+  const stream = await statement.writable();
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.once("finish", resolve);
+    stream.once("error", reject);
+  });
+  finished.catch(() => {}); // after a refusal it never settles; the probe below reports it
+  await new Promise<void>((resolve, reject) =>
+    stream.write(text, (error) => (error ? reject(error) : resolve())));
+  stream.end();
+  for (let attempt = 1; ; attempt++) {
+    // The client hands over the COPY's end a moment after end(); until then it refuses queries.
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      await tx`select 1`;
+      break;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== "COPY_IN_PROGRESS" || attempt === COPY_SETTLE_ATTEMPTS_MAX) throw error;
+    }
+  }
+  await finished;
 }
 
 async function write_changes(tx: Transaction, group: number,

@@ -4,8 +4,9 @@
 // whole or not at all.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { AssertionError } from "../../common/assert.ts";
 import { HoldState } from "../../engine/holds.ts";
-import { apply_batch } from "../../projector/apply.ts";
+import { apply_batch, copy_in } from "../../projector/apply.ts";
 import { coalesce } from "../../projector/coalesce.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
@@ -232,6 +233,33 @@ describe("apply_batch", () => {
     expect(await applied_row(db.sql, group)).toEqual({ sequence: 2, epoch: 1 });
     const rows = await db.sql`select count(*)::int as count from orders where group_id = ${group}`;
     expect(rows[0]!.count).toBe(2);
+  }, TEST_TIMEOUT_MS);
+
+  test("an orders row already past the applied sequence is a broken invariant: fatal", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    await apply_batch(db.sql, group, [w.open(90n, 9)]);
+    const credit = w.credit(90n, 4);
+    await db.sql`insert into orders (group_id, sequence, epoch, engine_time_ms, partner, order_id,
+      account_id, op, status, amount_minor, ref, currency, balance_after_minor, held_after_minor,
+      counter_balance_after_minor)
+      values (${group}, ${credit.sequence}, 1, 1, 1, 1, 90, 1, 0, 4, 0, 978, 4, 0, 0)`;
+    const attempt = apply_batch(db.sql, group, [credit]);
+    await expect(attempt).rejects.toThrow(AssertionError);
+    await expect(attempt).rejects.toThrow(/an orders row exists past the applied sequence/);
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 1, epoch: 1 });
+  }, TEST_TIMEOUT_MS);
+
+  test("a COPY that PostgreSQL refuses throws (never hangs), rolls back, and the pool goes on", async () => {
+    await db.sql`create table copy_probe (id int primary key)`;
+    const copy = (text: string) => db.sql.begin((tx) =>
+      copy_in(tx, tx`copy copy_probe (id) from stdin`, text));
+    await copy("1\n2\n");
+    await expect(copy("3\n3\n")).rejects.toThrow(/transaction is aborted/);
+    await expect(copy("4\nnot a number\n")).rejects.toThrow();
+    await copy("5\n");
+    const rows = await db.sql`select id from copy_probe order by id`;
+    expect(rows.map((row) => row.id)).toEqual([1, 2, 5]);
   }, TEST_TIMEOUT_MS);
 
   test("an event for an unknown account, a gap, or an older epoch is refused", async () => {
