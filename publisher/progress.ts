@@ -33,6 +33,8 @@ export interface PublisherProgress {
   kafka_reachable: boolean;
   /** Date.now() at the last acknowledged send, 0 before the first (bench/pipeline.ts times by it). */
   last_ack_ms: number;
+  /** Date.now() when the producer last connected, 0 before (bench/pipeline.ts times from it). */
+  connected_ms: number;
 }
 
 export type PublisherProgressMessage = { type: "progress"; progress: PublisherProgress };
@@ -48,6 +50,7 @@ export class PublisherMonitor {
       send_failures_total: 0,
       kafka_reachable: false,
       last_ack_ms: 0,
+      connected_ms: 0,
     };
   }
 

@@ -83,6 +83,7 @@ let pending_bytes = 0;
 let send_failures_total = 0;
 let kafka_reachable = false;
 let last_ack_ms = 0;
+let connected_ms = 0;
 /** The group the next send starts with, so no group waits behind the others. */
 let rotation = 0;
 
@@ -99,6 +100,7 @@ function progress(): PublisherProgress {
     send_failures_total,
     kafka_reachable,
     last_ack_ms,
+    connected_ms,
   };
 }
 
@@ -221,6 +223,7 @@ async function run(init: PublisherWorkerInit): Promise<void> {
   for (;;) {
     try {
       await connect(admin, producer, init);
+      connected_ms = Date.now();
       break;
     } catch (error) {
       await admin.disconnect().catch(() => {});
