@@ -13,7 +13,9 @@ import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { assert } from "../common/assert.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
-import { accounts, applied_sequence, orders } from "./schema.ts";
+import {
+  account_figures, accounts, applied_sequence, orders, type AccountFigures,
+} from "./schema.ts";
 
 /** The most events one history page holds; `limit` defaults to HISTORY_LIMIT_DEFAULT. */
 export const HISTORY_LIMIT_MAX = 1_000;
@@ -65,21 +67,11 @@ export function open_read_pool(database_url: string, search_path: string | null)
   return { db: drizzle(client), close: () => client.end({ timeout: READ_END_TIMEOUT_S }) };
 }
 
-export interface AccountView {
+export type AccountView = AccountFigures & {
   group_id: number;
-  account_id: bigint;
-  partner: number;
-  kind: number;
-  currency: number;
-  state: number;
-  overdraft_limit_minor: number;
-  balance_minor: number;
-  held_minor: number;
-  available_minor: number;
-  last_sequence: number;
   /** The group's applied sequence: the projection is current up to it. */
   applied_sequence: number;
-}
+};
 
 /** The account of `partner`, or null when the projection has no such account of that partner. */
 export async function read_account(db: Reader, partner: number,
@@ -87,16 +79,7 @@ export async function read_account(db: Reader, partner: number,
   const rows = await db
     .select({
       group_id: accounts.group_id,
-      account_id: accounts.account_id,
-      partner: accounts.partner,
-      kind: accounts.kind,
-      currency: accounts.currency,
-      state: accounts.state,
-      overdraft_limit_minor: accounts.overdraft_limit_minor,
-      balance_minor: accounts.balance_minor,
-      held_minor: accounts.held_minor,
-      available_minor: accounts.available_minor,
-      last_sequence: accounts.last_sequence,
+      ...account_figures,
       applied_sequence: applied_sequence.sequence,
     })
     .from(accounts)

@@ -65,6 +65,24 @@ export const accounts = pgTable(
   ],
 );
 
+/** An account's figures as the readers of the projection select them (read API, loading). */
+export const account_figures = {
+  account_id: accounts.account_id,
+  partner: accounts.partner,
+  kind: accounts.kind,
+  currency: accounts.currency,
+  state: accounts.state,
+  overdraft_limit_minor: accounts.overdraft_limit_minor,
+  balance_minor: accounts.balance_minor,
+  held_minor: accounts.held_minor,
+  available_minor: accounts.available_minor,
+  last_sequence: accounts.last_sequence,
+};
+
+export type AccountFigures = {
+  [K in keyof typeof account_figures]: (typeof account_figures)[K]["_"]["data"];
+};
+
 /** Holds by the id of the order that opened them; closed holds stay, with their closing state. */
 export const holds = pgTable(
   "holds",

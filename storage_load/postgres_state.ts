@@ -11,19 +11,9 @@ import { and, asc, eq, gte, ne, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
 import { HoldState } from "../engine/holds.ts";
-import { accounts, applied_sequence, holds, orders } from "../projector/schema.ts";
-
-export interface AccountState {
-  account_id: bigint;
-  partner: number;
-  kind: number;
-  currency: number;
-  state: number;
-  overdraft_limit_minor: number;
-  balance_minor: number;
-  held_minor: number;
-  last_sequence: number;
-}
+import {
+  account_figures, accounts, applied_sequence, holds, orders, type AccountFigures,
+} from "../projector/schema.ts";
 
 export interface HoldRecord {
   hold_id: bigint;
@@ -45,7 +35,7 @@ export interface GroupStoredState {
   epoch: number;
   /** Engine time of event `sequence` (0 when there is none). */
   engine_time_ms: number;
-  accounts: AccountState[];
+  accounts: AccountFigures[];
   holds: HoldRecord[];
 }
 
@@ -64,12 +54,7 @@ export async function read_group_state(client: postgres.Sql, group: number,
       throw new Error(`group ${group}: applied sequence ${sequence} has no row in orders`);
     }
     const engine_time_ms = at_sequence[0]?.time ?? 0;
-    const account_rows = await tx.select({
-      account_id: accounts.account_id, partner: accounts.partner, kind: accounts.kind,
-      currency: accounts.currency, state: accounts.state,
-      overdraft_limit_minor: accounts.overdraft_limit_minor, balance_minor: accounts.balance_minor,
-      held_minor: accounts.held_minor, last_sequence: accounts.last_sequence,
-    }).from(accounts).where(eq(accounts.group_id, group)).orderBy(asc(accounts.last_sequence));
+    const account_rows = await tx.select(account_figures).from(accounts).where(eq(accounts.group_id, group)).orderBy(asc(accounts.last_sequence));
     const hold_rows = await read_holds(tx, group, engine_time_ms - window_ms);
     return { group, sequence, epoch, engine_time_ms, accounts: account_rows, holds: hold_rows };
   }, { isolationLevel: "repeatable read", accessMode: "read only" });
