@@ -26,7 +26,9 @@ import { write_checkpoint } from "../publisher/checkpoint.ts";
 import { EventEntries } from "./event_entries.ts";
 import { GroupBuilder } from "./group_builder.ts";
 import { KafkaHistory } from "./kafka_history.ts";
-import { read_group_state, type GroupStoredState } from "./postgres_state.ts";
+import {
+  nothing_stored, projection_exists, read_group_state, type GroupStoredState,
+} from "./postgres_state.ts";
 
 /** Reading starts this much before the window needs, for clocks that differ a little. */
 export const LOAD_TIME_MARGIN_MS = 60_000;
@@ -77,9 +79,15 @@ export async function load_groups_from_storage(options: StorageLoadOptions): Pro
   });
   const history = await KafkaHistory.open(options.kafka_brokers, options.topic, "balance-load");
   try {
+    const projected = await projection_exists(client);
+    if (!projected) {
+      options.log(`PostgreSQL has no projection${options.database_schema === null ? "" :
+        ` in schema ${options.database_schema}`} (no projector has migrated it): loading from ` +
+        `Kafka alone, from each partition's first event`);
+    }
     const loads: GroupLoad[] = [];
     for (const group of options.groups) {
-      const load = await load_group(options, client, history, group);
+      const load = await load_group(options, projected ? client : null, history, group);
       if (load.last_sequence === 0) {
         options.log(`group ${group}: nothing in storage either: an ordinary first start`);
       } else options.log(`group ${group}: loaded from storage at sequence ${load.last_sequence} ` +
@@ -95,11 +103,13 @@ export async function load_groups_from_storage(options: StorageLoadOptions): Pro
   }
 }
 
-async function load_group(options: StorageLoadOptions, client: postgres.Sql, history: KafkaHistory,
-  group: number): Promise<GroupLoad> {
+/** client: null when PostgreSQL has no projection (nothing stored: Kafka alone). */
+async function load_group(options: StorageLoadOptions, client: postgres.Sql | null,
+  history: KafkaHistory, group: number): Promise<GroupLoad> {
   const started_ms = performance.now();
   const window_ms = options.limits.idempotency_window_ms;
-  const stored = await read_group_state(client, group, window_ms);
+  const stored = client === null ? nothing_stored(group) :
+    await read_group_state(client, group, window_ms);
   const range = history.partition_offsets(group);
   const from_time_offset = stored.sequence === 0 ? range.low :
     await history.offset_at_time(group, stored.engine_time_ms - window_ms - LOAD_TIME_MARGIN_MS);

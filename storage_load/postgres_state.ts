@@ -39,6 +39,17 @@ export interface GroupStoredState {
   holds: HoldRecord[];
 }
 
+/** Whether the projector's tables are there (on the search path): a projector has migrated. */
+export async function projection_exists(client: postgres.Sql): Promise<boolean> {
+  const rows = await client`select to_regclass('applied_sequence') is not null as present`;
+  return rows[0]?.present === true;
+}
+
+/** A group nothing was projected of: Kafka alone then holds its events, from the first. */
+export function nothing_stored(group: number): GroupStoredState {
+  return { group, sequence: 0, epoch: 0, engine_time_ms: 0, accounts: [], holds: [] };
+}
+
 /** The group's state as PostgreSQL holds it, read in one REPEATABLE READ transaction. */
 export async function read_group_state(client: postgres.Sql, group: number,
   window_ms: number): Promise<GroupStoredState> {
@@ -54,7 +65,8 @@ export async function read_group_state(client: postgres.Sql, group: number,
       throw new Error(`group ${group}: applied sequence ${sequence} has no row in orders`);
     }
     const engine_time_ms = at_sequence[0]?.time ?? 0;
-    const account_rows = await tx.select(account_figures).from(accounts).where(eq(accounts.group_id, group)).orderBy(asc(accounts.last_sequence));
+    const account_rows = await tx.select(account_figures).from(accounts)
+      .where(eq(accounts.group_id, group)).orderBy(asc(accounts.last_sequence));
     const hold_rows = await read_holds(tx, group, engine_time_ms - window_ms);
     return { group, sequence, epoch, engine_time_ms, accounts: account_rows, holds: hold_rows };
   }, { isolationLevel: "repeatable read", accessMode: "read only" });

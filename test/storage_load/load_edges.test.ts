@@ -193,6 +193,17 @@ describe("loading a group from PostgreSQL + Kafka", () => {
     }, 60_000);
   }
 
+  test("a database no projector has migrated: the partition alone, from its first event", async () => {
+    const topic = await topic_with(records);
+    const unmigrated = await fresh_schema("load_edges", false);
+    databases.push(unmigrated);
+    const loaded = await load(topic, unmigrated);
+    expect(loaded.last_sequence).toBe(original.engine.last_sequence);
+    expect_same_accounts(loaded, original.engine);
+    expect_same_holds(loaded, original.engine);
+    expect_same_window(loaded, original.engine, 0);
+  }, 60_000);
+
   test("a record missing in the middle of the partition is refused", async () => {
     const topic = await topic_with(records.filter((_, i) => i !== 2));
     const attempt = load(topic, await projected_up_to(0));
