@@ -161,7 +161,7 @@ export class EngineLoop {
   }
 
   /**
-   * Snapshots every group once asked; a group whose buffer the journal worker is still writing
+   * Snapshots every group once asked (or the groups asked for one by one); a group whose buffer the journal worker is still writing
    * waits for a later cycle (the engine never blocks on it).
    */
   private take_requested_snapshots(): void {
@@ -169,6 +169,11 @@ export class EngineLoop {
     if (control.snapshot_requested(this.parts.worker)) {
       control.clear_snapshot_request(this.parts.worker);
       for (const group of this.parts.engines.keys()) this.snapshots_due.add(group);
+    }
+    if (control.take_group_snapshot_requests(this.parts.worker)) {
+      for (const group of this.parts.engines.keys()) {
+        if (control.take_group_snapshot_request(group)) this.snapshots_due.add(group);
+      }
     }
     if (this.snapshots_due.size === 0) return;
     this.flush_journal(); // the snapshot's sequence must reach the journal worker first

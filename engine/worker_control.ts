@@ -3,15 +3,19 @@
 // ring after handing over entries, and the journal worker's disk-full flag that the main thread
 // reads before accepting orders.
 
-import { ENGINE_WORKERS_MAX } from "../common/constants.ts";
+import { ENGINE_WORKERS_MAX, GROUPS_MAX } from "../common/constants.ts";
 
 const LINE_INT32S = 32; // each flag on its own 128-byte line
 const STOP = 0;
 const JOURNAL_DOORBELL = LINE_INT32S;
 const DISK_FULL = LINE_INT32S * 2;
 const STOP_JOURNAL = LINE_INT32S * 3;
-const SNAPSHOT_BY_WORKER = LINE_INT32S * 4; // one flag per engine worker
-const INT32_COUNT = SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
+const SNAPSHOT_BY_WORKER = LINE_INT32S * 4; // one flag per engine worker: all its groups
+// One group's snapshot (a state capture, router/state_capture.ts): the group's flag, and its
+// worker's "look at your groups' flags" flag, so a worker reads one flag per cycle, not one per group.
+const GROUP_SNAPSHOT_BY_WORKER = SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
+const SNAPSHOT_BY_GROUP = GROUP_SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
+const INT32_COUNT = SNAPSHOT_BY_GROUP + GROUPS_MAX;
 
 export class WorkerControl {
   readonly buffer: SharedArrayBuffer;
@@ -50,6 +54,22 @@ export class WorkerControl {
 
   clear_snapshot_request(worker: number): void {
     Atomics.store(this.flags, SNAPSHOT_BY_WORKER + worker, 0);
+  }
+
+  /** Asks `worker` for a snapshot of one of its groups only. */
+  request_group_snapshot(worker: number, group: number): void {
+    Atomics.store(this.flags, SNAPSHOT_BY_GROUP + group, 1);
+    Atomics.store(this.flags, GROUP_SNAPSHOT_BY_WORKER + worker, 1);
+  }
+
+  /** Whether some group of `worker` was asked for; clears the worker's flag. */
+  take_group_snapshot_requests(worker: number): boolean {
+    return Atomics.exchange(this.flags, GROUP_SNAPSHOT_BY_WORKER + worker, 0) !== 0;
+  }
+
+  /** Whether `group` was asked for; clears its flag. */
+  take_group_snapshot_request(group: number): boolean {
+    return Atomics.exchange(this.flags, SNAPSHOT_BY_GROUP + group, 0) !== 0;
   }
 
   ring_journal_doorbell(): void {

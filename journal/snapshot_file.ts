@@ -108,10 +108,16 @@ export function write_snapshot(
 
 /**
  * The newest valid snapshot, or null. Damaged ones are skipped (and left for the operator);
- * leftover .tmp files of interrupted writes are deleted.
+ * leftover .tmp files of interrupted writes are deleted: only for a directory no process is
+ * writing (start-up). A running node's directory is read with peek_newest_snapshot.
  */
 export function read_newest_snapshot(files: FileLayer, dir: string): Snapshot | null {
   delete_temporary_files(files, dir);
+  return peek_newest_snapshot(files, dir);
+}
+
+/** read_newest_snapshot without the clean-up: changes nothing, safe while a node writes. */
+export function peek_newest_snapshot(files: FileLayer, dir: string): Snapshot | null {
   for (const { name, sequence } of list_snapshots(files, dir).reverse()) {
     const bytes = read_file(files, `${dir}/${name}`);
     const body = decode_snapshot(bytes, sequence);

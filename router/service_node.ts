@@ -83,7 +83,8 @@ export class ServiceNode {
     this.router = new Router(this.partitioning, this.engines.map((e) => e.inbound),
       config.request_timeout_ms, metrics);
     this.captures = new StateCaptures(this.router.durable_sequence,
-      (group) => this.control.request_snapshot(this.partitioning.worker_of_group(group)));
+      (group) => this.control.request_group_snapshot(
+        this.partitioning.worker_of_group(group), group));
     this.shapes = { inbound_shape, results_shape, journal_shape };
   }
 

@@ -1,9 +1,9 @@
 // One group's engine state at one sequence, for operators and `bun run reconcile`
 // (docs/reconcile.md).
 // It reuses the snapshot path rather than a second way of reading the engine: the main thread asks
-// the group's engine worker for snapshots (WorkerControl.request_snapshot, as the periodic timer
-// does), the worker copies each group's tables into its reused snapshot buffer between batches and
-// posts it, and the main thread forwards the buffer to the journal worker to be written.
+// the group's engine worker for a snapshot of that group (WorkerControl.request_group_snapshot;
+// the periodic timer asks for all of a worker's groups), the worker copies the group's tables into
+// its reused snapshot buffer between batches and posts it, and the main thread forwards the buffer to the journal worker to be written.
 //
 // Sharing: that buffer belongs to the journal worker from hand-over until it has written it (and
 // the engine fills it again only after the release), so a capture COPIES it on the main thread
@@ -50,7 +50,7 @@ export class StateCaptures {
   constructor(
     /** The router's durable sequence per group (read, never written here). */
     private readonly durable_sequence: readonly number[],
-    /** Asks the engine worker hosting `group` to snapshot its groups. */
+    /** Asks the engine worker hosting `group` to snapshot that group. */
     private readonly request_snapshot: (group: number) => void,
     private readonly timeout_ms = CAPTURE_TIMEOUT_MS_DEFAULT,
   ) {}

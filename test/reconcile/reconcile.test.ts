@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { NodeFileLayer } from "../../journal/file_layer.ts";
-import { read_newest_snapshot } from "../../journal/snapshot_file.ts";
+import { peek_newest_snapshot } from "../../journal/snapshot_file.ts";
 import { group_dir } from "../../engine/recovery.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { decode_engine_state } from "../../reconcile/engine_state.ts";
@@ -261,6 +261,37 @@ describe("bun run reconcile", () => {
     expect(run.json.error).toContain("403");
   }, TEST_TIMEOUT_MS);
 
+  test("a capture snapshots the group asked for, and no other group of its worker", async () => {
+    // A service of its own, one worker for every group, no periodic snapshot during the test.
+    const own = await ServiceProcess.start({ env: { GROUPS: String(GROUPS), ENGINE_WORKERS: "1",
+      GROUP_MAP: PARTNERS.map((p, g) => `${p}:${g}`).join(","), SNAPSHOT_INTERVAL_MS: "86400000" } });
+    try {
+      for (const partner of PARTNERS) {
+        const opened = await post(own.base_url, `/v1/partners/${partner}/accounts`,
+          JSON.stringify({ account: "77", kind: "user", currency: EUR }),
+          { "content-type": "application/json" });
+        expect(opened.kind === "other" && opened.http_status).toBe(200);
+      }
+      const newest = () => Array.from({ length: GROUPS }, (_, g) =>
+        peek_newest_snapshot(new NodeFileLayer(), group_dir(own.data_dir, g))?.sequence ?? -1);
+      const before = newest();
+      const reply = await fetch(`${own.base_url}/admin/groups/2/state`,
+        { headers: { authorization: `Bearer ${own.internal_token}` } });
+      expect(reply.status).toBe(200);
+      const sequence = Number(reply.headers.get("x-sequence"));
+      expect(sequence).toBeGreaterThan(0);
+      await poll_until("group 2's snapshot on disk", async () => newest()[2] === sequence)
+        .catch((error) => {
+          throw new Error(`${error}: snapshots at ${newest()} (captured ${sequence})\n` +
+            own.output());
+        });
+      expect(newest().filter((_, g) => g !== 2)).toEqual(before.filter((_, g) => g !== 2));
+    } finally {
+      own.kill_now();
+      own.remove_data();
+    }
+  }, TEST_TIMEOUT_MS);
+
   test("concurrent captures: bounded (503 busy with retry-after), the snapshots on disk intact",
     async () => {
     const url = `${service.base_url}/admin/groups/0/state`;
@@ -281,8 +312,8 @@ describe("bun run reconcile", () => {
     // The journal worker writes the same snapshot to disk: once there, it decodes to the same rows.
     const dir = group_dir(service.data_dir, 0);
     await poll_until("the captured snapshot on disk", async () =>
-      read_newest_snapshot(new NodeFileLayer(), dir)?.sequence === first.sequence);
-    const on_disk = read_newest_snapshot(new NodeFileLayer(), dir)!;
+      peek_newest_snapshot(new NodeFileLayer(), dir)?.sequence === first.sequence);
+    const on_disk = peek_newest_snapshot(new NodeFileLayer(), dir)!;
     expect(decode_engine_state(on_disk.bytes, ok[0]!.headers, 0)).toEqual(first);
     // SIGKILL: recovery starts from that snapshot; reconcile still agrees with PostgreSQL.
     await service.kill();
