@@ -52,7 +52,8 @@ function parse_options(argv: string[]): Options {
 function seed_file(accounts: number): string {
   const lines = ["account,partner,kind,currency,overdraft_limit,balance"];
   for (let i = 0; i < accounts; i++) {
-    lines.push(`${1_000_000 + i},${PARTNER_FIRST + (i % PIPELINE_GROUPS)},user,${EUR},0,${1 + (i % 997)}`);
+    const partner = PARTNER_FIRST + (i % PIPELINE_GROUPS);
+    lines.push(`${1_000_000 + i},${partner},user,${EUR},0,${1 + (i % 997)}`);
   }
   const path = join(mkdtempSync(join(os.tmpdir(), "bench-load-seed-")), "seed.csv");
   writeFileSync(path, `${lines.join("\n")}\n`);
@@ -71,7 +72,8 @@ async function main(): Promise<void> {
   const services = await ensure_services();
   const db = await fresh_schema("bench_load");
   const topic = `bench-load-${process.pid}-${Date.now().toString(36)}`;
-  const env: Record<string, string> = { ...PIPELINE_SERVICE_ENV, KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
+  const env: Record<string, string> = { ...PIPELINE_SERVICE_ENV,
+    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
     ACCOUNTS_PER_GROUP: String(2 * Math.ceil(options.accounts / PIPELINE_GROUPS) + 1024),
     SEED_FILE: seed_file(options.accounts) };
   say(`seeding ${options.accounts} accounts, then ${options.orders} orders...`);
@@ -140,8 +142,9 @@ function report(options: Options, loads: Awaited<ReturnType<typeof load_groups_f
     console.log(JSON.stringify(result));
     return;
   }
-  console.log(`  loaded ${result.groups} groups in ${result.load_ms} ms: ${result.accounts} accounts ` +
-    `and the state after ${result.stored_events} events from PostgreSQL, ${result.replayed_events} ` +
+  console.log(`  loaded ${result.groups} groups in ${result.load_ms} ms: ` +
+    `${result.accounts} accounts and the state after ${result.stored_events} events from ` +
+    `PostgreSQL, ${result.replayed_events} ` +
     `events replayed from Kafka, ${result.remembered_events} read back for the window ` +
     `(slowest group ${result.group_load_ms_max} ms)`);
   console.log(`  machine: ${result.cpu_count} x ${result.cpu_model}, Bun ${result.bun}`);

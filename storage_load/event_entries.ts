@@ -29,7 +29,8 @@ import {
 export type EntryVisitor = (entry: ReplayEntry, records: DataView) => void;
 
 export class EventEntries {
-  private readonly scratch = new DataView(new ArrayBuffer(JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES));
+  private readonly scratch =
+    new DataView(new ArrayBuffer(JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES));
 
   /** Calls visit for each run of `record`'s events (same engine time, same side of split_after). */
   each_entry(record: EventRecord, split_after: number, visit: EntryVisitor): void {
@@ -42,7 +43,9 @@ export class EventEntries {
       while (end < count && end - start < JOURNAL_ENTRY_RECORDS_MAX &&
         record.engine_time_ms(end) === time_ms &&
         (record.sequence(end) <= split_after) === (first_sequence <= split_after)) end++;
-      for (let i = start; i < end; i++) this.write_record(record, i, (i - start) * JOURNAL_RECORD_BYTES);
+      for (let i = start; i < end; i++) {
+        this.write_record(record, i, (i - start) * JOURNAL_RECORD_BYTES);
+      }
       visit({ first_sequence, record_count: end - start, engine_time_ms: time_ms,
         epoch: record.header.epoch }, this.scratch);
       start = end;
@@ -57,8 +60,10 @@ export class EventEntries {
     copy_u64(source, e + EVENT_ACCOUNT_OFFSET, out, at + ORDER_ACCOUNT_OFFSET);
     copy_u64(source, e + EVENT_AMOUNT_OFFSET, out, at + ORDER_AMOUNT_OFFSET);
     copy_u64(source, e + EVENT_REF_OFFSET, out, at + ORDER_REF_OFFSET);
-    out.setUint32(at + ORDER_PARTNER_OFFSET, source.getUint32(e + EVENT_PARTNER_OFFSET, true), true);
-    out.setUint16(at + ORDER_CURRENCY_OFFSET, source.getUint16(e + EVENT_CURRENCY_OFFSET, true), true);
+    const partner = source.getUint32(e + EVENT_PARTNER_OFFSET, true);
+    out.setUint32(at + ORDER_PARTNER_OFFSET, partner, true);
+    const currency = source.getUint16(e + EVENT_CURRENCY_OFFSET, true);
+    out.setUint16(at + ORDER_CURRENCY_OFFSET, currency, true);
     out.setUint8(at + ORDER_OP_OFFSET, source.getUint8(e + EVENT_OP_OFFSET));
     out.setUint8(at + ORDER_FLAGS_OFFSET, source.getUint8(e + EVENT_FLAGS_OFFSET));
     const sequence = record.sequence(index);

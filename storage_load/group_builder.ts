@@ -31,7 +31,8 @@ export class GroupBuilder {
   remembered_events = 0;
   replayed_events = 0;
 
-  constructor(stored: GroupStoredState, limits: GroupLimits, private readonly window_horizon_ms: number) {
+  constructor(stored: GroupStoredState, limits: GroupLimits,
+    private readonly window_horizon_ms: number) {
     this.engine = new GroupEngine(stored.group, stored.epoch, limits);
     this.stored_sequence = stored.sequence;
     this.last_event_sequence = 0;
@@ -92,7 +93,8 @@ function restore_rows(engine: GroupEngine, stored: GroupStoredState): void {
     a.set_sequence(slot, row.last_sequence);
   }
   for (const hold of stored.holds) {
-    assert(!engine.holds.is_full(), `group ${stored.group}: more holds stored than HOLDS_PER_GROUP`);
+    assert(!engine.holds.is_full(),
+      `group ${stored.group}: more holds stored than HOLDS_PER_GROUP`);
     const slot = a.find(hi(hold.account_id), lo(hold.account_id));
     assert(slot !== -1, `group ${stored.group}: hold ${hold.hold_id} of an unknown account`);
     engine.holds.restore(hi(hold.hold_id), lo(hold.hold_id), slot, hold.amount_minor,

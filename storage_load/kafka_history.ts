@@ -49,7 +49,8 @@ export class KafkaHistory {
   /** Connects and notes every partition's offsets. A topic that does not exist has none. */
   static async open(brokers: string, topic: string, client_id: string): Promise<KafkaHistory> {
     silence_kafkajs_timeout_warning();
-    const kafka = new Kafka({ clientId: client_id, brokers: brokers.split(","), logLevel: logLevel.ERROR });
+    const kafka = new Kafka({ clientId: client_id, brokers: brokers.split(","),
+      logLevel: logLevel.ERROR });
     const admin = kafka.admin();
     await admin.connect();
     const offsets = new Map<number, PartitionOffsets>();
@@ -87,9 +88,11 @@ export class KafkaHistory {
     const consumer = await this.consumer_started();
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        if (performance.now() - (this.reading?.progress_ms ?? Infinity) < KAFKA_READ_STALL_MS_MAX) return;
+        const progress_ms = this.reading?.progress_ms ?? Infinity;
+        if (performance.now() - progress_ms < KAFKA_READ_STALL_MS_MAX) return;
         this.reading?.failed(new Error(`Kafka ${this.topic} partition ${partition}: no record ` +
-          `for ${KAFKA_READ_STALL_MS_MAX} ms while reading offsets ${from_offset}..${range.high - 1}`));
+          `for ${KAFKA_READ_STALL_MS_MAX} ms while reading offsets ` +
+          `${from_offset}..${range.high - 1}`));
       }, STALL_CHECK_MS);
       const finish = (error: Error | null) => {
         clearInterval(timer);
@@ -130,7 +133,10 @@ export class KafkaHistory {
     return consumer;
   }
 
-  private on_batch(batch: { partition: number; messages: { offset: string; value: Buffer | null }[] }) {
+  private on_batch(batch: {
+    partition: number;
+    messages: { offset: string; value: Buffer | null }[];
+  }): void {
     const reading = this.reading;
     if (reading === null || batch.partition !== reading.partition) return;
     try {

@@ -63,7 +63,8 @@ export interface GroupLoad {
 }
 
 /** The groups of `groups` with neither a snapshot nor a journal segment in DATA_DIR. */
-export function groups_without_state(files: FileLayer, data_dir: string, groups: number[]): number[] {
+export function groups_without_state(files: FileLayer, data_dir: string,
+  groups: number[]): number[] {
   return groups.filter((group) => {
     const dir = group_dir(data_dir, group);
     files.mkdir_p(dir);
@@ -88,11 +89,7 @@ export async function load_groups_from_storage(options: StorageLoadOptions): Pro
     const loads: GroupLoad[] = [];
     for (const group of options.groups) {
       const load = await load_group(options, projected ? client : null, history, group);
-      if (load.last_sequence === 0) {
-        options.log(`group ${group}: nothing in storage either: an ordinary first start`);
-      } else options.log(`group ${group}: loaded from storage at sequence ${load.last_sequence} ` +
-        `(PostgreSQL ${load.stored_sequence}, ${load.replayed_events} events replayed from Kafka, ` +
-        `${load.remembered_events} read back for the window) in ${load.duration_ms.toFixed(0)} ms`);
+      options.log(load_line(load));
       loads.push(load);
     }
     await wait_out_incomplete_windows(loads, options);
@@ -101,6 +98,16 @@ export async function load_groups_from_storage(options: StorageLoadOptions): Pro
     await history.close();
     await client.end({ timeout: 5 });
   }
+}
+
+/** What the log says of one group's load. */
+function load_line(load: GroupLoad): string {
+  if (load.last_sequence === 0) {
+    return `group ${load.group}: nothing in storage either: an ordinary first start`;
+  }
+  return `group ${load.group}: loaded from storage at sequence ${load.last_sequence} ` +
+    `(PostgreSQL ${load.stored_sequence}, ${load.replayed_events} events replayed from Kafka, ` +
+    `${load.remembered_events} read back for the window) in ${load.duration_ms.toFixed(0)} ms`;
 }
 
 /** client: null when PostgreSQL has no projection (nothing stored: Kafka alone). */

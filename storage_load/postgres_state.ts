@@ -55,7 +55,8 @@ export async function read_group_state(client: postgres.Sql, group: number,
   window_ms: number): Promise<GroupStoredState> {
   const db = drizzle(client);
   return db.transaction(async (tx) => {
-    const applied = await tx.select({ sequence: applied_sequence.sequence, epoch: applied_sequence.epoch })
+    const applied = await tx
+      .select({ sequence: applied_sequence.sequence, epoch: applied_sequence.epoch })
       .from(applied_sequence).where(eq(applied_sequence.group_id, group));
     const sequence = applied[0]?.sequence ?? 0;
     const epoch = applied[0]?.epoch ?? 0;
@@ -82,7 +83,8 @@ async function read_holds(tx: Transaction, group: number,
     expires_at_ms: holds.expires_at_ms, state: holds.state, sequence: holds.sequence,
     closed_at_ms: orders.engine_time_ms,
   }).from(holds)
-    .innerJoin(orders, and(eq(orders.group_id, holds.group_id), eq(orders.sequence, holds.sequence)))
+    .innerJoin(orders,
+      and(eq(orders.group_id, holds.group_id), eq(orders.sequence, holds.sequence)))
     .where(and(eq(holds.group_id, group), or(eq(holds.state, HoldState.open),
       and(ne(holds.state, HoldState.open), gte(orders.engine_time_ms, closed_since_ms)))))
     .orderBy(sql`${holds.state} <> ${HoldState.open}`, asc(holds.sequence));
