@@ -49,7 +49,8 @@ afterAll(async () => {
 function projector_env(): Record<string, string> {
   return {
     DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
-    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic, PROJECTOR_GROUP_ID: `${topic}-projector`,
+    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
+    PROJECTOR_GROUP_ID: `${topic}-projector`,
     AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
   };
 }
@@ -103,14 +104,16 @@ test(`SIGKILL of the publisher and the projector mid-stream: PostgreSQL ends exa
         await service.exited;
         service = await service.restart({ env: { TCP_PORT: String(tcp_port) } });
       }
-      if (victim !== "service") projector = await ProjectorRun.start(projector_env(), projector_port);
+      if (victim !== "service") {
+        projector = await ProjectorRun.start(projector_env(), projector_port);
+      }
     }
     await Bun.sleep(KILL_AFTER_MS_MIN);
     stop.now = true;
     expect(await flow).toBeGreaterThan(0);
 
-    const durable = await wait_for_projection(database.sql, service.base_url, GROUPS, WAIT_TIMEOUT_MS,
-      () => projector!.output());
+    const durable = await wait_for_projection(database.sql, service.base_url, GROUPS,
+      WAIT_TIMEOUT_MS, () => projector!.output());
     // Each group's events projected once: 1..S, nothing missing, nothing twice.
     const counts = await database.sql`select group_id, count(*)::float8 as events,
       count(distinct sequence)::float8 as distinct_events, min(sequence)::float8 as first,
@@ -124,13 +127,16 @@ test(`SIGKILL of the publisher and the projector mid-stream: PostgreSQL ends exa
         const id = BigInt(p * 100 + n);
         const engine = (await read_account(service.base_url, p, id))!;
         const [row] = await database.sql`select balance_minor::text as balance,
-          last_sequence::text as sequence from accounts where account_id = ${id.toString()}::numeric`;
+          last_sequence::text as sequence from accounts
+          where account_id = ${id.toString()}::numeric`;
         expect(row).toEqual({ balance: engine.balance, sequence: engine.sequence });
       }
     }
-    const reconcile = await run_reconcile(service.base_url, await token_for(service, { internal: true }),
-      services.database_url, database.schema);
+    const token = await token_for(service, { internal: true });
+    const reconcile = await run_reconcile(service.base_url, token, services.database_url,
+      database.schema);
     if (reconcile.exit_code !== 0) {
-      throw new Error(`reconcile exited ${reconcile.exit_code}:\n${reconcile.stdout}\n${reconcile.stderr}`);
+      throw new Error(`reconcile exited ${reconcile.exit_code}:\n${reconcile.stdout}\n` +
+        reconcile.stderr);
     }
   }, TEST_TIMEOUT_MS);

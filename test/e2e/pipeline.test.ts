@@ -47,7 +47,8 @@ afterAll(async () => {
 function projector_env(): Record<string, string> {
   return {
     DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
-    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic, PROJECTOR_GROUP_ID: `${topic}-projector`,
+    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
+    PROJECTOR_GROUP_ID: `${topic}-projector`,
     AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
   };
 }
@@ -57,11 +58,12 @@ interface Sent {
   result: OrderResult;
 }
 
-/** A seeded mix of every client op over a few accounts per partner; holds tracked to settle them. */
+/** A seeded mix of every client op over a few accounts per partner; holds tracked to settle. */
 async function trade(seed: number): Promise<Sent[]> {
   const random = new Prng(seed);
   const sent: Sent[] = [];
-  const open_holds = new Map<number, { id: bigint; account: bigint }[]>(PARTNERS.map((p) => [p, []]));
+  const open_holds = new Map<number, { id: bigint; account: bigint }[]>(
+    PARTNERS.map((p) => [p, []]));
   const account = (p: number) => BigInt(p * 100 + random.int_below(ACCOUNTS_PER_PARTNER));
   for (let wave = 0; wave < ORDERS / ORDERS_PER_WAVE; wave++) {
     const calls: Promise<Sent>[] = [];
@@ -99,7 +101,9 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
     EVENTS_TOPIC: topic, GROUPS: String(GROUPS), TCP_PORT: String(free_port()) } });
   const url = `tcp://127.0.0.1:${service.env.TCP_PORT}`;
   const internal = await token_for(service, { internal: true });
-  for (const p of PARTNERS) clients.push(await BalanceClient.connect({ url, token: internal, partner: p }));
+  for (const p of PARTNERS) {
+    clients.push(await BalanceClient.connect({ url, token: internal, partner: p }));
+  }
   for (const [i, p] of PARTNERS.entries()) {
     for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) {
       const opened = await clients[i]!.open_account({ account: BigInt(p * 100 + n), kind: "user",
@@ -121,14 +125,16 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
     for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) {
       const id = BigInt(p * 100 + n);
       const engine = (await read_account(service.base_url, p, id))!;
-      const [row] = await database.sql`select balance_minor::text as balance, held_minor::text as held,
+      const [row] = await database.sql`
+        select balance_minor::text as balance, held_minor::text as held,
         available_minor::text as available, overdraft_limit_minor::text as overdraft_limit,
         last_sequence::text as sequence, partner::int as partner
         from accounts where account_id = ${id.toString()}::numeric`;
       expect(row).toEqual({ balance: engine.balance, held: engine.held, available: engine.available,
         overdraft_limit: engine.overdraft_limit, sequence: engine.sequence, partner: p });
       // Hold for hold: the open holds add up to what the engine holds.
-      const [sum] = await database.sql`select coalesce(sum(amount_minor), 0)::text as held from holds
+      const [sum] = await database.sql`
+        select coalesce(sum(amount_minor), 0)::text as held from holds
         where account_id = ${id.toString()}::numeric and state = 1`;
       expect(sum!.held).toBe(engine.held);
     }
@@ -143,16 +149,19 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
   }
   // The projector's read API tells the same story.
   const sample = sent[sent.length - 1]!;
-  const reply = await fetch(`http://127.0.0.1:${projector_port}/orders/${sample.partner}/${sample.result.id}`,
-    { headers: { authorization: `Bearer ${internal}` } });
+  const order_url =
+    `http://127.0.0.1:${projector_port}/orders/${sample.partner}/${sample.result.id}`;
+  const reply = await fetch(order_url, { headers: { authorization: `Bearer ${internal}` } });
   expect(reply.status).toBe(200);
   const order = await reply.json() as { status: string; sequence: string };
-  expect([order.status, order.sequence]).toEqual([sample.result.status_name, sample.result.sequence.toString()]);
+  expect([order.status, order.sequence])
+    .toEqual([sample.result.status_name, sample.result.sequence.toString()]);
 
   const reconcile = await run_reconcile(service.base_url, internal, services.database_url,
     database.schema);
   if (reconcile.exit_code !== 0) {
-    throw new Error(`reconcile exited ${reconcile.exit_code}:\n${reconcile.stdout}\n${reconcile.stderr}`);
+    throw new Error(`reconcile exited ${reconcile.exit_code}:\n${reconcile.stdout}\n` +
+      reconcile.stderr);
   }
   expect(reconcile.stdout).toContain(`"differences":[]`);
 }, TEST_TIMEOUT_MS);

@@ -17,7 +17,9 @@ export async function durable_sequences(base_url: string, groups: number): Promi
     const match = /^balance_durable_sequence\{group="(\d+)"\} (\d+)$/.exec(line);
     if (match !== null) out[Number(match[1])] = Number(match[2]);
   }
-  if (out.includes(-1)) throw new Error(`/metrics lacks a group's durable sequence:\n${reply.text}`);
+  if (out.includes(-1)) {
+    throw new Error(`/metrics lacks a group's durable sequence:\n${reply.text}`);
+  }
   return out;
 }
 
@@ -44,7 +46,8 @@ export class ProjectorRun {
   private text = "";
   readonly exited: Promise<number>;
 
-  private constructor(readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">, readonly port: number) {
+  private constructor(readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">,
+    readonly port: number) {
     const decoder = new TextDecoder();
     const collect = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
@@ -92,8 +95,8 @@ export interface ReconcileRun {
 /** `bun run reconcile --json` against the service and the schema. */
 export async function run_reconcile(base_url: string, token: string, database_url: string,
   schema: string): Promise<ReconcileRun> {
-  const proc = Bun.spawn([process.execPath, "reconcile/main.ts", "--url", base_url, "--token", token,
-    "--json"], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe",
+  const proc = Bun.spawn([process.execPath, "reconcile/main.ts", "--url", base_url,
+    "--token", token, "--json"], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe",
     env: { ...process.env, DATABASE_URL: database_url, DATABASE_SCHEMA: schema } });
   const [stdout, stderr, exit_code] = await Promise.all([new Response(proc.stdout).text(),
     new Response(proc.stderr).text(), proc.exited]);

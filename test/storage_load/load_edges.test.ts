@@ -86,8 +86,8 @@ async function topic_with(values: EventRecord[]): Promise<string> {
   topics.push(topic);
   await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
     waitForLeaders: true });
-  const messages = values.map((record) => ({ partition: GROUP,
-    value: Buffer.from(new Uint8Array(record.view.buffer, record.view.byteOffset, record.view.byteLength)) }));
+  const messages = values.map((record) => ({ partition: GROUP, value: Buffer.from(
+    new Uint8Array(record.view.buffer, record.view.byteOffset, record.view.byteLength)) }));
   if (messages.length > 0) await producer.send({ topic, acks: -1, messages });
   return topic;
 }
@@ -111,7 +111,9 @@ async function load(topic: string, database: TestDatabase): Promise<GroupEngine>
     log: (line) => lines.push(line),
   });
   const snapshot = read_newest_snapshot(files, `${data_dir}/group-0000`);
-  if (snapshot === null) throw new Error(`no snapshot written; the load said:\n${lines.join("\n")}`);
+  if (snapshot === null) {
+    throw new Error(`no snapshot written; the load said:\n${lines.join("\n")}`);
+  }
   const engine = new GroupEngine(GROUP, 0, small_limits);
   restore_snapshot(engine, snapshot.bytes);
   return engine;
@@ -128,8 +130,9 @@ function expect_same_accounts(loaded: GroupEngine, source: GroupEngine): void {
   for (let slot = 0; slot < a.count; slot++) {
     const other = b.find(a.id_hi(slot), a.id_lo(slot));
     expect(other).not.toBe(-1);
-    const figures = (t: typeof a, s: number) => [t.partner(s), t.currency(s), t.kind(s), t.state(s),
-      t.balance_minor(s), t.held_minor(s), t.overdraft_limit_minor(s), t.sequence(s), t.open_hold_count(s)];
+    const figures = (t: typeof a, s: number) => [t.partner(s), t.currency(s), t.kind(s),
+      t.state(s), t.balance_minor(s), t.held_minor(s), t.overdraft_limit_minor(s), t.sequence(s),
+      t.open_hold_count(s)];
     expect(figures(b, other)).toEqual(figures(a, slot));
   }
 }
@@ -155,7 +158,8 @@ function expect_same_holds(loaded: GroupEngine, source: GroupEngine): void {
  * limit at S (an event does not carry the limit): it is compared where no set_overdraft of that
  * account came between the id and S.
  */
-function expect_same_window(loaded: GroupEngine, source: GroupEngine, stored_sequence: number): void {
+function expect_same_window(loaded: GroupEngine, source: GroupEngine,
+  stored_sequence: number): void {
   let compared = 0;
   for (const event of events) {
     if (event.op === Op.expire_hold || !window_records(event.status)) continue;
@@ -166,10 +170,12 @@ function expect_same_window(loaded: GroupEngine, source: GroupEngine, stored_seq
     if (at === -1) continue;
     const w = source.window;
     const v = loaded.window;
-    expect([v.digest[other], v.partner[other], v.status[other], v.sequence[other], v.balance_minor[other]])
-      .toEqual([w.digest[at], w.partner[at], w.status[at], w.sequence[at], w.balance_minor[at]]);
+    const remembered = (x: typeof w, i: number) =>
+      [x.digest[i], x.partner[i], x.status[i], x.sequence[i], x.balance_minor[i]];
+    expect(remembered(v, other)).toEqual(remembered(w, at));
     const limit_changed = events.some((later) => later.op === Op.set_overdraft &&
-      later.account === event.account && later.sequence > event.sequence && later.sequence <= stored_sequence);
+      later.account === event.account && later.sequence > event.sequence &&
+      later.sequence <= stored_sequence);
     if (!limit_changed) expect(v.available_minor[other]).toBe(w.available_minor[at]!);
     compared++;
   }
@@ -181,7 +187,8 @@ describe("loading a group from PostgreSQL + Kafka", () => {
   const middle = Math.floor(last / 2);
   // None projected; mid-record; every event projected.
   for (const stored_sequence of [0, middle, last - 1, last]) {
-    test(`PostgreSQL at ${stored_sequence} of ${last}: the loaded engine equals the original`, async () => {
+    test(`PostgreSQL at ${stored_sequence} of ${last}: the loaded engine equals the original`,
+      async () => {
       const topic = await topic_with(records);
       const loaded = await load(topic, await projected_up_to(stored_sequence));
       expect(loaded.last_sequence).toBe(original.engine.last_sequence);
@@ -193,7 +200,8 @@ describe("loading a group from PostgreSQL + Kafka", () => {
     }, 60_000);
   }
 
-  test("a database no projector has migrated: the partition alone, from its first event", async () => {
+  test("a database no projector has migrated: the partition alone, from its first event",
+    async () => {
     const topic = await topic_with(records);
     const unmigrated = await fresh_schema("load_edges", false);
     databases.push(unmigrated);
@@ -211,16 +219,19 @@ describe("loading a group from PostgreSQL + Kafka", () => {
     await expect(attempt).rejects.toThrow(/events jump from \d+ to \d+/);
   }, 60_000);
 
-  test("Kafka starting after what PostgreSQL holds is refused, naming the missing events", async () => {
+  test("Kafka starting after what PostgreSQL holds is refused, naming the missing events",
+    async () => {
     const stored_sequence = records[0]!.header.last_sequence;
     const topic = await topic_with(records.slice(2));
     const attempt = load(topic, await projected_up_to(stored_sequence));
     const missing_first = stored_sequence + 1;
     const missing_last = records[2]!.header.first_sequence - 1;
-    await expect(attempt).rejects.toThrow(`events ${missing_first}..${missing_last} are in neither`);
+    await expect(attempt).rejects
+      .toThrow(`events ${missing_first}..${missing_last} are in neither`);
   }, 60_000);
 
-  test("an empty topic and an empty projection are an ordinary first start (no snapshot)", async () => {
+  test("an empty topic and an empty projection are an ordinary first start (no snapshot)",
+    async () => {
     const topic = await topic_with([]);
     const data_dir = mkdtempSync(join(tmpdir(), "load-edges-"));
     const database = await projected_up_to(0);

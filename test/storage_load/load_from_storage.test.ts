@@ -77,7 +77,8 @@ function account_of(partner: number, n: number): bigint {
 }
 
 function order(partner: number, n: number, op: Op, amount: bigint, ref?: bigint): TestOrder {
-  return { id: ids.next(), op, partner, account: account_of(partner, n), amount, currency: EUR, ref };
+  return { id: ids.next(), op, partner, account: account_of(partner, n), amount, currency: EUR,
+    ref };
 }
 
 async function submit(base_url: string, orders: TestOrder[]): Promise<Result[]> {
@@ -132,7 +133,8 @@ async function durable_sequences(base_url: string): Promise<number[]> {
 
 function checkpoint(data_dir: string, group: number): number {
   try {
-    const text = readFileSync(`${data_dir}/group-${String(group).padStart(4, "0")}/publisher.checkpoint`, "utf8");
+    const dir = `${data_dir}/group-${String(group).padStart(4, "0")}`;
+    const text = readFileSync(`${dir}/publisher.checkpoint`, "utf8");
     return Number(/(\d+)\n$/.exec(text)?.[1] ?? -1);
   } catch {
     return -1;
@@ -140,7 +142,8 @@ function checkpoint(data_dir: string, group: number): number {
 }
 
 async function applied_sequences(): Promise<number[]> {
-  const rows = await database.sql`select group_id, sequence::float8 as sequence from applied_sequence`;
+  const rows = await database.sql`
+    select group_id, sequence::float8 as sequence from applied_sequence`;
   const out: number[] = new Array(GROUPS).fill(0);
   for (const row of rows) out[row.group_id as number] = row.sequence as number;
   return out;
@@ -157,7 +160,9 @@ async function wait_until(what: string, done: () => Promise<boolean>): Promise<v
 async function figures(base_url: string): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for (const p of PARTNERS) {
-    for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) out.set(`${p}/${n}`, await read_account(base_url, p, account_of(p, n)));
+    for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) {
+      out.set(`${p}/${n}`, await read_account(base_url, p, account_of(p, n)));
+    }
   }
   return out;
 }
@@ -168,7 +173,9 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
     const first = await start_service(temp_data_dir("load-first"));
     expect(first.output()).not.toContain("loaded from storage");
     for (const p of PARTNERS) {
-      for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) await open_account(first.base_url, p, account_of(p, n), EUR);
+      for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) {
+        await open_account(first.base_url, p, account_of(p, n), EUR);
+      }
     }
     const projected_round = await trade(first.base_url);
     const shipped_1 = await durable_sequences(first.base_url);
@@ -194,7 +201,8 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
     // The second node: no local state at all.
     const second = await start_service(temp_data_dir("load-second"));
     for (let g = 0; g < GROUPS; g++) {
-      expect(second.output()).toContain(`group ${g}: loaded from storage at sequence ${durable_2[g]} ` +
+      expect(second.output()).toContain(
+        `group ${g}: loaded from storage at sequence ${durable_2[g]} ` +
         `(PostgreSQL ${durable_1[g]}, ${durable_2[g]! - durable_1[g]!} events replayed from Kafka`);
     }
     expect(await durable_sequences(second.base_url)).toEqual(durable_2);
@@ -236,9 +244,11 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
     for (const p of PARTNERS) {
       for (let n = 0; n < ACCOUNTS_PER_PARTNER; n++) {
         const engine = after.get(`${p}/${n}`) as { balance: string; held: string };
-        const [row] = await database.sql`select balance_minor::text as balance, held_minor::text as held
+        const [row] = await database.sql`
+          select balance_minor::text as balance, held_minor::text as held
           from accounts where account_id = ${account_of(p, n).toString()}::numeric`;
-        expect({ balance: row!.balance, held: row!.held }).toEqual({ balance: engine.balance, held: engine.held });
+        expect({ balance: row!.balance, held: row!.held })
+          .toEqual({ balance: engine.balance, held: engine.held });
       }
     }
 
