@@ -161,8 +161,8 @@ export class EngineLoop {
   }
 
   /**
-   * Snapshots every group once asked (or the groups asked for one by one); a group whose buffer the journal worker is still writing
-   * waits for a later cycle (the engine never blocks on it).
+   * Snapshots every group once asked (or the groups asked for one by one); a group whose buffer
+   * the journal worker is still writing waits for a later cycle (the engine never blocks on it).
    */
   private take_requested_snapshots(): void {
     const control = this.parts.control;

@@ -58,15 +58,13 @@ function replay_record(engine: GroupEngine, view: DataView, at: number,
  * the figures remembered use the account's overdraft limit as it is now.
  */
 export function remember_entry_ids(engine: GroupEngine, entry: ReplayEntry, view: DataView,
-  body_offset: number, window_horizon_ms = -Infinity): void {
+  body_offset: number): void {
   assert(entry.first_sequence + entry.record_count - 1 <= engine.last_sequence,
     "remember_entry_ids: only for entries the state already holds");
   engine.advance_time(entry.engine_time_ms);
   engine.epoch = Math.max(engine.epoch, entry.epoch);
-  const window = engine.window;
-  const first_live_bucket = Math.floor((window_horizon_ms - window.window_ms) / window.bucket_ms);
   for (let i = 0; i < entry.record_count; i++) {
-    remember_id(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket, -1);
+    remember_id(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, -Infinity, -1);
   }
 }
 

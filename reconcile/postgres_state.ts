@@ -8,7 +8,9 @@ import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { assert } from "../common/assert.ts";
 import { HoldState } from "../engine/holds.ts";
-import { accounts, applied_sequence, holds } from "../projector/schema.ts";
+import {
+  account_figures, accounts, applied_sequence, holds, type AccountFigures,
+} from "../projector/schema.ts";
 import { ReconcileError, type AccountRow, type PostgresHold, type PostgresState } from "./rows.ts";
 
 const CONNECT_TIMEOUT_S = 5;
@@ -73,7 +75,7 @@ export class PostgresReader {
     return this.attempt("read the projection", () => this.db.transaction(async (tx) => {
       const [applied] = await tx.select({ sequence: applied_sequence.sequence })
         .from(applied_sequence).where(eq(applied_sequence.group_id, group));
-      const account_rows = await tx.select(ACCOUNT_COLUMNS).from(accounts)
+      const account_rows = await tx.select(account_figures).from(accounts)
         .where(eq(accounts.group_id, group));
       const hold_rows = await tx.select(HOLD_COLUMNS).from(holds).where(and(
         eq(holds.group_id, group),
@@ -96,19 +98,6 @@ export class PostgresReader {
   }
 }
 
-const ACCOUNT_COLUMNS = {
-  account: accounts.account_id,
-  partner: accounts.partner,
-  kind: accounts.kind,
-  currency: accounts.currency,
-  state: accounts.state,
-  overdraft_limit_minor: accounts.overdraft_limit_minor,
-  balance_minor: accounts.balance_minor,
-  held_minor: accounts.held_minor,
-  available_minor: accounts.available_minor,
-  last_sequence: accounts.last_sequence,
-};
-
 const HOLD_COLUMNS = {
   hold: holds.hold_id,
   account: holds.account_id,
@@ -121,12 +110,12 @@ const HOLD_COLUMNS = {
 /** A selected row: each column's TypeScript type as drizzle reads it. */
 type Selected<T extends Record<string, { _: { data: unknown } }>> =
   { [K in keyof T]: T[K]["_"]["data"] };
-type AccountSelect = Selected<typeof ACCOUNT_COLUMNS>;
 type HoldSelect = Selected<typeof HOLD_COLUMNS>;
 
-function account_row(row: AccountSelect): AccountRow {
-  assert(typeof row.account === "bigint", "account_id read as a bigint");
-  return { ...row };
+function account_row(row: AccountFigures): AccountRow {
+  const { account_id, ...figures } = row;
+  assert(typeof account_id === "bigint", "account_id read as a bigint");
+  return { account: account_id, ...figures };
 }
 
 function hold_row(row: HoldSelect): PostgresHold {

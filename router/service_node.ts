@@ -16,7 +16,6 @@ import { start_checkpoint } from "../publisher/checkpoint.ts";
 import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
-import type { GroupLoad } from "../storage_load/load.ts";
 import { group_limits_of, load_missing_groups } from "../storage_load/node_start.ts";
 import type { Metrics } from "../server/metrics.ts";
 import { Partitioning } from "./partition.ts";
@@ -48,8 +47,6 @@ export class ServiceNode {
   readonly partitioning: Partitioning;
   readonly control = new WorkerControl();
   readonly recoveries: GroupRecovery[] = [];
-  /** Groups loaded from PostgreSQL and Kafka at start (no local state): storage_load/. */
-  storage_loads: GroupLoad[] = [];
   /** A group's state at a sequence for GET /admin/groups/:group/state (router/state_capture.ts). */
   readonly captures: StateCaptures;
   ready = false;
@@ -95,7 +92,8 @@ export class ServiceNode {
     const node = new ServiceNode(config, metrics);
     const started_ms = performance.now();
     const all_groups = Array.from({ length: config.groups }, (_, group) => group);
-    node.storage_loads = await load_missing_groups(config, all_groups);
+    // Groups with no local state come from PostgreSQL and Kafka first (storage_load/).
+    await load_missing_groups(config, all_groups);
     await Promise.all(node.engines.map((_, w) => node.start_engine_worker(w)));
     if (config.kafka_brokers !== null) node.read_publisher_checkpoints();
     await node.start_journal_worker();

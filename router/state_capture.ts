@@ -3,7 +3,8 @@
 // It reuses the snapshot path rather than a second way of reading the engine: the main thread asks
 // the group's engine worker for a snapshot of that group (WorkerControl.request_group_snapshot;
 // the periodic timer asks for all of a worker's groups), the worker copies the group's tables into
-// its reused snapshot buffer between batches and posts it, and the main thread forwards the buffer to the journal worker to be written.
+// its reused snapshot buffer between batches and posts it, and the main thread forwards the buffer
+// to the journal worker to be written.
 //
 // Sharing: that buffer belongs to the journal worker from hand-over until it has written it (and
 // the engine fills it again only after the release), so a capture COPIES it on the main thread

@@ -31,8 +31,7 @@ export class GroupBuilder {
   remembered_events = 0;
   replayed_events = 0;
 
-  constructor(stored: GroupStoredState, limits: GroupLimits,
-    private readonly window_horizon_ms: number) {
+  constructor(stored: GroupStoredState, limits: GroupLimits) {
     this.engine = new GroupEngine(stored.group, stored.epoch, limits);
     this.stored_sequence = stored.sequence;
     this.last_event_sequence = 0;
@@ -54,12 +53,12 @@ export class GroupBuilder {
         `${this.last_event_sequence} to ${entry.first_sequence}`);
     }
     if (last <= this.stored_sequence) {
-      remember_entry_ids(this.engine, entry, records, 0, this.window_horizon_ms);
+      remember_entry_ids(this.engine, entry, records, 0);
       this.remembered_events += entry.record_count;
     } else {
       assert(entry.first_sequence === this.stored_sequence + 1 + this.replayed_events,
         "runs are split at the stored sequence");
-      replay_entry(this.engine, entry, records, 0, this.window_horizon_ms);
+      replay_entry(this.engine, entry, records, 0);
       this.replayed_events += entry.record_count;
     }
     this.last_event_sequence = last;

@@ -150,7 +150,7 @@ interface ReplayAttempt {
 
 async function replay_partition(options: StorageLoadOptions, history: KafkaHistory,
   stored: GroupStoredState, from_offset: number): Promise<ReplayAttempt> {
-  const builder = new GroupBuilder(stored, options.limits, -Infinity);
+  const builder = new GroupBuilder(stored, options.limits);
   const entries = new EventEntries();
   const add = builder.add_entry.bind(builder);
   await history.read(stored.group, from_offset, (value, offset) => {

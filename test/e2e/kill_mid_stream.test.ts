@@ -5,7 +5,6 @@
 // are projected once each: sequences 1..S, no gap, no duplicate.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import { token_for } from "../sdk/service.ts";
@@ -13,7 +12,7 @@ import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../project
 import { read_account } from "../support/http_client.ts";
 import { free_port, ServiceProcess } from "../support/service_process.ts";
 import { ensure_services, type Services } from "../support/services.ts";
-import { ProjectorRun, run_reconcile, wait_for_projection } from "./support.ts";
+import { ProjectorRun, projector_env, run_reconcile, wait_for_projection } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 300_000;
 const WAIT_TIMEOUT_MS = 120_000;
@@ -46,14 +45,7 @@ afterAll(async () => {
   await database?.drop();
 }, 30_000);
 
-function projector_env(): Record<string, string> {
-  return {
-    DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
-    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
-    PROJECTOR_GROUP_ID: `${topic}-projector`,
-    AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
-  };
-}
+const projection_env = () => projector_env(services, database.schema, topic, service.data_dir);
 
 /** Credits, debits and transfers from one client until `stop` is set; outcomes are the engine's. */
 async function order_flow(random: Prng, stop: { now: boolean }): Promise<number> {
@@ -93,7 +85,7 @@ test(`SIGKILL of the publisher and the projector mid-stream: PostgreSQL ends exa
       }
     }
     const projector_port = free_port();
-    projector = await ProjectorRun.start(projector_env(), projector_port);
+    projector = await ProjectorRun.start(projection_env(), projector_port);
     const stop = { now: false };
     const flow = order_flow(random, stop);
     for (const victim of KILLS) {
@@ -105,7 +97,7 @@ test(`SIGKILL of the publisher and the projector mid-stream: PostgreSQL ends exa
         service = await service.restart({ env: { TCP_PORT: String(tcp_port) } });
       }
       if (victim !== "service") {
-        projector = await ProjectorRun.start(projector_env(), projector_port);
+        projector = await ProjectorRun.start(projection_env(), projector_port);
       }
     }
     await Bun.sleep(KILL_AFTER_MS_MIN);

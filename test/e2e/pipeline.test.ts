@@ -5,7 +5,6 @@
 // projector's read API answers the same; `bun run reconcile` agrees (exit 0).
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import type { OrderResult } from "../../sdk/types.ts";
@@ -14,7 +13,7 @@ import { read_account } from "../support/http_client.ts";
 import { free_port, ServiceProcess } from "../support/service_process.ts";
 import { ensure_services, type Services } from "../support/services.ts";
 import { token_for } from "../sdk/service.ts";
-import { ProjectorRun, run_reconcile, wait_for_projection } from "./support.ts";
+import { ProjectorRun, projector_env, run_reconcile, wait_for_projection } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 240_000;
 const WAIT_TIMEOUT_MS = 90_000;
@@ -44,14 +43,7 @@ afterAll(async () => {
   await database?.drop();
 }, 30_000);
 
-function projector_env(): Record<string, string> {
-  return {
-    DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
-    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
-    PROJECTOR_GROUP_ID: `${topic}-projector`,
-    AUTH_KEYS_FILE: join(service.data_dir, "auth-keys.json"),
-  };
-}
+const projection_env = () => projector_env(services, database.schema, topic, service.data_dir);
 
 interface Sent {
   partner: number;
@@ -116,7 +108,7 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
   expect(statuses.has("ok") && statuses.has("insufficient_funds")).toBe(true);
 
   const projector_port = free_port();
-  projector = await ProjectorRun.start(projector_env(), projector_port);
+  projector = await ProjectorRun.start(projection_env(), projector_port);
   await wait_for_projection(database.sql, service.base_url, GROUPS, WAIT_TIMEOUT_MS,
     () => projector!.output());
 

@@ -9,6 +9,17 @@ export const REPO_ROOT = join(import.meta.dir, "..", "..");
 const PROJECTOR_START_TIMEOUT_MS = 60_000;
 const POLL_MS = 100;
 
+/** The projector process's environment: the schema, topic and the service's development key. */
+export function projector_env(services: { database_url: string; kafka_brokers: string },
+  schema: string, topic: string, service_data_dir: string): Record<string, string> {
+  return {
+    DATABASE_URL: services.database_url, DATABASE_SCHEMA: schema,
+    KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,
+    PROJECTOR_GROUP_ID: `${topic}-projector`,
+    AUTH_KEYS_FILE: join(service_data_dir, "auth-keys.json"),
+  };
+}
+
 /** The service's durable sequence per group (/metrics balance_durable_sequence). */
 export async function durable_sequences(base_url: string, groups: number): Promise<number[]> {
   const reply = await get(base_url, "/metrics");

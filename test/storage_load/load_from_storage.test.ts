@@ -8,16 +8,19 @@
 // from the snapshot the load wrote.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
+import { group_dir } from "../../engine/recovery.ts";
+import { read_checkpoint } from "../../publisher/checkpoint.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { OrderIdGenerator } from "../../sdk/order_id.ts";
 import { fresh_schema, type TestDatabase } from "../projector/support.ts";
 import {
-  batch_json, get, open_account, post_json_batch, read_account, type Result, type TestOrder,
+  batch_json, open_account, post_json_batch, read_account, type Result, type TestOrder,
 } from "../support/http_client.ts";
 import { ServiceProcess, temp_data_dir } from "../support/service_process.ts";
 import { ensure_services, type Services } from "../support/services.ts";
+import { durable_sequences } from "../e2e/support.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;
 const TEST_TIMEOUT_MS = 180_000;
@@ -121,24 +124,8 @@ async function trade(base_url: string): Promise<Round> {
   return round;
 }
 
-async function durable_sequences(base_url: string): Promise<number[]> {
-  const reply = await get(base_url, "/metrics");
-  const out: number[] = new Array(GROUPS).fill(-1);
-  for (const line of reply.text.split("\n")) {
-    const match = /^balance_durable_sequence\{group="(\d+)"\} (\d+)$/.exec(line);
-    if (match !== null) out[Number(match[1])] = Number(match[2]);
-  }
-  return out;
-}
-
 function checkpoint(data_dir: string, group: number): number {
-  try {
-    const dir = `${data_dir}/group-${String(group).padStart(4, "0")}`;
-    const text = readFileSync(`${dir}/publisher.checkpoint`, "utf8");
-    return Number(/(\d+)\n$/.exec(text)?.[1] ?? -1);
-  } catch {
-    return -1;
-  }
+  return read_checkpoint(group_dir(data_dir, group)) ?? -1;
 }
 
 async function applied_sequences(): Promise<number[]> {
@@ -178,18 +165,18 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
       }
     }
     const projected_round = await trade(first.base_url);
-    const shipped_1 = await durable_sequences(first.base_url);
+    const shipped_1 = await durable_sequences(first.base_url, GROUPS);
     await wait_until("the publisher to ship round one", async () =>
       shipped_1.every((s, g) => checkpoint(first.data_dir, g) === s));
     await start_projection();
-    const durable_1 = await durable_sequences(first.base_url);
+    const durable_1 = await durable_sequences(first.base_url, GROUPS);
     await wait_until("the projector to apply round one", async () =>
       (await applied_sequences()).every((s, g) => s === durable_1[g]));
     await projector!.stop();
     projector = null;
     // Round two reaches Kafka but not PostgreSQL.
     const kafka_round = await trade(first.base_url);
-    const durable_2 = await durable_sequences(first.base_url);
+    const durable_2 = await durable_sequences(first.base_url, GROUPS);
     await wait_until("the publisher to ship round two", async () =>
       durable_2.every((s, g) => checkpoint(first.data_dir, g) === s));
     expect((await applied_sequences()).every((s, g) => s < durable_2[g]!)).toBe(true);
@@ -205,7 +192,7 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
         `group ${g}: loaded from storage at sequence ${durable_2[g]} ` +
         `(PostgreSQL ${durable_1[g]}, ${durable_2[g]! - durable_1[g]!} events replayed from Kafka`);
     }
-    expect(await durable_sequences(second.base_url)).toEqual(durable_2);
+    expect(await durable_sequences(second.base_url, GROUPS)).toEqual(durable_2);
     expect(await figures(second.base_url)).toEqual(before);
 
     // Recent ids from both rounds are recognised: the original result, flagged replayed.
@@ -221,7 +208,7 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
 
     // Holds came back: open ones (from PostgreSQL and from Kafka) capture, settled ones say so.
     for (const p of PARTNERS) {
-      const durable_before = (await durable_sequences(second.base_url))[PARTNERS.indexOf(p)]!;
+      const durable_before = (await durable_sequences(second.base_url, GROUPS))[PARTNERS.indexOf(p)]!;
       const results = await submit(second.base_url, [
         order(p, 1, Op.capture, 40n, projected_round.open_hold.get(p)),
         order(p, 1, Op.release, 0n, kafka_round.open_hold.get(p)),
@@ -237,7 +224,7 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
 
     // The projector follows the new node (its events carry the next epoch) to the same figures.
     await start_projection();
-    const durable_3 = await durable_sequences(second.base_url);
+    const durable_3 = await durable_sequences(second.base_url, GROUPS);
     await wait_until("the projector to apply the new node's events", async () =>
       (await applied_sequences()).every((s, g) => s === durable_3[g]));
     const after = await figures(second.base_url);
@@ -259,5 +246,5 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
     started.push(third);
     expect(third.output()).not.toContain("loaded from storage");
     expect(await figures(third.base_url)).toEqual(after);
-    expect(await durable_sequences(third.base_url)).toEqual(durable_3);
+    expect(await durable_sequences(third.base_url, GROUPS)).toEqual(durable_3);
   }, TEST_TIMEOUT_MS);
