@@ -17,6 +17,7 @@ import { load_groups_from_storage } from "../storage_load/load.ts";
 import { fresh_schema } from "../test/projector/support.ts";
 import { ServiceProcess } from "../test/support/service_process.ts";
 import { ensure_services } from "../test/support/services.ts";
+import { durable_sequences } from "../test/e2e/support.ts";
 import {
   load_orders, open_accounts, PIPELINE_GROUPS, PIPELINE_SERVICE_ENV,
 } from "./pipeline_load.ts";
@@ -60,12 +61,6 @@ function seed_file(accounts: number): string {
   return path;
 }
 
-async function durable(base_url: string): Promise<number[]> {
-  const text = await (await fetch(`${base_url}/metrics`)).text();
-  return Array.from({ length: PIPELINE_GROUPS }, (_, g) =>
-    Number(new RegExp(`balance_durable_sequence\\{group="${g}"\\} (\\d+)`).exec(text)?.[1] ?? -1));
-}
-
 async function main(): Promise<void> {
   const options = parse_options(process.argv.slice(2));
   const say = (line: string) => options.json || console.log(line);
@@ -82,7 +77,7 @@ async function main(): Promise<void> {
   try {
     await open_accounts(service.base_url);
     await load_orders(service.base_url, options.orders);
-    const projected = await durable(service.base_url);
+    const projected = await durable_sequences(service.base_url, PIPELINE_GROUPS);
     const applied = new Array<number>(PIPELINE_GROUPS).fill(0);
     const projector = await start_projector({ kafka_brokers: services.kafka_brokers,
       database_url: services.database_url, topic, group_id: `${topic}-projector`,
@@ -97,7 +92,7 @@ async function main(): Promise<void> {
     await projector.stop();
     say(`${options.unprojected} more orders, to Kafka only...`);
     await load_orders(service.base_url, options.unprojected);
-    const last = await durable(service.base_url);
+    const last = await durable_sequences(service.base_url, PIPELINE_GROUPS);
     assert(await service.stop() === 0, "the service stopped cleanly");
 
     say("loading from storage into an empty data directory...");
