@@ -13,6 +13,9 @@ import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_war
 /** Stop waiting when a partition's read makes no progress for this long. */
 export const KAFKA_READ_STALL_MS_MAX = 30_000;
 const STALL_CHECK_MS = 1_000;
+/** A retriable Kafka error (a leader moving, a topic just created) is retried this often. */
+const RETRIABLE_ATTEMPTS_MAX = 20;
+const RETRIABLE_DELAY_MS = 250;
 /**
  * A fetch returns after this at the latest when no record is there: the next group's seek waits
  * for the fetch in flight (kafkajs's default, 5 s, would be paid per group).
@@ -56,7 +59,7 @@ export class KafkaHistory {
     const offsets = new Map<number, PartitionOffsets>();
     const topics = await admin.listTopics();
     if (topics.includes(topic)) {
-      for (const entry of await admin.fetchTopicOffsets(topic)) {
+      for (const entry of await retrying(() => admin.fetchTopicOffsets(topic))) {
         offsets.set(entry.partition, { low: Number(entry.low), high: Number(entry.high) });
       }
     }
@@ -75,7 +78,8 @@ export class KafkaHistory {
   async offset_at_time(partition: number, time_ms: number): Promise<number> {
     const range = this.partition_offsets(partition);
     if (range.high === range.low) return range.high;
-    const found = await this.admin.fetchTopicOffsetsByTimestamp(this.topic, Math.max(0, time_ms));
+    const found = await retrying(() =>
+      this.admin.fetchTopicOffsetsByTimestamp(this.topic, Math.max(0, time_ms)));
     const offset = Number(found.find((entry) => entry.partition === partition)?.offset ?? -1);
     return offset < 0 ? range.high : Math.min(Math.max(offset, range.low), range.high);
   }
@@ -151,6 +155,23 @@ export class KafkaHistory {
       }
     } catch (error) {
       reading.failed(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}
+
+/**
+ * Runs `request` again while it fails with an error kafkajs marks retriable (its own retries are
+ * short: a partition whose leader is being elected can take longer), at most
+ * RETRIABLE_ATTEMPTS_MAX times.
+ */
+async function retrying<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown }).retriable === true;
+      if (!retriable || attempt === RETRIABLE_ATTEMPTS_MAX) throw error;
+      await Bun.sleep(RETRIABLE_DELAY_MS);
     }
   }
 }

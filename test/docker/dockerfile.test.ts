@@ -182,6 +182,11 @@ async function topic_records(s: Stack): Promise<number> {
     if (!topics.includes(s.topic)) return 0;
     const offsets = await admin.fetchTopicOffsets(s.topic);
     return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+  } catch (error) {
+    // A topic just created may not have its leaders yet (NOT_LEADER_FOR_PARTITION): the caller
+    // polls, so "none yet" is the answer; anything else is a failure.
+    if ((error as { retriable?: unknown }).retriable === true) return 0;
+    throw error;
   } finally {
     await admin.disconnect();
   }
