@@ -112,6 +112,17 @@ export const TCP_IDLE_TIMEOUT_MS_MAX = 3600 * 1000;
 export const TCP_SEND_BUFFER_BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
 export const TCP_SEND_BUFFER_BYTES_MAX_MIN = 128 * 1024;
 export const TCP_SEND_BUFFER_BYTES_MAX_LIMIT = 256 * 1024 * 1024;
+// A frame must be complete this long after its first byte (its length prefix's first byte) came,
+// however many bytes trickle in between, so dripping an unfinished frame cannot hold a connection.
+// A healthy client on a 20 kbit/s link sends a whole 64 KiB frame in about 26 s.
+export const TCP_FRAME_TIMEOUT_MS_DEFAULT = 30_000;
+export const TCP_FRAME_TIMEOUT_MS_MIN = 100;
+export const TCP_FRAME_TIMEOUT_MS_MAX = 600_000;
+// Connections one principal (a partner, or the internal principal) may hold, and connections not
+// past Hello yet, so neither one partner nor clients without a token take every slot. Each is at
+// most TCP_CONNECTIONS_MAX (its default is lowered to it).
+export const TCP_CONNECTIONS_PER_PRINCIPAL_MAX_DEFAULT = 64;
+export const TCP_UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT = 256;
 // Fixed: the u32 length before every frame; how often every connection's idle time, token expiry and
 // revocation are checked (a revoked token's connection closes within AUTH_REVOCATION_POLL_MS plus
 // this); how long a connection closed with an error frame may take to flush it before it is cut.
@@ -137,3 +148,14 @@ assert(
   "the default send buffer cap is in bounds",
 );
 assert(TCP_SESSION_SWEEP_MS < TCP_IDLE_TIMEOUT_MS_DEFAULT, "idle connections are noticed in time");
+assert(
+  TCP_FRAME_TIMEOUT_MS_DEFAULT >= TCP_FRAME_TIMEOUT_MS_MIN &&
+    TCP_FRAME_TIMEOUT_MS_DEFAULT <= TCP_FRAME_TIMEOUT_MS_MAX,
+  "the default frame deadline is in bounds",
+);
+assert(TCP_SESSION_SWEEP_MS < TCP_FRAME_TIMEOUT_MS_DEFAULT, "late frames are noticed in time");
+assert(
+  TCP_CONNECTIONS_PER_PRINCIPAL_MAX_DEFAULT < TCP_CONNECTIONS_MAX_DEFAULT &&
+    TCP_UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT < TCP_CONNECTIONS_MAX_DEFAULT,
+  "by default neither one principal nor clients without a token take every connection",
+);

@@ -5,10 +5,12 @@ import {
   ENGINE_WORKERS_MAX, GROUPS_MAX, IDEMPOTENCY_WINDOW_MS_MAX, IDEMPOTENCY_WINDOW_MS_MIN,
   JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT, JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   JOURNAL_SEGMENT_SIZE_BYTES_MIN, RING_SLOT_COUNT_MAX, RING_SLOT_COUNT_MIN,
-  TCP_CONNECTIONS_MAX_DEFAULT, TCP_CONNECTIONS_MAX_LIMIT, TCP_IDLE_TIMEOUT_MS_DEFAULT,
+  TCP_CONNECTIONS_MAX_DEFAULT, TCP_CONNECTIONS_MAX_LIMIT, TCP_CONNECTIONS_PER_PRINCIPAL_MAX_DEFAULT,
+  TCP_FRAME_TIMEOUT_MS_DEFAULT, TCP_FRAME_TIMEOUT_MS_MAX, TCP_FRAME_TIMEOUT_MS_MIN,
+  TCP_IDLE_TIMEOUT_MS_DEFAULT,
   TCP_IDLE_TIMEOUT_MS_MAX, TCP_IDLE_TIMEOUT_MS_MIN, TCP_IN_FLIGHT_MAX_DEFAULT, TCP_IN_FLIGHT_MAX_LIMIT,
   TCP_PORT_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_LIMIT,
-  TCP_SEND_BUFFER_BYTES_MAX_MIN,
+  TCP_SEND_BUFFER_BYTES_MAX_MIN, TCP_UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 } from "../common/constants.ts";
 
 export interface Config {
@@ -49,6 +51,12 @@ export interface TcpConfig {
   in_flight_max: number;
   idle_timeout_ms: number;
   send_buffer_bytes_max: number;
+  /** How long a frame may take from its first byte to its last. */
+  frame_timeout_ms: number;
+  /** Connections past Hello of one principal (a partner, or the internal principal). */
+  connections_per_principal_max: number;
+  /** Connections whose Hello is not verified yet. */
+  unauthenticated_connections_max: number;
 }
 
 export class ConfigError extends Error {
@@ -169,10 +177,11 @@ function events_topic(text: string | undefined): string {
 }
 
 function load_tcp_config(env: Env): TcpConfig {
+  const connections_max = integer(env, "TCP_CONNECTIONS_MAX", TCP_CONNECTIONS_MAX_DEFAULT, 1,
+    TCP_CONNECTIONS_MAX_LIMIT);
   return {
     port: integer(env, "TCP_PORT", TCP_PORT_DEFAULT, 0, 65535),
-    connections_max: integer(env, "TCP_CONNECTIONS_MAX", TCP_CONNECTIONS_MAX_DEFAULT, 1,
-      TCP_CONNECTIONS_MAX_LIMIT),
+    connections_max,
     in_flight_max: integer(env, "TCP_IN_FLIGHT_MAX", TCP_IN_FLIGHT_MAX_DEFAULT, 1,
       TCP_IN_FLIGHT_MAX_LIMIT),
     idle_timeout_ms: integer(env, "TCP_IDLE_TIMEOUT_MS", TCP_IDLE_TIMEOUT_MS_DEFAULT,
@@ -180,5 +189,12 @@ function load_tcp_config(env: Env): TcpConfig {
     send_buffer_bytes_max: integer(env, "TCP_SEND_BUFFER_BYTES_MAX",
       TCP_SEND_BUFFER_BYTES_MAX_DEFAULT, TCP_SEND_BUFFER_BYTES_MAX_MIN,
       TCP_SEND_BUFFER_BYTES_MAX_LIMIT),
+    frame_timeout_ms: integer(env, "TCP_FRAME_TIMEOUT_MS", TCP_FRAME_TIMEOUT_MS_DEFAULT,
+      TCP_FRAME_TIMEOUT_MS_MIN, TCP_FRAME_TIMEOUT_MS_MAX),
+    // A share of TCP_CONNECTIONS_MAX: at most all of it; the defaults are lowered to it.
+    connections_per_principal_max: integer(env, "TCP_CONNECTIONS_PER_PRINCIPAL_MAX",
+      Math.min(TCP_CONNECTIONS_PER_PRINCIPAL_MAX_DEFAULT, connections_max), 1, connections_max),
+    unauthenticated_connections_max: integer(env, "TCP_UNAUTHENTICATED_CONNECTIONS_MAX",
+      Math.min(TCP_UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT, connections_max), 1, connections_max),
   };
 }

@@ -106,7 +106,7 @@ export class Metrics {
       "# TYPE balance_requests_in_flight gauge", `balance_requests_in_flight ${source.in_flight()}`);
     out.push("# HELP balance_tcp_connections Open binary-protocol connections.",
       "# TYPE balance_tcp_connections gauge", `balance_tcp_connections ${this.tcp_connections()}`);
-    out.push("# HELP balance_tcp_connections_refused_total Connections closed at once (limit or drain).",
+    out.push("# HELP balance_tcp_connections_refused_total Connections refused (a connection limit, or drain).",
       "# TYPE balance_tcp_connections_refused_total counter",
       `balance_tcp_connections_refused_total ${this.tcp_connections_refused}`);
     out.push(this.fsync.render("balance_journal_fsync_seconds", "Duration of one group commit (fdatasync of every group written).", 0.001));

@@ -2,7 +2,8 @@
 // in any order with their request_id. The data callback only parses frames and hands requests to
 // the router; replies are appended to the connection's SendBuffer and written once per tick by the
 // server. A connection is never read while its token is being verified or while its queued replies
-// exceed the send cap, so one slow client only ever stalls itself.
+// exceed the send cap, so one slow client only ever stalls itself. A frame read has a deadline
+// from its first byte (TCP_FRAME_TIMEOUT_MS), so dripping bytes does not keep a connection.
 
 import { assert } from "../../common/assert.ts";
 import {
@@ -86,11 +87,11 @@ export class TcpConnection {
       this.defer(chunk, 0);
       return;
     }
-    this.read(chunk);
+    this.read(chunk, now_ms);
   }
 
-  private read(chunk: Uint8Array): void {
-    const stopped_at = this.reader.push(chunk, this.on_frame);
+  private read(chunk: Uint8Array, now_ms: number): void {
+    const stopped_at = this.reader.push(chunk, now_ms, this.on_frame);
     if (stopped_at === READ_ALL) return;
     if (stopped_at === READ_TOO_LARGE) {
       this.close_with_error(ErrorCode.frame_too_large,
@@ -134,7 +135,9 @@ export class TcpConnection {
     if (this.deferred === null || this.state >= SessionState.closing || !this.readable()) return;
     const held = this.deferred;
     this.deferred = null;
-    this.read(held);
+    const now_ms = performance.now();
+    this.reader.restart_held_clock(now_ms);
+    this.read(held, now_ms);
     if (this.deferred === null && this.paused && this.state < SessionState.closing) {
       this.paused = false;
       this.socket.resume();
@@ -184,7 +187,7 @@ export class TcpConnection {
     const authenticator = this.server.authenticator;
     if (authenticator === null) {
       this.on_verified(AUTH_OFF_PRINCIPAL); // AUTH=off: any token, as an internal principal
-      return true;
+      return this.state === SessionState.open;
     }
     this.state = SessionState.verifying;
     authenticator.authenticate(decoded.token).then(
@@ -199,6 +202,11 @@ export class TcpConnection {
     if (this.state >= SessionState.closing) return;
     if (is_auth_failure(outcome)) {
       this.close_with_error(outcome.code, outcome.message);
+      return;
+    }
+    if (!this.server.slots.authenticate(outcome)) {
+      this.server.node.metrics.count_tcp_refused();
+      this.close_with_error(ErrorCode.too_many_connections, this.server.slots.full_message(outcome));
       return;
     }
     this.principal = outcome;
@@ -402,14 +410,20 @@ export class TcpConnection {
     this.socket.terminate();
   }
 
-  /** Session checks of the periodic sweep; returns whether the connection stays open. */
-  sweep(now_ms: number, idle_timeout_ms: number): void {
+  /** Session checks of the periodic sweep. */
+  sweep(now_ms: number): void {
     if (this.state === SessionState.closing) {
       if (now_ms >= this.close_deadline_ms) this.terminate();
       return;
     }
     if (this.state === SessionState.closed) return;
-    if (now_ms - this.last_receive_ms >= idle_timeout_ms) return this.close_quietly();
+    const config = this.server.config;
+    if (this.frame_late(now_ms, config.frame_timeout_ms)) {
+      this.close_with_error(ErrorCode.frame_timeout,
+        `a frame still incomplete ${config.frame_timeout_ms} ms after its first byte`);
+      return;
+    }
+    if (now_ms - this.last_receive_ms >= config.idle_timeout_ms) return this.close_quietly();
     if (this.principal === null) {
       if (now_ms - this.opened_ms >= TCP_HELLO_TIMEOUT_MS) {
         this.close_with_error(ErrorCode.not_authenticated, "no Hello in time");
@@ -417,6 +431,16 @@ export class TcpConnection {
       return;
     }
     this.check_token(Date.now());
+  }
+
+  /**
+   * Whether the frame being read began more than the deadline ago. Not while the connection is
+   * not read (its bytes wait in `deferred`): the client cannot be late then; the frame's clock
+   * restarts when reading resumes.
+   */
+  private frame_late(now_ms: number, frame_timeout_ms: number): boolean {
+    if (this.deferred !== null || this.reader.held_bytes === 0) return false;
+    return now_ms - this.reader.held_since_ms >= frame_timeout_ms;
   }
 
   private check_token(wall_ms: number): void {

@@ -2,6 +2,7 @@
 // many bytes of FlatBuffers Frame. Frames are parsed in a loop straight from each read; only an
 // incomplete tail is copied, into one receive buffer of a frame's maximum size allocated per
 // connection, so a frame may arrive in pieces and several frames in one read, in bounded memory.
+// The reader notes when the frame it holds began, so the connection can give it a deadline.
 
 import { assert } from "../../common/assert.ts";
 import { TCP_LENGTH_PREFIX_BYTES } from "../../common/constants.ts";
@@ -18,6 +19,8 @@ export class FrameReader {
   /** The incomplete frame held between reads: its prefix, then its body. */
   private readonly partial: Uint8Array;
   private partial_bytes = 0;
+  /** When the first byte of the held frame came (its deadline runs from there). */
+  private partial_since_ms = 0;
   /** The length the last oversized prefix declared, for the error message. */
   declared_size_bytes = 0;
 
@@ -31,12 +34,27 @@ export class FrameReader {
     return this.partial_bytes;
   }
 
+  /** When the first byte of the incomplete frame held came; meaningful while held_bytes > 0. */
+  get held_since_ms(): number {
+    assert(this.partial_bytes > 0, "only a held frame has a start");
+    return this.partial_since_ms;
+  }
+
+  /**
+   * Counts the held frame from now: the connection was not read for a while (paused), so the
+   * client could not have sent the rest of it.
+   */
+  restart_held_clock(now_ms: number): void {
+    if (this.partial_bytes > 0) this.partial_since_ms = now_ms;
+  }
+
   /**
    * Calls `on_frame` for every complete frame in order: first the one the held bytes begin, then
    * those of `chunk`. Returns READ_ALL, READ_TOO_LARGE, or the offset in `chunk` where `on_frame`
-   * asked to stop (the frames from there on are unread; nothing is held then).
+   * asked to stop (the frames from there on are unread; nothing is held then). `now_ms` is when
+   * `chunk` came: the start of a frame it begins and does not finish.
    */
-  push(chunk: Uint8Array, on_frame: FrameHandler): number {
+  push(chunk: Uint8Array, now_ms: number, on_frame: FrameHandler): number {
     let position = 0;
     if (this.partial_bytes > 0) {
       position = this.complete_partial(chunk);
@@ -46,11 +64,12 @@ export class FrameReader {
       const frame = this.partial.subarray(TCP_LENGTH_PREFIX_BYTES, TCP_LENGTH_PREFIX_BYTES + size_bytes);
       if (!on_frame(frame)) return position;
     }
-    return this.push_whole(chunk, position, on_frame);
+    return this.push_whole(chunk, position, now_ms, on_frame);
   }
 
   /** Frames that lie wholly in `chunk` from `position`, then the incomplete tail is held. */
-  private push_whole(chunk: Uint8Array, position: number, on_frame: FrameHandler): number {
+  private push_whole(chunk: Uint8Array, position: number, now_ms: number, on_frame: FrameHandler)
+    : number {
     while (chunk.length - position >= TCP_LENGTH_PREFIX_BYTES) {
       const size_bytes = this.declared(chunk, position);
       if (size_bytes > this.frame_size_bytes_max) return this.too_large(size_bytes);
@@ -63,6 +82,7 @@ export class FrameReader {
     assert(this.partial_bytes === 0, "a tail is held only once every earlier frame is read");
     this.partial.set(chunk.subarray(position), 0);
     this.partial_bytes = chunk.length - position;
+    this.partial_since_ms = now_ms;
     return READ_ALL;
   }
 

@@ -1,7 +1,7 @@
 // The binary TCP front door (docs/protocol.md): Bun.listen on TCP_PORT, one TcpConnection per
 // socket, replies of a tick written with one socket.write per connection, and a periodic sweep for
-// idle connections, expired and revoked tokens. stop() is the SIGTERM path: stop accepting, answer
-// new requests shutting_down, let requests in flight finish, flush, close.
+// idle connections, late frames, expired and revoked tokens. stop() is the SIGTERM path: stop
+// accepting, answer new requests shutting_down, let requests in flight finish, flush, close.
 
 import { assert } from "../../common/assert.ts";
 import {
@@ -14,6 +14,7 @@ import { batch_frame_size_bytes } from "../../schema/codec.ts";
 import type { Authenticator } from "../auth/principal.ts";
 import type { TcpConfig } from "../config.ts";
 import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 
 const SHUTDOWN_POLL_MS = 5;
 
@@ -28,6 +29,8 @@ export interface TcpServerContext {
   readonly deferred_bytes_max: number;
   /** Accepted mode's pending results are built here, then copied into a send buffer. */
   readonly results_scratch: Uint8Array;
+  /** Connection slots per principal, and of connections not past Hello. */
+  readonly slots: ConnectionSlots;
   mark_dirty(connection: TcpConnection): void;
   /** Why new requests are refused now (node not ready, shutting down, disk full), or null. */
   refusal(): Refusal | null;
@@ -62,6 +65,7 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   readonly send_buffer_limit_bytes: number;
   readonly deferred_bytes_max = TCP_RECEIVE_HELD_BYTES_MAX;
   readonly results_scratch = new Uint8Array(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES);
+  readonly slots: ConnectionSlots;
   private readonly connections = new Set<TcpConnection>();
   /** Connections with replies to write this tick, and the list being flushed (swapped). */
   private dirty: TcpConnection[] = [];
@@ -75,6 +79,7 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   constructor(readonly node: ServiceNode, readonly authenticator: Authenticator | null, host: string,
     readonly config: TcpConfig) {
     this.send_buffer_limit_bytes = send_buffer_limit(config);
+    this.slots = new ConnectionSlots(config);
     this.listener = Bun.listen<TcpConnection | null>({
       hostname: host,
       port: config.port,
@@ -102,9 +107,12 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   }
 
   private on_open(socket: Bun.Socket<TcpConnection | null>): void {
-    if (this.draining || this.connections.size >= this.config.connections_max) {
+    // The Hello slot is taken last: a socket refused for another reason must not hold one.
+    if (this.draining || this.connections.size >= this.config.connections_max ||
+      !this.slots.open()) {
       socket.data = null;
-      socket.end(); // refused: closed at once (docs/protocol.md, TCP_CONNECTIONS_MAX)
+      // Refused: closed at once (TCP_CONNECTIONS_MAX, TCP_UNAUTHENTICATED_CONNECTIONS_MAX).
+      socket.end();
       this.node.metrics.count_tcp_refused();
       return;
     }
@@ -118,6 +126,7 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
     if (connection === null || connection.state === SessionState.closed) return;
     connection.on_closed();
     this.connections.delete(connection);
+    this.slots.close(connection.principal);
   }
 
   refusal(): Refusal | null {
@@ -153,7 +162,7 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
 
   private sweep(): void {
     const now_ms = performance.now();
-    for (const connection of this.connections) connection.sweep(now_ms, this.config.idle_timeout_ms);
+    for (const connection of this.connections) connection.sweep(now_ms);
   }
 
   private in_flight_total(): number {

@@ -2,7 +2,8 @@
 
 import { describe, expect, test } from "bun:test";
 import {
-  TCP_CONNECTIONS_MAX_LIMIT, TCP_IDLE_TIMEOUT_MS_MAX, TCP_IDLE_TIMEOUT_MS_MIN,
+  TCP_CONNECTIONS_MAX_DEFAULT, TCP_CONNECTIONS_MAX_LIMIT, TCP_FRAME_TIMEOUT_MS_MAX,
+  TCP_FRAME_TIMEOUT_MS_MIN, TCP_IDLE_TIMEOUT_MS_MAX, TCP_IDLE_TIMEOUT_MS_MIN,
   TCP_IN_FLIGHT_MAX_LIMIT, TCP_SEND_BUFFER_BYTES_MAX_LIMIT, TCP_SEND_BUFFER_BYTES_MAX_MIN,
 } from "../../common/constants.ts";
 import { ConfigError, load_config } from "../../server/config.ts";
@@ -10,7 +11,8 @@ import { ConfigError, load_config } from "../../server/config.ts";
 describe("TCP configuration", () => {
   test("defaults", () => {
     expect(load_config({}).tcp).toEqual({ port: 8090, connections_max: 1024, in_flight_max: 256,
-      idle_timeout_ms: 60_000, send_buffer_bytes_max: 4 * 1024 * 1024 });
+      idle_timeout_ms: 60_000, send_buffer_bytes_max: 4 * 1024 * 1024, frame_timeout_ms: 30_000,
+      connections_per_principal_max: 64, unauthenticated_connections_max: 256 });
   });
 
   const edges: [string, number, number, keyof ReturnType<typeof load_config>["tcp"]][] = [
@@ -20,6 +22,12 @@ describe("TCP configuration", () => {
     ["TCP_IDLE_TIMEOUT_MS", TCP_IDLE_TIMEOUT_MS_MIN, TCP_IDLE_TIMEOUT_MS_MAX, "idle_timeout_ms"],
     ["TCP_SEND_BUFFER_BYTES_MAX", TCP_SEND_BUFFER_BYTES_MAX_MIN, TCP_SEND_BUFFER_BYTES_MAX_LIMIT,
       "send_buffer_bytes_max"],
+    ["TCP_FRAME_TIMEOUT_MS", TCP_FRAME_TIMEOUT_MS_MIN, TCP_FRAME_TIMEOUT_MS_MAX,
+      "frame_timeout_ms"],
+    ["TCP_CONNECTIONS_PER_PRINCIPAL_MAX", 1, TCP_CONNECTIONS_MAX_DEFAULT,
+      "connections_per_principal_max"],
+    ["TCP_UNAUTHENTICATED_CONNECTIONS_MAX", 1, TCP_CONNECTIONS_MAX_DEFAULT,
+      "unauthenticated_connections_max"],
   ];
   for (const [name, min, max, field] of edges) {
     test(`${name} from ${min} to ${max}`, () => {
@@ -31,4 +39,19 @@ describe("TCP configuration", () => {
       expect(() => load_config({ [name]: "12.5" })).toThrow(name);
     });
   }
+
+  // Shares of TCP_CONNECTIONS_MAX: at most all of it, and their defaults lowered to it.
+  const shares = ["TCP_CONNECTIONS_PER_PRINCIPAL_MAX", "TCP_UNAUTHENTICATED_CONNECTIONS_MAX"];
+  for (const name of shares) {
+    test(`${name} is at most TCP_CONNECTIONS_MAX`, () => {
+      expect(() => load_config({ TCP_CONNECTIONS_MAX: "10", [name]: "10" })).not.toThrow();
+      expect(() => load_config({ TCP_CONNECTIONS_MAX: "10", [name]: "11" })).toThrow(name);
+    });
+  }
+
+  test("the shares' defaults are lowered to a smaller TCP_CONNECTIONS_MAX", () => {
+    const tcp = load_config({ TCP_CONNECTIONS_MAX: "3" }).tcp;
+    expect(tcp.connections_per_principal_max).toBe(3);
+    expect(tcp.unauthenticated_connections_max).toBe(3);
+  });
 });

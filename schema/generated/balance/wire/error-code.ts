@@ -20,5 +20,7 @@ export enum ErrorCode {
   not_ready = 16,
   unsupported_media_type = 17,
   not_found = 18,
-  shutting_down = 19
+  shutting_down = 19,
+  frame_timeout = 20,
+  too_many_connections = 21
 }
