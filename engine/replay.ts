@@ -10,7 +10,7 @@ import { AccountState } from "../schema/generated/balance/wire/account-state.ts"
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_u64_safe } from "../schema/layout.ts";
-import { is_op } from "../schema/ops.ts";
+import { is_op } from "../schema/vocabulary.ts";
 import { order_digest } from "./digest.ts";
 import { window_records, type GroupEngine } from "./group_engine.ts";
 import { HoldState } from "./holds.ts";

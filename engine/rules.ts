@@ -11,7 +11,7 @@ import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
-import { is_op } from "../schema/ops.ts";
+import { is_op } from "../schema/vocabulary.ts";
 import { AccountTable } from "./accounts.ts";
 import { HoldState, HoldTable } from "./holds.ts";
 import { IdempotencyWindow } from "./idempotency.ts";

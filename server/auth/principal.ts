@@ -6,7 +6,7 @@ import { ORDER_SIZE_BYTES } from "../../common/constants.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { ORDER_OP_OFFSET } from "../../schema/layout.ts";
-import { is_op } from "../../schema/ops.ts";
+import { is_op } from "../../schema/vocabulary.ts";
 
 /** A partner token may act only for its partner; an internal token for any partner. */
 export type Principal =

@@ -4,7 +4,7 @@
 // server. A connection is never read while its token is being verified or while its queued replies
 // exceed the send cap, so one slow client only ever stalls itself.
 
-import { assert } from "../../common/assert.ts";
+import { assert, assert_never } from "../../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, ORDER_SIZE_BYTES, TCP_CLOSE_LINGER_MS,
   TCP_HELLO_TIMEOUT_MS,
@@ -240,6 +240,8 @@ export class TcpConnection {
       case "pong":
         this.close_with_error(ErrorCode.malformed_frame, `a client does not send ${decoded.type}`);
         return;
+      default:
+        assert_never(decoded, "frame");
     }
   }
 
