@@ -1,6 +1,6 @@
 // What a partner token may send, decided for every Op: administration (and the engine's own
-// expire_hold event) needs an internal token. The classification is an exhaustive switch, so a new
-// Op fails the typecheck until it is decided; here every Op value is tried with both kinds of token.
+// expire_hold event) needs an internal token. The classification is an exhaustive switch, so a
+// new Op fails the typecheck until it is decided; here every Op is tried with both kinds of token.
 
 import { describe, expect, test } from "bun:test";
 import { AssertionError } from "../../common/assert.ts";
