@@ -3,7 +3,7 @@
 // one slot. Parks in Atomics.wait when idle (no spinning), waking at least every ENGINE_TICK_MS so
 // hold expiries and window eviction follow engine time.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { ENGINE_TICK_MS } from "../common/constants.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_i64 } from "../schema/layout.ts";
@@ -77,6 +77,7 @@ export class EngineLoop {
     const { inbound, results } = this.parts;
     const view = inbound.view;
     const kind = view.getUint8(at + S.REQUEST_KIND);
+    assert(S.is_slot_kind(kind), `unknown slot kind ${kind}`);
     const group = view.getUint32(at + S.REQUEST_GROUP, true);
     const engine = this.engine_by_group[group];
     assert(engine !== undefined, `group ${group} is not hosted by this worker`);
@@ -103,7 +104,7 @@ export class EngineLoop {
         this.answer_order_query(engine, view, at, rv, out);
         break;
       default:
-        assert(false, `unknown slot kind ${kind}`);
+        assert_never(kind, "slot kind");
     }
     // Whatever the reply reflects must be durable before it leaves: the group's sequence now.
     rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, engine.last_sequence, true);

@@ -226,8 +226,10 @@ export class GroupEngine extends GroupRules {
       if (this.o_partner !== partner) cross_partner = true;
       if (!GroupRules.chainable(this.o_op)) not_chainable = true;
     }
+    // As the router refuses it (router/chains.ts), open or not: the same answer either way.
+    if (cross_partner) return Status.cross_partner;
     if (open) return Status.chain_open;
-    if (cross_partner || not_chainable || this.has_duplicate_ids(first, end)) return Status.invalid;
+    if (not_chainable || this.has_duplicate_ids(first, end)) return Status.invalid;
     if (fresh_count !== end - first) return Status.linked_failed;
     if (room < fresh_count) return Status.busy;
     return Status.ok;

@@ -3,13 +3,14 @@
 // the record says, a hold opens with the recorded amount, and so on. Rejected orders change nothing
 // but their ids (the window is rebuilt exactly as the original run left it).
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { JOURNAL_RECORD_BYTES } from "../common/constants.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_u64_safe } from "../schema/layout.ts";
+import { is_op } from "../schema/vocabulary.ts";
 import { order_digest } from "./digest.ts";
 import { window_records, type GroupEngine } from "./group_engine.ts";
 import { HoldState } from "./holds.ts";
@@ -122,6 +123,7 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
   const a = engine.accounts;
   const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
+  assert(is_op(op), `replay: op ${op} recorded`);
   switch (op) {
     case Op.credit:
     case Op.debit:
@@ -163,8 +165,12 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
     case Op.close_account:
       a.set_state(slot, AccountState.closed);
       return;
+    case Op.none:
+    case Op.open_account: // applied by apply_outcome
+      assert(false, `replay: op ${Op[op]} recorded as ok here`);
+      return;
     default:
-      assert(false, `replay: op ${op} recorded as ok`);
+      assert_never(op, "op");
   }
 }
 

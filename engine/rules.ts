@@ -3,7 +3,7 @@
 // Outcomes are values: a rule never throws for a business reason. Inside a linked chain every change
 // is logged first so the chain can be rolled back (see save_account and the hold logs).
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import {
   BALANCE_MINOR_MAX, BATCH_ORDERS_MAX, CURRENCY_CODE_MAX, HOLD_TIMEOUT_MS_MAX,
 } from "../common/constants.ts";
@@ -11,6 +11,7 @@ import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
+import { is_op } from "../schema/vocabulary.ts";
 import { AccountTable } from "./accounts.ts";
 import { HoldState, HoldTable } from "./holds.ts";
 import { IdempotencyWindow } from "./idempotency.ts";
@@ -71,7 +72,9 @@ export class GroupRules {
     this.o_account_slot = -1;
     this.o_counter_slot = -1;
     if (this.o_partner === 0) return Status.invalid;
-    switch (this.o_op) {
+    const op = this.o_op;
+    if (!is_op(op)) return Status.op_unknown; // a byte no Op names
+    switch (op) {
       case Op.credit: return this.credit();
       case Op.debit: return this.debit();
       case Op.check: return this.check();
@@ -84,7 +87,9 @@ export class GroupRules {
       case Op.unfreeze: return this.set_frozen(false);
       case Op.set_overdraft: return this.set_overdraft();
       case Op.close_account: return this.close_account();
-      default: return Status.op_unknown; // none, expire_hold (engine-only) and unknown values
+      case Op.none: return Status.op_unknown;
+      case Op.expire_hold: return Status.op_unknown; // the engine's own event, never a client's
+      default: return assert_never(op, "op");
     }
   }
 
@@ -93,7 +98,17 @@ export class GroupRules {
    * account and its opening balance arrive together or not at all). Not the other administration.
    */
   protected static chainable(op: number): boolean {
-    return (op >= Op.credit && op <= Op.transfer) || op === Op.open_account;
+    if (!is_op(op)) return false;
+    switch (op) {
+      case Op.credit: case Op.debit: case Op.check: case Op.hold: case Op.capture:
+      case Op.release: case Op.transfer: case Op.open_account:
+        return true;
+      case Op.none: case Op.freeze: case Op.unfreeze: case Op.set_overdraft:
+      case Op.close_account: case Op.expire_hold:
+        return false;
+      default:
+        return assert_never(op, "op");
+    }
   }
 
   private positive_amount(): Status {

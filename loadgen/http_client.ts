@@ -8,7 +8,7 @@
 // request then costs one write and one read system call, most of this client's time.
 
 import type { Socket } from "bun";
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX } from "../common/constants.ts";
 import { batch_frame_size_bytes, decode_frame, write_order_batch } from "../schema/codec.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
@@ -230,8 +230,11 @@ export class HttpConnection implements Connection {
         return;
       case "decode_error":
         throw new Error(`undecodable ${status} body: ${decoded.message}`);
-      default:
+      case "hello": case "hello_ok": case "order_batch": case "account_query":
+      case "order_query": case "order_status": case "ping": case "pong":
         throw new Error(`unexpected ${decoded.type} frame in a ${status} reply`);
+      default:
+        assert_never(decoded, "frame");
     }
   }
 

@@ -2,6 +2,7 @@
 // distribution; reply codes; throughput), plus orders/s, the per-order status mix, the settings
 // that shape the numbers, and the end check. `--json` gives the same as one line.
 
+import { assert_never } from "../common/assert.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import type { Histogram } from "./histogram.ts";
 import type { LoadJob } from "./load.ts";
@@ -223,5 +224,7 @@ function check_lines(check: CheckReport): string[] {
     case "fail":
       return [`End check: FAIL: ${check.mismatches} of ${group(check.accounts_checked)} accounts ` +
         `differ${check.note ? `; ${check.note}` : ""}`, ...check.listed.map((l) => `  ${l}`)];
+    default:
+      return assert_never(check.verdict, "check verdict");
   }
 }

@@ -5,7 +5,7 @@
 // when no partial frame is waiting.
 
 import type { Socket } from "bun";
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX } from "../common/constants.ts";
 import {
   PROTOCOL_VERSION_CURRENT, batch_frame_size_bytes, decode_frame, encode_account_query,
@@ -238,8 +238,11 @@ export class TcpConnection implements Connection {
         return;
       case "pong":
         return;
-      default:
+      case "hello": case "order_batch": case "account_query": case "order_query":
+      case "order_status": case "ping":
         throw new Error(`unexpected ${decoded.type} frame`);
+      default:
+        assert_never(decoded, "frame");
     }
   }
 

@@ -3,7 +3,7 @@
 // of acknowledged holds waiting to be captured or released, and the ledger: per account, the
 // balance and held amount every acknowledged `ok` result implies. Nothing here allocates per order.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { Prng } from "../common/prng.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
@@ -14,6 +14,7 @@ import {
   ORDER_OP_OFFSET, ORDER_PARTNER_OFFSET, ORDER_REF_OFFSET, RESULT_FLAGS_OFFSET,
   RESULT_ORDER_ID_OFFSET, RESULT_STATUS_OFFSET,
 } from "../schema/layout.ts";
+import { is_op } from "../schema/vocabulary.ts";
 import { OrderIdWriter } from "./order_ids.ts";
 import { ORDER_WORDS, type RequestRecord } from "./request_record.ts";
 import { ZipfPicker } from "./zipf.ts";
@@ -167,8 +168,14 @@ export class Workload {
       case Op.check:
         this.write_order(record, k, op, account, amount, 0, now_ms);
         return;
+      case Op.capture:
+      case Op.release:
+        break; // no hold to settle: a debit (as for a hold with a full pool)
+      case Op.none: case Op.open_account: case Op.freeze: case Op.unfreeze:
+      case Op.set_overdraft: case Op.close_account: case Op.expire_hold:
+        assert(false, `the mix holds no ${Op[op]}`);
       default:
-        break; // a settlement with no hold to settle, or a hold with a full pool: a debit
+        assert_never(op, "op");
     }
     this.write_order(record, k, Op.debit, account, amount, 0, now_ms);
   }
@@ -274,6 +281,7 @@ export class Workload {
     const words = record.words;
     const w = k * ORDER_WORDS;
     const op = record.bytes[k * ORDER_SIZE_BYTES + ORDER_OP_OFFSET]!;
+    assert(is_op(op), `the load generator sent op ${op}`);
     const account = record.account[k]!;
     const amount = words[w + 4]! + words[w + 5]! * 2 ** 32;
     this.touched[account] = 1;
@@ -300,8 +308,11 @@ export class Workload {
       case Op.release:
         this.delta_held[account]! -= record.hold_amount[k]!;
         return;
+      case Op.none: case Op.freeze: case Op.unfreeze: case Op.set_overdraft:
+      case Op.close_account: case Op.expire_hold:
+        assert(false, `the load generator sent no ${Op[op]}`);
       default:
-        assert(false, `the load generator sent no op ${op}`);
+        assert_never(op, "op");
     }
   }
 

@@ -1,7 +1,8 @@
-// The main thread's router: splits a batch by group, copies each part into its engine worker's
-// inbound ring (one copy, no per-order decoding), and answers once every part's results are back and
-// durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or too
-// many requests in flight answer busy, so memory stays bounded whatever the load.
+// The main thread's router: refuses every linked chain that names more than one partner
+// (chains.ts), splits the rest of a batch by group, copies each part into its engine worker's
+// inbound ring (one copy, no per-order decoding), and answers once every part's results are back
+// and durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
+// too many requests in flight answer busy, so memory stays bounded whatever the load.
 
 import { assert } from "../common/assert.ts";
 import {
@@ -10,6 +11,7 @@ import {
 } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
+import { mark_cross_partner_chains, write_cross_partner_results } from "./chains.ts";
 import type { Partitioning } from "./partition.ts";
 import { PendingRequest, type PartInfo, type Refusal } from "./pending.ts";
 import type { Ring } from "./ring.ts";
@@ -33,6 +35,8 @@ export class Router {
   private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
   readonly durable_sequence: number[] = [];
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
+  /** Per order of the batch being submitted: 1 when its chain names several partners. */
+  private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
 
   constructor(
     private readonly partitioning: Partitioning,
@@ -61,13 +65,16 @@ export class Router {
     assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
     assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
     const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const parts = this.split_by_group(view, count);
+    const refused_count = mark_cross_partner_chains(view, count, this.refused);
+    if (refused_count === count) return Promise.resolve(this.refused_results(orders, count));
+    const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
     if (refusal !== null) return Promise.reject(refusal);
     return new Promise<Uint8Array>((resolve, reject) => {
       const early = mode === Mode.accepted;
       const request = this.register(S.SlotKind.batch, parts, count,
         (r) => resolve(r.results), reject, early);
+      if (refused_count > 0) this.refuse_chains(request.results, orders, count);
       parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
       if (early) resolve(pending_results(orders, count));
     });
@@ -80,6 +87,8 @@ export class Router {
    * timeout, the outcome is unknown). In both modes: accepted mode's immediate pending answer is the
    * caller's to write (write_pending_results), and `on_committed` brings the final results, which
    * TCP sends as the second BatchResults. The orders are copied into the rings before it returns.
+   * A batch whose every order is in a refused chain reaches no ring: `on_committed` follows at once
+   * (in a microtask).
    */
   submit_listen(orders: Uint8Array, count: number, mode: Mode,
     on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void)
@@ -87,10 +96,19 @@ export class Router {
     assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
     assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
     const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const parts = this.split_by_group(view, count);
+    const refused_count = mark_cross_partner_chains(view, count, this.refused);
+    if (refused_count === count) {
+      const request = new PendingRequest(0, S.SlotKind.batch, [], count, 0, on_committed,
+        on_refused, false);
+      this.refuse_chains(request.results, orders, count);
+      queueMicrotask(() => on_committed(request)); // never before this call returns
+      return null;
+    }
+    const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
     if (refusal !== null) return refusal;
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false);
+    if (refused_count > 0) this.refuse_chains(request.results, orders, count);
     parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
     return null;
   }
@@ -129,16 +147,19 @@ export class Router {
     return parts;
   }
 
-  private split_by_group(view: DataView, count: number): PartInfo[] {
+  /** The batch's parts, one per group, without the orders marked refused (refused_count). */
+  private split_by_group(view: DataView, count: number, refused_count: number): PartInfo[] {
+    assert(refused_count < count, "a batch refused whole has no parts");
     const first_partner = view.getUint32(PARTNER_OFFSET, true);
     let same_partner = true;
     for (let k = 1; k < count && same_partner; k++) {
       same_partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true) === first_partner;
     }
     const p = this.partitioning;
-    if (same_partner) return this.whole_batch_part(first_partner);
+    if (same_partner) return this.whole_batch_part(first_partner); // no chain names two partners
     const by_group = new Map<number, { partners: Set<number>; positions: number[] }>();
     for (let k = 0; k < count; k++) {
+      if (this.refused[k] === 1) continue;
       const partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true);
       const group = p.group_of_partner(partner);
       let part = by_group.get(group);
@@ -148,11 +169,28 @@ export class Router {
     }
     const parts: PartInfo[] = [];
     for (const [group, part] of by_group) {
-      const whole = by_group.size === 1;
+      const whole = by_group.size === 1 && refused_count === 0;
       parts.push({ group, worker: p.worker_of_group(group), partners: [...part.partners],
         positions: whole ? null : Uint8Array.from(part.positions) });
     }
     return parts;
+  }
+
+  /** A batch whose every order is in a refused chain: its results, counted, reaching no ring. */
+  private refused_results(orders: Uint8Array, count: number): Uint8Array {
+    const results = new Uint8Array(count * RESULT_SIZE_BYTES);
+    this.refuse_chains(results, orders, count);
+    return results;
+  }
+
+  /** Writes (and counts) the result of every order this.refused marks. */
+  private refuse_chains(results: Uint8Array, orders: Uint8Array, count: number): void {
+    write_cross_partner_results(results, 0, orders, count, this.refused);
+    for (let k = 0; k < count; k++) {
+      if (this.refused[k] === 0) continue;
+      const at = k * RESULT_SIZE_BYTES;
+      this.counters.on_results(results.subarray(at, at + RESULT_SIZE_BYTES), 1);
+    }
   }
 
   /** Checks every part can be placed now, before anything is claimed. */
@@ -309,9 +347,13 @@ function pending_results(orders: Uint8Array, count: number): Uint8Array {
   return results;
 }
 
+/** The refused chains of the batch write_pending_results answers (main thread only). */
+const pending_refused = new Uint8Array(BATCH_ORDERS_MAX);
+
 /**
  * Writes accepted mode's immediate answer into `target` at `offset` without allocating: one Result
- * per order, its id, status pending, sequence and figures 0. Returns the bytes written.
+ * per order, its id, status pending (cross_partner for an order of a chain naming several
+ * partners: final already), sequence and figures 0. Returns the bytes written.
  */
 export function write_pending_results(target: Uint8Array, offset: number, orders: Uint8Array,
   count: number): number {
@@ -324,5 +366,8 @@ export function write_pending_results(target: Uint8Array, offset: number, orders
     target.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), at);
     target[at + 32] = Status.pending;
   }
+  const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
+  if (mark_cross_partner_chains(view, count, pending_refused) === 0) return size_bytes;
+  write_cross_partner_results(target, offset, orders, count, pending_refused);
   return size_bytes;
 }

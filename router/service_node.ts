@@ -2,7 +2,7 @@
 // then the journal worker, drains results, tracks durability, schedules snapshots, and shuts down in
 // order on SIGTERM: stop accepting, finish what is in the rings, fsync, snapshot, stop.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import {
   JOURNAL_APPEND_BYTES_MAX, RING_REQUEST_SLOT_BYTES, RING_RESULT_SLOT_BYTES,
 } from "../common/constants.ts";
@@ -163,6 +163,7 @@ export class ServiceNode {
           case "durable": return this.on_durable(message.groups, message.sync_ms);
           case "snapshot_written": return this.on_snapshot_written(message.group, message.duration_ms);
           case "stopped": return on_stopped();
+          default: return assert_never(message, "journal worker message");
         }
       };
       const request: JournalWorkerRequest = {

@@ -7,6 +7,12 @@ import { RING_SLOT_HEADER_BYTES } from "../common/constants.ts";
 export const SlotKind = { batch: 1, query_account: 2, query_order: 3 } as const;
 export type SlotKind = (typeof SlotKind)[keyof typeof SlotKind];
 
+const SLOT_KINDS: readonly number[] = Object.values(SlotKind);
+
+export function is_slot_kind(value: number): value is SlotKind {
+  return SLOT_KINDS.includes(value);
+}
+
 // Request slot (main -> engine).
 export const REQUEST_KIND = 0; // u8 SlotKind
 export const REQUEST_MODE = 1; // u8 Mode

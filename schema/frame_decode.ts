@@ -4,6 +4,7 @@
 // decoded order by order: the caller gets the byte offset of its contiguous Order structs and
 // copies them at once.
 
+import { assert_never } from "../common/assert.ts";
 import {
   BATCH_ORDERS_MAX,
   FRAME_SIZE_BYTES_MAX,
@@ -34,6 +35,7 @@ import {
   decode_order_status,
 } from "./message_decode.ts";
 import type { DecodeError, DecodedFrame } from "./messages.ts";
+import { is_message } from "./vocabulary.ts";
 
 export const FILE_IDENTIFIER = "BAL1";
 const IDENTIFIER_OFFSET = 4;
@@ -99,6 +101,7 @@ function decode_message(
   table_pos: number,
   vtable_pos: number,
 ): DecodedFrame | DecodeError {
+  if (!is_message(message_type)) return malformed(`unknown message type ${message_type}`);
   switch (message_type) {
     case Message.OrderBatch:
       return decode_order_batch(view, table_pos, vtable_pos);
@@ -122,8 +125,10 @@ function decode_message(
       return decode_ping(view, table_pos, vtable_pos, "ping");
     case Message.Pong:
       return decode_ping(view, table_pos, vtable_pos, "pong");
+    case Message.NONE:
+      return malformed("the frame holds no message");
     default:
-      return malformed(`unknown message type ${message_type}`);
+      return assert_never(message_type, "message type");
   }
 }
 

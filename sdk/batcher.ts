@@ -18,7 +18,7 @@
 //   not applied: every order `busy` (its idempotency bucket is full), or, on an attempt no earlier
 //   one could have applied, a `replayed` or `id_conflict` answer (another client used the id).
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { ORDER_FLAG_LINKED, ORDER_SIZE_BYTES } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
@@ -306,6 +306,8 @@ export class Batcher {
       case "unreachable":
         this.answer_unreachable(units, outcome);
         break;
+      default:
+        assert_never(outcome, "batch outcome");
     }
     this.pump(false);
   }

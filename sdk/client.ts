@@ -3,7 +3,7 @@
 // chains; account() and order() to read. Batching, pipelining, retries and reconnects are the
 // core's (sdk/batcher.ts); docs/sdk.md says what they guarantee.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX } from "../common/constants.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import { BATCHER_DEFAULTS, Batcher, split_units } from "./batcher.ts";
@@ -246,6 +246,8 @@ export class BalanceClient {
           last = outcome.message;
           await sleep(Math.min(READ_RETRY_DELAY_MS, remaining_ms));
           break;
+        default:
+          assert_never(outcome, "read outcome");
       }
     }
     if (this.closed) throw new BalanceError("closed", "the client was closed");

@@ -3,7 +3,9 @@
 // before an answer came, the connection could not be made, or the client was closed. Per-order
 // business outcomes (insufficient_funds, ...) are OrderResults, never errors.
 
+import { assert_never } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { is_error_code } from "../schema/vocabulary.ts";
 import { enum_name } from "./types.ts";
 
 export type ErrorReason =
@@ -63,7 +65,9 @@ export class BalanceError extends Error {
  * Whether a refusal of a whole request is temporary: the same request may be sent again (with the
  * same ids) after retry_after_ms. The others are final for this request.
  */
-export function is_retryable(code: ErrorCode): boolean {
+export function is_retryable(code: number): boolean {
+  // A code this SDK does not know (a newer server's): final, never resent blindly.
+  if (!is_error_code(code)) return false;
   switch (code) {
     case ErrorCode.busy:
     case ErrorCode.disk_full:
@@ -71,7 +75,23 @@ export function is_retryable(code: ErrorCode): boolean {
     case ErrorCode.shutting_down:
     case ErrorCode.too_many_in_flight:
       return true;
-    default:
+    case ErrorCode.none:
+    case ErrorCode.malformed_frame:
+    case ErrorCode.frame_too_large:
+    case ErrorCode.wrong_identifier:
+    case ErrorCode.unsupported_version:
+    case ErrorCode.not_authenticated:
+    case ErrorCode.token_invalid:
+    case ErrorCode.token_expired:
+    case ErrorCode.token_revoked:
+    case ErrorCode.unknown_key:
+    case ErrorCode.forbidden:
+    case ErrorCode.batch_empty:
+    case ErrorCode.batch_too_large:
+    case ErrorCode.unsupported_media_type:
+    case ErrorCode.not_found:
       return false;
+    default:
+      return assert_never(code, "error code");
   }
 }

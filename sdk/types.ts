@@ -2,7 +2,7 @@
 // order, an account's figures, and the client's options. Enums are the schema's generated ones
 // (schema/generated), never copies: Op, Status, Mode, AccountKind, AccountState, ErrorCode.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { ORDER_FLAG_LINKED } from "../common/constants.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
@@ -198,6 +198,8 @@ function op_fields(request: OrderRequest): OpFields {
     case "unfreeze":
     case "close_account":
       return { op: Op[request.op], amount: 0n, ref: 0n, currency: 0 };
+    default:
+      return assert_never(request, "order request");
   }
 }
 

@@ -1,6 +1,7 @@
 // How refusals and decode errors become HTTP responses: one status code and one error code each,
 // in the body's own format (a FlatBuffers Error frame, or JSON for JSON callers).
 
+import { assert, assert_never } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { encode_error } from "../schema/codec.ts";
 import type { Refusal } from "../router/pending.ts";
@@ -36,11 +37,19 @@ export function refusal_reply(refusal: Refusal): ErrorReply {
     case "timeout":
       return { http_status: 504, code: ErrorCode.busy, retry_after_ms: RETRY_AFTER_BUSY_MS,
         message: "not durable in time: the outcome is unknown, retry with the same order ids" };
+    default:
+      return assert_never(refusal, "refusal");
   }
 }
 
+/** The HTTP status of an error code: every code decided here (none is no error at all). */
 export function error_status(code: ErrorCode): number {
   switch (code) {
+    case ErrorCode.malformed_frame:
+    case ErrorCode.wrong_identifier:
+    case ErrorCode.unsupported_version:
+    case ErrorCode.batch_empty:
+      return 400;
     case ErrorCode.frame_too_large:
     case ErrorCode.batch_too_large:
       return 413;
@@ -56,8 +65,18 @@ export function error_status(code: ErrorCode): number {
       return 401;
     case ErrorCode.forbidden:
       return 403;
+    case ErrorCode.too_many_in_flight:
+      return 429;
+    case ErrorCode.busy:
+    case ErrorCode.not_ready:
+    case ErrorCode.shutting_down:
+      return 503;
+    case ErrorCode.disk_full:
+      return 507;
+    case ErrorCode.none: // no error at all: a caller's mistake
+      assert(false, "error code none is no error");
     default:
-      return 400;
+      return assert_never(code, "error code");
   }
 }
 

@@ -5,7 +5,7 @@
 // exceed the send cap, so one slow client only ever stalls itself. A frame read has a deadline
 // from its first byte (TCP_FRAME_TIMEOUT_MS), so dripping bytes does not keep a connection.
 
-import { assert } from "../../common/assert.ts";
+import { assert, assert_never } from "../../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, ORDER_SIZE_BYTES, TCP_CLOSE_LINGER_MS,
   TCP_HELLO_TIMEOUT_MS,
@@ -248,6 +248,8 @@ export class TcpConnection {
       case "pong":
         this.close_with_error(ErrorCode.malformed_frame, `a client does not send ${decoded.type}`);
         return;
+      default:
+        assert_never(decoded, "frame");
     }
   }
 

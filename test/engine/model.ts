@@ -291,10 +291,10 @@ export class GroupModel {
   }
 
   private chain_refusal(orders: ModelOrder[], screens: Screen[], open: boolean): Status {
-    if (open) return Status.chain_open;
     const partners = new Set(orders.map((order) => order.partner));
+    if (partners.size > 1) return Status.cross_partner;
+    if (open) return Status.chain_open;
     const ids = new Set(orders.map((order) => order.id));
-    if (partners.size > 1) return Status.invalid;
     if (!orders.every((order) => is_chainable(order.op))) return Status.invalid;
     if (ids.size < orders.length) return Status.invalid;
     if (!screens.every((screen) => screen.kind === "fresh")) return Status.linked_failed;

@@ -111,13 +111,26 @@ describe("linked chain", () => {
     expect(h.last_sequence).toBe(sequence);
   });
 
-  test("a chain spanning partners is invalid and applies nothing", () => {
+  // The router refuses such a chain before any engine sees it (router/chains.ts); the engine's own
+  // check gives the same answer, open chain or not.
+  test("a chain spanning partners is cross_partner and applies nothing", () => {
     const h = funded();
     const results = h.batch([
       { op: Op.credit, account: 10n, amount: 1n, linked: true },
       { op: Op.credit, partner: 2, account: 20n, amount: 1n },
     ]);
-    expect(results.map((r) => r.status_name)).toEqual(["invalid", "invalid"]);
+    expect(results.map((r) => r.status_name)).toEqual(["cross_partner", "cross_partner"]);
+    expect(h.account(10n)!.balance).toBe(1000);
+    expect(h.account(20n)!.balance).toBe(0);
+  });
+
+  test("a chain spanning partners left open is cross_partner too", () => {
+    const h = funded();
+    const results = h.batch([
+      { op: Op.credit, account: 10n, amount: 1n, linked: true },
+      { op: Op.credit, partner: 2, account: 20n, amount: 1n, linked: true },
+    ]);
+    expect(results.map((r) => r.status_name)).toEqual(["cross_partner", "cross_partner"]);
     expect(h.account(10n)!.balance).toBe(1000);
     expect(h.account(20n)!.balance).toBe(0);
   });
@@ -231,7 +244,7 @@ describe("linked chain", () => {
       { op: Op.credit, account: 10n, amount: 1n, linked: true },
       { op: Op.credit, partner: 2, account: 10n, amount: 1n },
     ]);
-    expect(results.map((r) => r.status_name)).toEqual(["invalid", "invalid", "busy"]);
+    expect(results.map((r) => r.status_name)).toEqual(["cross_partner", "cross_partner", "busy"]);
     expect(h.engine.window.count).toBe(4);
     expect(h.one({ op: Op.credit, account: 10n, amount: 1n }).status_name).toBe("busy");
     h.now_ms += window_bucket_ms(window_ms); // the next bucket has room

@@ -1,6 +1,7 @@
 // The router's admission rules, with rings nobody drains: a full ring answers busy, a partner past
-// its share of a ring answers busy while other partners still get in, and a batch that mixes
-// groups is split into one slot per group and reassembled in order.
+// its share of a ring answers busy while other partners still get in, a batch that mixes groups is
+// split into one slot per group and reassembled in order, and a linked chain that names several
+// partners is refused cross_partner before the split, reaching no ring.
 
 import { describe, expect, test } from "bun:test";
 import {
@@ -13,16 +14,18 @@ import { Router } from "../../router/router.ts";
 import * as S from "../../router/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { write_order_fields } from "../../schema/layout.ts";
+import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { read_result_fields, write_order_fields } from "../../schema/layout.ts";
 
 const SLOTS = 16;
 
-function orders_of(partners: number[]): Uint8Array {
+/** Credits of order ids 1, 2, ...; `linked` flags the orders at those positions. */
+function orders_of(partners: number[], linked: number[] = []): Uint8Array {
   const bytes = new Uint8Array(partners.length * ORDER_SIZE_BYTES);
   const view = new DataView(bytes.buffer);
   partners.forEach((partner, k) => write_order_fields(view, k * ORDER_SIZE_BYTES, {
     id: BigInt(k + 1), account: 1n, amount: 1n, ref: 0n, partner, currency: 978, op: Op.credit,
-    flags: 0,
+    flags: linked.includes(k) ? 1 : 0,
   }));
   return bytes;
 }
@@ -144,5 +147,59 @@ describe("splitting by group", () => {
     router.on_durable(0, 3);
     await reply;
     expect(answered).toBe(true);
+  });
+});
+
+describe("chains naming several partners", () => {
+  function statuses(results: Uint8Array, count: number): [bigint, string, bigint][] {
+    const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
+    return Array.from({ length: count }, (_, k) => {
+      const r = read_result_fields(view, k * RESULT_SIZE_BYTES);
+      return [r.order_id, Status[r.status]!, r.sequence];
+    });
+  }
+
+  test("refused whole before the split: no ring slot, answered at once, both modes", async () => {
+    const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+    const refused: [bigint, string, bigint][] =
+      [[1n, "cross_partner", 0n], [2n, "cross_partner", 0n]];
+    const closed = await router.submit(orders_of([7, 8], [0]), 2, Mode.committed);
+    expect(statuses(closed, 2)).toEqual(refused);
+    const open = await router.submit(orders_of([8, 7], [0, 1]), 2, Mode.accepted);
+    expect(statuses(open, 2)).toEqual(refused);
+    expect(inbound.depth()).toBe(0);
+    expect(router.in_flight).toBe(0);
+  });
+
+  test("submit_listen answers a batch refused whole after it returns, never before", async () => {
+    const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+    let answered: Uint8Array | null = null;
+    const refusal = router.submit_listen(orders_of([7, 8], [0]), 2, Mode.committed,
+      (request) => (answered = request.results), () => {});
+    expect(refusal).toBeNull();
+    expect(answered).toBeNull();
+    await Promise.resolve();
+    expect(statuses(answered!, 2)).toEqual([[1n, "cross_partner", 0n], [2n, "cross_partner", 0n]]);
+    expect(inbound.depth()).toBe(0);
+  });
+
+  test("the batch's other orders reach their groups; one partner's chain stays whole", async () => {
+    const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+    // 1 alone (7); chain 2-3 (7, 8): refused; 4 alone (8); chain 5-6 (7, 7); chain 7-8 (8, 7) open.
+    const orders = orders_of([7, 7, 8, 8, 7, 7, 8, 7], [1, 4, 6, 7]);
+    const reply = router.submit(orders, 8, Mode.committed);
+    const slots = [0, 1].map((i) => {
+      const at = inbound.slot_offset(inbound.consumer_cursor() + i);
+      const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
+      return Array.from({ length: count }, (_, k) => [
+        inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true),
+        inbound.view.getUint8(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES + 39)]);
+    });
+    expect(slots).toEqual([[[1n, 0], [5n, 1], [6n, 0]], [[4n, 0]]]);
+    answer_all(router, inbound, 1);
+    router.on_durable(0, 1);
+    router.on_durable(1, 1);
+    const refused = statuses(await reply, 8).filter(([, status]) => status === "cross_partner");
+    expect(refused.map(([id]) => id)).toEqual([2n, 3n, 7n, 8n]);
   });
 });
