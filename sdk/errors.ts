@@ -74,6 +74,7 @@ export function is_retryable(code: number): boolean {
     case ErrorCode.not_ready:
     case ErrorCode.shutting_down:
     case ErrorCode.too_many_in_flight:
+    case ErrorCode.too_many_connections: // another connection of ours may close
       return true;
     case ErrorCode.none:
     case ErrorCode.malformed_frame:
@@ -90,6 +91,7 @@ export function is_retryable(code: number): boolean {
     case ErrorCode.batch_too_large:
     case ErrorCode.unsupported_media_type:
     case ErrorCode.not_found:
+    case ErrorCode.frame_timeout: // the link is too slow for a frame: resending would time out again
       return false;
     default:
       return assert_never(code, "error code");

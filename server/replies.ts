@@ -66,7 +66,10 @@ export function error_status(code: ErrorCode): number {
     case ErrorCode.forbidden:
       return 403;
     case ErrorCode.too_many_in_flight:
+    case ErrorCode.too_many_connections:
       return 429;
+    case ErrorCode.frame_timeout:
+      return 408;
     case ErrorCode.busy:
     case ErrorCode.not_ready:
     case ErrorCode.shutting_down:
