@@ -43,6 +43,11 @@ export const IDEMPOTENCY_WINDOW_MS_MIN = 1_000;
 export const IDEMPOTENCY_WINDOW_MS_MAX = 24 * 3600 * 1000;
 // Engine time advances when a batch enters a group, and at least this often while holds may expire.
 export const ENGINE_TICK_MS = 100;
+// While running, engine time follows the monotonic clock and converges on the wall clock by at
+// most this many ms per second (5%): an NTP step (ntpd steps at 128 ms) is absorbed in ~3 s, and
+// a wrong jump of the wall clock moves hold expiries and the idempotency window by at most 5% of
+// the time that passes (a 30 s hold expires no more than 1.5 s early). Below 1000: never backwards.
+export const ENGINE_TIME_SLEW_MS_PER_S = 50;
 
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;
@@ -137,3 +142,5 @@ assert(
   "the default send buffer cap is in bounds",
 );
 assert(TCP_SESSION_SWEEP_MS < TCP_IDLE_TIMEOUT_MS_DEFAULT, "idle connections are noticed in time");
+assert(ENGINE_TIME_SLEW_MS_PER_S > 0 && ENGINE_TIME_SLEW_MS_PER_S < 1000,
+  "engine time converges on the wall clock and never runs backwards");

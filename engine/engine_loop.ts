@@ -9,6 +9,7 @@ import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_i64 } from "../schema/layout.ts";
 import { Ring } from "../router/ring.ts";
 import * as S from "../router/slots.ts";
+import type { EngineClock } from "./engine_clock.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import { JournalOutput } from "./journal_output.ts";
 import { snapshot_size_bytes, write_snapshot_into } from "./snapshot.ts";
@@ -25,7 +26,8 @@ export interface EngineLoopParts {
   journal_ring: Ring;
   control: WorkerControl;
   worker: number;
-  clock_ms: () => number;
+  /** Engine time of every group of this worker (engine/engine_clock.ts). */
+  clock: EngineClock;
   /** The snapshot sits in buffer (engine/snapshot_buffer.ts) until the journal worker releases it. */
   on_snapshot: (group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number) => void;
 }
@@ -69,10 +71,6 @@ export class EngineLoop {
     this.flush_journal();
   }
 
-  private engine_time_ms(engine: GroupEngine): number {
-    return Math.max(this.parts.clock_ms(), engine.engine_time_ms);
-  }
-
   private apply_slot(at: number): void {
     const { inbound, results } = this.parts;
     const view = inbound.view;
@@ -93,7 +91,7 @@ export class EngineLoop {
     rv.setUint32(out + S.RESULT_COUNT, count, true);
     switch (kind) {
       case S.SlotKind.batch:
-        engine.apply_batch(view, at + S.REQUEST_BODY, count, this.engine_time_ms(engine), rv,
+        engine.apply_batch(view, at + S.REQUEST_BODY, count, this.parts.clock.now_ms(), rv,
           out + S.RESULT_BODY, this.output);
         break;
       case S.SlotKind.query_account:
@@ -151,12 +149,12 @@ export class EngineLoop {
   }
 
   private tick_if_due(): void {
-    const now_ms = this.parts.clock_ms();
+    const now_ms = this.parts.clock.now_ms();
     if (now_ms < this.next_tick_ms) return;
     this.next_tick_ms = now_ms + ENGINE_TICK_MS;
     for (const engine of this.parts.engines.values()) {
       if (!this.output.has_room_for_entry()) this.flush_journal();
-      engine.tick(this.engine_time_ms(engine), this.output);
+      engine.tick(now_ms, this.output);
     }
   }
 

@@ -4,6 +4,7 @@
 
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { Ring, type RingShape } from "../router/ring.ts";
+import { EngineClock, system_clock } from "./engine_clock.ts";
 import { EngineLoop } from "./engine_loop.ts";
 import { GroupEngine } from "./group_engine.ts";
 import { group_dir, recover_group, type GroupRecovery } from "./recovery.ts";
@@ -44,6 +45,9 @@ function start(init: EngineWorkerInit): void {
     recoveries.push(recover_group(files, group_dir(init.data_dir, group), engine));
     engines.set(group, engine);
   }
+  // One clock for the worker's groups: their engine times agree from here on.
+  const clock = new EngineClock(system_clock,
+    Math.max(0, ...recoveries.map((recovery) => recovery.engine_time_ms)));
   post({ type: "ready", recoveries });
   const loop = new EngineLoop({
     engines,
@@ -52,7 +56,7 @@ function start(init: EngineWorkerInit): void {
     results: Ring.attach(init.results, init.results_shape),
     journal_ring: Ring.attach(init.journal, init.journal_shape),
     control: new WorkerControl(init.control),
-    clock_ms: Date.now,
+    clock,
     on_snapshot: (group, sequence, buffer, size_bytes) => {
       post({ type: "snapshot", group, sequence, buffer, size_bytes });
     },
