@@ -51,24 +51,33 @@ export class EngineLoop {
   /** Runs until the control block asks it to stop; returns after the last journal flush. */
   run(): void {
     const { inbound, control } = this.parts;
-    for (;;) {
-      if (control.stop_requested()) break;
-      this.take_requested_snapshots();
-      const count = inbound.available();
-      if (count === 0) {
-        this.tick_if_due();
-        this.flush_journal();
-        inbound.wait_for_data(ENGINE_TICK_MS);
-        continue;
-      }
-      for (let i = 0; i < count; i++) {
-        if (!this.output.has_room_for_entry()) this.flush_journal();
-        this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
-        inbound.release(1);
-      }
-      this.flush_journal();
+    while (!control.stop_requested()) {
+      if (!this.cycle()) inbound.wait_for_data(ENGINE_TICK_MS);
     }
     this.flush_journal();
+  }
+
+  /**
+   * One turn of the loop without parking (tests on one thread drive it): requested snapshots,
+   * then every slot in the inbound ring, or a tick if due when there is none. Returns whether
+   * it applied slots.
+   */
+  cycle(): boolean {
+    const inbound = this.parts.inbound;
+    this.take_requested_snapshots();
+    const count = inbound.available();
+    if (count === 0) {
+      this.tick_if_due();
+      this.flush_journal();
+      return false;
+    }
+    for (let i = 0; i < count; i++) {
+      if (!this.output.has_room_for_entry()) this.flush_journal();
+      this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
+      inbound.release(1);
+    }
+    this.flush_journal();
+    return true;
   }
 
   private apply_slot(at: number): void {

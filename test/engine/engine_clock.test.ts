@@ -1,6 +1,6 @@
 // Engine time under wall-clock jumps (engine/engine_clock.ts), driven by a fake monotonic and a
-// fake wall clock, with a real GroupEngine: a jump of an hour either way while running neither expires
-// correctly timed ids and short holds nor stalls engine time; a restart lets downtime pass.
+// fake wall clock, with a real GroupEngine: a jump of an hour either way while running neither
+// expires correctly timed ids and short holds nor stalls engine time; a restart lets downtime pass.
 
 import { describe, expect, test } from "bun:test";
 import { ENGINE_TIME_SLEW_MS_PER_S, ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";

@@ -52,7 +52,8 @@ function damage(files: PowerLossFileLayer, position_bytes: number, bytes: Uint8A
 }
 
 function mark_of(entry: Uint8Array): number {
-  return new DataView(entry.buffer, entry.byteOffset).getFloat64(ENTRY_SYNCED_SEQUENCE_OFFSET, true);
+  const view = new DataView(entry.buffer, entry.byteOffset);
+  return view.getFloat64(ENTRY_SYNCED_SEQUENCE_OFFSET, true);
 }
 
 describe("the synced mark of the last segment", () => {
