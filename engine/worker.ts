@@ -3,6 +3,7 @@
 // corrupted state must never serve (the journal and snapshot restore it on restart).
 
 import { NodeFileLayer } from "../journal/file_layer.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { Ring, type RingShape } from "../router/ring.ts";
 import { EngineClock, system_clock } from "./engine_clock.ts";
 import { EngineLoop } from "./engine_loop.ts";
@@ -30,7 +31,9 @@ export interface EngineWorkerInit {
 export type EngineWorkerMessage =
   | { type: "ready"; recoveries: GroupRecovery[] }
   | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer; size_bytes: number }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  /** Recovery found the journal damaged: start-up stops with this message for the operator. */
+  | { type: "journal_corrupt"; message: string };
 
 function post(message: EngineWorkerMessage, transfer: ArrayBuffer[] = []): void {
   self.postMessage(message, transfer);
@@ -69,6 +72,10 @@ self.onmessage = (event: MessageEvent<EngineWorkerInit>) => {
   try {
     start(event.data);
   } catch (error) {
+    if (error instanceof JournalCorruptError) {
+      post({ type: "journal_corrupt", message: error.message });
+      return;
+    }
     console.error(`engine worker ${event.data.worker} failed:`, error);
     process.kill(process.pid, "SIGKILL");
   }

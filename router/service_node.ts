@@ -13,6 +13,7 @@ import { WorkerControl } from "../engine/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { check_checkpoint_within_journal, start_checkpoint } from "../publisher/checkpoint.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
@@ -129,10 +130,12 @@ export class ServiceNode {
     };
     let on_stopped = () => {};
     handle.stopped = new Promise((resolve) => (on_stopped = resolve));
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<EngineWorkerMessage>) => {
         const message = event.data;
-        if (message.type === "ready") {
+        if (message.type === "journal_corrupt") {
+          reject(new JournalCorruptError(message.message));
+        } else if (message.type === "ready") {
           this.recoveries.push(...message.recoveries);
           resolve();
         } else if (message.type === "snapshot") {

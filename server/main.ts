@@ -6,20 +6,23 @@ import { start_http_server } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { ServiceNode } from "../router/service_node.ts";
 import { CheckpointError } from "../publisher/checkpoint.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { seed_from_file } from "./seed.ts";
 import { set_up_auth } from "./auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
 
 const EXIT_CODE_CONFIGURATION = 2;
-// The data directory contradicts itself (e.g. a publisher checkpoint past the journal's end):
-// restarting cannot help; an operator must look (the message says what to do).
+// The data directory is damaged or contradicts itself (synced journal entries damaged, a
+// publisher checkpoint past the journal's end): restarting cannot help; an operator must look
+// (the message says what to do).
 const EXIT_CODE_STATE_REFUSED = 3;
 
 async function start_node(config: Config): Promise<ServiceNode> {
   try {
     return await ServiceNode.start(config, new Metrics());
   } catch (error) {
-    if (!(error instanceof CheckpointError)) throw error;
+    const refused = error instanceof CheckpointError || error instanceof JournalCorruptError;
+    if (!refused) throw error;
     console.error(`start-up refused: ${error.message}`);
     process.exit(EXIT_CODE_STATE_REFUSED);
   }
