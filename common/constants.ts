@@ -31,7 +31,9 @@ export const ERROR_MESSAGE_LENGTH_MAX = 512;
 // An order id carries its creation time in ms in its high bits: id = time_ms * 2^22 + (22 low bits).
 export const ORDER_ID_TIME_SHIFT_BITS = 22;
 // An id stamped further ahead of engine time than this is refused (id_invalid). The window's bucket
-// ring spans W plus this skew, so memory grows with it: keep it small (clients run NTP).
+// ring spans W plus this skew, so memory grows with it: keep it small (clients run NTP). Engine
+// time, not the wall clock: after a wall-clock jump ids are judged against engine time
+// (docs/architecture.md, "Engine time and wall-clock jumps").
 export const ORDER_ID_FUTURE_SKEW_MS_MAX = 5_000;
 
 // --- Engine, per group -----------------------------------------------------------------------------
