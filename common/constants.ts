@@ -31,7 +31,9 @@ export const ERROR_MESSAGE_LENGTH_MAX = 512;
 // An order id carries its creation time in ms in its high bits: id = time_ms * 2^22 + (22 low bits).
 export const ORDER_ID_TIME_SHIFT_BITS = 22;
 // An id stamped further ahead of engine time than this is refused (id_invalid). The window's bucket
-// ring spans W plus this skew, so memory grows with it: keep it small (clients run NTP).
+// ring spans W plus this skew, so memory grows with it: keep it small (clients run NTP). Engine
+// time, not the wall clock: after a wall-clock jump ids are judged against engine time
+// (docs/architecture.md, "Engine time and wall-clock jumps").
 export const ORDER_ID_FUTURE_SKEW_MS_MAX = 5_000;
 
 // --- Engine, per group -----------------------------------------------------------------------------
@@ -43,6 +45,11 @@ export const IDEMPOTENCY_WINDOW_MS_MIN = 1_000;
 export const IDEMPOTENCY_WINDOW_MS_MAX = 24 * 3600 * 1000;
 // Engine time advances when a batch enters a group, and at least this often while holds may expire.
 export const ENGINE_TICK_MS = 100;
+// While running, engine time follows the monotonic clock and converges on the wall clock by at
+// most this many ms per second (5%): an NTP step (ntpd steps at 128 ms) is absorbed in ~3 s, and
+// a wrong jump of the wall clock moves hold expiries and the idempotency window by at most 5% of
+// the time that passes (a 30 s hold expires no more than 1.5 s early). Below 1000: never backwards.
+export const ENGINE_TIME_SLEW_MS_PER_S = 50;
 
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;
@@ -159,3 +166,5 @@ assert(
     TCP_UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT < TCP_CONNECTIONS_MAX_DEFAULT,
   "by default neither one principal nor clients without a token take every connection",
 );
+assert(ENGINE_TIME_SLEW_MS_PER_S > 0 && ENGINE_TIME_SLEW_MS_PER_S < 1000,
+  "engine time converges on the wall clock and never runs backwards");

@@ -9,6 +9,7 @@ import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_i64 } from "../schema/layout.ts";
 import { Ring } from "../router/ring.ts";
 import * as S from "../router/slots.ts";
+import type { EngineClock } from "./engine_clock.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import { JournalOutput } from "./journal_output.ts";
 import { snapshot_size_bytes, write_snapshot_into } from "./snapshot.ts";
@@ -25,7 +26,8 @@ export interface EngineLoopParts {
   journal_ring: Ring;
   control: WorkerControl;
   worker: number;
-  clock_ms: () => number;
+  /** Engine time of every group of this worker (engine/engine_clock.ts). */
+  clock: EngineClock;
   /** The snapshot sits in buffer (engine/snapshot_buffer.ts) until the journal worker releases it. */
   on_snapshot: (group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number) => void;
 }
@@ -49,28 +51,33 @@ export class EngineLoop {
   /** Runs until the control block asks it to stop; returns after the last journal flush. */
   run(): void {
     const { inbound, control } = this.parts;
-    for (;;) {
-      if (control.stop_requested()) break;
-      this.take_requested_snapshots();
-      const count = inbound.available();
-      if (count === 0) {
-        this.tick_if_due();
-        this.flush_journal();
-        inbound.wait_for_data(ENGINE_TICK_MS);
-        continue;
-      }
-      for (let i = 0; i < count; i++) {
-        if (!this.output.has_room_for_entry()) this.flush_journal();
-        this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
-        inbound.release(1);
-      }
-      this.flush_journal();
+    while (!control.stop_requested()) {
+      if (!this.cycle()) inbound.wait_for_data(ENGINE_TICK_MS);
     }
     this.flush_journal();
   }
 
-  private engine_time_ms(engine: GroupEngine): number {
-    return Math.max(this.parts.clock_ms(), engine.engine_time_ms);
+  /**
+   * One turn of the loop without parking (tests on one thread drive it): requested snapshots,
+   * then every slot in the inbound ring, or a tick if due when there is none. Returns whether
+   * it applied slots.
+   */
+  cycle(): boolean {
+    const inbound = this.parts.inbound;
+    this.take_requested_snapshots();
+    const count = inbound.available();
+    if (count === 0) {
+      this.tick_if_due();
+      this.flush_journal();
+      return false;
+    }
+    for (let i = 0; i < count; i++) {
+      if (!this.output.has_room_for_entry()) this.flush_journal();
+      this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
+      inbound.release(1);
+    }
+    this.flush_journal();
+    return true;
   }
 
   private apply_slot(at: number): void {
@@ -94,7 +101,7 @@ export class EngineLoop {
     rv.setUint32(out + S.RESULT_COUNT, count, true);
     switch (kind) {
       case S.SlotKind.batch:
-        engine.apply_batch(view, at + S.REQUEST_BODY, count, this.engine_time_ms(engine), rv,
+        engine.apply_batch(view, at + S.REQUEST_BODY, count, this.parts.clock.now_ms(), rv,
           out + S.RESULT_BODY, this.output);
         break;
       case S.SlotKind.query_account:
@@ -152,12 +159,12 @@ export class EngineLoop {
   }
 
   private tick_if_due(): void {
-    const now_ms = this.parts.clock_ms();
+    const now_ms = this.parts.clock.now_ms();
     if (now_ms < this.next_tick_ms) return;
     this.next_tick_ms = now_ms + ENGINE_TICK_MS;
     for (const engine of this.parts.engines.values()) {
       if (!this.output.has_room_for_entry()) this.flush_journal();
-      engine.tick(this.engine_time_ms(engine), this.output);
+      engine.tick(now_ms, this.output);
     }
   }
 

@@ -3,7 +3,9 @@
 // corrupted state must never serve (the journal and snapshot restore it on restart).
 
 import { NodeFileLayer } from "../journal/file_layer.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { Ring, type RingShape } from "../router/ring.ts";
+import { EngineClock, system_clock } from "./engine_clock.ts";
 import { EngineLoop } from "./engine_loop.ts";
 import { GroupEngine } from "./group_engine.ts";
 import { group_dir, recover_group, type GroupRecovery } from "./recovery.ts";
@@ -29,7 +31,9 @@ export interface EngineWorkerInit {
 export type EngineWorkerMessage =
   | { type: "ready"; recoveries: GroupRecovery[] }
   | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer; size_bytes: number }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  /** Recovery found the journal damaged: start-up stops with this message for the operator. */
+  | { type: "journal_corrupt"; message: string };
 
 function post(message: EngineWorkerMessage, transfer: ArrayBuffer[] = []): void {
   self.postMessage(message, transfer);
@@ -44,6 +48,9 @@ function start(init: EngineWorkerInit): void {
     recoveries.push(recover_group(files, group_dir(init.data_dir, group), engine));
     engines.set(group, engine);
   }
+  // One clock for the worker's groups: their engine times agree from here on.
+  const clock = new EngineClock(system_clock,
+    Math.max(0, ...recoveries.map((recovery) => recovery.engine_time_ms)));
   post({ type: "ready", recoveries });
   const loop = new EngineLoop({
     engines,
@@ -52,7 +59,7 @@ function start(init: EngineWorkerInit): void {
     results: Ring.attach(init.results, init.results_shape),
     journal_ring: Ring.attach(init.journal, init.journal_shape),
     control: new WorkerControl(init.control),
-    clock_ms: Date.now,
+    clock,
     on_snapshot: (group, sequence, buffer, size_bytes) => {
       post({ type: "snapshot", group, sequence, buffer, size_bytes });
     },
@@ -65,6 +72,10 @@ self.onmessage = (event: MessageEvent<EngineWorkerInit>) => {
   try {
     start(event.data);
   } catch (error) {
+    if (error instanceof JournalCorruptError) {
+      post({ type: "journal_corrupt", message: error.message });
+      return;
+    }
     console.error(`engine worker ${event.data.worker} failed:`, error);
     process.kill(process.pid, "SIGKILL");
   }

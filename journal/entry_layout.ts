@@ -2,6 +2,11 @@
 // The journal treats the body as opaque; only this header is its business. Two CRC32s: the body's
 // (so a torn or rotten body is caught) and the header's over bytes 0..59 (so a torn header is
 // caught before its lengths are trusted).
+//
+// The synced mark (in what were reserved bytes, so the version and the entry size stay): the last
+// sequence a completed fsync covered when the journal writer wrote this entry. The engine writes
+// zero; JournalWriter.append stamps it (and recomputes the header CRC). Recovery uses it to tell a
+// torn unsynced tail from damage to what was already synced (journal_reader.ts).
 
 import { assert } from "../common/assert.ts";
 import {
@@ -23,11 +28,17 @@ export const ENTRY_EPOCH_OFFSET = 20; // u32
 export const ENTRY_FIRST_SEQUENCE_OFFSET = 24; // f64, a safe integer >= 1
 export const ENTRY_ENGINE_TIME_MS_OFFSET = 32; // f64
 export const ENTRY_BODY_CRC32_OFFSET = 40; // u32
-export const ENTRY_RESERVED_OFFSET = 44; // 16 bytes, zero
-export const ENTRY_RESERVED_BYTES = 16;
+export const ENTRY_SYNCED_SEQUENCE_OFFSET = 44; // f64, a safe integer < first sequence
+export const ENTRY_RESERVED_OFFSET = 52; // 8 bytes, zero
+export const ENTRY_RESERVED_BYTES = 8;
+/** Entries start at multiples of this in a segment (header and records are multiples of it). */
+export const ENTRY_ALIGNMENT_BYTES = 16;
 export const ENTRY_HEADER_CRC32_OFFSET = 60; // u32, CRC32 of bytes 0..59
 
+assert(ENTRY_SYNCED_SEQUENCE_OFFSET + 8 === ENTRY_RESERVED_OFFSET, "layout");
 assert(ENTRY_RESERVED_OFFSET + ENTRY_RESERVED_BYTES === ENTRY_HEADER_CRC32_OFFSET, "layout");
+assert(JOURNAL_ENTRY_HEADER_BYTES % ENTRY_ALIGNMENT_BYTES === 0, "headers keep entries aligned");
+assert(JOURNAL_RECORD_BYTES % ENTRY_ALIGNMENT_BYTES === 0, "records keep entries aligned");
 assert(ENTRY_HEADER_CRC32_OFFSET + 4 === JOURNAL_ENTRY_HEADER_BYTES, "header is 64 bytes");
 
 /** The fields of a header the caller chooses; lengths and checksums are derived. */
@@ -41,6 +52,8 @@ export interface EntryFields {
 
 /** A decoded header. Reused by readers (filled in place) so replay allocates nothing per entry. */
 export interface EntryHeader extends EntryFields {
+  /** The synced mark: the last sequence durable when the writer wrote the entry (0: none). */
+  synced_sequence: number;
   body_bytes: number;
   body_crc32: number;
   header_crc32: number;
@@ -76,6 +89,7 @@ export function entry_header_empty(): EntryHeader {
     epoch: 0,
     first_sequence: 0,
     engine_time_ms: 0,
+    synced_sequence: 0,
     body_bytes: 0,
     body_crc32: 0,
     header_crc32: 0,
@@ -117,9 +131,27 @@ export function write_entry_header(view: DataView, offset: number, fields: Entry
   view.setFloat64(offset + ENTRY_ENGINE_TIME_MS_OFFSET, fields.engine_time_ms, true);
   const body = bytes_of(view, offset + JOURNAL_ENTRY_HEADER_BYTES, body_bytes);
   view.setUint32(offset + ENTRY_BODY_CRC32_OFFSET, Bun.hash.crc32(body), true);
+  view.setFloat64(offset + ENTRY_SYNCED_SEQUENCE_OFFSET, 0, true);
   bytes_of(view, offset + ENTRY_RESERVED_OFFSET, ENTRY_RESERVED_BYTES).fill(0);
+  write_header_crc32(view, offset);
+}
+
+function write_header_crc32(view: DataView, offset: number): void {
   const header_crc32 = Bun.hash.crc32(bytes_of(view, offset, ENTRY_HEADER_CRC32_OFFSET));
   view.setUint32(offset + ENTRY_HEADER_CRC32_OFFSET, header_crc32, true);
+}
+
+/**
+ * Sets the synced mark of the valid entry at `offset` (read into `header`) and its header CRC.
+ * The mark is below the entry's first sequence: a sync never covers what is not yet written.
+ */
+export function stamp_synced_sequence(view: DataView, offset: number, header: EntryHeader,
+  synced_sequence: number): void {
+  assert(Number.isSafeInteger(synced_sequence) && synced_sequence >= 0, "mark is a sequence");
+  assert(synced_sequence < header.first_sequence, "the mark precedes the entry");
+  view.setFloat64(offset + ENTRY_SYNCED_SEQUENCE_OFFSET, synced_sequence, true);
+  write_header_crc32(view, offset);
+  header.synced_sequence = synced_sequence;
 }
 
 function header_is_zero(view: DataView, offset: number): boolean {
@@ -174,6 +206,9 @@ function read_checked_fields(view: DataView, offset: number, out: EntryHeader): 
   if (!Number.isSafeInteger(entry_last_sequence(out))) return "bad_sequence";
   out.engine_time_ms = view.getFloat64(offset + ENTRY_ENGINE_TIME_MS_OFFSET, true);
   out.body_crc32 = view.getUint32(offset + ENTRY_BODY_CRC32_OFFSET, true);
+  out.synced_sequence = view.getFloat64(offset + ENTRY_SYNCED_SEQUENCE_OFFSET, true);
+  if (!Number.isSafeInteger(out.synced_sequence) || out.synced_sequence < 0) return "bad_sequence";
+  if (out.synced_sequence >= out.first_sequence) return "bad_sequence";
   for (let at = ENTRY_RESERVED_OFFSET; at < ENTRY_HEADER_CRC32_OFFSET; at += 4) {
     if (view.getUint32(offset + at, true) !== 0) return "bad_reserved";
   }

@@ -2,14 +2,19 @@
 // sequence to a callback (a view on a reused buffer: nothing is allocated per entry), and cuts a
 // torn tail of the last segment so that a later append can never leave garbage behind valid data.
 //
-// Where a segment ends tells a torn tail from corruption: only the last segment may have entries
-// that were not yet synced (the writer syncs a segment before it starts the next one). So a bad
-// entry in the last segment is a crash's torn tail and is cut; a bad entry in an earlier segment,
-// or a gap in sequences, is damage the operator must look at, and recovery stops with an error.
+// Only bytes written after the last completed fsync can be torn, so only they may be cut. An
+// earlier segment was synced in full before the next one began: damage there, or a gap in
+// sequences, stops recovery with an error. In the last segment, every entry carries the synced
+// mark of its write (entry_layout.ts): the last sequence a completed fsync covered then. Pages of
+// an unsynced write can land in any order, so recovery also reads the valid entries beyond the
+// first damaged one; if any mark reaches the damage, synced data is damaged: an error for the
+// operator. Otherwise the damage lies in unsynced writes: a torn tail, cut.
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_READ_CHUNK_BYTES } from "../common/constants.ts";
 import {
+  ENTRY_ALIGNMENT_BYTES,
+  ENTRY_MAGIC,
   entry_header_empty,
   entry_last_sequence,
   read_entry_header,
@@ -140,6 +145,14 @@ function recover_last_segment(
   const scan = scan_file(files, path, segment, after_sequence, on_entry, reader);
   const fd = files.open(path, false);
   try {
+    const synced_sequence = synced_mark_from(files, fd, scan.end_offset_bytes, reader);
+    if (synced_sequence > scan.last_sequence) {
+      throw new JournalCorruptError(`journal ${dir}: ${segment.name} is damaged at offset ` +
+        `${scan.end_offset_bytes} (${scan.stop}) after sequence ${scan.last_sequence}, but a ` +
+        `completed fsync covered sequences through ${synced_sequence}: acknowledged entries are ` +
+        `damaged, not torn. Start-up stops rather than drop them: restore the segment from a ` +
+        `backup or replica, or, accepting the loss, zero it from that offset on by hand`);
+    }
     const tail_cut_bytes = zero_tail(files, fd, scan.end_offset_bytes, reader.buffer);
     return { last_sequence: scan.last_sequence, segment_name: segment.name,
       append_offset_bytes: scan.end_offset_bytes, tail_cut_bytes };
@@ -199,6 +212,34 @@ function scan_entries(
     if (entry_last_sequence(header) > after_sequence) on_entry(view, cursor, header);
     expected_sequence = entry_last_sequence(header) + 1;
     cursor += JOURNAL_ENTRY_HEADER_BYTES + header.body_bytes;
+  }
+}
+
+/**
+ * The highest synced mark among the valid entries from `from_bytes` to the end of the segment
+ * (0 if none): they sit beyond the valid prefix, so only a write that was never synced can hold
+ * them, and its mark says how far the synced part reached. Checks every aligned offset.
+ */
+function synced_mark_from(files: FileLayer, fd: number, from_bytes: number,
+  reader: ChunkReader): number {
+  assert(from_bytes % ENTRY_ALIGNMENT_BYTES === 0, "entries start aligned");
+  const { buffer, view, header } = reader;
+  const file_size_bytes = files.size_bytes(fd);
+  let synced_sequence = 0;
+  let chunk_offset_bytes = from_bytes;
+  for (;;) {
+    const filled_bytes = files.read(fd, buffer, chunk_offset_bytes);
+    const file_end = chunk_offset_bytes + filled_bytes >= file_size_bytes;
+    let cursor = 0;
+    for (; cursor + JOURNAL_ENTRY_HEADER_BYTES <= filled_bytes; cursor += ENTRY_ALIGNMENT_BYTES) {
+      if (view.getUint32(cursor, true) !== ENTRY_MAGIC) continue;
+      const result = read_entry_header(view, cursor, filled_bytes - cursor, header);
+      if (result === "short" && !file_end) break; // read again from here, whole
+      if (result === "ok") synced_sequence = Math.max(synced_sequence, header.synced_sequence);
+    }
+    if (file_end && cursor + JOURNAL_ENTRY_HEADER_BYTES > filled_bytes) return synced_sequence;
+    assert(cursor > 0, "the read chunk holds the largest entry");
+    chunk_offset_bytes += cursor;
   }
 }
 

@@ -19,7 +19,9 @@ import {
   JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   JOURNAL_SEGMENT_SIZE_BYTES_MIN,
 } from "../common/constants.ts";
-import { entry_header_empty, entry_last_sequence, read_entry_header } from "./entry_layout.ts";
+import {
+  entry_header_empty, entry_last_sequence, read_entry_header, stamp_synced_sequence,
+} from "./entry_layout.ts";
 import { FsyncFailedError, type FileLayer } from "./file_layer.ts";
 import type { JournalRecovery } from "./journal_reader.ts";
 import {
@@ -93,16 +95,18 @@ export class JournalWriter {
 
   /**
    * Appends one or more whole entries, back to back, at most JOURNAL_APPEND_BYTES_MAX bytes. Each
-   * is verified (CRCs, continuity) first. All of `bytes` goes into one segment. On DiskFullError
+   * is verified (CRCs, continuity) first, then stamped in place with the synced mark (the last
+   * sequence a completed sync covers). All of `bytes` goes into one segment. On DiskFullError
    * none of it counts as appended and the same bytes may be appended again later.
    */
   append(bytes: Uint8Array): void {
     assert(!this.failed, "the journal writer failed an fsync and must not be used");
     assert(bytes.length > 0 && bytes.length <= JOURNAL_APPEND_BYTES_MAX, "append size in range");
-    const last_sequence = this.verify_entries(bytes);
     if (this.fd === null || this.offset_bytes + bytes.length > this.capacity_bytes) {
       this.roll_over();
     }
+    // After a rollover, which syncs the old segment: the mark then covers all of it.
+    const last_sequence = this.verify_and_stamp_entries(bytes);
     assert(this.fd !== null, "a segment is open");
     assert(this.offset_bytes + bytes.length <= this.capacity_bytes, "the append fits the segment");
     this.files.write(this.fd, bytes, this.offset_bytes);
@@ -207,8 +211,8 @@ export class JournalWriter {
     this.datasync(this.fd);
   }
 
-  // Checks every entry before any byte is written; returns the last sequence of `bytes`.
-  private verify_entries(bytes: Uint8Array): number {
+  // Checks and stamps every entry before any byte is written; returns the last sequence of `bytes`.
+  private verify_and_stamp_entries(bytes: Uint8Array): number {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let expected_sequence = this.written_sequence + 1;
     let offset = 0;
@@ -217,6 +221,7 @@ export class JournalWriter {
       assert(result === "ok", `appended entry at offset ${offset} is valid: ${result}`);
       assert(this.header.first_sequence === expected_sequence,
         `entry starts at sequence ${this.header.first_sequence}, expected ${expected_sequence}`);
+      stamp_synced_sequence(view, offset, this.header, this.durable_sequence);
       expected_sequence = entry_last_sequence(this.header) + 1;
       offset += JOURNAL_ENTRY_HEADER_BYTES + this.header.body_bytes;
     }

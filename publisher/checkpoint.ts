@@ -43,6 +43,22 @@ export function start_checkpoint(files: FileLayer, dir: string): number {
   return first === undefined ? 0 : first.first_sequence - 1;
 }
 
+/**
+ * Refuses a checkpoint past the recovered journal's end (a restored older disk, a lost tail): the
+ * engine would reissue sequences that Kafka already holds with other events, and the publisher
+ * would wait for them silently. Start-up stops with what the operator can do.
+ */
+export function check_checkpoint_within_journal(group: number, checkpoint_sequence: number,
+  journal_last_sequence: number): void {
+  if (checkpoint_sequence <= journal_last_sequence) return;
+  throw new CheckpointError(`group ${group}: the publisher checkpoint is at sequence ` +
+    `${checkpoint_sequence} but the recovered journal ends at ${journal_last_sequence}; Kafka ` +
+    `holds events the journal lost (a restored older disk, a lost tail), and new orders would ` +
+    `reuse their sequences. Restore the data directory that holds them, or, to rebuild this ` +
+    `group from PostgreSQL and Kafka, move its directory away (with DATABASE_URL set, the ` +
+    `node then loads it from storage); do not delete the checkpoint alone`);
+}
+
 export function write_checkpoint(dir: string, sequence: number): void {
   const temp = `${dir}/${CHECKPOINT_TEMP_NAME}`;
   const fd = fs.openSync(temp, "w", 0o644);

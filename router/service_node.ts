@@ -12,7 +12,8 @@ import type { EngineWorkerInit, EngineWorkerMessage } from "../engine/worker.ts"
 import { WorkerControl } from "../engine/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
-import { start_checkpoint } from "../publisher/checkpoint.ts";
+import { check_checkpoint_within_journal, start_checkpoint } from "../publisher/checkpoint.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import type { Config } from "../server/config.ts";
@@ -129,10 +130,12 @@ export class ServiceNode {
     };
     let on_stopped = () => {};
     handle.stopped = new Promise((resolve) => (on_stopped = resolve));
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<EngineWorkerMessage>) => {
         const message = event.data;
-        if (message.type === "ready") {
+        if (message.type === "journal_corrupt") {
+          reject(new JournalCorruptError(message.message));
+        } else if (message.type === "ready") {
           this.recoveries.push(...message.recoveries);
           resolve();
         } else if (message.type === "snapshot") {
@@ -193,8 +196,11 @@ export class ServiceNode {
 
   private read_publisher_checkpoints(): void {
     const files = new NodeFileLayer();
-    this.publisher_checkpoints = this.recoveries.map((r) =>
-      [r.group, start_checkpoint(files, group_dir(this.config.data_dir, r.group))]);
+    this.publisher_checkpoints = this.recoveries.map((r) => {
+      const checkpoint = start_checkpoint(files, group_dir(this.config.data_dir, r.group));
+      check_checkpoint_within_journal(r.group, checkpoint, r.last_sequence);
+      return [r.group, checkpoint];
+    });
   }
 
   /** The publisher (DESIGN.md section 3): tails the durable journal into Kafka. */

@@ -1,13 +1,32 @@
 // Starts one node of the balance service: configuration, recovery, then HTTP. SIGTERM and SIGINT
 // drain, snapshot and exit 0.
 
-import { ConfigError, load_config } from "./config.ts";
+import { ConfigError, load_config, type Config } from "./config.ts";
 import { start_http_server } from "./http.ts";
 import { Metrics } from "./metrics.ts";
 import { ServiceNode } from "../router/service_node.ts";
+import { CheckpointError } from "../publisher/checkpoint.ts";
+import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { seed_from_file } from "./seed.ts";
 import { set_up_auth } from "./auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
+
+const EXIT_CODE_CONFIGURATION = 2;
+// The data directory is damaged or contradicts itself (synced journal entries damaged, a
+// publisher checkpoint past the journal's end): restarting cannot help; an operator must look
+// (the message says what to do).
+const EXIT_CODE_STATE_REFUSED = 3;
+
+async function start_node(config: Config): Promise<ServiceNode> {
+  try {
+    return await ServiceNode.start(config, new Metrics());
+  } catch (error) {
+    const refused = error instanceof CheckpointError || error instanceof JournalCorruptError;
+    if (!refused) throw error;
+    console.error(`start-up refused: ${error.message}`);
+    process.exit(EXIT_CODE_STATE_REFUSED);
+  }
+}
 
 async function main(): Promise<void> {
   let config;
@@ -18,11 +37,11 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`configuration: ${error.message}`);
-      process.exit(2);
+      process.exit(EXIT_CODE_CONFIGURATION);
     }
     throw error;
   }
-  const node = await ServiceNode.start(config, new Metrics());
+  const node = await start_node(config);
   for (const r of node.recoveries) {
     console.log(`group ${r.group}: snapshot at ${r.snapshot_sequence}, replayed ${r.replayed_events} ` +
       `events to ${r.last_sequence} in ${r.duration_ms.toFixed(1)} ms (epoch ${r.epoch})`);

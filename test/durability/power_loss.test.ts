@@ -13,6 +13,9 @@
 //      recovered orders come back `replayed` with their original result, every later result equals
 //      the shadow's, and money is conserved (sum of balances = ok credits - debits - captures);
 //   4. then it runs on and loses power again, a few rounds per seed.
+// It drives the journal writer directly, to compare every recovery with a run that never crashed;
+// power_loss_pipeline.test.ts runs the production path (router, engine loop, journal loop) and
+// acknowledges only through the router's durable sequences, as the server does.
 
 import { describe, expect, test } from "bun:test";
 import { JOURNAL_SEGMENT_SIZE_BYTES_MIN } from "../../common/constants.ts";

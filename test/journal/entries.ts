@@ -2,6 +2,7 @@
 
 import type { Prng } from "../../common/prng.ts";
 import { entry_size_bytes, write_entry_header } from "../../journal/entry_layout.ts";
+import type { JournalWriter } from "../../journal/journal_writer.ts";
 
 export function make_entry(
   prng: Prng,
@@ -31,6 +32,23 @@ export function concat(parts: Uint8Array[]): Uint8Array {
     offset += part.length;
   }
   return bytes;
+}
+
+/**
+ * Appends `parts` in one write, as the journal loop does, and copies the written bytes back into
+ * them: the writer stamps each header's synced mark in place, and the model keeps what was written.
+ */
+export function append_entries(writer: JournalWriter, parts: Uint8Array[]): void {
+  const bytes = concat(parts);
+  try {
+    writer.append(bytes);
+  } finally { // a crash inside append may leave stamped bytes on the disk
+    let offset = 0;
+    for (const part of parts) {
+      part.set(bytes.subarray(offset, offset + part.length));
+      offset += part.length;
+    }
+  }
 }
 
 export function equal_bytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -2,10 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { JOURNAL_ENTRY_RECORDS_MAX, JOURNAL_RECORD_BYTES } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import {
+  ENTRY_HEADER_CRC32_OFFSET,
   ENTRY_MAGIC,
+  ENTRY_SYNCED_SEQUENCE_OFFSET,
   entry_header_empty,
   entry_size_bytes,
   read_entry_header,
+  stamp_synced_sequence,
   write_entry_header,
 } from "../../journal/entry_layout.ts";
 import { make_entry } from "./entries.ts";
@@ -27,6 +30,21 @@ describe("entry header", () => {
     const header = entry_header_empty();
     expect(read_entry_header(view, 8, entry_size_bytes(3), header)).toBe("ok");
     expect(header).toMatchObject({ ...fields, body_bytes: 3 * JOURNAL_RECORD_BYTES });
+  });
+
+  test("the synced mark: up to the sequence before the entry, stamped with a new header CRC", () => {
+    const bytes = make_entry(new Prng(6), 100, 2);
+    const view = new DataView(bytes.buffer);
+    const header = entry_header_empty();
+    expect(read_entry_header(view, 0, bytes.length, header)).toBe("ok");
+    expect(header.synced_sequence).toBe(0);
+    stamp_synced_sequence(view, 0, header, 99);
+    expect(read_entry_header(view, 0, bytes.length, header)).toBe("ok");
+    expect(header.synced_sequence).toBe(99);
+    expect(() => stamp_synced_sequence(view, 0, header, 100)).toThrow();
+    view.setFloat64(ENTRY_SYNCED_SEQUENCE_OFFSET, 100, true); // a bug, behind a valid CRC:
+    view.setUint32(ENTRY_HEADER_CRC32_OFFSET, Bun.hash.crc32(bytes.subarray(0, 60)), true);
+    expect(read_entry_header(view, 0, bytes.length, header)).toBe("bad_sequence");
   });
 
   test("sizes at the edges", () => {

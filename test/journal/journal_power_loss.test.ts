@@ -13,7 +13,7 @@ import { read_journal, type JournalRecovery } from "../../journal/journal_reader
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer, SimulatedCrashError } from "../../journal/power_loss_file_layer.ts";
 import { list_segments } from "../../journal/segment_names.ts";
-import { concat, equal_bytes, make_entry } from "./entries.ts";
+import { append_entries, equal_bytes, make_entry } from "./entries.ts";
 
 const DIR = "/data/group-7";
 const OPTIONS = { segment_size_bytes: JOURNAL_SEGMENT_SIZE_BYTES_MIN };
@@ -105,7 +105,7 @@ function work_step(writer: JournalWriter, model: Model, prng: Prng): void {
       sequence += record_count;
     }
     model.entries.push(...batch); // in flight: may or may not survive a crash now
-    writer.append(concat(batch));
+    append_entries(writer, batch);
   } else if (action < 9) {
     model.synced_sequence = writer.sync();
   } else if (prng.chance(0.5)) {

@@ -8,7 +8,7 @@ import { NodeFileLayer, type FileLayer } from "../../journal/file_layer.ts";
 import { JournalCorruptError, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { list_segments } from "../../journal/segment_names.ts";
-import { concat, make_entry } from "./entries.ts";
+import { append_entries, make_entry } from "./entries.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -45,7 +45,7 @@ function append_random(writer: JournalWriter, prng: Prng, count: number): Uint8A
       batch.push(entry);
       entries.push(entry);
     }
-    writer.append(concat(batch));
+    append_entries(writer, batch);
     if (prng.chance(0.3)) writer.sync();
   }
   return entries;
@@ -100,7 +100,7 @@ describe("journal round trip on disk", () => {
     const writer = JournalWriter.open(files, dir, read_all(files, dir, 0).recovery);
     const prng = new Prng(12);
     const entries = [make_entry(prng, 1, 5), make_entry(prng, 6, 5), make_entry(prng, 11, 1)];
-    writer.append(concat(entries));
+    append_entries(writer, entries);
     writer.sync();
     writer.close();
     expect(read_all(files, dir, 5).entries.length).toBe(2);
