@@ -1,7 +1,7 @@
 // The accounts of one group, addressed by a dense slot that the id index maps from the partner and
-// the 64-bit account id once per order (account ids are each partner's own). Each account is one 64-byte record (one cache line): an order touches
-// its account's figures and attributes together, so with a million accounts one miss brings them
-// all. Figures are integers in minor units held in float64, kept exact by the engine's range
+// the 64-bit account id once per order (account ids are each partner's own). Each account is one
+// 64-byte record (one cache line): an order touches its account's figures and attributes
+// together, so with a million accounts one miss brings them all. Figures are integers in minor units held in float64, kept exact by the engine's range
 // checks (common/constants.ts, Money).
 //
 // Record layout, by 8-byte word (f64) and 4-byte word (u32):

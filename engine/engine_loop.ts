@@ -114,7 +114,8 @@ export class EngineLoop {
     out: number): void {
     const a = engine.accounts;
     const slot = a.find(view.getUint32(at + S.REQUEST_QUERY_PARTNER, true),
-      view.getUint32(at + S.REQUEST_QUERY_ID + 4, true), view.getUint32(at + S.REQUEST_QUERY_ID, true));
+      view.getUint32(at + S.REQUEST_QUERY_ID + 4, true),
+      view.getUint32(at + S.REQUEST_QUERY_ID, true));
     if (slot === -1) return;
     const body = out + S.RESULT_BODY;
     rv.setUint8(out + S.RESULT_FOUND, 1);

@@ -272,7 +272,9 @@ export class GroupEngine extends GroupRules {
   /** Records which accounts the current order touched; refused early, its own account if any. */
   private note_slots(k: number): void {
     let slot = this.o_account_slot;
-    if (slot === -1) slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
+    if (slot === -1) {
+      slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
+    }
     this.order_account[k] = slot;
     this.order_counter[k] = this.o_counter_slot;
   }

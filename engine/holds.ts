@@ -1,7 +1,8 @@
 // Holds of one group: reserved funds with an optional timeout. A hold is addressed by its partner
-// and the id of the order that created it (order ids are each partner's own). Closed holds (captured, released, expired) stay recorded for the
-// idempotency window, so a late capture gets hold_settled / hold_expired rather than
-// hold_not_found; then their slot is reclaimed in the order they closed.
+// and the id of the order that created it (order ids are each partner's own). Closed holds
+// (captured, released, expired) stay recorded for the idempotency window, so a late capture gets
+// hold_settled / hold_expired rather than hold_not_found; then their slot is reclaimed in the
+// order they closed.
 
 import { assert } from "../common/assert.ts";
 import { IdIndex } from "./id_index.ts";

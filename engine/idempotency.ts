@@ -1,5 +1,6 @@
 // The idempotency window of one group: every order id applied in the last W ms of engine time, with
-// its original result, keyed by (partner, order id) since order ids are each partner's own, so a retry is answered with that result (replayed) and never applied twice.
+// its original result, so a retry is answered with that result (replayed) and never applied twice.
+// Entries are keyed by (partner, order id): order ids are each partner's own.
 // An id older than engine time - W is refused as expired, so forgetting it is safe.
 //
 // Ids are kept in buckets by the creation time they carry (bucket_ms wide, a power of two so the

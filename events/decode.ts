@@ -26,8 +26,8 @@ import {
  * Why a record was refused. "short": fewer bytes than a header. "too_large": above
  * EVENT_RECORD_BYTES_MAX. "bad_version": a version this reader does not know (a newer producer:
  * upgrade the consumer). "old_version": version 1, from before account and order ids were each
- * partner's own: no longer read (it had no production data). "bad_length": header_bytes, event_bytes, record_bytes or event_count
- * disagree with each other or with the value's size. "bad_sequence": first/last sequence out of
+ * partner's own: no longer read (it had no production data). "bad_length": header_bytes,
+ * event_bytes, record_bytes or event_count disagree with each other or with the value's size. "bad_sequence": first/last sequence out of
  * range or inconsistent, or an event out of sequence. "bad_time": an engine time that is not an
  * integer of ms or goes backwards. "bad_op" / "bad_status": a value the schema does not define
  * (or op none, status pending). "bad_money": a figure after that is not an exact integer.

@@ -237,7 +237,8 @@ async function close_holds(tx: Transaction, group: number,
   const result = await tx`
     update holds h set state = c.state, sequence = c.sequence
     from unnest(${partner}::bigint[], ${hold_id}::numeric[], ${account_id}::numeric[],
-      ${state}::smallint[], ${sequence}::bigint[]) as c(partner, hold_id, account_id, state, sequence)
+      ${state}::smallint[], ${sequence}::bigint[])
+      as c(partner, hold_id, account_id, state, sequence)
     where h.group_id = ${group} and h.partner = c.partner and h.hold_id = c.hold_id
       and h.account_id = c.account_id and h.state = ${HoldState.open}`;
   assert(result.count === changes.length,

@@ -75,7 +75,8 @@ function coalesce_event(changes: Changes, event: ProjectedEvent): void {
       return open_account(changes, event);
     case Op.credit:
     case Op.debit:
-      account_change(changes, event.partner, event.account, event.sequence).balance_minor = event.balance_after_minor;
+      account_change(changes, event.partner, event.account, event.sequence).balance_minor =
+        event.balance_after_minor;
       return;
     case Op.hold:
       return open_hold(changes, event);
@@ -86,18 +87,22 @@ function coalesce_event(changes: Changes, event: ProjectedEvent): void {
     case Op.expire_hold:
       return close_hold(changes, event, HoldState.expired);
     case Op.transfer:
-      account_change(changes, event.partner, event.account, event.sequence).balance_minor = event.balance_after_minor;
+      account_change(changes, event.partner, event.account, event.sequence).balance_minor =
+        event.balance_after_minor;
       account_change(changes, event.partner, event.ref, event.sequence).balance_minor =
         event.counter_balance_after_minor;
       return;
     case Op.freeze:
-      account_change(changes, event.partner, event.account, event.sequence).state = AccountState.frozen;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.frozen;
       return;
     case Op.unfreeze:
-      account_change(changes, event.partner, event.account, event.sequence).state = AccountState.open;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.open;
       return;
     case Op.close_account:
-      account_change(changes, event.partner, event.account, event.sequence).state = AccountState.closed;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.closed;
       return;
     case Op.set_overdraft:
       account_change(changes, event.partner, event.account, event.sequence).overdraft_limit_minor =
@@ -118,8 +123,8 @@ function account_change(changes: Changes, partner: number, account: bigint,
   let change = changes.accounts.get(key);
   if (change === undefined) {
     change = {
-      partner, account, opened: null, balance_minor: null, held_minor: null, overdraft_limit_minor: null,
-      state: null, last_sequence: sequence,
+      partner, account, opened: null, balance_minor: null, held_minor: null,
+      overdraft_limit_minor: null, state: null, last_sequence: sequence,
     };
     changes.accounts.set(key, change);
   }
@@ -158,7 +163,8 @@ function open_hold(changes: Changes, event: ProjectedEvent): void {
     state: HoldState.open,
     sequence: event.sequence,
   });
-  account_change(changes, event.partner, event.account, event.sequence).held_minor = event.held_after_minor;
+  account_change(changes, event.partner, event.account, event.sequence).held_minor =
+    event.held_after_minor;
 }
 
 function close_hold(changes: Changes, event: ProjectedEvent, state: HoldState): void {

@@ -105,7 +105,8 @@ export const holds = pgTable(
   (t) => [
     primaryKey({ name: "holds_pk", columns: [t.group_id, t.partner, t.hold_id] }),
     // Start-up without local state reads a group's open holds (DESIGN.md section 5).
-    index("holds_open_idx").on(t.group_id, t.partner, t.account_id).where(sql`state = ${sql.raw(String(HoldState.open))}`),
+    index("holds_open_idx").on(t.group_id, t.partner, t.account_id)
+      .where(sql`state = ${sql.raw(String(HoldState.open))}`),
     check("holds_amount_not_negative", sql`amount_minor >= 0`),
   ],
 );
@@ -142,7 +143,8 @@ export const orders = pgTable(
     index("orders_partner_order_idx").on(t.partner, t.order_id, t.sequence),
     index("orders_account_sequence_idx").on(t.partner, t.account_id, t.sequence),
     // A transfer is in its target's history too.
-    index("orders_transfer_target_idx").on(t.partner, t.ref, t.sequence).where(sql`op = ${sql.raw(String(Op.transfer))}`),
+    index("orders_transfer_target_idx").on(t.partner, t.ref, t.sequence)
+      .where(sql`op = ${sql.raw(String(Op.transfer))}`),
   ],
 );
 
