@@ -154,18 +154,17 @@ export class HoldTable {
   }
 
   private heap_less(a: number, b: number): boolean {
-    // Ties break on the hold's key (partner, id), not the slot, so a restored table expires in
-    // the same order.
+    // Ties break on the hold's key, not the slot, so a restored table expires in the same order:
+    // the id first (ids are time-ordered, so holds arrive nearly in heap order and a push rarely
+    // sifts far), then the partner (two partners may use the same id).
     const slot_a = this.heap_slot[a]!;
     const slot_b = this.heap_slot[b]!;
     const ta = this.expires_at_ms[slot_a]!;
     const tb = this.expires_at_ms[slot_b]!;
     if (ta !== tb) return ta < tb;
-    const pa = this.partner[slot_a]!;
-    const pb = this.partner[slot_b]!;
-    if (pa !== pb) return pa < pb;
     if (this.id_hi[slot_a] !== this.id_hi[slot_b]) return this.id_hi[slot_a]! < this.id_hi[slot_b]!;
-    return this.id_lo[slot_a]! < this.id_lo[slot_b]!;
+    if (this.id_lo[slot_a] !== this.id_lo[slot_b]) return this.id_lo[slot_a]! < this.id_lo[slot_b]!;
+    return this.partner[slot_a]! < this.partner[slot_b]!;
   }
 
   private heap_swap(a: number, b: number): void {

@@ -212,9 +212,9 @@ export class GroupModel {
   private expire_due(): void {
     const due = [...this.holds.values()].filter((hold) =>
       hold.phase === "open" && hold.expires_at_ms !== 0 && hold.expires_at_ms <= this.now_ms);
-    // Earliest expiry first; ties by hold key, partner then id (the engine's documented order).
-    due.sort((a, b) => a.expires_at_ms - b.expires_at_ms || a.partner - b.partner ||
-      (a.id < b.id ? -1 : 1));
+    // Earliest expiry first; ties by hold id, then partner (the engine's documented order).
+    due.sort((a, b) => a.expires_at_ms - b.expires_at_ms || (a.id < b.id ? -1 : a.id > b.id ? 1 :
+      a.partner - b.partner));
     for (const hold of due) {
       this.accounts.get(model_key(hold.partner, hold.account))!.held -= hold.amount;
       hold.phase = "expired";
