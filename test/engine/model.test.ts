@@ -45,6 +45,8 @@ interface Generator {
   counter: number;
   history: ModelOrder[];
   holds: { id: bigint; account: bigint; partner: number; amount: bigint }[];
+  /** The partner that first applied each order id (ok or refused, not replayed). */
+  first_partner: Map<bigint, number>;
 }
 
 /** Account numbers are each partner's own: every partner has accounts 1000..1011. */
@@ -234,6 +236,9 @@ function remember(g: Generator, batch: ModelOrder[], results: ModelResult[]): vo
   batch.forEach((order, k) => {
     g.history.push(order);
     const result = results[k]!;
+    if (remembered_status(result.status) && !g.first_partner.has(order.id)) {
+      g.first_partner.set(order.id, order.partner);
+    }
     if (order.op === Op.hold && result.status === Status.ok && !result.replayed) {
       g.holds.push({ id: order.id, account: order.account, partner: order.partner,
         amount: order.amount });
@@ -370,7 +375,21 @@ const REQUIRED_OUTCOMES = [
   "ok", "replayed", "busy", "busy single", "busy chain", "expired", "id_invalid", "id_conflict",
   "linked_failed", "invalid", "chain_open", "insufficient_funds", "account_not_found",
   "hold_expired", "hold_settled", "opened, then the chain failed",
+  "another partner's order id, decided afresh",
 ];
+
+/** Orders sent with an id another partner's order already has, that were decided as new ones. */
+function tally_shared_ids(g: Generator, tally: Tally, batch: ModelOrder[],
+  results: ModelResult[]): void {
+  batch.forEach((order, k) => {
+    const first = g.first_partner.get(order.id);
+    const result = results[k]!;
+    if (first === undefined || first === order.partner || result.replayed) return;
+    if (result.status === Status.id_conflict) return;
+    const name = "another partner's order id, decided afresh";
+    tally.set(name, (tally.get(name) ?? 0) + 1);
+  });
+}
 
 function tally_results(tally: Tally, batch: ModelOrder[], results: ModelResult[]): void {
   const count = (name: string) => tally.set(name, (tally.get(name) ?? 0) + 1);
@@ -390,7 +409,8 @@ function tally_results(tally: Tally, batch: ModelOrder[], results: ModelResult[]
 
 function run_seed(seed: number): Tally {
   const tally: Tally = new Map();
-  const g: Generator = { prng: new Prng(seed), now_ms: T0_MS, counter: 0, history: [], holds: [] };
+  const g: Generator = { prng: new Prng(seed), now_ms: T0_MS, counter: 0, history: [], holds: [],
+    first_partner: new Map() };
   const h = new EngineHarness(LIMITS);
   const model = new GroupModel(LIMITS);
   const checker = new Checker();
@@ -412,6 +432,7 @@ function run_seed(seed: number): Tally {
     const model_results = model.apply_batch(batch, g.now_ms);
     checker.account_results(batch, engine_results, model_results, where);
     tally_results(tally, batch, model_results);
+    tally_shared_ids(g, tally, batch, model_results);
     expect(expiries_of(h, entries_before), where).toEqual(model.expiries.slice(expiries_before));
     checker.state(h, model, where);
     if (batch_index % RESTART_EVERY_BATCHES === 0) check_restart(h, batch, model_results, where);
