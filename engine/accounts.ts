@@ -1,7 +1,7 @@
-// The accounts of one group, addressed by a dense slot that the id index maps from the 64-bit
-// account id once per order. Each account is one 64-byte record (one cache line): an order touches
-// its account's figures and attributes together, so with a million accounts one miss brings them
-// all. Figures are integers in minor units held in float64, kept exact by the engine's range
+// The accounts of one group, addressed by a dense slot that the id index maps from the partner and
+// the 64-bit account id once per order (account ids are each partner's own). Each account is one
+// 64-byte record (one cache line): an order touches its account's figures and attributes
+// together, so with a million accounts one miss brings them all. Figures are integers in minor units held in float64, kept exact by the engine's range
 // checks (common/constants.ts, Money).
 //
 // Record layout, by 8-byte word (f64) and 4-byte word (u32):
@@ -47,9 +47,9 @@ export class AccountTable {
     this.u32 = new Uint32Array(this.records);
   }
 
-  /** The slot of an account id, or -1. */
-  find(id_hi: number, id_lo: number): number {
-    return this.index.find(id_hi, id_lo);
+  /** The slot of the partner's account id, or -1. */
+  find(partner: number, id_hi: number, id_lo: number): number {
+    return this.index.find(partner, id_hi, id_lo);
   }
 
   is_full(): boolean {
@@ -61,7 +61,7 @@ export class AccountTable {
     assert(!this.is_full(), "account table full");
     assert(overdraft_limit_minor >= 0 && overdraft_limit_minor <= BALANCE_MINOR_MAX, "overdraft");
     const slot = this.count++;
-    this.index.insert(id_hi, id_lo, slot);
+    this.index.insert(partner, id_hi, id_lo, slot);
     const f = slot * F64_STRIDE;
     this.f64[f + BALANCE] = 0;
     this.f64[f + HELD] = 0;
@@ -82,7 +82,7 @@ export class AccountTable {
   unopen_last(): void {
     assert(this.count > 0, "no account to un-open");
     const slot = this.count - 1;
-    this.index.remove(this.id_hi(slot), this.id_lo(slot));
+    this.index.remove(this.partner(slot), this.id_hi(slot), this.id_lo(slot));
     this.count--;
   }
 
@@ -146,7 +146,9 @@ export class AccountTable {
     assert(count <= this.capacity, "snapshot holds more accounts than configured");
     assert(bytes.byteLength >= count * ACCOUNT_RECORD_BYTES, "snapshot records truncated");
     new Uint8Array(this.records).set(bytes.subarray(0, count * ACCOUNT_RECORD_BYTES));
-    for (let slot = 0; slot < count; slot++) this.index.insert(this.id_hi(slot), this.id_lo(slot), slot);
+    for (let slot = 0; slot < count; slot++) {
+      this.index.insert(this.partner(slot), this.id_hi(slot), this.id_lo(slot), slot);
+    }
     this.count = count;
   }
 

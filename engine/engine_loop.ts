@@ -121,10 +121,10 @@ export class EngineLoop {
   private answer_account_query(engine: GroupEngine, view: DataView, at: number, rv: DataView,
     out: number): void {
     const a = engine.accounts;
-    const slot = a.find(view.getUint32(at + S.REQUEST_QUERY_ID + 4, true),
+    const slot = a.find(view.getUint32(at + S.REQUEST_QUERY_PARTNER, true),
+      view.getUint32(at + S.REQUEST_QUERY_ID + 4, true),
       view.getUint32(at + S.REQUEST_QUERY_ID, true));
     if (slot === -1) return;
-    if (a.partner(slot) !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
     const body = out + S.RESULT_BODY;
     rv.setUint8(out + S.RESULT_FOUND, 1);
     rv.setUint32(body + S.ACCOUNT_PARTNER, a.partner(slot), true);
@@ -144,9 +144,8 @@ export class EngineLoop {
     const w = engine.window;
     const id_lo = view.getUint32(at + S.REQUEST_QUERY_ID, true);
     const id_hi = view.getUint32(at + S.REQUEST_QUERY_ID + 4, true);
-    const entry = w.find(id_hi, id_lo);
+    const entry = w.find(view.getUint32(at + S.REQUEST_QUERY_PARTNER, true), id_hi, id_lo);
     if (entry === -1) return;
-    if (w.partner[entry] !== view.getUint32(at + S.REQUEST_QUERY_PARTNER, true)) return;
     const body = out + S.RESULT_BODY;
     rv.setUint8(out + S.RESULT_FOUND, 1);
     rv.setUint32(body, id_lo, true);

@@ -144,7 +144,7 @@ export class GroupEngine extends GroupRules {
     if (id_time_ms < this.engine_time_ms - this.window.window_ms) return Status.expired;
     const bucket = this.window.bucket_of(this.o_id_hi, this.o_id_lo);
     this.order_bucket[k] = bucket;
-    const at = this.window.find_in(bucket, this.o_id_hi, this.o_id_lo);
+    const at = this.window.find_in(bucket, this.o_partner, this.o_id_hi, this.o_id_lo);
     if (at !== -1) {
       if (this.window.digest[at] !== this.order_payload_digest[k]) return Status.id_conflict;
       this.order_window_at[k] = at;
@@ -203,6 +203,7 @@ export class GroupEngine extends GroupRules {
           this.o_counter_slot = -1;
           this.note_slots(k);
         }
+        this.forget_unopened_slots(k);
         this.note_figures(k); // after roll-back: the figures as they stand
       }
       this.emit(k);
@@ -270,15 +271,24 @@ export class GroupEngine extends GroupRules {
     }
   }
 
-  /** Records which accounts the current order touched; refused early, its own account if visible. */
+  /** Records which accounts the current order touched; refused early, its own account if any. */
   private note_slots(k: number): void {
     let slot = this.o_account_slot;
     if (slot === -1) {
-      slot = this.accounts.find(this.o_account_hi, this.o_account_lo);
-      if (slot !== -1 && this.accounts.partner(slot) !== this.o_partner) slot = -1;
+      slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
     }
     this.order_account[k] = slot;
     this.order_counter[k] = this.o_counter_slot;
+  }
+
+  /**
+   * After a chain's roll-back, the accounts it opened no longer exist (they were the newest slots):
+   * an order that named one shows the figures of no account (0), as replay will.
+   */
+  private forget_unopened_slots(k: number): void {
+    const count = this.accounts.count;
+    if (this.order_account[k]! >= count) this.order_account[k] = -1;
+    if (this.order_counter[k]! >= count) this.order_counter[k] = -1;
   }
 
   private note_figures(k: number): void {

@@ -1,7 +1,8 @@
-// Holds of one group: reserved funds with an optional timeout. A hold is addressed by the id of
-// the order that created it. Closed holds (captured, released, expired) stay recorded for the
-// idempotency window, so a late capture gets hold_settled / hold_expired rather than
-// hold_not_found; then their slot is reclaimed in the order they closed.
+// Holds of one group: reserved funds with an optional timeout. A hold is addressed by its partner
+// and the id of the order that created it (order ids are each partner's own). Closed holds
+// (captured, released, expired) stay recorded for the idempotency window, so a late capture gets
+// hold_settled / hold_expired rather than hold_not_found; then their slot is reclaimed in the
+// order they closed.
 
 import { assert } from "../common/assert.ts";
 import { IdIndex } from "./id_index.ts";
@@ -16,6 +17,7 @@ export class HoldTable {
   readonly index: IdIndex;
   readonly id_hi: Uint32Array;
   readonly id_lo: Uint32Array;
+  readonly partner: Uint32Array;
   readonly account_slot: Int32Array;
   readonly amount_minor: Float64Array;
   readonly expires_at_ms: Float64Array; // 0: no timeout
@@ -39,6 +41,7 @@ export class HoldTable {
     this.index = new IdIndex(capacity);
     this.id_hi = new Uint32Array(capacity);
     this.id_lo = new Uint32Array(capacity);
+    this.partner = new Uint32Array(capacity);
     this.account_slot = new Int32Array(capacity);
     this.amount_minor = new Float64Array(capacity);
     this.expires_at_ms = new Float64Array(capacity);
@@ -52,21 +55,23 @@ export class HoldTable {
     this.closed_fifo = new Int32Array(capacity);
   }
 
-  find(id_hi: number, id_lo: number): number {
-    return this.index.find(id_hi, id_lo);
+  find(partner: number, id_hi: number, id_lo: number): number {
+    return this.index.find(partner, id_hi, id_lo);
   }
 
   is_full(): boolean {
     return this.free_count === 0;
   }
 
-  open(id_hi: number, id_lo: number, account_slot: number, amount: number, expires_at_ms: number) {
+  open(partner: number, id_hi: number, id_lo: number, account_slot: number, amount: number,
+    expires_at_ms: number) {
     assert(this.free_count > 0, "hold table full");
     const slot = this.free_slots[--this.free_count]!;
     assert(this.state[slot] === HoldState.free, "allocated hold slot is in use");
-    this.index.insert(id_hi, id_lo, slot);
+    this.index.insert(partner, id_hi, id_lo, slot);
     this.id_hi[slot] = id_hi;
     this.id_lo[slot] = id_lo;
+    this.partner[slot] = partner;
     this.account_slot[slot] = account_slot;
     this.amount_minor[slot] = amount;
     this.expires_at_ms[slot] = expires_at_ms;
@@ -81,7 +86,7 @@ export class HoldTable {
   unopen(slot: number): void {
     assert(this.state[slot] === HoldState.open, "only an open hold can be un-opened");
     if (this.heap_position[slot] !== -1) this.heap_remove(slot);
-    this.index.remove(this.id_hi[slot]!, this.id_lo[slot]!);
+    this.index.remove(this.partner[slot]!, this.id_hi[slot]!, this.id_lo[slot]!);
     this.state[slot] = HoldState.free;
     this.free_slots[this.free_count++] = slot;
     this.used_count--;
@@ -124,7 +129,7 @@ export class HoldTable {
       if (this.closed_at_ms[slot]! >= cutoff_ms) return;
       this.closed_head = (this.closed_head + 1) % this.capacity;
       this.closed_count--;
-      this.index.remove(this.id_hi[slot]!, this.id_lo[slot]!);
+      this.index.remove(this.partner[slot]!, this.id_hi[slot]!, this.id_lo[slot]!);
       this.state[slot] = HoldState.free;
       this.free_slots[this.free_count++] = slot;
       this.used_count--;
@@ -140,23 +145,26 @@ export class HoldTable {
   }
 
   /** Restores a hold from a snapshot (open holds first, then closed ones in closing order). */
-  restore(id_hi: number, id_lo: number, account_slot: number, amount: number,
+  restore(partner: number, id_hi: number, id_lo: number, account_slot: number, amount: number,
     expires_at_ms: number, state: HoldState, closed_at_ms: number): void {
-    const slot = this.open(id_hi, id_lo, account_slot, amount, expires_at_ms);
+    const slot = this.open(partner, id_hi, id_lo, account_slot, amount, expires_at_ms);
     if (state === HoldState.open) return;
     this.close(slot, state, closed_at_ms);
     this.finish_close(slot);
   }
 
   private heap_less(a: number, b: number): boolean {
-    // Ties break on the hold id, not the slot, so a restored table expires in the same order.
+    // Ties break on the hold's key, not the slot, so a restored table expires in the same order:
+    // the id first (ids are time-ordered, so holds arrive nearly in heap order and a push rarely
+    // sifts far), then the partner (two partners may use the same id).
     const slot_a = this.heap_slot[a]!;
     const slot_b = this.heap_slot[b]!;
     const ta = this.expires_at_ms[slot_a]!;
     const tb = this.expires_at_ms[slot_b]!;
     if (ta !== tb) return ta < tb;
     if (this.id_hi[slot_a] !== this.id_hi[slot_b]) return this.id_hi[slot_a]! < this.id_hi[slot_b]!;
-    return this.id_lo[slot_a]! < this.id_lo[slot_b]!;
+    if (this.id_lo[slot_a] !== this.id_lo[slot_b]) return this.id_lo[slot_a]! < this.id_lo[slot_b]!;
+    return this.partner[slot_a]! < this.partner[slot_b]!;
   }
 
   private heap_swap(a: number, b: number): void {

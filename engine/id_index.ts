@@ -1,4 +1,6 @@
-// Open-addressing hash index from a 64-bit id (two u32 halves) to a non-negative int32 value.
+// Open-addressing hash index from a 96-bit key (a partner and a 64-bit id in two u32 halves) to a
+// non-negative int32 value: account and order ids are each partner's own, so the partner is part of
+// every key (two partners of one group may use the same ids).
 // Typed arrays only: no allocation after construction, no GC work on the hot path.
 // Linear probing with backward-shift deletion, so there are no tombstones to clean up.
 // Each position keeps its key halves and value side by side (16 bytes, four to a cache line), so a
@@ -6,13 +8,15 @@
 
 import { assert } from "../common/assert.ts";
 
-const POSITION_U32S = 4; // key_hi, key_lo, value + 1 (0: empty), unused
+const POSITION_U32S = 4; // key_hi, key_lo, value + 1 (0: empty), key_partner
 const KEY_HI = 0;
 const KEY_LO = 1;
 const VALUE = 2;
+const KEY_PARTNER = 3;
 
-export function hash_u64(hi: number, lo: number): number {
+export function hash_u96(partner: number, hi: number, lo: number): number {
   let h = Math.imul(lo ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(hi ^ 0x7f4a7c15, 0xc2b2ae35);
+  h ^= Math.imul(partner ^ 0x165667b1, 0x27d4eb2f);
   h ^= h >>> 16;
   h = Math.imul(h, 0x2c1b3c6d);
   h ^= h >>> 13;
@@ -37,49 +41,53 @@ export class IdIndex {
     this.table = new Uint32Array(position_count * POSITION_U32S);
   }
 
-  /** The value stored for the id, or -1. */
-  find(hi: number, lo: number): number {
+  /** The value stored for the partner's id, or -1. */
+  find(partner: number, hi: number, lo: number): number {
     const table = this.table;
     const mask = this.mask;
-    let position = hash_u64(hi, lo) & mask;
+    let position = hash_u96(partner, hi, lo) & mask;
     for (;;) {
       const at = position * POSITION_U32S;
       const stored = table[at + VALUE]!;
       if (stored === 0) return -1;
-      if (table[at + KEY_LO] === lo && table[at + KEY_HI] === hi) return stored - 1;
+      if (table[at + KEY_LO] === lo && table[at + KEY_HI] === hi &&
+        table[at + KEY_PARTNER] === partner) return stored - 1;
       position = (position + 1) & mask;
     }
   }
 
-  /** Inserts a new id. The caller has checked it is absent and that there is room. */
-  insert(hi: number, lo: number, value: number): void {
+  /** Inserts a new key. The caller has checked it is absent and that there is room. */
+  insert(partner: number, hi: number, lo: number, value: number): void {
     assert(value >= 0 && value < 0xffff_ffff, "index values are non-negative int32");
     assert(this.entry_count < this.entries_max, "id index full");
     const table = this.table;
     const mask = this.mask;
-    let position = hash_u64(hi, lo) & mask;
+    let position = hash_u96(partner, hi, lo) & mask;
     for (;;) {
       const at = position * POSITION_U32S;
       if (table[at + VALUE] === 0) break;
-      assert(table[at + KEY_LO] !== lo || table[at + KEY_HI] !== hi, "id already indexed");
+      assert(table[at + KEY_LO] !== lo || table[at + KEY_HI] !== hi ||
+        table[at + KEY_PARTNER] !== partner, "id already indexed");
       position = (position + 1) & mask;
     }
     const at = position * POSITION_U32S;
     table[at + KEY_HI] = hi;
     table[at + KEY_LO] = lo;
+    table[at + KEY_PARTNER] = partner;
     table[at + VALUE] = value + 1;
     this.entry_count++;
   }
 
-  /** Removes an id that is present. */
-  remove(hi: number, lo: number): void {
+  /** Removes a key that is present. */
+  remove(partner: number, hi: number, lo: number): void {
     const table = this.table;
     const mask = this.mask;
-    let hole = hash_u64(hi, lo) & mask;
+    let hole = hash_u96(partner, hi, lo) & mask;
     for (;;) {
       const at = hole * POSITION_U32S;
       assert(table[at + VALUE] !== 0, "removing an id that is not indexed");
-      if (table[at + KEY_LO] === lo && table[at + KEY_HI] === hi) break;
+      if (table[at + KEY_LO] === lo && table[at + KEY_HI] === hi &&
+        table[at + KEY_PARTNER] === partner) break;
       hole = (hole + 1) & mask;
     }
     table[hole * POSITION_U32S + VALUE] = 0;
@@ -91,12 +99,14 @@ export class IdIndex {
       probe = (probe + 1) & mask;
       const from = probe * POSITION_U32S;
       if (table[from + VALUE] === 0) return;
-      const home = hash_u64(table[from + KEY_HI]!, table[from + KEY_LO]!) & mask;
+      const home = hash_u96(table[from + KEY_PARTNER]!, table[from + KEY_HI]!,
+        table[from + KEY_LO]!) & mask;
       const stays = hole <= probe ? hole < home && home <= probe : hole < home || home <= probe;
       if (stays) continue;
       const to = hole * POSITION_U32S;
       table[to + KEY_HI] = table[from + KEY_HI]!;
       table[to + KEY_LO] = table[from + KEY_LO]!;
+      table[to + KEY_PARTNER] = table[from + KEY_PARTNER]!;
       table[to + VALUE] = table[from + VALUE]!;
       table[from + VALUE] = 0;
       hole = probe;

@@ -1,5 +1,6 @@
 // The idempotency window of one group: every order id applied in the last W ms of engine time, with
 // its original result, so a retry is answered with that result (replayed) and never applied twice.
+// Entries are keyed by (partner, order id): order ids are each partner's own.
 // An id older than engine time - W is refused as expired, so forgetting it is safe.
 //
 // Ids are kept in buckets by the creation time they carry (bucket_ms wide, a power of two so the
@@ -47,7 +48,7 @@ export class IdempotencyWindow {
   readonly id_hi: Uint32Array;
   readonly id_lo: Uint32Array;
   readonly digest: Uint32Array;
-  /** The partner that sent the order: an order's result is shown to its own partner only. */
+  /** The partner that sent the order: part of the key (order ids are each partner's own). */
   readonly partner: Uint32Array;
   readonly status: Uint8Array;
   readonly sequence: Float64Array;
@@ -87,16 +88,16 @@ export class IdempotencyWindow {
     return id_hi * this.hi_factor + (id_lo >>> this.lo_shift);
   }
 
-  /** The entry index for this id, or -1. */
-  find(id_hi: number, id_lo: number): number {
-    return this.find_in(this.bucket_of(id_hi, id_lo), id_hi, id_lo);
+  /** The entry index for the partner's order id, or -1. */
+  find(partner: number, id_hi: number, id_lo: number): number {
+    return this.find_in(this.bucket_of(id_hi, id_lo), partner, id_hi, id_lo);
   }
 
   /** find() for a caller that already has the id's bucket number. */
-  find_in(number: number, id_hi: number, id_lo: number): number {
+  find_in(number: number, partner: number, id_hi: number, id_lo: number): number {
     const b = number & this.bucket_mask;
     if (this.bucket_number[b] !== number) return -1;
-    const index = this.indexes[b]!.find(id_hi, id_lo);
+    const index = this.indexes[b]!.find(partner, id_hi, id_lo);
     return index === -1 ? -1 : b * this.bucket_capacity + index;
   }
 
@@ -156,7 +157,7 @@ export class IdempotencyWindow {
     }
     const index = this.bucket_size[b]!;
     assert(index < this.bucket_capacity, "idempotency bucket full");
-    this.indexes[b]!.insert(id_hi, id_lo, index);
+    this.indexes[b]!.insert(partner, id_hi, id_lo, index);
     this.bucket_size[b] = index + 1;
     this.count++;
     const at = b * this.bucket_capacity + index;

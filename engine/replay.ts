@@ -73,30 +73,34 @@ export function remember_entry_ids(engine: GroupEngine, entry: ReplayEntry, view
 function remember_id(engine: GroupEngine, view: DataView, at: number, first_live_bucket: number,
   applied_slot: number): void {
   const status = view.getUint8(at + RECORD_STATUS);
-  if (view.getUint8(at + 38) === Op.expire_hold || !window_records(status)) return;
+  if (!window_records(status)) return;
   const id_hi = view.getUint32(at + 4, true);
   const id_lo = view.getUint32(at, true);
+  // An expiry is not an order (id 0). A client's order with op expire_hold is one: op_unknown,
+  // remembered like any other refusal.
+  if (id_hi === 0 && id_lo === 0) return;
   const bucket = engine.window.bucket_of(id_hi, id_lo);
   if (bucket < first_live_bucket) return; // dropped by the time replay ends
   const accounts = engine.accounts;
   const balance = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held = view.getFloat64(at + RECORD_HELD_AFTER, true);
-  const slot = applied_slot !== -1 ? applied_slot : visible_account(engine, view, at);
+  const slot = applied_slot !== -1 ? applied_slot : order_account(engine, view, at);
   const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor(slot);
   engine.window.insert_in(bucket, id_hi, id_lo, order_digest(view, at),
     view.getUint32(at + 32, true), status, view.getFloat64(at + RECORD_SEQUENCE, true), balance,
     available);
 }
 
-/** The order's account if it exists and belongs to the order's partner (else the engine showed 0). */
-function visible_account(engine: GroupEngine, view: DataView, at: number): number {
-  const slot = engine.accounts.find(view.getUint32(at + 12, true), view.getUint32(at + 8, true));
-  if (slot === -1) return -1;
-  return engine.accounts.partner(slot) === view.getUint32(at + 32, true) ? slot : -1;
+/** The order's partner's account it names, or -1 (then the engine showed 0). */
+function order_account(engine: GroupEngine, view: DataView, at: number): number {
+  return engine.accounts.find(view.getUint32(at + 32, true), view.getUint32(at + 12, true),
+    view.getUint32(at + 8, true));
 }
 
-function account_slot(engine: GroupEngine, view: DataView, hi_at: number): number {
-  const slot = engine.accounts.find(view.getUint32(hi_at + 4, true), view.getUint32(hi_at, true));
+/** The account of the record's partner whose id is at id_at (the order's account or ref). */
+function account_slot(engine: GroupEngine, view: DataView, at: number, id_at: number): number {
+  const slot = engine.accounts.find(view.getUint32(at + 32, true), view.getUint32(id_at + 4, true),
+    view.getUint32(id_at, true));
   assert(slot !== -1, "replay: a recorded outcome names an unknown account");
   return slot;
 }
@@ -112,7 +116,7 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
     a.set_sequence(slot, sequence);
     return slot;
   }
-  const slot = account_slot(engine, view, at + 8);
+  const slot = account_slot(engine, view, at, at + 8);
   if (op !== Op.check) a.set_sequence(slot, sequence);
   apply_to_account(engine, view, at, op, sequence, slot);
   return slot;
@@ -134,8 +138,8 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
     case Op.hold: {
       const timeout_ms = view.getUint32(at + 24, true);
       const expires_at_ms = timeout_ms === 0 ? 0 : engine.engine_time_ms + timeout_ms;
-      engine.holds.open(view.getUint32(at + 4, true), view.getUint32(at, true), slot,
-        read_u64_safe(view, at + 16), expires_at_ms);
+      engine.holds.open(view.getUint32(at + 32, true), view.getUint32(at + 4, true),
+        view.getUint32(at, true), slot, read_u64_safe(view, at + 16), expires_at_ms);
       a.set_held_minor(slot, held_after);
       a.add_open_hold_count(slot, 1);
       return;
@@ -147,7 +151,7 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
     case Op.expire_hold:
       return close_hold(engine, view, at, slot, HoldState.expired, balance_after, held_after);
     case Op.transfer: {
-      const target = account_slot(engine, view, at + 24);
+      const target = account_slot(engine, view, at, at + 24);
       a.set_balance_minor(slot, balance_after);
       a.set_balance_minor(target, view.getFloat64(at + RECORD_COUNTER_AFTER, true));
       a.set_sequence(target, sequence);
@@ -176,7 +180,8 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
 
 function close_hold(engine: GroupEngine, view: DataView, at: number, slot: number,
   state: HoldState, balance_after: number, held_after: number): void {
-  const hold = engine.holds.find(view.getUint32(at + 28, true), view.getUint32(at + 24, true));
+  const hold = engine.holds.find(view.getUint32(at + 32, true), view.getUint32(at + 28, true),
+    view.getUint32(at + 24, true));
   assert(hold !== -1, "replay: a recorded outcome names an unknown hold");
   assert(engine.holds.account_slot[hold] === slot, "replay: hold of another account");
   engine.holds.close(hold, state, engine.engine_time_ms);

@@ -117,13 +117,11 @@ export class GroupRules {
     return Status.ok;
   }
 
-  /** Finds the order's account and checks it belongs to the partner, is not closed, and matches. */
+  /** Finds the partner's account and checks it is not closed and matches. */
   private resolve_account(check_currency: boolean): Status {
-    const slot = this.accounts.find(this.o_account_hi, this.o_account_lo);
+    // Account ids are each partner's own: another partner's account of the same id is not found.
+    const slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
     if (slot === -1) return Status.account_not_found;
-    // Another partner's account: refused before its slot is noted, so neither the result nor the
-    // journal record carries that account's figures.
-    if (this.accounts.partner(slot) !== this.o_partner) return Status.forbidden;
     this.o_account_slot = slot;
     if (this.accounts.state(slot) === AccountState.closed) return Status.account_closed;
     if (check_currency && this.accounts.currency(slot) !== this.o_currency) {
@@ -182,14 +180,15 @@ export class GroupRules {
     this.accounts.add_held_minor(slot, this.o_amount);
     this.accounts.add_open_hold_count(slot, 1);
     const expires_at_ms = this.o_ref_lo === 0 ? 0 : this.engine_time_ms + this.o_ref_lo;
-    const hold = this.holds.open(this.o_id_hi, this.o_id_lo, slot, this.o_amount, expires_at_ms);
+    const hold = this.holds.open(this.o_partner, this.o_id_hi, this.o_id_lo, slot, this.o_amount,
+      expires_at_ms);
     if (this.in_chain) this.opened_holds[this.opened_hold_count++] = hold;
     return Status.ok;
   }
 
   /** The open hold named by ref on the order's account, or a status saying why there is none. */
   private resolve_hold(): number {
-    const hold = this.holds.find(this.o_ref_hi, this.o_ref_lo);
+    const hold = this.holds.find(this.o_partner, this.o_ref_hi, this.o_ref_lo);
     if (hold === -1) return -Status.hold_not_found;
     if (this.holds.account_slot[hold] !== this.o_account_slot) return -Status.hold_not_found;
     const state = this.holds.state[hold];
@@ -244,9 +243,10 @@ export class GroupRules {
     }
     const source = this.o_account_slot;
     if (this.is_frozen(source)) return Status.account_frozen;
-    const target = this.accounts.find(this.o_ref_hi, this.o_ref_lo);
+    // The target is looked up among the order's partner's accounts, so another partner's account
+    // is not found wherever it lives: how partners are grouped never changes the answer.
+    const target = this.accounts.find(this.o_partner, this.o_ref_hi, this.o_ref_lo);
     if (target === -1) return Status.account_not_found;
-    if (this.accounts.partner(target) !== this.o_partner) return Status.cross_partner;
     this.o_counter_slot = target;
     if (this.accounts.state(target) === AccountState.closed) return Status.account_closed;
     if (this.accounts.currency(target) !== this.o_currency) return Status.currency_mismatch;
@@ -266,9 +266,9 @@ export class GroupRules {
       return Status.invalid;
     }
     if (this.o_amount === -1) return Status.amount_out_of_range;
-    const existing = this.accounts.find(this.o_account_hi, this.o_account_lo);
+    const existing = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
     if (existing !== -1) {
-      if (this.accounts.partner(existing) === this.o_partner) this.o_account_slot = existing;
+      this.o_account_slot = existing;
       return Status.account_exists;
     }
     if (this.accounts.is_full()) return Status.limit_exceeded;

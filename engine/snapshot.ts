@@ -13,7 +13,9 @@ import type { GroupEngine } from "./group_engine.ts";
 import type { HoldState } from "./holds.ts";
 
 const STATE_MAGIC = 0x41545347; // "GSTA": group state (the file around it has its own header)
-const STATE_VERSION = 2; // 2: accounts as 64-byte records
+// 2: accounts as 64-byte records. 3: account and order ids are each partner's own (holds carry
+// their partner; the window and the accounts already did).
+export const STATE_VERSION = 3;
 const META_BYTES = 64;
 
 type Column = Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array;
@@ -22,7 +24,8 @@ function padded(bytes: number): number {
   return (bytes + 7) & ~7;
 }
 
-const HOLD_COLUMN_BYTES = [4, 4, 4, 8, 8, 8, 1]; // id_hi, id_lo, account, amount, expires, closed, state
+// partner, id_hi, id_lo, account, amount, expires, closed, state
+const HOLD_COLUMN_BYTES = [4, 4, 4, 4, 8, 8, 8, 1];
 const WINDOW_COLUMN_BYTES = [4, 4, 4, 4, 1, 8, 8, 8];
 
 /** Bytes the snapshot of this engine's state takes right now. */
@@ -78,15 +81,17 @@ function write_holds(engine: GroupEngine, target: Uint8Array, offset: number): n
   const base = target.byteOffset + offset;
   const at = HOLD_COLUMN_BYTES.map((_, c) => base +
     HOLD_COLUMN_BYTES.slice(0, c).reduce((sum, bytes) => sum + padded(bytes * n), 0));
-  const id_hi = new Uint32Array(target.buffer, at[0], n);
-  const id_lo = new Uint32Array(target.buffer, at[1], n);
-  const account = new Int32Array(target.buffer, at[2], n);
-  const amount = new Float64Array(target.buffer, at[3], n);
-  const expires = new Float64Array(target.buffer, at[4], n);
-  const closed = new Float64Array(target.buffer, at[5], n);
-  const state = new Uint8Array(target.buffer, at[6], n);
+  const partner = new Uint32Array(target.buffer, at[0], n);
+  const id_hi = new Uint32Array(target.buffer, at[1], n);
+  const id_lo = new Uint32Array(target.buffer, at[2], n);
+  const account = new Int32Array(target.buffer, at[3], n);
+  const amount = new Float64Array(target.buffer, at[4], n);
+  const expires = new Float64Array(target.buffer, at[5], n);
+  const closed = new Float64Array(target.buffer, at[6], n);
+  const state = new Uint8Array(target.buffer, at[7], n);
   let i = 0;
   h.for_each_used((slot) => {
+    partner[i] = h.partner[slot]!;
     id_hi[i] = h.id_hi[slot]!;
     id_lo[i] = h.id_lo[slot]!;
     account[i] = h.account_slot[slot]!;
@@ -149,7 +154,7 @@ export function restore_snapshot(engine: GroupEngine, bytes: Uint8Array): void {
   assert(engine.last_sequence === 0 && engine.accounts.count === 0, "restore into a fresh engine");
   const meta = new DataView(bytes.buffer, bytes.byteOffset, META_BYTES);
   assert(meta.getUint32(0, true) === STATE_MAGIC, "snapshot: bad magic");
-  assert(meta.getUint32(4, true) === STATE_VERSION, "snapshot: unknown version");
+  check_state_version(meta.getUint32(4, true));
   assert(meta.getUint32(8, true) === engine.group, "snapshot: another group's");
   const account_count = meta.getUint32(32, true);
   const hold_count = meta.getUint32(36, true);
@@ -167,6 +172,18 @@ export function restore_snapshot(engine: GroupEngine, bytes: Uint8Array): void {
   engine.engine_time_ms = meta.getFloat64(24, true);
 }
 
+/** An older version is an operator's matter (data of an older release), not a bug: say so. */
+function check_state_version(version: number): void {
+  if (version === STATE_VERSION) return;
+  if (version < STATE_VERSION) {
+    throw new Error(`snapshot: group state version ${version} is no longer read (version ` +
+      `${STATE_VERSION} keys account and order ids by partner): remove the group's data to start ` +
+      "it afresh, or load it from storage");
+  }
+  throw new Error(`snapshot: group state version ${version} is newer than this release reads ` +
+    `(${STATE_VERSION})`);
+}
+
 function restore_accounts(engine: GroupEngine, reader: ColumnReader, n: number): void {
   const records = reader.next(u8, 1, n * ACCOUNT_RECORD_BYTES);
   const a = engine.accounts;
@@ -175,12 +192,14 @@ function restore_accounts(engine: GroupEngine, reader: ColumnReader, n: number):
 }
 
 function restore_holds(engine: GroupEngine, reader: ColumnReader, n: number): void {
+  const partner = reader.next(u32, 4, n);
   const id_hi = reader.next(u32, 4, n), id_lo = reader.next(u32, 4, n);
   const account = reader.next(i32, 4, n), amount = reader.next(f64, 8, n);
   const expires = reader.next(f64, 8, n), closed = reader.next(f64, 8, n);
   const state = reader.next(u8, 1, n);
   for (let i = 0; i < n; i++) {
-    engine.holds.restore(id_hi[i]!, id_lo[i]!, account[i]!, amount[i]!, expires[i]!,
+    assert(engine.accounts.partner(account[i]!) === partner[i], "snapshot: a hold's partner");
+    engine.holds.restore(partner[i]!, id_hi[i]!, id_lo[i]!, account[i]!, amount[i]!, expires[i]!,
       state[i]! as HoldState, closed[i]!);
   }
 }

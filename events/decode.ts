@@ -25,8 +25,9 @@ import {
 /**
  * Why a record was refused. "short": fewer bytes than a header. "too_large": above
  * EVENT_RECORD_BYTES_MAX. "bad_version": a version this reader does not know (a newer producer:
- * upgrade the consumer). "bad_length": header_bytes, event_bytes, record_bytes or event_count
- * disagree with each other or with the value's size. "bad_sequence": first/last sequence out of
+ * upgrade the consumer). "old_version": version 1, from before account and order ids were each
+ * partner's own: no longer read (it had no production data). "bad_length": header_bytes,
+ * event_bytes, record_bytes or event_count disagree with each other or with the value's size. "bad_sequence": first/last sequence out of
  * range or inconsistent, or an event out of sequence. "bad_time": an engine time that is not an
  * integer of ms or goes backwards. "bad_op" / "bad_status": a value the schema does not define
  * (or op none, status pending). "bad_money": a figure after that is not an exact integer.
@@ -36,6 +37,7 @@ export type EventDecodeError =
   | "too_large"
   | "bad_magic"
   | "bad_version"
+  | "old_version"
   | "bad_crc"
   | "bad_length"
   | "bad_reserved"
@@ -150,7 +152,9 @@ export function decode_event_record(bytes: Uint8Array): EventDecodeResult {
   if (bytes.byteLength < EVENT_RECORD_HEADER_BYTES) return refuse("short");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(HEADER_MAGIC_OFFSET, true) !== EVENT_MAGIC) return refuse("bad_magic");
-  if (view.getUint16(HEADER_VERSION_OFFSET, true) !== EVENT_VERSION) return refuse("bad_version");
+  const version = view.getUint16(HEADER_VERSION_OFFSET, true);
+  if (version >= 1 && version < EVENT_VERSION) return refuse("old_version");
+  if (version !== EVENT_VERSION) return refuse("bad_version");
   if (bytes.byteLength > EVENT_RECORD_BYTES_MAX) return refuse("too_large");
   const crc = view.getUint32(HEADER_CRC32_OFFSET, true);
   if (crc32(bytes.subarray(CRC32_START_OFFSET)) !== crc) return refuse("bad_crc");

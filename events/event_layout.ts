@@ -28,7 +28,7 @@
 //   48  balance_after          i64  the account's balance after the event
 //   56  held_after             i64  the account's held amount after the event
 //   64  counter_balance_after  i64  transfer: the target account's balance after; else 0
-//   72  partner                u32
+//   72  partner                u32  the order's partner: account, order_id and ref are its own
 //   76  currency               u16  ISO 4217 numeric
 //   78  op                     u8   Op (schema/balance.fbs)
 //   79  status                 u8   Status (schema/balance.fbs); never pending
@@ -39,7 +39,9 @@ import { assert } from "../common/assert.ts";
 import { JOURNAL_ENTRY_RECORDS_MAX } from "../common/constants.ts";
 
 export const EVENT_MAGIC = 0x54564542; // bytes "B","E","V","T" read as a little-endian u32
-export const EVENT_VERSION = 1;
+// 2: account, order and hold ids are each partner's own (the same layout; version 1 consumers keyed
+// them by id alone, so they must refuse version 2, and version 1 is no longer read).
+export const EVENT_VERSION = 2;
 
 // --- Record header -------------------------------------------------------------------------------
 // magic, crc32 and version keep their offsets in every version: a reader checks them first.

@@ -187,6 +187,7 @@ async function update_accounts(tx: Transaction, group: number,
   const overdraft = changes.map((c) => c.overdraft_limit_minor);
   const state = changes.map((c) => c.state);
   const last_sequence = changes.map((c) => c.last_sequence);
+  const partner = changes.map((c) => c.partner);
   const result = await tx`
     update accounts a set
       balance_minor = coalesce(c.balance_minor, a.balance_minor),
@@ -197,9 +198,10 @@ async function update_accounts(tx: Transaction, group: number,
       updated_at = now()
     from unnest(
       ${account_id}::numeric[], ${balance}::bigint[], ${held}::bigint[], ${overdraft}::bigint[],
-      ${state}::smallint[], ${last_sequence}::bigint[])
-      as c(account_id, balance_minor, held_minor, overdraft_limit_minor, state, last_sequence)
-    where a.group_id = ${group} and a.account_id = c.account_id
+      ${state}::smallint[], ${last_sequence}::bigint[], ${partner}::bigint[])
+      as c(account_id, balance_minor, held_minor, overdraft_limit_minor, state, last_sequence,
+        partner)
+    where a.group_id = ${group} and a.partner = c.partner and a.account_id = c.account_id
       and a.last_sequence < c.last_sequence`;
   assert(result.count === changes.length,
     `group ${group}: ${changes.length - result.count} changed accounts not found or ahead`);
@@ -207,6 +209,7 @@ async function update_accounts(tx: Transaction, group: number,
 
 async function insert_holds(tx: Transaction, group: number,
   changes: readonly HoldChange[]): Promise<void> {
+  const partner = changes.map((c) => c.partner);
   const hold_id = changes.map((c) => c.hold_id.toString());
   const account_id = changes.map((c) => c.account.toString());
   const amount = changes.map((c) => c.opened!.amount_minor);
@@ -215,10 +218,10 @@ async function insert_holds(tx: Transaction, group: number,
   const opened_sequence = changes.map((c) => c.opened!.opened_sequence);
   const sequence = changes.map((c) => c.sequence);
   await tx`
-    insert into holds (group_id, hold_id, account_id, amount_minor, expires_at_ms, state,
+    insert into holds (group_id, partner, hold_id, account_id, amount_minor, expires_at_ms, state,
       opened_sequence, sequence)
     select ${group}, * from unnest(
-      ${hold_id}::numeric[], ${account_id}::numeric[], ${amount}::bigint[],
+      ${partner}::bigint[], ${hold_id}::numeric[], ${account_id}::numeric[], ${amount}::bigint[],
       ${expires_at_ms}::bigint[], ${state}::smallint[], ${opened_sequence}::bigint[],
       ${sequence}::bigint[])`;
 }
@@ -226,16 +229,18 @@ async function insert_holds(tx: Transaction, group: number,
 /** Closes holds opened by earlier batches; each must be there, open, and of the event's account. */
 async function close_holds(tx: Transaction, group: number,
   changes: readonly HoldChange[]): Promise<void> {
+  const partner = changes.map((c) => c.partner);
   const hold_id = changes.map((c) => c.hold_id.toString());
   const account_id = changes.map((c) => c.account.toString());
   const state = changes.map((c) => c.state);
   const sequence = changes.map((c) => c.sequence);
   const result = await tx`
     update holds h set state = c.state, sequence = c.sequence
-    from unnest(${hold_id}::numeric[], ${account_id}::numeric[], ${state}::smallint[],
-      ${sequence}::bigint[]) as c(hold_id, account_id, state, sequence)
-    where h.group_id = ${group} and h.hold_id = c.hold_id and h.account_id = c.account_id
-      and h.state = ${HoldState.open}`;
+    from unnest(${partner}::bigint[], ${hold_id}::numeric[], ${account_id}::numeric[],
+      ${state}::smallint[], ${sequence}::bigint[])
+      as c(partner, hold_id, account_id, state, sequence)
+    where h.group_id = ${group} and h.partner = c.partner and h.hold_id = c.hold_id
+      and h.account_id = c.account_id and h.state = ${HoldState.open}`;
   assert(result.count === changes.length,
     `group ${group}: ${changes.length - result.count} closed holds not found or not open`);
 }

@@ -2,6 +2,7 @@
 // statement per table however many events touch the same account (a partner's account is touched
 // by nearly every event of its group). Later events overwrite earlier ones field by field: the
 // last value wins, and a field no event set stays null, meaning "keep what the row has".
+// Account and order (so hold) ids are each partner's own: changes are keyed by (partner, id).
 
 import { assert, assert_never } from "../common/assert.ts";
 import { HoldState } from "../engine/holds.ts";
@@ -18,6 +19,7 @@ export interface OpenedAccount {
 }
 
 export interface AccountChange {
+  partner: number;
   account: bigint;
   /** Non-null when the batch opened it: then every figure below is set too. */
   opened: OpenedAccount | null;
@@ -36,6 +38,7 @@ export interface OpenedHold {
 }
 
 export interface HoldChange {
+  partner: number;
   hold_id: bigint;
   account: bigint;
   opened: OpenedHold | null;
@@ -43,9 +46,14 @@ export interface HoldChange {
   sequence: number;
 }
 
+/** Keys of the maps below: change_key(partner, account id or hold id). */
 export interface Changes {
-  accounts: Map<bigint, AccountChange>;
-  holds: Map<bigint, HoldChange>;
+  accounts: Map<string, AccountChange>;
+  holds: Map<string, HoldChange>;
+}
+
+export function change_key(partner: number, id: bigint): string {
+  return `${partner}/${id}`;
 }
 
 /** The changes of `events` (already checked, in sequence order). */
@@ -67,7 +75,8 @@ function coalesce_event(changes: Changes, event: ProjectedEvent): void {
       return open_account(changes, event);
     case Op.credit:
     case Op.debit:
-      account_change(changes, event.account, event.sequence).balance_minor = event.balance_after_minor;
+      account_change(changes, event.partner, event.account, event.sequence).balance_minor =
+        event.balance_after_minor;
       return;
     case Op.hold:
       return open_hold(changes, event);
@@ -78,21 +87,25 @@ function coalesce_event(changes: Changes, event: ProjectedEvent): void {
     case Op.expire_hold:
       return close_hold(changes, event, HoldState.expired);
     case Op.transfer:
-      account_change(changes, event.account, event.sequence).balance_minor = event.balance_after_minor;
-      account_change(changes, event.ref, event.sequence).balance_minor =
+      account_change(changes, event.partner, event.account, event.sequence).balance_minor =
+        event.balance_after_minor;
+      account_change(changes, event.partner, event.ref, event.sequence).balance_minor =
         event.counter_balance_after_minor;
       return;
     case Op.freeze:
-      account_change(changes, event.account, event.sequence).state = AccountState.frozen;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.frozen;
       return;
     case Op.unfreeze:
-      account_change(changes, event.account, event.sequence).state = AccountState.open;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.open;
       return;
     case Op.close_account:
-      account_change(changes, event.account, event.sequence).state = AccountState.closed;
+      account_change(changes, event.partner, event.account, event.sequence).state =
+        AccountState.closed;
       return;
     case Op.set_overdraft:
-      account_change(changes, event.account, event.sequence).overdraft_limit_minor =
+      account_change(changes, event.partner, event.account, event.sequence).overdraft_limit_minor =
         money_of(event.amount_minor);
       return;
     case Op.none:
@@ -104,14 +117,16 @@ function coalesce_event(changes: Changes, event: ProjectedEvent): void {
 }
 
 /** The change of an account that must already exist (in the table or earlier in the batch). */
-function account_change(changes: Changes, account: bigint, sequence: number): AccountChange {
-  let change = changes.accounts.get(account);
+function account_change(changes: Changes, partner: number, account: bigint,
+  sequence: number): AccountChange {
+  const key = change_key(partner, account);
+  let change = changes.accounts.get(key);
   if (change === undefined) {
     change = {
-      account, opened: null, balance_minor: null, held_minor: null, overdraft_limit_minor: null,
-      state: null, last_sequence: sequence,
+      partner, account, opened: null, balance_minor: null, held_minor: null,
+      overdraft_limit_minor: null, state: null, last_sequence: sequence,
     };
-    changes.accounts.set(account, change);
+    changes.accounts.set(key, change);
   }
   assert(change.last_sequence <= sequence, "account changes in sequence order");
   change.last_sequence = sequence;
@@ -119,8 +134,10 @@ function account_change(changes: Changes, account: bigint, sequence: number): Ac
 }
 
 function open_account(changes: Changes, event: ProjectedEvent): void {
-  assert(!changes.accounts.has(event.account), "an account opened after a change in its batch");
-  changes.accounts.set(event.account, {
+  const key = change_key(event.partner, event.account);
+  assert(!changes.accounts.has(key), "an account opened after a change in its batch");
+  changes.accounts.set(key, {
+    partner: event.partner,
     account: event.account,
     opened: { partner: event.partner, kind: Number(event.ref), currency: event.currency },
     balance_minor: event.balance_after_minor,
@@ -132,8 +149,10 @@ function open_account(changes: Changes, event: ProjectedEvent): void {
 }
 
 function open_hold(changes: Changes, event: ProjectedEvent): void {
-  assert(!changes.holds.has(event.order_id), "a hold id opened twice in one batch");
-  changes.holds.set(event.order_id, {
+  const key = change_key(event.partner, event.order_id);
+  assert(!changes.holds.has(key), "a hold id opened twice in one batch");
+  changes.holds.set(key, {
+    partner: event.partner,
     hold_id: event.order_id,
     account: event.account,
     opened: {
@@ -144,21 +163,23 @@ function open_hold(changes: Changes, event: ProjectedEvent): void {
     state: HoldState.open,
     sequence: event.sequence,
   });
-  account_change(changes, event.account, event.sequence).held_minor = event.held_after_minor;
+  account_change(changes, event.partner, event.account, event.sequence).held_minor =
+    event.held_after_minor;
 }
 
 function close_hold(changes: Changes, event: ProjectedEvent, state: HoldState): void {
-  const earlier = changes.holds.get(event.ref);
+  const key = change_key(event.partner, event.ref);
+  const earlier = changes.holds.get(key);
   if (earlier === undefined) {
-    changes.holds.set(event.ref,
-      { hold_id: event.ref, account: event.account, opened: null, state, sequence: event.sequence });
+    changes.holds.set(key, { partner: event.partner, hold_id: event.ref, account: event.account,
+      opened: null, state, sequence: event.sequence });
   } else {
     assert(earlier.state === HoldState.open, "closing a hold closed earlier in its batch");
     assert(earlier.account === event.account, "a hold closed by an event of another account");
     earlier.state = state;
     earlier.sequence = event.sequence;
   }
-  const change = account_change(changes, event.account, event.sequence);
+  const change = account_change(changes, event.partner, event.account, event.sequence);
   change.balance_minor = event.balance_after_minor;
   change.held_minor = event.held_after_minor;
 }

@@ -85,7 +85,7 @@ export async function read_account(db: Reader, partner: number,
     .from(accounts)
     .innerJoin(applied_sequence, eq(applied_sequence.group_id, accounts.group_id))
     .where(and(eq(accounts.partner, partner), eq(accounts.account_id, account_id)));
-  // Ids are unique within a group and a partner lives in one group: one row at most.
+  // (partner, account id) is unique within a group and a partner lives in one group: one row.
   assert(rows.length <= 1, `account ${account_id} of partner ${partner} projected twice`);
   const row = rows[0];
   if (row === undefined) return null;

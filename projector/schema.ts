@@ -13,7 +13,8 @@
 // - Sequences, epochs (u32) and engine times are bigint too; partner ids (u32) do not fit int4.
 // - Enums (kind, state, op, status, hold state) are smallint holding the wire values of
 //   schema/balance.fbs (and engine/holds.ts HoldState): retired values are never reused there.
-// - Every row carries its group: ids are unique within a group (the engine's scope), and
+// - Account and order ids (so hold ids) are each partner's own: accounts and holds are keyed by
+//   (group_id, partner, id), and every read names the partner. Every row carries its group, and
 //   (group_id, sequence) names one event.
 // - No foreign keys: the projector writes in bulk and in event order, and drizzle-kit would pin
 //   them to the "public" schema.
@@ -57,7 +58,7 @@ export const accounts = pgTable(
     updated_at: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    primaryKey({ name: "accounts_pk", columns: [t.group_id, t.account_id] }),
+    primaryKey({ name: "accounts_pk", columns: [t.group_id, t.partner, t.account_id] }),
     index("accounts_partner_account_idx").on(t.partner, t.account_id),
     check("accounts_account_id_u64", sql`account_id >= 0 and account_id <= ${sql.raw(U64_MAX_TEXT)}`),
     check("accounts_held_not_negative", sql`held_minor >= 0`),
@@ -83,11 +84,15 @@ export type AccountFigures = {
   [K in keyof typeof account_figures]: (typeof account_figures)[K]["_"]["data"];
 };
 
-/** Holds by the id of the order that opened them; closed holds stay, with their closing state. */
+/**
+ * Holds by their partner and the id of the order that opened them; closed holds stay, with their
+ * closing state.
+ */
 export const holds = pgTable(
   "holds",
   {
     group_id: integer("group_id").notNull(),
+    partner: bigint("partner", { mode: "number" }).notNull(),
     hold_id: u64("hold_id").notNull(),
     account_id: u64("account_id").notNull(),
     amount_minor: money("amount_minor").notNull(),
@@ -98,9 +103,10 @@ export const holds = pgTable(
     sequence: bigint("sequence", { mode: "number" }).notNull(), // the last event that changed it
   },
   (t) => [
-    primaryKey({ name: "holds_pk", columns: [t.group_id, t.hold_id] }),
+    primaryKey({ name: "holds_pk", columns: [t.group_id, t.partner, t.hold_id] }),
     // Start-up without local state reads a group's open holds (DESIGN.md section 5).
-    index("holds_open_idx").on(t.group_id, t.account_id).where(sql`state = ${sql.raw(String(HoldState.open))}`),
+    index("holds_open_idx").on(t.group_id, t.partner, t.account_id)
+      .where(sql`state = ${sql.raw(String(HoldState.open))}`),
     check("holds_amount_not_negative", sql`amount_minor >= 0`),
   ],
 );
@@ -135,9 +141,10 @@ export const orders = pgTable(
   (t) => [
     primaryKey({ name: "orders_pk", columns: [t.group_id, t.sequence] }),
     index("orders_partner_order_idx").on(t.partner, t.order_id, t.sequence),
-    index("orders_account_sequence_idx").on(t.account_id, t.sequence),
+    index("orders_account_sequence_idx").on(t.partner, t.account_id, t.sequence),
     // A transfer is in its target's history too.
-    index("orders_transfer_target_idx").on(t.ref, t.sequence).where(sql`op = ${sql.raw(String(Op.transfer))}`),
+    index("orders_transfer_target_idx").on(t.partner, t.ref, t.sequence)
+      .where(sql`op = ${sql.raw(String(Op.transfer))}`),
   ],
 );
 

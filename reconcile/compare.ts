@@ -17,6 +17,8 @@ export type Value = number | string | null;
 export interface Difference {
   group: number;
   kind: RowKind;
+  /** Ids are each partner's own: the row is (partner, id). */
+  partner: number;
   /** The account id, or the hold id (the order that opened it). */
   id: bigint;
   field: string;
@@ -52,9 +54,9 @@ export interface GroupComparison {
 export const PRESENT = "present";
 export const MISSING = "missing";
 
-/** The account fields compared, in report order. */
+/** The account fields compared, in report order (the partner is part of the row's key). */
 export const ACCOUNT_FIELDS = [
-  "partner", "kind", "currency", "state", "overdraft_limit_minor", "balance_minor", "held_minor",
+  "kind", "currency", "state", "overdraft_limit_minor", "balance_minor", "held_minor",
   "available_minor", "last_sequence",
 ] as const satisfies readonly (keyof AccountRow)[];
 
@@ -66,6 +68,11 @@ export const HOLD_FIELDS = [
 function counts(engine: number, postgres: number): RowCounts {
   return { engine, postgres, compared: 0, equal: 0, different: 0, moved_on: 0,
     missing_in_postgres: 0, missing_in_engine: 0 };
+}
+
+/** Rows are matched by (partner, id): ids are each partner's own. */
+function key_of(partner: number, id: bigint): string {
+  return `${partner}/${id}`;
 }
 
 function value_of(value: bigint | number | null): Value {
@@ -85,15 +92,17 @@ function compare_accounts(engine: EngineState, postgres: PostgresState,
   differences: Difference[]): RowCounts {
   const s = engine.sequence;
   const result = counts(engine.accounts.length, postgres.accounts.length);
-  const rows = new Map(postgres.accounts.map((row) => [row.account, row]));
-  const difference = (id: bigint, field: string, e: Value, p: Value) =>
-    differences.push({ group: engine.group, kind: "account", id, field, engine: e, postgres: p });
+  const rows = new Map(postgres.accounts.map((row) => [key_of(row.partner, row.account), row]));
+  const difference = (row: AccountRow, field: string, e: Value, p: Value) =>
+    differences.push({ group: engine.group, kind: "account", partner: row.partner,
+      id: row.account, field, engine: e, postgres: p });
   for (const mine of engine.accounts) {
-    const theirs = rows.get(mine.account);
-    rows.delete(mine.account);
+    const key = key_of(mine.partner, mine.account);
+    const theirs = rows.get(key);
+    rows.delete(key);
     if (theirs === undefined) {
       result.missing_in_postgres++;
-      difference(mine.account, "row", PRESENT, MISSING);
+      difference(mine, "row", PRESENT, MISSING);
     } else if (theirs.last_sequence > s) {
       result.moved_on++;
     } else {
@@ -102,7 +111,7 @@ function compare_accounts(engine: EngineState, postgres: PostgresState,
       for (const field of ACCOUNT_FIELDS) {
         if (mine[field] === theirs[field]) continue;
         equal = false;
-        difference(mine.account, field, mine[field], theirs[field]);
+        difference(mine, field, mine[field], theirs[field]);
       }
       if (equal) result.equal++;
       else result.different++;
@@ -114,7 +123,7 @@ function compare_accounts(engine: EngineState, postgres: PostgresState,
       result.moved_on++;
     } else {
       result.missing_in_engine++;
-      difference(theirs.account, "row", MISSING, PRESENT);
+      difference(theirs, "row", MISSING, PRESENT);
     }
   }
   return result;
@@ -125,15 +134,17 @@ function compare_holds(engine: EngineState, postgres: PostgresState,
   const s = engine.sequence;
   const open_count = postgres.holds.filter((row) => row.state === HoldState.open).length;
   const result = counts(engine.open_holds.length, open_count);
-  const rows = new Map(postgres.holds.map((row) => [row.hold, row]));
-  const difference = (id: bigint, field: string, e: Value, p: Value) =>
-    differences.push({ group: engine.group, kind: "hold", id, field, engine: e, postgres: p });
+  const rows = new Map(postgres.holds.map((row) => [key_of(row.partner, row.hold), row]));
+  const difference = (row: EngineHold, field: string, e: Value, p: Value) =>
+    differences.push({ group: engine.group, kind: "hold", partner: row.partner, id: row.hold,
+      field, engine: e, postgres: p });
   for (const mine of engine.open_holds) {
-    const theirs = rows.get(mine.hold);
-    rows.delete(mine.hold);
+    const key = key_of(mine.partner, mine.hold);
+    const theirs = rows.get(key);
+    rows.delete(key);
     if (theirs === undefined) {
       result.missing_in_postgres++;
-      difference(mine.hold, "row", PRESENT, MISSING);
+      difference(mine, "row", PRESENT, MISSING);
     } else if (theirs.sequence > s) {
       result.moved_on++;
     } else {
@@ -149,7 +160,7 @@ function compare_holds(engine: EngineState, postgres: PostgresState,
       result.moved_on++;
     } else if (theirs.state === HoldState.open) {
       result.missing_in_engine++;
-      difference(theirs.hold, "row", MISSING, PRESENT);
+      difference(theirs, "row", MISSING, PRESENT);
     }
   }
   return result;
@@ -160,7 +171,8 @@ function hold_fields_equal(group: number, mine: EngineHold, theirs: PostgresHold
   let equal = true;
   const difference = (field: string, e: Value, p: Value) => {
     equal = false;
-    differences.push({ group, kind: "hold", id: mine.hold, field, engine: e, postgres: p });
+    differences.push({ group, kind: "hold", partner: mine.partner, id: mine.hold, field,
+      engine: e, postgres: p });
   };
   if (theirs.state !== HoldState.open) difference("state", HoldState.open, theirs.state);
   for (const field of HOLD_FIELDS) {

@@ -132,6 +132,7 @@ function open_hold_rows(engine: GroupEngine): EngineHold[] {
     assert(account_slot >= 0 && account_slot < a.count, "an open hold's account exists");
     const expires_at_ms = h.expires_at_ms[slot]!;
     rows.push({
+      partner: h.partner[slot]!,
       hold: u64_of(h.id_hi[slot]!, h.id_lo[slot]!),
       account: u64_of(a.id_hi(account_slot), a.id_lo(account_slot)),
       amount_minor: h.amount_minor[slot]!,

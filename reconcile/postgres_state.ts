@@ -99,6 +99,7 @@ export class PostgresReader {
 }
 
 const HOLD_COLUMNS = {
+  partner: holds.partner,
   hold: holds.hold_id,
   account: holds.account_id,
   amount_minor: holds.amount_minor,

@@ -13,6 +13,7 @@ export const EXIT_CANNOT_RUN = 2;
 export interface DifferenceJson {
   group: number;
   kind: "account" | "hold";
+  partner: number;
   id: string;
   field: string;
   engine: Value;
@@ -43,8 +44,8 @@ export function exit_code_of(comparisons: readonly GroupComparison[]): number {
 }
 
 function difference_json(d: Difference): DifferenceJson {
-  return { group: d.group, kind: d.kind, id: d.id.toString(), field: d.field, engine: d.engine,
-    postgres: d.postgres };
+  return { group: d.group, kind: d.kind, partner: d.partner, id: d.id.toString(), field: d.field,
+    engine: d.engine, postgres: d.postgres };
 }
 
 function moved_on_count(comparisons: readonly GroupComparison[]): number {
@@ -73,7 +74,8 @@ function counts_text(counts: RowCounts): string {
 }
 
 function difference_text(d: Difference): string {
-  return `  DIFF group ${d.group} ${d.kind} ${d.id} ${d.field}: engine ${String(d.engine)}, ` +
+  return `  DIFF group ${d.group} ${d.kind} ${d.partner}/${d.id} ${d.field}: ` +
+    `engine ${String(d.engine)}, ` +
     `PostgreSQL ${String(d.postgres)}`;
 }
 

@@ -3,7 +3,7 @@
 // (reconcile/postgres_state.ts). Ids are bigint (u64); money and sequences are numbers, exact
 // because the engine keeps every figure a safe integer.
 
-/** An account with every figure both sides keep. */
+/** An account with every figure both sides keep; named by (partner, account). */
 export interface AccountRow {
   account: bigint;
   partner: number;
@@ -20,6 +20,8 @@ export interface AccountRow {
 
 /** An open hold in the engine (the engine keeps no per-hold sequence). */
 export interface EngineHold {
+  /** A hold is named by its partner and hold id (order ids are each partner's own). */
+  partner: number;
   hold: bigint;
   account: bigint;
   amount_minor: number;

@@ -94,10 +94,10 @@ function restore_rows(engine: GroupEngine, stored: GroupStoredState): void {
   for (const hold of stored.holds) {
     assert(!engine.holds.is_full(),
       `group ${stored.group}: more holds stored than HOLDS_PER_GROUP`);
-    const slot = a.find(hi(hold.account_id), lo(hold.account_id));
+    const slot = a.find(hold.partner, hi(hold.account_id), lo(hold.account_id));
     assert(slot !== -1, `group ${stored.group}: hold ${hold.hold_id} of an unknown account`);
-    engine.holds.restore(hi(hold.hold_id), lo(hold.hold_id), slot, hold.amount_minor,
-      hold.expires_at_ms, hold.state, hold.closed_at_ms);
+    engine.holds.restore(hold.partner, hi(hold.hold_id), lo(hold.hold_id), slot,
+      hold.amount_minor, hold.expires_at_ms, hold.state, hold.closed_at_ms);
     if (hold.state === HoldState.open) a.add_open_hold_count(slot, 1);
   }
   for (let slot = 0; slot < a.count; slot++) a.verify(slot);

@@ -16,6 +16,8 @@ import {
 } from "../projector/schema.ts";
 
 export interface HoldRecord {
+  /** A hold is named by its partner and the id of the order that opened it. */
+  partner: number;
   hold_id: bigint;
   account_id: bigint;
   amount_minor: number;
@@ -79,7 +81,8 @@ type Transaction = Parameters<Parameters<ReturnType<typeof drizzle>["transaction
 async function read_holds(tx: Transaction, group: number,
   closed_since_ms: number): Promise<HoldRecord[]> {
   const rows = await tx.select({
-    hold_id: holds.hold_id, account_id: holds.account_id, amount_minor: holds.amount_minor,
+    partner: holds.partner, hold_id: holds.hold_id, account_id: holds.account_id,
+    amount_minor: holds.amount_minor,
     expires_at_ms: holds.expires_at_ms, state: holds.state, sequence: holds.sequence,
     closed_at_ms: orders.engine_time_ms,
   }).from(holds)
@@ -89,6 +92,7 @@ async function read_holds(tx: Transaction, group: number,
       and(ne(holds.state, HoldState.open), gte(orders.engine_time_ms, closed_since_ms)))))
     .orderBy(sql`${holds.state} <> ${HoldState.open}`, asc(holds.sequence));
   return rows.map((row) => ({
+    partner: row.partner,
     hold_id: row.hold_id,
     account_id: row.account_id,
     amount_minor: row.amount_minor,

@@ -146,11 +146,14 @@ function show(result: ResultFields): string {
     `${result.balance}, available ${result.available}, replayed ${result.replayed}}`;
 }
 
+/** The partner of each order id sent (the window is keyed by partner and id; ids are unique). */
+const partner_of_order = new Map<bigint, number>();
+
 /** The window's entry for `result`'s id must hold that result. */
 function expect_in_window(engine: GroupEngine, result: ResultFields, what: string): void {
   const [hi, lo] = id_parts(result.order_id);
   const w = engine.window;
-  const at = w.find(hi, lo);
+  const at = w.find(partner_of_order.get(result.order_id)!, hi, lo);
   if (at === -1) throw new Error(`${what}: order ${result.order_id} ${show(result)} is missing`);
   if (w.status[at] !== result.status || w.sequence[at] !== Number(result.sequence) ||
     w.balance_minor[at] !== Number(result.balance) ||
@@ -368,7 +371,8 @@ function batch_step(sc: Scenario, node: Node, stats: Stats): void {
   const { units, resent } = compose_batch(sc);
   const orders = orders_of(units);
   const window = node.driver.engine.window;
-  const known = orders.map((order) => window.find(...id_parts(order.id!)) !== -1);
+  for (const order of orders) partner_of_order.set(order.id!, order.partner!);
+  const known = orders.map((order) => window.find(order.partner!, ...id_parts(order.id!)) !== -1);
   const entry = node.driver.apply(orders, sc.now_ms);
   node.shadow.apply(orders, sc.now_ms);
   const results = orders.map((_, k) => node.driver.result(k));

@@ -76,9 +76,9 @@ class Scenario {
   readonly prng: Prng;
   readonly files = new PowerLossFileLayer();
   readonly clock = new TestClock();
-  readonly acked = new Map<bigint, { group: number; result: ResultFields }>();
+  readonly acked = new Map<bigint, { group: number; partner: number; result: ResultFields }>();
   /** Ids submitted in the current life (checked against the engine that lost power). */
-  submitted: { id: bigint; group: number }[] = [];
+  submitted: { id: bigint; group: number; partner: number }[] = [];
   private counter = 0;
 
   constructor(readonly seed: number) {
@@ -140,14 +140,15 @@ class Life {
     const bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
     const view = new DataView(bytes.buffer);
     orders.forEach((order, k) => write_order_fields(view, k * ORDER_SIZE_BYTES, order));
-    for (const order of orders) {
-      this.sc.submitted.push({ id: order.id, group: group_of(order.partner) });
+    for (const { id, partner } of orders) {
+      this.sc.submitted.push({ id, group: group_of(partner), partner });
     }
     this.router.submit(bytes, orders.length, Mode.committed).then((results) => {
       const results_view = new DataView(results.buffer, results.byteOffset, results.byteLength);
       orders.forEach((order, k) => {
         const result = read_result_fields(results_view, k * RESULT_SIZE_BYTES);
-        this.sc.acked.set(order.id, { group: group_of(order.partner), result });
+        this.sc.acked.set(order.id, { group: group_of(order.partner), partner: order.partner,
+          result });
       });
     }, () => {}); // busy: never entered; a batch cut by the power loss: never answered
   }
@@ -227,23 +228,23 @@ async function live(sc: Scenario, life: Life, stats: Stats): Promise<void> {
 /** Acknowledged orders survive; the recovered journal is an exact prefix of what was produced. */
 function check_recovery(sc: Scenario, lost: Map<number, GroupEngine>, life: Life,
   stats: Stats): void {
-  for (const [id, { group, result }] of sc.acked) {
+  for (const [id, { group, partner, result }] of sc.acked) {
     if (!window_records(result.status)) continue; // refused (busy): neither applied nor kept
     const w = life.engines.get(group)!.window;
-    const at = w.find(Number(id >> 32n), Number(id & 0xffffffffn));
+    const at = w.find(partner, Number(id >> 32n), Number(id & 0xffffffffn));
     const found = at === -1 ? null : { status: w.status[at], sequence: w.sequence[at],
       balance: w.balance_minor[at], available: w.available_minor[at] };
     expect({ id, found }).toEqual({ id, found: { status: result.status,
       sequence: Number(result.sequence), balance: Number(result.balance),
       available: Number(result.available) } });
   }
-  for (const { id, group } of sc.submitted) {
+  for (const { id, group, partner } of sc.submitted) {
     const before = lost.get(group)!;
     const after = life.engines.get(group)!;
     const hi = Number(id >> 32n);
     const lo = Number(id & 0xffffffffn);
-    const at_before = before.window.find(hi, lo);
-    const at_after = after.window.find(hi, lo);
+    const at_before = before.window.find(partner, hi, lo);
+    const at_after = after.window.find(partner, hi, lo);
     if (at_after !== -1) {
       expect(at_before).not.toBe(-1); // nothing that was never produced
       expect(after.window.sequence[at_after]).toBe(before.window.sequence[at_before]!);

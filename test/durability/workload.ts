@@ -142,7 +142,8 @@ export class Workload {
   }
 
   private transfer(now_ms: number, source: AccountRef): TestOrder {
-    // Now and then to another partner's account: refused as cross_partner.
+    // Now and then to another partner's account number: not the order's partner's, so
+    // account_not_found.
     let target = this.prng.chance(0.05) ? this.pick_account() : this.pick_account_of(source.partner);
     if (target === source && this.prng.chance(0.8)) target = this.pick_account_of(source.partner);
     return { ...this.order(now_ms, Op.transfer, source, this.amount(6_000)), ref: target.id };

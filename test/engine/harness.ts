@@ -9,8 +9,10 @@ import { JournalOutput } from "../../engine/journal_output.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { replay_entry } from "../../engine/replay.ts";
 import {
   ENTRY_ENGINE_TIME_MS_OFFSET, ENTRY_FIRST_SEQUENCE_OFFSET, ENTRY_RECORD_COUNT_OFFSET,
+  entry_header_empty, entry_size_bytes, read_entry_header,
 } from "../../journal/entry_layout.ts";
 import {
   JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES,
@@ -192,8 +194,10 @@ export class EngineHarness {
       currency: options.currency ?? EUR, amount: options.overdraft ?? 0n, ref: BigInt(options.kind ?? 3) });
   }
 
-  account(account: bigint): { balance: number; held: number; available: number } | null {
-    const slot = this.engine.accounts.find(Number(account >> 32n), Number(account & 0xffffffffn));
+  account(account: bigint, partner = 1):
+    { balance: number; held: number; available: number } | null {
+    const slot = this.engine.accounts.find(partner, Number(account >> 32n),
+      Number(account & 0xffffffffn));
     if (slot === -1) return null;
     const a = this.engine.accounts;
     return { balance: a.balance_minor(slot), held: a.held_minor(slot), available: a.available_minor(slot) };
@@ -213,5 +217,43 @@ export class EngineHarness {
     if (this.journal.size_bytes === 0) return;
     this.journal_bytes.push(this.journal.bytes.slice(0, this.journal.size_bytes));
     this.journal.reset();
+  }
+}
+
+/** Everything replay and snapshots must rebuild, as plain values to compare. */
+export function engine_state(engine: GroupEngine) {
+  const a = engine.accounts;
+  const accounts = [];
+  for (let slot = 0; slot < a.count; slot++) {
+    accounts.push([a.id_hi(slot), a.id_lo(slot), a.partner(slot), a.currency(slot), a.kind(slot),
+      a.state(slot), a.balance_minor(slot), a.held_minor(slot), a.overdraft_limit_minor(slot),
+      a.open_hold_count(slot), a.sequence(slot)]);
+  }
+  const holds: unknown[] = [];
+  engine.holds.for_each_used((s) => holds.push([engine.holds.partner[s], engine.holds.id_hi[s],
+    engine.holds.id_lo[s], engine.holds.state[s],
+    engine.holds.amount_minor[s], engine.holds.expires_at_ms[s], engine.holds.closed_at_ms[s]]));
+  const window: unknown[] = [];
+  engine.window.for_each((at) => window.push([engine.window.partner[at], engine.window.id_hi[at],
+    engine.window.id_lo[at], engine.window.digest[at],
+    engine.window.status[at], engine.window.sequence[at], engine.window.balance_minor[at],
+    engine.window.available_minor[at]]));
+  return { accounts, holds, window, sequence: engine.last_sequence, time: engine.engine_time_ms };
+}
+
+/** Replays journal entries (as the harness collected them) after a sequence into an engine. */
+export function replay_entries(entries: Uint8Array[], into: GroupEngine, after_sequence = 0): void {
+  const header = entry_header_empty();
+  for (const bytes of entries) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const read = read_entry_header(view, offset, bytes.byteLength - offset, header);
+      if (read !== "ok") throw new Error(`journal entry at ${offset}: ${read}`);
+      if (header.first_sequence > after_sequence) {
+        replay_entry(into, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES);
+      }
+      offset += entry_size_bytes(header.record_count);
+    }
   }
 }

@@ -9,6 +9,9 @@
 // (W + skew) / (256 - 4)) by the creation time they carry, at most capacity / 256 ids per bucket; a fresh id whose bucket is
 // full is busy, a chain is busy when the least room among its ids' buckets is below its length;
 // bucket n is forgotten whole once n < floor((engine time - W) / bucket_ms).
+//
+// Account ids and order ids (so hold ids) are each partner's own: every map is keyed by
+// (partner, id), and nothing one partner does is visible to another.
 
 import {
   BATCH_ORDERS_MAX, CURRENCY_CODE_MAX, HOLD_TIMEOUT_MS_MAX, ORDER_FLAG_LINKED,
@@ -52,6 +55,7 @@ export interface ModelAccount {
 type HoldPhase = "open" | "captured" | "released" | "expired";
 
 export interface ModelHold {
+  partner: number;
   id: bigint;
   account: bigint;
   amount: bigint;
@@ -81,6 +85,11 @@ export function model_bucket_ms(window_ms: number): number {
   return bucket_ms;
 }
 
+/** The key of a partner's account, hold or order id in the model's maps. */
+export function model_key(partner: number, id: bigint): string {
+  return `${partner}/${id}`;
+}
+
 /** Outcome of looking at an order's id before its rules. */
 type Screen = { kind: "fresh" } | { kind: "replayed"; result: ModelResult } |
   { kind: "refused"; status: Status };
@@ -107,30 +116,31 @@ function is_chainable(op: number): boolean {
     op === Op.capture || op === Op.release || op === Op.transfer || op === Op.open_account;
 }
 
-function copy_accounts(accounts: Map<bigint, ModelAccount>): Map<bigint, ModelAccount> {
-  const copy = new Map<bigint, ModelAccount>();
+function copy_accounts(accounts: Map<string, ModelAccount>): Map<string, ModelAccount> {
+  const copy = new Map<string, ModelAccount>();
   for (const [id, account] of accounts) copy.set(id, { ...account });
   return copy;
 }
 
-function copy_holds(holds: Map<bigint, ModelHold>): Map<bigint, ModelHold> {
-  const copy = new Map<bigint, ModelHold>();
+function copy_holds(holds: Map<string, ModelHold>): Map<string, ModelHold> {
+  const copy = new Map<string, ModelHold>();
   for (const [id, hold] of holds) copy.set(id, { ...hold });
   return copy;
 }
 
 export class GroupModel {
-  accounts = new Map<bigint, ModelAccount>();
-  holds = new Map<bigint, ModelHold>();
-  /** The idempotency window: id -> the first answer, and how many ids each time bucket holds. */
-  readonly window = new Map<bigint, Remembered>();
+  /** Keyed by model_key(partner, id), as are holds and the window. */
+  accounts = new Map<string, ModelAccount>();
+  holds = new Map<string, ModelHold>();
+  /** The idempotency window: order -> the first answer, and how many ids each bucket holds. */
+  readonly window = new Map<string, Remembered>();
   readonly bucket_counts = new Map<number, number>();
   readonly bucket_ms: number;
   readonly bucket_capacity: number;
   sequence = 0;
   now_ms = 0;
   /** Hold expiries, in the order they happened (each an event with its own sequence). */
-  readonly expiries: { hold: bigint; sequence: number }[] = [];
+  readonly expiries: { partner: number; hold: bigint; sequence: number }[] = [];
 
   constructor(readonly limits: GroupLimits) {
     this.bucket_ms = model_bucket_ms(limits.idempotency_window_ms);
@@ -202,14 +212,15 @@ export class GroupModel {
   private expire_due(): void {
     const due = [...this.holds.values()].filter((hold) =>
       hold.phase === "open" && hold.expires_at_ms !== 0 && hold.expires_at_ms <= this.now_ms);
-    // Earliest expiry first; ties by hold id (the engine's documented order).
-    due.sort((a, b) => a.expires_at_ms - b.expires_at_ms || (a.id < b.id ? -1 : 1));
+    // Earliest expiry first; ties by hold id, then partner (the engine's documented order).
+    due.sort((a, b) => a.expires_at_ms - b.expires_at_ms || (a.id < b.id ? -1 : a.id > b.id ? 1 :
+      a.partner - b.partner));
     for (const hold of due) {
-      this.accounts.get(hold.account)!.held -= hold.amount;
+      this.accounts.get(model_key(hold.partner, hold.account))!.held -= hold.amount;
       hold.phase = "expired";
       hold.closed_at_ms = this.now_ms;
       this.sequence++;
-      this.expiries.push({ hold: hold.id, sequence: this.sequence });
+      this.expiries.push({ partner: hold.partner, hold: hold.id, sequence: this.sequence });
     }
   }
 
@@ -222,7 +233,7 @@ export class GroupModel {
     if (created_ms < this.now_ms - this.limits.idempotency_window_ms) {
       return { kind: "refused", status: Status.expired };
     }
-    const known = this.window.get(order.id);
+    const known = this.window.get(model_key(order.partner, order.id));
     if (known !== undefined) {
       if (known.payload !== payload_of(order)) return { kind: "refused", status: Status.id_conflict };
       return { kind: "replayed", result: { ...known.result, replayed: true } };
@@ -239,21 +250,20 @@ export class GroupModel {
     if (remembered(status)) {
       const bucket = this.bucket_of(order.id);
       const count = this.bucket_counts.get(bucket) ?? 0;
-      if (this.window.has(order.id) || count >= this.bucket_capacity) {
+      const key = model_key(order.partner, order.id);
+      if (this.window.has(key) || count >= this.bucket_capacity) {
         throw new Error("model: recording an id twice, or into a full bucket");
       }
-      this.window.set(order.id, { payload: payload_of(order), result, bucket });
+      this.window.set(key, { payload: payload_of(order), result, bucket });
       this.bucket_counts.set(bucket, count + 1);
     }
     return result;
   }
 
-  /** The order's account as its partner may see it: another partner's account shows zeros. */
+  /** The figures of the order's partner's account it names; zeros when there is none. */
   private figures(order: ModelOrder): { balance: bigint; available: bigint } {
-    const account = this.accounts.get(order.account);
-    if (account === undefined || account.partner !== order.partner) {
-      return { balance: 0n, available: 0n };
-    }
+    const account = this.account_of(order);
+    if (account === undefined) return { balance: 0n, available: 0n };
     return { balance: account.balance, available: this.available(account) };
   }
 
@@ -336,17 +346,21 @@ export class GroupModel {
     }
   }
 
+  /** The order's partner's account it names. */
+  private account_of(order: ModelOrder): ModelAccount | undefined {
+    return this.accounts.get(model_key(order.partner, order.account));
+  }
+
   private amount_status(amount: bigint): Status {
     if (amount > MONEY_MAX) return Status.amount_out_of_range;
     if (amount === 0n) return Status.amount_invalid;
     return Status.ok;
   }
 
-  /** Order of checks (engine's choice): exists, partner, closed, currency. */
+  /** Order of checks (engine's choice): exists (for the order's partner), closed, currency. */
   private account_status(order: ModelOrder, check_currency: boolean): Status {
-    const account = this.accounts.get(order.account);
+    const account = this.account_of(order);
     if (account === undefined) return Status.account_not_found;
-    if (account.partner !== order.partner) return Status.forbidden;
     if (account.state === AccountState.closed) return Status.account_closed;
     if (check_currency && account.currency !== order.currency) return Status.currency_mismatch;
     return Status.ok;
@@ -355,7 +369,7 @@ export class GroupModel {
   private credit(order: ModelOrder): Status {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     if (account.balance + account.overdraft + order.amount > MONEY_MAX) {
       return Status.balance_out_of_range;
     }
@@ -366,7 +380,7 @@ export class GroupModel {
   private debit(order: ModelOrder): Status {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     if (account.state === AccountState.frozen) return Status.account_frozen;
     if (this.available(account) < order.amount) return Status.insufficient_funds;
     account.balance -= order.amount;
@@ -376,28 +390,29 @@ export class GroupModel {
   private check(order: ModelOrder): Status {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     return this.available(account) < order.amount ? Status.insufficient_funds : Status.ok;
   }
 
   private hold(order: ModelOrder): Status {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     if (account.state === AccountState.frozen) return Status.account_frozen;
     if (order.ref > BigInt(HOLD_TIMEOUT_MS_MAX)) return Status.invalid;
     if (this.holds.size >= this.limits.holds_max) return Status.limit_exceeded;
     if (this.available(account) < order.amount) return Status.insufficient_funds;
     account.held += order.amount;
     const expires_at_ms = order.ref === 0n ? 0 : this.now_ms + Number(order.ref);
-    this.holds.set(order.id, { id: order.id, account: order.account, amount: order.amount,
-      expires_at_ms, phase: "open", closed_at_ms: 0 });
+    this.holds.set(model_key(order.partner, order.id), { partner: order.partner, id: order.id,
+      account: order.account, amount: order.amount, expires_at_ms, phase: "open",
+      closed_at_ms: 0 });
     return Status.ok;
   }
 
   /** The open hold `ref` of the order's account, or the status saying why there is none. */
   private hold_status(order: ModelOrder): Status {
-    const hold = this.holds.get(order.ref);
+    const hold = this.holds.get(model_key(order.partner, order.ref));
     if (hold === undefined || hold.account !== order.account) return Status.hold_not_found;
     if (hold.phase === "expired") return Status.hold_expired;
     if (hold.phase !== "open") return Status.hold_settled;
@@ -406,7 +421,7 @@ export class GroupModel {
   }
 
   private settle(hold: ModelHold, phase: HoldPhase): void {
-    this.accounts.get(hold.account)!.held -= hold.amount;
+    this.accounts.get(model_key(hold.partner, hold.account))!.held -= hold.amount;
     hold.phase = phase;
     hold.closed_at_ms = this.now_ms;
   }
@@ -414,11 +429,11 @@ export class GroupModel {
   private capture(order: ModelOrder): Status {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     if (account.state === AccountState.frozen) return Status.account_frozen;
     const hold_status = this.hold_status(order);
     if (hold_status !== Status.ok) return hold_status;
-    const hold = this.holds.get(order.ref)!;
+    const hold = this.holds.get(model_key(order.partner, order.ref))!;
     if (order.amount > hold.amount) return Status.capture_exceeds_hold;
     account.balance -= order.amount; // the rest of the hold is released
     this.settle(hold, "captured");
@@ -429,7 +444,7 @@ export class GroupModel {
     if (order.amount !== 0n) return Status.amount_invalid;
     const status = this.account_status(order, true) || this.hold_status(order);
     if (status !== Status.ok) return status;
-    this.settle(this.holds.get(order.ref)!, "released");
+    this.settle(this.holds.get(model_key(order.partner, order.ref))!, "released");
     return Status.ok;
   }
 
@@ -437,11 +452,11 @@ export class GroupModel {
     const status = this.amount_status(order.amount) || this.account_status(order, true);
     if (status !== Status.ok) return status;
     if (order.ref === order.account) return Status.same_account;
-    const source = this.accounts.get(order.account)!;
+    const source = this.account_of(order)!;
     if (source.state === AccountState.frozen) return Status.account_frozen;
-    const target = this.accounts.get(order.ref);
+    // The target is the order's partner's account: another partner's is simply not found.
+    const target = this.accounts.get(model_key(order.partner, order.ref));
     if (target === undefined) return Status.account_not_found;
-    if (target.partner !== order.partner) return Status.cross_partner;
     if (target.state === AccountState.closed) return Status.account_closed;
     if (target.currency !== order.currency) return Status.currency_mismatch;
     if (this.available(source) < order.amount) return Status.insufficient_funds;
@@ -457,9 +472,10 @@ export class GroupModel {
     if (order.currency === 0 || order.currency > CURRENCY_CODE_MAX) return Status.currency_invalid;
     if (order.ref < 1n || order.ref > 3n) return Status.invalid; // AccountKind partner..user
     if (order.amount > MONEY_MAX) return Status.amount_out_of_range;
-    if (this.accounts.has(order.account)) return Status.account_exists;
+    const key = model_key(order.partner, order.account);
+    if (this.accounts.has(key)) return Status.account_exists;
     if (this.accounts.size >= this.limits.accounts_max) return Status.limit_exceeded;
-    this.accounts.set(order.account, { partner: order.partner, currency: order.currency,
+    this.accounts.set(key, { partner: order.partner, currency: order.currency,
       state: AccountState.open, balance: 0n, held: 0n, overdraft: order.amount });
     return Status.ok;
   }
@@ -468,7 +484,7 @@ export class GroupModel {
     if (order.amount !== 0n) return Status.amount_invalid;
     const status = this.account_status(order, false);
     if (status !== Status.ok) return status;
-    this.accounts.get(order.account)!.state = state;
+    this.account_of(order)!.state = state;
     return Status.ok;
   }
 
@@ -476,7 +492,7 @@ export class GroupModel {
     if (order.amount > MONEY_MAX) return Status.amount_out_of_range;
     const status = this.account_status(order, false);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     if (account.balance + order.amount > MONEY_MAX) return Status.balance_out_of_range;
     // available = balance - held + limit may not go negative.
     if (account.balance - account.held + order.amount < 0n) return Status.insufficient_funds;
@@ -488,9 +504,9 @@ export class GroupModel {
     if (order.amount !== 0n) return Status.amount_invalid;
     const status = this.account_status(order, false);
     if (status !== Status.ok) return status;
-    const account = this.accounts.get(order.account)!;
+    const account = this.account_of(order)!;
     const open_holds = [...this.holds.values()].some((hold) =>
-      hold.account === order.account && hold.phase === "open");
+      hold.partner === order.partner && hold.account === order.account && hold.phase === "open");
     if (account.balance !== 0n || account.held !== 0n || open_holds) {
       return Status.account_not_empty;
     }

@@ -2,46 +2,13 @@
 // idempotency window (retries still answered as replayed), engine time and sequence.
 
 import { expect, test } from "bun:test";
-import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
-import { replay_entry } from "../../engine/replay.ts";
 import { capture_snapshot, restore_snapshot } from "../../engine/snapshot.ts";
-import { entry_header_empty, read_entry_header, entry_size_bytes } from "../../journal/entry_layout.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { EngineHarness, small_limits, type TestOrder } from "./harness.ts";
-
-function state_of(engine: GroupEngine) {
-  const a = engine.accounts;
-  const accounts = [];
-  for (let slot = 0; slot < a.count; slot++) {
-    accounts.push([a.id_hi(slot), a.id_lo(slot), a.partner(slot), a.currency(slot), a.kind(slot),
-      a.state(slot), a.balance_minor(slot), a.held_minor(slot), a.overdraft_limit_minor(slot),
-      a.open_hold_count(slot), a.sequence(slot)]);
-  }
-  const holds: unknown[] = [];
-  engine.holds.for_each_used((s) => holds.push([engine.holds.id_lo[s], engine.holds.state[s],
-    engine.holds.amount_minor[s], engine.holds.expires_at_ms[s], engine.holds.closed_at_ms[s]]));
-  const window: unknown[] = [];
-  engine.window.for_each((at) => window.push([engine.window.id_lo[at], engine.window.digest[at],
-    engine.window.status[at], engine.window.sequence[at], engine.window.balance_minor[at],
-    engine.window.available_minor[at]]));
-  return { accounts, holds, window, sequence: engine.last_sequence, time: engine.engine_time_ms };
-}
-
-function replay_all(entries: Uint8Array[], into: GroupEngine, after_sequence = 0): void {
-  const header = entry_header_empty();
-  for (const bytes of entries) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      expect(read_entry_header(view, offset, bytes.byteLength - offset, header)).toBe("ok");
-      if (header.first_sequence > after_sequence) {
-        replay_entry(into, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES);
-      }
-      offset += entry_size_bytes(header.record_count);
-    }
-  }
-}
+import {
+  EngineHarness, engine_state as state_of, replay_entries as replay_all, small_limits,
+  type TestOrder,
+} from "./harness.ts";
 
 function workload(h: EngineHarness): TestOrder[][] {
   h.open(1n, { overdraft: 50n });

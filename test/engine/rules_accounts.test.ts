@@ -130,6 +130,8 @@ describe("open", () => {
     for (const kind of [1, 2, 3]) expect(h.open(BigInt(10 + kind), { kind }).status_name).toBe("ok");
     expect(h.open(999n, { currency: 999 }).status_name).toBe("ok");
     expect(h.open(11n).status_name).toBe("account_exists");
+    // Account numbers are each partner's own: partner 2's 11 is another account.
+    expect(h.open(11n, { partner: 2 }).status_name).toBe("ok");
     expect(h.open(11n, { partner: 2 }).status_name).toBe("account_exists");
   });
 
@@ -153,11 +155,11 @@ describe("currency", () => {
 });
 
 describe("partners", () => {
-  test("another partner addressing an account is forbidden and learns nothing", () => {
+  test("another partner's account number is not found and learns nothing", () => {
     const h = funded();
     for (const op of [Op.credit, Op.debit, Op.check, Op.hold, Op.transfer]) {
       const result = h.one({ op, partner: 2, account: 10n, amount: 1n, ref: 11n });
-      expect(result.status_name).toBe("forbidden");
+      expect(result.status_name).toBe("account_not_found");
       expect(result.balance).toBe(0n);
       expect(result.available).toBe(0n);
     }

@@ -309,7 +309,7 @@ describe("window capacity", () => {
     const position = Math.floor(reuse / BUCKET_MS) % WINDOW_BUCKETS;
     ids.forEach((id, n) => {
       const hi = Number(id >> 32n), lo = Number(id & 0xffff_ffffn);
-      const at = h.engine.window.find(hi, lo);
+      const at = h.engine.window.find(1, hi, lo);
       expect(at).toBe(position * PER_BUCKET + n);
       expect([h.engine.window.id_hi[at], h.engine.window.id_lo[at]]).toEqual([hi, lo]);
     });

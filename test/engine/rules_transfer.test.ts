@@ -42,15 +42,18 @@ describe("transfer", () => {
       .toBe("same_account");
   });
 
-  test("to another partner's account is cross_partner; from one is forbidden", () => {
+  test("to or from another partner's account is account_not_found", () => {
     const h = two_accounts();
     h.one({ op: Op.credit, partner: 2, account: 20n, amount: 50n });
+    // The target is looked up among the order's partner's accounts: 20 is not one of partner 1's.
     const result = h.one({ op: Op.transfer, account: 10n, ref: 20n, amount: 1n });
-    expect(result.status_name).toBe("cross_partner");
+    expect(result.status_name).toBe("account_not_found");
     expect(result.balance).toBe(1000n);
     expect(h.one({ op: Op.transfer, account: 20n, ref: 11n, amount: 1n }).status_name)
-      .toBe("forbidden");
-    expect(h.account(20n)!.balance).toBe(50);
+      .toBe("account_not_found");
+    expect(h.one({ op: Op.transfer, partner: 2, account: 20n, ref: 11n, amount: 1n }).status_name)
+      .toBe("account_not_found");
+    expect(h.account(20n, 2)!.balance).toBe(50);
     expect(h.account(11n)!.balance).toBe(0);
   });
 

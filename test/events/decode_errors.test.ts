@@ -50,6 +50,19 @@ describe("corruption", () => {
     }
   });
 
+  test("a version 1 record (ids shared by a group's partners) is old_version; newer bad_version",
+    () => {
+      for (const [version, error] of [[1, "old_version"], [EVENT_VERSION + 1, "bad_version"],
+        [0, "bad_version"]] as const) {
+        const bytes = good.slice();
+        new DataView(bytes.buffer).setUint16(HEADER_VERSION_OFFSET, version, true);
+        // The CRC made right again: the version alone refuses it.
+        new DataView(bytes.buffer).setUint32(HEADER_CRC32_OFFSET,
+          crc32(bytes.subarray(CRC32_START_OFFSET)), true);
+        expect(error_of(bytes)).toBe(error);
+      }
+    });
+
   test("which check catches a change where", () => {
     const at = (offset: number, mask = 1): EventDecodeError | "ok" => {
       const bytes = good.slice();

@@ -96,7 +96,32 @@ export function run_scenario(): EngineHarness {
   expect(h.one({ id: retried, op: Op.credit, account: 1n, amount: 9n }).replayed).toBe(true);
   expect(h.one({ id: retried, op: Op.credit, account: 1n, amount: 8n }).status_name)
     .toBe("id_conflict");
+  partner_sharing_numbers(h, [retried, captured, released]);
   return h;
+}
+
+/**
+ * Partner 2 uses partner 1's account numbers and order ids: they are its own (its accounts, its
+ * orders, its holds), so nothing it does touches or is refused because of partner 1's.
+ */
+function partner_sharing_numbers(h: EngineHarness, partner_1_ids: bigint[]): void {
+  const [retried, captured, released] = partner_1_ids as [bigint, bigint, bigint];
+  expect(h.open(1n, { partner: 2, overdraft: 100n }).status_name).toBe("ok");
+  expect(h.one({ id: retried, op: Op.credit, partner: 2, account: 1n, amount: 70n }).status_name)
+    .toBe("ok");
+  expect(h.one({ id: captured, op: Op.hold, partner: 2, account: 1n, amount: 30n }).status_name)
+    .toBe("ok");
+  expect(h.one({ id: released, op: Op.hold, partner: 2, account: 4n, amount: 0n }).status_name)
+    .toBe("amount_invalid");
+  expect(h.one({ op: Op.capture, partner: 2, account: 1n, amount: 10n, ref: captured })
+    .status_name).toBe("ok");
+  const open_hold = h.next_id();
+  expect(h.one({ id: open_hold, op: Op.hold, partner: 2, account: 1n, amount: 20n }).status_name)
+    .toBe("ok");
+  expect(h.one({ op: Op.transfer, partner: 2, account: 1n, ref: 4n, amount: 5n }).status_name)
+    .toBe("ok");
+  expect(h.one({ op: Op.transfer, partner: 2, account: 1n, ref: 2n, amount: 5n }).status_name)
+    .toBe("account_not_found");
 }
 
 /**

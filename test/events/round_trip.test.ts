@@ -7,7 +7,7 @@ import { RECORD_COUNTER_AFTER } from "../../engine/journal_record.ts";
 import { decode_event_record, type EventRecord } from "../../events/decode.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
 import {
-  EVENT_BYTES, EVENT_RECORD_HEADER_BYTES, type EventFields,
+  EVENT_BYTES, EVENT_RECORD_HEADER_BYTES, EVENT_VERSION, type EventFields,
 } from "../../events/event_layout.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
@@ -43,7 +43,7 @@ describe("round trip from engine output", () => {
   test("one record holds the whole scenario, group and epoch in its header", () => {
     expect(records.length).toBe(1);
     const header = records[0]!.header;
-    expect(header).toMatchObject({ version: 1, group: 0, epoch: 1, first_sequence: 1 });
+    expect(header).toMatchObject({ version: EVENT_VERSION, group: 0, epoch: 1, first_sequence: 1 });
     expect(header.last_sequence).toBe(h.last_sequence);
     expect(header.record_bytes).toBe(EVENT_RECORD_HEADER_BYTES + journal.length * EVENT_BYTES);
   });
@@ -77,7 +77,7 @@ describe("round trip from engine output", () => {
     for (const op of ops) expect([Op[op], ops_ok.has(op)]).toEqual([Op[op], true]);
     const statuses = new Set(events.map((e) => Status[e.status]));
     for (const name of ["account_exists", "insufficient_funds", "account_not_found",
-      "currency_mismatch", "cross_partner", "hold_settled", "hold_expired", "account_frozen",
+      "currency_mismatch", "hold_settled", "hold_expired", "account_frozen",
       "account_not_empty", "linked_failed", "id_conflict"]) {
       expect([name, statuses.has(name)]).toEqual([name, true]);
     }

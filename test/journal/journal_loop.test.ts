@@ -77,8 +77,8 @@ test("a full disk refuses nothing silently: flag up, retried, then durable and i
   const recovered = new GroupEngine(0, 1, small_limits);
   read_journal(files, DIR, 0, (view, offset, header) => replay_entry(recovered, header, view, offset + 64));
   expect(recovered.last_sequence).toBe(4);
-  expect(recovered.accounts.balance_minor(recovered.accounts.find(0, 10))).toBe(100);
-  expect(recovered.accounts.balance_minor(recovered.accounts.find(0, 20))).toBe(100);
+  expect(recovered.accounts.balance_minor(recovered.accounts.find(1, 0, 10))).toBe(100);
+  expect(recovered.accounts.balance_minor(recovered.accounts.find(1, 0, 20))).toBe(100);
 }, 30_000);
 
 test("a failed fsync stops the loop with FsyncFailedError: nothing is reported durable", async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AssertionError } from "../../common/assert.ts";
 import { HoldState } from "../../engine/holds.ts";
 import { apply_batch, copy_in } from "../../projector/apply.ts";
-import { coalesce } from "../../projector/coalesce.ts";
+import { change_key, coalesce } from "../../projector/coalesce.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
@@ -88,7 +88,7 @@ describe("apply_batch", () => {
     events.push(w.debit(11n, 3));
     const changes = coalesce(events);
     expect(changes.accounts.size).toBe(2);
-    expect(changes.accounts.get(10n)!.last_sequence).toBe(events.length - 1);
+    expect(changes.accounts.get(change_key(7, 10n))!.last_sequence).toBe(events.length - 1);
     await apply_batch(db.sql, group, events);
     await expect_account(group, w, 10n);
     await expect_account(group, w, 11n);

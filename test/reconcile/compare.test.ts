@@ -21,7 +21,8 @@ function account(id: bigint, last_sequence: number): AccountRow {
 }
 
 function hold(id: bigint, account_id: bigint): EngineHold {
-  return { hold: id, account: account_id, amount_minor: 200, expires_at_ms: 1_700_000_000_500 };
+  return { partner: 7, hold: id, account: account_id, amount_minor: 200,
+    expires_at_ms: 1_700_000_000_500 };
 }
 
 function pg_hold(engine_hold: EngineHold, sequence: number, state: number = HoldState.open)
@@ -45,7 +46,7 @@ function agreeing(): { engine: EngineState; postgres: PostgresState } {
 
 function diff(kind: "account" | "hold", id: bigint, field: string, engine: unknown,
   postgres: unknown): Difference {
-  return { group: GROUP, kind, id, field, engine, postgres } as Difference;
+  return { group: GROUP, kind, partner: 7, id, field, engine, postgres } as Difference;
 }
 
 describe("compare_group", () => {
@@ -97,6 +98,22 @@ describe("compare_group", () => {
     expect(result.accounts.missing_in_engine).toBe(1);
     expect(result.accounts.compared).toBe(2);
   });
+
+  test("ids are each partner's own: another partner's account or hold of that id is another row",
+    () => {
+      const { engine, postgres } = agreeing();
+      postgres.accounts[0]!.partner = 8;
+      postgres.holds[0]!.partner = 8;
+      const result = compare_group(engine, postgres);
+      const of_8 = (d: Difference) => ({ ...d, partner: 8 });
+      expect(result.differences).toEqual([
+        diff("account", 1n, "row", PRESENT, MISSING),
+        of_8(diff("account", 1n, "row", MISSING, PRESENT)),
+        diff("hold", 900n, "row", PRESENT, MISSING),
+        of_8(diff("hold", 900n, "row", MISSING, PRESENT)),
+      ]);
+      expect(report_lines([result]).join("\n")).toContain("account 8/1 row");
+    });
 
   test("moved on: accounts changed or opened after S are counted, never compared", () => {
     const { engine, postgres } = agreeing();
@@ -156,7 +173,7 @@ describe("compare_group", () => {
     const json = report_json([compare_group(engine, postgres)]);
     expect(json.ok).toBe(false);
     expect(json.difference_count).toBe(1);
-    expect(json.differences).toEqual([{ group: GROUP, kind: "account",
+    expect(json.differences).toEqual([{ group: GROUP, kind: "account", partner: 7,
       id: "18446744073709551615", field: "held_minor", engine: 200, postgres: 0 }]);
     expect(json.groups[0]!.difference_count).toBe(1);
     expect(() => JSON.stringify(json)).not.toThrow();

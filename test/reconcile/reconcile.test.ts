@@ -368,13 +368,15 @@ describe("bun run reconcile", () => {
     const balance = Number(account.balance);
     const available = Number(account.available);
     expect(run.json.differences).toEqual([
-      { group: 1, kind: "account", id: changed.toString(), field: "balance_minor",
+      { group: 1, kind: "account", partner: 12, id: changed.toString(), field: "balance_minor",
         engine: balance, postgres: balance + 7 },
-      { group: 1, kind: "account", id: changed.toString(), field: "available_minor",
+      { group: 1, kind: "account", partner: 12, id: changed.toString(),
+        field: "available_minor",
         engine: available, postgres: available + 7 },
-      { group: 2, kind: "account", id: deleted.toString(), field: "row", engine: "present",
+      { group: 2, kind: "account", partner: 13, id: deleted.toString(), field: "row",
+        engine: "present",
         postgres: "missing" },
-      { group: 3, kind: "hold", id: hold.id.toString(), field: "amount_minor",
+      { group: 3, kind: "hold", partner: 14, id: hold.id.toString(), field: "amount_minor",
         engine: Number(hold.amount), postgres: Number(hold.amount) - 1 },
     ]);
     expect(run.json.difference_count).toBe(4);

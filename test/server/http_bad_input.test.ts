@@ -448,7 +448,7 @@ describe("good batches next to the bad ones", () => {
     expect(BigInt(after.balance)).toBe(BigInt(before.balance) + 18n);
   });
 
-  test("another partner's account: forbidden, nothing of it leaks, nothing applied", async () => {
+  test("another partner's account number: not found, nothing leaks, nothing applied", async () => {
     const before = await state();
     const orders = [
       credit(10n, { partner: P8 }),
@@ -456,8 +456,12 @@ describe("good batches next to the bad ones", () => {
       credit(10n, { op: Op.transfer, ref: A8 }),
     ];
     const results = expect_results(await post_frame_batch(base, order_frame(orders)), 200);
-    expect(results.map((r) => r.status)).toEqual(["forbidden", "forbidden", "cross_partner"]);
-    for (const result of results.slice(0, 2)) expect([result.balance, result.available]).toEqual(["0", "0"]);
+    // Account ids are each partner's own: partner 8 has no account 1001, partner 7 no 2001.
+    expect(results.map((r) => r.status))
+      .toEqual(["account_not_found", "account_not_found", "account_not_found"]);
+    for (const result of results.slice(0, 2)) {
+      expect([result.balance, result.available]).toEqual(["0", "0"]);
+    }
     const after = await state();
     expect([after.a7, after.a8]).toEqual([before.a7, before.a8]);
   });

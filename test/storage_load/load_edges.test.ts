@@ -128,7 +128,7 @@ function expect_same_accounts(loaded: GroupEngine, source: GroupEngine): void {
   const b = loaded.accounts;
   expect(b.count).toBe(a.count);
   for (let slot = 0; slot < a.count; slot++) {
-    const other = b.find(a.id_hi(slot), a.id_lo(slot));
+    const other = b.find(a.partner(slot), a.id_hi(slot), a.id_lo(slot));
     expect(other).not.toBe(-1);
     const figures = (t: typeof a, s: number) => [t.partner(s), t.currency(s), t.kind(s),
       t.state(s), t.balance_minor(s), t.held_minor(s), t.overdraft_limit_minor(s), t.sequence(s),
@@ -141,7 +141,7 @@ function expect_same_holds(loaded: GroupEngine, source: GroupEngine): void {
   expect(loaded.holds.used_count).toBe(source.holds.used_count);
   source.holds.for_each_used((slot) => {
     const h = source.holds;
-    const other = loaded.holds.find(h.id_hi[slot]!, h.id_lo[slot]!);
+    const other = loaded.holds.find(h.partner[slot]!, h.id_hi[slot]!, h.id_lo[slot]!);
     expect(other).not.toBe(-1);
     const l = loaded.holds;
     const account_id = (e: GroupEngine, s: number) =>
@@ -164,8 +164,8 @@ function expect_same_window(loaded: GroupEngine, source: GroupEngine,
   for (const event of events) {
     if (event.op === Op.expire_hold || !window_records(event.status)) continue;
     const [hi, lo] = split_id(event.order_id);
-    const at = source.window.find(hi, lo);
-    const other = loaded.window.find(hi, lo);
+    const at = source.window.find(event.partner, hi, lo);
+    const other = loaded.window.find(event.partner, hi, lo);
     expect(other === -1).toBe(at === -1);
     if (at === -1) continue;
     const w = source.window;
