@@ -121,7 +121,7 @@ describe("linked chain", () => {
     ]);
     expect(results.map((r) => r.status_name)).toEqual(["cross_partner", "cross_partner"]);
     expect(h.account(10n)!.balance).toBe(1000);
-    expect(h.account(20n)!.balance).toBe(0);
+    expect(h.account(20n, 2)!.balance).toBe(0);
   });
 
   test("a chain spanning partners left open is cross_partner too", () => {
