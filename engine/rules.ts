@@ -1,4 +1,4 @@
-// The business rules of one group, one op at a time (DESIGN.md section 2). Each rule decides a
+// The business rules of one group, one op at a time (docs/design.md section 2). Each rule decides a
 // Status from the current order (decoded into the o_* fields by GroupEngine) and, on ok, applies it.
 // Outcomes are values: a rule never throws for a business reason. Inside a linked chain every change
 // is logged first so the chain can be rolled back (see save_account and the hold logs).

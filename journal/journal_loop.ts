@@ -6,7 +6,8 @@
 //
 // A full disk: append throws DiskFullError; the staged bytes are kept, the disk-full flag makes
 // the main thread refuse new orders, and the append is retried until it succeeds. A failed fsync
-// is fatal (DESIGN.md section 4): the caller kills the process, the page cache may have lost data.
+// is fatal (docs/design.md section 4): the caller kills the process, the page cache may have lost
+// data.
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_APPEND_BYTES_MAX } from "../common/constants.ts";

@@ -1,7 +1,7 @@
 // Entry point of the journal worker thread: owns every group's journal files and snapshots. It
 // appends what the engines hand over, fdatasyncs, reports durable sequences to the main thread,
 // writes snapshots once the journal covers them, and deletes segments behind the older snapshot.
-// A failed fsync, or any failure here, kills the process (DESIGN.md section 4: never retried).
+// A failed fsync, or any failure here, kills the process (docs/design.md section 4: never retried).
 
 import { Ring, type RingShape } from "../router/ring.ts";
 import { WorkerControl } from "../engine/worker_control.ts";

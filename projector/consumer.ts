@@ -1,5 +1,5 @@
-// The projector's Kafka consumer (DESIGN.md section 4): a kafkajs consumer group on the events topic,
-// whose partition is the engine group. Each fetched batch of a partition is decoded
+// The projector's Kafka consumer (docs/design.md section 4): a kafkajs consumer group on the events
+// topic, whose partition is the engine group. Each fetched batch of a partition is decoded
 // (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
 // apply_batch call, one transaction (projector/apply.ts); only then is the batch's offset resolved
 // and committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has

@@ -1,11 +1,11 @@
-// The publisher worker (DESIGN.md sections 3-5): tails each group's durable journal and produces
-// event records (events/encode.ts) to Kafka, partition = group, with an idempotent producer and
-// acks from every in-sync replica. The main thread posts the durable sequence per group; per group
-// the worker reads (checkpoint, durable] with the read-only read_journal_range, several records a
-// pass (publisher/backlog.ts), sends them, and after the ack writes the group's checkpoint
-// atomically (publisher/checkpoint.ts). It reports progress to the main thread at most every
-// PROGRESS_INTERVAL_MS (publisher/progress.ts): checkpoints, which let the journal delete segments
-// behind them, and the figures of /metrics.
+// The publisher worker (docs/design.md sections 3-5): tails each group's durable journal and
+// produces event records (events/encode.ts) to Kafka, partition = group, with an idempotent
+// producer and acks from every in-sync replica. The main thread posts the durable sequence per
+// group; per group the worker reads (checkpoint, durable] with the read-only read_journal_range,
+// several records a pass (publisher/backlog.ts), sends them, and after the ack writes the group's
+// checkpoint atomically (publisher/checkpoint.ts). It reports progress to the main thread at most
+// every PROGRESS_INTERVAL_MS (publisher/progress.ts): checkpoints, which let the journal delete
+// segments behind them, and the figures of /metrics.
 //
 // One send carries the next record of up to SEND_RECORDS_MAX groups: one produce request, one
 // record (one batch, under the broker's message.max.bytes) per partition.

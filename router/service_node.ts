@@ -196,7 +196,7 @@ export class ServiceNode {
       [r.group, start_checkpoint(files, group_dir(this.config.data_dir, r.group))]);
   }
 
-  /** The publisher (DESIGN.md section 3): tails the durable journal into Kafka. */
+  /** The publisher (docs/design.md section 3): tails the durable journal into Kafka. */
   private start_publisher_worker(kafka_brokers: string): void {
     assert(this.publisher_checkpoints !== null, "checkpoints read before the publisher starts");
     const worker = new Worker(new URL("../publisher/worker.ts", import.meta.url).href);

@@ -1,7 +1,7 @@
-// Loading from storage (DESIGN.md section 5): a node that starts with no local state for a group
-// reads the group's balances, open holds and their sequence S from PostgreSQL in one REPEATABLE
-// READ transaction, replays the group's Kafka partition from far enough back to rebuild the
-// idempotency window up to the partition's end, and writes the result as a snapshot (plus the
+// Loading from storage (docs/design.md section 5): a node that starts with no local state for a
+// group reads the group's balances, open holds and their sequence S from PostgreSQL in one
+// REPEATABLE READ transaction, replays the group's Kafka partition from far enough back to rebuild
+// the idempotency window up to the partition's end, and writes the result as a snapshot (plus the
 // publisher's checkpoint at its sequence). The ordinary start-up then recovers from that snapshot,
 // so a loaded group and a restarted one serve from the same code path.
 //

@@ -128,7 +128,7 @@ export function expect_same_state(actual: GroupEngine, expected: GroupEngine, wh
 }
 
 /**
- * The invariants of DESIGN.md section 2 on one engine: held equals the sum of open holds, no
+ * The invariants of docs/design.md section 2 on one engine: held equals the sum of open holds, no
  * balance below -overdraft, held >= 0; returns the sum of balances (for conservation).
  */
 export function check_invariants(engine: GroupEngine): number {

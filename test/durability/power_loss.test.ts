@@ -1,9 +1,9 @@
-// Power loss under a real engine (DESIGN.md section 5, "Power loss"): a GroupEngine runs a seeded
-// random workload in batches; its journal entries go to a JournalWriter on a PowerLossFileLayer;
-// orders are acknowledged only once a sync() covers them; snapshots are written once the journal
-// is durable past them and old segments deleted behind the previous snapshot, as the journal worker
-// does. Power fails between operations or inside one (a write, fsync or rename), and during
-// recovery too. After each recovery:
+// Power loss under a real engine (docs/design.md section 5, "Power loss"): a GroupEngine runs a
+// seeded random workload in batches; its journal entries go to a JournalWriter on a
+// PowerLossFileLayer; orders are acknowledged only once a sync() covers them; snapshots are written
+// once the journal is durable past them and old segments deleted behind the previous snapshot, as
+// the journal worker does. Power fails between operations or inside one (a write, fsync or rename),
+// and during recovery too. After each recovery:
 //   1. every acknowledged order is in the recovered idempotency window with its status, sequence
 //      and figures, and the recovered sequence is at least the last acknowledged one;
 //   2. the recovered state (accounts, holds, window, time) equals, exactly, the state of a shadow

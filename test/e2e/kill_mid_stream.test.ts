@@ -1,5 +1,5 @@
-// The publisher and the projector killed mid-stream (DESIGN.md sections 4-5): orders flow from SDK
-// clients without pause while, at seeded random moments, the projector process, the service
+// The publisher and the projector killed mid-stream (docs/design.md sections 4-5): orders flow from
+// SDK clients without pause while, at seeded random moments, the projector process, the service
 // process (the publisher is one of its workers) or both are killed with SIGKILL and started again.
 // At the end PostgreSQL equals the engine exactly (reconcile exits 0), and every group's events
 // are projected once each: sequences 1..S, no gap, no duplicate.

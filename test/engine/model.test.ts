@@ -1,7 +1,7 @@
 // Model-based test: seeded random order streams applied to the engine and to the reference model
-// (model.ts); every result and every account must agree, and the invariants of DESIGN.md section 2
-// hold after every batch. A failure names its seed: MODEL_SEED=<seed> bun test test/engine/model
-// replays just that stream.
+// (model.ts); every result and every account must agree, and the invariants of docs/design.md
+// section 2 hold after every batch. A failure names its seed: MODEL_SEED=<seed> bun test
+// test/engine/model replays just that stream.
 
 import { expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
@@ -243,7 +243,7 @@ class Checker {
     });
   }
 
-  /** Engine state against the model, and the invariants of DESIGN.md section 2. */
+  /** Engine state against the model, and the invariants of docs/design.md section 2. */
   state(h: EngineHarness, model: GroupModel, where: string): void {
     const a = h.engine.accounts;
     const holds = h.engine.holds;

@@ -1,8 +1,8 @@
 // The real PostgreSQL and Kafka that the publisher and projectors will rely on, checked for the
-// facts they use (DESIGN.md sections 4 and 5): postgres.js (and drizzle-orm over it) runs queries in
-// a REPEATABLE READ transaction that sees one snapshot; kafkajs creates a topic with explicit
-// partitions, an idempotent producer writes to an explicit partition, and a consumer group reads
-// the records back in order from that partition.
+// facts they use (docs/design.md sections 4 and 5): postgres.js (and drizzle-orm over it) runs
+// queries in a REPEATABLE READ transaction that sees one snapshot; kafkajs creates a topic with
+// explicit partitions, an idempotent producer writes to an explicit partition, and a consumer group
+// reads the records back in order from that partition.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql as drizzle_sql } from "drizzle-orm";

@@ -1,11 +1,11 @@
-// Loading from storage (DESIGN.md section 5), for real: a service with a publisher and a projector
-// on the real Kafka and PostgreSQL takes orders; the projector is stopped part-way, so PostgreSQL
-// holds less than Kafka; the node is killed and its data directory thrown away. A new node on an
-// empty data directory loads every group from PostgreSQL + Kafka before it serves and continues
-// exactly: the same figures, recent order ids still recognised (replayed, with their original
-// result), holds restored (open ones capturable, settled ones answered hold_settled), new orders
-// applied; the projector then follows the new node's events; a restart of the new node recovers
-// from the snapshot the load wrote.
+// Loading from storage (docs/design.md section 5), for real: a service with a publisher and a
+// projector on the real Kafka and PostgreSQL takes orders; the projector is stopped part-way, so
+// PostgreSQL holds less than Kafka; the node is killed and its data directory thrown away. A new
+// node on an empty data directory loads every group from PostgreSQL + Kafka before it serves and
+// continues exactly: the same figures, recent order ids still recognised (replayed, with their
+// original result), holds restored (open ones capturable, settled ones answered hold_settled), new
+// orders applied; the projector then follows the new node's events; a restart of the new node
+// recovers from the snapshot the load wrote.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
