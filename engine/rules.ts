@@ -12,7 +12,8 @@ import { AccountState } from "../schema/generated/balance/wire/account-state.ts"
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { AccountTable } from "./accounts.ts";
-import { HoldState, HoldTable } from "./holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
+import { HoldTable } from "./holds.ts";
 import { IdempotencyWindow } from "./idempotency.ts";
 
 export interface GroupLimits {

@@ -11,13 +11,13 @@
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_APPEND_BYTES_MAX } from "../common/constants.ts";
-import { JOURNAL_SLOT_HEADER_BYTES } from "../engine/engine_loop.ts";
-import type { WorkerControl } from "../engine/worker_control.ts";
-import type { Ring } from "../router/ring.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../common/slots.ts";
+import type { WorkerControl } from "../common/worker_control.ts";
+import type { Ring } from "../common/ring.ts";
 import {
   ENTRY_GROUP_OFFSET, ENTRY_RECORD_COUNT_OFFSET, entry_header_empty, entry_size_bytes,
   read_entry_header,
-} from "./entry_layout.ts";
+} from "../schema/journal_entry_layout.ts";
 import { DiskFullError } from "./file_layer.ts";
 import type { JournalWriter } from "./journal_writer.ts";
 

@@ -8,7 +8,7 @@
 
 import type postgres from "postgres";
 import { assert } from "../common/assert.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { coalesce, type AccountChange, type HoldChange } from "./coalesce.ts";
 import { verify_event, type ProjectedEvent } from "./event.ts";
 

@@ -4,7 +4,7 @@
 // last value wins, and a field no event set stays null, meaning "keep what the row has".
 
 import { assert, assert_never } from "../common/assert.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";

@@ -20,7 +20,7 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload } from "kafkajs";
 import postgres from "postgres";
 import { AssertionError, assert } from "../common/assert.ts";
 import { decode_event_record } from "../events/decode.ts";
-import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 import { apply_batch, type ApplyResult } from "./apply.ts";
 import { projected_event_of, type ProjectedEvent } from "./event.ts";
 

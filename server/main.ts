@@ -1,12 +1,12 @@
 // Starts one node of the balance service: configuration, recovery, then HTTP. SIGTERM and SIGINT
 // drain, snapshot and exit 0.
 
-import { ConfigError, load_config } from "./config.ts";
+import { ConfigError, load_config } from "../config/config.ts";
 import { start_http_server } from "./http.ts";
-import { Metrics } from "./metrics.ts";
-import { ServiceNode } from "../router/service_node.ts";
+import { Metrics } from "../node/metrics.ts";
+import { ServiceNode } from "../node/service_node.ts";
 import { seed_from_file } from "./seed.ts";
-import { set_up_auth } from "./auth/setup.ts";
+import { set_up_auth } from "../auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
 
 async function main(): Promise<void> {

@@ -16,13 +16,13 @@
 import postgres from "postgres";
 import { capture_snapshot } from "../engine/snapshot.ts";
 import type { GroupEngine } from "../engine/group_engine.ts";
-import { group_dir } from "../engine/recovery.ts";
+import { group_dir } from "../journal/segment_names.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { decode_event_record } from "../events/decode.ts";
 import type { FileLayer } from "../journal/file_layer.ts";
 import { list_segments } from "../journal/segment_names.ts";
 import { read_newest_snapshot, write_snapshot } from "../journal/snapshot_file.ts";
-import { write_checkpoint } from "../publisher/checkpoint.ts";
+import { write_checkpoint } from "../journal/publisher_checkpoint.ts";
 import { EventEntries } from "./event_entries.ts";
 import { GroupBuilder } from "./group_builder.ts";
 import { KafkaHistory } from "./kafka_history.ts";

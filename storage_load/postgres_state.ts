@@ -1,8 +1,9 @@
 // Loading from storage, step 1 (docs/design.md section 5): one group's projected state from
 // PostgreSQL, read in ONE repeatable-read, read-only transaction so accounts, holds and the applied
 // sequence are the same instant: the state after event `sequence` of the group, exactly as the
-// projector set it. The projector's tables are in projector/schema.ts; this is only a reader of
-them. //
+// projector set it. The projector's tables are in schema/projection.ts; this is only a reader of
+// them.
+//
 // Closed holds are read too when they closed within the idempotency window before `sequence`:
 // the engine keeps those (a late capture answers hold_settled, not hold_not_found), so a loaded
 // engine must as well. Their closing time is the engine time of the event that closed them.
@@ -10,10 +11,10 @@ them. //
 import { and, asc, eq, gte, ne, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import {
   account_figures, accounts, applied_sequence, holds, orders, type AccountFigures,
-} from "../projector/schema.ts";
+} from "../schema/projection.ts";
 
 export interface HoldRecord {
   hold_id: bigint;

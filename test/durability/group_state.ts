@@ -5,7 +5,7 @@
 import { assert } from "../../common/assert.ts";
 import { BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import type { GroupEngine } from "../../engine/group_engine.ts";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import { JOURNAL_ENTRY_BYTES_MAX } from "../../common/constants.ts";
 import { JournalOutput } from "../../engine/journal_output.ts";
 import { read_result_fields, write_order_fields, type ResultFields } from "../../schema/layout.ts";

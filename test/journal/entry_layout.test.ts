@@ -7,7 +7,7 @@ import {
   entry_size_bytes,
   read_entry_header,
   write_entry_header,
-} from "../../journal/entry_layout.ts";
+} from "../../schema/journal_entry_layout.ts";
 import { make_entry } from "./entries.ts";
 
 describe("entry header", () => {

@@ -9,7 +9,7 @@ import { sql as drizzle_sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { Kafka, logLevel, Partitioners, type Admin, type EachMessagePayload } from "kafkajs";
 import postgres from "postgres";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;
 const TEST_TIMEOUT_MS = 60_000;

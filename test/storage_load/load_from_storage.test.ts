@@ -9,17 +9,17 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { group_dir } from "../../engine/recovery.ts";
-import { read_checkpoint } from "../../publisher/checkpoint.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { read_checkpoint } from "../../journal/publisher_checkpoint.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import { fresh_schema, type TestDatabase } from "../projector/support.ts";
 import {
   batch_json, open_account, post_json_batch, read_account, type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess, temp_data_dir } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess, temp_data_dir } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 import { durable_sequences } from "../e2e/support.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;

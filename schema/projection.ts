@@ -22,8 +22,8 @@ import { sql } from "drizzle-orm";
 import {
   bigint, check, index, integer, numeric, pgTable, primaryKey, smallint, timestamp,
 } from "drizzle-orm/pg-core";
-import { HoldState } from "../engine/holds.ts";
-import { Op } from "../schema/generated/balance/wire/op.ts";
+import { HoldState } from "../schema/hold_state.ts";
+import { Op } from "./generated/balance/wire/op.ts";
 
 /** numeric(20,0) holds every u64; the check keeps it within [0, 2^64). */
 const U64_MAX_TEXT = "18446744073709551615";
