@@ -19,7 +19,9 @@ import {
   JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   JOURNAL_SEGMENT_SIZE_BYTES_MIN,
 } from "../common/constants.ts";
-import { entry_header_empty, entry_last_sequence, read_entry_header } from "../schema/journal_entry_layout.ts";
+import {
+  entry_header_empty, entry_last_sequence, read_entry_header,
+} from "../schema/journal_entry_layout.ts";
 import { FsyncFailedError, type FileLayer } from "./file_layer.ts";
 import type { JournalRecovery } from "./journal_reader.ts";
 import {

@@ -6,7 +6,9 @@ import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
 import { replay_entry } from "../../engine/replay.ts";
 import { capture_snapshot, restore_snapshot } from "../../engine/snapshot.ts";
-import { entry_header_empty, read_entry_header, entry_size_bytes } from "../../schema/journal_entry_layout.ts";
+import {
+  entry_header_empty, read_entry_header, entry_size_bytes,
+} from "../../schema/journal_entry_layout.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { EngineHarness, small_limits, type TestOrder } from "./harness.ts";
 
