@@ -38,7 +38,7 @@ run: install
 	$(BUN) server/main.ts
 
 # Typecheck runs as a test (test/typecheck.test.ts), so the totals count it. The tests that need
-# PostgreSQL and Kafka reach them through test/support/services.ts (the same scripts, reused).
+# PostgreSQL and Kafka reach them through harness/services.ts (the same scripts, reused).
 test: install flatc compose-tool services
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
 

@@ -10,7 +10,7 @@ import { assert } from "../common/assert.ts";
 import { JOURNAL_APPEND_BYTES_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { GroupEngine } from "../engine/group_engine.ts";
 import { JournalOutput } from "../engine/journal_output.ts";
-import { recover_group } from "../engine/recovery.ts";
+import { recover_group } from "../node/recovery.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { read_journal } from "../journal/journal_reader.ts";

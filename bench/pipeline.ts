@@ -2,7 +2,7 @@
 //
 // The event pipeline behind the engines, with the real PostgreSQL and Kafka (DATABASE_URL and
 // KAFKA_BROKERS when set, otherwise this checkout's private instances, started or reused by
-// scripts/services/up.sh through test/support/services.ts):
+// scripts/services/up.sh through harness/services.ts):
 //   publish_events_per_sec  the publisher shipping a journal backlog of --orders committed orders
 //                           (loaded with the publisher off) to a fresh topic, from the producer's
 //                           connection to the last ack (the start and connection reported apart);
@@ -16,7 +16,7 @@
 
 import * as os from "node:os";
 import { assert } from "../common/assert.ts";
-import { ensure_services } from "../test/support/services.ts";
+import { ensure_services } from "../harness/services.ts";
 import { measure_lag, measure_project, measure_publish, prepare_journal } from "./pipeline_stages.ts";
 
 const PUBLISH_GOAL_EVENTS_PER_SEC = 1_000_000;

@@ -6,10 +6,10 @@
 import { assert } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX } from "../common/constants.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../sdk/order_id.ts";
+import { OrderIdGenerator } from "../schema/order_id.ts";
 import {
   open_account, order_frame, post_frame_batch, with_concurrency, type TestOrder,
-} from "../test/support/http_client.ts";
+} from "../harness/http_client.ts";
 
 export const PIPELINE_GROUPS = 4;
 const PARTNER_FIRST = 41;

@@ -11,9 +11,9 @@ import { Kafka, logLevel } from "kafkajs";
 import { assert } from "../common/assert.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
 import { start_projector } from "../projector/consumer.ts";
-import { fresh_schema } from "../test/projector/support.ts";
-import { ServiceProcess } from "../test/support/service_process.ts";
-import type { Services } from "../test/support/services.ts";
+import { fresh_schema } from "../harness/database.ts";
+import { ServiceProcess } from "../harness/service_process.ts";
+import type { Services } from "../harness/services.ts";
 import {
   load_orders, open_accounts, PIPELINE_GROUPS, PIPELINE_SERVICE_ENV, type LoadResult,
 } from "./pipeline_load.ts";

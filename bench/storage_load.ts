@@ -14,10 +14,10 @@ import { assert } from "../common/assert.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { start_projector } from "../projector/consumer.ts";
 import { load_groups_from_storage } from "../storage_load/load.ts";
-import { fresh_schema } from "../test/projector/support.ts";
-import { ServiceProcess } from "../test/support/service_process.ts";
-import { ensure_services } from "../test/support/services.ts";
-import { durable_sequences } from "../test/e2e/support.ts";
+import { fresh_schema } from "../harness/database.ts";
+import { ServiceProcess } from "../harness/service_process.ts";
+import { ensure_services } from "../harness/services.ts";
+import { durable_sequences } from "../harness/metrics.ts";
 import {
   load_orders, open_accounts, PIPELINE_GROUPS, PIPELINE_SERVICE_ENV,
 } from "./pipeline_load.ts";

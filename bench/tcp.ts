@@ -81,7 +81,7 @@ async function start_service(): Promise<{ proc: Bun.Subprocess; tcp_port: number
 
 let id_sequence = 0;
 
-/** A time-ordered order id (sdk/order_id.ts layout) written as two u32 halves, no BigInt. */
+/** A time-ordered order id (schema/order_id.ts layout) written as two u32 halves, no BigInt. */
 function write_order_id(view: DataView, at: number): void {
   const now_ms = Date.now();
   id_sequence = (id_sequence + 1) & ((1 << ID_SEQUENCE_BITS) - 1);

@@ -1,6 +1,6 @@
 // Every fixed limit of the service, in one place, with the relations between them asserted at import.
-// Limits an operator may tune are read from the environment in server/config.ts, which validates them
-// against the bounds here. Each limit has a test at its edge.
+// Limits an operator may tune are read from the environment in config/config.ts, which validates
+// them against the bounds here. Each limit has a test at its edge.
 
 import { assert } from "./assert.ts";
 
@@ -105,7 +105,7 @@ assert(
 );
 
 // --- TCP front door (server/tcp/) ------------------------------------------------------------------
-// Operator-tunable (server/config.ts): defaults and the bounds they are validated against.
+// Operator-tunable (config/config.ts): defaults and the bounds they are validated against.
 export const TCP_PORT_DEFAULT = 8090;
 export const TCP_CONNECTIONS_MAX_DEFAULT = 1024;
 export const TCP_CONNECTIONS_MAX_LIMIT = 65_536;

@@ -11,15 +11,15 @@ COPY package.json package-lock.json bunfig.toml ./
 RUN bun install --production --frozen-lockfile --ignore-scripts
 
 # The code projector/main.ts loads (the migrations folder included; the read API authenticates
-# with server/auth; engine/ for the hold states), owned by root and so read-only for the process.
+# with auth/ and answers with http/), owned by root and so read-only for the process.
 # test/docker/dockerfile.test.ts checks that every file the entry point imports is copied here.
 COPY common ./common
 COPY schema ./schema
-COPY engine ./engine
+COPY auth ./auth
+COPY http ./http
+COPY config ./config
 COPY events ./events
 COPY projector ./projector
-COPY server ./server
-COPY scripts/services/kafkajs_warning.ts ./scripts/services/kafkajs_warning.ts
 COPY docker/healthcheck.ts ./docker/healthcheck.ts
 
 USER bun

@@ -152,7 +152,7 @@ export class AccountTable {
     this.count = count;
   }
 
-  /** The account invariants of DESIGN.md section 2, for one slot. */
+  /** The account invariants of docs/design.md section 2, for one slot. */
   verify(slot: number): void {
     const balance = this.balance_minor(slot);
     const held = this.held_minor(slot);

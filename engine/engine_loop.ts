@@ -7,8 +7,9 @@ import { assert, assert_never } from "../common/assert.ts";
 import { ENGINE_TICK_MS } from "../common/constants.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_i64 } from "../schema/layout.ts";
-import { Ring } from "../router/ring.ts";
-import * as S from "../router/slots.ts";
+import { Ring } from "../common/ring.ts";
+import * as S from "../common/slots.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../common/slots.ts";
 import type { EngineClock } from "./engine_clock.ts";
 import type { GroupEngine } from "./group_engine.ts";
 import { JournalOutput } from "./journal_output.ts";
@@ -16,8 +17,8 @@ import { snapshot_size_bytes, write_snapshot_into } from "./snapshot.ts";
 import {
   allocate_snapshot_buffer, snapshot_buffer_bytes, snapshot_buffer_capacity,
   snapshot_buffer_hand_over, snapshot_buffer_in_use,
-} from "./snapshot_buffer.ts";
-import type { WorkerControl } from "./worker_control.ts";
+} from "../common/snapshot_buffer.ts";
+import type { WorkerControl } from "../common/worker_control.ts";
 
 export interface EngineLoopParts {
   engines: Map<number, GroupEngine>;
@@ -28,11 +29,10 @@ export interface EngineLoopParts {
   worker: number;
   /** Engine time of every group of this worker (engine/engine_clock.ts). */
   clock: EngineClock;
-  /** The snapshot sits in buffer (engine/snapshot_buffer.ts) until the journal worker releases it. */
+  /** The snapshot sits in buffer (common/snapshot_buffer.ts) until the journal worker frees it. */
   on_snapshot: (group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number) => void;
 }
 
-export const JOURNAL_SLOT_HEADER_BYTES = 8; // u32 size of the entries that follow
 
 export class EngineLoop {
   private readonly parts: EngineLoopParts;

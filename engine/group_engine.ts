@@ -12,12 +12,12 @@ import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_u64_safe, write_i64 } from "../schema/layout.ts";
 import { copy_words } from "./bytes.ts";
 import { order_digest } from "./digest.ts";
-import { HoldState } from "./holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { order_id_time_ms } from "./idempotency.ts";
 import {
   RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_ORDER, RECORD_RESERVED,
   RECORD_SEQUENCE, RECORD_STATUS,
-} from "./journal_record.ts";
+} from "../schema/journal_record.ts";
 import { EXPIRIES_PER_ENTRY_MAX, type JournalOutput } from "./journal_output.ts";
 import { GroupRules, type GroupLimits } from "./rules.ts";
 

@@ -5,10 +5,8 @@
 // order they closed.
 
 import { assert } from "../common/assert.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { IdIndex } from "./id_index.ts";
-
-export const HoldState = { free: 0, open: 1, captured: 2, released: 3, expired: 4 } as const;
-export type HoldState = (typeof HoldState)[keyof typeof HoldState];
 
 const NO_EXPIRY = 0;
 

@@ -7,7 +7,7 @@ import {
   BATCH_ORDERS_MAX, JOURNAL_ENTRY_BYTES_MAX, JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_ENTRY_RECORDS_MAX,
   JOURNAL_RECORD_BYTES,
 } from "../common/constants.ts";
-import { write_entry_header } from "../journal/entry_layout.ts";
+import { write_entry_header } from "../schema/journal_entry_layout.ts";
 
 /** Hold expiries one entry may carry ahead of its batch; the rest go into the next entry. */
 export const EXPIRIES_PER_ENTRY_MAX = JOURNAL_ENTRY_RECORDS_MAX - BATCH_ORDERS_MAX;

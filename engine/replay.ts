@@ -13,10 +13,10 @@ import { read_u64_safe } from "../schema/layout.ts";
 import { is_op } from "../schema/vocabulary.ts";
 import { order_digest } from "./digest.ts";
 import { window_records, type GroupEngine } from "./group_engine.ts";
-import { HoldState } from "./holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import {
   RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
-} from "./journal_record.ts";
+} from "../schema/journal_record.ts";
 
 export interface ReplayEntry {
   first_sequence: number;

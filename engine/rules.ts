@@ -1,4 +1,4 @@
-// The business rules of one group, one op at a time (DESIGN.md section 2). Each rule decides a
+// The business rules of one group, one op at a time (docs/design.md section 2). Each rule decides a
 // Status from the current order (decoded into the o_* fields by GroupEngine) and, on ok, applies it.
 // Outcomes are values: a rule never throws for a business reason. Inside a linked chain every change
 // is logged first so the chain can be rolled back (see save_account and the hold logs).
@@ -13,7 +13,8 @@ import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { is_op } from "../schema/vocabulary.ts";
 import { AccountTable } from "./accounts.ts";
-import { HoldState, HoldTable } from "./holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
+import { HoldTable } from "./holds.ts";
 import { IdempotencyWindow } from "./idempotency.ts";
 
 export interface GroupLimits {

@@ -10,7 +10,7 @@
 import { assert } from "../common/assert.ts";
 import { ACCOUNT_RECORD_BYTES } from "./accounts.ts";
 import type { GroupEngine } from "./group_engine.ts";
-import type { HoldState } from "./holds.ts";
+import type { HoldState } from "../schema/hold_state.ts";
 
 const STATE_MAGIC = 0x41545347; // "GSTA": group state (the file around it has its own header)
 // 2: accounts as 64-byte records. 3: account and order ids are each partner's own (holds carry

@@ -13,8 +13,8 @@ import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES } from "../common/cons
 import {
   RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_ORDER, RECORD_SEQUENCE,
   RECORD_STATUS,
-} from "../engine/journal_record.ts";
-import { entry_last_sequence, type EntryFields } from "../journal/entry_layout.ts";
+} from "../schema/journal_record.ts";
+import { entry_last_sequence, type EntryFields } from "../schema/journal_entry_layout.ts";
 import {
   ORDER_ACCOUNT_OFFSET, ORDER_AMOUNT_OFFSET, ORDER_CURRENCY_OFFSET, ORDER_FLAGS_OFFSET,
   ORDER_ID_OFFSET, ORDER_OP_OFFSET, ORDER_PARTNER_OFFSET, ORDER_REF_OFFSET, write_i64, write_u64,

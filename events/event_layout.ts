@@ -1,7 +1,7 @@
 // The Kafka event record: the binary value of one Kafka record, carrying many events of ONE group
 // and ONE epoch, in sequence order. Little-endian, fixed sizes, versioned; its own layout, so
 // consumers are not tied to the wire struct (schema/balance.fbs) or the journal record
-// (engine/journal_record.ts). events/README.md has the tables and the versioning rule.
+// (schema/journal_record.ts). events/README.md has the tables and the versioning rule.
 //
 // Record header, 64 bytes:
 //    0  magic           u32  "BEVT" (bytes 42 45 56 54)

@@ -6,17 +6,18 @@
 //
 // A full disk: append throws DiskFullError; the staged bytes are kept, the disk-full flag makes
 // the main thread refuse new orders, and the append is retried until it succeeds. A failed fsync
-// is fatal (DESIGN.md section 4): the caller kills the process, the page cache may have lost data.
+// is fatal (docs/design.md section 4): the caller kills the process, the page cache may have lost
+// data.
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_APPEND_BYTES_MAX } from "../common/constants.ts";
-import { JOURNAL_SLOT_HEADER_BYTES } from "../engine/engine_loop.ts";
-import type { WorkerControl } from "../engine/worker_control.ts";
-import type { Ring } from "../router/ring.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../common/slots.ts";
+import type { WorkerControl } from "../common/worker_control.ts";
+import type { Ring } from "../common/ring.ts";
 import {
   ENTRY_GROUP_OFFSET, ENTRY_RECORD_COUNT_OFFSET, entry_header_empty, entry_size_bytes,
   read_entry_header,
-} from "./entry_layout.ts";
+} from "../schema/journal_entry_layout.ts";
 import { DiskFullError } from "./file_layer.ts";
 import type { JournalWriter } from "./journal_writer.ts";
 

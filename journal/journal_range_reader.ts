@@ -7,7 +7,9 @@
 
 import { assert } from "../common/assert.ts";
 import { JOURNAL_ENTRY_HEADER_BYTES } from "../common/constants.ts";
-import { entry_last_sequence, read_entry_header, type EntryHeader } from "./entry_layout.ts";
+import {
+  entry_last_sequence, read_entry_header, type EntryHeader,
+} from "../schema/journal_entry_layout.ts";
 import type { FileLayer } from "./file_layer.ts";
 import { ChunkReader, JournalCorruptError, start_index } from "./journal_reader.ts";
 import { list_segments } from "./segment_names.ts";

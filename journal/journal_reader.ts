@@ -20,7 +20,7 @@ import {
   read_entry_header,
   type EntryHeader,
   type EntryReadResult,
-} from "./entry_layout.ts";
+} from "../schema/journal_entry_layout.ts";
 import type { FileLayer } from "./file_layer.ts";
 import { list_segments, type SegmentListing } from "./segment_names.ts";
 

@@ -21,7 +21,7 @@ import {
 } from "../common/constants.ts";
 import {
   entry_header_empty, entry_last_sequence, read_entry_header, stamp_synced_sequence,
-} from "./entry_layout.ts";
+} from "../schema/journal_entry_layout.ts";
 import { FsyncFailedError, type FileLayer } from "./file_layer.ts";
 import type { JournalRecovery } from "./journal_reader.ts";
 import {

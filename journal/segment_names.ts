@@ -7,6 +7,11 @@ import type { FileLayer } from "./file_layer.ts";
 const SEGMENT_PATTERN = /^segment-(\d{20})\.jrnl$/;
 const SEQUENCE_DIGITS = 20;
 
+/** A group's directory in DATA_DIR: its segments, snapshots and publisher checkpoint. */
+export function group_dir(data_dir: string, group: number): string {
+  return `${data_dir}/group-${String(group).padStart(4, "0")}`;
+}
+
 /** The next segment, preallocated ahead of time; renamed to its real name when it is used. */
 export const SEGMENT_PREPARED_NAME = "segment-next.jrnl.tmp";
 

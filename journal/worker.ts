@@ -1,15 +1,15 @@
 // Entry point of the journal worker thread: owns every group's journal files and snapshots. It
 // appends what the engines hand over, fdatasyncs, reports durable sequences to the main thread,
 // writes snapshots once the journal covers them, and deletes segments behind the older snapshot.
-// A failed fsync, or any failure here, kills the process (DESIGN.md section 4: never retried).
+// A failed fsync, or any failure here, kills the process (docs/design.md section 4: never retried).
 
-import { Ring, type RingShape } from "../router/ring.ts";
-import { WorkerControl } from "../engine/worker_control.ts";
+import { Ring, type RingShape } from "../common/ring.ts";
+import { WorkerControl } from "../common/worker_control.ts";
 import { NodeFileLayer } from "./file_layer.ts";
 import { JournalLoop } from "./journal_loop.ts";
 import type { JournalRecovery } from "./journal_reader.ts";
 import { JournalWriter } from "./journal_writer.ts";
-import { snapshot_buffer_bytes, snapshot_buffer_release } from "../engine/snapshot_buffer.ts";
+import { snapshot_buffer_bytes, snapshot_buffer_release } from "../common/snapshot_buffer.ts";
 import { SnapshotQueue } from "./snapshot_queue.ts";
 
 declare const self: Worker;

@@ -1,5 +1,5 @@
 // Fresh, time-ordered order ids written straight into Order structs, with no BigInt per id: the
-// same layout as sdk/order_id.ts (id = time_ms * 2^22 + instance * 2^12 + counter; within one ms
+// same layout as schema/order_id.ts (id = time_ms * 2^22 + instance * 2^12 + counter; within one ms
 // ids count up, past 4,096 they borrow the next ms), as two u32 halves. One generator makes at
 // most 4.096 M ids/s before it runs ahead of the clock; the service refuses ids more than
 // ORDER_ID_FUTURE_SKEW_MS_MAX ahead, so `ahead_ms` is reported.

@@ -1,11 +1,11 @@
 // Tokens for a run: given ones (--token, --internal-token), or an internal token minted from the
-// development key that `make run` keeps in DATA_DIR/auth-keys.json (server/auth/dev_keys.ts),
+// development key that `make run` keeps in DATA_DIR/auth-keys.json (auth/dev_keys.ts),
 // or none at all for a service started with AUTH=off. The load uses --token when given (a
 // partner token limits the run to that partner), the internal token otherwise.
 
 import { existsSync } from "node:fs";
-import { mint_token } from "../server/auth/dev_keys.ts";
-import { load_auth_options } from "../server/auth/options.ts";
+import { mint_token } from "../auth/dev_keys.ts";
+import { load_auth_options } from "../auth/options.ts";
 
 const MINTED_TOKEN_TTL_S = 3600;
 

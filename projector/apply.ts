@@ -1,4 +1,4 @@
-// Applies one fetched batch of a group's events to PostgreSQL in one transaction (DESIGN.md
+// Applies one fetched batch of a group's events to PostgreSQL in one transaction (docs/design.md
 // section 4): the group's applied sequence is locked first, events at or below it are dropped (Kafka
 // delivers at least once), the rest are folded into one change per account and per hold
 // (projector/coalesce.ts) and written with one statement per table (COPY for the events, unnest
@@ -8,7 +8,7 @@
 
 import type postgres from "postgres";
 import { assert } from "../common/assert.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { coalesce, type AccountChange, type HoldChange } from "./coalesce.ts";
 import { verify_event, type ProjectedEvent } from "./event.ts";
 

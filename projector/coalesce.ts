@@ -5,7 +5,7 @@
 // Account and order (so hold) ids are each partner's own: changes are keyed by (partner, id).
 
 import { assert, assert_never } from "../common/assert.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";

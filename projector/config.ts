@@ -1,9 +1,9 @@
 // The projector process's configuration from environment variables, each with a documented default
 // (docs/projector.md, Configuration), validated at start-up: a bad value stops the process (exit 2)
 // with a message naming the variable. Authentication settings (AUTH, AUTH_KEYS_FILE, ...) are the
-// service's own (server/auth/options.ts), read by set_up_auth with DATA_DIR.
+// service's own (auth/options.ts), read by set_up_auth with DATA_DIR.
 
-import { ConfigError } from "../server/config.ts";
+import { ConfigError } from "../config/config.ts";
 
 export { ConfigError };
 
@@ -11,7 +11,7 @@ export const EVENTS_TOPIC_DEFAULT = "balance-events";
 export const PROJECTOR_GROUP_ID_DEFAULT = "balance-projector";
 export const PROJECTOR_HOST_DEFAULT = "127.0.0.1";
 export const PROJECTOR_PORT_DEFAULT = 8070;
-/** Where the service keeps its development keys file (server/config.ts DATA_DIR). */
+/** Where the service keeps its development keys file (config/config.ts DATA_DIR). */
 export const DATA_DIR_DEFAULT = "./data";
 /** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1). */
 export const SCHEMA_NAME_LENGTH_MAX = 63;

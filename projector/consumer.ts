@@ -1,5 +1,5 @@
-// The projector's Kafka consumer (DESIGN.md section 4): a kafkajs consumer group on the events topic,
-// whose partition is the engine group. Each fetched batch of a partition is decoded
+// The projector's Kafka consumer (docs/design.md section 4): a kafkajs consumer group on the events
+// topic, whose partition is the engine group. Each fetched batch of a partition is decoded
 // (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
 // apply_batch call, one transaction (projector/apply.ts); only then is the batch's offset resolved
 // and committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has
@@ -20,7 +20,7 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload } from "kafkajs";
 import postgres from "postgres";
 import { AssertionError, assert } from "../common/assert.ts";
 import { decode_event_record } from "../events/decode.ts";
-import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 import { apply_batch, type ApplyResult } from "./apply.ts";
 import { projected_event_of, type ProjectedEvent } from "./event.ts";
 

@@ -1,6 +1,6 @@
 // One event as the projector applies it: a group's order with its outcome, or a hold expiry. The
 // Kafka decoding step (events/) produces these from the event layout; the fields mirror a journal
-// record (engine/journal_record.ts) plus the entry's epoch and engine time. 64-bit ids are bigint;
+// record (schema/journal_record.ts) plus the entry's epoch and engine time. 64-bit ids are bigint;
 // money is a number, exact because the engine keeps every figure a safe integer.
 //
 // What an ok event sets (as replay does, engine/replay.ts): it sets figures, never adds.

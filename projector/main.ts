@@ -7,7 +7,7 @@
 //
 //   DATABASE_URL=postgres://... KAFKA_BROKERS=host:port bun projector/main.ts
 
-import { set_up_auth, type AuthSetup } from "../server/auth/setup.ts";
+import { set_up_auth, type AuthSetup } from "../auth/setup.ts";
 import { ConfigError, load_projector_config, type ProjectorConfig } from "./config.ts";
 import { start_projector, type Projector } from "./consumer.ts";
 import { apply_migrations, MIGRATIONS_SCHEMA_DEFAULT, type MigrateOptions } from "./migrate.ts";

@@ -1,5 +1,5 @@
 // Applies the committed migrations (projector/migrations/, made by drizzle-kit from
-// projector/schema.ts) with drizzle-orm's postgres-js migrator. Applied migrations are recorded in
+// schema/projection.ts) with drizzle-orm's postgres-js migrator. Applied migrations are recorded in
 // drizzle's own table, so running again changes nothing. Projectors of every group may start at
 // once: an advisory lock makes them migrate one at a time, the later ones finding nothing to do.
 //

@@ -1,7 +1,7 @@
 // The projector's read API (Bun.serve): what the projection in PostgreSQL knows about accounts and
 // orders, for services that may lag the engine by the projection's delay. Authentication is the
-// service's (server/auth: a partner token reads its own partner's accounts and orders, an internal
-// token reads all), and so are the error body and the JSON conventions (server/replies.ts,
+// service's (auth/: a partner token reads its own partner's accounts and orders, an internal
+// token reads all), and so are the error body and the JSON conventions (http/replies.ts,
 // projector/read_json.ts). docs/projector.md lists the routes.
 //
 // Every input is checked before any query: a malformed id, an out-of-range number, a missing
@@ -13,10 +13,10 @@ import { DrizzleQueryError } from "drizzle-orm";
 import postgres from "postgres";
 import { AssertionError } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
-import { authenticate_request, forbidden_response } from "../server/auth/http_auth.ts";
-import { partner_for_read, type Authenticator, type Principal } from "../server/auth/principal.ts";
-import { parse_partner, parse_u64, params_of } from "../server/params.ts";
-import { bad_request, error_response, json_response } from "../server/replies.ts";
+import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
+import { partner_for_read, type Authenticator, type Principal } from "../auth/principal.ts";
+import { parse_partner, parse_u64, params_of } from "../http/params.ts";
+import { bad_request, error_response, json_response } from "../http/replies.ts";
 import { committed_migration_count } from "./migrate.ts";
 import { account_json, event_json, history_event_json } from "./read_json.ts";
 import {

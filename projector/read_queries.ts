@@ -1,4 +1,4 @@
-// The read API's queries over the projection (projector/schema.ts), with drizzle-orm. Each one is
+// The read API's queries over the projection (schema/projection.ts), with drizzle-orm. Each one is
 // a single statement served by an index of the schema:
 //   account          accounts_partner_account_idx (partner, account_id), then applied_sequence's key
 //   order status     orders_partner_order_idx (partner, order_id, sequence): the first event
@@ -15,7 +15,7 @@ import { assert } from "../common/assert.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import {
   account_figures, accounts, applied_sequence, orders, type AccountFigures,
-} from "./schema.ts";
+} from "../schema/projection.ts";
 
 /** The most events one history page holds; `limit` defaults to HISTORY_LIMIT_DEFAULT. */
 export const HISTORY_LIMIT_MAX = 1_000;

@@ -1,11 +1,11 @@
-// The publisher worker (DESIGN.md sections 3-5): tails each group's durable journal and produces
-// event records (events/encode.ts) to Kafka, partition = group, with an idempotent producer and
-// acks from every in-sync replica. The main thread posts the durable sequence per group; per group
-// the worker reads (checkpoint, durable] with the read-only read_journal_range, several records a
-// pass (publisher/backlog.ts), sends them, and after the ack writes the group's checkpoint
-// atomically (publisher/checkpoint.ts). It reports progress to the main thread at most every
-// PROGRESS_INTERVAL_MS (publisher/progress.ts): checkpoints, which let the journal delete segments
-// behind them, and the figures of /metrics.
+// The publisher worker (docs/design.md sections 3-5): tails each group's durable journal and
+// produces event records (events/encode.ts) to Kafka, partition = group, with an idempotent
+// producer and acks from every in-sync replica. The main thread posts the durable sequence per
+// group; per group the worker reads (checkpoint, durable] with the read-only read_journal_range,
+// several records a pass (publisher/backlog.ts), sends them, and after the ack writes the group's
+// checkpoint atomically (journal/publisher_checkpoint.ts). It reports progress to the main thread
+// at most every PROGRESS_INTERVAL_MS (publisher/progress.ts): checkpoints, which let the journal
+// delete segments behind them, and the figures of /metrics.
 //
 // One send carries the next record of up to SEND_RECORDS_MAX groups: one produce request, one
 // record (one batch, under the broker's message.max.bytes) per partition.
@@ -24,9 +24,9 @@ import { EVENT_RECORD_BYTES_MAX } from "../events/event_layout.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { RangeReader } from "../journal/journal_range_reader.ts";
 import { JournalCorruptError } from "../journal/journal_reader.ts";
-import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 import { read_backlog, type PendingRecord } from "./backlog.ts";
-import { write_checkpoint } from "./checkpoint.ts";
+import { write_checkpoint } from "../journal/publisher_checkpoint.ts";
 import {
   PROGRESS_INTERVAL_MS, type PublisherProgress, type PublisherProgressMessage,
 } from "./progress.ts";

@@ -5,7 +5,7 @@
 // sequence there is above S shows a later state than the engine's at S, so it can be neither equal
 // nor different: it is counted as moved on and not compared. Every other row must match exactly.
 
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import type {
   AccountRow, EngineHold, EngineState, PostgresHold, PostgresState,
 } from "./rows.ts";

@@ -6,7 +6,7 @@
 
 import { assert } from "../common/assert.ts";
 import { GroupEngine } from "../engine/group_engine.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { restore_snapshot } from "../engine/snapshot.ts";
 import {

@@ -1,4 +1,4 @@
-// One group's projection in PostgreSQL (projector/schema.ts), read with drizzle-orm in one
+// One group's projection in PostgreSQL (schema/projection.ts), read with drizzle-orm in one
 // REPEATABLE READ, read-only transaction, so accounts, holds and the applied sequence are one
 // consistent picture even while the projector writes. Before reading, wait_applied waits (bounded)
 // until the projector has applied the group at least up to the engine state's sequence.
@@ -7,10 +7,10 @@ import { and, eq, gt, or, sql } from "drizzle-orm";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { assert } from "../common/assert.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import {
   account_figures, accounts, applied_sequence, holds, type AccountFigures,
-} from "../projector/schema.ts";
+} from "../schema/projection.ts";
 import { ReconcileError, type AccountRow, type PostgresHold, type PostgresState } from "./rows.ts";
 
 const CONNECT_TIMEOUT_S = 5;
@@ -108,9 +108,10 @@ const HOLD_COLUMNS = {
   sequence: holds.sequence,
 };
 
-/** A selected row: each column's TypeScript type as drizzle reads it. */
-type Selected<T extends Record<string, { _: { data: unknown } }>> =
-  { [K in keyof T]: T[K]["_"]["data"] };
+/** A selected row: each column's TypeScript type as drizzle reads it (null where nullable). */
+type Selected<T extends Record<string, { _: { data: unknown; notNull: boolean } }>> =
+  { [K in keyof T]: T[K]["_"]["notNull"] extends true ? T[K]["_"]["data"]
+    : T[K]["_"]["data"] | null };
 type HoldSelect = Selected<typeof HOLD_COLUMNS>;
 
 function account_row(row: AccountFigures): AccountRow {

@@ -3,9 +3,8 @@
 // up to what each part reflects.
 
 import { RESULT_SIZE_BYTES } from "../common/constants.ts";
-import type { SlotKind } from "./slots.ts";
-
-export type Refusal = "busy" | "disk_full" | "not_ready" | "shutting_down" | "timeout";
+import type { SlotKind } from "../common/slots.ts";
+import type { Refusal } from "../schema/refusal.ts";
 
 export interface PartInfo {
   group: number;

@@ -1,10 +1,10 @@
-// Reading the engine's answer to an account query (router/slots.ts, ACCOUNT_*) as the wire's
+// Reading the engine's answer to an account query (common/slots.ts, ACCOUNT_*) as the wire's
 // AccountInfo fields: one place for HTTP and TCP alike.
 
 import type { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import type { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import type { AccountInfoFields } from "../schema/messages.ts";
-import * as S from "./slots.ts";
+import * as S from "../common/slots.ts";
 
 export function account_info_of(request_id: bigint, account: bigint, body: Uint8Array)
   : AccountInfoFields {

@@ -13,9 +13,10 @@ import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { mark_cross_partner_chains, write_cross_partner_results } from "./chains.ts";
 import type { Partitioning } from "./partition.ts";
-import { PendingRequest, type PartInfo, type Refusal } from "./pending.ts";
-import type { Ring } from "./ring.ts";
-import * as S from "./slots.ts";
+import type { Refusal } from "../schema/refusal.ts";
+import { PendingRequest, type PartInfo } from "./pending.ts";
+import type { Ring } from "../common/ring.ts";
+import * as S from "../common/slots.ts";
 
 const PARTNER_OFFSET = 32;
 /** Partners whose single-part layout is kept for reuse (a few thousand partners in all). */

@@ -19,7 +19,7 @@
 // the timeout is refused `timeout` (504).
 
 import { assert } from "../common/assert.ts";
-import { snapshot_buffer_bytes } from "../engine/snapshot_buffer.ts";
+import { snapshot_buffer_bytes } from "../common/snapshot_buffer.ts";
 
 /** Captures at once over all groups: each holds a full copy of its group's state in memory. */
 export const CAPTURES_IN_FLIGHT_MAX = 4;

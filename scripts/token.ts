@@ -11,10 +11,10 @@
 
 import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { ensure_dev_key, mint_token, type TokenSubject } from "../server/auth/dev_keys.ts";
-import { load_auth_options } from "../server/auth/options.ts";
-import { JTI_LENGTH_MAX } from "../server/auth/revocation.ts";
-import { ConfigError, load_config } from "../server/config.ts";
+import { ensure_dev_key, mint_token, type TokenSubject } from "../auth/dev_keys.ts";
+import { load_auth_options } from "../auth/options.ts";
+import { JTI_LENGTH_MAX } from "../auth/revocation.ts";
+import { ConfigError, load_config } from "../config/config.ts";
 
 const TTL_S_DEFAULT = 3600;
 const USAGE = "usage: bun run token -- --partner N [--ttl SECONDS] [--kid KID]\n" +

@@ -24,7 +24,7 @@ import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { type OrderFields, type ResultFields, write_order_fields } from "../schema/layout.ts";
 import { BalanceError, is_retryable } from "./errors.ts";
-import { OrderIdGenerator, order_id_time_ms } from "./order_id.ts";
+import { OrderIdGenerator, order_id_time_ms } from "../schema/order_id.ts";
 import type { BatchOutcome, Transport } from "./transport.ts";
 
 export interface BatcherOptions {

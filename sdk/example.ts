@@ -16,7 +16,7 @@ const EUR = 978;
 async function token(): Promise<string> {
   if (process.env.BALANCE_TOKEN) return process.env.BALANCE_TOKEN;
   // Development only: sign an internal token with the key `make run` made in DATA_DIR.
-  const { mint_token } = await import("../server/auth/dev_keys.ts");
+  const { mint_token } = await import("../auth/dev_keys.ts");
   const keys_file = `${process.env.DATA_DIR ?? "./data"}/auth-keys.json`;
   const minted = await mint_token({ subject: { internal: true }, ttl_s: 3_600, keys_file,
     issuer: "balance-service", audience: "balance-service" });

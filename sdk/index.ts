@@ -3,7 +3,7 @@
 
 export { BalanceClient, type ClientOptions } from "./client.ts";
 export { BalanceError, type ErrorReason } from "./errors.ts";
-export { OrderIdGenerator, order_id_time_ms } from "./order_id.ts";
+export { OrderIdGenerator, order_id_time_ms } from "../schema/order_id.ts";
 export type {
   BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
 } from "./transport.ts";

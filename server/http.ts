@@ -5,19 +5,19 @@
 // are open.
 
 import { HTTP_BODY_SIZE_BYTES_MAX, ORDER_SIZE_BYTES } from "../common/constants.ts";
-import type { ServiceNode } from "../router/service_node.ts";
+import type { ServiceNode } from "../node/service_node.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_batch_results } from "../schema/codec.ts";
 import { parse_batch_json, results_to_json } from "../schema/json.ts";
-import { authenticate_request, forbidden_response } from "./auth/http_auth.ts";
-import { authorize_orders, type Authenticator, type Principal } from "./auth/principal.ts";
+import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
+import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
 import { handle_admin, handle_group_state, handle_open_account } from "./http_admin.ts";
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
   type BodyFormat,
-} from "./replies.ts";
+} from "../http/replies.ts";
 
 /** How far above HTTP_BODY_SIZE_BYTES_MAX Bun itself still accepts a body (to refuse it well). */
 const HTTP_TRANSPORT_BODY_FACTOR = 16;

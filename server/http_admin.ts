@@ -13,15 +13,15 @@ import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { results_to_json } from "../schema/json.ts";
 import { write_order_fields } from "../schema/layout.ts";
-import type { ServiceNode } from "../router/service_node.ts";
+import type { ServiceNode } from "../node/service_node.ts";
 import type { CaptureRefusal } from "../router/state_capture.ts";
-import { OrderIdGenerator } from "../sdk/order_id.ts";
-import { forbidden_response } from "./auth/http_auth.ts";
+import { OrderIdGenerator } from "../schema/order_id.ts";
+import { forbidden_response } from "../auth/http_auth.ts";
 import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
-import { parse_partner, parse_u64, params_of } from "./params.ts";
+import { parse_partner, parse_u64, params_of } from "../http/params.ts";
 import {
   RETRY_AFTER_BUSY_MS, bad_request, error_response, is_refusal, json_response, refusal_reply,
-} from "./replies.ts";
+} from "../http/replies.ts";
 
 const ids = new OrderIdGenerator();
 const GROUP_TEXT = /^\d{1,4}$/;

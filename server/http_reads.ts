@@ -6,17 +6,17 @@ import { encode_account_info, encode_order_status } from "../schema/codec.ts";
 import { account_info_to_json, results_to_json } from "../schema/json.ts";
 import { read_result_fields } from "../schema/layout.ts";
 import type { PendingRequest } from "../router/pending.ts";
-import type { ServiceNode } from "../router/service_node.ts";
+import type { ServiceNode } from "../node/service_node.ts";
 import { account_info_of } from "../router/query_results.ts";
-import * as S from "../router/slots.ts";
-import { forbidden_response } from "./auth/http_auth.ts";
-import { partner_for_read } from "./auth/principal.ts";
+import * as S from "../common/slots.ts";
+import { forbidden_response } from "../auth/http_auth.ts";
+import { partner_for_read } from "../auth/principal.ts";
 import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
-import { parse_partner, parse_u64, params_of } from "./params.ts";
+import { parse_partner, parse_u64, params_of } from "../http/params.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
   type BodyFormat,
-} from "./replies.ts";
+} from "../http/replies.ts";
 
 function accept_format(req: Request): BodyFormat {
   return (req.headers.get("accept") ?? "").startsWith(FLATBUFFERS_TYPE) ? "flatbuffers" : "json";

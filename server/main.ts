@@ -1,14 +1,12 @@
 // Starts one node of the balance service: configuration, recovery, then HTTP. SIGTERM and SIGINT
 // drain, snapshot and exit 0.
 
-import { ConfigError, load_config, type Config } from "./config.ts";
+import { ConfigError, load_config, type Config } from "../config/config.ts";
 import { start_http_server } from "./http.ts";
-import { Metrics } from "./metrics.ts";
-import { ServiceNode } from "../router/service_node.ts";
-import { CheckpointError } from "../publisher/checkpoint.ts";
-import { JournalCorruptError } from "../journal/journal_reader.ts";
+import { Metrics } from "../node/metrics.ts";
+import { is_state_refusal, ServiceNode } from "../node/service_node.ts";
 import { seed_from_file } from "./seed.ts";
-import { set_up_auth } from "./auth/setup.ts";
+import { set_up_auth } from "../auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
 
 const EXIT_CODE_CONFIGURATION = 2;
@@ -21,8 +19,7 @@ async function start_node(config: Config): Promise<ServiceNode> {
   try {
     return await ServiceNode.start(config, new Metrics());
   } catch (error) {
-    const refused = error instanceof CheckpointError || error instanceof JournalCorruptError;
-    if (!refused) throw error;
+    if (!is_state_refusal(error)) throw error;
     console.error(`start-up refused: ${error.message}`);
     process.exit(EXIT_CODE_STATE_REFUSED);
   }

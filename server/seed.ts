@@ -15,8 +15,8 @@ import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_order_fields } from "../schema/layout.ts";
-import type { ServiceNode } from "../router/service_node.ts";
-import { OrderIdGenerator } from "../sdk/order_id.ts";
+import type { ServiceNode } from "../node/service_node.ts";
+import { OrderIdGenerator } from "../schema/order_id.ts";
 
 const HEADER = "account,partner,kind,currency,overdraft_limit,balance";
 const KINDS: Record<string, AccountKind> = {

@@ -1,5 +1,5 @@
 // Loading from storage, the bridge from Kafka to replay: turns the events of one Kafka record back
-// into journal records (engine/journal_record.ts), so a loaded group is rebuilt by the same replay
+// into journal records (schema/journal_record.ts), so a loaded group is rebuilt by the same replay
 // code as a restarted one (engine/replay.ts): recorded outcomes applied, never decided again.
 //
 // An event carries every field of the journal record it was built from (events/encode.ts), so the
@@ -13,7 +13,7 @@ import type { ReplayEntry } from "../engine/replay.ts";
 import {
   RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_RESERVED, RECORD_SEQUENCE,
   RECORD_STATUS,
-} from "../engine/journal_record.ts";
+} from "../schema/journal_record.ts";
 import type { EventRecord } from "../events/decode.ts";
 import {
   EVENT_ACCOUNT_OFFSET, EVENT_AMOUNT_OFFSET, EVENT_BYTES, EVENT_FLAGS_OFFSET, EVENT_OP_OFFSET,

@@ -9,7 +9,7 @@ import { assert } from "../common/assert.ts";
 import type { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import type { AccountState } from "../schema/generated/balance/wire/account-state.ts";
 import { GroupEngine } from "../engine/group_engine.ts";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import { remember_entry_ids, replay_entry, type ReplayEntry } from "../engine/replay.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import type { GroupStoredState } from "./postgres_state.ts";

@@ -8,7 +8,7 @@
 
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { assert } from "../common/assert.ts";
-import { silence_kafkajs_timeout_warning } from "../scripts/services/kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 
 /** Stop waiting when a partition's read makes no progress for this long. */
 export const KAFKA_READ_STALL_MS_MAX = 30_000;

@@ -1,7 +1,7 @@
-// Loading from storage (DESIGN.md section 5): a node that starts with no local state for a group
-// reads the group's balances, open holds and their sequence S from PostgreSQL in one REPEATABLE
-// READ transaction, replays the group's Kafka partition from far enough back to rebuild the
-// idempotency window up to the partition's end, and writes the result as a snapshot (plus the
+// Loading from storage (docs/design.md section 5): a node that starts with no local state for a
+// group reads the group's balances, open holds and their sequence S from PostgreSQL in one
+// REPEATABLE READ transaction, replays the group's Kafka partition from far enough back to rebuild
+// the idempotency window up to the partition's end, and writes the result as a snapshot (plus the
 // publisher's checkpoint at its sequence). The ordinary start-up then recovers from that snapshot,
 // so a loaded group and a restarted one serve from the same code path.
 //
@@ -16,13 +16,13 @@
 import postgres from "postgres";
 import { capture_snapshot } from "../engine/snapshot.ts";
 import type { GroupEngine } from "../engine/group_engine.ts";
-import { group_dir } from "../engine/recovery.ts";
+import { group_dir } from "../journal/segment_names.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import { decode_event_record } from "../events/decode.ts";
 import type { FileLayer } from "../journal/file_layer.ts";
 import { list_segments } from "../journal/segment_names.ts";
 import { read_newest_snapshot, write_snapshot } from "../journal/snapshot_file.ts";
-import { write_checkpoint } from "../publisher/checkpoint.ts";
+import { write_checkpoint } from "../journal/publisher_checkpoint.ts";
 import { EventEntries } from "./event_entries.ts";
 import { GroupBuilder } from "./group_builder.ts";
 import { KafkaHistory } from "./kafka_history.ts";

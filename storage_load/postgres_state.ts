@@ -1,7 +1,8 @@
-// Loading from storage, step 1 (DESIGN.md section 5): one group's projected state from PostgreSQL,
-// read in ONE repeatable-read, read-only transaction so accounts, holds and the applied sequence
-// are the same instant: the state after event `sequence` of the group, exactly as the projector
-// set it. The projector's tables are in projector/schema.ts; this is only a reader of them.
+// Loading from storage, step 1 (docs/design.md section 5): one group's projected state from
+// PostgreSQL, read in ONE repeatable-read, read-only transaction so accounts, holds and the applied
+// sequence are the same instant: the state after event `sequence` of the group, exactly as the
+// projector set it. The projector's tables are in schema/projection.ts; this is only a reader of
+// them.
 //
 // Closed holds are read too when they closed within the idempotency window before `sequence`:
 // the engine keeps those (a late capture answers hold_settled, not hold_not_found), so a loaded
@@ -10,10 +11,10 @@
 import { and, asc, eq, gte, ne, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
-import { HoldState } from "../engine/holds.ts";
+import { HoldState } from "../schema/hold_state.ts";
 import {
   account_figures, accounts, applied_sequence, holds, orders, type AccountFigures,
-} from "../projector/schema.ts";
+} from "../schema/projection.ts";
 
 export interface HoldRecord {
   /** A hold is named by its partner and the id of the order that opened it. */

@@ -10,7 +10,7 @@
 // Exit 0 and one line "cluster <id>, brokers <n>" when ready; exit 1 with the last error otherwise.
 
 import { Kafka, logLevel } from "kafkajs";
-import { silence_kafkajs_timeout_warning } from "./kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../../common/kafkajs_warning.ts";
 
 const POLL_MS = 200;
 const REQUEST_TIMEOUT_MS = 2_000;

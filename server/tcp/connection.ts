@@ -10,9 +10,10 @@ import {
   BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, ORDER_SIZE_BYTES, TCP_CLOSE_LINGER_MS,
   TCP_HELLO_TIMEOUT_MS,
 } from "../../common/constants.ts";
-import type { PendingRequest, Refusal } from "../../router/pending.ts";
+import type { PendingRequest } from "../../router/pending.ts";
+import type { Refusal } from "../../schema/refusal.ts";
 import { write_pending_results } from "../../router/router.ts";
-import * as S from "../../router/slots.ts";
+import * as S from "../../common/slots.ts";
 import {
   batch_frame_size_bytes, decode_frame, encode_error, encode_hello_ok, encode_ping,
   PROTOCOL_VERSION_CURRENT, write_batch_results,
@@ -22,8 +23,8 @@ import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import type { DecodedFrame, OrderBatchView } from "../../schema/messages.ts";
 import {
   authorize_orders, is_auth_failure, partner_for_read, type AuthFailure, type Principal,
-} from "../auth/principal.ts";
-import { refusal_reply } from "../replies.ts";
+} from "../../auth/principal.ts";
+import { refusal_reply } from "../../http/replies.ts";
 import { FrameReader, READ_ALL, READ_TOO_LARGE } from "./frame_reader.ts";
 import { account_info_frame, batch_request_id, order_status_frame } from "./replies.ts";
 import { SendBuffer, type Writable } from "./send_buffer.ts";

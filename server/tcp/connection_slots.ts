@@ -6,8 +6,8 @@
 
 import { assert } from "../../common/assert.ts";
 import { PARTNER_ID_MAX } from "../../common/constants.ts";
-import type { Principal } from "../auth/principal.ts";
-import type { TcpConfig } from "../config.ts";
+import type { Principal } from "../../auth/principal.ts";
+import type { TcpConfig } from "../../config/config.ts";
 
 /** Partners are 1..2^32-1, so 0 names the internal principal (every internal token). */
 const INTERNAL_KEY = 0;

@@ -13,7 +13,7 @@ import { account_info_of } from "../../router/query_results.ts";
 const FRAME_MESSAGE_FIELD = 1;
 const UOFFSET_BYTES = 4;
 
-/** AccountInfo from an engine's account record (router/slots.ts ACCOUNT_*). */
+/** AccountInfo from an engine's account record (common/slots.ts ACCOUNT_*). */
 export function account_info_frame(request_id: bigint, account: bigint, body: Uint8Array): Uint8Array {
   return encode_account_info(account_info_of(request_id, account, body));
 }

@@ -8,11 +8,11 @@ import {
   BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX, RESULT_SIZE_BYTES, TCP_CLOSE_LINGER_MS,
   TCP_LENGTH_PREFIX_BYTES, TCP_RECEIVE_HELD_BYTES_MAX, TCP_SESSION_SWEEP_MS,
 } from "../../common/constants.ts";
-import type { Refusal } from "../../router/pending.ts";
-import type { ServiceNode } from "../../router/service_node.ts";
+import type { Refusal } from "../../schema/refusal.ts";
+import type { ServiceNode } from "../../node/service_node.ts";
 import { batch_frame_size_bytes } from "../../schema/codec.ts";
-import type { Authenticator } from "../auth/principal.ts";
-import type { TcpConfig } from "../config.ts";
+import type { Authenticator } from "../../auth/principal.ts";
+import type { TcpConfig } from "../../config/config.ts";
 import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 

@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   create_authenticator, load_auth_options, type ServiceAuthenticator,
-} from "../../server/auth/authenticator.ts";
-import { DEV_KID, ensure_dev_key, mint_token, uses_dev_key } from "../../server/auth/dev_keys.ts";
-import { is_auth_failure, type Principal } from "../../server/auth/principal.ts";
-import { TokenCache } from "../../server/auth/token_cache.ts";
-import { ConfigError } from "../../server/config.ts";
+} from "../../auth/authenticator.ts";
+import { DEV_KID, ensure_dev_key, mint_token, uses_dev_key } from "../../auth/dev_keys.ts";
+import { is_auth_failure, type Principal } from "../../auth/principal.ts";
+import { TokenCache } from "../../auth/token_cache.ts";
+import { ConfigError } from "../../config/config.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { hs256_key, key_pair, now_s, sign, write_keys_file, type SigningKey } from "./tokens.ts";
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { decodeJwt } from "jose";
-import { get, post } from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+import { get, post } from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const REVOCATION_WAIT_MS_MAX = 10_000;

@@ -8,12 +8,12 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   FLATBUFFERS_TYPE, batch_json, get, order_frame, orders_total, post, read_account,
   type Reply, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 import { hs256_key, key_pair, now_s, sign, write_keys_file, type SigningKey } from "./tokens.ts";
 
 const P7 = 7;

@@ -8,7 +8,7 @@ import { ORDER_SIZE_BYTES } from "../../common/constants.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { write_order_fields } from "../../schema/layout.ts";
-import { authorize_orders, is_admin_op, type Principal } from "../../server/auth/principal.ts";
+import { authorize_orders, is_admin_op, type Principal } from "../../auth/principal.ts";
 
 const PARTNER = 7;
 const partner_token: Principal = { kind: "partner", partner: PARTNER, jti: "p", expires_at_ms: 0 };

@@ -7,7 +7,7 @@ import {
   SignJWT, base64url, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK,
   type JWTPayload,
 } from "jose";
-import type { KeyEntry } from "../../server/auth/keys.ts";
+import type { KeyEntry } from "../../auth/keys.ts";
 
 export const ISSUER = "balance-service";
 export const AUDIENCE = "balance-service";

@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { GROUPS_MAX, RING_SLOT_COUNT_MAX, RING_SLOT_COUNT_MIN } from "../../common/constants.ts";
-import { ConfigError, load_config } from "../../server/config.ts";
+import { ConfigError, load_config } from "../../config/config.ts";
 
 describe("defaults", () => {
   test("an empty environment gives the documented defaults", () => {

@@ -7,9 +7,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { load_auth_options } from "../../server/auth/options.ts";
-import { uses_dev_key } from "../../server/auth/dev_keys.ts";
-import { load_config } from "../../server/config.ts";
+import { load_auth_options } from "../../auth/options.ts";
+import { uses_dev_key } from "../../auth/dev_keys.ts";
+import { load_config } from "../../config/config.ts";
 import { load_projector_config } from "../../projector/config.ts";
 import {
   COMPOSE_FILE, REPO_ROOT, compose_config, compose_config_of, environment_of, is_map, map_at,

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
-import { SMALL_LIMITS_ENV, free_port, temp_data_dir } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+import { SMALL_LIMITS_ENV, free_port, temp_data_dir } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
 import { REPO_ROOT } from "./compose.ts";
 import {

@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { probe_port } from "../../docker/healthcheck.ts";
-import { free_port } from "../support/service_process.ts";
+import { free_port } from "../../harness/service_process.ts";
 import { REPO_ROOT } from "./compose.ts";
 
 let status = 200;

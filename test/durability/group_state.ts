@@ -5,7 +5,7 @@
 import { assert } from "../../common/assert.ts";
 import { BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import type { GroupEngine } from "../../engine/group_engine.ts";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import { JOURNAL_ENTRY_BYTES_MAX } from "../../common/constants.ts";
 import { JournalOutput } from "../../engine/journal_output.ts";
 import { read_result_fields, write_order_fields, type ResultFields } from "../../schema/layout.ts";
@@ -128,7 +128,7 @@ export function expect_same_state(actual: GroupEngine, expected: GroupEngine, wh
 }
 
 /**
- * The invariants of DESIGN.md section 2 on one engine: held equals the sum of open holds, no
+ * The invariants of docs/design.md section 2 on one engine: held equals the sum of open holds, no
  * balance below -overdraft, held >= 0; returns the sum of balances (for conservation).
  */
 export function check_invariants(engine: GroupEngine): number {

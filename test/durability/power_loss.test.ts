@@ -1,9 +1,9 @@
-// Power loss under a real engine (DESIGN.md section 5, "Power loss"): a GroupEngine runs a seeded
-// random workload in batches; its journal entries go to a JournalWriter on a PowerLossFileLayer;
-// orders are acknowledged only once a sync() covers them; snapshots are written once the journal
-// is durable past them and old segments deleted behind the previous snapshot, as the journal worker
-// does. Power fails between operations or inside one (a write, fsync or rename), and during
-// recovery too. After each recovery:
+// Power loss under a real engine (docs/design.md section 5, "Power loss"): a GroupEngine runs a
+// seeded random workload in batches; its journal entries go to a JournalWriter on a
+// PowerLossFileLayer; orders are acknowledged only once a sync() covers them; snapshots are written
+// once the journal is durable past them and old segments deleted behind the previous snapshot, as
+// the journal worker does. Power fails between operations or inside one (a write, fsync or rename),
+// and during recovery too. After each recovery:
 //   1. every acknowledged order is in the recovered idempotency window with its status, sequence
 //      and figures, and the recovered sequence is at least the last acknowledged one;
 //   2. the recovered state (accounts, holds, window, time) equals, exactly, the state of a shadow
@@ -22,7 +22,8 @@ import { JOURNAL_SEGMENT_SIZE_BYTES_MIN } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { GroupEngine, window_records } from "../../engine/group_engine.ts";
 import { order_id_time_ms } from "../../engine/idempotency.ts";
-import { group_dir, recover_group, type GroupRecovery } from "../../engine/recovery.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { recover_group, type GroupRecovery } from "../../node/recovery.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import { capture_snapshot } from "../../engine/snapshot.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";

@@ -2,7 +2,7 @@
 // worker's inbound ring, the EngineLoop (engine/engine_loop.ts) applies them and hands journal
 // entries to the JournalLoop (journal/journal_loop.ts), which appends and fsyncs them on a
 // PowerLossFileLayer and reports durable sequences to the router, which alone answers clients,
-// as in the server (router/service_node.ts). All on one thread, driven step by step: the engine
+// as in the server (node/service_node.ts). All on one thread, driven step by step: the engine
 // loop turn by turn (EngineLoop.cycle), the journal loop as the async loop it is. Power fails
 // inside a write, an fsync or a rollover (seeded; the seed is printed). After each recovery:
 //   - every acknowledged order is in its group's recovered window with its status, sequence and
@@ -21,14 +21,15 @@ import { Prng } from "../../common/prng.ts";
 import { EngineClock, type Clock } from "../../engine/engine_clock.ts";
 import { EngineLoop } from "../../engine/engine_loop.ts";
 import { GroupEngine, window_records } from "../../engine/group_engine.ts";
-import { group_dir, recover_group } from "../../engine/recovery.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { recover_group } from "../../node/recovery.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
-import { WorkerControl } from "../../engine/worker_control.ts";
+import { WorkerControl } from "../../common/worker_control.ts";
 import { JournalLoop } from "../../journal/journal_loop.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer, SimulatedCrashError } from "../../journal/power_loss_file_layer.ts";
 import { Partitioning } from "../../router/partition.ts";
-import { Ring } from "../../router/ring.ts";
+import { Ring } from "../../common/ring.ts";
 import { Router } from "../../router/router.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";

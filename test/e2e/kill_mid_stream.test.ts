@@ -1,5 +1,5 @@
-// The publisher and the projector killed mid-stream (DESIGN.md sections 4-5): orders flow from SDK
-// clients without pause while, at seeded random moments, the projector process, the service
+// The publisher and the projector killed mid-stream (docs/design.md sections 4-5): orders flow from
+// SDK clients without pause while, at seeded random moments, the projector process, the service
 // process (the publisher is one of its workers) or both are killed with SIGKILL and started again.
 // At the end PostgreSQL equals the engine exactly (reconcile exits 0), and every group's events
 // are projected once each: sequences 1..S, no gap, no duplicate.
@@ -9,9 +9,9 @@ import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import { token_for } from "../sdk/service.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
-import { read_account } from "../support/http_client.ts";
-import { free_port, ServiceProcess } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+import { read_account } from "../../harness/http_client.ts";
+import { free_port, ServiceProcess } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 import { ProjectorRun, projector_env, run_reconcile, wait_for_projection } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 300_000;

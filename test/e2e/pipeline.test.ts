@@ -9,9 +9,9 @@ import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import type { OrderResult } from "../../sdk/types.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
-import { read_account } from "../support/http_client.ts";
-import { free_port, ServiceProcess } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+import { read_account } from "../../harness/http_client.ts";
+import { free_port, ServiceProcess } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 import { token_for } from "../sdk/service.ts";
 import { ProjectorRun, projector_env, run_reconcile, wait_for_projection } from "./support.ts";
 

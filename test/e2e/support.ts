@@ -3,7 +3,9 @@
 
 import { join } from "node:path";
 import type postgres from "postgres";
-import { get } from "../support/http_client.ts";
+import { durable_sequences } from "../../harness/metrics.ts";
+
+export { durable_sequences };
 
 export const REPO_ROOT = join(import.meta.dir, "..", "..");
 const PROJECTOR_START_TIMEOUT_MS = 60_000;
@@ -18,20 +20,6 @@ export function projector_env(services: { database_url: string; kafka_brokers: s
     PROJECTOR_GROUP_ID: `${topic}-projector`,
     AUTH_KEYS_FILE: join(service_data_dir, "auth-keys.json"),
   };
-}
-
-/** The service's durable sequence per group (/metrics balance_durable_sequence). */
-export async function durable_sequences(base_url: string, groups: number): Promise<number[]> {
-  const reply = await get(base_url, "/metrics");
-  const out: number[] = new Array(groups).fill(-1);
-  for (const line of reply.text.split("\n")) {
-    const match = /^balance_durable_sequence\{group="(\d+)"\} (\d+)$/.exec(line);
-    if (match !== null) out[Number(match[1])] = Number(match[2]);
-  }
-  if (out.includes(-1)) {
-    throw new Error(`/metrics lacks a group's durable sequence:\n${reply.text}`);
-  }
-  return out;
 }
 
 /** Waits until PostgreSQL's applied sequence of every group equals the service's durable one. */

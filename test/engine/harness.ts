@@ -13,13 +13,13 @@ import { replay_entry } from "../../engine/replay.ts";
 import {
   ENTRY_ENGINE_TIME_MS_OFFSET, ENTRY_FIRST_SEQUENCE_OFFSET, ENTRY_RECORD_COUNT_OFFSET,
   entry_header_empty, entry_size_bytes, read_entry_header,
-} from "../../journal/entry_layout.ts";
+} from "../../schema/journal_entry_layout.ts";
 import {
   JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES,
 } from "../../common/constants.ts";
 import {
   RECORD_BALANCE_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
-} from "../../engine/journal_record.ts";
+} from "../../schema/journal_record.ts";
 import {
   read_order_fields, read_result_fields, write_order_fields, type OrderFields, type ResultFields,
 } from "../../schema/layout.ts";

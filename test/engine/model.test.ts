@@ -1,7 +1,7 @@
 // Model-based test: seeded random order streams applied to the engine and to the reference model
-// (model.ts); every result and every account must agree, and the invariants of DESIGN.md section 2
-// hold after every batch. Partners share account numbers and order ids (each partner's own), and
-// chains open accounts and then fail. The journal replayed (and a snapshot restored) must rebuild
+// (model.ts); every result and every account must agree, and the invariants of docs/design.md
+// section 2 hold after every batch. Partners share account numbers and order ids (each partner's
+// own), and chains open accounts and then fail. The journal replayed (and a snapshot restored) must rebuild
 // the same state and answer every retry as before. A failure names its seed:
 // MODEL_SEED=<seed> bun test test/engine/model replays just that stream.
 
@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
@@ -288,7 +288,7 @@ class Checker {
     });
   }
 
-  /** Engine state against the model, and the invariants of DESIGN.md section 2. */
+  /** Engine state against the model, and the invariants of docs/design.md section 2. */
   state(h: EngineHarness, model: GroupModel, where: string): void {
     const a = h.engine.accounts;
     const holds = h.engine.holds;

@@ -1,4 +1,4 @@
-// A reference model of one group, written from DESIGN.md section 2 and the comments of
+// A reference model of one group, written from docs/design.md section 2 and the comments of
 // schema/balance.fbs, to check GroupEngine against: BigInt money, plain Maps, whole-state copies
 // for linked chains, no typed arrays, no hashing. Slow and obvious on purpose. Where the design
 // leaves an order of checks open, the model follows the engine's documented choice (noted inline),

@@ -1,5 +1,5 @@
-// Account states and administration (DESIGN.md section 2): unknown, frozen, closed accounts, opening
-// and closing, currency checks, another partner's accounts, unknown ops.
+// Account states and administration (docs/design.md section 2): unknown, frozen, closed accounts,
+// opening and closing, currency checks, another partner's accounts, unknown ops.
 
 import { describe, expect, test } from "bun:test";
 import { Op } from "../../schema/generated/balance/wire/op.ts";

@@ -1,4 +1,4 @@
-// Amount and balance edges (DESIGN.md section 2, "Money is exact"): zero, negative (a two's
+// Amount and balance edges (docs/design.md section 2, "Money is exact"): zero, negative (a two's
 // complement negative sent as u64), oversized, the safe-integer edge, overdraft limits and check.
 
 import { describe, expect, test } from "bun:test";

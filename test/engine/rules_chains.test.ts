@@ -1,5 +1,6 @@
-// Linked chains (DESIGN.md section 2, Batch): all-or-nothing, within one partner, closed inside
-// the batch. A failed chain is rolled back exactly, yet every order of it still takes a sequence.
+// Linked chains (docs/design.md section 2, Batch): all-or-nothing, within one partner, closed
+// inside the batch. A failed chain is rolled back exactly, yet every order of it still takes a
+// sequence.
 
 import { describe, expect, test } from "bun:test";
 import { Op } from "../../schema/generated/balance/wire/op.ts";

@@ -1,5 +1,6 @@
-// Holds (DESIGN.md section 2): hold, capture up to the held amount (the rest released), release,
-// expiry by engine time as an event of its own, and the statuses of late or repeated settlements.
+// Holds (docs/design.md section 2): hold, capture up to the held amount (the rest released),
+// release, expiry by engine time as an event of its own, and the statuses of late or repeated
+// settlements.
 
 import { describe, expect, test } from "bun:test";
 import { Op } from "../../schema/generated/balance/wire/op.ts";

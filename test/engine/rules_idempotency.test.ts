@@ -1,7 +1,7 @@
-// Idempotency (DESIGN.md section 2): a retry within the window gets the original result, flagged
-// replayed, with no new sequence; a changed payload is id_conflict; ids older than the window are
-// expired, ids too far in the future or zero are id_invalid; an id whose time bucket of the window
-// is full answers busy.
+// Idempotency (docs/design.md section 2): a retry within the window gets the original result,
+// flagged replayed, with no new sequence; a changed payload is id_conflict; ids older than the
+// window are expired, ids too far in the future or zero are id_invalid; an id whose time bucket of
+// the window is full answers busy.
 
 import { describe, expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";

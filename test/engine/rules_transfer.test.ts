@@ -1,4 +1,4 @@
-// Transfers (DESIGN.md section 2): debit one account and credit another of the same partner,
+// Transfers (docs/design.md section 2): debit one account and credit another of the same partner,
 // atomically; refused to itself, across partners, between currencies and beyond available.
 
 import { describe, expect, test } from "bun:test";

@@ -7,11 +7,11 @@ import { JOURNAL_ENTRY_BYTES_MAX, JOURNAL_ENTRY_HEADER_BYTES } from "../../commo
 import { JournalOutput } from "../../engine/journal_output.ts";
 import {
   RECORD_BALANCE_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
-} from "../../engine/journal_record.ts";
+} from "../../schema/journal_record.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
 import {
   entry_header_empty, read_entry_header, type EntryHeader,
-} from "../../journal/entry_layout.ts";
+} from "../../schema/journal_entry_layout.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import { write_order_fields } from "../../schema/layout.ts";

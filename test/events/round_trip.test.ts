@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_RECORD_BYTES } from "../../common/constants.ts";
-import { RECORD_COUNTER_AFTER } from "../../engine/journal_record.ts";
+import { RECORD_COUNTER_AFTER } from "../../schema/journal_record.ts";
 import { decode_event_record, type EventRecord } from "../../events/decode.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
 import {

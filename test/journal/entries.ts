@@ -1,7 +1,7 @@
 // Builds journal entries with random bodies for tests.
 
 import type { Prng } from "../../common/prng.ts";
-import { entry_size_bytes, write_entry_header } from "../../journal/entry_layout.ts";
+import { entry_size_bytes, write_entry_header } from "../../schema/journal_entry_layout.ts";
 import type { JournalWriter } from "../../journal/journal_writer.ts";
 
 export function make_entry(

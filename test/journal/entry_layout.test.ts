@@ -10,7 +10,7 @@ import {
   read_entry_header,
   stamp_synced_sequence,
   write_entry_header,
-} from "../../journal/entry_layout.ts";
+} from "../../schema/journal_entry_layout.ts";
 import { make_entry } from "./entries.ts";
 
 describe("entry header", () => {

@@ -4,17 +4,17 @@
 
 import { expect, test } from "bun:test";
 import { JOURNAL_APPEND_BYTES_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
-import { JOURNAL_SLOT_HEADER_BYTES } from "../../engine/engine_loop.ts";
+import { JOURNAL_SLOT_HEADER_BYTES } from "../../common/slots.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
 import { JournalOutput } from "../../engine/journal_output.ts";
 import { replay_entry } from "../../engine/replay.ts";
-import { WorkerControl } from "../../engine/worker_control.ts";
+import { WorkerControl } from "../../common/worker_control.ts";
 import { FsyncFailedError } from "../../journal/file_layer.ts";
 import { JournalLoop } from "../../journal/journal_loop.ts";
 import { read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
-import { Ring } from "../../router/ring.ts";
+import { Ring } from "../../common/ring.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { write_order_fields } from "../../schema/layout.ts";
 import { order_id_at, small_limits, T0_MS } from "../engine/harness.ts";

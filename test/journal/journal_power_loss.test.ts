@@ -8,7 +8,7 @@ import { Prng } from "../../common/prng.ts";
 import {
   ENTRY_FIRST_SEQUENCE_OFFSET,
   ENTRY_RECORD_COUNT_OFFSET,
-} from "../../journal/entry_layout.ts";
+} from "../../schema/journal_entry_layout.ts";
 import { read_journal, type JournalRecovery } from "../../journal/journal_reader.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer, SimulatedCrashError } from "../../journal/power_loss_file_layer.ts";

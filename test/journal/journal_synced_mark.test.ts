@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { JOURNAL_SEGMENT_SIZE_BYTES_MIN } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
-import { ENTRY_SYNCED_SEQUENCE_OFFSET } from "../../journal/entry_layout.ts";
+import { ENTRY_SYNCED_SEQUENCE_OFFSET } from "../../schema/journal_entry_layout.ts";
 import { JournalCorruptError, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";

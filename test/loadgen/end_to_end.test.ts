@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { ServiceProcess } from "../support/service_process.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 import { start_fake_service } from "./fake_service.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");

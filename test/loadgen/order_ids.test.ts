@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { ORDER_ID_TIME_SHIFT_BITS } from "../../common/constants.ts";
 import { OrderIdWriter, read_id } from "../../loadgen/order_ids.ts";
-import { order_id_time_ms } from "../../sdk/order_id.ts";
+import { order_id_time_ms } from "../../schema/order_id.ts";
 
 describe("loadgen order ids", () => {
   test("time, instance and counter in the SDK's layout", () => {

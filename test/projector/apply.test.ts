@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AssertionError } from "../../common/assert.ts";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import { apply_batch, copy_in } from "../../projector/apply.ts";
 import { change_key, coalesce } from "../../projector/coalesce.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";

@@ -11,14 +11,14 @@ import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkaj
 import type postgres from "postgres";
 import { decode_event_record } from "../../events/decode.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import {
   ProjectorFatalError, start_projector, type AppliedBatch, type Projector, type ProjectorOptions,
 } from "../../projector/consumer.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { EngineHarness, small_limits } from "../engine/harness.ts";
 import { each_entry, prng, run_scenario } from "../events/fixtures.ts";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 import { applied_row, fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 120_000;

@@ -1,6 +1,6 @@
 // The committed migrations (projector/migrations/, drizzle-kit) against the real PostgreSQL: they
 // apply to an empty schema, a second run changes nothing, projectors starting together migrate
-// once, and the tables hold what projector/schema.ts says (64-bit ids, exact money, available
+// once, and the tables hold what schema/projection.ts says (64-bit ids, exact money, available
 // computed by PostgreSQL).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

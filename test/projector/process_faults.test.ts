@@ -14,14 +14,14 @@ import { chmodSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkajs";
 import postgres from "postgres";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
-import { mint_token } from "../../server/auth/dev_keys.ts";
+import { mint_token } from "../../auth/dev_keys.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { EngineHarness, small_limits } from "../engine/harness.ts";
 import { each_entry, prng } from "../events/fixtures.ts";
-import { free_port, temp_data_dir } from "../support/service_process.ts";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+import { free_port, temp_data_dir } from "../../harness/service_process.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS } from "./support.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");

@@ -15,12 +15,12 @@ import { database_readiness, start_read_api } from "../../projector/read_api.ts"
 import {
   HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, open_read_pool, type ReadPool,
 } from "../../projector/read_queries.ts";
-import { mint_token } from "../../server/auth/dev_keys.ts";
-import { set_up_auth, type AuthSetup } from "../../server/auth/setup.ts";
+import { mint_token } from "../../auth/dev_keys.ts";
+import { set_up_auth, type AuthSetup } from "../../auth/setup.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { free_port, temp_data_dir } from "../support/service_process.ts";
-import { ensure_services } from "../support/services.ts";
+import { free_port, temp_data_dir } from "../../harness/service_process.ts";
+import { ensure_services } from "../../harness/services.ts";
 import {
   applied_row, EventWriter, fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase,
 } from "./support.ts";

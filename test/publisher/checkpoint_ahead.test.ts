@@ -3,11 +3,11 @@
 // sequences and what the operator can do; a checkpoint exactly at the journal's end starts.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { group_dir } from "../../engine/recovery.ts";
-import { write_checkpoint } from "../../publisher/checkpoint.ts";
-import { open_account } from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { write_checkpoint } from "../../journal/publisher_checkpoint.ts";
+import { open_account } from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 
 const EUR = 978;
 const PARTNER = 41;

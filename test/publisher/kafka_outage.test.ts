@@ -15,13 +15,13 @@ import { join, resolve } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { decode_event_record } from "../../events/decode.ts";
 import { EVENT_BYTES, event_offset } from "../../events/event_layout.ts";
-import { read_checkpoint } from "../../publisher/checkpoint.ts";
+import { read_checkpoint } from "../../journal/publisher_checkpoint.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   get, open_account, order_frame, post_frame_batch, with_concurrency, type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { free_port, ServiceProcess } from "../support/service_process.ts";
+} from "../../harness/http_client.ts";
+import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const KAFKA_SCRIPT = resolve(REPO_ROOT, "scripts", "services", "kafka.sh");

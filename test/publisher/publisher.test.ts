@@ -8,12 +8,12 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Kafka, logLevel, type Consumer } from "kafkajs";
 import { decode_event_record } from "../../events/decode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   batch_json, open_account, post_json_batch, type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;
 const TEST_TIMEOUT_MS = 120_000;

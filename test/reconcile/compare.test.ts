@@ -3,7 +3,7 @@
 // (a PostgreSQL row changed after the engine's sequence is counted, never compared).
 
 import { describe, expect, test } from "bun:test";
-import { HoldState } from "../../engine/holds.ts";
+import { HoldState } from "../../schema/hold_state.ts";
 import {
   ACCOUNT_FIELDS, MISSING, PRESENT, compare_group, type Difference,
 } from "../../reconcile/compare.ts";

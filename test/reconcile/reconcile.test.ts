@@ -15,19 +15,19 @@ import { resolve } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { NodeFileLayer } from "../../journal/file_layer.ts";
 import { peek_newest_snapshot } from "../../journal/snapshot_file.ts";
-import { group_dir } from "../../engine/recovery.ts";
+import { group_dir } from "../../journal/segment_names.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { decode_engine_state } from "../../reconcile/engine_state.ts";
 import type { ReportJson } from "../../reconcile/report.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
-import { mint_token } from "../../server/auth/dev_keys.ts";
-import { load_auth_options } from "../../server/auth/options.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
+import { mint_token } from "../../auth/dev_keys.ts";
+import { load_auth_options } from "../../auth/options.ts";
 import {
   batch_json, get, post, post_json_batch, read_account, type TestOrder,
-} from "../support/http_client.ts";
-import { free_port, ServiceProcess } from "../support/service_process.ts";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+} from "../../harness/http_client.ts";
+import { free_port, ServiceProcess } from "../../harness/service_process.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");

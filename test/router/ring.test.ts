@@ -2,7 +2,7 @@
 // wrap-arounds, with the producer parking on a full ring and the consumer on an empty one.
 
 import { expect, test } from "bun:test";
-import { Ring } from "../../router/ring.ts";
+import { Ring } from "../../common/ring.ts";
 
 test("a worker's 200,000 slots arrive in order through a 64-slot ring", async () => {
   const shape = { slot_count: 64, slot_bytes: 64 };

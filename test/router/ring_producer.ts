@@ -1,5 +1,5 @@
 // A worker that publishes `count` numbered slots into a ring, parking when it is full.
-import { Ring, type RingShape } from "../../router/ring.ts";
+import { Ring, type RingShape } from "../../common/ring.ts";
 
 declare const self: Worker;
 

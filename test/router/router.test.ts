@@ -9,9 +9,9 @@ import {
   RING_RESULT_SLOT_BYTES,
 } from "../../common/constants.ts";
 import { Partitioning } from "../../router/partition.ts";
-import { Ring } from "../../router/ring.ts";
+import { Ring } from "../../common/ring.ts";
 import { Router } from "../../router/router.ts";
-import * as S from "../../router/slots.ts";
+import * as S from "../../common/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";

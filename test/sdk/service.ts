@@ -2,8 +2,8 @@
 // development key it makes in DATA_DIR, and tokens minted from that key.
 
 import { join } from "node:path";
-import { mint_token } from "../../server/auth/dev_keys.ts";
-import { free_port, ServiceProcess } from "../support/service_process.ts";
+import { mint_token } from "../../auth/dev_keys.ts";
+import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 
 export const ISSUER = "balance-service";
 export const AUDIENCE = "balance-service";

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { load_config } from "../../server/config.ts";
-import { Metrics } from "../../server/metrics.ts";
+import { load_config } from "../../config/config.ts";
+import { Metrics } from "../../node/metrics.ts";
 import { parse_seed, seed_rows, SeedError } from "../../server/seed.ts";
-import { ServiceNode } from "../../router/service_node.ts";
-import * as S from "../../router/slots.ts";
+import { ServiceNode } from "../../node/service_node.ts";
+import * as S from "../../common/slots.ts";
 
 const SEED = `account,partner,kind,currency,overdraft_limit,balance
 1001,7,partner,978,0,250000

@@ -15,12 +15,12 @@ import { expect, test } from "bun:test";
 import { Prng } from "../../common/prng.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator, order_id_time_ms } from "../../sdk/order_id.ts";
+import { OrderIdGenerator, order_id_time_ms } from "../../schema/order_id.ts";
 import {
   batch_json, open_account, order_frame, post_frame_batch, post_json_batch, read_account,
   read_order, with_concurrency, type Reply, type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 
 // Fixed, so a failure replays (the interleaving still varies); CRASH_SEED=<seed> overrides.
 const SEED = Number(process.env.CRASH_SEED ?? 7_107);

@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   batch_json, open_account, order_frame, post_frame_batch, post_json_batch, read_account,
   read_order, type Reply, type TestOrder,
-} from "../support/http_client.ts";
+} from "../../harness/http_client.ts";
 import { TcpTestClient, bigints, type Received } from "../tcp/tcp_client.ts";
 import { EUR, start_tcp_service, type TcpService } from "../tcp/tcp_service.ts";
 

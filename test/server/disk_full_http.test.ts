@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ServiceNode } from "../../router/service_node.ts";
-import { load_config } from "../../server/config.ts";
+import { ServiceNode } from "../../node/service_node.ts";
+import { load_config } from "../../config/config.ts";
 import { start_http_server } from "../../server/http.ts";
-import { Metrics } from "../../server/metrics.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { Metrics } from "../../node/metrics.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 
 let node: ServiceNode;
 let server: ReturnType<typeof start_http_server>;

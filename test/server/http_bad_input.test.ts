@@ -14,13 +14,13 @@ import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { ProtocolVersion } from "../../schema/generated/balance/wire/protocol-version.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   FLATBUFFERS_TYPE, auth_headers, batch_json, get, open_account, order_frame, order_json,
   orders_total, post, post_frame_batch, post_json_batch, read_account, read_order, type Reply,
   type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 
 const EUR = 978;
 const USD = 840;

@@ -4,9 +4,9 @@
 
 import { afterAll, expect, test } from "bun:test";
 import { closeSync, fsyncSync, openSync, readdirSync, writeSync } from "node:fs";
-import { group_dir } from "../../engine/recovery.ts";
-import { open_account } from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { open_account } from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 
 const EUR = 978;
 const PARTNER = 51;

@@ -6,11 +6,11 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   batch_json, open_account, order_frame, post_frame_batch, post_json_batch, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess } from "../support/service_process.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess } from "../../harness/service_process.ts";
 
 const EUR = 978;
 const PARTNERS = [21, 22, 23]; // one per group 0, 1, 2: every batch has 3 parts on worker 0

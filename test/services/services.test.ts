@@ -1,15 +1,15 @@
 // The real PostgreSQL and Kafka that the publisher and projectors will rely on, checked for the
-// facts they use (DESIGN.md sections 4 and 5): postgres.js (and drizzle-orm over it) runs queries in
-// a REPEATABLE READ transaction that sees one snapshot; kafkajs creates a topic with explicit
-// partitions, an idempotent producer writes to an explicit partition, and a consumer group reads
-// the records back in order from that partition.
+// facts they use (docs/design.md sections 4 and 5): postgres.js (and drizzle-orm over it) runs
+// queries in a REPEATABLE READ transaction that sees one snapshot; kafkajs creates a topic with
+// explicit partitions, an idempotent producer writes to an explicit partition, and a consumer group
+// reads the records back in order from that partition.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql as drizzle_sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { Kafka, logLevel, Partitioners, type Admin, type EachMessagePayload } from "kafkajs";
 import postgres from "postgres";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;
 const TEST_TIMEOUT_MS = 60_000;

@@ -24,7 +24,7 @@ import { load_groups_from_storage } from "../../storage_load/load.ts";
 import { small_limits } from "../engine/harness.ts";
 import { each_entry, run_scenario } from "../events/fixtures.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
-import { broker_list, ensure_services, type Services } from "../support/services.ts";
+import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
 
 const GROUP = 0;
 const ENTRIES_PER_RECORD = 3;

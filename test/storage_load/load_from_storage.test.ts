@@ -1,25 +1,25 @@
-// Loading from storage (DESIGN.md section 5), for real: a service with a publisher and a projector
-// on the real Kafka and PostgreSQL takes orders; the projector is stopped part-way, so PostgreSQL
-// holds less than Kafka; the node is killed and its data directory thrown away. A new node on an
-// empty data directory loads every group from PostgreSQL + Kafka before it serves and continues
-// exactly: the same figures, recent order ids still recognised (replayed, with their original
-// result), holds restored (open ones capturable, settled ones answered hold_settled), new orders
-// applied; the projector then follows the new node's events; a restart of the new node recovers
-// from the snapshot the load wrote.
+// Loading from storage (docs/design.md section 5), for real: a service with a publisher and a
+// projector on the real Kafka and PostgreSQL takes orders; the projector is stopped part-way, so
+// PostgreSQL holds less than Kafka; the node is killed and its data directory thrown away. A new
+// node on an empty data directory loads every group from PostgreSQL + Kafka before it serves and
+// continues exactly: the same figures, recent order ids still recognised (replayed, with their
+// original result), holds restored (open ones capturable, settled ones answered hold_settled), new
+// orders applied; the projector then follows the new node's events; a restart of the new node
+// recovers from the snapshot the load wrote.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { group_dir } from "../../engine/recovery.ts";
-import { read_checkpoint } from "../../publisher/checkpoint.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { read_checkpoint } from "../../journal/publisher_checkpoint.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import { fresh_schema, type TestDatabase } from "../projector/support.ts";
 import {
   batch_json, open_account, post_json_batch, read_account, type Result, type TestOrder,
-} from "../support/http_client.ts";
-import { ServiceProcess, temp_data_dir } from "../support/service_process.ts";
-import { ensure_services, type Services } from "../support/services.ts";
+} from "../../harness/http_client.ts";
+import { ServiceProcess, temp_data_dir } from "../../harness/service_process.ts";
+import { ensure_services, type Services } from "../../harness/services.ts";
 import { durable_sequences } from "../e2e/support.ts";
 
 const SERVICES_TIMEOUT_MS = 600_000;

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ServiceNode } from "../../router/service_node.ts";
+import { ServiceNode } from "../../node/service_node.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { load_config } from "../../server/config.ts";
-import { Metrics } from "../../server/metrics.ts";
+import { load_config } from "../../config/config.ts";
+import { Metrics } from "../../node/metrics.ts";
 import { start_tcp_server, type TcpServerHandle } from "../../server/tcp/tcp_server.ts";
 import { TcpTestClient } from "./tcp_client.ts";
 import { batch, open_order } from "./tcp_service.ts";

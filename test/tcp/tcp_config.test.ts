@@ -6,7 +6,7 @@ import {
   TCP_FRAME_TIMEOUT_MS_MIN, TCP_IDLE_TIMEOUT_MS_MAX, TCP_IDLE_TIMEOUT_MS_MIN,
   TCP_IN_FLIGHT_MAX_LIMIT, TCP_SEND_BUFFER_BYTES_MAX_LIMIT, TCP_SEND_BUFFER_BYTES_MAX_MIN,
 } from "../../common/constants.ts";
-import { ConfigError, load_config } from "../../server/config.ts";
+import { ConfigError, load_config } from "../../config/config.ts";
 
 describe("TCP configuration", () => {
   test("defaults", () => {

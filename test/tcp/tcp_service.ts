@@ -10,9 +10,9 @@ import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { write_order_fields } from "../../schema/layout.ts";
-import { OrderIdGenerator } from "../../sdk/order_id.ts";
+import { OrderIdGenerator } from "../../schema/order_id.ts";
 import { hs256_key, sign, write_keys_file, type SigningKey, type TokenClaims } from "../auth/tokens.ts";
-import { ServiceProcess, free_port, temp_data_dir } from "../support/service_process.ts";
+import { ServiceProcess, free_port, temp_data_dir } from "../../harness/service_process.ts";
 
 export const REVOCATION_POLL_MS = 100;
 export const EUR = 978;

@@ -3,8 +3,8 @@
 // WWW-Authenticate header; what a principal may not do is 403 forbidden (authorize_orders,
 // partner_for_read in principal.ts), decided by the handlers.
 
-import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
-import { bad_request, type BodyFormat } from "../replies.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { bad_request, type BodyFormat } from "../http/replies.ts";
 import { is_auth_failure, type Authenticator, type Forbidden, type Principal } from "./principal.ts";
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i;

@@ -4,7 +4,7 @@
 import { assert, assert_never } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { encode_error } from "../schema/codec.ts";
-import type { Refusal } from "../router/pending.ts";
+import type { Refusal } from "../schema/refusal.ts";
 
 export const FLATBUFFERS_TYPE = "application/x-flatbuffers";
 export const JSON_TYPE = "application/json";

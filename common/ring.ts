@@ -4,7 +4,7 @@
 // published. A consumer with nothing to do parks in Atomics.wait / waitAsync on the published
 // cursor; the producer notifies only when the consumer says it is parked (no syscall otherwise).
 
-import { assert } from "../common/assert.ts";
+import { assert } from "./assert.ts";
 
 const LINE_INT32S = 32; // 128 bytes
 const PUBLISHED = 0;

@@ -3,7 +3,7 @@
 // itself), so each group keeps its buffer and reuses it. The first 8 bytes hold a flag: 1 while
 // the journal worker is writing the buffer to disk, 0 when the engine may fill it again.
 
-import { assert } from "../common/assert.ts";
+import { assert } from "./assert.ts";
 
 export const SNAPSHOT_BUFFER_HEADER_BYTES = 8;
 /** A new buffer is sized with this much room to grow, so it is rarely replaced. */

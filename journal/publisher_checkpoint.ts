@@ -4,8 +4,8 @@
 // Format: one line `publisher-checkpoint v1 <sequence>`.
 
 import * as fs from "node:fs";
-import { list_segments } from "../journal/segment_names.ts";
-import type { FileLayer } from "../journal/file_layer.ts";
+import { list_segments } from "./segment_names.ts";
+import type { FileLayer } from "./file_layer.ts";
 
 export const CHECKPOINT_NAME = "publisher.checkpoint";
 const CHECKPOINT_TEMP_NAME = "publisher.checkpoint.tmp";

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { SignJWT, base64url } from "jose";
-import { assert } from "../../common/assert.ts";
+import { assert } from "../common/assert.ts";
 import { hs256_secret, KeysFileError, read_keys_file, type KeyEntry } from "./keys.ts";
 import type { AuthOptions } from "./options.ts";
 

@@ -3,14 +3,15 @@
 // corrupted state must never serve (the journal and snapshot restore it on restart).
 
 import { NodeFileLayer } from "../journal/file_layer.ts";
+import { Ring, type RingShape } from "../common/ring.ts";
+import { EngineClock, system_clock } from "../engine/engine_clock.ts";
+import { EngineLoop } from "../engine/engine_loop.ts";
+import { GroupEngine } from "../engine/group_engine.ts";
 import { JournalCorruptError } from "../journal/journal_reader.ts";
-import { Ring, type RingShape } from "../router/ring.ts";
-import { EngineClock, system_clock } from "./engine_clock.ts";
-import { EngineLoop } from "./engine_loop.ts";
-import { GroupEngine } from "./group_engine.ts";
-import { group_dir, recover_group, type GroupRecovery } from "./recovery.ts";
-import type { GroupLimits } from "./rules.ts";
-import { WorkerControl } from "./worker_control.ts";
+import { group_dir } from "../journal/segment_names.ts";
+import { recover_group, type GroupRecovery } from "./recovery.ts";
+import type { GroupLimits } from "../engine/rules.ts";
+import { WorkerControl } from "../common/worker_control.ts";
 
 declare const self: Worker;
 

@@ -1,6 +1,6 @@
 // The journal record: one event of a group (an order with its outcome, or a hold expiry), 80 bytes,
-// little-endian. Records follow a journal entry header (journal/entry_layout.ts). Replay applies the
-// recorded outcome (balance_after, held_after, ...): it never re-decides an order.
+// little-endian. Records follow a journal entry header (schema/journal_entry_layout.ts). Replay
+// applies the recorded outcome (balance_after, held_after, ...): it never re-decides an order.
 //
 //   0  order         40  the order exactly as received (schema struct Order); for an expiry the
 //                        engine writes op = expire_hold, account = the hold's account, ref = the hold id

@@ -7,9 +7,9 @@ import { JOURNAL_ENTRY_HEADER_BYTES } from "../common/constants.ts";
 import type { FileLayer } from "../journal/file_layer.ts";
 import { read_journal, type JournalRecovery } from "../journal/journal_reader.ts";
 import { read_newest_snapshot } from "../journal/snapshot_file.ts";
-import type { GroupEngine } from "./group_engine.ts";
-import { replay_entry } from "./replay.ts";
-import { restore_snapshot } from "./snapshot.ts";
+import type { GroupEngine } from "../engine/group_engine.ts";
+import { replay_entry } from "../engine/replay.ts";
+import { restore_snapshot } from "../engine/snapshot.ts";
 
 export interface GroupRecovery {
   group: number;
@@ -20,10 +20,6 @@ export interface GroupRecovery {
   engine_time_ms: number;
   duration_ms: number;
   journal: JournalRecovery;
-}
-
-export function group_dir(data_dir: string, group: number): string {
-  return `${data_dir}/group-${String(group).padStart(4, "0")}`;
 }
 
 /** Rebuilds `engine` (freshly constructed) from its directory, and starts its next epoch. */

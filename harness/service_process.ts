@@ -9,12 +9,12 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { mint_token } from "../../server/auth/dev_keys.ts";
-import { load_auth_options } from "../../server/auth/options.ts";
-import { read_keys_file } from "../../server/auth/keys.ts";
+import { mint_token } from "../auth/dev_keys.ts";
+import { load_auth_options } from "../auth/options.ts";
+import { read_keys_file } from "../auth/keys.ts";
 import { use_token } from "./http_client.ts";
 
-const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+const REPO_ROOT = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS_DEFAULT = 30_000;
 const STOP_TIMEOUT_MS_DEFAULT = 30_000;
 const READY_POLL_MS = 25;

@@ -10,8 +10,8 @@
 
 import { readFile } from "node:fs/promises";
 import { base64url, importJWK, importSPKI, type JWK } from "jose";
-import { assert } from "../../common/assert.ts";
-import { ConfigError } from "../config.ts";
+import { assert } from "../common/assert.ts";
+import { ConfigError } from "../config/config.ts";
 
 export const KEY_ALGORITHMS = ["HS256", "RS256", "ES256", "EdDSA"] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];

@@ -12,9 +12,9 @@ import {
   createRemoteJWKSet, errors, jwtVerify, type FlattenedJWSInput, type JWSHeaderParameters,
   type JWTPayload,
 } from "jose";
-import { assert } from "../../common/assert.ts";
-import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
-import { ConfigError } from "../config.ts";
+import { assert } from "../common/assert.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { ConfigError } from "../config/config.ts";
 import { JWKS_ALGORITHMS, KEY_ALGORITHMS, load_keys_file, type VerifyKey } from "./keys.ts";
 import type { AuthOptions } from "./options.ts";
 import type { AuthFailure, AuthFailureCode, Authenticator, Principal } from "./principal.ts";

@@ -4,8 +4,10 @@
 
 import type { GroupLimits } from "../engine/rules.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
-import type { Config } from "../server/config.ts";
-import { groups_without_state, load_groups_from_storage, type GroupLoad } from "./load.ts";
+import type { Config } from "../config/config.ts";
+import {
+  groups_without_state, load_groups_from_storage, type GroupLoad,
+} from "../storage_load/load.ts";
 
 /** The per-group table sizes the configuration sets (engine workers and loading share them). */
 export function group_limits_of(config: Config): GroupLimits {

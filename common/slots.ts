@@ -1,8 +1,8 @@
 // The layouts of ring slots between the main thread and the engine workers (64-byte header, then
 // the orders or results). The orders and results are the wire structs, copied verbatim.
 
-import { assert } from "../common/assert.ts";
-import { RING_SLOT_HEADER_BYTES } from "../common/constants.ts";
+import { assert } from "./assert.ts";
+import { RING_SLOT_HEADER_BYTES } from "./constants.ts";
 
 export const SlotKind = { batch: 1, query_account: 2, query_order: 3 } as const;
 export type SlotKind = (typeof SlotKind)[keyof typeof SlotKind];
@@ -33,6 +33,9 @@ export const RESULT_PART = 12; // u32
 export const RESULT_COUNT = 16; // u32
 export const RESULT_REQUIRED_SEQUENCE = 24; // f64: reply only once the group is durable up to it
 export const RESULT_BODY = RING_SLOT_HEADER_BYTES;
+
+// Journal slot (engine -> journal worker): the entries of one engine cycle.
+export const JOURNAL_SLOT_HEADER_BYTES = 8; // u32 size of the entries that follow
 
 // Body of an account query result.
 export const ACCOUNT_PARTNER = 0; // u32

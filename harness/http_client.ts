@@ -4,14 +4,14 @@
 // bearer token registered for their base URL (ServiceProcess.start registers an internal token);
 // an `authorization` header passed by the caller wins (`""` sends none).
 
-import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
-import { decode_frame, encode_order_batch } from "../../schema/codec.ts";
-import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
-import { Mode } from "../../schema/generated/balance/wire/mode.ts";
-import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { Status } from "../../schema/generated/balance/wire/status.ts";
-import type { AccountInfoJson, ResultJson } from "../../schema/json.ts";
-import { read_result_fields, write_order_fields } from "../../schema/layout.ts";
+import { ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
+import { decode_frame, encode_order_batch } from "../schema/codec.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { Mode } from "../schema/generated/balance/wire/mode.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+import { Status } from "../schema/generated/balance/wire/status.ts";
+import type { AccountInfoJson, ResultJson } from "../schema/json.ts";
+import { read_result_fields, write_order_fields } from "../schema/layout.ts";
 
 export const FLATBUFFERS_TYPE = "application/x-flatbuffers";
 const REQUEST_TIMEOUT_MS = 15_000;

@@ -3,7 +3,7 @@
 // naming the variable.
 
 import { join } from "node:path";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../config/config.ts";
 
 export const AUTH_REVOCATION_POLL_MS_DEFAULT = 1_000;
 export const AUTH_REVOCATION_POLL_MS_MIN = 50;

@@ -1,6 +1,6 @@
-// The projection's tables in PostgreSQL (DESIGN.md sections 3-5): what the projector keeps up to
-// date from the event stream, for every other service to read. drizzle-kit generates the committed
-// migrations in projector/migrations/ from this file (`npm run db:generate`); apply_batch
+// The projection's tables in PostgreSQL (docs/design.md sections 3-5): what the projector keeps up
+// to date from the event stream, for every other service to read. drizzle-kit generates the
+// committed migrations in projector/migrations/ from this file (`npm run db:generate`); apply_batch
 // (projector/apply.ts) writes these tables with bulk statements, the read API queries them.
 //
 // Types, and why:
@@ -23,8 +23,8 @@ import { sql } from "drizzle-orm";
 import {
   bigint, check, index, integer, numeric, pgTable, primaryKey, smallint, timestamp,
 } from "drizzle-orm/pg-core";
-import { HoldState } from "../engine/holds.ts";
-import { Op } from "../schema/generated/balance/wire/op.ts";
+import { HoldState } from "../schema/hold_state.ts";
+import { Op } from "./generated/balance/wire/op.ts";
 
 /** numeric(20,0) holds every u64; the check keeps it within [0, 2^64). */
 const U64_MAX_TEXT = "18446744073709551615";
@@ -104,7 +104,7 @@ export const holds = pgTable(
   },
   (t) => [
     primaryKey({ name: "holds_pk", columns: [t.group_id, t.partner, t.hold_id] }),
-    // Start-up without local state reads a group's open holds (DESIGN.md section 5).
+    // Start-up without local state reads a group's open holds (docs/design.md section 5).
     index("holds_open_idx").on(t.group_id, t.partner, t.account_id)
       .where(sql`state = ${sql.raw(String(HoldState.open))}`),
     check("holds_amount_not_negative", sql`amount_minor >= 0`),

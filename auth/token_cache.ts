@@ -2,7 +2,7 @@
 // beyond TOKEN_CACHE_ENTRIES_MAX the oldest entry goes; expired entries go when touched or swept.
 // A hit is still checked for expiry and revocation by the authenticator on every use.
 
-import { assert } from "../../common/assert.ts";
+import { assert } from "../common/assert.ts";
 import type { Principal } from "./principal.ts";
 
 export const TOKEN_CACHE_ENTRIES_MAX = 10_000;

@@ -50,7 +50,7 @@ export class Metrics {
   /** Open TCP connections, once the TCP server runs (server/main.ts sets it). */
   tcp_connections: () => number = () => 0;
   private tcp_connections_refused = 0;
-  /** The publisher's lines (publisher/progress.ts), once a publisher runs (router/service_node.ts). */
+  /** The publisher's lines (publisher/progress.ts), once a publisher runs (service_node.ts). */
   publisher_text: () => string = () => "";
 
   count_tcp_refused(): void {

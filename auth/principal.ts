@@ -1,12 +1,12 @@
 // Who a request comes from, once its token is verified, and what it may touch. The verifying side
 // (keys, JWT checks, revocation) implements Authenticator; HTTP and TCP share it.
 
-import { assert_never } from "../../common/assert.ts";
-import { ORDER_SIZE_BYTES } from "../../common/constants.ts";
-import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
-import { Op } from "../../schema/generated/balance/wire/op.ts";
-import { ORDER_OP_OFFSET } from "../../schema/layout.ts";
-import { is_op } from "../../schema/vocabulary.ts";
+import { assert_never } from "../common/assert.ts";
+import { ORDER_SIZE_BYTES } from "../common/constants.ts";
+import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
+import { Op } from "../schema/generated/balance/wire/op.ts";
+import { ORDER_OP_OFFSET } from "../schema/layout.ts";
+import { is_op } from "../schema/vocabulary.ts";
 
 /** A partner token may act only for its partner; an internal token for any partner. */
 export type Principal =

@@ -3,7 +3,7 @@
 // ring after handing over entries, and the journal worker's disk-full flag that the main thread
 // reads before accepting orders.
 
-import { ENGINE_WORKERS_MAX, GROUPS_MAX } from "../common/constants.ts";
+import { ENGINE_WORKERS_MAX, GROUPS_MAX } from "./constants.ts";
 
 const LINE_INT32S = 32; // each flag on its own 128-byte line
 const STOP = 0;

@@ -4,9 +4,9 @@
 // no skips: if a service cannot be had, ensure_services throws with everything the scripts said.
 
 import { resolve } from "node:path";
-import { silence_kafkajs_timeout_warning } from "../../scripts/services/kafkajs_warning.ts";
+import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 
-const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+const REPO_ROOT = resolve(import.meta.dir, "..");
 const UP_SCRIPT = resolve(REPO_ROOT, "scripts", "services", "up.sh");
 // A cold start fetches the Kafka jars and installs Debian packages: give it room, bounded.
 const UP_TIMEOUT_MS = 600_000;

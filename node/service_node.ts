@@ -6,24 +6,26 @@ import { assert, assert_never } from "../common/assert.ts";
 import {
   JOURNAL_APPEND_BYTES_MAX, RING_REQUEST_SLOT_BYTES, RING_RESULT_SLOT_BYTES,
 } from "../common/constants.ts";
-import type { GroupRecovery } from "../engine/recovery.ts";
-import { group_dir } from "../engine/recovery.ts";
-import type { EngineWorkerInit, EngineWorkerMessage } from "../engine/worker.ts";
-import { WorkerControl } from "../engine/worker_control.ts";
+import type { GroupRecovery } from "./recovery.ts";
+import { group_dir } from "../journal/segment_names.ts";
+import type { EngineWorkerInit, EngineWorkerMessage } from "./engine_worker.ts";
+import { WorkerControl } from "../common/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
-import { check_checkpoint_within_journal, start_checkpoint } from "../publisher/checkpoint.ts";
+import {
+  CheckpointError, check_checkpoint_within_journal, start_checkpoint,
+} from "../journal/publisher_checkpoint.ts";
 import { JournalCorruptError } from "../journal/journal_reader.ts";
 import { PublisherMonitor } from "../publisher/progress.ts";
 import type { PublisherWorkerMessage, PublisherWorkerRequest } from "../publisher/worker.ts";
-import type { Config } from "../server/config.ts";
-import { group_limits_of, load_missing_groups } from "../storage_load/node_start.ts";
-import type { Metrics } from "../server/metrics.ts";
-import { Partitioning } from "./partition.ts";
-import type { Refusal } from "./pending.ts";
-import { Ring, type RingShape } from "./ring.ts";
-import { Router } from "./router.ts";
-import { StateCaptures } from "./state_capture.ts";
+import type { Config } from "../config/config.ts";
+import { group_limits_of, load_missing_groups } from "./storage_load.ts";
+import type { Metrics } from "./metrics.ts";
+import { Partitioning } from "../router/partition.ts";
+import type { Refusal } from "../schema/refusal.ts";
+import { Ring, type RingShape } from "../common/ring.ts";
+import { Router } from "../router/router.ts";
+import { StateCaptures } from "../router/state_capture.ts";
 
 const JOURNAL_RING_SLOTS = 16;
 const JOURNAL_RING_SLOT_BYTES = JOURNAL_APPEND_BYTES_MAX;
@@ -41,6 +43,14 @@ interface EngineWorkerHandle {
   results: Ring;
   journal: Ring;
   stopped: Promise<void>;
+}
+
+/**
+ * Whether start-up failed because the data directory is damaged or contradicts itself (synced
+ * journal entries damaged, a publisher checkpoint past the journal's end): restarting cannot help.
+ */
+export function is_state_refusal(error: unknown): error is Error {
+  return error instanceof CheckpointError || error instanceof JournalCorruptError;
 }
 
 export class ServiceNode {
@@ -113,7 +123,7 @@ export class ServiceNode {
 
   private start_engine_worker(w: number): Promise<void> {
     const handle = this.engines[w]!;
-    const worker = new Worker(new URL("../engine/worker.ts", import.meta.url).href);
+    const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href);
     handle.worker = worker;
     const init: EngineWorkerInit = {
       worker: w,
@@ -203,7 +213,7 @@ export class ServiceNode {
     });
   }
 
-  /** The publisher (DESIGN.md section 3): tails the durable journal into Kafka. */
+  /** The publisher (docs/design.md section 3): tails the durable journal into Kafka. */
   private start_publisher_worker(kafka_brokers: string): void {
     assert(this.publisher_checkpoints !== null, "checkpoints read before the publisher starts");
     const worker = new Worker(new URL("../publisher/worker.ts", import.meta.url).href);

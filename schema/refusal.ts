@@ -1,0 +1,4 @@
+// Why a request was refused before any engine saw it (admission, readiness, shutdown, or no
+// durable answer in time): the router decides it, every front door answers it (http/replies.ts).
+
+export type Refusal = "busy" | "disk_full" | "not_ready" | "shutting_down" | "timeout";
