@@ -2,7 +2,7 @@
 // writes one Result per order, and journals every event (order or hold expiry) with its outcome.
 // Nothing here allocates per order: the order is decoded into fields, the tables are typed arrays.
 
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, ORDER_FLAG_LINKED, ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES,
   RESULT_FLAG_REPLAYED, RESULT_SIZE_BYTES,
@@ -24,11 +24,62 @@ import { GroupRules, type GroupLimits } from "./rules.ts";
 /**
  * Whether an order with this status is remembered in the idempotency window. Refusals of the id
  * itself (invalid, expired, conflicting) and busy (its bucket is full: resend with a new id) are
- * not: every other outcome is, so a retry gets the same answer. Replay uses the same rule.
+ * not: every other outcome is, so a retry gets the same answer. Replay uses the same rule. The
+ * switch is exhaustive, so a new Status fails the typecheck until someone decides.
  */
+function status_window_rule(status: Status): boolean {
+  switch (status) {
+    case Status.id_invalid:
+    case Status.expired:
+    case Status.id_conflict:
+    case Status.busy:
+      return false;
+    case Status.ok:
+    case Status.insufficient_funds:
+    case Status.account_not_found:
+    case Status.account_frozen:
+    case Status.account_closed:
+    case Status.currency_mismatch:
+    case Status.cross_partner:
+    case Status.invalid:
+    case Status.limit_exceeded:
+    case Status.hold_not_found:
+    case Status.hold_expired:
+    case Status.hold_settled:
+    case Status.linked_failed:
+    case Status.account_exists:
+    case Status.account_not_empty:
+    case Status.same_account:
+    case Status.amount_invalid:
+    case Status.amount_out_of_range:
+    case Status.balance_out_of_range:
+    case Status.capture_exceeds_hold:
+    case Status.chain_open:
+    case Status.op_unknown:
+    case Status.currency_invalid:
+    case Status.forbidden:
+    // Never an engine outcome (the main thread's answers), remembered if one ever were.
+    case Status.pending:
+    case Status.disk_full:
+      return true;
+    default:
+      return assert_never(status, "status");
+  }
+}
+
+/** The rule per status byte, built once: the hot path reads a table, not a switch. */
+const WINDOW_RECORDS = ((): Uint8Array => {
+  const table = new Uint8Array(256);
+  for (const value of Object.values(Status)) {
+    if (typeof value === "number") table[value] = status_window_rule(value) ? 1 : 2;
+  }
+  return table;
+})();
+
 export function window_records(status: number): boolean {
-  return status !== Status.id_invalid && status !== Status.expired &&
-    status !== Status.id_conflict && status !== Status.busy;
+  const rule = WINDOW_RECORDS[status]!;
+  assert(rule !== 0, "a status the schema names");
+  return rule === 1;
 }
 
 /** screen_id() outcomes besides a Status: the id is new, or a retry of a known order. */

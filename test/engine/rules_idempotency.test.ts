@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { window_records } from "../../engine/group_engine.ts";
 import {
   bucket_start_at_or_after, EngineHarness, order_id_at, T0_MS, type TestOrder, WINDOW_BUCKETS,
   window_bucket_ms,
@@ -314,5 +315,20 @@ describe("window capacity", () => {
       expect([h.engine.window.id_hi[at], h.engine.window.id_lo[at]]).toEqual([hi, lo]);
     });
     expect(h.account(10n)!.balance).toBe(8);
+  });
+});
+
+describe("which statuses the window remembers", () => {
+  test("every status is decided: the id's own refusals and busy are forgotten, the rest kept", () => {
+    const forgotten = [Status.id_invalid, Status.expired, Status.id_conflict, Status.busy];
+    for (const value of Object.values(Status)) {
+      if (typeof value !== "number") continue;
+      expect({ value, kept: window_records(value) })
+        .toEqual({ value, kept: !forgotten.includes(value) });
+    }
+  });
+
+  test("a byte the schema does not name as a status fails an assertion", () => {
+    expect(() => window_records(200)).toThrow("a status the schema names");
   });
 });
