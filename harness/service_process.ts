@@ -167,6 +167,18 @@ export class ServiceProcess {
     return ServiceProcess.start({ ...options, data_dir: this.data_dir, env });
   }
 
+  /** A restart that must fail: what the failure said (the process's output included). */
+  async restart_refused(): Promise<string> {
+    let started: ServiceProcess;
+    try {
+      started = await this.restart();
+    } catch (error) {
+      return (error as Error).message;
+    }
+    await started.stop();
+    throw new Error("the restart was expected to fail, and the service came up");
+  }
+
   private async wait_ready(timeout_ms: number): Promise<string | null> {
     const deadline = performance.now() + timeout_ms;
     let last = "no answer yet";

@@ -46,12 +46,7 @@ test("a checkpoint past the journal's end stops start-up with exit code 3", asyn
 
   // One past it: Kafka holds an event the journal does not.
   write_checkpoint(dir, last_sequence + 1);
-  let failure = "";
-  try {
-    service = await service.restart();
-  } catch (error) {
-    failure = (error as Error).message;
-  }
+  const failure = await service.restart_refused();
   console.log(failure);
   expect(failure).toContain("exited before ready (code 3");
   expect(failure).toContain(`start-up refused: group 0: the publisher checkpoint is at sequence ` +

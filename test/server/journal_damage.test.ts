@@ -38,12 +38,7 @@ test("synced entries damaged on disk stop start-up with exit code 3", async () =
   fsyncSync(fd);
   closeSync(fd);
 
-  let failure = "";
-  try {
-    service = await service.restart();
-  } catch (error) {
-    failure = (error as Error).message;
-  }
+  const failure = await service.restart_refused();
   console.log(failure);
   expect(failure).toContain("exited before ready (code 3");
   expect(failure).toContain(`start-up refused: journal ${dir}: ${segment} is damaged at offset 0`);
