@@ -47,7 +47,7 @@ export async function hand_over_lease(plane: ControlPlane,
           expires_at = now() + ${request.lease_ms} * interval '1 millisecond',
           first_sequence = ${first_sequence}, updated_at = now()
         where group_id = ${group} and holder = ${node} and epoch = ${epoch}
-          and in_sync @> ${member_json(target, request.target_disk)}::jsonb
+          and in_sync @> ${member_json(target, request.target_disk)}::text::jsonb
           and first_sequence <= ${first_sequence}
         returning epoch::float8 as epoch, expires_at, now() as db_now)
       select current.*, handed.epoch as granted_epoch, handed.expires_at as granted_expires_at,

@@ -105,7 +105,7 @@ export async function take_over_lease(plane: ControlPlane,
             where e->>'node' = any(${names}::text[])),
           updated_at = now()
         where group_id = ${group} and epoch = ${epoch} and expires_at <= now()
-          and in_sync @> ${member_json(request.node, request.disk)}::jsonb
+          and in_sync @> ${member_json(request.node, request.disk)}::text::jsonb
           and (select count(*) from jsonb_array_elements(group_leases.in_sync) e
             where e->>'node' = any(${names}::text[])) = ${names.length}
           and first_sequence <= ${first_sequence}

@@ -71,7 +71,10 @@ export function recorded_disk(lease: LeaseRow, node: string): string | null {
   return member === undefined ? null : member.disk;
 }
 
-/** The jsonb the containment test `in_sync @> ...` takes for one member. */
+/**
+ * The text of the jsonb that the containment test `in_sync @> ...` takes for one member. Always
+ * cast `::text::jsonb`: a parameter typed jsonb would be serialised again, as a JSON string.
+ */
 export function member_json(node: string, disk: string): string {
   return JSON.stringify([{ node, disk }]);
 }

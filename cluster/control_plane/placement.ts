@@ -77,5 +77,5 @@ async function insert_group(tx: postgres.TransactionSql, group: number, members:
     insert into group_leases (group_id, members, holder, epoch, expires_at, first_sequence, in_sync)
     values (${group}, ${members}::text[], ${members[0]!}, ${EPOCH_FIRST},
       now() + ${lease_ms} * interval '1 millisecond', ${SEQUENCE_FIRST},
-      ${JSON.stringify(in_sync)}::jsonb)`;
+      ${JSON.stringify(in_sync)}::text::jsonb)`;
 }

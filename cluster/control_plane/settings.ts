@@ -32,7 +32,7 @@ export async function adopt_settings(plane: ControlPlane,
     const inserted = await plane.sql`
       insert into cluster_settings (id, groups, replicas, partner_map)
       values (1, ${local.groups}, ${local.replicas},
-        ${JSON.stringify(partner_map_rows(local.partner_map))}::jsonb)
+        ${JSON.stringify(partner_map_rows(local.partner_map))}::text::jsonb)
       on conflict (id) do nothing
       returning id`;
     if (inserted.length === 1) return { kind: "adopted", created: true } as const;
