@@ -51,6 +51,25 @@ export const ENGINE_TICK_MS = 100;
 // the time that passes (a 30 s hold expires no more than 1.5 s early). Below 1000: never backwards.
 export const ENGINE_TIME_SLEW_MS_PER_S = 50;
 
+// --- Cluster control plane (cluster/control_plane/, docs/cluster.md) -------------------------------
+// A lease is renewed for this long from the database's now(); takeovers wait for it to pass there.
+export const LEASE_MS_MIN = 100;
+export const LEASE_MS_MAX = 60_000;
+// Copies of each group: the primary and REPLICAS - 1 standbys, each on its own node.
+export const REPLICAS_MAX = 5;
+// Registered nodes the placement spreads groups over.
+export const CLUSTER_NODES_MAX = 256;
+// A node id and a disk id are [a-z0-9_-], starting with a letter or digit; an address is host:port.
+export const NODE_ID_LENGTH_MAX = 63;
+export const DISK_ID_LENGTH_MAX = 64;
+export const NODE_ADDRESS_LENGTH_MAX = 255;
+// The journal's epoch is a u32; the control plane's epoch is the journal's.
+export const EPOCH_MAX = 0xffff_ffff;
+// A control-plane call that cannot reach PostgreSQL gives up after these and answers
+// `unreachable` (never `deposed`): the caller goes on as it was.
+export const CONTROL_PLANE_CONNECT_TIMEOUT_S = 2;
+export const CONTROL_PLANE_STATEMENT_TIMEOUT_MS = 2_000;
+
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;
 export const RING_REQUEST_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * ORDER_SIZE_BYTES;
@@ -168,3 +187,5 @@ assert(
 );
 assert(ENGINE_TIME_SLEW_MS_PER_S > 0 && ENGINE_TIME_SLEW_MS_PER_S < 1000,
   "engine time converges on the wall clock and never runs backwards");
+assert(REPLICAS_MAX <= CLUSTER_NODES_MAX, "every replica of a group fits on its own node");
+assert(LEASE_MS_MIN < LEASE_MS_MAX, "a lease's bounds are ordered");

@@ -29,6 +29,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // The event stream's consumers.
   projector: ["common", "schema", "config", "auth", "http", "events"],
   reconcile: ["common", "schema", "engine"],
+  // The cluster: control plane (PostgreSQL) and replication; the node will import it.
+  cluster: ["common", "schema", "config", "auth", "engine", "journal"],
   // Clients, tools and measurements: never the server's, the node's or the tests' insides.
   sdk: ["common", "schema", "auth"],
   loadgen: ["common", "schema", "auth"],
