@@ -24,6 +24,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   events: ["common", "schema"],
   publisher: ["common", "schema", "journal", "events"],
   storage_load: ["common", "schema", "engine", "journal", "events"],
+  // The cluster: replication and, later, the control plane; the node will import it.
+  cluster: ["common", "schema", "config", "auth", "engine", "journal"],
   node: ["common", "schema", "config", "engine", "journal", "router", "publisher", "storage_load"],
   server: ["common", "schema", "config", "auth", "http", "router", "node"],
   // The event stream's consumers.

@@ -1,0 +1,162 @@
+// The replication data path over real TCP on 127.0.0.1 (docs/cluster.md, "Replication data
+// path"): a primary's GroupEngine produces entries from orders, its Replicator streams each
+// group-commit write to standbys, which journal, fsync, apply by outcome and ack.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { Prng } from "../../common/prng.ts";
+import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
+import { list_snapshots, write_snapshot } from "../../journal/snapshot_file.ts";
+import { capture_snapshot } from "../../engine/snapshot.ts";
+import { ErrorCode } from "../../cluster/replication/frame_layout.ts";
+import { StandbyServer } from "../../cluster/replication/standby_server.ts";
+import type { StandbyGroup } from "../../cluster/replication/standby_group.ts";
+import {
+  DIR, expect_replica, GROUP, KEY, MemoryHolders, open_standby, PrimaryNode, wait_until,
+} from "./replication_harness.ts";
+
+const PRIMARY_NODE = 1;
+const STANDBY_NODE = 2;
+const OTHER_NODE = 3;
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
+  port = 0): StandbyServer {
+  const server = new StandbyServer({ node, key: KEY, host: "127.0.0.1", port,
+    groups: new Map([[GROUP, standby]]), holders });
+  cleanups.push(() => server.stop());
+  return server;
+}
+
+function primary(options: ConstructorParameters<typeof PrimaryNode>[0]): PrimaryNode {
+  const node = new PrimaryNode(options);
+  cleanups.push(() => node.replicator.stop());
+  return node;
+}
+
+function holders_of(node: number, epoch: number, first_sequence = 1): MemoryHolders {
+  const holders = new MemoryHolders();
+  holders.set(GROUP, { node, epoch, first_sequence });
+  return holders;
+}
+
+async function acked(node: PrimaryNode): Promise<void> {
+  await wait_until(() => node.replicator.acked_sequence_min() === node.last_sequence,
+    `acks through ${node.last_sequence}`);
+}
+
+describe("replication: streaming", () => {
+  test("two standbys from empty disks end with the primary's engine state and journal", async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = [new PowerLossFileLayer(), new PowerLossFileLayer()];
+    const standbys = files.map((f) => open_standby(f));
+    const servers = standbys.map((s, k) => serve(STANDBY_NODE + k, s, holders));
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 11, standbys: servers.map(
+      (server, k) => ({ node: STANDBY_NODE + k, host: "127.0.0.1", port: server.port })) });
+    node.replicator.start();
+    for (let round = 0; round < 10; round++) {
+      node.run(8);
+      await Bun.sleep(1);
+    }
+    await acked(node);
+    standbys.forEach((standby, k) => expect_replica(standby, files[k]!, node, `standby ${k}`));
+    expect(node.last_sequence).toBeGreaterThan(200);
+    expect(node.engine.accounts.count).toBeGreaterThan(0);
+  });
+
+  test("an ack reaches the primary only once the standby's fsync covers it", async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const holders = holders_of(PRIMARY_NODE, 1);
+      const files = new PowerLossFileLayer();
+      const standby = open_standby(files);
+      const server = serve(STANDBY_NODE, standby, holders);
+      const node = primary({ node: PRIMARY_NODE, epoch: 1, seed, standbys: [
+        { node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+      node.replicator.start();
+      node.run(20);
+      await acked(node);
+      const acked_sequence = node.replicator.acked_sequence_min();
+      node.replicator.stop();
+      server.stop();
+      files.crash(new Prng(seed)); // power loss: only what was synced is sure to stay
+      const recovered = open_standby(files);
+      expect(recovered.last_sequence).toBeGreaterThanOrEqual(acked_sequence);
+      expect_replica(recovered, files, node, `seed ${seed} after power loss`);
+    }
+  });
+});
+
+/** A free port, for a standby that listens only later. */
+function free_port(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+describe("replication: catch-up and reconnection", () => {
+  test("standbys that start behind (an empty disk; a restarted one with a prefix) are sent what " +
+    "they lack from the journal, across segments, through a send buffer smaller than the lag",
+  async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const empty_files = new PowerLossFileLayer();
+    const prefix_files = new PowerLossFileLayer();
+    const prefix = open_standby(prefix_files);
+    const prefix_server = serve(STANDBY_NODE, prefix, holders);
+    const empty_port = free_port();
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 21, send_buffer_bytes: 1_100_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: prefix_server.port },
+        { node: OTHER_NODE, host: "127.0.0.1", port: empty_port }] });
+    node.replicator.start();
+    node.run(10);
+    const prefix_sender = node.replicator.senders[0]!;
+    await wait_until(() => prefix_sender.acked_sequence === node.last_sequence, "the prefix");
+    const prefix_sequence = prefix.durable_sequence;
+    prefix_server.stop(); // the standby dies
+    prefix.close();
+    node.run(150, true); // several 1 MiB segments while no standby listens
+    expect(node.files.list(DIR).filter((name) => name.startsWith("segment-0")).length)
+      .toBeGreaterThan(2);
+    const restarted = open_standby(prefix_files); // from its disk
+    expect(restarted.last_sequence).toBe(prefix_sequence);
+    serve(STANDBY_NODE, restarted, holders, prefix_server.port);
+    const empty = open_standby(empty_files);
+    serve(OTHER_NODE, empty, holders, empty_port);
+    await acked(node);
+    expect(prefix_sequence).toBeGreaterThan(0);
+    expect(prefix_sequence).toBeLessThan(node.last_sequence);
+    expect_replica(empty, empty_files, node, "the empty disk");
+    expect_replica(restarted, prefix_files, node, "the restarted prefix");
+    node.run(20); // and live again
+    await acked(node);
+    expect_replica(empty, empty_files, node, "the empty disk, live");
+    expect_replica(restarted, prefix_files, node, "the restarted prefix, live");
+  });
+
+  test("a link closed under load is opened again and resumes where the standby's journal " +
+    "ends; a standby whose send buffer fills catches up from the journal", async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = new PowerLossFileLayer();
+    const standby = open_standby(files);
+    let server = serve(STANDBY_NODE, standby, holders);
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 31, send_buffer_bytes: 1_100_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    node.replicator.start();
+    const sender = node.replicator.senders[0]!;
+    for (let round = 0; round < 6; round++) {
+      node.run(5);
+      await wait_until(() => sender.state === "live", "live");
+      node.run(400, true); // ~8 MiB without yielding: more than the socket and the buffer take
+      server.stop(); // the socket closes with entries in flight
+      await Bun.sleep(5);
+      server = serve(STANDBY_NODE, standby, holders, server.port);
+      await acked(node);
+      expect_replica(standby, files, node, `round ${round}`);
+    }
+    expect(sender.streams_count).toBeGreaterThanOrEqual(6);
+    expect(sender.fell_behind_count).toBeGreaterThan(0);
+  });
+});
