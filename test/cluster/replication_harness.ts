@@ -20,6 +20,7 @@ import type { GroupHolder, HolderDirectory } from "../../cluster/replication/hol
 import { Replicator } from "../../cluster/replication/replicator.ts";
 import type { StandbyAddress } from "../../cluster/replication/standby_sender.ts";
 import { StandbyGroup } from "../../cluster/replication/standby_group.ts";
+import { StandbyServer } from "../../cluster/replication/standby_server.ts";
 import { EngineDriver, expect_same_state } from "../durability/group_state.ts";
 import { orders_of, Workload, type Unit } from "../durability/workload.ts";
 import { T0_MS } from "../engine/harness.ts";
@@ -92,6 +93,7 @@ export class PrimaryNode {
       WRITER_OPTIONS);
     for (const entry of options.history ?? []) this.adopt(entry);
     this.engine.epoch = options.epoch;
+    this.now_ms = Math.max(this.now_ms, this.engine.engine_time_ms);
     this.replicator = new Replicator({ files: this.files, dir: DIR, group: GROUP,
       node: options.node, epoch: options.epoch, last_sequence: this.writer.last_sequence,
       standbys: options.standbys, key: options.key ?? KEY, reconnect_delay_ms: 20,
@@ -210,4 +212,49 @@ export async function wait_until(condition: () => boolean, what: string,
     assert(performance.now() - started_ms < bound_ms, `waited ${bound_ms} ms for ${what}`);
     await Bun.sleep(2);
   }
+}
+
+export const PRIMARY_NODE = 1;
+export const STANDBY_NODE = 2;
+export const OTHER_NODE = 3;
+
+const cleanups: (() => void)[] = [];
+
+/** Stops what the test started (servers, senders): for afterEach. */
+export function run_cleanups(): void {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+}
+
+export function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
+  port = 0, key = KEY): StandbyServer {
+  const server = new StandbyServer({ node, key, host: "127.0.0.1", port,
+    groups: new Map([[GROUP, standby]]), holders });
+  cleanups.push(() => server.stop());
+  return server;
+}
+
+export function primary(options: PrimaryOptions): PrimaryNode {
+  const node = new PrimaryNode(options);
+  cleanups.push(() => node.replicator.stop());
+  return node;
+}
+
+export function holders_of(node: number, epoch: number, first_sequence = 1): MemoryHolders {
+  const holders = new MemoryHolders();
+  holders.set(GROUP, { node, epoch, first_sequence });
+  return holders;
+}
+
+/** Waits until every standby acked the primary's journal end. */
+export async function acked(node: PrimaryNode): Promise<void> {
+  await wait_until(() => node.replicator.acked_sequence_min() === node.last_sequence,
+    `acks through ${node.last_sequence}`);
+}
+
+/** A free port, for a standby that listens only later. */
+export function free_port(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
 }

@@ -5,48 +5,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Prng } from "../../common/prng.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
-import { list_snapshots, write_snapshot } from "../../journal/snapshot_file.ts";
-import { capture_snapshot } from "../../engine/snapshot.ts";
-import { ErrorCode } from "../../cluster/replication/frame_layout.ts";
-import { StandbyServer } from "../../cluster/replication/standby_server.ts";
-import type { StandbyGroup } from "../../cluster/replication/standby_group.ts";
 import {
-  DIR, expect_replica, GROUP, KEY, MemoryHolders, open_standby, PrimaryNode, wait_until,
+  acked, DIR, expect_replica, free_port, holders_of, open_standby, OTHER_NODE, primary,
+  PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE, wait_until,
 } from "./replication_harness.ts";
 
-const PRIMARY_NODE = 1;
-const STANDBY_NODE = 2;
-const OTHER_NODE = 3;
-
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
-
-function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
-  port = 0): StandbyServer {
-  const server = new StandbyServer({ node, key: KEY, host: "127.0.0.1", port,
-    groups: new Map([[GROUP, standby]]), holders });
-  cleanups.push(() => server.stop());
-  return server;
-}
-
-function primary(options: ConstructorParameters<typeof PrimaryNode>[0]): PrimaryNode {
-  const node = new PrimaryNode(options);
-  cleanups.push(() => node.replicator.stop());
-  return node;
-}
-
-function holders_of(node: number, epoch: number, first_sequence = 1): MemoryHolders {
-  const holders = new MemoryHolders();
-  holders.set(GROUP, { node, epoch, first_sequence });
-  return holders;
-}
-
-async function acked(node: PrimaryNode): Promise<void> {
-  await wait_until(() => node.replicator.acked_sequence_min() === node.last_sequence,
-    `acks through ${node.last_sequence}`);
-}
+afterEach(run_cleanups);
 
 describe("replication: streaming", () => {
   test("two standbys from empty disks end with the primary's engine state and journal", async () => {
@@ -88,14 +52,6 @@ describe("replication: streaming", () => {
     }
   });
 });
-
-/** A free port, for a standby that listens only later. */
-function free_port(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 describe("replication: catch-up and reconnection", () => {
   test("standbys that start behind (an empty disk; a restarted one with a prefix) are sent what " +
