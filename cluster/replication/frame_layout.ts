@@ -70,11 +70,12 @@ export const ErrorCode = {
   superseded: 12, // another link for the same group took this one's place
   links_full: 13, // the standby holds REPLICATION_LINKS_MAX links already
   handshake_timeout: 14, // the handshake did not finish within REPLICATION_HANDSHAKE_TIMEOUT_MS
+  diverged: 15, // the standby's last entry is not the primary's at that sequence (another epoch's)
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const FRAME_TYPE_MAX = FrameType.error;
-const ERROR_CODE_MAX = ErrorCode.handshake_timeout;
+const ERROR_CODE_MAX = ErrorCode.diverged;
 
 /** A decoded header, filled in place by readers (nothing allocated per frame). */
 export interface FrameHeader {

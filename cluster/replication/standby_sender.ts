@@ -230,11 +230,30 @@ export class StandbySender {
       return this.refuse(ErrorCode.sequence_gap, `the standby holds ${header.sequence}, this ` +
         `journal ends at ${this.journal.written_sequence}`);
     }
+    if (!this.same_entry_end(header.sequence, header.argument)) {
+      return this.refuse(ErrorCode.diverged, `the standby's journal ends at ${header.sequence} ` +
+        `with an entry of epoch ${header.argument}: not this journal's`);
+    }
     this.sent_sequence = header.sequence;
     this.acked_sequence = Math.min(this.acked_sequence, header.sequence);
     this.state = "catching_up";
     this.streams_count++;
     this.pump();
+  }
+
+  // Whether this journal's entry ending at `sequence` has `epoch` (one writer per epoch, and
+  // each standby continues only what it holds: then the journals agree up to there). Entries
+  // this journal no longer holds, or not yet durably, are not read (docs/cluster.md: what is left).
+  private same_entry_end(sequence: number, epoch: number): boolean {
+    if (sequence === 0) return true;
+    if (sequence > this.journal.durable_sequence || !this.journal_reaches(sequence)) return true;
+    let same = false;
+    const { files, dir, durable_sequence, reader } = this.journal;
+    read_journal_range(files, dir, sequence - 1, durable_sequence, (_view, _offset, entry) => {
+      same = entry.epoch === epoch && entry.first_sequence + entry.record_count - 1 === sequence;
+      return false;
+    }, reader);
+    return same;
   }
 
   private on_ack(header: FrameHeader): void {

@@ -44,9 +44,10 @@ async function streamed_standby(epoch = 2) {
 }
 
 /** What a refusal must leave as it was. */
-function fingerprint(standby: StandbyGroup, files: PowerLossFileLayer): string {
-  return JSON.stringify([standby.last_sequence, standby.durable_sequence, standby.highest_epoch,
-    describe_state(standby.engine), journal_lines(files, standby.durable_sequence)]);
+function fingerprint(standby: StandbyGroup, files: PowerLossFileLayer, epoch = true): string {
+  return JSON.stringify([standby.last_sequence, standby.durable_sequence,
+    epoch ? standby.highest_epoch : 0, describe_state(standby.engine),
+    journal_lines(files, standby.durable_sequence)]);
 }
 
 async function refused_sender(node: PrimaryNode): Promise<ErrorCode> {
@@ -117,6 +118,28 @@ describe("replication: epochs", () => {
     // And a restart from the cut disk recovers the same state.
     const restarted = open_standby(files);
     expect_replica(restarted, files, successor, "restarted after the cut");
+  });
+});
+
+describe("replication: divergence", () => {
+  test("a standby whose last entry is another epoch's than the primary's at that sequence (it " +
+    "missed a takeover) is refused diverged and left as it was", async () => {
+    const { holders, files, standby, server, node } = await streamed_standby(1);
+    node.replicator.stop();
+    server.stop();
+    // Epoch 2 took over with half of epoch 1's entries and wrote on; epoch 3 took over from it.
+    const second = primary({ node: OTHER_NODE, epoch: 2, seed: 41,
+      history: node.entries.slice(0, Math.floor(node.entries.length / 2)), standbys: [] });
+    second.run(30);
+    const third_server = serve(STANDBY_NODE, standby, holders);
+    const third = primary({ node: PRIMARY_NODE, epoch: 3, seed: 41, history: second.entries,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: third_server.port }] });
+    holders.set(GROUP, { node: PRIMARY_NODE, epoch: 3, first_sequence: third.last_sequence + 1 });
+    expect(third.last_sequence).toBeGreaterThan(standby.last_sequence); // nothing to cut
+    const before = fingerprint(standby, files, false);
+    expect(await refused_sender(third)).toBe(ErrorCode.diverged);
+    expect(fingerprint(standby, files, false)).toBe(before);
+    expect(standby.highest_epoch).toBe(3); // the fence rose: epochs 1 and 2 stay refused
   });
 });
 
