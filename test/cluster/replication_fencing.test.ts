@@ -12,7 +12,8 @@ import { REPLICATION_FRAME_HEADER_BYTES } from "../../cluster/replication/consta
 import { ErrorCode, FrameType } from "../../cluster/replication/frame_layout.ts";
 import type { StandbyGroup } from "../../cluster/replication/standby_group.ts";
 import {
-  acked, DIR, expect_replica, KEY, GROUP, holders_of, journal_lines, open_standby, OTHER_NODE, primary,
+  acked, DIR, expect_replica, KEY, GROUP, holders_of, journal_lines, open_standby, OTHER_NODE,
+  primary,
   PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE, wait_until, type PrimaryNode,
 } from "./replication_harness.ts";
 import { frame_bytes, RawPrimary } from "./replication_peer.ts";

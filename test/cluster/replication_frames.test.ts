@@ -63,7 +63,8 @@ describe("replication frames", () => {
         const [body_min, body_max] = body_bytes_range(type);
         for (const size_bytes of [body_min, body_max]) {
           const fields = fields_of(type, prng);
-          const bytes = frame_bytes(fields, size_bytes === 0 ? null : random_bytes(prng, size_bytes));
+          const body = size_bytes === 0 ? null : random_bytes(prng, size_bytes);
+          const bytes = frame_bytes(fields, body);
           const { result, header } = decode(bytes);
           expect(result).toBe("ok");
           expect(header).toEqual({ ...fields, body_bytes: size_bytes });
@@ -194,7 +195,8 @@ describe("replication handshake", () => {
     const facts = { group: 1, epoch: 2, primary_node: 3, standby_node: 4 };
     const nonce_p = new Uint8Array(REPLICATION_NONCE_BYTES).fill(5);
     const nonce_s = new Uint8Array(REPLICATION_NONCE_BYTES).fill(6);
-    const base = Buffer.from(link_mac(key, MacRole.primary, facts, nonce_p, nonce_s)).toString("hex");
+    const base = Buffer.from(link_mac(key, MacRole.primary, facts, nonce_p, nonce_s))
+      .toString("hex");
     const variants = [
       link_mac(key, MacRole.standby, facts, nonce_p, nonce_s),
       link_mac(key.map((b) => b + 1), MacRole.primary, facts, nonce_p, nonce_s),

@@ -4,7 +4,9 @@
 
 import { expect } from "bun:test";
 import { assert } from "../../common/assert.ts";
-import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_SEGMENT_SIZE_BYTES_MIN } from "../../common/constants.ts";
+import {
+  JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_SEGMENT_SIZE_BYTES_MIN,
+} from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
 import { replay_entry } from "../../engine/replay.ts";
@@ -141,7 +143,8 @@ export class PrimaryNode {
     const units: Unit[] = [];
     const count = bulk ? 120 : 1 + this.prng.int_below(20);
     for (let k = 0; k < count; k++) {
-      const unit = bulk ? this.workload.bulk_unit(this.now_ms) : this.workload.random_unit(this.now_ms);
+      const unit = bulk ? this.workload.bulk_unit(this.now_ms)
+        : this.workload.random_unit(this.now_ms);
       if (units.reduce((n, u) => n + u.orders.length, 0) + unit.orders.length > 128) break;
       units.push(unit);
       this.workload.note_sent(unit);

@@ -13,7 +13,8 @@ import {
 afterEach(run_cleanups);
 
 describe("replication: streaming", () => {
-  test("two standbys from empty disks end with the primary's engine state and journal", async () => {
+  test("two standbys from empty disks end with the primary's engine state and journal",
+    async () => {
     const holders = holders_of(PRIMARY_NODE, 1);
     const files = [new PowerLossFileLayer(), new PowerLossFileLayer()];
     const standbys = files.map((f) => open_standby(f));

@@ -8,7 +8,9 @@ import { REPLICATION_FRAME_HEADER_BYTES, REPLICATION_NONCE_BYTES } from
 import {
   ErrorCode, FrameType, write_frame_header, type FrameHeader,
 } from "../../cluster/replication/frame_layout.ts";
-import { fill_nonce, link_mac, MacRole, type LinkFacts } from "../../cluster/replication/handshake.ts";
+import {
+  fill_nonce, link_mac, MacRole, type LinkFacts,
+} from "../../cluster/replication/handshake.ts";
 import { LinkFrameReader } from "../../cluster/replication/link_buffers.ts";
 
 export interface ReceivedFrame {
