@@ -24,10 +24,12 @@ export const REPLICATION_MAC_BYTES = 32; // HMAC-SHA256
 export const REPLICATION_KEY_BYTES_MIN = 32;
 export const REPLICATION_KEY_BYTES_MAX = 1024;
 export const REPLICATION_ERROR_MESSAGE_BYTES_MAX = 512;
-/** Links one standby listener accepts at once (handshaking or streaming). */
+/** Links one standby listener accepts at once (handshaking or streaming): default and limit. */
 export const REPLICATION_LINKS_MAX = 256;
 /** A link that has not finished its handshake by then is closed. */
-export const REPLICATION_HANDSHAKE_TIMEOUT_MS = 5_000;
+export const REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
+export const REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN = 10;
+export const REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX = 600_000;
 /** A sender whose link closed connects again after this pause. */
 export const REPLICATION_RECONNECT_DELAY_MS_DEFAULT = 200;
 export const REPLICATION_RECONNECT_DELAY_MS_MIN = 10;
@@ -43,3 +45,6 @@ assert(REPLICATION_SEND_BUFFER_BYTES_DEFAULT >= REPLICATION_SEND_BUFFER_BYTES_MI
   REPLICATION_SEND_BUFFER_BYTES_DEFAULT <= REPLICATION_SEND_BUFFER_BYTES_MAX, "default in range");
 assert(REPLICATION_ERROR_MESSAGE_BYTES_MAX <= REPLICATION_FRAME_BODY_BYTES_MAX, "errors fit");
 assert(REPLICATION_KEY_BYTES_MIN >= REPLICATION_MAC_BYTES, "a key as long as the MAC at least");
+assert(REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT >= REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN &&
+  REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT <= REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX,
+"handshake timeout default in range");

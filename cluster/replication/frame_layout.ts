@@ -68,8 +68,8 @@ export const ErrorCode = {
   catch_up_unavailable: 10, // the primary's journal no longer reaches back: a snapshot is needed
   unexpected_frame: 11, // a frame of a type this side does not expect now
   superseded: 12, // another link for the same group took this one's place
-  links_full: 13, // the standby holds REPLICATION_LINKS_MAX links already
-  handshake_timeout: 14, // the handshake did not finish within REPLICATION_HANDSHAKE_TIMEOUT_MS
+  links_full: 13, // the standby holds its maximum of links already
+  handshake_timeout: 14, // the handshake did not finish in time
   diverged: 15, // the standby's last entry is not the primary's at that sequence (another epoch's)
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

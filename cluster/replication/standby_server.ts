@@ -1,10 +1,13 @@
-// The standby's listener: accepts replication links (at most REPLICATION_LINKS_MAX), gives each
-// REPLICATION_HANDSHAKE_TIMEOUT_MS to be fenced, and keeps one streaming link per group: a newer
+// The standby's listener: accepts replication links (at most links_max), gives each
+// handshake_timeout_ms to be fenced, and keeps one streaming link per group: a newer
 // fenced link takes its group over and the older one is closed `superseded`.
 
 import type { Socket, TCPSocketListener } from "bun";
 import { assert } from "../../common/assert.ts";
-import { REPLICATION_HANDSHAKE_TIMEOUT_MS, REPLICATION_LINKS_MAX } from "./constants.ts";
+import {
+  REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT, REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX,
+  REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN, REPLICATION_LINKS_MAX,
+} from "./constants.ts";
 import { ErrorCode } from "./frame_layout.ts";
 import { check_cluster_key } from "./handshake.ts";
 import type { GroupHolder, HolderDirectory } from "./holder.ts";
@@ -19,6 +22,10 @@ export interface StandbyServerOptions {
   port: number;
   groups: ReadonlyMap<number, StandbyGroup>;
   holders: HolderDirectory;
+  /** 1..REPLICATION_LINKS_MAX; default REPLICATION_LINKS_MAX. */
+  links_max?: number;
+  /** Default REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT. */
+  handshake_timeout_ms?: number;
 }
 
 interface LinkData {
@@ -33,9 +40,18 @@ export class StandbyServer implements StandbyHost {
   private readonly links = new Set<StandbyLink>();
   private readonly sockets = new Set<Socket<LinkData>>();
   private readonly active = new Map<number, StandbyLink>();
+  private readonly links_max: number;
+  private readonly handshake_timeout_ms: number;
 
   constructor(private readonly options: StandbyServerOptions) {
     check_cluster_key(options.key);
+    this.links_max = options.links_max ?? REPLICATION_LINKS_MAX;
+    assert(Number.isInteger(this.links_max) && this.links_max >= 1 &&
+      this.links_max <= REPLICATION_LINKS_MAX, "links_max in range");
+    this.handshake_timeout_ms = options.handshake_timeout_ms ??
+      REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+    assert(this.handshake_timeout_ms >= REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN &&
+      this.handshake_timeout_ms <= REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX, "handshake timeout");
     this.node = options.node;
     this.key = options.key;
     this.listener = Bun.listen<LinkData>({
@@ -97,14 +113,14 @@ export class StandbyServer implements StandbyHost {
     const link = new StandbyLink(socket, this);
     socket.data = { link, timer: null };
     this.sockets.add(socket);
-    if (this.links.size >= REPLICATION_LINKS_MAX) {
-      link.refuse(ErrorCode.links_full, `${REPLICATION_LINKS_MAX} links`);
+    if (this.links.size >= this.links_max) {
+      link.refuse(ErrorCode.links_full, `${this.links_max} links`);
       return;
     }
     this.links.add(link);
     socket.data.timer = setTimeout(() => {
       if (link.state !== "streaming") link.refuse(ErrorCode.handshake_timeout, "handshake");
-    }, REPLICATION_HANDSHAKE_TIMEOUT_MS);
+    }, this.handshake_timeout_ms);
   }
 
   private on_close(socket: Socket<LinkData>): void {

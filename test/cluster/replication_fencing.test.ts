@@ -192,4 +192,25 @@ describe("replication: refusals", () => {
       expect(fingerprint(standby, files)).toBe(before);
     }
   });
+
+  test("a listener holds links_max links and refuses the next links_full; a link silent past " +
+    "handshake_timeout_ms is closed handshake_timeout", async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const server = serve(STANDBY_NODE, open_standby(), holders, 0, KEY, { links_max: 2 });
+    const facts = { group: GROUP, epoch: 1, primary_node: PRIMARY_NODE,
+      standby_node: STANDBY_NODE };
+    const peers = [0, 1, 2].map(() => new RawPrimary(facts, KEY));
+    for (const peer of peers) await peer.connect(server.port, true);
+    await wait_until(() => peers[2]!.closed, "the third link closed");
+    expect(peers[2]!.of_type(FrameType.error)?.code).toBe(ErrorCode.links_full);
+    expect(peers[0]!.received.length + peers[1]!.received.length).toBe(0);
+    const quick = serve(OTHER_NODE, open_standby(), holders, 0, KEY, { handshake_timeout_ms: 10 });
+    const silent = new RawPrimary({ ...facts, standby_node: OTHER_NODE }, KEY);
+    await silent.connect(quick.port, true);
+    await wait_until(() => silent.closed, "the silent link closed");
+    expect(silent.of_type(FrameType.error)?.code).toBe(ErrorCode.handshake_timeout);
+    expect(() => serve(OTHER_NODE, open_standby(), holders, 0, KEY, { links_max: 0 })).toThrow();
+    expect(() => serve(OTHER_NODE, open_standby(), holders, 0, KEY,
+      { handshake_timeout_ms: 9 })).toThrow();
+  });
 });

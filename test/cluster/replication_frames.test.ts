@@ -11,7 +11,8 @@ import { Prng } from "../../common/prng.ts";
 import {
   REPLICATION_FRAME_BYTES_MAX, REPLICATION_FRAME_HEADER_BYTES, REPLICATION_KEY_BYTES_MAX,
   REPLICATION_KEY_BYTES_MIN, REPLICATION_NONCE_BYTES, REPLICATION_RECEIVE_BUFFER_BYTES,
-  REPLICATION_SEND_BUFFER_BYTES_MIN,
+  REPLICATION_RECONNECT_DELAY_MS_MAX, REPLICATION_RECONNECT_DELAY_MS_MIN,
+  REPLICATION_SEND_BUFFER_BYTES_MAX, REPLICATION_SEND_BUFFER_BYTES_MIN,
 } from "../../cluster/replication/constants.ts";
 import {
   body_bytes_range, ErrorCode, error_code_of, FrameType, frame_header_empty, read_frame_header,
@@ -21,6 +22,8 @@ import {
   ClusterKeyError, link_mac, load_cluster_key, MacRole,
 } from "../../cluster/replication/handshake.ts";
 import { LinkFrameReader, LinkSendBuffer } from "../../cluster/replication/link_buffers.ts";
+import { Replicator } from "../../cluster/replication/replicator.ts";
+import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
 import { frame_bytes } from "./replication_peer.ts";
 
 const TYPES = Object.values(FrameType);
@@ -168,6 +171,23 @@ describe("replication frames", () => {
     expect(taken).toBe(REPLICATION_FRAME_BYTES_MAX);
     expect(buffer.queued_bytes).toBe(0);
     expect(() => new LinkSendBuffer(REPLICATION_SEND_BUFFER_BYTES_MIN - 1)).toThrow();
+  });
+
+  test("a sender's buffer and reconnect delay are checked at their limits", () => {
+    const replicator = (send_buffer_bytes: number, reconnect_delay_ms: number): Replicator =>
+      new Replicator({ files: new PowerLossFileLayer(), dir: "/g", group: 1, node: 1, epoch: 1,
+        last_sequence: 0, key: new Uint8Array(REPLICATION_KEY_BYTES_MIN),
+        standbys: [{ node: 2, host: "127.0.0.1", port: 1 }], send_buffer_bytes,
+        reconnect_delay_ms });
+    const [buffer_min, buffer_max] = [REPLICATION_SEND_BUFFER_BYTES_MIN, 64 << 20];
+    const [delay_min, delay_max] = [REPLICATION_RECONNECT_DELAY_MS_MIN,
+      REPLICATION_RECONNECT_DELAY_MS_MAX];
+    expect(replicator(buffer_min, delay_min).senders.length).toBe(1);
+    expect(replicator(buffer_max, delay_max).senders.length).toBe(1);
+    expect(() => replicator(buffer_min - 1, delay_min)).toThrow();
+    expect(() => replicator(REPLICATION_SEND_BUFFER_BYTES_MAX + 1, delay_min)).toThrow();
+    expect(() => replicator(buffer_min, delay_min - 1)).toThrow();
+    expect(() => replicator(buffer_min, delay_max + 1)).toThrow();
   });
 });
 

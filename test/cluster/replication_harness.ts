@@ -229,9 +229,10 @@ export function run_cleanups(): void {
 }
 
 export function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
-  port = 0, key = KEY): StandbyServer {
+  port = 0, key = KEY, limits: { links_max?: number; handshake_timeout_ms?: number } = {},
+): StandbyServer {
   const server = new StandbyServer({ node, key, host: "127.0.0.1", port,
-    groups: new Map([[GROUP, standby]]), holders });
+    groups: new Map([[GROUP, standby]]), holders, ...limits });
   cleanups.push(() => server.stop());
   return server;
 }

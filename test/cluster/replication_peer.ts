@@ -39,11 +39,13 @@ export class RawPrimary {
 
   constructor(private readonly facts: LinkFacts, private readonly key: Uint8Array) {}
 
-  async connect(port: number): Promise<void> {
+  /** Connects and says hello (or, `silent`, nothing at all). */
+  async connect(port: number, silent = false): Promise<void> {
     this.socket = await Bun.connect<null>({ hostname: "127.0.0.1", port, socket: {
       data: (_socket, chunk) => this.on_data(chunk),
       close: () => { this.closed = true; },
     } });
+    if (silent) return;
     fill_nonce(this.primary_nonce);
     this.send(frame_bytes(this.fields(FrameType.hello, 0, 0), this.primary_nonce));
   }
