@@ -5,13 +5,12 @@
 
 import { assert } from "../../common/assert.ts";
 import type { FileLayer } from "../../journal/file_layer.ts";
+import { JOURNAL_APPEND_BYTES_MAX, JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 import {
-  ENTRY_FIRST_SEQUENCE_OFFSET, ENTRY_RECORD_COUNT_OFFSET,
+  ENTRY_BODY_BYTES_OFFSET, ENTRY_FIRST_SEQUENCE_OFFSET, ENTRY_RECORD_COUNT_OFFSET,
 } from "../../schema/journal_entry_layout.ts";
-import { JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_APPEND_BYTES_MAX } from "../../common/constants.ts";
 import { PrimaryJournal } from "./primary_journal.ts";
 import { StandbySender, type SenderOptions, type StandbyAddress } from "./standby_sender.ts";
-import { ENTRY_BODY_BYTES_OFFSET } from "../../schema/journal_entry_layout.ts";
 
 export interface ReplicatorOptions extends SenderOptions {
   files: FileLayer;

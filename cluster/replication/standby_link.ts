@@ -5,14 +5,15 @@
 // with the durable sequence. Any refusal is an error frame with its code, then the link closes.
 
 import { assert, assert_never } from "../../common/assert.ts";
-import { REPLICATION_MAC_BYTES, REPLICATION_NONCE_BYTES } from "./constants.ts";
+import {
+  REPLICATION_FRAME_BYTES_MAX, REPLICATION_MAC_BYTES, REPLICATION_NONCE_BYTES,
+} from "./constants.ts";
 import {
   ErrorCode, error_code_of, FrameType, frame_header_empty, type FrameHeader,
 } from "./frame_layout.ts";
 import { fill_nonce, link_mac, mac_matches, MacRole, type LinkFacts } from "./handshake.ts";
 import type { GroupHolder } from "./holder.ts";
 import { LinkFrameReader, LinkSendBuffer, type Writable } from "./link_buffers.ts";
-import { REPLICATION_FRAME_BYTES_MAX } from "./constants.ts";
 import type { StandbyGroup } from "./standby_group.ts";
 
 type LinkState = "hello" | "proof" | "fencing" | "streaming" | "closed";
