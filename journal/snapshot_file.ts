@@ -156,7 +156,8 @@ export function decode_snapshot(bytes: Uint8Array, sequence: number): Uint8Array
   return body;
 }
 
-function list_snapshots(files: FileLayer, dir: string): { name: string; sequence: number }[] {
+/** The snapshot files of a group directory, oldest first (valid or not). */
+export function list_snapshots(files: FileLayer, dir: string): { name: string; sequence: number }[] {
   const snapshots: { name: string; sequence: number }[] = [];
   for (const name of files.list(dir)) {
     const match = SNAPSHOT_PATTERN.exec(name);

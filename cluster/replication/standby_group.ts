@@ -1,0 +1,159 @@
+// A group as a standby holds it: its journal (appended by the link, fsynced before any ack) and a
+// hot GroupEngine that applies every entry by its recorded outcome as it arrives (replay_entry: it
+// never decides an order), so a takeover needs no replay. It also remembers the highest epoch it
+// accepted and from which node: the fence the links check.
+
+import { assert } from "../../common/assert.ts";
+import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
+import type { GroupEngine } from "../../engine/group_engine.ts";
+import { replay_entry } from "../../engine/replay.ts";
+import { restore_snapshot } from "../../engine/snapshot.ts";
+import type { FileLayer } from "../../journal/file_layer.ts";
+import { ChunkReader, read_journal } from "../../journal/journal_reader.ts";
+import { JournalWriter, type JournalWriterOptions } from "../../journal/journal_writer.ts";
+import { read_newest_snapshot } from "../../journal/snapshot_file.ts";
+import {
+  entry_header_empty, entry_last_sequence, read_entry_header,
+} from "../../schema/journal_entry_layout.ts";
+import { ErrorCode } from "./frame_layout.ts";
+import type { GroupHolder } from "./holder.ts";
+import { cut_journal_tail } from "./journal_tail.ts";
+
+export interface StandbyGroupOptions {
+  files: FileLayer;
+  dir: string;
+  /** A fresh engine of the group (its limits), epoch 0: rebuilt from disk after a tail cut. */
+  make_engine: () => GroupEngine;
+  writer_options?: JournalWriterOptions;
+}
+
+/** No node accepted yet in this process (after a start, the control plane is asked). */
+const NODE_UNKNOWN = -1;
+
+export class StandbyGroup {
+  engine: GroupEngine;
+  private writer: JournalWriter;
+  /** The highest epoch accepted, and the node that writes it (NODE_UNKNOWN after a start). */
+  highest_epoch = 0;
+  highest_node = NODE_UNKNOWN;
+  /** The epoch of the journal's last entry (epochs never decrease along a journal). */
+  last_entry_epoch = 0;
+  private readonly reader = new ChunkReader();
+  private readonly header = entry_header_empty();
+
+  private constructor(private readonly options: StandbyGroupOptions) {
+    const { engine, writer } = this.recover();
+    this.engine = engine;
+    this.writer = writer;
+  }
+
+  /** Recovers the group from its directory (snapshot, then journal), as a restart does. */
+  static open(options: StandbyGroupOptions): StandbyGroup {
+    options.files.mkdir_p(options.dir);
+    return new StandbyGroup(options);
+  }
+
+  get group(): number {
+    return this.engine.group;
+  }
+
+  /** The last sequence journaled (durable or not). */
+  get last_sequence(): number {
+    return this.writer.last_sequence;
+  }
+
+  get durable_sequence(): number {
+    return this.writer.synced_sequence;
+  }
+
+  /** Whether a link of (epoch, node) may go on without asking the control plane. */
+  is_current_writer(epoch: number, node: number): boolean {
+    return epoch === this.highest_epoch && node === this.highest_node;
+  }
+
+  /** Accepts the recorded holder's epoch: cuts entries of older epochs from its first sequence
+   * on (and the snapshots past it), then rebuilds the engine from what remains. */
+  accept_holder(holder: GroupHolder): void {
+    assert(holder.epoch >= this.highest_epoch, "epochs accepted only grow");
+    assert(holder.epoch >= this.last_entry_epoch, "the journal holds no later epoch");
+    this.highest_epoch = holder.epoch;
+    this.highest_node = holder.node;
+    if (this.last_entry_epoch === holder.epoch) return; // all of this epoch is the holder's
+    if (this.writer.last_sequence < holder.first_sequence) return;
+    this.writer.sync();
+    this.writer.close();
+    cut_journal_tail(this.options.files, this.options.dir, holder.first_sequence, this.reader);
+    const { engine, writer } = this.recover();
+    this.engine = engine;
+    this.writer = writer;
+    assert(this.writer.last_sequence < holder.first_sequence, "the tail is cut");
+  }
+
+  /**
+   * Checks an entries frame's body (whole entries of this group continuing the journal, epochs
+   * never decreasing and none above the link's, ending at `last_sequence`) before anything
+   * changes; ErrorCode.none if good.
+   */
+  check_entries(view: DataView, offset: number, size_bytes: number, link_epoch: number,
+    last_sequence: number): ErrorCode {
+    const header = this.header;
+    let expected = this.writer.last_sequence + 1;
+    let epoch = this.last_entry_epoch;
+    let at = offset;
+    while (at < offset + size_bytes) {
+      if (read_entry_header(view, at, offset + size_bytes - at, header) !== "ok") {
+        return ErrorCode.bad_entry;
+      }
+      if (header.first_sequence !== expected) return ErrorCode.sequence_gap;
+      if (header.group !== this.group) return ErrorCode.bad_entry;
+      if (header.epoch < epoch || header.epoch > link_epoch) return ErrorCode.bad_entry;
+      epoch = header.epoch;
+      expected = entry_last_sequence(header) + 1;
+      at += JOURNAL_ENTRY_HEADER_BYTES + header.body_bytes;
+    }
+    return expected - 1 === last_sequence ? ErrorCode.none : ErrorCode.bad_entry;
+  }
+
+  /** Journals the entries check_entries accepted, then applies them to the engine. */
+  append_entries(view: DataView, offset: number, size_bytes: number): void {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, size_bytes);
+    this.writer.append(bytes);
+    const header = this.header;
+    for (let at = offset; at < offset + size_bytes;) {
+      const result = read_entry_header(view, at, offset + size_bytes - at, header);
+      assert(result === "ok", "a journaled entry reads back");
+      replay_entry(this.engine, header, view, at + JOURNAL_ENTRY_HEADER_BYTES);
+      this.last_entry_epoch = header.epoch;
+      at += JOURNAL_ENTRY_HEADER_BYTES + header.body_bytes;
+    }
+    assert(this.engine.last_sequence === this.writer.last_sequence, "engine and journal agree");
+  }
+
+  /** Makes every appended entry durable; returns the durable sequence (what may be acked). */
+  sync(): number {
+    return this.writer.sync();
+  }
+
+  close(): void {
+    this.writer.close();
+  }
+
+  // The newest snapshot, then the journal after it by recorded outcomes (the torn tail cut).
+  private recover(): { engine: GroupEngine; writer: JournalWriter } {
+    const { files, dir } = this.options;
+    const engine = this.options.make_engine();
+    assert(engine.last_sequence === 0, "a fresh engine");
+    const snapshot = read_newest_snapshot(files, dir);
+    if (snapshot !== null) restore_snapshot(engine, snapshot.bytes);
+    this.last_entry_epoch = engine.epoch;
+    const recovery = read_journal(files, dir, engine.last_sequence, (view, offset, header) => {
+      assert(header.first_sequence === engine.last_sequence + 1, "entry straddles the snapshot");
+      replay_entry(engine, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES);
+      this.last_entry_epoch = header.epoch;
+    });
+    assert(recovery.last_sequence === engine.last_sequence, "replay reached the journal's end");
+    this.highest_epoch = Math.max(this.highest_epoch, this.last_entry_epoch);
+    const writer = JournalWriter.open(files, dir, recovery, this.options.writer_options);
+    return { engine, writer };
+  }
+}

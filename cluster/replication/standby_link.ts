@@ -1,0 +1,232 @@
+// One replication link as the standby sees it: hello -> challenge -> proof (the primary proves the
+// cluster key) -> the fence (the epoch against the highest accepted; a higher one only from the
+// holder the control plane records, whose first sequence cuts this journal's tail) -> catch_up
+// (where this journal ends) -> entries, each chunk of them appended, fsynced, applied, then acked
+// with the durable sequence. Any refusal is an error frame with its code, then the link closes.
+
+import { assert, assert_never } from "../../common/assert.ts";
+import {
+  REPLICATION_FRAME_BYTES_MAX, REPLICATION_MAC_BYTES, REPLICATION_NONCE_BYTES,
+} from "./constants.ts";
+import {
+  ErrorCode, error_code_of, FrameType, frame_header_empty, type FrameHeader,
+} from "./frame_layout.ts";
+import { fill_nonce, link_mac, mac_matches, MacRole, type LinkFacts } from "./handshake.ts";
+import type { GroupHolder } from "./holder.ts";
+import { LinkFrameReader, LinkSendBuffer, type Writable } from "./link_buffers.ts";
+import type { StandbyGroup } from "./standby_group.ts";
+
+type LinkState = "hello" | "proof" | "fencing" | "streaming" | "closed";
+
+/** What a link needs from the listener that accepted it. */
+export interface StandbyHost {
+  readonly node: number;
+  readonly key: Uint8Array;
+  group_of(group: number): StandbyGroup | null;
+  who_holds(group: number): Promise<GroupHolder | null>;
+  /** Makes `link` the one that streams its group (closing the one before); on its close, none. */
+  activate(link: StandbyLink): void;
+  is_active(link: StandbyLink): boolean;
+  closed(link: StandbyLink): void;
+}
+
+export interface LinkSocket extends Writable {
+  end(): void;
+}
+
+export class StandbyLink {
+  state: LinkState = "hello";
+  group: StandbyGroup | null = null;
+  /** The code this side refused the link with, or the primary's error (ErrorCode.none: neither). */
+  error_code: ErrorCode = ErrorCode.none;
+  private readonly facts: LinkFacts = { group: 0, epoch: 0, primary_node: 0, standby_node: 0 };
+  private readonly primary_nonce = new Uint8Array(REPLICATION_NONCE_BYTES);
+  private readonly standby_nonce = new Uint8Array(REPLICATION_NONCE_BYTES);
+  private readonly challenge = new Uint8Array(REPLICATION_NONCE_BYTES + REPLICATION_MAC_BYTES);
+  private readonly reader = new LinkFrameReader();
+  private readonly send = new LinkSendBuffer(REPLICATION_FRAME_BYTES_MAX);
+  private readonly fields = frame_header_empty();
+  private appended = false; // entries appended since the last ack
+  private readonly on_frame = (view: DataView, body_offset: number, header: FrameHeader): void =>
+    this.handle(view, body_offset, header);
+
+  constructor(private readonly socket: LinkSocket, private readonly host: StandbyHost) {
+    this.facts.standby_node = host.node;
+  }
+
+  get epoch(): number {
+    return this.facts.epoch;
+  }
+
+  on_data(chunk: Uint8Array): void {
+    if (this.state === "closed") return;
+    const result = this.reader.receive(chunk, this.on_frame);
+    this.after_frames(result);
+  }
+
+  on_drain(): void {
+    this.send.flush(this.socket);
+  }
+
+  /** Closes the link with an error frame of `code`. */
+  refuse(code: ErrorCode, message: string): void {
+    if (this.state === "closed") return;
+    this.error_code = code;
+    const text = new TextEncoder().encode(message.slice(0, 200));
+    this.put(FrameType.error, code, 0, 0, text);
+    this.send.flush(this.socket);
+    this.close();
+  }
+
+  close(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.socket.end();
+    this.host.closed(this);
+  }
+
+  // The end of a chunk's frames: what was appended is made durable, then acked.
+  private after_frames(result: ReturnType<LinkFrameReader["receive"]>): void {
+    if (result !== "ok") {
+      if (result === "overflow") this.refuse(ErrorCode.unexpected_frame, "frames during the fence");
+      else this.refuse(error_code_of(result), `frame refused: ${result}`);
+      return;
+    }
+    if (this.appended && this.state === "streaming" && this.group !== null) {
+      this.appended = false;
+      const durable_sequence = this.group.sync(); // acks only after the fsync
+      this.put(FrameType.ack, ErrorCode.none, durable_sequence, 0, null);
+    }
+    this.send.flush(this.socket);
+  }
+
+  private handle(view: DataView, body_offset: number, header: FrameHeader): void {
+    if (this.state === "closed") return;
+    switch (header.type) {
+      case FrameType.hello:
+        return this.on_hello(view, body_offset, header);
+      case FrameType.proof:
+        return this.on_proof(view, body_offset, header);
+      case FrameType.entries:
+        return this.on_entries(view, body_offset, header);
+      case FrameType.error:
+        this.error_code = header.code;
+        return this.close();
+      case FrameType.challenge:
+      case FrameType.catch_up:
+      case FrameType.ack:
+      case FrameType.snapshot: // not built yet: catch-up is journal only (docs/cluster.md)
+        return this.refuse(ErrorCode.unexpected_frame, `frame type ${header.type} to a standby`);
+      default:
+        return assert_never(header.type, "frame type");
+    }
+  }
+
+  private on_hello(view: DataView, body_offset: number, header: FrameHeader): void {
+    if (this.state !== "hello") return this.refuse(ErrorCode.unexpected_frame, "hello again");
+    const group = this.host.group_of(header.group);
+    if (group === null) return this.refuse(ErrorCode.group_unknown, `group ${header.group}`);
+    this.group = group;
+    this.facts.group = header.group;
+    this.facts.epoch = header.epoch;
+    this.facts.primary_node = header.node;
+    this.primary_nonce.set(new Uint8Array(view.buffer, view.byteOffset + body_offset,
+      REPLICATION_NONCE_BYTES));
+    fill_nonce(this.standby_nonce);
+    const mac = link_mac(this.host.key, MacRole.standby, this.facts, this.primary_nonce,
+      this.standby_nonce);
+    this.challenge.set(this.standby_nonce, 0);
+    this.challenge.set(mac, REPLICATION_NONCE_BYTES);
+    this.put(FrameType.challenge, ErrorCode.none, 0, 0, this.challenge);
+    this.state = "proof";
+  }
+
+  private on_proof(view: DataView, body_offset: number, header: FrameHeader): void {
+    if (this.state !== "proof") return this.refuse(ErrorCode.unexpected_frame, "proof now");
+    assert(this.group !== null, "a hello named the group");
+    const received = new Uint8Array(view.buffer, view.byteOffset + body_offset, header.body_bytes);
+    const expected = link_mac(this.host.key, MacRole.primary, this.facts, this.primary_nonce,
+      this.standby_nonce);
+    if (!mac_matches(received, expected)) {
+      return this.refuse(ErrorCode.auth_failed, "the primary's MAC does not match");
+    }
+    const group = this.group;
+    if (this.facts.epoch < group.highest_epoch) {
+      return this.refuse(ErrorCode.epoch_stale, `epoch ${this.facts.epoch} < ` +
+        `${group.highest_epoch}`);
+    }
+    if (group.is_current_writer(this.facts.epoch, this.facts.primary_node)) return this.stream();
+    this.state = "fencing";
+    this.reader.paused = true; // nothing more is read until the control plane answers
+    this.host.who_holds(this.facts.group).then(
+      (holder) => this.on_holder(holder),
+      (error: unknown) => this.refuse(ErrorCode.holder_unknown, `who_holds: ${String(error)}`),
+    );
+  }
+
+  private on_holder(holder: GroupHolder | null): void {
+    if (this.state !== "fencing") return; // closed meanwhile
+    assert(this.group !== null, "a hello named the group");
+    const code = judge_holder(holder, this.facts.epoch, this.facts.primary_node,
+      this.group.highest_epoch);
+    if (code !== ErrorCode.none) return this.refuse(code, `holder ${JSON.stringify(holder)}`);
+    assert(holder !== null, "a holder was judged");
+    this.group.accept_holder(holder);
+    this.stream();
+    this.after_frames(this.reader.resume(this.on_frame));
+  }
+
+  // The link is fenced: it streams, and tells the primary where this journal ends.
+  private stream(): void {
+    assert(this.group !== null, "a hello named the group");
+    this.state = "streaming";
+    this.host.activate(this);
+    this.put(FrameType.catch_up, ErrorCode.none, this.group.last_sequence,
+      this.group.last_entry_epoch, null);
+  }
+
+  private on_entries(view: DataView, body_offset: number, header: FrameHeader): void {
+    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "entries now");
+    const group = this.group;
+    assert(group !== null, "a streaming link has its group");
+    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
+    if (header.epoch !== this.facts.epoch || this.facts.epoch < group.highest_epoch) {
+      return this.refuse(ErrorCode.epoch_stale, `entries of epoch ${header.epoch}`);
+    }
+    if (header.sequence !== group.last_sequence + 1) {
+      return this.refuse(ErrorCode.sequence_gap, `entries from ${header.sequence}, journal ` +
+        `ends at ${group.last_sequence}`);
+    }
+    const code = group.check_entries(view, body_offset, header.body_bytes, this.facts.epoch,
+      header.argument);
+    if (code !== ErrorCode.none) return this.refuse(code, `entries from ${header.sequence}`);
+    group.append_entries(view, body_offset, header.body_bytes);
+    this.appended = true;
+  }
+
+  private put(type: FrameType, code: ErrorCode, sequence: number, argument: number,
+    body: Uint8Array | null): void {
+    const fields = this.fields;
+    fields.type = type;
+    fields.code = code;
+    fields.body_bytes = body === null ? 0 : body.length;
+    fields.group = this.facts.group;
+    fields.epoch = this.facts.epoch;
+    fields.node = this.host.node;
+    fields.sequence = sequence;
+    fields.argument = argument;
+    // Acks and handshake frames are tiny: the buffer (one frame at most) holds them unless the
+    // primary stopped reading, which a later ack (covering this one) makes good.
+    this.send.put(fields, body);
+  }
+}
+
+/** Whether the control plane's `holder` lets (epoch, node) write: ErrorCode.none if it does. */
+export function judge_holder(holder: GroupHolder | null, epoch: number, node: number,
+  highest_epoch: number): ErrorCode {
+  if (epoch < highest_epoch) return ErrorCode.epoch_stale; // raised while it was asked
+  if (holder === null) return ErrorCode.not_holder;
+  if (holder.epoch > epoch) return ErrorCode.epoch_stale;
+  if (holder.epoch !== epoch || holder.node !== node) return ErrorCode.not_holder;
+  return ErrorCode.none;
+}

@@ -1,0 +1,131 @@
+// The standby's listener: accepts replication links (at most links_max), gives each
+// handshake_timeout_ms to be fenced, and keeps one streaming link per group: a newer
+// fenced link takes its group over and the older one is closed `superseded`.
+
+import type { Socket, TCPSocketListener } from "bun";
+import { assert } from "../../common/assert.ts";
+import {
+  REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT, REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX,
+  REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN, REPLICATION_LINKS_MAX,
+} from "./constants.ts";
+import { ErrorCode } from "./frame_layout.ts";
+import { check_cluster_key } from "./handshake.ts";
+import type { GroupHolder, HolderDirectory } from "./holder.ts";
+import type { StandbyGroup } from "./standby_group.ts";
+import { StandbyLink, type StandbyHost } from "./standby_link.ts";
+
+export interface StandbyServerOptions {
+  node: number;
+  key: Uint8Array;
+  host: string;
+  /** 0: any free port (see `port`). */
+  port: number;
+  groups: ReadonlyMap<number, StandbyGroup>;
+  holders: HolderDirectory;
+  /** 1..REPLICATION_LINKS_MAX; default REPLICATION_LINKS_MAX. */
+  links_max?: number;
+  /** Default REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT. */
+  handshake_timeout_ms?: number;
+}
+
+interface LinkData {
+  link: StandbyLink | null;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+export class StandbyServer implements StandbyHost {
+  readonly node: number;
+  readonly key: Uint8Array;
+  private readonly listener: TCPSocketListener<LinkData>;
+  private readonly links = new Set<StandbyLink>();
+  private readonly sockets = new Set<Socket<LinkData>>();
+  private readonly active = new Map<number, StandbyLink>();
+  private readonly links_max: number;
+  private readonly handshake_timeout_ms: number;
+
+  constructor(private readonly options: StandbyServerOptions) {
+    check_cluster_key(options.key);
+    this.links_max = options.links_max ?? REPLICATION_LINKS_MAX;
+    assert(Number.isInteger(this.links_max) && this.links_max >= 1 &&
+      this.links_max <= REPLICATION_LINKS_MAX, "links_max in range");
+    this.handshake_timeout_ms = options.handshake_timeout_ms ??
+      REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+    assert(this.handshake_timeout_ms >= REPLICATION_HANDSHAKE_TIMEOUT_MS_MIN &&
+      this.handshake_timeout_ms <= REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX, "handshake timeout");
+    this.node = options.node;
+    this.key = options.key;
+    this.listener = Bun.listen<LinkData>({
+      hostname: options.host,
+      port: options.port,
+      socket: {
+        open: (socket) => this.on_open(socket),
+        data: (socket, chunk) => socket.data.link?.on_data(chunk),
+        drain: (socket) => socket.data.link?.on_drain(),
+        close: (socket) => this.on_close(socket),
+        error: (socket) => this.on_close(socket),
+      },
+    });
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  /** The link streaming `group`, if any. */
+  link_of(group: number): StandbyLink | null {
+    return this.active.get(group) ?? null;
+  }
+
+  group_of(group: number): StandbyGroup | null {
+    return this.options.groups.get(group) ?? null;
+  }
+
+  who_holds(group: number): Promise<GroupHolder | null> {
+    return this.options.holders.who_holds(group);
+  }
+
+  activate(link: StandbyLink): void {
+    assert(link.group !== null, "an active link has its group");
+    const before = this.active.get(link.group.group);
+    this.active.set(link.group.group, link);
+    if (before !== undefined && before !== link) before.refuse(ErrorCode.superseded, "superseded");
+  }
+
+  is_active(link: StandbyLink): boolean {
+    return link.group !== null && this.active.get(link.group.group) === link;
+  }
+
+  closed(link: StandbyLink): void {
+    this.links.delete(link);
+    if (link.group !== null && this.active.get(link.group.group) === link) {
+      this.active.delete(link.group.group);
+    }
+  }
+
+  /** Stops listening and closes every link (the groups stay open: their owner closes them). */
+  stop(): void {
+    this.listener.stop(true);
+    for (const socket of this.sockets) socket.end();
+    for (const link of [...this.links]) link.close();
+  }
+
+  private on_open(socket: Socket<LinkData>): void {
+    const link = new StandbyLink(socket, this);
+    socket.data = { link, timer: null };
+    this.sockets.add(socket);
+    if (this.links.size >= this.links_max) {
+      link.refuse(ErrorCode.links_full, `${this.links_max} links`);
+      return;
+    }
+    this.links.add(link);
+    socket.data.timer = setTimeout(() => {
+      if (link.state !== "streaming") link.refuse(ErrorCode.handshake_timeout, "handshake");
+    }, this.handshake_timeout_ms);
+  }
+
+  private on_close(socket: Socket<LinkData>): void {
+    this.sockets.delete(socket);
+    if (socket.data.timer !== null) clearTimeout(socket.data.timer);
+    socket.data.link?.close();
+  }
+}

@@ -1,0 +1,119 @@
+// The replication data path over real TCP on 127.0.0.1 (docs/cluster.md, "Replication data
+// path"): a primary's GroupEngine produces entries from orders, its Replicator streams each
+// group-commit write to standbys, which journal, fsync, apply by outcome and ack.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { Prng } from "../../common/prng.ts";
+import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
+import {
+  acked, DIR, expect_replica, free_port, holders_of, open_standby, OTHER_NODE, primary,
+  PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE, wait_until,
+} from "./replication_harness.ts";
+
+afterEach(run_cleanups);
+
+describe("replication: streaming", () => {
+  test("two standbys from empty disks end with the primary's engine state and journal",
+    async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = [new PowerLossFileLayer(), new PowerLossFileLayer()];
+    const standbys = files.map((f) => open_standby(f));
+    const servers = standbys.map((s, k) => serve(STANDBY_NODE + k, s, holders));
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 11, standbys: servers.map(
+      (server, k) => ({ node: STANDBY_NODE + k, host: "127.0.0.1", port: server.port })) });
+    node.replicator.start();
+    for (let round = 0; round < 10; round++) {
+      node.run(8);
+      await Bun.sleep(1);
+    }
+    await acked(node);
+    standbys.forEach((standby, k) => expect_replica(standby, files[k]!, node, `standby ${k}`));
+    expect(node.last_sequence).toBeGreaterThan(200);
+    expect(node.engine.accounts.count).toBeGreaterThan(0);
+  });
+
+  test("an ack reaches the primary only once the standby's fsync covers it", async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const holders = holders_of(PRIMARY_NODE, 1);
+      const files = new PowerLossFileLayer();
+      const standby = open_standby(files);
+      const server = serve(STANDBY_NODE, standby, holders);
+      const node = primary({ node: PRIMARY_NODE, epoch: 1, seed, standbys: [
+        { node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+      node.replicator.start();
+      node.run(20);
+      await acked(node);
+      const acked_sequence = node.replicator.acked_sequence_min();
+      node.replicator.stop();
+      server.stop();
+      files.crash(new Prng(seed)); // power loss: only what was synced is sure to stay
+      const recovered = open_standby(files);
+      expect(recovered.last_sequence).toBeGreaterThanOrEqual(acked_sequence);
+      expect_replica(recovered, files, node, `seed ${seed} after power loss`);
+    }
+  });
+});
+
+describe("replication: catch-up and reconnection", () => {
+  test("standbys that start behind (an empty disk; a restarted one with a prefix) are sent what " +
+    "they lack from the journal, across segments, through a send buffer smaller than the lag",
+  async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const empty_files = new PowerLossFileLayer();
+    const prefix_files = new PowerLossFileLayer();
+    const prefix = open_standby(prefix_files);
+    const prefix_server = serve(STANDBY_NODE, prefix, holders);
+    const empty_port = free_port();
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 21, send_buffer_bytes: 1_100_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: prefix_server.port },
+        { node: OTHER_NODE, host: "127.0.0.1", port: empty_port }] });
+    node.replicator.start();
+    node.run(10);
+    const prefix_sender = node.replicator.senders[0]!;
+    await wait_until(() => prefix_sender.acked_sequence === node.last_sequence, "the prefix");
+    const prefix_sequence = prefix.durable_sequence;
+    prefix_server.stop(); // the standby dies
+    prefix.close();
+    node.run(150, true); // several 1 MiB segments while no standby listens
+    expect(node.files.list(DIR).filter((name) => name.startsWith("segment-0")).length)
+      .toBeGreaterThan(2);
+    const restarted = open_standby(prefix_files); // from its disk
+    expect(restarted.last_sequence).toBe(prefix_sequence);
+    serve(STANDBY_NODE, restarted, holders, prefix_server.port);
+    const empty = open_standby(empty_files);
+    serve(OTHER_NODE, empty, holders, empty_port);
+    await acked(node);
+    expect(prefix_sequence).toBeGreaterThan(0);
+    expect(prefix_sequence).toBeLessThan(node.last_sequence);
+    expect_replica(empty, empty_files, node, "the empty disk");
+    expect_replica(restarted, prefix_files, node, "the restarted prefix");
+    node.run(20); // and live again
+    await acked(node);
+    expect_replica(empty, empty_files, node, "the empty disk, live");
+    expect_replica(restarted, prefix_files, node, "the restarted prefix, live");
+  });
+
+  test("a link closed under load is opened again and resumes where the standby's journal " +
+    "ends; a standby whose send buffer fills catches up from the journal", async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = new PowerLossFileLayer();
+    const standby = open_standby(files);
+    let server = serve(STANDBY_NODE, standby, holders);
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 31, send_buffer_bytes: 1_100_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    node.replicator.start();
+    const sender = node.replicator.senders[0]!;
+    for (let round = 0; round < 6; round++) {
+      node.run(5);
+      await wait_until(() => sender.state === "live", "live");
+      node.run(400, true); // ~8 MiB without yielding: more than the socket and the buffer take
+      server.stop(); // the socket closes with entries in flight
+      await Bun.sleep(5);
+      server = serve(STANDBY_NODE, standby, holders, server.port);
+      await acked(node);
+      expect_replica(standby, files, node, `round ${round}`);
+    }
+    expect(sender.streams_count).toBeGreaterThanOrEqual(6);
+    expect(sender.fell_behind_count).toBeGreaterThan(0);
+  });
+});
