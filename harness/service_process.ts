@@ -88,11 +88,15 @@ async function internal_token(env: Record<string, string | undefined>, data_dir:
 }
 
 /**
- * The test process's environment without KAFKA_BROKERS: a test server runs a publisher only when
- * its test asks for one (options.env), not because the shell exported a broker address.
+ * The test process's environment without the event stream's settings: a test server runs a
+ * publisher, or loads from storage, only when its test asks (options.env), not because the shell
+ * exported a broker or a database address (DATABASE_URL alone would also stop it at start-up:
+ * it needs KAFKA_BROKERS).
  */
 function inherited_env(): Record<string, string | undefined> {
-  const { KAFKA_BROKERS: _not_inherited, ...rest } = process.env;
+  const {
+    KAFKA_BROKERS: _brokers, DATABASE_URL: _database, DATABASE_SCHEMA: _schema, ...rest
+  } = process.env;
   return rest;
 }
 
