@@ -20,7 +20,7 @@ import { place_groups } from "../control_plane/placement.ts";
 import { adopt_settings } from "../control_plane/settings.ts";
 import type { ClusterConfig } from "./cluster_config.ts";
 import { ROLE_NONE, role_at_start, role_following, type GroupRole } from "./group_roles.ts";
-import { read_leases } from "./leases_read.ts";
+import { read_leases, type GroupLease } from "./leases_read.ts";
 import type { Scheduler, Timer } from "./scheduler.ts";
 
 /** Told once per step-down: the group, the epoch that deposed this node, and its holder. */
@@ -54,6 +54,8 @@ export type TakeOverCheck =
 export class Membership {
   private readonly plane: ControlPlane;
   private readonly roles: GroupRole[];
+  /** Groups whose row this node has read: from then on a read never promotes it. */
+  private readonly known: boolean[];
   private readonly settings: ClusterSettings;
   private placed = false;
   private timer: Timer | null = null;
@@ -70,6 +72,7 @@ export class Membership {
     this.plane = open_control_plane({ database_url: config.database_url,
       schema: config.database_schema });
     this.roles = new Array<GroupRole>(options.groups).fill(ROLE_NONE);
+    this.known = new Array<boolean>(options.groups).fill(false);
   }
 
   get node_id(): string {
@@ -97,9 +100,7 @@ export class Membership {
     if (placed !== null) return placed;
     const leases = await read_leases(this.plane);
     if ("kind" in leases) return leases;
-    for (const { group, lease } of leases) {
-      this.roles[group] = role_at_start(lease, this.node_id, this.options.disk_id);
-    }
+    this.learn(leases);
     this.started = true;
     this.resume();
     return { kind: "started" };
@@ -184,13 +185,24 @@ export class Membership {
     this.options.on_deposed(group, epoch, holder);
   }
 
-  /** Refreshes what this node knows of the groups it does not lead; never promotes it. */
+  /**
+   * Refreshes what this node knows of the groups. A group read for the first time (at start, or
+   * placed since) takes the role its row grants; after that a read never promotes this node.
+   */
   private async read_followed(): Promise<void> {
     const leases = await read_leases(this.plane);
     if ("kind" in leases) return;
+    this.learn(leases);
+  }
+
+  private learn(leases: readonly GroupLease[]): void {
     for (const { group, lease } of leases) {
+      assert(group < this.roles.length, "a placed group is one of GROUPS (settings adopted)");
       const role = this.roles[group]!;
-      if (role.kind !== "primary") {
+      if (!this.known[group]) {
+        this.known[group] = true;
+        this.roles[group] = role_at_start(lease, this.node_id, this.options.disk_id);
+      } else if (role.kind !== "primary") {
         this.roles[group] = role_following(lease, this.node_id, this.options.disk_id);
       } else if (lease.epoch === role.epoch) {
         this.roles[group] = { ...role, in_sync: lease.in_sync };
