@@ -57,7 +57,6 @@ export class Membership {
   /** Groups whose row this node has read: from then on a read never promotes it. */
   private readonly known: boolean[];
   private readonly settings: ClusterSettings;
-  private placed = false;
   private timer: Timer | null = null;
   private tick_running: Promise<void> | null = null;
   private started = false;
@@ -118,8 +117,9 @@ export class Membership {
   private async place(): Promise<StartOutcome | null> {
     const placed = await place_groups(this.plane, this.options.config.lease_ms);
     switch (placed.kind) {
-      case "placed": this.placed = true; return null;
-      // Not enough nodes yet: a later tick places them once REPLICAS nodes have registered.
+      case "placed": return null;
+      // Not enough nodes yet: the node whose registration makes REPLICAS places them at its
+      // start, and this node learns its roles from the table at its next tick.
       case "too_few_nodes": return null;
       case "too_many_nodes": return placed;
       case "unreachable": return placed;
@@ -148,11 +148,10 @@ export class Membership {
     return role.kind === "primary" ? role.in_sync : [];
   }
 
-  /** One round: heartbeat, placement if pending, renew every lease held, read the others. */
+  /** One round: heartbeat, renew every lease held, read the table. */
   async tick(): Promise<void> {
     const heard = await heartbeat_node(this.plane, this.node_id);
     if (heard.kind === "unknown_node") await register_node(this.plane, this.registration());
-    if (!this.placed) await this.place();
     for (let group = 0; group < this.roles.length; group++) {
       if (this.roles[group]!.kind === "primary") await this.renew(group);
     }
