@@ -148,8 +148,8 @@ export class Membership {
     return role.kind === "primary" ? role.in_sync : [];
   }
 
-  /** One round: heartbeat, renew every lease held, read the table. */
-  async tick(): Promise<void> {
+  /** One round: heartbeat, renew every lease held, read the table. Only the loop runs it. */
+  private async tick(): Promise<void> {
     const heard = await heartbeat_node(this.plane, this.node_id);
     if (heard.kind === "unknown_node") await register_node(this.plane, this.registration());
     for (let group = 0; group < this.roles.length; group++) {

@@ -91,15 +91,19 @@ describe("start", () => {
 });
 
 describe("the loop", () => {
-  test("every tick renews the leases held, from the database's now()", async () => {
+  test("every tick heartbeats and renews the leases held, from the database's now()", async () => {
     const db = await plane_for("member_renew");
     const shape = { groups: 2, replicas: 2, lease_ms: LEASE_LONG_MS };
     const [a, b] = [node(0, db, shape), node(1, db, shape)];
     await started(a, b);
     await a.scheduler.fire();
     let last_ms = 0;
+    let heard_ms = 0;
     for (let round = 0; round < 3; round++) {
       await a.scheduler.fire();
+      const nodes = await db.plane.sql`select heartbeat_at from nodes where node_id = 'node-0'`;
+      expect((nodes[0]!.heartbeat_at as Date).getTime()).toBeGreaterThan(heard_ms);
+      heard_ms = (nodes[0]!.heartbeat_at as Date).getTime();
       const row = await lease_snapshot(db.plane, 0) as { expires_at: Date; epoch: number };
       const role = a.membership.role(0);
       if (role.kind !== "primary") throw new Error(`role ${role.kind}`);
