@@ -10,7 +10,9 @@ import { MEMBERSHIP_TICKS_PER_LEASE } from "../../common/constants.ts";
 import {
   open_control_plane, reach, type ControlPlane, type Unreachable,
 } from "../control_plane/connection.ts";
-import { settings_problem, type ClusterSettings } from "../control_plane/inputs.ts";
+import {
+  registration_problem, settings_problem, type ClusterSettings, type NodeRegistration,
+} from "../control_plane/inputs.ts";
 import {
   read_lease, renew_lease, take_over_lease, type TakeOverOutcome,
 } from "../control_plane/lease.ts";
@@ -66,8 +68,8 @@ export class Membership {
     this.settings = {
       groups: options.groups, replicas: config.replicas, partner_map: options.partner_map,
     };
-    const problem = settings_problem(this.settings);
-    assert(problem === null, `membership settings: ${problem}`);
+    const problem = settings_problem(this.settings) ?? registration_problem(this.registration());
+    assert(problem === null, `membership: ${problem}`);
     this.plane = open_control_plane({ database_url: config.database_url,
       schema: config.database_schema });
     this.roles = new Array<GroupRole>(options.groups).fill(ROLE_NONE);
@@ -105,7 +107,7 @@ export class Membership {
     return { kind: "started" };
   }
 
-  private registration() {
+  private registration(): NodeRegistration {
     const { config, disk_id } = this.options;
     return {
       node_id: config.node_id, http_address: config.http_address, tcp_address: config.tcp_address,
