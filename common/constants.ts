@@ -55,8 +55,15 @@ export const ENGINE_TIME_SLEW_MS_PER_S = 50;
 // A lease is renewed for this long from the database's now(); takeovers wait for it to pass there.
 export const LEASE_MS_MIN = 100;
 export const LEASE_MS_MAX = 60_000;
+// LEASE_MS when a cluster node does not set it (cluster/membership/cluster_config.ts).
+export const LEASE_MS_DEFAULT = 3_000;
+// The membership loop heartbeats and renews this many times per lease: a renewal that is lost
+// (or a database that answers late) leaves two more chances before the lease runs out.
+export const MEMBERSHIP_TICKS_PER_LEASE = 3;
 // Copies of each group: the primary and REPLICAS - 1 standbys, each on its own node.
 export const REPLICAS_MAX = 5;
+// REPLICAS when a cluster node does not set it: a primary and one standby.
+export const REPLICAS_DEFAULT = 2;
 // Registered nodes the placement spreads groups over.
 export const CLUSTER_NODES_MAX = 256;
 // A node id and a disk id are [a-z0-9_-], starting with a letter or digit; an address is host:port.
@@ -189,3 +196,9 @@ assert(ENGINE_TIME_SLEW_MS_PER_S > 0 && ENGINE_TIME_SLEW_MS_PER_S < 1000,
   "engine time converges on the wall clock and never runs backwards");
 assert(REPLICAS_MAX <= CLUSTER_NODES_MAX, "every replica of a group fits on its own node");
 assert(LEASE_MS_MIN < LEASE_MS_MAX, "a lease's bounds are ordered");
+assert(LEASE_MS_MIN <= LEASE_MS_DEFAULT && LEASE_MS_DEFAULT <= LEASE_MS_MAX,
+  "the default lease is in bounds");
+assert(REPLICAS_DEFAULT >= 1 && REPLICAS_DEFAULT <= REPLICAS_MAX,
+  "the default REPLICAS is in bounds");
+assert(MEMBERSHIP_TICKS_PER_LEASE >= 2 && LEASE_MS_MIN / MEMBERSHIP_TICKS_PER_LEASE >= 1,
+  "a lease is renewed more than once before it runs out, at least a millisecond apart");

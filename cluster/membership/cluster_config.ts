@@ -1,0 +1,95 @@
+// A node's cluster settings from the environment, validated like config/config.ts: a bad or
+// missing value stops the node with a ConfigError naming the variable. None of the variables set
+// means no cluster: the node runs alone, exactly as before (load_cluster_config returns null).
+
+import { ConfigError } from "../../config/config.ts";
+import {
+  LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, REPLICAS_DEFAULT, REPLICAS_MAX,
+} from "../../common/constants.ts";
+import {
+  address_problem, CONTROL_PLANE_SCHEMA_DEFAULT, node_id_problem, schema_problem,
+} from "../control_plane/inputs.ts";
+
+export interface ClusterConfig {
+  /** NODE_ID: this node's name in the control plane. */
+  node_id: string;
+  /** NODE_HTTP_ADDRESS, NODE_TCP_ADDRESS, NODE_REPLICATION_ADDRESS: host:port, as peers dial. */
+  http_address: string;
+  tcp_address: string;
+  replication_address: string;
+  /** CLUSTER_DATABASE_URL: the control plane's PostgreSQL. */
+  database_url: string;
+  /** CLUSTER_DATABASE_SCHEMA: its tables' schema (default "cluster"). */
+  database_schema: string;
+  /** REPLICAS: copies of each group, the primary included (default REPLICAS_DEFAULT). */
+  replicas: number;
+  /** LEASE_MS: a lease's length (default LEASE_MS_DEFAULT). */
+  lease_ms: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Without these a node cannot join: set all of them, or none. */
+export const CLUSTER_VARIABLES_REQUIRED = [
+  "NODE_ID", "NODE_HTTP_ADDRESS", "NODE_TCP_ADDRESS", "NODE_REPLICATION_ADDRESS",
+  "CLUSTER_DATABASE_URL",
+] as const;
+/** These have defaults, but setting one of them alone still asks for a cluster. */
+export const CLUSTER_VARIABLES_OPTIONAL = [
+  "CLUSTER_DATABASE_SCHEMA", "REPLICAS", "LEASE_MS",
+] as const;
+
+function is_set(env: Env, name: string): boolean {
+  const text = env[name];
+  return text !== undefined && text !== "";
+}
+
+/** The node's cluster settings, or null when none of the cluster's variables is set. */
+export function load_cluster_config(env: Env): ClusterConfig | null {
+  const names = [...CLUSTER_VARIABLES_REQUIRED, ...CLUSTER_VARIABLES_OPTIONAL];
+  if (!names.some((name) => is_set(env, name))) return null;
+  const missing = CLUSTER_VARIABLES_REQUIRED.filter((name) => !is_set(env, name));
+  if (missing.length > 0) {
+    const set = names.filter((name) => is_set(env, name));
+    throw new ConfigError(`a cluster node needs ${missing.join(", ")} (set: ${set.join(", ")})`);
+  }
+  return {
+    node_id: checked(env, "NODE_ID", node_id_problem),
+    http_address: checked(env, "NODE_HTTP_ADDRESS", address_problem),
+    tcp_address: checked(env, "NODE_TCP_ADDRESS", address_problem),
+    replication_address: checked(env, "NODE_REPLICATION_ADDRESS", address_problem),
+    database_url: database_url_of(env.CLUSTER_DATABASE_URL!),
+    database_schema: is_set(env, "CLUSTER_DATABASE_SCHEMA")
+      ? checked(env, "CLUSTER_DATABASE_SCHEMA", schema_problem)
+      : CONTROL_PLANE_SCHEMA_DEFAULT,
+    replicas: whole_number(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX),
+    lease_ms: whole_number(env, "LEASE_MS", LEASE_MS_DEFAULT, LEASE_MS_MIN, LEASE_MS_MAX),
+  };
+}
+
+function checked(env: Env, name: string, problem_of: (text: string) => string | null): string {
+  const text = env[name]!;
+  const problem = problem_of(text);
+  if (problem !== null) throw new ConfigError(`${name}: ${problem}`);
+  return text;
+}
+
+function database_url_of(text: string): string {
+  if (!/^postgres(ql)?:\/\/[^\s]+$/.test(text)) {
+    throw new ConfigError(
+      "CLUSTER_DATABASE_URL must be postgres://user[:password]@host[:port]/database");
+  }
+  return text;
+}
+
+function whole_number(env: Env, name: string, fallback: number, min: number,
+  max: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (!/^\d+$/.test(text)) throw new ConfigError(`${name} must be a whole number, got "${text}"`);
+  const value = Number(text);
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
