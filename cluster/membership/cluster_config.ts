@@ -2,7 +2,7 @@
 // missing value stops the node with a ConfigError naming the variable. None of the variables set
 // means no cluster: the node runs alone, exactly as before (load_cluster_config returns null).
 
-import { ConfigError } from "../../config/config.ts";
+import { ConfigError, integer, type Env } from "../../config/config.ts";
 import {
   LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, REPLICAS_DEFAULT, REPLICAS_MAX,
 } from "../../common/constants.ts";
@@ -26,8 +26,6 @@ export interface ClusterConfig {
   /** LEASE_MS: a lease's length (default LEASE_MS_DEFAULT). */
   lease_ms: number;
 }
-
-type Env = Record<string, string | undefined>;
 
 /** Without these a node cannot join: set all of them, or none. */
 export const CLUSTER_VARIABLES_REQUIRED = [
@@ -62,8 +60,8 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
     database_schema: is_set(env, "CLUSTER_DATABASE_SCHEMA")
       ? checked(env, "CLUSTER_DATABASE_SCHEMA", schema_problem)
       : CONTROL_PLANE_SCHEMA_DEFAULT,
-    replicas: whole_number(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX),
-    lease_ms: whole_number(env, "LEASE_MS", LEASE_MS_DEFAULT, LEASE_MS_MIN, LEASE_MS_MAX),
+    replicas: integer(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX),
+    lease_ms: integer(env, "LEASE_MS", LEASE_MS_DEFAULT, LEASE_MS_MIN, LEASE_MS_MAX),
   };
 }
 
@@ -80,16 +78,4 @@ function database_url_of(text: string): string {
       "CLUSTER_DATABASE_URL must be postgres://user[:password]@host[:port]/database");
   }
   return text;
-}
-
-function whole_number(env: Env, name: string, fallback: number, min: number,
-  max: number): number {
-  const text = env[name];
-  if (text === undefined || text === "") return fallback;
-  if (!/^\d+$/.test(text)) throw new ConfigError(`${name} must be a whole number, got "${text}"`);
-  const value = Number(text);
-  if (value < min || value > max) {
-    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-  }
-  return value;
 }
