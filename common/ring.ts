@@ -93,6 +93,11 @@ export class Ring {
     if (Atomics.load(this.control, CONSUMER_PARKED) !== 0) Atomics.notify(this.control, PUBLISHED);
   }
 
+  /** Wakes a parked consumer without publishing (it has something else to look at). */
+  wake_consumer(): void {
+    Atomics.notify(this.control, PUBLISHED);
+  }
+
   private published_local(): number {
     return Atomics.load(this.control, PUBLISHED);
   }

@@ -32,6 +32,15 @@ export class EngineClock {
     this.monotonic_last_ms = clock.monotonic_ms();
   }
 
+  /**
+   * A group joined the worker with a later engine time (a takeover: the old primary's clock ran
+   * ahead): engine time continues from there, never going back for any group.
+   */
+  raise_to(engine_time_ms: number): void {
+    assert(Number.isFinite(engine_time_ms) && engine_time_ms >= 0, "engine time is a time");
+    this.time_ms = Math.max(this.time_ms, engine_time_ms);
+  }
+
   /** Engine time now, in whole ms: never less than any earlier answer. */
   now_ms(): number {
     const monotonic_ms = this.clock.monotonic_ms();

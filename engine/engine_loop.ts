@@ -31,6 +31,11 @@ export interface EngineLoopParts {
   clock: EngineClock;
   /** The snapshot sits in buffer (common/snapshot_buffer.ts) until the journal worker frees it. */
   on_snapshot: (group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number) => void;
+  /**
+   * Called at the start of every cycle (a cluster node's groups arrive while the loop runs: it
+   * calls `adopt` from here). Optional: a single node's groups are fixed at start.
+   */
+  on_cycle?: () => void;
 }
 
 
@@ -46,6 +51,18 @@ export class EngineLoop {
     this.parts = parts;
     this.output = new JournalOutput(parts.journal_ring.slot_bytes - JOURNAL_SLOT_HEADER_BYTES);
     for (const [group, engine] of parts.engines) this.engine_by_group[group] = engine;
+  }
+
+  /**
+   * A group this worker hosts from now on (a cluster node's promotion): its engine restored from
+   * the standby's state, engine time continuing from the group's. Orders reach it only after the
+   * router is told the group is led here, so nothing of it is in the inbound ring yet.
+   */
+  adopt(engine: GroupEngine): void {
+    assert(!this.parts.engines.has(engine.group), `group ${engine.group} adopted once`);
+    this.parts.engines.set(engine.group, engine);
+    this.engine_by_group[engine.group] = engine;
+    this.parts.clock.raise_to(engine.engine_time_ms);
   }
 
   /** Runs until the control block asks it to stop; returns after the last journal flush. */
@@ -64,6 +81,7 @@ export class EngineLoop {
    */
   cycle(): boolean {
     const inbound = this.parts.inbound;
+    this.parts.on_cycle?.();
     this.take_requested_snapshots();
     const count = inbound.available();
     if (count === 0) {

@@ -44,6 +44,11 @@ export interface JournalLoopParts {
   /** Called every cycle: bounded background work (writing snapshots, deleting segments). */
   /** Returns true while it has more to do (the loop then does not park). */
   on_cycle: (durable_by_group: Map<number, number>) => boolean;
+  /**
+   * Called after each group's append with the bytes written (whole entries): a cluster primary
+   * streams them to its standbys from here. Optional: a single node has none.
+   */
+  on_append?: (group: number, bytes: Uint8Array) => void;
 }
 
 export class JournalLoop {
@@ -59,6 +64,14 @@ export class JournalLoop {
       this.staging.set(group, new Staging());
       this.durable_by_group.set(group, writer.synced_sequence);
     }
+  }
+
+  /** A group whose journal this loop writes from now on (a cluster node's promotion). */
+  add_group(group: number, writer: JournalWriter): void {
+    assert(!this.staging.has(group), `group ${group} added once`);
+    this.parts.writers.set(group, writer);
+    this.staging.set(group, new Staging());
+    this.durable_by_group.set(group, writer.synced_sequence);
   }
 
   durable_sequence(group: number): number {
@@ -175,13 +188,15 @@ export class JournalLoop {
       if (staging.size_bytes === 0) continue;
       attempted = true;
       const writer = this.parts.writers.get(group)!;
+      const bytes = staging.bytes.subarray(0, staging.size_bytes);
       try {
-        writer.append(staging.bytes.subarray(0, staging.size_bytes));
+        writer.append(bytes);
       } catch (error) {
         if (!(error instanceof DiskFullError)) throw error;
         disk_full = true; // keep the staged bytes: the same append is retried later
         continue;
       }
+      this.parts.on_append?.(group, bytes);
       staging.size_bytes = 0;
       appended = true;
     }

@@ -2,7 +2,10 @@
 // loop until asked to stop. An assertion failure here crashes the whole process on purpose: a
 // corrupted state must never serve (the journal and snapshot restore it on restart).
 
+import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { NodeFileLayer } from "../journal/file_layer.ts";
+import { restore_snapshot } from "../engine/snapshot.ts";
+import { snapshot_buffer_bytes } from "../common/snapshot_buffer.ts";
 import { Ring, type RingShape } from "../common/ring.ts";
 import { EngineClock, system_clock } from "../engine/engine_clock.ts";
 import { EngineLoop } from "../engine/engine_loop.ts";
@@ -27,12 +30,27 @@ export interface EngineWorkerInit {
   results_shape: RingShape;
   journal: SharedArrayBuffer;
   journal_shape: RingShape;
+  /**
+   * A cluster node's engine worker starts with no group (`groups` empty) and adopts the groups
+   * this node comes to lead through this port, while its loop runs (it never yields to the event
+   * loop, so it reads the port itself). Null on a single node.
+   */
+  adoptions: MessagePort | null;
+}
+
+/** A group this worker leads from now on: its state as a snapshot, at the lease's epoch. */
+export interface GroupAdoption {
+  group: number;
+  epoch: number;
+  buffer: SharedArrayBuffer;
+  size_bytes: number;
 }
 
 export type EngineWorkerMessage =
   | { type: "ready"; recoveries: GroupRecovery[] }
   | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer; size_bytes: number }
   | { type: "stopped" }
+  | { type: "adopted"; group: number; last_sequence: number }
   /** Recovery found the journal damaged: start-up stops with this message for the operator. */
   | { type: "journal_corrupt"; message: string };
 
@@ -64,9 +82,24 @@ function start(init: EngineWorkerInit): void {
     on_snapshot: (group, sequence, buffer, size_bytes) => {
       post({ type: "snapshot", group, sequence, buffer, size_bytes });
     },
+    on_cycle: init.adoptions === null ? undefined : () => adopt_arrived(init, loop),
   });
   loop.run();
   post({ type: "stopped" });
+}
+
+/** Adopts every group that arrived on the port: restored from the standby's state, no replay. */
+function adopt_arrived(init: EngineWorkerInit, loop: EngineLoop): void {
+  for (;;) {
+    const received = receiveMessageOnPort(init.adoptions!);
+    if (received === undefined) return;
+    const adoption = received.message as GroupAdoption;
+    const engine = new GroupEngine(adoption.group, adoption.epoch, init.limits);
+    restore_snapshot(engine, snapshot_buffer_bytes(adoption.buffer, adoption.size_bytes));
+    engine.epoch = adoption.epoch; // the lease's: entries from here on carry it
+    loop.adopt(engine);
+    post({ type: "adopted", group: adoption.group, last_sequence: engine.last_sequence });
+  }
 }
 
 self.onmessage = (event: MessageEvent<EngineWorkerInit>) => {

@@ -8,7 +8,10 @@ import {
 } from "../common/constants.ts";
 import type { GroupRecovery } from "./recovery.ts";
 import { group_dir } from "../journal/segment_names.ts";
-import type { EngineWorkerInit, EngineWorkerMessage } from "./engine_worker.ts";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
+import { ClusterController } from "./cluster_controller.ts";
+import type { EngineWorkerInit, EngineWorkerMessage, GroupAdoption } from "./engine_worker.ts";
 import { WorkerControl } from "../common/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
@@ -43,6 +46,8 @@ interface EngineWorkerHandle {
   results: Ring;
   journal: Ring;
   stopped: Promise<void>;
+  /** A cluster node's port for handing the worker groups to lead (null on a single node). */
+  adoptions: MessagePort | null;
 }
 
 /**
@@ -73,8 +78,11 @@ export class ServiceNode {
   private publisher_checkpoints: [number, number][] | null = null;
   /** Durable sequences not yet posted to the publisher (coalesced into one message per turn). */
   private readonly durable_unposted = new Map<number, number>();
+  /** A cluster node's controller (node/cluster_controller.ts); null on a single node. */
+  cluster_controller: ClusterController | null = null;
 
-  private constructor(readonly config: Config, readonly metrics: Metrics) {
+  private constructor(readonly config: Config, readonly metrics: Metrics,
+    readonly cluster: ClusterConfig | null) {
     this.partitioning = new Partitioning(config.groups, config.engine_workers, config.group_map);
     const inbound_shape = { slot_count: config.ring_slots, slot_bytes: RING_REQUEST_SLOT_BYTES };
     const results_shape = { slot_count: config.ring_slots, slot_bytes: RING_RESULT_SLOT_BYTES };
@@ -86,6 +94,7 @@ export class ServiceNode {
         results: Ring.create(results_shape),
         journal: Ring.create(journal_shape),
         stopped: Promise.resolve(),
+        adoptions: null,
       });
     }
     this.router = new Router(this.partitioning, this.engines.map((e) => e.inbound),
@@ -99,8 +108,10 @@ export class ServiceNode {
   private readonly shapes: { inbound_shape: RingShape; results_shape: RingShape;
     journal_shape: RingShape };
 
-  static async start(config: Config, metrics: Metrics): Promise<ServiceNode> {
-    const node = new ServiceNode(config, metrics);
+  static async start(config: Config, metrics: Metrics,
+    cluster: ClusterConfig | null = null): Promise<ServiceNode> {
+    const node = new ServiceNode(config, metrics, cluster);
+    if (cluster !== null) return node.start_cluster(cluster);
     const started_ms = performance.now();
     const all_groups = Array.from({ length: config.groups }, (_, group) => group);
     // Groups with no local state come from PostgreSQL and Kafka first (storage_load/).
@@ -121,13 +132,54 @@ export class ServiceNode {
     return node;
   }
 
+  /**
+   * A cluster node: its engine workers start empty; the controller (node/cluster_controller.ts)
+   * runs the membership loop and the cluster journal worker, and hands each group this node comes
+   * to lead to its engine worker. No publisher runs yet on a cluster node (docs/cluster.md).
+   */
+  private async start_cluster(cluster: ClusterConfig): Promise<ServiceNode> {
+    const started_ms = performance.now();
+    await Promise.all(this.engines.map((_, w) => this.start_engine_worker(w)));
+    this.cluster_controller = await ClusterController.start(cluster, {
+      config: this.config,
+      limits: group_limits_of(this.config),
+      rings: this.engines.map((e) => e.journal.buffer),
+      ring_shape: this.shapes.journal_shape,
+      control: this.control.buffer,
+      adopt: (adoption) => this.adopt(adoption),
+      on_durable: (groups, sync_ms) => this.on_durable(groups, sync_ms),
+      on_snapshot_written: (group, duration_ms) => this.on_snapshot_written(group, duration_ms),
+    });
+    this.journal_worker = this.cluster_controller.journal_worker;
+    this.journal_stopped = this.cluster_controller.journal_stopped_promise();
+    this.engines.forEach((handle) => this.drain_results(handle));
+    this.metrics.recovery_seconds = (performance.now() - started_ms) / 1000;
+    this.timers.push(setInterval(() => this.router.expire_overdue(performance.now()), TIMEOUT_SWEEP_MS));
+    this.timers.push(setInterval(() => this.request_snapshots(), this.config.snapshot_interval_ms));
+    this.ready = true;
+    return this;
+  }
+
+  private adopt(adoption: GroupAdoption): void {
+    const handle = this.engines[this.partitioning.worker_of_group(adoption.group)]!;
+    handle.adoptions!.postMessage(adoption);
+    handle.inbound.wake_consumer(); // the engine loop reads its port once per cycle
+  }
+
   private start_engine_worker(w: number): Promise<void> {
     const handle = this.engines[w]!;
     const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href);
     handle.worker = worker;
+    let adoptions: MessagePort | null = null;
+    if (this.cluster !== null) {
+      const channel = new MessageChannel();
+      handle.adoptions = channel.port1;
+      adoptions = channel.port2;
+    }
     const init: EngineWorkerInit = {
       worker: w,
-      groups: this.partitioning.groups_of_worker(w),
+      adoptions,
+      groups: this.cluster !== null ? [] : this.partitioning.groups_of_worker(w),
       limits: group_limits_of(this.config),
       data_dir: this.config.data_dir,
       control: this.control.buffer,
@@ -145,6 +197,9 @@ export class ServiceNode {
         const message = event.data;
         if (message.type === "journal_corrupt") {
           reject(new JournalCorruptError(message.message));
+        } else if (message.type === "adopted") {
+          this.router.on_durable(message.group, message.last_sequence);
+          this.cluster_controller!.on_adopted(message.group);
         } else if (message.type === "ready") {
           this.recoveries.push(...message.recoveries);
           resolve();
@@ -159,7 +214,7 @@ export class ServiceNode {
           on_stopped();
         }
       };
-      worker.postMessage(init);
+      worker.postMessage(init, adoptions === null ? [] : [adoptions]);
     });
   }
 

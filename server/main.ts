@@ -2,6 +2,8 @@
 // drain, snapshot and exit 0.
 
 import { ConfigError, load_config, type Config } from "../config/config.ts";
+import { load_cluster_config, type ClusterConfig } from "../cluster/membership/cluster_config.ts";
+import { ClusterStartError } from "../node/cluster_controller.ts";
 import { start_http_server } from "./http.ts";
 import { Metrics } from "../node/metrics.ts";
 import { is_state_refusal, ServiceNode } from "../node/service_node.ts";
@@ -14,11 +16,17 @@ const EXIT_CODE_CONFIGURATION = 2;
 // publisher checkpoint past the journal's end): restarting cannot help; an operator must look
 // (the message says what to do).
 const EXIT_CODE_STATE_REFUSED = 3;
+// The control plane refused this node (settings differ, too many nodes) or could not be asked.
+const EXIT_CODE_CLUSTER_REFUSED = 4;
 
-async function start_node(config: Config): Promise<ServiceNode> {
+async function start_node(config: Config, cluster: ClusterConfig | null): Promise<ServiceNode> {
   try {
-    return await ServiceNode.start(config, new Metrics());
+    return await ServiceNode.start(config, new Metrics(), cluster);
   } catch (error) {
+    if (error instanceof ClusterStartError) {
+      console.error(`cluster start-up refused: ${error.message}`);
+      process.exit(EXIT_CODE_CLUSTER_REFUSED);
+    }
     if (!is_state_refusal(error)) throw error;
     console.error(`start-up refused: ${error.message}`);
     process.exit(EXIT_CODE_STATE_REFUSED);
@@ -28,8 +36,10 @@ async function start_node(config: Config): Promise<ServiceNode> {
 async function main(): Promise<void> {
   let config;
   let auth;
+  let cluster;
   try {
     config = load_config();
+    cluster = load_cluster_config(process.env);
     auth = await set_up_auth(process.env, config.data_dir);
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -38,7 +48,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const node = await start_node(config);
+  const node = await start_node(config, cluster);
   for (const r of node.recoveries) {
     console.log(`group ${r.group}: snapshot at ${r.snapshot_sequence}, replayed ${r.replayed_events} ` +
       `events to ${r.last_sequence} in ${r.duration_ms.toFixed(1)} ms (epoch ${r.epoch})`);
@@ -51,6 +61,9 @@ async function main(): Promise<void> {
   console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
     `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);
   console.log(`binary TCP protocol on tcp://${tcp.hostname}:${tcp.port}`);
+  if (cluster !== null) {
+    console.log(`cluster node ${cluster.node_id}: replication on ${cluster.replication_address}`);
+  }
   for (const line of auth.banner) console.log(line);
   let stopping = false;
   const stop = async (signal: string) => {

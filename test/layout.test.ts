@@ -24,8 +24,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   events: ["common", "schema"],
   publisher: ["common", "schema", "journal", "events"],
   storage_load: ["common", "schema", "engine", "journal", "events"],
-  node: ["common", "schema", "config", "engine", "journal", "router", "publisher", "storage_load"],
-  server: ["common", "schema", "config", "auth", "http", "router", "node"],
+  node: ["common", "schema", "config", "engine", "journal", "router", "publisher", "storage_load",
+    "cluster"],
+  server: ["common", "schema", "config", "auth", "http", "router", "node", "cluster"],
   // The event stream's consumers.
   projector: ["common", "schema", "config", "auth", "http", "events"],
   reconcile: ["common", "schema", "engine"],

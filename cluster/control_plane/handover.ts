@@ -1,6 +1,11 @@
 // The planned handover (`cluster move`, SIGTERM): the holder gives its lease to an in-sync member
 // at epoch + 1. The old holder stops writing before it asks (its last sequence is durable on every
 // in-sync member), so the set stays as it is, the old holder in it.
+//
+// The holder may name itself: a restart at a new epoch. A node that starts and finds it holds a
+// lease never writes that epoch again (its journal may have lost entries a standby holds, which
+// the same epoch could not tell apart); it takes epoch + 1 with its journal's end + 1 as the first
+// sequence, and every standby cuts its tail there when it meets the new epoch.
 
 import { assert } from "../../common/assert.ts";
 import { reach, type ControlPlane, type Unreachable } from "./connection.ts";
@@ -68,7 +73,6 @@ export async function hand_over_lease(plane: ControlPlane,
 function check_hand_over(request: HandOver): void {
   assert(node_id_problem(request.node) === null, "hand over: node id");
   assert(node_id_problem(request.target) === null, "hand over: target id");
-  assert(request.target !== request.node, "hand over: to another node");
   assert(disk_id_problem(request.target_disk) === null, "hand over: target disk id");
   assert(sequence_problem(request.first_sequence) === null, "hand over: first sequence");
   assert(lease_ms_problem(request.lease_ms) === null, "hand over: lease");

@@ -25,12 +25,14 @@ export interface ClusterConfig {
   replicas: number;
   /** LEASE_MS: a lease's length (default LEASE_MS_DEFAULT). */
   lease_ms: number;
+  /** CLUSTER_KEY_FILE: the key every replication link proves (replication/handshake.ts). */
+  key_file: string;
 }
 
 /** Without these a node cannot join: set all of them, or none. */
 export const CLUSTER_VARIABLES_REQUIRED = [
   "NODE_ID", "NODE_HTTP_ADDRESS", "NODE_TCP_ADDRESS", "NODE_REPLICATION_ADDRESS",
-  "CLUSTER_DATABASE_URL",
+  "CLUSTER_DATABASE_URL", "CLUSTER_KEY_FILE",
 ] as const;
 /** These have defaults, but setting one of them alone still asks for a cluster. */
 export const CLUSTER_VARIABLES_OPTIONAL = [
@@ -62,6 +64,7 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
       : CONTROL_PLANE_SCHEMA_DEFAULT,
     replicas: integer(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX),
     lease_ms: integer(env, "LEASE_MS", LEASE_MS_DEFAULT, LEASE_MS_MIN, LEASE_MS_MAX),
+    key_file: env.CLUSTER_KEY_FILE!,
   };
 }
 

@@ -13,10 +13,13 @@ import {
 import {
   registration_problem, settings_problem, type ClusterSettings, type NodeRegistration,
 } from "../control_plane/inputs.ts";
+import { hand_over_lease, type HandOverOutcome } from "../control_plane/handover.ts";
+import { add_in_sync, remove_in_sync, type InSyncOutcome } from "../control_plane/in_sync.ts";
 import {
   read_lease, renew_lease, take_over_lease, type TakeOverOutcome,
 } from "../control_plane/lease.ts";
-import type { InSyncMember } from "../control_plane/lease_row.ts";
+import type { InSyncMember, LeaseRow } from "../control_plane/lease_row.ts";
+import { read_routing_map, type RoutingMapOutcome } from "../control_plane/routing_map.ts";
 import { heartbeat_node, register_node } from "../control_plane/nodes.ts";
 import { place_groups } from "../control_plane/placement.ts";
 import { adopt_settings } from "../control_plane/settings.ts";
@@ -128,6 +131,20 @@ export class Membership {
       case "not_initialised": throw new AssertionError("placement: the settings were adopted");
       default: return assert_never(placed, "place outcome");
     }
+  }
+
+  get lease_ms(): number {
+    return this.options.config.lease_ms;
+  }
+
+  /** The group's lease row now (a standby's fence asks who holds an epoch it is offered). */
+  lease(group: number): Promise<LeaseRow | Unreachable> {
+    return reach(() => read_lease(this.plane, group));
+  }
+
+  /** The cluster's routing map now (nodes with their addresses, each group's members). */
+  routing_map(): Promise<RoutingMapOutcome> {
+    return read_routing_map(this.plane);
   }
 
   /** This node's role for `group` as last granted or read. */
@@ -248,6 +265,47 @@ export class Membership {
       this.roles[group] = { ...role, epoch: taken.epoch, holder: taken.holder };
     }
     return taken;
+  }
+
+  /**
+   * Leads `group` at a new epoch of its own (a node that finds at start that it holds a lease
+   * never writes that epoch again: docs/cluster.md "Restarting a primary"): epoch + 1, its
+   * journal continuing at `durable_end_sequence + 1`, the in-sync set unchanged.
+   */
+  async restart_epoch(group: number, durable_end_sequence: number): Promise<HandOverOutcome> {
+    const role = this.role(group);
+    assert(role.kind === "primary", "restart epoch: held");
+    const restarted = await hand_over_lease(this.plane, {
+      group, node: this.node_id, epoch: role.epoch, target: this.node_id,
+      target_disk: this.options.disk_id, first_sequence: durable_end_sequence + 1,
+      lease_ms: this.options.config.lease_ms,
+    });
+    if (restarted.kind === "handed_over") {
+      this.roles[group] = { ...role, epoch: restarted.epoch, expires_at: restarted.expires_at };
+    } else if (restarted.kind === "deposed") {
+      this.step_down(group, restarted.epoch, restarted.holder);
+    }
+    return restarted;
+  }
+
+  /**
+   * Records `member` in (with `disk`) or out of the in-sync set at this node's epoch: the
+   * primary counts a standby for commits from before it records it in, and stops counting it
+   * only after it recorded it out (docs/cluster.md "Committed").
+   */
+  async record_in_sync(group: number, member: string, disk: string | null): Promise<InSyncOutcome> {
+    const role = this.role(group);
+    assert(role.kind === "primary", "in-sync change: held");
+    const change = { group, node: this.node_id, epoch: role.epoch, member };
+    const changed = disk === null ? await remove_in_sync(this.plane, change)
+      : await add_in_sync(this.plane, change, disk);
+    const now = this.role(group);
+    if (changed.kind === "in_sync_set" && now.kind === "primary" && now.epoch === role.epoch) {
+      this.roles[group] = { ...now, in_sync: changed.in_sync };
+    } else if (changed.kind === "deposed") {
+      this.step_down(group, changed.epoch, changed.holder);
+    }
+    return changed;
   }
 
   /** Runs the loop (again): `start` calls it; after `pause` it resumes where it was. */

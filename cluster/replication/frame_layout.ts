@@ -50,6 +50,8 @@ export const FrameType = {
   ack: 6,
   snapshot: 7,
   error: 8,
+  /** Primary -> standby while nothing else is sent: the primary is alive (docs/cluster.md). */
+  heartbeat: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -74,7 +76,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const FRAME_TYPE_MAX = FrameType.error;
+const FRAME_TYPE_MAX = FrameType.heartbeat;
 const ERROR_CODE_MAX = ErrorCode.diverged;
 
 /** A decoded header, filled in place by readers (nothing allocated per frame). */
@@ -118,6 +120,7 @@ export function body_bytes_range(type: FrameType): readonly [number, number] {
       return [REPLICATION_MAC_BYTES, REPLICATION_MAC_BYTES];
     case FrameType.catch_up:
     case FrameType.ack:
+    case FrameType.heartbeat:
       return [0, 0];
     case FrameType.entries:
       return [JOURNAL_ENTRY_HEADER_BYTES, REPLICATION_ENTRIES_BODY_BYTES_MAX];

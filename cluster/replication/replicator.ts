@@ -59,6 +59,11 @@ export class Replicator {
     }
   }
 
+  /** Every standby streaming hears this primary is alive (called every heartbeat interval). */
+  heartbeat(): void {
+    for (const sender of this.senders) sender.heartbeat();
+  }
+
   /** The journal is durable through `sequence`. */
   entries_durable(sequence: number): void {
     this.journal.durable(sequence);

@@ -38,6 +38,10 @@ export class StandbyGroup {
   highest_node = NODE_UNKNOWN;
   /** The epoch of the journal's last entry (epochs never decrease along a journal). */
   last_entry_epoch = 0;
+  /** The sequence of the snapshot the last recovery started from (0: none). */
+  snapshot_sequence = 0;
+  /** Set once the group became a primary's: its engine and journal writer belong to others. */
+  private promoted = false;
   private readonly reader = new ChunkReader();
   private readonly header = entry_header_empty();
 
@@ -116,6 +120,7 @@ export class StandbyGroup {
 
   /** Journals the entries check_entries accepted, then applies them to the engine. */
   append_entries(view: DataView, offset: number, size_bytes: number): void {
+    assert(!this.promoted, "a promoted group takes no replicated entries");
     const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, size_bytes);
     this.writer.append(bytes);
     const header = this.header;
@@ -135,7 +140,19 @@ export class StandbyGroup {
   }
 
   close(): void {
-    this.writer.close();
+    if (!this.promoted) this.writer.close();
+  }
+
+  /**
+   * The group is led here from now on: everything appended is made durable, and the engine and
+   * the journal writer go to their primary-side owners (the engine by a state copy, the writer to
+   * the journal loop). The standby side never touches either again.
+   */
+  promote(): { engine: GroupEngine; writer: JournalWriter } {
+    assert(!this.promoted, "promoted once");
+    this.writer.sync();
+    this.promoted = true;
+    return { engine: this.engine, writer: this.writer };
   }
 
   // The newest snapshot, then the journal after it by recorded outcomes (the torn tail cut).
@@ -145,6 +162,7 @@ export class StandbyGroup {
     assert(engine.last_sequence === 0, "a fresh engine");
     const snapshot = read_newest_snapshot(files, dir);
     if (snapshot !== null) restore_snapshot(engine, snapshot.bytes);
+    this.snapshot_sequence = engine.last_sequence;
     this.last_entry_epoch = engine.epoch;
     const recovery = read_journal(files, dir, engine.last_sequence, (view, offset, header) => {
       assert(header.first_sequence === engine.last_sequence + 1, "entry straddles the snapshot");

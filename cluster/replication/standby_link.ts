@@ -28,6 +28,8 @@ export interface StandbyHost {
   activate(link: StandbyLink): void;
   is_active(link: StandbyLink): boolean;
   closed(link: StandbyLink): void;
+  /** A streaming link received bytes from its primary (the standby heard it is alive). */
+  heard(link: StandbyLink): void;
 }
 
 export interface LinkSocket extends Writable {
@@ -61,6 +63,7 @@ export class StandbyLink {
   on_data(chunk: Uint8Array): void {
     if (this.state === "closed") return;
     const result = this.reader.receive(chunk, this.on_frame);
+    if (this.state === "streaming") this.host.heard(this);
     this.after_frames(result);
   }
 
@@ -112,6 +115,9 @@ export class StandbyLink {
       case FrameType.error:
         this.error_code = header.code;
         return this.close();
+      case FrameType.heartbeat:
+        if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "heartbeat");
+        return; // on_data recorded that the primary was heard
       case FrameType.challenge:
       case FrameType.catch_up:
       case FrameType.ack:
@@ -181,7 +187,8 @@ export class StandbyLink {
     assert(this.group !== null, "a hello named the group");
     this.state = "streaming";
     this.host.activate(this);
-    this.put(FrameType.catch_up, ErrorCode.none, this.group.last_sequence,
+    // What it reports holding is durable: the primary counts it as acknowledged.
+    this.put(FrameType.catch_up, ErrorCode.none, this.group.sync(),
       this.group.last_entry_epoch, null);
   }
 

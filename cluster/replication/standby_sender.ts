@@ -125,6 +125,13 @@ export class StandbySender {
     this.flush();
   }
 
+  /** Tells a streaming standby this primary is alive (the replicator's timer calls it). */
+  heartbeat(): void {
+    if (this.state !== "live" && this.state !== "catching_up") return;
+    this.put(FrameType.heartbeat, ErrorCode.none, this.journal.written_sequence, 0, null);
+    this.flush();
+  }
+
   /** The journal is durable through a sequence: a standby catching up may read further. */
   entries_durable(): void {
     if (this.state === "catching_up") this.pump();
@@ -198,6 +205,7 @@ export class StandbySender {
         this.error_code = header.code;
         return this.drop_link();
       case FrameType.hello:
+      case FrameType.heartbeat:
       case FrameType.proof:
       case FrameType.entries:
       case FrameType.snapshot:
@@ -235,7 +243,10 @@ export class StandbySender {
         `with an entry of epoch ${header.argument}: not this journal's`);
     }
     this.sent_sequence = header.sequence;
-    this.acked_sequence = Math.min(this.acked_sequence, header.sequence);
+    // The standby holds this much durably, and it is this journal's: acknowledged (it may be less
+    // than an earlier ack after the standby lost its tail).
+    this.acked_sequence = header.sequence;
+    this.options.on_ack?.(this.standby.node, header.sequence);
     this.state = "catching_up";
     this.streams_count++;
     this.pump();

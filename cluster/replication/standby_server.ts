@@ -40,6 +40,9 @@ export class StandbyServer implements StandbyHost {
   private readonly links = new Set<StandbyLink>();
   private readonly sockets = new Set<Socket<LinkData>>();
   private readonly active = new Map<number, StandbyLink>();
+  /** Per group, when (performance.now()) its streaming link last carried anything. */
+  private readonly heard_at_ms = new Map<number, number>();
+  private readonly started_at_ms = performance.now();
   private readonly links_max: number;
   private readonly handshake_timeout_ms: number;
 
@@ -76,6 +79,18 @@ export class StandbyServer implements StandbyHost {
     return this.active.get(group) ?? null;
   }
 
+  heard(link: StandbyLink): void {
+    if (link.group !== null) this.heard_at_ms.set(link.group.group, performance.now());
+  }
+
+  /**
+   * How long ago the primary of `group` was last heard on a streaming link (since this listener
+   * started when never): a standby takes over only after a full lease of silence.
+   */
+  heard_ms_ago(group: number): number {
+    return performance.now() - (this.heard_at_ms.get(group) ?? this.started_at_ms);
+  }
+
   group_of(group: number): StandbyGroup | null {
     return this.options.groups.get(group) ?? null;
   }
@@ -100,6 +115,11 @@ export class StandbyServer implements StandbyHost {
     if (link.group !== null && this.active.get(link.group.group) === link) {
       this.active.delete(link.group.group);
     }
+  }
+
+  /** Closes the link streaming `group` (the group is being taken over or promoted here). */
+  close_link(group: number): void {
+    this.active.get(group)?.refuse(ErrorCode.superseded, `group ${group} leaves this standby`);
   }
 
   /** Stops listening and closes every link (the groups stay open: their owner closes them). */

@@ -15,6 +15,7 @@ const FULL: Record<string, string> = {
   NODE_TCP_ADDRESS: "127.0.0.1:9090",
   NODE_REPLICATION_ADDRESS: "127.0.0.1:9191",
   CLUSTER_DATABASE_URL: "postgres://postgres@127.0.0.1:55432/balance",
+  CLUSTER_KEY_FILE: "/etc/balance/cluster.key",
 };
 
 function error_of(env: Record<string, string | undefined>): string {
@@ -40,12 +41,14 @@ describe("load_cluster_config", () => {
       replication_address: "127.0.0.1:9191",
       database_url: "postgres://postgres@127.0.0.1:55432/balance",
       database_schema: "cluster", replicas: REPLICAS_DEFAULT, lease_ms: LEASE_MS_DEFAULT,
+      key_file: "/etc/balance/cluster.key",
     });
   });
 
   test("partially set: names every missing variable", () => {
     expect(error_of({ NODE_ID: "node-a" })).toBe("a cluster node needs NODE_HTTP_ADDRESS, " +
-      "NODE_TCP_ADDRESS, NODE_REPLICATION_ADDRESS, CLUSTER_DATABASE_URL (set: NODE_ID)");
+      "NODE_TCP_ADDRESS, NODE_REPLICATION_ADDRESS, CLUSTER_DATABASE_URL, CLUSTER_KEY_FILE " +
+      "(set: NODE_ID)");
     expect(error_of({ ...FULL, CLUSTER_DATABASE_URL: undefined }))
       .toContain("needs CLUSTER_DATABASE_URL (");
     // An optional variable alone still asks for a cluster.

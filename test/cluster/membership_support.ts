@@ -73,6 +73,7 @@ export function node_config(index: number, db: TestPlane, shape: NodeShape): Clu
     database_schema: db.schema,
     replicas: shape.replicas,
     lease_ms: shape.lease_ms,
+    key_file: "/nonexistent/cluster.key", // the loop alone reads no key
   };
 }
 

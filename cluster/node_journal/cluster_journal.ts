@@ -1,0 +1,197 @@
+// The journal worker's state on a cluster node. Every group starts as a hot standby (recovered
+// from this node's disk, its links served by the replication listener); a group this node comes
+// to lead is promoted: its engine state goes to an engine worker as a snapshot copy (no replay),
+// its journal writer to the journal loop, and a replicator streams each append to its standbys.
+// What the main thread hears as durable is what is committed: durable here and acknowledged by
+// every standby counted in sync (commit_tracker.ts).
+
+import { assert } from "../../common/assert.ts";
+import { Ring } from "../../common/ring.ts";
+import {
+  allocate_snapshot_buffer, snapshot_buffer_bytes, snapshot_buffer_release,
+} from "../../common/snapshot_buffer.ts";
+import { WorkerControl } from "../../common/worker_control.ts";
+import { GroupEngine } from "../../engine/group_engine.ts";
+import { snapshot_size_bytes, write_snapshot_into } from "../../engine/snapshot.ts";
+import { NodeFileLayer } from "../../journal/file_layer.ts";
+import { JournalLoop } from "../../journal/journal_loop.ts";
+import type { JournalWriter } from "../../journal/journal_writer.ts";
+import { group_dir } from "../../journal/segment_names.ts";
+import { SnapshotQueue } from "../../journal/snapshot_queue.ts";
+import type { HolderDirectory } from "../replication/holder.ts";
+import { Replicator } from "../replication/replicator.ts";
+import type { StandbyAddress } from "../replication/standby_sender.ts";
+import { StandbyGroup } from "../replication/standby_group.ts";
+import { StandbyServer } from "../replication/standby_server.ts";
+import { CommitTracker } from "./commit_tracker.ts";
+import type {
+  ClusterJournalInit, ClusterJournalMessage, StandbyGroupState,
+} from "./messages.ts";
+
+/** How often standby reports, heard times and replication figures go to the main thread. */
+export const CLUSTER_REPORT_INTERVAL_MS = 100;
+
+export class ClusterJournal {
+  private readonly files = new NodeFileLayer();
+  /** Groups followed as standbys (the listener's view: a fenced or promoted group leaves it). */
+  private readonly standby_groups = new Map<number, StandbyGroup>();
+  private readonly all_standby_groups = new Map<number, StandbyGroup>();
+  private readonly trackers = new Map<number, CommitTracker>();
+  private readonly writers = new Map<number, JournalWriter>();
+  private readonly snapshot_dirs = new Map<number, { dir: string; sequence: number }>();
+  readonly server: StandbyServer;
+  readonly loop: JournalLoop;
+  readonly snapshots: SnapshotQueue;
+  private readonly committed_unposted = new Map<number, number>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(private readonly init: ClusterJournalInit, holders: HolderDirectory,
+    private readonly post: (message: ClusterJournalMessage) => void) {
+    for (let group = 0; group < init.groups; group++) {
+      const standby = StandbyGroup.open({
+        files: this.files, dir: group_dir(init.data_dir, group),
+        make_engine: () => new GroupEngine(group, 0, init.limits),
+        writer_options: { segment_size_bytes: init.segment_size_bytes },
+      });
+      this.standby_groups.set(group, standby);
+      this.all_standby_groups.set(group, standby);
+    }
+    this.server = new StandbyServer({ node: init.node, key: init.key, host: init.listen_host,
+      port: init.listen_port, groups: this.standby_groups, holders });
+    this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
+      (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence,
+        duration_ms }));
+    this.loop = new JournalLoop({
+      rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
+      writers: this.writers,
+      control: new WorkerControl(init.control),
+      on_durable: (durable, sync_ms) => this.on_local_durable(durable, sync_ms),
+      on_cycle: (durable) => this.snapshots.step(durable),
+      on_append: (group, bytes) => this.trackers.get(group)!.replicator.entries_written(bytes),
+    });
+  }
+
+  standby_states(): StandbyGroupState[] {
+    return [...this.all_standby_groups.values()].map((standby) => ({
+      group: standby.group, durable_sequence: standby.durable_sequence,
+      last_entry_epoch: standby.last_entry_epoch,
+    }));
+  }
+
+  start_timers(): void {
+    this.timers.push(setInterval(() => this.report(), CLUSTER_REPORT_INTERVAL_MS));
+    this.timers.push(setInterval(() => {
+      for (const tracker of this.trackers.values()) tracker.replicator.heartbeat();
+    }, this.init.heartbeat_interval_ms));
+  }
+
+  /** No link appends to `group` any more; answers its durable end (what a takeover records). */
+  fence(group: number): number {
+    const standby = this.all_standby_groups.get(group);
+    assert(standby !== undefined && !this.trackers.has(group), "fence: a standby group");
+    this.standby_groups.delete(group);
+    this.server.close_link(group);
+    return standby.sync();
+  }
+
+  unfence(group: number): void {
+    const standby = this.all_standby_groups.get(group);
+    assert(standby !== undefined && !this.trackers.has(group), "unfence: a standby group");
+    this.standby_groups.set(group, standby);
+  }
+
+  /** The group is led here at `epoch` from now on. */
+  promote(group: number, epoch: number, standbys: StandbyAddress[], counted: number[]): void {
+    const standby = this.all_standby_groups.get(group);
+    assert(standby !== undefined && !this.trackers.has(group), "promote: a standby group");
+    this.fence(group);
+    const { engine, writer } = standby.promote();
+    const size_bytes = snapshot_size_bytes(engine);
+    const buffer = allocate_snapshot_buffer(size_bytes);
+    write_snapshot_into(engine, snapshot_buffer_bytes(buffer, size_bytes));
+    const dir = group_dir(this.init.data_dir, group);
+    this.snapshot_dirs.set(group, { dir, sequence: standby.snapshot_sequence });
+    this.loop.add_group(group, writer);
+    const replicator = new Replicator({
+      files: this.files, dir, group, node: this.init.node, epoch,
+      last_sequence: writer.last_sequence, standbys, key: this.init.key,
+      on_ack: () => this.on_ack(group),
+    });
+    this.trackers.set(group, new CommitTracker(replicator, writer.synced_sequence, counted));
+    replicator.start();
+    this.post({ type: "promoted", group, epoch, durable_sequence: writer.synced_sequence,
+      buffer, size_bytes });
+  }
+
+  uncount(group: number, node: number): void {
+    const tracker = this.trackers.get(group);
+    if (tracker === undefined) return;
+    tracker.uncount(node);
+    if (tracker.advance()) this.queue_committed(group, tracker.committed);
+  }
+
+  caught_up_recorded(group: number, node: number): void {
+    this.trackers.get(group)?.caught_up_recorded(node);
+  }
+
+  add_snapshot(group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number): void {
+    this.snapshots.add({ group, sequence, chunks: [snapshot_buffer_bytes(buffer, size_bytes)],
+      release: () => snapshot_buffer_release(buffer) });
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    for (const tracker of this.trackers.values()) tracker.replicator.stop();
+    this.server.stop();
+    for (const standby of this.all_standby_groups.values()) standby.close();
+  }
+
+  private on_local_durable(durable: Map<number, number>, sync_ms: number): void {
+    const advanced: [number, number][] = [];
+    for (const [group, sequence] of durable) {
+      const tracker = this.trackers.get(group)!;
+      tracker.on_local_durable(sequence);
+      tracker.replicator.entries_durable(sequence);
+      if (tracker.advance()) advanced.push([group, tracker.committed]);
+    }
+    if (advanced.length > 0) this.post({ type: "durable", groups: advanced, sync_ms });
+  }
+
+  private on_ack(group: number): void {
+    const tracker = this.trackers.get(group)!;
+    if (tracker.advance()) this.queue_committed(group, tracker.committed);
+  }
+
+  // Acks of one turn go to the main thread in one message.
+  private queue_committed(group: number, sequence: number): void {
+    const first = this.committed_unposted.size === 0;
+    this.committed_unposted.set(group, sequence);
+    if (!first) return;
+    setImmediate(() => {
+      this.post({ type: "durable", groups: [...this.committed_unposted], sync_ms: 0 });
+      this.committed_unposted.clear();
+    });
+  }
+
+  private report(): void {
+    const now_ms = performance.now();
+    const figures: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
+    for (const [group, tracker] of this.trackers) {
+      for (const report of tracker.reports(now_ms)) {
+        this.post({ type: "standby_report", group, node: report.node, state: report.state });
+      }
+      const counted = new Set(tracker.counted_nodes());
+      for (const sender of tracker.replicator.senders) {
+        figures.push({ group, node: sender.standby.node, counted: counted.has(sender.standby.node),
+          lag_entries: tracker.replicator.written_sequence - sender.acked_sequence,
+          state: sender.state });
+      }
+    }
+    const heard: [number, number][] = [];
+    for (const group of this.standby_groups.keys()) {
+      heard.push([group, this.server.heard_ms_ago(group)]);
+    }
+    this.post({ type: "heard", groups: heard });
+    this.post({ type: "replication", standbys: figures });
+  }
+}

@@ -1,0 +1,112 @@
+// What "committed" means for one group this node leads (docs/cluster.md "Committed"): durable
+// here AND acknowledged as durable by every standby counted in sync. A standby is counted from
+// the moment its sender streams live (so whatever commits from then on waits for it), and is
+// reported caught up for the control plane only once it acknowledged everything committed
+// before it was counted. A counted standby that leaves an entry durable here unacknowledged for
+// REPLICATION_ACK_TIMEOUT_MS is reported lagging; it stops being counted only when the node
+// says the control plane recorded it out of sync, and until then nothing more commits.
+
+import { assert } from "../../common/assert.ts";
+import type { Replicator } from "../replication/replicator.ts";
+import type { StandbySender } from "../replication/standby_sender.ts";
+
+/** A counted standby that leaves a durable entry unacknowledged this long is lagging. */
+export const REPLICATION_ACK_TIMEOUT_MS = 500;
+
+export type StandbyReport = { node: number; state: "caught_up" | "lagging" };
+
+interface Counted {
+  /** Reported caught up once acked reaches this (committed when it was counted). */
+  caught_up_at: number;
+  caught_up_reported: boolean;
+  /** An entry durable here it has not acknowledged yet, and since when (performance.now()). */
+  waiting_for: number;
+  waiting_since_ms: number;
+}
+
+export class CommitTracker {
+  private local_durable: number;
+  private committed_sequence: number;
+  private readonly counted = new Map<number, Counted>();
+
+  constructor(readonly replicator: Replicator, durable_sequence: number,
+    counted_at_start: readonly number[]) {
+    this.local_durable = durable_sequence;
+    this.committed_sequence = durable_sequence;
+    for (const node of counted_at_start) {
+      this.counted.set(node, { caught_up_at: 0, caught_up_reported: true, waiting_for: 0,
+        waiting_since_ms: 0 });
+    }
+  }
+
+  get committed(): number {
+    return this.committed_sequence;
+  }
+
+  counted_nodes(): number[] {
+    return [...this.counted.keys()];
+  }
+
+  on_local_durable(sequence: number): void {
+    assert(sequence >= this.local_durable, "durable never goes back");
+    this.local_durable = sequence;
+  }
+
+  /** The control plane recorded `node` out of sync: commits stop waiting for it. */
+  uncount(node: number): void {
+    this.counted.delete(node);
+  }
+
+  /** Recomputes the committed sequence; true when it advanced. */
+  advance(): boolean {
+    let committed = this.local_durable;
+    for (const sender of this.replicator.senders) {
+      if (this.counted.has(sender.standby.node)) committed = Math.min(committed, sender.acked_sequence);
+    }
+    if (committed <= this.committed_sequence) return false;
+    this.committed_sequence = committed;
+    return true;
+  }
+
+  /** What the node should record in the control plane now (called every report interval). */
+  reports(now_ms: number): StandbyReport[] {
+    const reports: StandbyReport[] = [];
+    for (const sender of this.replicator.senders) {
+      const node = sender.standby.node;
+      const counted = this.counted.get(node);
+      if (counted === undefined) {
+        if (sender.state === "live") this.count(node);
+        continue;
+      }
+      if (!counted.caught_up_reported && sender.acked_sequence >= counted.caught_up_at) {
+        reports.push({ node, state: "caught_up" });
+      }
+      if (this.lagging(sender, counted, now_ms)) reports.push({ node, state: "lagging" });
+    }
+    return reports;
+  }
+
+  /** The node recorded `node` in sync. */
+  caught_up_recorded(node: number): void {
+    const counted = this.counted.get(node);
+    if (counted !== undefined) counted.caught_up_reported = true;
+  }
+
+  private count(node: number): void {
+    this.counted.set(node, { caught_up_at: this.committed_sequence, caught_up_reported: false,
+      waiting_for: 0, waiting_since_ms: 0 });
+  }
+
+  private lagging(sender: StandbySender, counted: Counted, now_ms: number): boolean {
+    if (sender.acked_sequence >= this.local_durable) {
+      counted.waiting_for = 0;
+      return false;
+    }
+    if (counted.waiting_for === 0 || sender.acked_sequence >= counted.waiting_for) {
+      counted.waiting_for = this.local_durable;
+      counted.waiting_since_ms = now_ms;
+      return false;
+    }
+    return now_ms - counted.waiting_since_ms >= REPLICATION_ACK_TIMEOUT_MS;
+  }
+}

@@ -1,0 +1,65 @@
+// The messages between a cluster node's main thread and its journal worker (worker.ts). The
+// worker owns every group's journal: the groups this node follows as hot standbys (their links
+// served by the replication listener), and the groups it leads (their replicators, and what is
+// committed: durable here and on every standby counted in sync).
+
+import type { RingShape } from "../../common/ring.ts";
+import type { GroupLimits } from "../../engine/rules.ts";
+import type { GroupHolder } from "../replication/holder.ts";
+import type { StandbyAddress } from "../replication/standby_sender.ts";
+
+export interface ClusterJournalInit {
+  groups: number;
+  data_dir: string;
+  limits: GroupLimits;
+  rings: SharedArrayBuffer[];
+  ring_shape: RingShape;
+  control: SharedArrayBuffer;
+  segment_size_bytes: number;
+  /** This node's number on replication links (node_number of NODE_ID). */
+  node: number;
+  key: Uint8Array;
+  listen_host: string;
+  listen_port: number;
+  /** How often a primary tells idle standbys it is alive (a third of a lease). */
+  heartbeat_interval_ms: number;
+}
+
+export type ClusterJournalRequest =
+  | { type: "init"; init: ClusterJournalInit }
+  | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer;
+      size_bytes: number }
+  /** The answer to a who_holds (null: no holder recorded; error: the control plane unreachable). */
+  | { type: "holder"; request_id: number; holder: GroupHolder | null; error: string | null }
+  /** Before a takeover: no link may append to the group until it is promoted or unfenced. */
+  | { type: "fence"; group: number }
+  | { type: "unfence"; group: number }
+  | { type: "promote"; group: number; epoch: number; standbys: StandbyAddress[];
+      counted: number[] }
+  /** The control plane recorded the standby out of sync: commits stop waiting for it. */
+  | { type: "uncount"; group: number; node: number }
+  | { type: "caught_up_recorded"; group: number; node: number };
+
+export interface StandbyGroupState {
+  group: number;
+  durable_sequence: number;
+  last_entry_epoch: number;
+}
+
+export type ClusterJournalMessage =
+  | { type: "ready"; groups: StandbyGroupState[]; replication_port: number }
+  /** Committed sequences per group that advanced (durable here and on every counted standby). */
+  | { type: "durable"; groups: [number, number][]; sync_ms: number }
+  | { type: "snapshot_written"; group: number; sequence: number; duration_ms: number }
+  | { type: "who_holds"; request_id: number; group: number }
+  | { type: "standby_report"; group: number; node: number; state: "caught_up" | "lagging" }
+  /** Per standby group: how long ago its primary was last heard on the replication link. */
+  | { type: "heard"; groups: [number, number][] }
+  | { type: "fenced"; group: number; durable_sequence: number }
+  /** The group's state (a snapshot buffer) for the engine worker that will lead it. */
+  | { type: "promoted"; group: number; epoch: number; durable_sequence: number;
+      buffer: SharedArrayBuffer; size_bytes: number }
+  /** Replication figures per led group and standby, for /metrics. */
+  | { type: "replication"; standbys: { group: number; node: number; lag_entries: number;
+      counted: boolean; state: string }[] }
+  | { type: "stopped" };

@@ -1,0 +1,335 @@
+// A cluster node's main-thread side (docs/cluster.md "The node"): runs the membership loop, owns
+// the cluster journal worker (cluster/node_journal/), and turns roles into action, one group at a
+// time:
+// - a group this node holds at start is led at a new epoch of its own (restart_epoch);
+// - a group it follows is taken over when the primary has been silent on the replication link
+//   for a full lease AND the lease expired by the database's clock;
+// - either way the group is fenced first (no link appends to it), the control plane decides on
+//   the journal's durable end, then the journal worker promotes it and an engine worker adopts
+//   its state; only then does the router send it orders;
+// - the standbys the journal worker reports caught up or lagging are recorded in or out of the
+//   in-sync set, and commits wait for a lagging one until that is recorded;
+// - a node deposed from any group exits (DEPOSED_EXIT_CODE): its supervisor restarts it, and it
+//   rejoins every group as a standby that cuts what the cluster never committed.
+
+import { assert, assert_never } from "../common/assert.ts";
+import type { Config } from "../config/config.ts";
+import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
+import { apply_control_plane_migrations } from "../cluster/control_plane/migrate.ts";
+import { open_disk_id } from "../cluster/membership/disk_id.ts";
+import { Membership } from "../cluster/membership/membership.ts";
+import { timer_scheduler } from "../cluster/membership/scheduler.ts";
+import type { RoutingMap as PlaneRoutingMap } from "../cluster/control_plane/routing_map.ts";
+import { load_cluster_key } from "../cluster/replication/handshake.ts";
+import { node_number } from "../cluster/replication/node_number.ts";
+import type { StandbyAddress } from "../cluster/replication/standby_sender.ts";
+import type {
+  ClusterJournalMessage, ClusterJournalRequest,
+} from "../cluster/node_journal/messages.ts";
+import type { RingShape } from "../common/ring.ts";
+import type { GroupLimits } from "../engine/rules.ts";
+import type { GroupAdoption } from "./engine_worker.ts";
+
+/** A node deposed from a group exits with this code; its supervisor restarts it as a standby. */
+export const DEPOSED_EXIT_CODE = 75;
+/** How often the controller looks at every group's role. */
+const CONTROL_INTERVAL_MS = 100;
+
+export class ClusterStartError extends Error {}
+
+/** What the controller needs from the node it runs in. */
+export interface ClusterNodeParts {
+  config: Config;
+  limits: GroupLimits;
+  rings: SharedArrayBuffer[];
+  ring_shape: RingShape;
+  control: SharedArrayBuffer;
+  adopt(adoption: GroupAdoption): void;
+  on_durable(groups: [number, number][], sync_ms: number): void;
+  on_snapshot_written(group: number, duration_ms: number): void;
+}
+
+type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading";
+
+export class ClusterController {
+  readonly node: number;
+  /** Per group: 1 once this node leads it (the engine adopted it; the router may send orders). */
+  readonly leads: Uint8Array;
+  journal_worker!: Worker;
+  private readonly steps: GroupStep[];
+  private readonly durable_end: number[];
+  private readonly heard_ms_ago: number[];
+  private heard_at_ms = performance.now();
+  private map: PlaneRoutingMap | null = null;
+  private readonly recording = new Set<string>();
+  private readonly fenced_waits = new Map<number, (durable: number) => void>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private journal_stopped!: Promise<void>;
+  /** Replication figures for /metrics, as the journal worker last reported them. */
+  replication: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
+  takeovers = 0;
+
+  private constructor(readonly cluster: ClusterConfig, private readonly parts: ClusterNodeParts,
+    readonly membership: Membership) {
+    const groups = parts.config.groups;
+    this.node = node_number(cluster.node_id);
+    this.leads = new Uint8Array(groups);
+    this.steps = new Array<GroupStep>(groups).fill("following");
+    this.durable_end = new Array<number>(groups).fill(0);
+    this.heard_ms_ago = new Array<number>(groups).fill(0);
+  }
+
+  static async start(cluster: ClusterConfig, parts: ClusterNodeParts): Promise<ClusterController> {
+    const key = load_cluster_key(cluster.key_file);
+    // The control plane's tables (a no-op once applied; concurrent starts wait on one lock).
+    await apply_control_plane_migrations(cluster.database_url, cluster.database_schema);
+    const disk_id = open_disk_id(parts.config.data_dir);
+    let controller: ClusterController | null = null;
+    const membership = new Membership({
+      config: cluster, groups: parts.config.groups, partner_map: parts.config.group_map, disk_id,
+      scheduler: timer_scheduler,
+      on_deposed: (group, epoch, holder) => controller?.deposed(group, epoch, holder),
+    });
+    const started = await membership.start();
+    switch (started.kind) {
+      case "started": break;
+      case "settings_differ":
+        throw new ClusterStartError(`the cluster's settings differ: ${started.differences.join("; ")}`);
+      case "too_many_nodes":
+        throw new ClusterStartError(`the cluster has ${started.node_count} nodes: too many`);
+      case "unreachable":
+        throw new ClusterStartError(`the control plane is unreachable: ${started.message}`);
+      default: assert_never(started, "membership start");
+    }
+    controller = new ClusterController(cluster, parts, membership);
+    await controller.refresh_map();
+    await controller.start_journal_worker(key);
+    controller.timer = setInterval(() => controller!.control_all(), CONTROL_INTERVAL_MS);
+    return controller;
+  }
+
+  /** A request to the journal worker. */
+  post(request: ClusterJournalRequest): void {
+    this.journal_worker.postMessage(request);
+  }
+
+  /** The engine worker adopted `group`: the router may send it orders from now on. */
+  on_adopted(group: number): void {
+    assert(this.steps[group] === "adopting", "adopted after a promotion");
+    this.steps[group] = "leading";
+    this.leads[group] = 1;
+    console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
+      `${this.epoch_of(group)}`);
+  }
+
+  epoch_of(group: number): number {
+    const role = this.membership.role(group);
+    return role.kind === "none" ? 0 : role.epoch;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.membership.close();
+  }
+
+  /** After the engines stopped: the journal worker writes what is left, then stops. */
+  journal_stopped_promise(): Promise<void> {
+    return this.journal_stopped;
+  }
+
+  private deposed(group: number, epoch: number, holder: string): void {
+    console.error(`[cluster] ${this.cluster.node_id} deposed from group ${group} by ${holder} ` +
+      `at epoch ${epoch}: exiting to rejoin as a standby`);
+    process.exit(DEPOSED_EXIT_CODE);
+  }
+
+  private start_journal_worker(key: Uint8Array): Promise<void> {
+    const worker = new Worker(new URL("../cluster/node_journal/worker.ts", import.meta.url).href);
+    this.journal_worker = worker;
+    let on_stopped = () => {};
+    this.journal_stopped = new Promise((resolve) => (on_stopped = resolve));
+    const [host, port] = split_address(this.cluster.replication_address);
+    return new Promise((resolve) => {
+      worker.onmessage = (event: MessageEvent<ClusterJournalMessage>) => {
+        const message = event.data;
+        if (message.type === "ready") {
+          for (const state of message.groups) this.durable_end[state.group] = state.durable_sequence;
+          return resolve();
+        }
+        if (message.type === "stopped") return on_stopped();
+        this.on_journal_message(message);
+      };
+      const { config } = this.parts;
+      this.post({ type: "init", init: {
+        groups: config.groups, data_dir: config.data_dir, limits: this.parts.limits,
+        rings: this.parts.rings, ring_shape: this.parts.ring_shape, control: this.parts.control,
+        segment_size_bytes: config.journal_segment_bytes, node: this.node, key,
+        listen_host: host, listen_port: port,
+        heartbeat_interval_ms: Math.max(1, Math.floor(this.cluster.lease_ms / 3)),
+      } });
+    });
+  }
+
+  private on_journal_message(message: Exclude<ClusterJournalMessage,
+    { type: "ready" } | { type: "stopped" }>): void {
+    switch (message.type) {
+      case "durable": return this.parts.on_durable(message.groups, message.sync_ms);
+      case "snapshot_written":
+        return this.parts.on_snapshot_written(message.group, message.duration_ms);
+      case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
+      case "standby_report": return void this.record_standby(message.group, message.node,
+        message.state);
+      case "heard":
+        this.heard_at_ms = performance.now();
+        for (const [group, ms] of message.groups) this.heard_ms_ago[group] = ms;
+        return;
+      case "fenced": {
+        const wait = this.fenced_waits.get(message.group);
+        this.fenced_waits.delete(message.group);
+        return wait?.(message.durable_sequence);
+      }
+      case "promoted":
+        this.steps[message.group] = "adopting";
+        return this.parts.adopt({ group: message.group, epoch: message.epoch,
+          buffer: message.buffer, size_bytes: message.size_bytes });
+      case "replication":
+        this.replication = message.standbys;
+        return;
+      default: return assert_never(message, "cluster journal message");
+    }
+  }
+
+  private async answer_who_holds(request_id: number, group: number): Promise<void> {
+    const lease = await this.membership.lease(group);
+    if ("kind" in lease) {
+      return this.post({ type: "holder", request_id, holder: null, error: lease.message });
+    }
+    this.post({ type: "holder", request_id, error: null, holder: {
+      node: node_number(lease.holder), epoch: lease.epoch, first_sequence: lease.first_sequence,
+    } });
+  }
+
+  private async record_standby(group: number, node: number,
+    state: "caught_up" | "lagging"): Promise<void> {
+    const key = `${group}/${node}`;
+    if (this.recording.has(key) || this.steps[group] !== "leading") return;
+    const member = this.node_of_number(node);
+    if (member === null) return;
+    this.recording.add(key);
+    try {
+      const disk = state === "caught_up" ? member.disk_id : null;
+      const recorded = await this.membership.record_in_sync(group, member.node_id, disk);
+      if (recorded.kind !== "in_sync_set") return; // unreachable: reported again, tried again
+      if (state === "caught_up") this.post({ type: "caught_up_recorded", group, node });
+      else this.post({ type: "uncount", group, node });
+      console.log(`[cluster] group ${group}: ${member.node_id} recorded ` +
+        `${state === "caught_up" ? "in" : "out of"} sync`);
+    } finally {
+      this.recording.delete(key);
+    }
+  }
+
+  private node_of_number(node: number): { node_id: string; disk_id: string } | null {
+    for (const member of this.map?.nodes.values() ?? []) {
+      if (node_number(member.node_id) === node) return member;
+    }
+    return null;
+  }
+
+  private async refresh_map(): Promise<void> {
+    const read = await this.membership.routing_map();
+    if (read.kind === "map") this.map = read.map;
+  }
+
+  private control_all(): void {
+    for (let group = 0; group < this.steps.length; group++) {
+      if (this.steps[group] === "following") void this.control(group);
+    }
+  }
+
+  // One group's next step, if its role calls for one.
+  private async control(group: number): Promise<void> {
+    const role = this.membership.role(group);
+    if (role.kind === "primary") return this.lead(group, false);
+    if (role.kind !== "standby") return;
+    const silent_ms = this.heard_ms_ago[group]! + (performance.now() - this.heard_at_ms);
+    if (silent_ms < this.cluster.lease_ms) return;
+    this.steps[group] = "deciding";
+    const check = await this.membership.may_take_over(group, silent_ms);
+    this.steps[group] = "following";
+    if (check.kind === "may_take_over") await this.lead(group, true);
+  }
+
+  // Fences the group, asks the control plane for an epoch of its own, promotes or unfences.
+  private async lead(group: number, take_over: boolean): Promise<void> {
+    this.steps[group] = "fencing";
+    const durable_end = await new Promise<number>((resolve) => {
+      this.fenced_waits.set(group, resolve);
+      this.post({ type: "fence", group });
+    });
+    this.steps[group] = "deciding";
+    await this.refresh_map();
+    const epoch = take_over ? await this.take_over(group, durable_end)
+      : await this.restart_epoch(group, durable_end);
+    if (epoch === null) {
+      this.post({ type: "unfence", group });
+      this.steps[group] = "following";
+      return;
+    }
+    this.promote(group, epoch);
+  }
+
+  private async take_over(group: number, durable_end: number): Promise<number | null> {
+    const keep = this.in_sync_standbys_of(group);
+    const taken = await this.membership.take_over(group, durable_end, keep);
+    if (taken.kind !== "taken") {
+      console.log(`[cluster] ${this.cluster.node_id}: take over of group ${group}: ${taken.kind}`);
+      return null;
+    }
+    this.takeovers++;
+    return taken.epoch;
+  }
+
+  private async restart_epoch(group: number, durable_end: number): Promise<number | null> {
+    const restarted = await this.membership.restart_epoch(group, durable_end);
+    if (restarted.kind !== "handed_over") {
+      console.log(`[cluster] ${this.cluster.node_id}: new epoch for group ${group}: ` +
+        `${restarted.kind}`);
+      return null;
+    }
+    return restarted.epoch;
+  }
+
+  /** The group's other members the control plane records in sync (kept through a takeover). */
+  private in_sync_standbys_of(group: number): string[] {
+    const route = this.map?.groups.find((g) => g.group === group);
+    if (route === undefined) return [];
+    return route.standbys.filter((s) => s.in_sync && s.node !== this.cluster.node_id &&
+      s.node !== route.primary).map((s) => s.node);
+  }
+
+  private promote(group: number, epoch: number): void {
+    const role = this.membership.role(group);
+    assert(role.kind === "primary" && role.epoch === epoch, "promoted at the granted epoch");
+    const route = this.map?.groups.find((g) => g.group === group);
+    const members = route === undefined ? [] : [route.primary, ...route.standbys.map((s) => s.node)];
+    const standbys: StandbyAddress[] = [];
+    for (const member of members) {
+      if (member === this.cluster.node_id) continue;
+      const address = this.map!.nodes.get(member);
+      if (address === undefined) continue;
+      const [host, port] = split_address(address.replication_address);
+      standbys.push({ node: node_number(member), host, port });
+    }
+    const counted = role.in_sync.filter((m) => m.node !== this.cluster.node_id)
+      .map((m) => node_number(m.node));
+    this.steps[group] = "promoting";
+    this.post({ type: "promote", group, epoch, standbys, counted });
+  }
+}
+
+function split_address(address: string): [string, number] {
+  const colon = address.lastIndexOf(":");
+  return [address.slice(0, colon), Number(address.slice(colon + 1))];
+}
