@@ -1,10 +1,9 @@
 // Applies one fetched batch of a group's events to PostgreSQL in one transaction (docs/design.md
 // section 4): the group's applied sequence is locked first, events at or below it are dropped (Kafka
 // delivers at least once) once each is found to be the event applied there (projector/fence.ts:
-// another event at an applied sequence, or an older epoch after a newer one, is refused), the rest are folded into one change per account and per hold
-// (projector/coalesce.ts) and written with one statement per table (COPY for the events, unnest
-// arrays for the rest),
-// and the new applied sequence is written in the same transaction. A batch is applied whole or not
+// another event at an applied sequence, or an older epoch after a newer one, is refused), the rest
+// are folded into one change per account and per hold (projector/coalesce.ts) and written with one
+// statement per table (COPY for the events, unnest arrays for the rest), and the new applied sequence is written in the same transaction. A batch is applied whole or not
 // at all: any failure rolls everything back, and the consumer fetches it again.
 
 import type postgres from "postgres";

@@ -4,7 +4,9 @@
 
 import { assert_never } from "../../common/assert.ts";
 import { reach, type ControlPlane, type Unreachable } from "../control_plane/connection.ts";
-import { read_routing_map, type GroupRoute, type RoutingMap } from "../control_plane/routing_map.ts";
+import {
+  read_routing_map, type GroupRoute, type RoutingMap,
+} from "../control_plane/routing_map.ts";
 import { fetch_node_metrics, lag_key, type NodeMetrics } from "./metrics.ts";
 
 export interface NodeStatus {

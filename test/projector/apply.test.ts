@@ -289,7 +289,8 @@ describe("apply_batch", () => {
     expect(await applied_row(db.sql, group)).toEqual({ sequence: 1, epoch: 1 });
   }, TEST_TIMEOUT_MS);
 
-  test("fence: the same events published again, overlapping in one batch, are skipped", async () => {
+  test("fence: the same events published again, overlapping in one batch, are skipped",
+    async () => {
     const group = new_group();
     const w = new EventWriter();
     const old_primary = [w.open(100n, 10), w.credit(100n, 70), w.credit(100n, 5)];
@@ -317,7 +318,8 @@ describe("apply_batch", () => {
     const before = await group_rows(group);
     const next = w.credit(110n, 3);
     const other_epoch = { ...events[1]!, epoch: 2 };
-    const other_content = { ...events[2]!, balance_after_minor: events[2]!.balance_after_minor + 1 };
+    const other_content =
+      { ...events[2]!, balance_after_minor: events[2]!.balance_after_minor + 1 };
     const cases: [ProjectedEvent[], number, number, number][] = [
       [[other_epoch, events[2]!, next], 2, 1, 2], // a stored event, another epoch
       [[other_content, next], 3, 1, 1], // the same epoch, other content

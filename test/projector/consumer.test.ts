@@ -516,7 +516,8 @@ describe("projector consumer", () => {
     await expect_matches_engine(group5, 5, db.sql, 2);
   }, TEST_TIMEOUT_MS);
 
-  test("fence: another event at an applied sequence stops the projector, nothing applied", async () => {
+  test("fence: another event at an applied sequence stops the projector, nothing applied",
+    async () => {
     const topic = await new_topic("fence-other", 8);
     const group6 = run_workload(6, 80, 0x5eed_0007);
     const records = records_of(group6, 6, 2);
