@@ -3,8 +3,9 @@
 // (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
 // apply_batch call, one transaction (projector/apply.ts); only then is the batch's offset resolved
 // and committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has
-// applied and sets figures rather than adding them, so a batch delivered again after a crash, a
-// rebalance or a reset of the offsets changes nothing: the effect is exactly once.
+// applied (after checking it is the same event: projector/fence.ts) and sets figures rather than
+// adding them, so a batch delivered again after a crash, a rebalance, a reset of the offsets or a
+// takeover's publishing again changes nothing: the effect is exactly once.
 //
 // Failures:
 //   - a record that does not decode, a record of another group than its partition, or events that
