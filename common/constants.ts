@@ -76,6 +76,10 @@ export const EPOCH_MAX = 0xffff_ffff;
 // `unreachable` (never `deposed`): the caller goes on as it was.
 export const CONTROL_PLANE_CONNECT_TIMEOUT_S = 2;
 export const CONTROL_PLANE_STATEMENT_TIMEOUT_MS = 2_000;
+// `bun run cluster -- status` asks each node's /metrics for this long, then shows it unreachable,
+// and reads at most this much of an answer (a node exports a few lines per group and standby).
+export const CLUSTER_STATUS_METRICS_TIMEOUT_MS = 1_000;
+export const CLUSTER_STATUS_METRICS_BYTES_MAX = 4 * 1024 * 1024;
 
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;

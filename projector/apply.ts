@@ -1,9 +1,9 @@
 // Applies one fetched batch of a group's events to PostgreSQL in one transaction (docs/design.md
 // section 4): the group's applied sequence is locked first, events at or below it are dropped (Kafka
-// delivers at least once), the rest are folded into one change per account and per hold
-// (projector/coalesce.ts) and written with one statement per table (COPY for the events, unnest
-// arrays for the rest),
-// and the new applied sequence is written in the same transaction. A batch is applied whole or not
+// delivers at least once) once each is found to be the event applied there (projector/fence.ts:
+// another event at an applied sequence, or an older epoch after a newer one, is refused), the rest
+// are folded into one change per account and per hold (projector/coalesce.ts) and written with one
+// statement per table (COPY for the events, unnest arrays for the rest), and the new applied sequence is written in the same transaction. A batch is applied whole or not
 // at all: any failure rolls everything back, and the consumer fetches it again.
 
 import type postgres from "postgres";
@@ -11,6 +11,7 @@ import { assert } from "../common/assert.ts";
 import { HoldState } from "../schema/hold_state.ts";
 import { coalesce, type AccountChange, type HoldChange } from "./coalesce.ts";
 import { verify_event, type ProjectedEvent } from "./event.ts";
+import { check_same_event, split_batch } from "./fence.ts";
 
 type Transaction = postgres.TransactionSql;
 
@@ -24,34 +25,71 @@ export interface ApplyResult {
   sequence: number;
 }
 
-/** Applies `events` (one group's, in sequence order) in one transaction; see the file comment. */
+/**
+ * Applies `events` (one group's, records in Kafka order: each record's events consecutive, records
+ * may repeat or overlap) in one transaction; see the file comment. Throws EventFenceError, having
+ * written nothing, when an event contradicts the projection (projector/fence.ts).
+ */
 export async function apply_batch(sql: postgres.Sql, group: number,
   events: readonly ProjectedEvent[]): Promise<ApplyResult> {
   assert(Number.isInteger(group) && group >= 0, "group id");
-  for (let i = 0; i < events.length; i++) {
-    verify_event(events[i]!);
-    if (i > 0) assert(events[i]!.sequence === events[i - 1]!.sequence + 1, "batch has a gap");
-  }
+  for (const event of events) verify_event(event);
   return sql.begin(async (tx) => {
     const applied = await lock_applied(tx, group);
-    const first_new = events.findIndex((event) => event.sequence > applied.sequence);
-    if (first_new === -1) {
-      return { applied_count: 0, skipped_count: events.length, sequence: applied.sequence };
-    }
-    const fresh = events.slice(first_new);
-    const first = fresh[0]!;
+    const split = split_batch(group, applied.sequence, applied.epoch, events);
+    assert(!("gap_at" in split),
+      `group ${group}: event ${"gap_at" in split ? split.gap_at : 0} follows applied ` +
+      `${applied.sequence} with a gap`);
+    await check_repeated(tx, group, split.repeated);
+    const { fresh } = split;
+    const skipped_count = events.length - fresh.length;
+    if (fresh.length === 0) return { applied_count: 0, skipped_count, sequence: applied.sequence };
     const last = fresh[fresh.length - 1]!;
-    assert(first.sequence === applied.sequence + 1,
-      `group ${group}: event ${first.sequence} follows applied ${applied.sequence} with a gap`);
-    assert(first.epoch >= applied.epoch && last.epoch >= first.epoch, "epochs never go backwards");
     await write_events(tx, group, fresh);
     await write_changes(tx, group, fresh);
     await tx`
       update applied_sequence
       set sequence = ${last.sequence}, epoch = ${last.epoch}, updated_at = now()
       where group_id = ${group}`;
-    return { applied_count: fresh.length, skipped_count: first_new, sequence: last.sequence };
+    return { applied_count: fresh.length, skipped_count, sequence: last.sequence };
   });
+}
+
+/**
+ * Events at or below the applied sequence are skipped only when each is the event the projection
+ * holds there (its orders row): one statement for all of them, by primary key.
+ */
+async function check_repeated(tx: Transaction, group: number,
+  repeated: readonly ProjectedEvent[]): Promise<void> {
+  if (repeated.length === 0) return;
+  const sequences = repeated.map((event) => event.sequence);
+  const rows = await tx`
+    select sequence::float8 as sequence, epoch::float8 as epoch,
+      engine_time_ms::float8 as engine_time_ms, partner::float8 as partner, order_id::text,
+      account_id::text, op, status, amount_minor::text, ref::text, currency,
+      balance_after_minor::float8 as balance_after_minor,
+      held_after_minor::float8 as held_after_minor,
+      counter_balance_after_minor::float8 as counter_balance_after_minor
+    from orders where group_id = ${group} and sequence = any(${sequences}::bigint[])`;
+  const held = new Map<number, ProjectedEvent>();
+  for (const row of rows) held.set(row.sequence as number, held_event_of(row));
+  for (const event of repeated) {
+    const stored = held.get(event.sequence);
+    assert(stored !== undefined,
+      `group ${group}: no orders row at applied sequence ${event.sequence}`);
+    check_same_event(group, stored, event);
+  }
+}
+
+function held_event_of(row: postgres.Row): ProjectedEvent {
+  return {
+    sequence: row.sequence, epoch: row.epoch, engine_time_ms: row.engine_time_ms,
+    order_id: BigInt(row.order_id), partner: row.partner, account: BigInt(row.account_id),
+    op: row.op, status: row.status, amount_minor: BigInt(row.amount_minor), ref: BigInt(row.ref),
+    currency: row.currency, balance_after_minor: row.balance_after_minor,
+    held_after_minor: row.held_after_minor,
+    counter_balance_after_minor: row.counter_balance_after_minor,
+  };
 }
 
 interface Applied {

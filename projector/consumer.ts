@@ -3,8 +3,9 @@
 // (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
 // apply_batch call, one transaction (projector/apply.ts); only then is the batch's offset resolved
 // and committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has
-// applied and sets figures rather than adding them, so a batch delivered again after a crash, a
-// rebalance or a reset of the offsets changes nothing: the effect is exactly once.
+// applied (after checking it is the same event: projector/fence.ts) and sets figures rather than
+// adding them, so a batch delivered again after a crash, a rebalance, a reset of the offsets or a
+// takeover's publishing again changes nothing: the effect is exactly once.
 //
 // Failures:
 //   - a record that does not decode, a record of another group than its partition, or events that
@@ -13,8 +14,10 @@
 //   - PostgreSQL unavailable (any other error of apply_batch): the batch is retried, with a
 //     backoff doubling from APPLY_RETRY_DELAY_FIRST_MS to APPLY_RETRY_DELAY_MAX_MS and a heartbeat
 //     between attempts, offsets uncommitted, until it is applied (PostgreSQL back) or stop().
-//   - an AssertionError of apply_batch (a gap after the applied sequence, an epoch going back, a
-//     bad event): fatal, as above. Assertions are never retried (common/assert.ts).
+//   - an EventFenceError of apply_batch (another event at a sequence already taken, or an older
+//     epoch after a newer one: projector/fence.ts) or an AssertionError (a gap after the applied
+//     sequence, a bad event): fatal, as above, the message naming the group, the sequence and
+//     both epochs. Neither is retried: the same records would be refused again.
 
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from "kafkajs";
 import postgres from "postgres";
@@ -23,6 +26,7 @@ import { decode_event_record } from "../events/decode.ts";
 import { silence_kafkajs_timeout_warning } from "../common/kafkajs_warning.ts";
 import { apply_batch, type ApplyResult } from "./apply.ts";
 import { projected_event_of, type ProjectedEvent } from "./event.ts";
+import { EventFenceError } from "./fence.ts";
 
 /** First wait after a failed apply; it doubles per attempt. */
 export const APPLY_RETRY_DELAY_FIRST_MS = 100;
@@ -87,8 +91,10 @@ export class ProjectorFatalError extends Error {
   readonly partition: number;
   readonly offset: string;
 
-  constructor(topic: string, partition: number, offset: string, reason: string) {
-    super(`projector stopped at topic ${topic} partition ${partition} offset ${offset}: ${reason}`);
+  /** `cause`: the error that stopped it, when there was one (an EventFenceError, ...). */
+  constructor(topic: string, partition: number, offset: string, reason: string, cause?: Error) {
+    super(`projector stopped at topic ${topic} partition ${partition} offset ${offset}: ${reason}`,
+      cause === undefined ? undefined : { cause });
     this.topic = topic;
     this.partition = partition;
     this.offset = offset;
@@ -189,16 +195,16 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
       if (header.group !== partition) {
         return fail(where(`a record of group ${header.group} on the partition of group ${partition}`));
       }
-      // The same record twice in a batch (a producer's retry): what was taken is not taken again.
-      if (header.last_sequence <= batch_last_sequence) continue;
       if (batch_last_sequence > 0 && header.first_sequence > batch_last_sequence + 1) {
         return fail(where(`sequences ${batch_last_sequence + 1}..${header.first_sequence - 1} ` +
           `of group ${partition} are missing`));
       }
+      // Records repeated or overlapping (a producer's retry, a new primary publishing again) are
+      // all passed on: apply_batch checks that each repeated event is the one taken (the fence).
       for (let index = 0; index < record.event_count; index++) {
-        if (record.sequence(index) > batch_last_sequence) events.push(projected_event_of(record, index));
+        events.push(projected_event_of(record, index));
       }
-      batch_last_sequence = header.last_sequence;
+      batch_last_sequence = Math.max(batch_last_sequence, header.last_sequence);
     }
 
     let result: ApplyResult | null = null;
@@ -208,9 +214,9 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
       try {
         result = await apply_batch(sql, partition, events);
       } catch (error) {
-        if (error instanceof AssertionError) {
+        if (error instanceof AssertionError || error instanceof EventFenceError) {
           return fail(new ProjectorFatalError(topic, partition, `${first_offset}..${last_offset}`,
-            `apply_batch refused the batch: ${error.message}`));
+            `apply_batch refused the batch: ${error.message}`, error));
         }
         log(`projector: partition ${partition} offsets ${first_offset}..${last_offset}: apply ` +
           `attempt ${attempt} failed (${describe(error)}); retrying in ${delay_ms} ms, uncommitted`);

@@ -75,7 +75,8 @@ function checked(env: Env, name: string, problem_of: (text: string) => string | 
   return text;
 }
 
-function database_url_of(text: string): string {
+/** CLUSTER_DATABASE_URL checked (the cluster tool reads it too). */
+export function database_url_of(text: string): string {
   if (!/^postgres(ql)?:\/\/[^\s]+$/.test(text)) {
     throw new ConfigError(
       "CLUSTER_DATABASE_URL must be postgres://user[:password]@host[:port]/database");

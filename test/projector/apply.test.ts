@@ -8,6 +8,8 @@ import { AssertionError } from "../../common/assert.ts";
 import { HoldState } from "../../schema/hold_state.ts";
 import { apply_batch, copy_in } from "../../projector/apply.ts";
 import { change_key, coalesce } from "../../projector/coalesce.ts";
+import type { ProjectedEvent } from "../../projector/event.ts";
+import { EventFenceError } from "../../projector/fence.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
@@ -47,6 +49,17 @@ async function expect_account(group: number, writer: EventWriter, account: bigin
     state: model.state,
     available: model.balance_minor - model.held_minor + model.overdraft_limit_minor,
   });
+}
+
+/** Every row the projection holds for the group, but the times it was written at. */
+async function group_rows(group: number): Promise<string> {
+  const accounts = await db.sql`
+    select account_id::text, balance_minor::text, held_minor::text, state, last_sequence::text
+    from accounts where group_id = ${group} order by account_id`;
+  const orders = await db.sql`
+    select sequence::text, epoch::text, balance_after_minor::text
+    from orders where group_id = ${group} order by sequence`;
+  return JSON.stringify({ accounts, orders, applied: await applied_row(db.sql, group) });
 }
 
 describe("apply_batch", () => {
@@ -272,8 +285,80 @@ describe("apply_batch", () => {
     const after_gap = { ...ghost, account: 80n, sequence: ghost.sequence + 1 };
     await expect(apply_batch(db.sql, group, [after_gap])).rejects.toThrow(/gap/);
     await expect(apply_batch(db.sql, group, [{ ...ghost, account: 80n, epoch: 0 }]))
-      .rejects.toThrow(/epochs/);
+      .rejects.toThrow(EventFenceError);
     expect(await applied_row(db.sql, group)).toEqual({ sequence: 1, epoch: 1 });
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: the same events published again, overlapping in one batch, are skipped",
+    async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const old_primary = [w.open(100n, 10), w.credit(100n, 70), w.credit(100n, 5)];
+    w.epoch = 2; // the new primary publishes the old epoch's committed events again, then its own
+    const new_primary = [w.debit(100n, 20), w.credit(100n, 1)];
+    expect(await apply_batch(db.sql, group, old_primary.slice(0, 2))).toEqual({
+      applied_count: 2, skipped_count: 0, sequence: 2,
+    });
+    const batch = [...old_primary, ...old_primary.slice(1), new_primary[0]!, ...new_primary];
+    expect(await apply_batch(db.sql, group, batch)).toEqual({
+      applied_count: 3, skipped_count: 5, sequence: 5,
+    });
+    await expect_account(group, w, 100n);
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 5, epoch: 2 });
+    expect(await apply_batch(db.sql, group, [...old_primary, ...new_primary])).toEqual({
+      applied_count: 0, skipped_count: 5, sequence: 5,
+    });
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: another event at an applied sequence is refused and changes nothing", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const events = [w.open(110n, 11), w.credit(110n, 40), w.credit(110n, 2)];
+    await apply_batch(db.sql, group, events);
+    const before = await group_rows(group);
+    const next = w.credit(110n, 3);
+    const other_epoch = { ...events[1]!, epoch: 2 };
+    const other_content =
+      { ...events[2]!, balance_after_minor: events[2]!.balance_after_minor + 1 };
+    const cases: [ProjectedEvent[], number, number, number][] = [
+      [[other_epoch, events[2]!, next], 2, 1, 2], // a stored event, another epoch
+      [[other_content, next], 3, 1, 1], // the same epoch, other content
+      [[next, { ...next, order_id: next.order_id + 1n }], 4, 1, 1], // within one batch
+    ];
+    for (const [batch, sequence, held_epoch, event_epoch] of cases) {
+      const error = await apply_batch(db.sql, group, batch).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(EventFenceError);
+      const fence = error as EventFenceError;
+      expect({ refusal: fence.refusal, group: fence.group, sequence: fence.sequence,
+        held_epoch: fence.held_epoch, event_epoch: fence.event_epoch }).toEqual({
+        refusal: "different_event", group, sequence, held_epoch, event_epoch,
+      });
+      expect(fence.message).toContain(`group ${group} sequence ${sequence}`);
+      expect(await group_rows(group)).toBe(before);
+    }
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: an older epoch after a newer one is refused and changes nothing", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    w.epoch = 3;
+    await apply_batch(db.sql, group, [w.open(120n, 12), w.credit(120n, 9)]);
+    const before = await group_rows(group);
+    w.epoch = 2;
+    const stale = [w.credit(120n, 1), w.credit(120n, 1)];
+    // Past what epoch 3 wrote: epoch 2 after it, then epoch 3 after 4 within one batch.
+    for (const [batch, sequence, held_epoch, event_epoch] of [
+      [stale, 3, 3, 2], [[{ ...stale[0]!, epoch: 4 }, { ...stale[1]!, epoch: 3 }], 4, 4, 3],
+    ] as const) {
+      const error = await apply_batch(db.sql, group, batch).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(EventFenceError);
+      const fence = error as EventFenceError;
+      expect({ refusal: fence.refusal, sequence: fence.sequence, held_epoch: fence.held_epoch,
+        event_epoch: fence.event_epoch }).toEqual({
+        refusal: "older_epoch", sequence, held_epoch, event_epoch,
+      });
+      expect(await group_rows(group)).toBe(before);
+    }
   }, TEST_TIMEOUT_MS);
 
   test("groups are independent", async () => {

@@ -9,7 +9,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkajs";
 import type postgres from "postgres";
+import { crc32 } from "../../events/crc32.ts";
 import { decode_event_record } from "../../events/decode.ts";
+import {
+  CRC32_START_OFFSET, EVENT_BALANCE_AFTER_OFFSET, event_offset, HEADER_CRC32_OFFSET,
+  HEADER_EPOCH_OFFSET,
+} from "../../events/event_layout.ts";
+import { EventFenceError } from "../../projector/fence.ts";
 import { EventRecordBuilder } from "../../events/encode.ts";
 import { HoldState } from "../../schema/hold_state.ts";
 import {
@@ -134,6 +140,35 @@ function records_of(h: EngineHarness, group: number, entries_per_record: number)
   return records;
 }
 
+/** A copy of `record` as written at `epoch`: the header's epoch changed, the CRC made again. */
+function at_epoch(record: Uint8Array, epoch: number): Uint8Array {
+  const copy = record.slice();
+  new DataView(copy.buffer).setUint32(HEADER_EPOCH_OFFSET, epoch, true);
+  return seal_again(copy);
+}
+
+/** A copy of `record` whose first event's balance after is one more: another event, well formed. */
+function with_other_content(record: Uint8Array): Uint8Array {
+  const copy = record.slice();
+  const view = new DataView(copy.buffer);
+  const at = event_offset(0) + EVENT_BALANCE_AFTER_OFFSET;
+  view.setBigInt64(at, view.getBigInt64(at, true) + 1n, true);
+  return seal_again(copy);
+}
+
+function seal_again(record: Uint8Array): Uint8Array {
+  new DataView(record.buffer).setUint32(HEADER_CRC32_OFFSET,
+    crc32(record.subarray(CRC32_START_OFFSET)), true);
+  expect(decode_event_record(record).ok).toBe(true);
+  return record;
+}
+
+function first_sequence_of(record: Uint8Array): number {
+  const decoded = decode_event_record(record);
+  if (!decoded.ok) throw new Error(`a test record does not decode: ${decoded.error}`);
+  return decoded.record.header.first_sequence;
+}
+
 // --- Kafka ---------------------------------------------------------------------------------------
 
 async function new_topic(label: string, partitions: number): Promise<string> {
@@ -211,8 +246,46 @@ async function wait_for_committed_end(topic: string, group_id: string): Promise<
     async () => JSON.stringify(await state()));
 }
 
+/**
+ * Waits until the projector stops itself (answers its error) or `group_id` commits the topic to
+ * its end (answers null: the projector took everything).
+ */
+async function stopped_or_caught_up(projector: Projector, topic: string,
+  group_id: string): Promise<unknown> {
+  let stopped: unknown = null;
+  projector.done.catch((error: unknown) => {
+    stopped = error;
+  });
+  let caught_up = false;
+  await wait_until("the projector to stop or catch up",
+    async () => {
+      if (stopped !== null) return true;
+      const ends = await admin.fetchTopicOffsets(topic);
+      const committed = await admin.fetchOffsets({ groupId: group_id, topics: [topic] });
+      const partitions = committed[0]?.partitions ?? [];
+      caught_up = ends.every((end) => end.high === "0" ||
+        partitions.find((p) => p.partition === end.partition)?.offset === end.high);
+      return caught_up;
+    },
+    async () => "neither");
+  if (stopped !== null) running.splice(running.indexOf(projector), 1);
+  return stopped;
+}
+
+/** The fence's refusal that stopped the projector, as the test reads it. */
+function fence_of(error: unknown): Record<string, unknown> {
+  expect(error).toBeInstanceOf(ProjectorFatalError);
+  const cause = (error as ProjectorFatalError).cause;
+  expect(cause).toBeInstanceOf(EventFenceError);
+  const fence = cause as EventFenceError;
+  expect((error as Error).message).toContain(`group ${fence.group} sequence ${fence.sequence}`);
+  return { refusal: fence.refusal, group: fence.group, sequence: fence.sequence,
+    held_epoch: fence.held_epoch, event_epoch: fence.event_epoch };
+}
+
 /** PostgreSQL must hold exactly the engine's state for the group. */
-async function expect_matches_engine(h: EngineHarness, group: number, sql = db.sql): Promise<void> {
+async function expect_matches_engine(h: EngineHarness, group: number, sql = db.sql,
+  epoch = 1): Promise<void> {
   const engine = h.engine;
   const a = engine.accounts;
   const id_of = (slot: number) => (BigInt(a.id_hi(slot)) << 32n) | BigInt(a.id_lo(slot));
@@ -268,7 +341,7 @@ async function expect_matches_engine(h: EngineHarness, group: number, sql = db.s
   expect([...db_orders]).toEqual(engine_orders);
 
   expect(engine_orders.length).toBe(h.last_sequence);
-  expect(await applied_row(sql, group)).toEqual({ sequence: h.last_sequence, epoch: 1 });
+  expect(await applied_row(sql, group)).toEqual({ sequence: h.last_sequence, epoch });
 }
 
 /** Everything the projector wrote for the groups, but the timestamps of when it wrote it. */
@@ -422,5 +495,72 @@ describe("projector consumer", () => {
     } finally {
       await bare.drop();
     }
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: the same events published again by a new primary change nothing", async () => {
+    const topic = await new_topic("fence-same", 8);
+    const group5 = run_workload(5, 120, 0x5eed_0006);
+    const records = records_of(group5, 5, 2);
+    const half = records.length >> 1;
+    const old_primary = records.slice(0, half);
+    // The new primary (epoch 2) publishes again what it found committed, chunked its own way
+    // (one entry per record), then its own events; in the same fetch as the old ones.
+    const again = records_of(group5, 5, 1).filter((r) => first_sequence_of(r) <=
+      first_sequence_of(records[half]!) - 1).slice(-7);
+    const new_primary = records.slice(half).map((record) => at_epoch(record, 2));
+    await produce(topic, 5, [...old_primary, ...again, ...new_primary, ...new_primary.slice(2)]);
+    const group_id = `projector-fence-same-${run_id}`;
+    const projector = await start(topic, group_id);
+    expect(await stopped_or_caught_up(projector, topic, group_id)).toBeNull();
+    await stop(projector);
+    await expect_matches_engine(group5, 5, db.sql, 2);
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: another event at an applied sequence stops the projector, nothing applied",
+    async () => {
+    const topic = await new_topic("fence-other", 8);
+    const group6 = run_workload(6, 80, 0x5eed_0007);
+    const records = records_of(group6, 6, 2);
+    await produce(topic, 6, records);
+    const group_id = `projector-fence-other-${run_id}`;
+    const projector = await start(topic, group_id);
+    await wait_for_applied(6, group6.last_sequence);
+    await wait_for_committed_end(topic, group_id);
+    const before = await snapshot([6]);
+    // A writer at epoch 2 claims sequences epoch 1 wrote and the projection applied.
+    const forged = at_epoch(records[3]!, 2);
+    await produce(topic, 6, [forged, ...records.slice(4)]);
+    const expected = { refusal: "different_event", group: 6,
+      sequence: first_sequence_of(forged), held_epoch: 1, event_epoch: 2 };
+    expect(fence_of(await stopped_or_caught_up(projector, topic, group_id))).toEqual(expected);
+    expect(await snapshot([6])).toBe(before);
+    const committed = async () => (await admin.fetchOffsets({ groupId: group_id, topics: [topic] }))
+      [0]?.partitions.find((p) => p.partition === 6)?.offset;
+    expect(await committed()).toBe(String(records.length));
+    // Started again, it meets the same record and stops again: it never skips it.
+    const restarted = await start(topic, group_id);
+    expect(fence_of(await stopped_or_caught_up(restarted, topic, group_id))).toEqual(expected);
+    expect(await snapshot([6])).toBe(before);
+    expect(await committed()).toBe(String(records.length));
+  }, TEST_TIMEOUT_MS);
+
+  test("fence: an older epoch after a newer one stops the projector, nothing applied", async () => {
+    const topic = await new_topic("fence-older", 8);
+    const group7 = run_workload(7, 80, 0x5eed_0008);
+    const records = records_of(group7, 7, 2);
+    const half = records.length >> 1;
+    await produce(topic, 7, records.slice(0, half).map((record) => at_epoch(record, 3)));
+    const group_id = `projector-fence-older-${run_id}`;
+    const projector = await start(topic, group_id);
+    await wait_for_applied(7, first_sequence_of(records[half]!) - 1);
+    await wait_for_committed_end(topic, group_id);
+    const before = await snapshot([7]);
+    // A deposed primary (epoch 2) publishes past what epoch 3 wrote.
+    await produce(topic, 7, records.slice(half).map((record) => at_epoch(record, 2)));
+    expect(fence_of(await stopped_or_caught_up(projector, topic, group_id))).toEqual({
+      refusal: "older_epoch", group: 7, sequence: first_sequence_of(records[half]!),
+      held_epoch: 3, event_epoch: 2,
+    });
+    expect(await snapshot([7])).toBe(before);
   }, TEST_TIMEOUT_MS);
 });
