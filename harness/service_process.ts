@@ -39,6 +39,8 @@ export interface ServiceOptions {
   /** Extra or overriding environment variables (over SMALL_LIMITS_ENV). */
   env?: Record<string, string>;
   ready_timeout_ms?: number;
+  /** The HTTP port (a cluster node advertises its own); a free one otherwise. */
+  port?: number;
 }
 
 /** A free TCP port on 127.0.0.1: bind port 0, read the port, close. */
@@ -132,8 +134,9 @@ export class ServiceProcess {
   static async start(options: ServiceOptions = {}): Promise<ServiceProcess> {
     const data_dir = options.data_dir ?? temp_data_dir();
     const failures: string[] = [];
-    for (let attempt = 1; attempt <= PORT_ATTEMPTS_MAX; attempt++) {
-      const port = free_port();
+    const attempts = options.port === undefined ? PORT_ATTEMPTS_MAX : 1;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const port = options.port ?? free_port();
       // A free TCP port too (unless the caller names one), so servers never meet on the default.
       const env: Record<string, string> = {
         ...SMALL_LIMITS_ENV, TCP_PORT: String(free_port()), ...options.env, DATA_DIR: data_dir,
@@ -165,10 +168,11 @@ export class ServiceProcess {
   restart(options: Omit<ServiceOptions, "data_dir"> = {}): Promise<ServiceProcess> {
     if (this.running) throw new Error("restart() of a process that is still running");
     const env = { ...this.env, ...options.env };
+    const port = env.NODE_HTTP_ADDRESS === undefined ? undefined : this.port; // advertised
     delete env.PORT;
     delete env.DATA_DIR;
-    if (options.env?.TCP_PORT === undefined) delete env.TCP_PORT;
-    return ServiceProcess.start({ ...options, data_dir: this.data_dir, env });
+    if (options.env?.TCP_PORT === undefined && port === undefined) delete env.TCP_PORT;
+    return ServiceProcess.start({ port, ...options, data_dir: this.data_dir, env });
   }
 
   /** A restart that must fail: what the failure said (the process's output included). */

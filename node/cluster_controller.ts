@@ -230,6 +230,10 @@ export class ClusterController {
     }
   }
 
+  node_id_of(node: number): string | null {
+    return this.node_of_number(node)?.node_id ?? null;
+  }
+
   private node_of_number(node: number): { node_id: string; disk_id: string } | null {
     for (const member of this.map?.nodes.values() ?? []) {
       if (node_number(member.node_id) === node) return member;

@@ -52,6 +52,8 @@ export class Metrics {
   private tcp_connections_refused = 0;
   /** The publisher's lines (publisher/progress.ts), once a publisher runs (service_node.ts). */
   publisher_text: () => string = () => "";
+  /** A cluster node's replication figures (node/cluster_metrics.ts); empty on a single node. */
+  cluster_text: () => string = () => "";
 
   count_tcp_refused(): void {
     this.tcp_connections_refused++;
@@ -113,6 +115,8 @@ export class Metrics {
     out.push(this.snapshot.render("balance_snapshot_write_seconds", "Duration of writing one group snapshot.", 0.001));
     out.push("# HELP balance_recovery_seconds Time from start to ready (snapshot load and journal replay).",
       "# TYPE balance_recovery_seconds gauge", `balance_recovery_seconds ${this.recovery_seconds}`);
+    const cluster = this.cluster_text();
+    if (cluster !== "") out.push(cluster);
     const publisher = this.publisher_text();
     if (publisher !== "") out.push(publisher);
     return out.join("\n") + "\n";

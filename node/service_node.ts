@@ -11,6 +11,7 @@ import { group_dir } from "../journal/segment_names.ts";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
 import { ClusterController } from "./cluster_controller.ts";
+import { cluster_metrics_text } from "./cluster_metrics.ts";
 import type { EngineWorkerInit, EngineWorkerMessage, GroupAdoption } from "./engine_worker.ts";
 import { WorkerControl } from "../common/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
@@ -151,6 +152,8 @@ export class ServiceNode {
       on_snapshot_written: (group, duration_ms) => this.on_snapshot_written(group, duration_ms),
     });
     this.journal_worker = this.cluster_controller.journal_worker;
+    const controller = this.cluster_controller;
+    this.metrics.cluster_text = () => cluster_metrics_text(controller);
     this.journal_stopped = this.cluster_controller.journal_stopped_promise();
     this.engines.forEach((handle) => this.drain_results(handle));
     this.metrics.recovery_seconds = (performance.now() - started_ms) / 1000;
@@ -380,6 +383,7 @@ export class ServiceNode {
     await Promise.all(this.engines.map((e) => e.stopped));
     this.control.request_journal_stop();
     await this.journal_stopped;
+    await this.cluster_controller?.stop();
     this.ready = false;
     for (const timer of this.timers) clearInterval(timer);
     for (const handle of this.engines) handle.worker.terminate();

@@ -35,10 +35,17 @@ export function members_of(group: number, node_ids: readonly string[],
   return members;
 }
 
-/** Places every group not placed yet over the registered nodes; see the file comment. */
-export async function place_groups(plane: ControlPlane, lease_ms: number): Promise<PlaceOutcome> {
+/**
+ * Places every group not placed yet over the registered nodes; see the file comment. Nothing is
+ * placed before `nodes_min` nodes (at least REPLICAS) registered: a cluster started node by node
+ * spreads its first placement over all of them (INITIAL_NODES).
+ */
+export async function place_groups(plane: ControlPlane, lease_ms: number,
+  nodes_min = 1): Promise<PlaceOutcome> {
   const problem = lease_ms_problem(lease_ms);
   assert(problem === null, `placement: ${problem}`);
+  assert(Number.isInteger(nodes_min) && nodes_min >= 1 && nodes_min <= CLUSTER_NODES_MAX,
+    "placement: nodes_min in range");
   return reach(() => plane.sql.begin(async (tx) => {
     const settings = await lock_settings(tx);
     if (settings === null) return { kind: "not_initialised" } as const;
@@ -46,7 +53,7 @@ export async function place_groups(plane: ControlPlane, lease_ms: number): Promi
     if (nodes.length > CLUSTER_NODES_MAX) {
       return { kind: "too_many_nodes", node_count: nodes.length } as const;
     }
-    if (nodes.length < settings.replicas) {
+    if (nodes.length < Math.max(settings.replicas, nodes_min)) {
       const replicas = settings.replicas;
       return { kind: "too_few_nodes", node_count: nodes.length, replicas } as const;
     }

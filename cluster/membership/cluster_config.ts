@@ -4,7 +4,7 @@
 
 import { ConfigError, integer, type Env } from "../../config/config.ts";
 import {
-  LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, REPLICAS_DEFAULT, REPLICAS_MAX,
+  CLUSTER_NODES_MAX, LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, REPLICAS_DEFAULT, REPLICAS_MAX,
 } from "../../common/constants.ts";
 import {
   address_problem, CONTROL_PLANE_SCHEMA_DEFAULT, node_id_problem, schema_problem,
@@ -25,6 +25,11 @@ export interface ClusterConfig {
   replicas: number;
   /** LEASE_MS: a lease's length (default LEASE_MS_DEFAULT). */
   lease_ms: number;
+  /**
+   * INITIAL_NODES: the groups are first placed once this many nodes registered (default: REPLICAS,
+   * at least REPLICAS), so a cluster started node by node spreads its primaries over all of them.
+   */
+  initial_nodes: number;
   /** CLUSTER_KEY_FILE: the key every replication link proves (replication/handshake.ts). */
   key_file: string;
 }
@@ -36,7 +41,7 @@ export const CLUSTER_VARIABLES_REQUIRED = [
 ] as const;
 /** These have defaults, but setting one of them alone still asks for a cluster. */
 export const CLUSTER_VARIABLES_OPTIONAL = [
-  "CLUSTER_DATABASE_SCHEMA", "REPLICAS", "LEASE_MS",
+  "CLUSTER_DATABASE_SCHEMA", "REPLICAS", "LEASE_MS", "INITIAL_NODES",
 ] as const;
 
 function is_set(env: Env, name: string): boolean {
@@ -53,6 +58,7 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
     const set = names.filter((name) => is_set(env, name));
     throw new ConfigError(`a cluster node needs ${missing.join(", ")} (set: ${set.join(", ")})`);
   }
+  const replicas = integer(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX);
   return {
     node_id: checked(env, "NODE_ID", node_id_problem),
     http_address: checked(env, "NODE_HTTP_ADDRESS", address_problem),
@@ -62,7 +68,8 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
     database_schema: is_set(env, "CLUSTER_DATABASE_SCHEMA")
       ? checked(env, "CLUSTER_DATABASE_SCHEMA", schema_problem)
       : CONTROL_PLANE_SCHEMA_DEFAULT,
-    replicas: integer(env, "REPLICAS", REPLICAS_DEFAULT, 1, REPLICAS_MAX),
+    replicas,
+    initial_nodes: integer(env, "INITIAL_NODES", replicas, replicas, CLUSTER_NODES_MAX),
     lease_ms: integer(env, "LEASE_MS", LEASE_MS_DEFAULT, LEASE_MS_MIN, LEASE_MS_MAX),
     key_file: env.CLUSTER_KEY_FILE!,
   };

@@ -120,7 +120,8 @@ export class Membership {
 
   /** Places the groups not placed yet; null unless it ends the start. */
   private async place(): Promise<StartOutcome | null> {
-    const placed = await place_groups(this.plane, this.options.config.lease_ms);
+    const { lease_ms, initial_nodes } = this.options.config;
+    const placed = await place_groups(this.plane, lease_ms, initial_nodes);
     switch (placed.kind) {
       case "placed": return null;
       // Not enough nodes yet: the node whose registration makes REPLICAS places them at its
@@ -197,6 +198,10 @@ export class Membership {
   }
 
   private step_down(group: number, epoch: number, holder: string): void {
+    const now = this.roles[group]!;
+    // An answer overtaken by this node's own new epoch (a restart_epoch ran meanwhile) deposes
+    // nothing: the epoch that refused it is this node's.
+    if (now.kind === "primary" && now.epoch >= epoch) return;
     this.roles[group] = {
       kind: "standby", epoch, holder, expires_at: null, in_sync: false,
     };

@@ -4,8 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../config/config.ts";
 import {
-  LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, NODE_ADDRESS_LENGTH_MAX, NODE_ID_LENGTH_MAX,
-  REPLICAS_DEFAULT, REPLICAS_MAX,
+  CLUSTER_NODES_MAX, LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN, NODE_ADDRESS_LENGTH_MAX,
+  NODE_ID_LENGTH_MAX, REPLICAS_DEFAULT, REPLICAS_MAX,
 } from "../../common/constants.ts";
 import { load_cluster_config } from "../../cluster/membership/cluster_config.ts";
 
@@ -41,7 +41,7 @@ describe("load_cluster_config", () => {
       replication_address: "127.0.0.1:9191",
       database_url: "postgres://postgres@127.0.0.1:55432/balance",
       database_schema: "cluster", replicas: REPLICAS_DEFAULT, lease_ms: LEASE_MS_DEFAULT,
-      key_file: "/etc/balance/cluster.key",
+      key_file: "/etc/balance/cluster.key", initial_nodes: REPLICAS_DEFAULT,
     });
   });
 
@@ -65,6 +65,18 @@ describe("load_cluster_config", () => {
     expect(error_of({ ...FULL, REPLICAS: `${REPLICAS_MAX + 1}` })).toContain("REPLICAS must be");
     expect(error_of({ ...FULL, REPLICAS: "2.5" })).toContain("REPLICAS must be a whole number");
     expect(error_of({ ...FULL, REPLICAS: "-1" })).toContain("REPLICAS must be a whole number");
+  });
+
+  test("INITIAL_NODES: REPLICAS by default, at least REPLICAS, at most CLUSTER_NODES_MAX", () => {
+    expect(load_cluster_config({ ...FULL, REPLICAS: "3" })!.initial_nodes).toBe(3);
+    expect(load_cluster_config({ ...FULL, REPLICAS: "2", INITIAL_NODES: "2" })!.initial_nodes)
+      .toBe(2);
+    expect(load_cluster_config({ ...FULL, INITIAL_NODES: `${CLUSTER_NODES_MAX}` })!
+      .initial_nodes).toBe(CLUSTER_NODES_MAX);
+    expect(error_of({ ...FULL, REPLICAS: "3", INITIAL_NODES: "2" })).toBe(
+      `INITIAL_NODES must be between 3 and ${CLUSTER_NODES_MAX}, got 2`);
+    expect(error_of({ ...FULL, INITIAL_NODES: `${CLUSTER_NODES_MAX + 1}` }))
+      .toContain("INITIAL_NODES must be");
   });
 
   test("LEASE_MS at its bounds", () => {

@@ -74,6 +74,7 @@ export function node_config(index: number, db: TestPlane, shape: NodeShape): Clu
     replicas: shape.replicas,
     lease_ms: shape.lease_ms,
     key_file: "/nonexistent/cluster.key", // the loop alone reads no key
+    initial_nodes: shape.replicas,
   };
 }
 
