@@ -1,0 +1,59 @@
+// A primary frozen (SIGSTOP) past its lease: a standby takes over by itself. Resumed (SIGCONT), the
+// old primary acknowledges nothing afterwards (its standby follows the new epoch and refuses its
+// entries, so nothing it holds can commit); its next renewal answers `deposed` and it exits to be
+// restarted as a standby, which cuts the tail it wrote that the cluster never committed. The load
+// moves to the new primary; nothing is lost or doubled.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { DEPOSED_EXIT_CODE } from "../../node/cluster_controller.ts";
+import { TestCluster } from "./cluster_support.ts";
+import { SERVICES_TIMEOUT_MS } from "./control_support.ts";
+import { SteadyLoad } from "./steady_load.ts";
+
+const PARTNER_GROUPS = new Map([[7, 0], [8, 1]]);
+const LEASE_MS = 1_000;
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start("frozen", {
+    nodes: 2, groups: 2, replicas: 2, lease_ms: LEASE_MS, group_map: "7:0,8:1",
+  });
+}, SERVICES_TIMEOUT_MS);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe("a frozen primary", () => {
+  test("SIGSTOP past the lease, takeover, SIGCONT: it acknowledges nothing, exits, rejoins", async () => {
+    const load = new SteadyLoad(cluster, PARTNER_GROUPS);
+    await load.start();
+    await cluster.wait_in_sync(0);
+    const frozen = await cluster.leader_of(0);
+    const frozen_process = cluster.node(frozen);
+    await cluster.until("requests in flight", () => (load.in_flight.get(frozen) ?? 0) >= 2);
+    await cluster.kill(frozen, "SIGSTOP");
+    const successor = await cluster.leader_of(0, frozen);
+    const taken_at_ms = performance.now();
+    expect(successor).not.toBe(frozen);
+    await cluster.until("group 0 answers", () => load.first_answer_after(0, taken_at_ms,
+      successor) !== null);
+    await cluster.kill(frozen, "SIGCONT");
+    // Its own renewal tells it it was deposed: it exits, acknowledging nothing meanwhile.
+    expect(await frozen_process.exited).toBe(DEPOSED_EXIT_CODE);
+    expect(frozen_process.stderr()).toContain(`deposed from group 0 by ${successor}`);
+    const late = (load.answered_at_ms.get(0) ?? [])
+      .filter((a) => a.node === frozen && a.at_ms > taken_at_ms);
+    expect(late).toEqual([]);
+    // The fault hit work in flight: requests to the frozen node got no answer from it.
+    expect(load.failures.get(frozen) ?? 0).toBeGreaterThan(0);
+    cluster.processes.delete(frozen);
+    await cluster.start_node(frozen); // its supervisor restarts it: a standby again
+    await cluster.wait_in_sync(0);
+    await cluster.wait_in_sync(1);
+    await load.stop();
+    await load.check();
+    expect(load.answered_count()).toBe(load.orders.size);
+  }, 120_000);
+});
