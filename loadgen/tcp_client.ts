@@ -239,7 +239,7 @@ export class TcpConnection implements Connection {
       case "pong":
         return;
       case "hello": case "order_batch": case "account_query": case "order_query":
-      case "order_status": case "ping":
+      case "order_status": case "ping": case "routing_map_query": case "routing_map_reply":
         throw new Error(`unexpected ${decoded.type} frame`);
       default:
         assert_never(decoded, "frame");

@@ -10,6 +10,7 @@ import {
 } from "../../common/constants.ts";
 import { Partitioning } from "../../router/partition.ts";
 import { Ring } from "../../common/ring.ts";
+import { LEADS_EVERY_GROUP, type GroupLeadership } from "../../router/leadership.ts";
 import { Router } from "../../router/router.ts";
 import * as S from "../../common/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
@@ -30,11 +31,12 @@ function orders_of(partners: number[], linked: number[] = []): Uint8Array {
   return bytes;
 }
 
-function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000) {
+function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000,
+  leadership: GroupLeadership = LEADS_EVERY_GROUP) {
   const inbound = Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES });
   const counters = { on_results: () => {} };
-  const router = new Router(new Partitioning(groups, 1, pinned), [inbound], 60_000, counters,
-    in_flight_max);
+  const router = new Router(new Partitioning(groups, 1, pinned), leadership, [inbound], 60_000,
+    counters, in_flight_max);
   return { router, inbound };
 }
 
