@@ -1,6 +1,7 @@
 // The main thread's router: refuses every linked chain that names more than one partner, and every
-// chain of a group this node does not lead (chains.ts, leadership.ts), splits the rest of a batch by group, copies each part into its engine worker's
-// inbound ring (one copy, no per-order decoding), and answers once every part's results are back
+// chain of a group this node does not lead (chains.ts, leadership.ts), splits the rest of a batch
+// by group, copies each part into its engine worker's inbound ring (one copy, no per-order
+// decoding), and answers once every part's results are back
 // and durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
 // too many requests in flight answer busy, so memory stays bounded whatever the load.
 

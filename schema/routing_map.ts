@@ -36,13 +36,15 @@ function fail(what: string): never {
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(`${what} not an object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`${what} not an object`);
+  }
   return value as Record<string, unknown>;
 }
 
 function array(value: unknown, what: string, length_max: number): unknown[] {
   if (!Array.isArray(value)) fail(`${what} not an array`);
-  if (value.length > length_max) fail(`${what} has ${value.length} entries, more than ${length_max}`);
+  if (value.length > length_max) fail(`${what} has ${value.length} entries, over ${length_max}`);
   return value;
 }
 
@@ -106,7 +108,7 @@ function parse_group(value: unknown, index: number, node_ids: ReadonlySet<string
 /** A map from untrusted JSON (already parsed), every field checked; throws an Error naming it. */
 export function parse_routing_map(json: unknown): RoutingMap {
   const map = record(json, "the map");
-  if (map.version !== ROUTING_MAP_VERSION) fail(`version ${JSON.stringify(map.version)}, expected 1`);
+  if (map.version !== ROUTING_MAP_VERSION) fail(`version ${JSON.stringify(map.version)}, not 1`);
   const groups = integer(map.groups, "groups", 1, GROUPS_MAX);
   const group_map = array(map.group_map, "group_map", PARTNER_ID_MAX)
     .map((pin, index) => parse_pin(pin, index, groups));

@@ -1,8 +1,8 @@
 // The HTTP front door (Bun.serve): batches in FlatBuffers or JSON, account and order reads,
-// account administration, the cluster's routing map, health, readiness and metrics. Every malformed or out-of-limit input is
-// answered with its own error and reaches no engine. Every /v1 route authenticates its bearer
-// token first (401) and checks what the principal may touch (403); /healthz, /readyz and /metrics
-// are open.
+// account administration, the cluster's routing map, health, readiness and metrics. Every
+// malformed or out-of-limit input is answered with its own error and reaches no engine. Every /v1
+// route and /cluster/map authenticate their bearer token first (401) and /v1 routes check what the
+// principal may touch (403); /healthz, /readyz and /metrics are open.
 
 import { HTTP_BODY_SIZE_BYTES_MAX, ORDER_SIZE_BYTES } from "../common/constants.ts";
 import type { ServiceNode } from "../node/service_node.ts";
