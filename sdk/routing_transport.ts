@@ -3,10 +3,10 @@
 // its group's primary. A batch whose orders span primaries is split (a linked chain never: it goes
 // whole to its first order's primary; a chain naming several partners is the server's to refuse)
 // and its results are put back in order. Orders answered not_primary, or sent to a node that was
-// lost or unreachable, make it read the map again (from any node it knows) and are resent with the
-// SAME ids, at most SDK_ROUTING_RESENDS_MAX times with backoff: a node answers `replayed` for one
-// it committed already, so nothing is applied twice. The batching core above (sdk/batcher.ts)
-// sees one transport and keeps every promise it makes.
+// lost or unreachable, make it read the map again (from the seeds, then any node of the last map)
+// and are resent with the SAME ids, at most SDK_ROUTING_RESENDS_MAX times with backoff: a node
+// answers `replayed` for one it committed already, so nothing is applied twice. The batching core
+// above (sdk/batcher.ts) sees one transport and keeps every promise it makes.
 
 import { assert, assert_never } from "../common/assert.ts";
 import {
@@ -57,7 +57,7 @@ export class RoutingTransport implements Transport {
   private stale = true;
   private refreshing: Promise<Routes | string> | null = null;
   private readonly transports = new Map<string, NodeTransport>();
-  /** Where the map is read from: the last map's nodes, then the seeds. */
+  /** Where the map is read from: the seeds, then the last map's other nodes. */
   private known: string[];
   private next_request_id = 0n;
 
@@ -192,7 +192,7 @@ export class RoutingTransport implements Transport {
     const routes = new Routes(map, this.options.scheme);
     this.routes = routes;
     this.stale = false;
-    this.known = [...new Set([...routes.addresses, ...this.options.seeds])];
+    this.known = [...new Set([...this.options.seeds, ...routes.addresses])];
     return routes;
   }
 }

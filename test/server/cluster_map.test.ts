@@ -32,11 +32,12 @@ function expected_map(): RoutingMap {
 }
 
 function get_map(token: string | null): Promise<Response> {
-  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
   return fetch(`${node.service.base_url}/cluster/map`, { headers });
 }
 
-test("GET /cluster/map answers the node's map, to a partner's token and an internal one", async () => {
+test("GET /cluster/map answers the map to a partner's token and an internal one", async () => {
   for (const subject of [{ internal: true as const }, { partner: 7 }]) {
     const response = await get_map(await token_for(node.service, subject));
     expect(response.status).toBe(200);
@@ -47,7 +48,7 @@ test("GET /cluster/map answers the node's map, to a partner's token and an inter
   }
 });
 
-test("GET /cluster/map without a token, or with a bad one, is 401 and names the error", async () => {
+test("GET /cluster/map without a token or with a bad one is 401, naming the error", async () => {
   for (const token of [null, "not-a-jwt"]) {
     const response = await get_map(token);
     expect(response.status).toBe(401);
