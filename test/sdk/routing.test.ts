@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import {
-  ORDER_SIZE_BYTES, RESULT_SIZE_BYTES, SDK_ROUTING_RESENDS_MAX,
+  ORDER_SIZE_BYTES, RESULT_SIZE_BYTES, SDK_ROUTING_RESENDS_MAX, SDK_SEEDS_MAX,
 } from "../../common/constants.ts";
 import { decode_frame, encode_batch_results } from "../../schema/codec.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
@@ -16,6 +16,7 @@ import { read_order_fields, write_result_fields } from "../../schema/layout.ts";
 import type { RoutingMap } from "../../schema/routing_map.ts";
 import { BalanceClient } from "../../sdk/client.ts";
 import type { OrderRequest } from "../../sdk/types.ts";
+import { free_port } from "../../harness/service_process.ts";
 import { start_service, token_for, type SdkService } from "./service.ts";
 
 const EUR = 978;
@@ -235,4 +236,18 @@ test("seeds: none answering rejects connect with unreachable; bad seeds are a Ra
     await expect(BalanceClient.connect({ seeds: [], token })).rejects.toBeInstanceOf(RangeError);
     await expect(BalanceClient.connect({ seeds: ["http://127.0.0.1:1", "tcp://127.0.0.1:2"] }))
       .rejects.toBeInstanceOf(RangeError);
+  });
+
+test(`seeds: at most SDK_SEEDS_MAX (${SDK_SEEDS_MAX}); the first that answers gives the map`,
+  async () => {
+    const dead = `http://127.0.0.1:${free_port()}`; // nothing listens there
+    const seeds = (count: number) => Array.from({ length: count },
+      (_, k) => (k === count - 1 ? `http://127.0.0.1:${map_stub.port}` : dead));
+    await expect(BalanceClient.connect({ seeds: seeds(SDK_SEEDS_MAX + 1), token }))
+      .rejects.toBeInstanceOf(RangeError);
+    // Every seed but the last refuses the connection; the last serves the map.
+    const client = await BalanceClient.connect({ seeds: seeds(SDK_SEEDS_MAX), token });
+    const result = await client.credit({ partner: P8, account: A8, amount: 1n, currency: EUR });
+    expect([result.status_name, result.balance]).toEqual(["ok", 19n]);
+    client.close();
   });
