@@ -81,6 +81,18 @@ export const CONTROL_PLANE_STATEMENT_TIMEOUT_MS = 2_000;
 export const CLUSTER_STATUS_METRICS_TIMEOUT_MS = 1_000;
 export const CLUSTER_STATUS_METRICS_BYTES_MAX = 4 * 1024 * 1024;
 
+// --- SDK routing over a cluster (sdk/routing_transport.ts, docs/sdk.md) ---------------------------
+// Orders answered not_primary (or sent to a node that could not be reached) are resent, same ids,
+// to the primary of a freshly read map at most this many times per batch; then the answer is
+// what the last attempt said. Between attempts the wait doubles from the min up to the max.
+export const SDK_ROUTING_RESENDS_MAX = 4;
+export const SDK_ROUTING_BACKOFF_MS_MIN = 20;
+export const SDK_ROUTING_BACKOFF_MS_MAX = 500;
+// Seed addresses a client is given (each is tried in turn until one answers the map), and how long
+// one node may take to answer the map before the next is asked.
+export const SDK_SEEDS_MAX = 64;
+export const SDK_MAP_READ_TIMEOUT_MS = 1_000;
+
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;
 export const RING_REQUEST_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * ORDER_SIZE_BYTES;
@@ -206,3 +218,5 @@ assert(REPLICAS_DEFAULT >= 1 && REPLICAS_DEFAULT <= REPLICAS_MAX,
   "the default REPLICAS is in bounds");
 assert(MEMBERSHIP_TICKS_PER_LEASE >= 2 && LEASE_MS_MIN / MEMBERSHIP_TICKS_PER_LEASE >= 1,
   "a lease is renewed more than once before it runs out, at least a millisecond apart");
+assert(SDK_ROUTING_BACKOFF_MS_MIN >= 1 && SDK_ROUTING_BACKOFF_MS_MIN <= SDK_ROUTING_BACKOFF_MS_MAX,
+  "the routing backoff starts above zero and below its cap");

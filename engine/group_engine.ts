@@ -61,6 +61,7 @@ function status_window_rule(status: Status): boolean {
     // Never an engine outcome (the main thread's answers), remembered if one ever were.
     case Status.pending:
     case Status.disk_full:
+    case Status.not_primary:
       return true;
     default:
       return assert_never(status, "status");

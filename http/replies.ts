@@ -5,6 +5,7 @@ import { assert, assert_never } from "../common/assert.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { encode_error } from "../schema/codec.ts";
 import type { Refusal } from "../schema/refusal.ts";
+import type { RoutingMapNode } from "../schema/routing_map.ts";
 
 export const FLATBUFFERS_TYPE = "application/x-flatbuffers";
 export const JSON_TYPE = "application/json";
@@ -37,9 +38,25 @@ export function refusal_reply(refusal: Refusal): ErrorReply {
     case "timeout":
       return { http_status: 504, code: ErrorCode.busy, retry_after_ms: RETRY_AFTER_BUSY_MS,
         message: "not durable in time: the outcome is unknown, retry with the same order ids" };
+    case "not_primary":
+      return not_primary_reply(null, null);
     default:
       return assert_never(refusal, "refusal");
   }
+}
+
+/**
+ * A read of a group this node does not lead: 421, naming the group and its primary's addresses
+ * when known, so a client can go there at once (or read the routing map, GET /cluster/map).
+ */
+export function not_primary_reply(group: number | null,
+  primary: RoutingMapNode | null): ErrorReply {
+  const which = group === null ? "the group" : `group ${group}`;
+  const where = primary === null
+    ? "its primary is not known here: read the routing map (GET /cluster/map)"
+    : `its primary is node ${primary.id} at http://${primary.http} and tcp://${primary.tcp}`;
+  return { http_status: error_status(ErrorCode.not_primary), code: ErrorCode.not_primary,
+    retry_after_ms: 0, message: `this node does not lead ${which}: ${where}` };
 }
 
 /** The HTTP status of an error code: every code decided here (none is no error at all). */
@@ -70,6 +87,8 @@ export function error_status(code: ErrorCode): number {
       return 429;
     case ErrorCode.frame_timeout:
       return 408;
+    case ErrorCode.not_primary:
+      return 421; // Misdirected Request: another node serves it
     case ErrorCode.busy:
     case ErrorCode.not_ready:
     case ErrorCode.shutting_down:
@@ -111,5 +130,5 @@ export function json_response(body: unknown, http_status = 200): Response {
 
 export function is_refusal(value: unknown): value is Refusal {
   return value === "busy" || value === "disk_full" || value === "not_ready" ||
-    value === "shutting_down" || value === "timeout";
+    value === "shutting_down" || value === "timeout" || value === "not_primary";
 }

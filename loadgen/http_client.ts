@@ -232,6 +232,7 @@ export class HttpConnection implements Connection {
         throw new Error(`undecodable ${status} body: ${decoded.message}`);
       case "hello": case "hello_ok": case "order_batch": case "account_query":
       case "order_query": case "order_status": case "ping": case "pong":
+      case "routing_map_query": case "routing_map_reply":
         throw new Error(`unexpected ${decoded.type} frame in a ${status} reply`);
       default:
         assert_never(decoded, "frame");

@@ -30,7 +30,7 @@ const QUERY_FRAME_BYTES_MAX = 256;
 const REQUEST_ERRORS: ReadonlySet<ErrorCode> = new Set([
   ErrorCode.forbidden, ErrorCode.batch_empty, ErrorCode.batch_too_large,
   ErrorCode.too_many_in_flight, ErrorCode.busy, ErrorCode.disk_full, ErrorCode.not_ready,
-  ErrorCode.shutting_down, ErrorCode.not_found,
+  ErrorCode.shutting_down, ErrorCode.not_found, ErrorCode.not_primary,
 ]);
 
 export class TcpConnection implements Connection {
@@ -239,7 +239,7 @@ export class TcpConnection implements Connection {
       case "pong":
         return;
       case "hello": case "order_batch": case "account_query": case "order_query":
-      case "order_status": case "ping":
+      case "order_status": case "ping": case "routing_map_query": case "routing_map_reply":
         throw new Error(`unexpected ${decoded.type} frame`);
       default:
         assert_never(decoded, "frame");

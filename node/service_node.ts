@@ -28,6 +28,7 @@ import type { Metrics } from "./metrics.ts";
 import { Partitioning } from "../router/partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { Ring, type RingShape } from "../common/ring.ts";
+import { LEADS_EVERY_GROUP } from "../router/leadership.ts";
 import { Router } from "../router/router.ts";
 import { StateCaptures } from "../router/state_capture.ts";
 
@@ -98,8 +99,8 @@ export class ServiceNode {
         adoptions: null,
       });
     }
-    this.router = new Router(this.partitioning, this.engines.map((e) => e.inbound),
-      config.request_timeout_ms, metrics);
+    this.router = new Router(this.partitioning, LEADS_EVERY_GROUP,
+      this.engines.map((e) => e.inbound), config.request_timeout_ms, metrics);
     this.captures = new StateCaptures(this.router.durable_sequence,
       (group) => this.control.request_group_snapshot(
         this.partitioning.worker_of_group(group), group));

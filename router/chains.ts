@@ -3,7 +3,9 @@
 // so one that names more than one partner is refused `cross_partner` here, every order of it, and
 // none of it reaches a ring: split by group, each engine would apply its half alone. A chain of
 // one partner always lands in one group (one partner = one group), whole and in order, and the
-// split keeps every other chain's boundaries too once the refused ones are taken out.
+// split keeps every other chain's boundaries too once the refused ones are taken out. A chain (or
+// lone order) of a group this node does not lead is refused `not_primary` the same way: the
+// client reads the routing map again and resends it, same ids, to the group's primary.
 
 import { assert } from "../common/assert.ts";
 import {
@@ -42,21 +44,39 @@ function names_several_partners(view: DataView, first: number, end: number): boo
   return false;
 }
 
+/** Whether this node leads the group of a partner (router/leadership.ts). */
+export type LeadsPartner = (partner: number) => boolean;
+
 /**
- * Marks in `refused` (1, else 0) every order of a chain that names more than one partner, open
- * chains included; returns how many orders it marked. One pass over the flags and partners.
+ * Marks in `refused`, per order, the status its chain is refused with before any ring sees it
+ * (0: not refused): cross_partner for a chain that names more than one partner, open chains
+ * included; not_primary for a chain whose partner's group this node does not lead (a lone order
+ * is a chain of one). Returns how many orders it marked. One pass over the flags and partners;
+ * leadership is asked once per run of chains of one partner.
  */
-export function mark_cross_partner_chains(view: DataView, count: number, refused: Uint8Array)
-  : number {
+export function mark_refused_chains(view: DataView, count: number, refused: Uint8Array,
+  leads_partner: LeadsPartner): number {
   assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
   assert(refused.length >= count, "one mark per order");
   let refused_count = 0;
   let first = 0;
+  let led_partner = -1; // the partner asked last, and whether its group is led
+  let led = true;
   while (first < count) {
     const end = chain_end(view, first, count);
-    const refuse = end - first > 1 && names_several_partners(view, first, end);
-    refused.fill(refuse ? 1 : 0, first, end);
-    if (refuse) refused_count += end - first;
+    let status = 0;
+    if (end - first > 1 && names_several_partners(view, first, end)) {
+      status = Status.cross_partner;
+    } else {
+      const partner = partner_of(view, first);
+      if (partner !== led_partner) {
+        led_partner = partner;
+        led = leads_partner(partner);
+      }
+      if (!led) status = Status.not_primary;
+    }
+    refused.fill(status, first, end);
+    if (status !== 0) refused_count += end - first;
     first = end;
   }
   return refused_count;
@@ -64,10 +84,10 @@ export function mark_cross_partner_chains(view: DataView, count: number, refused
 
 /**
  * Writes the result of every marked order into `target` at `offset` (Result k at offset + k * 40):
- * its id and status cross_partner; sequence and figures 0, as the orders were never applied nor
+ * its id and the status marked; sequence and figures 0, as the orders were never applied nor
  * journaled. The other results are left as they are.
  */
-export function write_cross_partner_results(target: Uint8Array, offset: number,
+export function write_refused_results(target: Uint8Array, offset: number,
   orders: Uint8Array, count: number, refused: Uint8Array): void {
   assert(offset + count * RESULT_SIZE_BYTES <= target.length, "the results fit the target");
   for (let k = 0; k < count; k++) {
@@ -76,6 +96,6 @@ export function write_cross_partner_results(target: Uint8Array, offset: number,
     target.fill(0, at, at + RESULT_SIZE_BYTES);
     const source = k * ORDER_SIZE_BYTES;
     target.set(orders.subarray(source, source + 8), at + RESULT_ORDER_ID_OFFSET);
-    target[at + RESULT_STATUS_OFFSET] = Status.cross_partner;
+    target[at + RESULT_STATUS_OFFSET] = refused[k]!;
   }
 }

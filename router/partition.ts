@@ -2,21 +2,19 @@
 // partner, so to one group; the table can pin partners to groups (GROUP_MAP) and hashes the rest.
 
 import { assert } from "../common/assert.ts";
+import { group_of_partner } from "../common/partner_group.ts";
 
 export class Partitioning {
   constructor(
     readonly groups: number,
     readonly workers: number,
-    private readonly pinned: Map<number, number>,
+    private readonly pinned: ReadonlyMap<number, number>,
   ) {
     assert(groups >= 1 && workers >= 1 && workers <= groups, "groups and workers");
   }
 
   group_of_partner(partner: number): number {
-    const pinned = this.pinned.get(partner);
-    if (pinned !== undefined) return pinned;
-    // A multiplicative hash spreads consecutive partner ids over the groups.
-    return (Math.imul(partner, 0x9e3779b1) >>> 0) % this.groups;
+    return group_of_partner(partner, this.groups, this.pinned);
   }
 
   worker_of_group(group: number): number {

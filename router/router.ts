@@ -1,6 +1,7 @@
-// The main thread's router: refuses every linked chain that names more than one partner
-// (chains.ts), splits the rest of a batch by group, copies each part into its engine worker's
-// inbound ring (one copy, no per-order decoding), and answers once every part's results are back
+// The main thread's router: refuses every linked chain that names more than one partner, and every
+// chain of a group this node does not lead (chains.ts, leadership.ts), splits the rest of a batch
+// by group, copies each part into its engine worker's inbound ring (one copy, no per-order
+// decoding), and answers once every part's results are back
 // and durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
 // too many requests in flight answer busy, so memory stays bounded whatever the load.
 
@@ -11,7 +12,8 @@ import {
 } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
-import { mark_cross_partner_chains, write_cross_partner_results } from "./chains.ts";
+import { mark_refused_chains, write_refused_results, type LeadsPartner } from "./chains.ts";
+import type { GroupLeadership } from "./leadership.ts";
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { PendingRequest, type PartInfo } from "./pending.ts";
@@ -36,11 +38,15 @@ export class Router {
   private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
   readonly durable_sequence: number[] = [];
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
-  /** Per order of the batch being submitted: 1 when its chain names several partners. */
+  /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
+  /** The same for the batch write_pending_results answers. */
+  private readonly pending_refused = new Uint8Array(BATCH_ORDERS_MAX);
+  private readonly leads_partner: LeadsPartner;
 
   constructor(
     private readonly partitioning: Partitioning,
+    private readonly leadership: GroupLeadership,
     private readonly inbound: Ring[],
     private readonly request_timeout_ms: number,
     private readonly counters: RouterCounters,
@@ -48,6 +54,7 @@ export class Router {
     private readonly requests_in_flight_max = REQUESTS_IN_FLIGHT_MAX,
   ) {
     this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
+    this.leads_partner = (partner) => leadership.leads(partitioning.group_of_partner(partner));
     for (let group = 0; group < partitioning.groups; group++) {
       this.durable_waits.push([]);
       this.durable_sequence.push(0);
@@ -66,7 +73,7 @@ export class Router {
     assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
     assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
     const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const refused_count = mark_cross_partner_chains(view, count, this.refused);
+    const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
     if (refused_count === count) return Promise.resolve(this.refused_results(orders, count));
     const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
@@ -77,7 +84,7 @@ export class Router {
         (r) => resolve(r.results), reject, early);
       if (refused_count > 0) this.refuse_chains(request.results, orders, count);
       parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
-      if (early) resolve(pending_results(orders, count));
+      if (early) resolve(this.pending_results(orders, count));
     });
   }
 
@@ -97,7 +104,7 @@ export class Router {
     assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
     assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
     const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const refused_count = mark_cross_partner_chains(view, count, this.refused);
+    const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
     if (refused_count === count) {
       const request = new PendingRequest(0, S.SlotKind.batch, [], count, 0, on_committed,
         on_refused, false);
@@ -114,9 +121,13 @@ export class Router {
     return null;
   }
 
-  /** A read of one account or one order's result, answered once what it reflects is durable. */
+  /**
+   * A read of one account or one order's result, answered once what it reflects is durable;
+   * refused not_primary when this node does not lead the partner's group.
+   */
   query(kind: S.SlotKind, partner: number, id: bigint): Promise<PendingRequest> {
     const group = this.partitioning.group_of_partner(partner);
+    if (!this.leadership.leads(group)) return Promise.reject<PendingRequest>("not_primary");
     const part: PartInfo = {
       group, worker: this.partitioning.worker_of_group(group), partners: [partner], positions: null,
     };
@@ -160,7 +171,7 @@ export class Router {
     if (same_partner) return this.whole_batch_part(first_partner); // no chain names two partners
     const by_group = new Map<number, { partners: Set<number>; positions: number[] }>();
     for (let k = 0; k < count; k++) {
-      if (this.refused[k] === 1) continue;
+      if (this.refused[k] !== 0) continue;
       const partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true);
       const group = p.group_of_partner(partner);
       let part = by_group.get(group);
@@ -186,7 +197,7 @@ export class Router {
 
   /** Writes (and counts) the result of every order this.refused marks. */
   private refuse_chains(results: Uint8Array, orders: Uint8Array, count: number): void {
-    write_cross_partner_results(results, 0, orders, count, this.refused);
+    write_refused_results(results, 0, orders, count, this.refused);
     for (let k = 0; k < count; k++) {
       if (this.refused[k] === 0) continue;
       const at = k * RESULT_SIZE_BYTES;
@@ -255,6 +266,32 @@ export class Router {
     view.setUint32(at + S.REQUEST_TOKEN, token, true);
     view.setUint32(at + S.REQUEST_PART, part, true);
     view.setUint32(at + S.REQUEST_COUNT, count, true);
+  }
+
+  /** Accepted mode's immediate answer: every order pending, with its id. */
+  private pending_results(orders: Uint8Array, count: number): Uint8Array {
+    const results = new Uint8Array(count * RESULT_SIZE_BYTES);
+    this.write_pending_results(results, 0, orders, count);
+    return results;
+  }
+
+  /**
+   * Writes accepted mode's immediate answer into `target` at `offset` without allocating: one
+   * Result per order, its id, status pending (cross_partner or not_primary for an order of a
+   * chain refused before the rings: final already), sequence and figures 0. Returns the bytes
+   * written.
+   */
+  write_pending_results(target: Uint8Array, offset: number, orders: Uint8Array, count: number)
+    : number {
+    const size_bytes = count * RESULT_SIZE_BYTES;
+    assert(offset + size_bytes <= target.length, "the pending results fit the target");
+    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
+    write_pending_statuses(target, offset, orders, count);
+    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
+    const refused = this.pending_refused;
+    if (mark_refused_chains(view, count, refused, this.leads_partner) === 0) return size_bytes;
+    write_refused_results(target, offset, orders, count, refused);
+    return size_bytes;
   }
 
   /** Takes one result slot from an engine worker's results ring. */
@@ -341,34 +378,13 @@ export class Router {
   }
 }
 
-/** Accepted mode's immediate answer: every order pending, with its id. */
-function pending_results(orders: Uint8Array, count: number): Uint8Array {
-  const results = new Uint8Array(count * RESULT_SIZE_BYTES);
-  write_pending_results(results, 0, orders, count);
-  return results;
-}
-
-/** The refused chains of the batch write_pending_results answers (main thread only). */
-const pending_refused = new Uint8Array(BATCH_ORDERS_MAX);
-
-/**
- * Writes accepted mode's immediate answer into `target` at `offset` without allocating: one Result
- * per order, its id, status pending (cross_partner for an order of a chain naming several
- * partners: final already), sequence and figures 0. Returns the bytes written.
- */
-export function write_pending_results(target: Uint8Array, offset: number, orders: Uint8Array,
-  count: number): number {
-  const size_bytes = count * RESULT_SIZE_BYTES;
-  assert(offset + size_bytes <= target.length, "the pending results fit the target");
-  assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
-  target.fill(0, offset, offset + size_bytes);
+/** One Result per order, its id, status pending, sequence and figures 0. */
+function write_pending_statuses(target: Uint8Array, offset: number, orders: Uint8Array,
+  count: number): void {
+  target.fill(0, offset, offset + count * RESULT_SIZE_BYTES);
   for (let k = 0; k < count; k++) {
     const at = offset + k * RESULT_SIZE_BYTES;
     target.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), at);
     target[at + 32] = Status.pending;
   }
-  const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-  if (mark_cross_partner_chains(view, count, pending_refused) === 0) return size_bytes;
-  write_cross_partner_results(target, offset, orders, count, pending_refused);
-  return size_bytes;
 }

@@ -22,6 +22,8 @@ export {
   encode_order_query,
   encode_order_status,
   encode_ping,
+  encode_routing_map_query,
+  encode_routing_map_reply,
 } from "./message_encode.ts";
 export type * from "./messages.ts";
 

@@ -33,6 +33,8 @@ import {
   decode_hello_ok,
   decode_order_query,
   decode_order_status,
+  decode_routing_map_query,
+  decode_routing_map_reply,
 } from "./message_decode.ts";
 import type { DecodeError, DecodedFrame } from "./messages.ts";
 import { is_message } from "./vocabulary.ts";
@@ -125,6 +127,10 @@ function decode_message(
       return decode_ping(view, table_pos, vtable_pos, "ping");
     case Message.Pong:
       return decode_ping(view, table_pos, vtable_pos, "pong");
+    case Message.RoutingMapQuery:
+      return decode_routing_map_query(view, table_pos, vtable_pos);
+    case Message.RoutingMapReply:
+      return decode_routing_map_reply(view, table_pos, vtable_pos);
     case Message.NONE:
       return malformed("the frame holds no message");
     default:

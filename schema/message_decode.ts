@@ -161,3 +161,20 @@ export function decode_error_message(
   if (retry_after_ms === MALFORMED) return malformed("Error.retry_after_ms");
   return { type: "error", request_id, code, message, retry_after_ms };
 }
+
+export function decode_routing_map_query(view: DataView, table_pos: number, vtable_pos: number)
+  : Decoded {
+  const request_id = u64_field(view, table_pos, vtable_pos, 0);
+  if (request_id === null) return malformed("RoutingMapQuery.request_id");
+  return { type: "routing_map_query", request_id };
+}
+
+/** The JSON is passed on as text: parse_routing_map (schema/routing_map.ts) is the reader's. */
+export function decode_routing_map_reply(view: DataView, table_pos: number, vtable_pos: number)
+  : Decoded {
+  const request_id = u64_field(view, table_pos, vtable_pos, 0);
+  if (request_id === null) return malformed("RoutingMapReply.request_id");
+  const json = string_field(view, table_pos, vtable_pos, 1);
+  if (json === null) return malformed("RoutingMapReply.json");
+  return { type: "routing_map_reply", request_id, json };
+}

@@ -18,6 +18,8 @@ import { Ping } from "./generated/balance/wire/ping.ts";
 import { Pong } from "./generated/balance/wire/pong.ts";
 import type { ProtocolVersion } from "./generated/balance/wire/protocol-version.ts";
 import { Result } from "./generated/balance/wire/result.ts";
+import { RoutingMapQuery } from "./generated/balance/wire/routing-map-query.ts";
+import { RoutingMapReply } from "./generated/balance/wire/routing-map-reply.ts";
 import { RESULT_FLAG_REPLAYED } from "../common/constants.ts";
 import type { AccountInfoFields, HelloOkFields, OrderStatusFields } from "./messages.ts";
 
@@ -73,6 +75,20 @@ export function encode_ping(nonce: bigint, pong = false): Uint8Array {
   const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES);
   if (pong) return finish_frame(builder, Message.Pong, Pong.createPong(builder, nonce));
   return finish_frame(builder, Message.Ping, Ping.createPing(builder, nonce));
+}
+
+export function encode_routing_map_query(request_id: bigint): Uint8Array {
+  const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES);
+  const query = RoutingMapQuery.createRoutingMapQuery(builder, request_id);
+  return finish_frame(builder, Message.RoutingMapQuery, query);
+}
+
+/** `json`: the JSON of a RoutingMap (schema/routing_map.ts), as GET /cluster/map answers it. */
+export function encode_routing_map_reply(request_id: bigint, json: string): Uint8Array {
+  const builder = new flatbuffers.Builder(BUILDER_INITIAL_SIZE_BYTES + json.length * 3);
+  const json_offset = builder.createString(json);
+  const reply = RoutingMapReply.createRoutingMapReply(builder, request_id, json_offset);
+  return finish_frame(builder, Message.RoutingMapReply, reply);
 }
 
 export function encode_account_info(fields: AccountInfoFields): Uint8Array {

@@ -70,6 +70,11 @@ export type ErrorFields = {
   retry_after_ms: number;
 };
 
+// The cluster's routing map: asked for on a session, answered as the JSON of a RoutingMap
+// (schema/routing_map.ts), the body GET /cluster/map answers.
+export type RoutingMapQueryFields = { request_id: bigint };
+export type RoutingMapReplyFields = { request_id: bigint; json: string };
+
 export type DecodedFrame =
   | ({ type: "hello" } & HelloFields)
   | ({ type: "hello_ok" } & HelloOkFields)
@@ -81,7 +86,9 @@ export type DecodedFrame =
   | ({ type: "account_info" } & AccountInfoFields)
   | ({ type: "order_query" } & OrderQueryFields)
   | ({ type: "order_status" } & OrderStatusFields)
-  | ({ type: "error" } & ErrorFields);
+  | ({ type: "error" } & ErrorFields)
+  | ({ type: "routing_map_query" } & RoutingMapQueryFields)
+  | ({ type: "routing_map_reply" } & RoutingMapReplyFields);
 
 // Why a frame (or a JSON body) was refused: `error` is the code to answer with.
 export type DecodeError = { type: "decode_error"; error: ErrorCode; message: string };

@@ -1,16 +1,18 @@
-// BalanceClient: the typed client of the balance service over TCP (default) or HTTP. One method
+// BalanceClient: the typed client of the balance service over TCP (default) or HTTP, to one node or
+// to a cluster through its routing map (seeds, sdk/routing_transport.ts). One method
 // per op, each returning the order's typed result; submit() for explicit batches and linked
 // chains; account() and order() to read. Batching, pipelining, retries and reconnects are the
 // core's (sdk/batcher.ts); docs/sdk.md says what they guarantee.
 
 import { assert, assert_never } from "../common/assert.ts";
-import { BATCH_ORDERS_MAX } from "../common/constants.ts";
+import { BATCH_ORDERS_MAX, SDK_SEEDS_MAX } from "../common/constants.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import { BATCHER_DEFAULTS, Batcher, split_units } from "./batcher.ts";
 import { BalanceError, is_retryable } from "./errors.ts";
 import { HttpTransport } from "./http_transport.ts";
 import { TcpTransport } from "./tcp_transport.ts";
-import type { ReadOutcome, Transport } from "./transport.ts";
+import { RoutingTransport } from "./routing_transport.ts";
+import type { NodeTransport, ReadOutcome, Transport } from "./transport.ts";
 import {
   type AccountInfo, type AdminInput, type CallOptions, type CaptureInput, type HoldInput,
   type MoneyInput, type OpenAccountInput, type OrderRequest, type OrderResult, type ReleaseInput,
@@ -20,8 +22,13 @@ import {
 import type { TokenSource } from "./wire.ts";
 
 export interface ClientOptions {
-  /** "tcp://127.0.0.1:8090" or "http://127.0.0.1:8080". */
-  url: string;
+  /** "tcp://127.0.0.1:8090" or "http://127.0.0.1:8080": one node. Give this or `seeds`. */
+  url?: string;
+  /**
+   * A cluster's nodes to read the routing map from ("tcp://host:port" or "http://host:port", one
+   * scheme): each partner's orders then go to its group's primary (docs/sdk.md, "Seeds").
+   */
+  seeds?: string[];
   /** A JWT, or a function returning one (called per TCP connection / HTTP request). */
   token?: TokenSource;
   /** Overrides the URL's scheme: "tcp" or "http". */
@@ -85,7 +92,9 @@ export class BalanceClient {
    * unreachable server rejects here with a BalanceError) unless `lazy`; HTTP connects per request.
    */
   static async connect(options: ClientOptions): Promise<BalanceClient> {
-    const transport = make_transport(options);
+    if (options.seeds !== undefined) return BalanceClient.connect_seeds(options, options.seeds);
+    if (options.url === undefined) throw new RangeError("give a url or seeds");
+    const transport = make_transport(options, options.url);
     const client = new BalanceClient(transport, options);
     if (transport instanceof TcpTransport && options.lazy !== true) {
       const hello = await transport.open();
@@ -94,6 +103,20 @@ export class BalanceClient {
         throw new BalanceError(hello.code === undefined ? "unreachable" : "refused",
           `cannot open a session with ${options.url}: ${hello.message}`, { code: hello.code });
       }
+    }
+    return client;
+  }
+
+  /** A client of a cluster: reads the routing map from the seeds first, unless `lazy`. */
+  private static async connect_seeds(options: ClientOptions, seeds: string[])
+    : Promise<BalanceClient> {
+    const transport = routing_transport(options, seeds);
+    const client = new BalanceClient(transport, options);
+    if (options.lazy === true) return client;
+    const why = await transport.open(options.connect_timeout_ms ?? CONNECT_TIMEOUT_MS_DEFAULT);
+    if (why !== null) {
+      client.close();
+      throw new BalanceError("unreachable", why);
     }
     return client;
   }
@@ -277,30 +300,65 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function make_transport(options: ClientOptions): Transport {
-  const url = new URL(options.url);
+function make_transport(options: ClientOptions, url_text: string): NodeTransport {
+  const url = new URL(url_text);
   const scheme = options.transport ?? url.protocol.replace(/:$/, "");
-  const batch_orders_max = options.batch_orders_max ?? BATCH_ORDERS_MAX;
   if (scheme === "http" || scheme === "https") {
-    return new HttpTransport({
-      base_url: `${url.protocol}//${url.host}`,
-      token: options.token,
-      limits: {
-        batch_orders_max, in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT,
-      },
-    });
+    return http_transport(options, `${url.protocol}//${url.host}`);
   }
   if (scheme !== "tcp") throw new RangeError(`url scheme must be tcp or http, got ${url.protocol}`);
   const port = Number(url.port);
   if (!Number.isInteger(port) || port <= 0) {
-    throw new RangeError(`a tcp url needs a port: ${options.url}`);
+    throw new RangeError(`a tcp url needs a port: ${url_text}`);
   }
+  return tcp_transport(options, url.hostname, port);
+}
+
+function http_transport(options: ClientOptions, base_url: string): HttpTransport {
+  return new HttpTransport({
+    base_url,
+    token: options.token,
+    limits: {
+      batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
+      in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT,
+    },
+  });
+}
+
+function tcp_transport(options: ClientOptions, host: string, port: number): TcpTransport {
   return new TcpTransport({
-    host: url.hostname,
+    host,
     port,
     token: options.token,
-    limits: { batch_orders_max, in_flight_max: options.in_flight_max ?? TCP_IN_FLIGHT_MAX_DEFAULT },
+    limits: {
+      batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
+      in_flight_max: options.in_flight_max ?? TCP_IN_FLIGHT_MAX_DEFAULT,
+    },
     connect_timeout_ms: options.connect_timeout_ms ?? CONNECT_TIMEOUT_MS_DEFAULT,
     keepalive_ms: options.keepalive_ms ?? KEEPALIVE_MS_DEFAULT,
+  });
+}
+
+/** The seeds' one scheme (or `transport`) and their host:port addresses. */
+function routing_transport(options: ClientOptions, seeds: string[]): RoutingTransport {
+  if (seeds.length === 0 || seeds.length > SDK_SEEDS_MAX) {
+    throw new RangeError(`seeds: 1..${SDK_SEEDS_MAX} addresses, got ${seeds.length}`);
+  }
+  const urls = seeds.map((seed) => new URL(seed));
+  const schemes = new Set(urls.map((url) => options.transport ?? url.protocol.replace(/:$/, "")));
+  const scheme = [...schemes][0]!;
+  if (schemes.size !== 1 || (scheme !== "tcp" && scheme !== "http")) {
+    throw new RangeError(`seeds must share one scheme, tcp or http: ${seeds.join(", ")}`);
+  }
+  for (const url of urls) {
+    if (url.port === "") throw new RangeError(`a seed needs a port: ${url.href}`);
+  }
+  const in_flight_max = options.in_flight_max ??
+    (scheme === "tcp" ? TCP_IN_FLIGHT_MAX_DEFAULT : HTTP_IN_FLIGHT_MAX_DEFAULT);
+  return new RoutingTransport({
+    seeds: urls.map((url) => url.host),
+    scheme,
+    connect: (address) => make_transport(options, `${scheme}://${address}`),
+    limits: { batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX, in_flight_max },
   });
 }

@@ -75,6 +75,7 @@ export function is_retryable(code: number): boolean {
     case ErrorCode.shutting_down:
     case ErrorCode.too_many_in_flight:
     case ErrorCode.too_many_connections: // another connection of ours may close
+    case ErrorCode.not_primary: // the map changed: read it again, send to the group's primary
       return true;
     case ErrorCode.none:
     case ErrorCode.malformed_frame:

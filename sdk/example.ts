@@ -3,6 +3,7 @@
 //   bun sdk/example.ts                                  # TCP, tokens minted from ./data's dev key
 //   BALANCE_URL=http://127.0.0.1:8080 bun sdk/example.ts
 //   BALANCE_TOKEN=<internal token> bun sdk/example.ts   # a token from `bun run token -- --internal`
+//   BALANCE_SEEDS=tcp://10.0.0.1:8090,tcp://10.0.0.2:8090 bun sdk/example.ts   # a cluster's map
 //
 // It opens two accounts of partner 7, credits, debits, holds and captures, transfers, sends 500
 // concurrent calls (batched automatically), a linked chain, and reads the figures back.
@@ -24,8 +25,11 @@ async function token(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const url = process.env.BALANCE_URL ?? URL_DEFAULT;
-  const client = await BalanceClient.connect({ url, token: await token(), partner: PARTNER });
+  // With seeds the client reads the cluster's routing map and sends each partner's orders to its
+  // group's primary; without, every call goes to the one url.
+  const seeds = process.env.BALANCE_SEEDS?.split(",").filter((seed) => seed !== "");
+  const url = seeds === undefined ? process.env.BALANCE_URL ?? URL_DEFAULT : undefined;
+  const client = await BalanceClient.connect({ url, seeds, token: await token(), partner: PARTNER });
   try {
     // Account numbers from the clock, so the example runs again on the same data.
     const a = BigInt(Date.now()) * 10n;

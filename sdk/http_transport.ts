@@ -10,8 +10,10 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_order_batch } from "../schema/codec.ts";
 import type { ResultFields } from "../schema/layout.ts";
-import type {
-  BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
+import type { RoutingMap } from "../schema/routing_map.ts";
+import {
+  parsed_map, type BatchOutcome, type NodeTransport, type ReadOutcome, type TransportLimits,
+  type WireBatch,
 } from "./transport.ts";
 import { account_info, type AccountInfo } from "./types.ts";
 import {
@@ -33,7 +35,7 @@ type Exchange =
 
 const HTTP_GATEWAY_TIMEOUT = 504;
 
-export class HttpTransport implements Transport {
+export class HttpTransport implements NodeTransport {
   private readonly base_url: string;
   private readonly active = new Set<AbortController>();
 
@@ -102,6 +104,14 @@ export class HttpTransport implements Transport {
     if (frame.type !== "order_status") return { kind: "lost", message: `got ${frame.type}` };
     if (!frame.found || frame.result === null) return { kind: "not_found" };
     return { kind: "found", value: frame.result };
+  }
+
+  async read_map(timeout_ms: number): Promise<ReadOutcome<RoutingMap>> {
+    const exchange = await this.exchange("/cluster/map", timeout_ms,
+      { method: "GET", headers: { accept: "application/json" } });
+    if (exchange.kind !== "answer") return exchange;
+    if (exchange.status !== 200) return { kind: "refused", ...error_of(exchange) };
+    return parsed_map(new TextDecoder().decode(exchange.bytes));
   }
 
   close(): void {
@@ -182,7 +192,8 @@ function is_connection_refused(error: unknown): boolean {
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   401: ErrorCode.not_authenticated, 403: ErrorCode.forbidden, 404: ErrorCode.not_found,
-  413: ErrorCode.frame_too_large, 415: ErrorCode.unsupported_media_type, 503: ErrorCode.busy,
+  413: ErrorCode.frame_too_large, 415: ErrorCode.unsupported_media_type, 421: ErrorCode.not_primary,
+  503: ErrorCode.busy,
   504: ErrorCode.busy, 507: ErrorCode.disk_full,
 };
 

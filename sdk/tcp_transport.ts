@@ -10,14 +10,16 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import {
   batch_frame_size_bytes, decode_frame, encode_account_query, encode_hello, encode_order_query,
-  encode_ping, write_order_batch,
+  encode_ping, encode_routing_map_query, write_order_batch,
 } from "../schema/codec.ts";
+import type { RoutingMap } from "../schema/routing_map.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import type { DecodedFrame, HelloOkFields } from "../schema/messages.ts";
 import { is_retryable } from "./errors.ts";
 import { FrameReader, LENGTH_PREFIX_BYTES, with_length_prefix } from "./frame_reader.ts";
-import type {
-  BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
+import {
+  parsed_map, type BatchOutcome, type NodeTransport, type ReadOutcome, type TransportLimits,
+  type WireBatch,
 } from "./transport.ts";
 import { account_info, type AccountInfo } from "./types.ts";
 import { all_pending, batch_results, token_of, type TokenSource } from "./wire.ts";
@@ -72,7 +74,7 @@ class Connection {
   }
 }
 
-export class TcpTransport implements Transport {
+export class TcpTransport implements NodeTransport {
   private current: Connection | null = null;
   private connecting: Promise<Connection | Unreachable> | null = null;
   private hello_ok: HelloOkFields | null = null;
@@ -145,6 +147,12 @@ export class TcpTransport implements Transport {
       if (frame.type !== "order_status") return null;
       return frame.found && frame.result !== null ? frame.result : "not_found";
     });
+  }
+
+  async read_map(timeout_ms: number): Promise<ReadOutcome<RoutingMap>> {
+    const answer = await this.read(timeout_ms, encode_routing_map_query, (frame) =>
+      frame.type === "routing_map_reply" ? frame.json : null);
+    return answer.kind === "found" ? parsed_map(answer.value) : answer;
   }
 
   close(): void {

@@ -6,6 +6,7 @@
 import type { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import type { Mode } from "../schema/generated/balance/wire/mode.ts";
 import type { ResultFields } from "../schema/layout.ts";
+import { parse_routing_map, type RoutingMap } from "../schema/routing_map.ts";
 import type { AccountInfo } from "./types.ts";
 
 export interface WireBatch {
@@ -62,4 +63,19 @@ export interface Transport {
     : Promise<ReadOutcome<ResultFields>>;
   /** Ends the connection(s); calls in flight answer `unreachable` or `lost`. */
   close(): void;
+}
+
+/** A transport to one node of a cluster, which can also read the cluster's routing map. */
+export interface NodeTransport extends Transport {
+  /** The node's routing map (GET /cluster/map, TCP RoutingMapQuery), checked field by field. */
+  read_map(timeout_ms: number): Promise<ReadOutcome<RoutingMap>>;
+}
+
+/** A map that fails parse_routing_map: the node answered something the protocol does not allow. */
+export function parsed_map(json: string): ReadOutcome<RoutingMap> {
+  try {
+    return { kind: "found", value: parse_routing_map(JSON.parse(json)) };
+  } catch (error) {
+    return { kind: "lost", message: `an invalid routing map: ${String(error)}` };
+  }
 }

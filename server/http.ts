@@ -1,8 +1,8 @@
 // The HTTP front door (Bun.serve): batches in FlatBuffers or JSON, account and order reads,
-// account administration, health, readiness and metrics. Every malformed or out-of-limit input is
-// answered with its own error and reaches no engine. Every /v1 route authenticates its bearer
-// token first (401) and checks what the principal may touch (403); /healthz, /readyz and /metrics
-// are open.
+// account administration, the cluster's routing map, health, readiness and metrics. Every
+// malformed or out-of-limit input is answered with its own error and reaches no engine. Every /v1
+// route and /cluster/map authenticate their bearer token first (401) and /v1 routes check what the
+// principal may touch (403); /healthz, /readyz and /metrics are open.
 
 import { HTTP_BODY_SIZE_BYTES_MAX, ORDER_SIZE_BYTES } from "../common/constants.ts";
 import type { ServiceNode } from "../node/service_node.ts";
@@ -14,6 +14,7 @@ import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
 import { handle_admin, handle_group_state, handle_open_account } from "./http_admin.ts";
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
+import type { ClusterView } from "../router/leadership.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
   type BodyFormat,
@@ -27,6 +28,8 @@ export interface HttpServerOptions {
   port: number;
   /** null: AUTH=off, and no request is authenticated (handlers are given AUTH_OFF). */
   auth: Authenticator | null;
+  /** The groups this node leads and the routing map it serves (GET /cluster/map). */
+  cluster: ClusterView;
 }
 
 /** The principal handlers get with AUTH=off: no checks at all. */
@@ -65,14 +68,16 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
         POST: counted((req, principal) => handle_open_account(node, req, principal)),
       },
       "/v1/partners/:partner/accounts/:account": {
-        GET: counted((req, principal) => handle_read_account(node, req, principal)),
+        GET: counted((req, principal) =>
+          handle_read_account(node, options.cluster, req, principal)),
       },
       "/v1/partners/:partner/accounts/:account/:action": {
         POST: counted((req, principal) => handle_admin(node, req, principal)),
       },
       "/v1/partners/:partner/orders/:order": {
-        GET: counted((req, principal) => handle_read_order(node, req, principal)),
+        GET: counted((req, principal) => handle_read_order(node, options.cluster, req, principal)),
       },
+      "/cluster/map": { GET: counted(async () => json_response(options.cluster.routing_map())) },
       "/admin/groups/:group/state": {
         GET: counted((req, principal) => handle_group_state(node, req, principal)),
       },

@@ -1,5 +1,6 @@
 // Reads: an account's figures and an order's result, answered by the engine that owns them and
-// released only once the journal is durable up to what they reflect.
+// released only once the journal is durable up to what they reflect. A read of a group this node
+// does not lead is answered 421 not_primary, naming the group's primary.
 
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { encode_account_info, encode_order_status } from "../schema/codec.ts";
@@ -14,16 +15,18 @@ import { partner_for_read } from "../auth/principal.ts";
 import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
 import { parse_partner, parse_u64, params_of } from "../http/params.ts";
 import {
-  FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
-  type BodyFormat,
+  FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, not_primary_reply,
+  refusal_reply, type BodyFormat,
 } from "../http/replies.ts";
+import type { ClusterView } from "../router/leadership.ts";
 
 function accept_format(req: Request): BodyFormat {
   return (req.headers.get("accept") ?? "").startsWith(FLATBUFFERS_TYPE) ? "flatbuffers" : "json";
 }
 
-async function query(node: ServiceNode, req: Request, principal: RequestPrincipal, kind: S.SlotKind,
-  id_name: string): Promise<{ request: PendingRequest; id: bigint; partner: number } | Response> {
+async function query(node: ServiceNode, cluster: ClusterView, req: Request,
+  principal: RequestPrincipal, kind: S.SlotKind, id_name: string)
+  : Promise<{ request: PendingRequest; id: bigint; partner: number } | Response> {
   const format = accept_format(req);
   const params = params_of(req);
   const partner = parse_partner(params.partner);
@@ -40,13 +43,15 @@ async function query(node: ServiceNode, req: Request, principal: RequestPrincipa
     return { request: await node.router.query(kind, partner, id), id, partner };
   } catch (refusal) {
     if (!is_refusal(refusal)) throw refusal;
-    return error_response(format, refusal_reply(refusal));
+    if (refusal !== "not_primary") return error_response(format, refusal_reply(refusal));
+    const group = node.partitioning.group_of_partner(partner);
+    return error_response(format, not_primary_reply(group, cluster.primary_of(group)));
   }
 }
 
-export async function handle_read_account(node: ServiceNode, req: Request,
+export async function handle_read_account(node: ServiceNode, cluster: ClusterView, req: Request,
   principal: RequestPrincipal): Promise<Response> {
-  const answer = await query(node, req, principal, S.SlotKind.query_account, "account");
+  const answer = await query(node, cluster, req, principal, S.SlotKind.query_account, "account");
   if (answer instanceof Response) return answer;
   const format = accept_format(req);
   const { request, id } = answer;
@@ -58,9 +63,9 @@ export async function handle_read_account(node: ServiceNode, req: Request,
   return json_response(account_info_to_json(info));
 }
 
-export async function handle_read_order(node: ServiceNode, req: Request,
+export async function handle_read_order(node: ServiceNode, cluster: ClusterView, req: Request,
   principal: RequestPrincipal): Promise<Response> {
-  const answer = await query(node, req, principal, S.SlotKind.query_order, "order");
+  const answer = await query(node, cluster, req, principal, S.SlotKind.query_order, "order");
   if (answer instanceof Response) return answer;
   const format = accept_format(req);
   const { request, id, partner } = answer;

@@ -21,4 +21,6 @@ export { Ping } from './balance/wire/ping';
 export { Pong } from './balance/wire/pong';
 export { ProtocolVersion } from './balance/wire/protocol-version';
 export { Result } from './balance/wire/result';
+export { RoutingMapQuery } from './balance/wire/routing-map-query';
+export { RoutingMapReply } from './balance/wire/routing-map-reply';
 export { Status } from './balance/wire/status';

@@ -12,11 +12,10 @@ import {
 } from "../../common/constants.ts";
 import type { PendingRequest } from "../../router/pending.ts";
 import type { Refusal } from "../../schema/refusal.ts";
-import { write_pending_results } from "../../router/router.ts";
 import * as S from "../../common/slots.ts";
 import {
   batch_frame_size_bytes, decode_frame, encode_error, encode_hello_ok, encode_ping,
-  PROTOCOL_VERSION_CURRENT, write_batch_results,
+  encode_routing_map_reply, PROTOCOL_VERSION_CURRENT, write_batch_results,
 } from "../../schema/codec.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
@@ -24,7 +23,7 @@ import type { DecodedFrame, OrderBatchView } from "../../schema/messages.ts";
 import {
   authorize_orders, is_auth_failure, partner_for_read, type AuthFailure, type Principal,
 } from "../../auth/principal.ts";
-import { refusal_reply } from "../../http/replies.ts";
+import { not_primary_reply, refusal_reply } from "../../http/replies.ts";
 import { FrameReader, READ_ALL, READ_TOO_LARGE } from "./frame_reader.ts";
 import { account_info_frame, batch_request_id, order_status_frame } from "./replies.ts";
 import { SendBuffer, type Writable } from "./send_buffer.ts";
@@ -231,6 +230,10 @@ export class TcpConnection {
       case "ping":
         this.send.append_frame(encode_ping(decoded.nonce, true));
         return;
+      case "routing_map_query":
+        this.send.append_frame(encode_routing_map_reply(decoded.request_id,
+          JSON.stringify(this.server.cluster.routing_map())));
+        return;
       case "order_batch":
       case "account_query":
       case "order_query":
@@ -247,6 +250,7 @@ export class TcpConnection {
       case "order_status":
       case "error":
       case "pong":
+      case "routing_map_reply":
         this.close_with_error(ErrorCode.malformed_frame, `a client does not send ${decoded.type}`);
         return;
       default:
@@ -295,7 +299,7 @@ export class TcpConnection {
 
   private queue_pending_results(request_id: bigint, orders: Uint8Array, count: number): void {
     const scratch = this.server.results_scratch;
-    write_pending_results(scratch, 0, orders, count);
+    this.server.node.router.write_pending_results(scratch, 0, orders, count);
     const size_bytes = batch_frame_size_bytes(count);
     const at = this.send.reserve_frame(size_bytes);
     write_batch_results(this.send.bytes, at, request_id, scratch, count);
@@ -338,8 +342,19 @@ export class TcpConnection {
     this.in_flight++;
     this.server.node.router.query(kind, partner, id).then(
       (request) => this.on_query_answered(request_id, kind, id, partner, request),
-      (refusal: Refusal) => this.on_late_refusal(request_id, refusal),
+      (refusal: Refusal) => this.on_query_refused(request_id, partner, refusal),
     );
+  }
+
+  /** A read refused not_primary names the group's primary; other refusals as any request's. */
+  private on_query_refused(request_id: bigint, partner: number, refusal: Refusal): void {
+    if (refusal !== "not_primary") return this.on_late_refusal(request_id, refusal);
+    this.in_flight--;
+    if (this.state >= SessionState.closing) return;
+    const group = this.server.node.partitioning.group_of_partner(partner);
+    const reply = not_primary_reply(group, this.server.cluster.primary_of(group));
+    this.queue_error(request_id, reply.code, reply.message, reply.retry_after_ms);
+    this.server.mark_dirty(this);
   }
 
   private on_query_answered(request_id: bigint, kind: S.SlotKind, id: bigint, partner: number,

@@ -13,6 +13,7 @@ import type { ServiceNode } from "../../node/service_node.ts";
 import { batch_frame_size_bytes } from "../../schema/codec.ts";
 import type { Authenticator } from "../../auth/principal.ts";
 import type { TcpConfig } from "../../config/config.ts";
+import type { ClusterView } from "../../router/leadership.ts";
 import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 
@@ -24,6 +25,8 @@ export interface TcpServerContext {
   readonly config: TcpConfig;
   /** null: AUTH=off, every Hello is accepted as an internal principal. */
   readonly authenticator: Authenticator | null;
+  /** The groups this node leads and the routing map it serves (RoutingMapQuery). */
+  readonly cluster: ClusterView;
   /** The most one connection's queued replies can reach (see send_buffer_limit). */
   readonly send_buffer_limit_bytes: number;
   readonly deferred_bytes_max: number;
@@ -57,8 +60,8 @@ export interface TcpServerHandle {
 }
 
 export function start_tcp_server(node: ServiceNode, authenticator: Authenticator | null,
-  host: string, config: TcpConfig): TcpServerHandle {
-  return new TcpServer(node, authenticator, host, config);
+  cluster: ClusterView, host: string, config: TcpConfig): TcpServerHandle {
+  return new TcpServer(node, authenticator, cluster, host, config);
 }
 
 class TcpServer implements TcpServerContext, TcpServerHandle {
@@ -76,8 +79,8 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   private readonly sweep_timer: ReturnType<typeof setInterval>;
   private readonly flush_dirty = () => this.flush_all();
 
-  constructor(readonly node: ServiceNode, readonly authenticator: Authenticator | null, host: string,
-    readonly config: TcpConfig) {
+  constructor(readonly node: ServiceNode, readonly authenticator: Authenticator | null,
+    readonly cluster: ClusterView, host: string, readonly config: TcpConfig) {
     this.send_buffer_limit_bytes = send_buffer_limit(config);
     this.slots = new ConnectionSlots(config);
     this.listener = Bun.listen<TcpConnection | null>({

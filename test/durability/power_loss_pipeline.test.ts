@@ -30,6 +30,7 @@ import { JournalWriter } from "../../journal/journal_writer.ts";
 import { PowerLossFileLayer, SimulatedCrashError } from "../../journal/power_loss_file_layer.ts";
 import { Partitioning } from "../../router/partition.ts";
 import { Ring } from "../../common/ring.ts";
+import { LEADS_EVERY_GROUP } from "../../router/leadership.ts";
 import { Router } from "../../router/router.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
@@ -118,8 +119,8 @@ class Life {
     }
     const pinned = new Map(PARTNER_OF_GROUP.map((partner, group) => [partner, group]));
     const inbound = Ring.create({ slot_count: 64, slot_bytes: RING_REQUEST_SLOT_BYTES });
-    this.router = new Router(new Partitioning(PARTNER_OF_GROUP.length, 1, pinned), [inbound],
-      60_000, { on_results: () => {} });
+    this.router = new Router(new Partitioning(PARTNER_OF_GROUP.length, 1, pinned),
+      LEADS_EVERY_GROUP, [inbound], 60_000, { on_results: () => {} });
     const recovered_ms = Math.max(...[...this.engines.values()].map((e) => e.engine_time_ms));
     this.engine_loop = new EngineLoop({ engines: this.engines, inbound, results: this.results,
       journal_ring: this.journal_ring, control: this.control, worker: 0,

@@ -1,7 +1,9 @@
 // The router's admission rules, with rings nobody drains: a full ring answers busy, a partner past
 // its share of a ring answers busy while other partners still get in, a batch that mixes groups is
 // split into one slot per group and reassembled in order, and a linked chain that names several
-// partners is refused cross_partner before the split, reaching no ring.
+// partners is refused cross_partner before the split, reaching no ring. With a GroupLeadership
+// that leads only some groups, the orders (whole chains) and reads of the others are refused
+// not_primary the same way.
 
 import { describe, expect, test } from "bun:test";
 import {
@@ -10,11 +12,14 @@ import {
 } from "../../common/constants.ts";
 import { Partitioning } from "../../router/partition.ts";
 import { Ring } from "../../common/ring.ts";
+import { LEADS_EVERY_GROUP, type GroupLeadership } from "../../router/leadership.ts";
 import { Router } from "../../router/router.ts";
 import * as S from "../../common/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
+import { error_status, not_primary_reply, refusal_reply } from "../../http/replies.ts";
 import { read_result_fields, write_order_fields } from "../../schema/layout.ts";
 
 const SLOTS = 16;
@@ -30,11 +35,12 @@ function orders_of(partners: number[], linked: number[] = []): Uint8Array {
   return bytes;
 }
 
-function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000) {
+function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000,
+  leadership: GroupLeadership = LEADS_EVERY_GROUP) {
   const inbound = Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES });
   const counters = { on_results: () => {} };
-  const router = new Router(new Partitioning(groups, 1, pinned), [inbound], 60_000, counters,
-    in_flight_max);
+  const router = new Router(new Partitioning(groups, 1, pinned), leadership, [inbound], 60_000,
+    counters, in_flight_max);
   return { router, inbound };
 }
 
@@ -54,6 +60,25 @@ function answer_all(router: Router, inbound: Ring, required: number): void {
     router.on_result_slot(results, out);
     results.release(1);
   }
+}
+
+/** Per result: its order id, status name and sequence. */
+function statuses(results: Uint8Array, count: number): [bigint, string, bigint][] {
+  const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
+  return Array.from({ length: count }, (_, k) => {
+    const r = read_result_fields(view, k * RESULT_SIZE_BYTES);
+    return [r.order_id, Status[r.status]!, r.sequence];
+  });
+}
+
+/** The order ids in each request slot of the ring, oldest first (nothing consumed). */
+function slot_ids(inbound: Ring, slots: number): bigint[][] {
+  return Array.from({ length: slots }, (_, i) => {
+    const at = inbound.slot_offset(inbound.consumer_cursor() + i);
+    const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
+    return Array.from({ length: count }, (_, k) =>
+      inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true));
+  });
 }
 
 describe("admission", () => {
@@ -151,14 +176,6 @@ describe("splitting by group", () => {
 });
 
 describe("chains naming several partners", () => {
-  function statuses(results: Uint8Array, count: number): [bigint, string, bigint][] {
-    const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
-    return Array.from({ length: count }, (_, k) => {
-      const r = read_result_fields(view, k * RESULT_SIZE_BYTES);
-      return [r.order_id, Status[r.status]!, r.sequence];
-    });
-  }
-
   test("refused whole before the split: no ring slot, answered at once, both modes", async () => {
     const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
     const refused: [bigint, string, bigint][] =
@@ -201,5 +218,89 @@ describe("chains naming several partners", () => {
     router.on_durable(1, 1);
     const refused = statuses(await reply, 8).filter(([, status]) => status === "cross_partner");
     expect(refused.map(([id]) => id)).toEqual([2n, 3n, 7n, 8n]);
+  });
+});
+
+describe("groups this node does not lead", () => {
+  // Groups 0 and 2 are led; partner 8's group 1 is not.
+  const PINNED = new Map([[7, 0], [8, 1], [9, 2]]);
+  const LEADS_0_AND_2: GroupLeadership = { leads: (group) => group !== 1 };
+
+  function router_leading_some() {
+    return make_router(3, PINNED, 1_000, LEADS_0_AND_2);
+  }
+
+  test("a mixed batch: orders of the group not led are not_primary, the rest run", async () => {
+    const { router, inbound } = router_leading_some();
+    const reply = router.submit(orders_of([7, 8, 9, 8]), 4, Mode.committed);
+    expect(slot_ids(inbound, inbound.depth())).toEqual([[1n], [3n]]);
+    answer_all(router, inbound, 1);
+    router.on_durable(0, 1);
+    router.on_durable(2, 1);
+    const answered = statuses(await reply, 4);
+    expect([answered[1], answered[3]]).toEqual([[2n, "not_primary", 0n], [4n, "not_primary", 0n]]);
+    expect(answered[0]![1]).not.toBe("not_primary");
+    expect(answered[2]![1]).not.toBe("not_primary");
+  });
+
+  test("a batch wholly of a group not led reaches no ring and is answered at once", async () => {
+    const { router, inbound } = router_leading_some();
+    const expected: [bigint, string, bigint][] =
+      [[1n, "not_primary", 0n], [2n, "not_primary", 0n]];
+    expect(statuses(await router.submit(orders_of([8, 8]), 2, Mode.committed), 2))
+      .toEqual(expected);
+    expect(statuses(await router.submit(orders_of([8, 8]), 2, Mode.accepted), 2))
+      .toEqual(expected);
+    let listened: Uint8Array | null = null;
+    expect(router.submit_listen(orders_of([8, 8]), 2, Mode.committed,
+      (request) => (listened = request.results), () => {})).toBeNull();
+    await Promise.resolve();
+    expect(statuses(listened!, 2)).toEqual(expected);
+    expect(inbound.depth()).toBe(0);
+    expect(router.in_flight).toBe(0);
+  });
+
+  test("a chain of a group not led is refused whole; one naming two partners is cross_partner",
+    async () => {
+      const { router, inbound } = router_leading_some();
+      // chain 1-2 (8, 8): not led; chain 3-4 (7, 7): led; chain 5-6 (7, 8): cross_partner.
+      const reply = router.submit(orders_of([8, 8, 7, 7, 7, 8], [0, 2, 4]), 6, Mode.committed);
+      expect(slot_ids(inbound, inbound.depth())).toEqual([[3n, 4n]]);
+      answer_all(router, inbound, 1);
+      router.on_durable(0, 1);
+      const answered = statuses(await reply, 6).map(([id, status]) => [id, status]);
+      expect([answered[0], answered[1], answered[4], answered[5]]).toEqual([
+        [1n, "not_primary"], [2n, "not_primary"], [5n, "cross_partner"], [6n, "cross_partner"]]);
+    });
+
+  test("accepted mode's immediate answer marks the orders not led not_primary", () => {
+    const { router } = router_leading_some();
+    const target = new Uint8Array(3 * RESULT_SIZE_BYTES);
+    expect(router.write_pending_results(target, 0, orders_of([7, 8, 9]), 3))
+      .toBe(3 * RESULT_SIZE_BYTES);
+    expect(statuses(target, 3)).toEqual(
+      [[1n, "pending", 0n], [2n, "not_primary", 0n], [3n, "pending", 0n]]);
+  });
+
+  test("a read of a group not led is refused not_primary, reaching no ring", async () => {
+    const { router, inbound } = router_leading_some();
+    await expect(router.query(S.SlotKind.query_account, 8, 1n)).rejects.toBe("not_primary");
+    expect(inbound.depth()).toBe(0);
+    expect(router.in_flight).toBe(0);
+    void router.query(S.SlotKind.query_account, 9, 1n);
+    expect(inbound.depth()).toBe(1);
+  });
+
+  test("the refusal's answer: HTTP 421 and ErrorCode.not_primary, naming the primary", () => {
+    const primary = { id: "node-b", http: "10.0.0.2:8080", tcp: "10.0.0.2:8090" };
+    const reply = not_primary_reply(1, primary);
+    expect(reply.http_status).toBe(421);
+    expect(ErrorCode[reply.code]).toBe("not_primary");
+    expect(reply.message).toContain("group 1");
+    expect(reply.message).toContain("node node-b at http://10.0.0.2:8080 and tcp://10.0.0.2:8090");
+    expect(error_status(ErrorCode.not_primary)).toBe(421);
+    const unknown = refusal_reply("not_primary");
+    expect([unknown.http_status, unknown.code]).toEqual([421, ErrorCode.not_primary]);
+    expect(unknown.message).toContain("GET /cluster/map");
   });
 });

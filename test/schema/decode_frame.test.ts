@@ -217,7 +217,7 @@ describe("batch limits and fields", () => {
     const frame = encode_hello(1, "t");
     // The hand-written batch header puts the message type at byte 24.
     const batch = encode_order_batch(1n, 0, random_orders(new Prng(5), 1), 1);
-    for (const type of [0, 12, 255]) { // 1..11 are Hello..Pong
+    for (const type of [0, 14, 255]) { // 1..13 are Hello..RoutingMapReply
       const corrupt = batch.slice();
       corrupt[24] = type;
       expect_error(decode_checked(corrupt, `type ${type}`), ErrorCode.malformed_frame);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ServiceNode } from "../../node/service_node.ts";
 import { load_config } from "../../config/config.ts";
+import { single_node_view } from "../../router/leadership.ts";
 import { start_http_server } from "../../server/http.ts";
 import { Metrics } from "../../node/metrics.ts";
 import { OrderIdGenerator } from "../../schema/order_id.ts";
@@ -22,7 +23,8 @@ beforeAll(async () => {
     ACCOUNTS_PER_GROUP: "64", HOLDS_PER_GROUP: "16", IDEMPOTENCY_ENTRIES_PER_GROUP: "65536",
     RING_SLOTS: "16", JOURNAL_SEGMENT_BYTES: String(1 << 20) }), new Metrics());
   // Auth is tested in test/auth; this test is about the disk, so AUTH=off here.
-  server = start_http_server(node, { host: "127.0.0.1", port: 0, auth: null });
+  server = start_http_server(node, { host: "127.0.0.1", port: 0, auth: null,
+    cluster: single_node_view("127.0.0.1:1", "127.0.0.1:2", 1, new Map()) });
 });
 
 afterAll(async () => {

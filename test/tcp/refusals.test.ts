@@ -10,6 +10,7 @@ import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import { load_config } from "../../config/config.ts";
 import { Metrics } from "../../node/metrics.ts";
+import { single_node_view } from "../../router/leadership.ts";
 import { start_tcp_server, type TcpServerHandle } from "../../server/tcp/tcp_server.ts";
 import { TcpTestClient } from "./tcp_client.ts";
 import { batch, open_order } from "./tcp_service.ts";
@@ -25,7 +26,8 @@ beforeAll(async () => {
     HOLDS_PER_GROUP: "16", IDEMPOTENCY_ENTRIES_PER_GROUP: "65536", RING_SLOTS: "16",
     JOURNAL_SEGMENT_BYTES: String(1 << 20), TCP_PORT: "0", TCP_CONNECTIONS_MAX: "1" });
   node = await ServiceNode.start(config, new Metrics());
-  tcp = start_tcp_server(node, AUTH_OFF, "127.0.0.1", config.tcp);
+  const cluster = single_node_view("127.0.0.1:1", "127.0.0.1:2", config.groups, config.group_map);
+  tcp = start_tcp_server(node, AUTH_OFF, cluster, "127.0.0.1", config.tcp);
   node.metrics.tcp_connections = () => tcp.connection_count;
 });
 

@@ -22,5 +22,6 @@ export enum ErrorCode {
   not_found = 18,
   shutting_down = 19,
   frame_timeout = 20,
-  too_many_connections = 21
+  too_many_connections = 21,
+  not_primary = 22
 }

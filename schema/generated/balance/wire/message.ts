@@ -11,6 +11,8 @@ import { OrderQuery } from '../../balance/wire/order-query';
 import { OrderStatus } from '../../balance/wire/order-status';
 import { Ping } from '../../balance/wire/ping';
 import { Pong } from '../../balance/wire/pong';
+import { RoutingMapQuery } from '../../balance/wire/routing-map-query';
+import { RoutingMapReply } from '../../balance/wire/routing-map-reply';
 
 
 export enum Message {
@@ -25,13 +27,15 @@ export enum Message {
   OrderStatus = 8,
   Error = 9,
   Ping = 10,
-  Pong = 11
+  Pong = 11,
+  RoutingMapQuery = 12,
+  RoutingMapReply = 13
 }
 
 export function unionToMessage(
   type: Message,
-  accessor: (obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null
-): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null {
+  accessor: (obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply|null
+): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply|null {
   switch(Message[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(new Hello())! as Hello;
@@ -45,15 +49,17 @@ export function unionToMessage(
     case 'Error': return accessor(new Error())! as Error;
     case 'Ping': return accessor(new Ping())! as Ping;
     case 'Pong': return accessor(new Pong())! as Pong;
+    case 'RoutingMapQuery': return accessor(new RoutingMapQuery())! as RoutingMapQuery;
+    case 'RoutingMapReply': return accessor(new RoutingMapReply())! as RoutingMapReply;
     default: return null;
   }
 }
 
 export function unionListToMessage(
   type: Message, 
-  accessor: (index: number, obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null, 
+  accessor: (index: number, obj:AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply) => AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply|null, 
   index: number
-): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|null {
+): AccountInfo|AccountQuery|BatchResults|Error|Hello|HelloOk|OrderBatch|OrderQuery|OrderStatus|Ping|Pong|RoutingMapQuery|RoutingMapReply|null {
   switch(Message[type]) {
     case 'NONE': return null; 
     case 'Hello': return accessor(index, new Hello())! as Hello;
@@ -67,6 +73,8 @@ export function unionListToMessage(
     case 'Error': return accessor(index, new Error())! as Error;
     case 'Ping': return accessor(index, new Ping())! as Ping;
     case 'Pong': return accessor(index, new Pong())! as Pong;
+    case 'RoutingMapQuery': return accessor(index, new RoutingMapQuery())! as RoutingMapQuery;
+    case 'RoutingMapReply': return accessor(index, new RoutingMapReply())! as RoutingMapReply;
     default: return null;
   }
 }

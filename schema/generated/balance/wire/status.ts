@@ -30,5 +30,6 @@ export enum Status {
   currency_invalid = 26,
   busy = 27,
   disk_full = 28,
-  forbidden = 29
+  forbidden = 29,
+  not_primary = 30
 }
