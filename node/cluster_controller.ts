@@ -34,6 +34,8 @@ import type { GroupAdoption } from "./engine_worker.ts";
 export const DEPOSED_EXIT_CODE = 75;
 /** How often the controller looks at every group's role. */
 const CONTROL_INTERVAL_MS = 100;
+/** How often the routing map this node serves is read again from the control plane. */
+const MAP_REFRESH_MS = 500;
 
 export class ClusterStartError extends Error {}
 
@@ -64,6 +66,7 @@ export class ClusterController {
   private readonly recording = new Set<string>();
   private readonly fenced_waits = new Map<number, (durable: number) => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  private map_timer: ReturnType<typeof setInterval> | null = null;
   private journal_stopped!: Promise<void>;
   /** Replication figures for /metrics, as the journal worker last reported them. */
   replication: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
@@ -103,8 +106,10 @@ export class ClusterController {
     }
     controller = new ClusterController(cluster, parts, membership);
     await controller.refresh_map();
+    if (controller.map === null) throw new ClusterStartError("the routing map could not be read");
     await controller.start_journal_worker(key);
     controller.timer = setInterval(() => controller!.control_all(), CONTROL_INTERVAL_MS);
+    controller.map_timer = setInterval(() => void controller!.refresh_map(), MAP_REFRESH_MS);
     return controller;
   }
 
@@ -118,6 +123,7 @@ export class ClusterController {
     assert(this.steps[group] === "adopting", "adopted after a promotion");
     this.steps[group] = "leading";
     this.leads[group] = 1;
+    void this.refresh_map(); // the map this node serves names it at once
     console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
       `${this.epoch_of(group)}`);
   }
@@ -129,7 +135,9 @@ export class ClusterController {
 
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.map_timer !== null) clearInterval(this.map_timer);
     this.timer = null;
+    this.map_timer = null;
     await this.membership.close();
   }
 
@@ -239,6 +247,11 @@ export class ClusterController {
       if (node_number(member.node_id) === node) return member;
     }
     return null;
+  }
+
+  /** The routing map as the control plane last said (refreshed every MAP_REFRESH_MS). */
+  plane_map(): PlaneRoutingMap | null {
+    return this.map;
   }
 
   private async refresh_map(): Promise<void> {

@@ -99,7 +99,10 @@ export class ServiceNode {
         adoptions: null,
       });
     }
-    this.router = new Router(this.partitioning, LEADS_EVERY_GROUP,
+    // A cluster node leads a group once its engine adopted it (node/cluster_controller.ts).
+    const leadership = cluster === null ? LEADS_EVERY_GROUP
+      : { leads: (group: number) => this.cluster_controller?.leads[group] === 1 };
+    this.router = new Router(this.partitioning, leadership,
       this.engines.map((e) => e.inbound), config.request_timeout_ms, metrics);
     this.captures = new StateCaptures(this.router.durable_sequence,
       (group) => this.control.request_group_snapshot(

@@ -11,6 +11,7 @@ import { seed_from_file } from "./seed.ts";
 import { set_up_auth } from "../auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
 import { single_node_view, type ClusterView } from "../router/leadership.ts";
+import { cluster_view } from "../node/cluster_view.ts";
 
 const EXIT_CODE_CONFIGURATION = 2;
 // The data directory is damaged or contradicts itself (synced journal entries damaged, a
@@ -56,18 +57,21 @@ async function main(): Promise<void> {
   }
   if (config.seed_file !== null) await seed_from_file(node, config.seed_file);
   // The map names the servers' own addresses, known once both listen (a port of 0 picks one).
-  let view = single_node_view(`${config.host}:${config.port}`, `${config.host}:${config.tcp.port}`,
-    config.groups, config.group_map);
-  const cluster: ClusterView = {
+  let view = node.cluster_controller !== null ? cluster_view(node.cluster_controller)
+    : single_node_view(`${config.host}:${config.port}`, `${config.host}:${config.tcp.port}`,
+      config.groups, config.group_map);
+  const front: ClusterView = {
     leads: (group) => view.leads(group),
     routing_map: () => view.routing_map(),
     primary_of: (group) => view.primary_of(group),
   };
   const server = start_http_server(node,
-    { host: config.host, port: config.port, auth: auth.authenticator, cluster });
-  const tcp = start_tcp_server(node, auth.authenticator, cluster, config.host, config.tcp);
-  view = single_node_view(`${server.hostname}:${server.port}`, `${tcp.hostname}:${tcp.port}`,
-    config.groups, config.group_map);
+    { host: config.host, port: config.port, auth: auth.authenticator, cluster: front });
+  const tcp = start_tcp_server(node, auth.authenticator, front, config.host, config.tcp);
+  if (node.cluster_controller === null) {
+    view = single_node_view(`${server.hostname}:${server.port}`, `${tcp.hostname}:${tcp.port}`,
+      config.groups, config.group_map);
+  }
   node.metrics.tcp_connections = () => tcp.connection_count;
   console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
     `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);

@@ -56,6 +56,12 @@ export class TestCluster {
     return cluster;
   }
 
+  readonly idempotency_window_ms = IDEMPOTENCY_WINDOW_MS_TEST;
+
+  tcp_address(id: string): string {
+    return `127.0.0.1:${this.specs.get(id)!.tcp_port}`;
+  }
+
   ids(): string[] {
     return [...this.specs.keys()];
   }

@@ -32,28 +32,29 @@ describe("a frozen primary", () => {
     await cluster.wait_in_sync(0);
     const frozen = await cluster.leader_of(0);
     const frozen_process = cluster.node(frozen);
-    await cluster.until("requests in flight", () => (load.in_flight.get(frozen) ?? 0) >= 2);
+    await cluster.until("batches in flight", () => (load.in_flight.get(0) ?? 0) >= 2);
+    const frozen_at_ms = performance.now();
     await cluster.kill(frozen, "SIGSTOP");
     const successor = await cluster.leader_of(0, frozen);
     const taken_at_ms = performance.now();
     expect(successor).not.toBe(frozen);
-    await cluster.until("group 0 answers", () => load.first_answer_after(0, taken_at_ms,
-      successor) !== null);
+    await cluster.until("group 0 answers", () => load.first_answer_after(0, taken_at_ms) !== null);
     await cluster.kill(frozen, "SIGCONT");
     // Its own renewal tells it it was deposed: it exits, acknowledging nothing meanwhile.
     expect(await frozen_process.exited).toBe(DEPOSED_EXIT_CODE);
     expect(frozen_process.stderr()).toContain(`deposed from group 0 by ${successor}`);
-    const late = (load.answered_at_ms.get(0) ?? [])
-      .filter((a) => a.node === frozen && a.at_ms > taken_at_ms);
-    expect(late).toEqual([]);
-    // The fault hit work in flight: requests to the frozen node got no answer from it.
-    expect(load.failures.get(frozen) ?? 0).toBeGreaterThan(0);
+    // The fault hit work in flight: batches sent before the freeze were answered by the successor.
+    await cluster.until("a batch in flight at the freeze answered by the successor",
+      () => load.fault_hit_in_flight(0, frozen_at_ms, taken_at_ms));
     cluster.processes.delete(frozen);
     await cluster.start_node(frozen); // its supervisor restarts it: a standby again
     await cluster.wait_in_sync(0);
     await cluster.wait_in_sync(1);
     await load.stop();
+    // Nothing the frozen node acknowledged is missing on the successor (check), so it
+    // acknowledged nothing after the takeover: that would have been an old-epoch commit.
     await load.check();
+    load.close();
     expect(load.answered_count()).toBe(load.orders.size);
   }, 120_000);
 });
