@@ -29,6 +29,7 @@ import type {
 import type { RingShape } from "../common/ring.ts";
 import type { GroupLimits } from "../engine/rules.ts";
 import type { GroupAdoption } from "./engine_worker.ts";
+import { ReadBarriers } from "./read_barriers.ts";
 
 /** A node deposed from a group exits with this code; its supervisor restarts it as a standby. */
 export const DEPOSED_EXIT_CODE = 75;
@@ -68,6 +69,8 @@ export class ClusterController {
   private timer: ReturnType<typeof setInterval> | null = null;
   private map_timer: ReturnType<typeof setInterval> | null = null;
   private journal_stopped!: Promise<void>;
+  /** Reads wait for a read barrier issued after their state was read (node/read_barriers.ts). */
+  readonly reads: ReadBarriers;
   /** Replication figures for /metrics, as the journal worker last reported them. */
   replication: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
   takeovers = 0;
@@ -80,6 +83,8 @@ export class ClusterController {
     this.steps = new Array<GroupStep>(groups).fill("following");
     this.durable_end = new Array<number>(groups).fill(0);
     this.heard_ms_ago = new Array<number>(groups).fill(0);
+    this.reads = new ReadBarriers(groups, (group, read_id) =>
+      this.post({ type: "read_barrier", group, read_id }));
   }
 
   static async start(cluster: ClusterConfig, parts: ClusterNodeParts): Promise<ClusterController> {
@@ -204,6 +209,7 @@ export class ClusterController {
       case "replication":
         this.replication = message.standbys;
         return;
+      case "read_confirmed": return this.reads.confirmed(message.group, message.read_id);
       default: return assert_never(message, "cluster journal message");
     }
   }

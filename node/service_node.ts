@@ -157,6 +157,7 @@ export class ServiceNode {
     });
     this.journal_worker = this.cluster_controller.journal_worker;
     const controller = this.cluster_controller;
+    this.router.read_gate = controller.reads;
     this.metrics.cluster_text = () => cluster_metrics_text(controller);
     this.journal_stopped = this.cluster_controller.journal_stopped_promise();
     this.engines.forEach((handle) => this.drain_results(handle));

@@ -13,6 +13,15 @@ export interface GroupLeadership {
 /** A single node: every group is its own. */
 export const LEADS_EVERY_GROUP: GroupLeadership = { leads: () => true };
 
+/**
+ * A cluster primary's check before a read is answered (node/read_barriers.ts, Raft's ReadIndex):
+ * `proceed` runs once this node is confirmed to lead `group` still, after the read's state was
+ * taken; never, if it was deposed (the read then times out).
+ */
+export interface ReadGate {
+  confirm(group: number, proceed: () => void): void;
+}
+
 export interface ClusterView extends GroupLeadership {
   routing_map(): RoutingMap;
   /** The group's primary as the map knows it, null when the map names none. */

@@ -23,6 +23,8 @@ export class PendingRequest {
   found = false;
   query_body: Uint8Array | null = null;
   done = false;
+  /** A read whose leadership check (Router.read_gate) has been asked for. */
+  leadership_asked = false;
 
   constructor(
     readonly token: number,

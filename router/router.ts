@@ -13,7 +13,7 @@ import {
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { mark_refused_chains, write_refused_results, type LeadsPartner } from "./chains.ts";
-import type { GroupLeadership } from "./leadership.ts";
+import type { GroupLeadership, ReadGate } from "./leadership.ts";
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { PendingRequest, type PartInfo } from "./pending.ts";
@@ -37,6 +37,8 @@ export class Router {
   /** Per group: requests waiting for durability, in sequence order. */
   private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
   readonly durable_sequence: number[] = [];
+  /** A cluster primary confirms it still leads before a read is answered; null: a single node. */
+  read_gate: ReadGate | null = null;
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
@@ -357,6 +359,12 @@ export class Router {
   }
 
   private part_durable(request: PendingRequest): void {
+    // A read is answered only once this node is confirmed to lead still (a cluster primary).
+    if (this.read_gate !== null && request.kind !== S.SlotKind.batch && !request.leadership_asked) {
+      request.leadership_asked = true;
+      this.read_gate.confirm(request.parts[0]!.group, () => this.part_durable(request));
+      return;
+    }
     request.waits_left--;
     if (request.waits_left > 0) return;
     this.pending.delete(request.token);

@@ -43,6 +43,7 @@ export class ClusterJournal {
   readonly loop: JournalLoop;
   readonly snapshots: SnapshotQueue;
   private readonly committed_unposted = new Map<number, number>();
+  private readonly reads_reported = new Map<number, number>();
   private timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(private readonly init: ClusterJournalInit, holders: HolderDirectory,
@@ -128,6 +129,21 @@ export class ClusterJournal {
     if (tracker === undefined) return;
     tracker.uncount(node);
     if (tracker.advance()) this.queue_committed(group, tracker.committed);
+    this.report_reads(group, tracker);
+  }
+
+  read_barrier(group: number, read_id: number): void {
+    const tracker = this.trackers.get(group);
+    assert(tracker !== undefined, "a read barrier of a led group");
+    tracker.issue_read(read_id);
+    this.report_reads(group, tracker);
+  }
+
+  private report_reads(group: number, tracker: CommitTracker): void {
+    const confirmed = tracker.read_confirmed();
+    if (confirmed <= (this.reads_reported.get(group) ?? 0)) return;
+    this.reads_reported.set(group, confirmed);
+    this.post({ type: "read_confirmed", group, read_id: confirmed });
   }
 
   caught_up_recorded(group: number, node: number): void {
@@ -160,6 +176,7 @@ export class ClusterJournal {
   private on_ack(group: number): void {
     const tracker = this.trackers.get(group)!;
     if (tracker.advance()) this.queue_committed(group, tracker.committed);
+    this.report_reads(group, tracker);
   }
 
   // Acks of one turn go to the main thread in one message.

@@ -28,6 +28,7 @@ export class CommitTracker {
   private local_durable: number;
   private committed_sequence: number;
   private readonly counted = new Map<number, Counted>();
+  private read_issued = 0;
 
   constructor(readonly replicator: Replicator, durable_sequence: number,
     counted_at_start: readonly number[]) {
@@ -50,6 +51,30 @@ export class CommitTracker {
   on_local_durable(sequence: number): void {
     assert(sequence >= this.local_durable, "durable never goes back");
     this.local_durable = sequence;
+  }
+
+  /**
+   * A read barrier (docs/cluster.md "Reads"): every counted standby is asked, in one round trip,
+   * whether it still follows this epoch. With none counted this node is the whole in-sync set:
+   * nobody can take the group over, so it is confirmed at once.
+   */
+  issue_read(read_id: number): void {
+    assert(read_id > this.read_issued, "read barriers grow");
+    this.read_issued = read_id;
+    for (const sender of this.replicator.senders) {
+      if (this.counted.has(sender.standby.node)) sender.heartbeat(read_id);
+    }
+  }
+
+  /** The newest read barrier every counted standby confirmed. */
+  read_confirmed(): number {
+    let confirmed = this.read_issued;
+    for (const sender of this.replicator.senders) {
+      if (this.counted.has(sender.standby.node)) {
+        confirmed = Math.min(confirmed, sender.confirmed_read_id);
+      }
+    }
+    return confirmed;
   }
 
   /** The control plane recorded `node` out of sync: commits stop waiting for it. */

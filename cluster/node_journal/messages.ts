@@ -38,7 +38,9 @@ export type ClusterJournalRequest =
       counted: number[] }
   /** The control plane recorded the standby out of sync: commits stop waiting for it. */
   | { type: "uncount"; group: number; node: number }
-  | { type: "caught_up_recorded"; group: number; node: number };
+  | { type: "caught_up_recorded"; group: number; node: number }
+  /** A read barrier of a led group: answered read_confirmed once every counted standby confirms. */
+  | { type: "read_barrier"; group: number; read_id: number };
 
 export interface StandbyGroupState {
   group: number;
@@ -62,4 +64,6 @@ export type ClusterJournalMessage =
   /** Replication figures per led group and standby, for /metrics. */
   | { type: "replication"; standbys: { group: number; node: number; lag_entries: number;
       counted: boolean; state: string }[] }
+  /** Every counted standby confirmed the group's read barriers up to read_id. */
+  | { type: "read_confirmed"; group: number; read_id: number }
   | { type: "stopped" };

@@ -70,6 +70,8 @@ function handle(request: ClusterJournalRequest): void {
       return journal.promote(request.group, request.epoch, request.standbys, request.counted);
     case "uncount":
       return journal.uncount(request.group, request.node);
+    case "read_barrier":
+      return journal.read_barrier(request.group, request.read_id);
     case "caught_up_recorded":
       return journal.caught_up_recorded(request.group, request.node);
     default:

@@ -13,9 +13,12 @@
 //   proof     P->S  sequence 0, argument 0; body: the primary's MAC
 //   catch_up  S->P  sequence: the standby's last journaled sequence; argument: that entry's epoch
 //   entries   P->S  sequence: the first sequence; argument: the last; body: whole journal entries
-//   ack       S->P  sequence: the standby's durable sequence
+//   ack       S->P  sequence: the standby's durable sequence; argument: the last read barrier
+//                   it confirms (a heartbeat's argument; 0: none)
 //   snapshot  P->S  sequence: the snapshot's sequence; argument: its total bytes; body: a chunk
 //   error     both  code: why; body: a UTF-8 message
+//   heartbeat P->S  sequence: the primary's last written sequence; argument: a read barrier's id
+//                   (0: a keep-alive only), which a standby still following this epoch acks
 
 import { assert, assert_never } from "../../common/assert.ts";
 import {

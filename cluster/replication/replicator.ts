@@ -60,8 +60,8 @@ export class Replicator {
   }
 
   /** Every standby streaming hears this primary is alive (called every heartbeat interval). */
-  heartbeat(): void {
-    for (const sender of this.senders) sender.heartbeat();
+  heartbeat(read_id = 0): void {
+    for (const sender of this.senders) sender.heartbeat(read_id);
   }
 
   /** The journal is durable through `sequence`. */

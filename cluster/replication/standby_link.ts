@@ -116,8 +116,7 @@ export class StandbyLink {
         this.error_code = header.code;
         return this.close();
       case FrameType.heartbeat:
-        if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "heartbeat");
-        return; // on_data recorded that the primary was heard
+        return this.on_heartbeat(header);
       case FrameType.challenge:
       case FrameType.catch_up:
       case FrameType.ack:
@@ -209,6 +208,22 @@ export class StandbyLink {
     if (code !== ErrorCode.none) return this.refuse(code, `entries from ${header.sequence}`);
     group.append_entries(view, body_offset, header.body_bytes);
     this.appended = true;
+  }
+
+  // on_data recorded that the primary was heard. A read barrier (argument > 0) is confirmed only
+  // while this standby still follows the link's epoch: a primary deposed meanwhile learns nothing
+  // from it, so it answers no read (docs/cluster.md "Reads").
+  private on_heartbeat(header: FrameHeader): void {
+    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "heartbeat");
+    const group = this.group;
+    assert(group !== null, "a streaming link has its group");
+    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
+    if (this.facts.epoch < group.highest_epoch) {
+      return this.refuse(ErrorCode.epoch_stale, `heartbeat of epoch ${this.facts.epoch}`);
+    }
+    if (header.argument > 0) {
+      this.put(FrameType.ack, ErrorCode.none, group.durable_sequence, header.argument, null);
+    }
   }
 
   private put(type: FrameType, code: ErrorCode, sequence: number, argument: number,

@@ -54,6 +54,8 @@ export class StandbySender {
   sent_sequence = 0;
   /** The last error code the standby sent or this side refused with (ErrorCode.none: none). */
   error_code: ErrorCode = ErrorCode.none;
+  /** The last read barrier the standby confirmed (it still followed this epoch then). */
+  confirmed_read_id = 0;
   /** How many times the link reached `live` or `catching_up` (for tests and metrics). */
   streams_count = 0;
   /** How many times live entries found the send buffer full (the standby then catches up). */
@@ -125,10 +127,13 @@ export class StandbySender {
     this.flush();
   }
 
-  /** Tells a streaming standby this primary is alive (the replicator's timer calls it). */
-  heartbeat(): void {
+  /**
+   * Tells a streaming standby this primary is alive (the replicator's timer calls it); with a
+   * read barrier's id (> 0) the standby acks it if it still follows this epoch.
+   */
+  heartbeat(read_id = 0): void {
     if (this.state !== "live" && this.state !== "catching_up") return;
-    this.put(FrameType.heartbeat, ErrorCode.none, this.journal.written_sequence, 0, null);
+    this.put(FrameType.heartbeat, ErrorCode.none, this.journal.written_sequence, read_id, null);
     this.flush();
   }
 
@@ -272,9 +277,11 @@ export class StandbySender {
     if (!streaming || header.sequence > this.sent_sequence) {
       return this.refuse(ErrorCode.unexpected_frame, `ack of ${header.sequence}`);
     }
-    if (header.sequence <= this.acked_sequence) return; // an older ack, overtaken
-    this.acked_sequence = header.sequence;
-    this.options.on_ack?.(this.standby.node, header.sequence);
+    const confirms = header.argument > this.confirmed_read_id;
+    if (confirms) this.confirmed_read_id = header.argument;
+    if (header.sequence <= this.acked_sequence && !confirms) return; // an older ack, overtaken
+    this.acked_sequence = Math.max(this.acked_sequence, header.sequence);
+    this.options.on_ack?.(this.standby.node, this.acked_sequence);
   }
 
   // Catch-up: queues durable entries after sent_sequence from the journal while the buffer has

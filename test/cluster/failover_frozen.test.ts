@@ -6,12 +6,16 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { DEPOSED_EXIT_CODE } from "../../node/cluster_controller.ts";
+import { auth_headers } from "../../harness/http_client.ts";
 import { TestCluster } from "./cluster_support.ts";
 import { SERVICES_TIMEOUT_MS } from "./control_support.ts";
 import { SteadyLoad } from "./steady_load.ts";
 
 const PARTNER_GROUPS = new Map([[7, 0], [8, 1]]);
 const LEASE_MS = 1_000;
+const STALE_READ_MS = 5_000;
+/** Time for the read to reach the frozen node's socket before it is resumed. */
+const STALE_READ_SENT_MS = 100;
 
 let cluster: TestCluster;
 
@@ -39,7 +43,14 @@ describe("a frozen primary", () => {
     const taken_at_ms = performance.now();
     expect(successor).not.toBe(frozen);
     await cluster.until("group 0 answers", () => load.first_answer_after(0, taken_at_ms) !== null);
+    // A read sent to the frozen node now is read from its stale state once it wakes: it must not
+    // be answered (its standby no longer confirms its epoch), only refused or left unanswered.
+    const stale_read = fetch(`${frozen_process.base_url}/v1/partners/7/accounts/1001`, {
+      headers: auth_headers(frozen_process.base_url), signal: AbortSignal.timeout(STALE_READ_MS),
+    }).then((response) => response.status, (error: unknown) => String(error));
+    await Bun.sleep(STALE_READ_SENT_MS);
     await cluster.kill(frozen, "SIGCONT");
+    expect(await stale_read).not.toBe(200);
     // Its own renewal tells it it was deposed: it exits, acknowledging nothing meanwhile.
     expect(await frozen_process.exited).toBe(DEPOSED_EXIT_CODE);
     expect(frozen_process.stderr()).toContain(`deposed from group 0 by ${successor}`);
