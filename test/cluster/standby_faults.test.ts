@@ -1,0 +1,63 @@
+// A standby's faults under load: killed, its primary records it out of sync and commits go on
+// without it (no takeover); restarted, it catches up from the primary's journal and is recorded in
+// sync again, and then holds every committed order (it could take over without loss).
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { TestCluster } from "./cluster_support.ts";
+import { SERVICES_TIMEOUT_MS } from "./control_support.ts";
+import { SteadyLoad } from "./steady_load.ts";
+
+const PARTNER_GROUPS = new Map([[7, 0], [8, 1]]);
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start("standby", {
+    nodes: 2, groups: 2, replicas: 2, lease_ms: 1_000, group_map: "7:0,8:1",
+  });
+}, SERVICES_TIMEOUT_MS);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function standby_of(group: number): Promise<{ node: string; in_sync: boolean }> {
+  const route = (await cluster.map()).groups.find((g) => g.group === group)!;
+  return route.standbys[0]!;
+}
+
+describe("a standby's faults", () => {
+  test("killed under load: recorded out of sync, commits go on; back: caught up, in sync", async () => {
+    const load = new SteadyLoad(cluster, PARTNER_GROUPS);
+    await load.start();
+    await cluster.wait_in_sync(0);
+    const primary = await cluster.leader_of(0);
+    const standby = (await standby_of(0)).node;
+    const epoch_before = (await cluster.map()).groups.find((g) => g.group === 0)!.epoch;
+    await cluster.until("batches in flight", () => (load.in_flight.get(0) ?? 0) >= 2);
+    const killed_at_ms = performance.now();
+    await cluster.kill(standby);
+    await cluster.until("the standby recorded out of sync", async () =>
+      !(await standby_of(0)).in_sync);
+    const out_at_ms = performance.now();
+    // Commits go on without it, on the same primary at the same epoch: no takeover.
+    await cluster.until("group 0 answers without its standby",
+      () => load.first_answer_after(0, out_at_ms) !== null);
+    // The fault hit work in flight: a batch sent before the kill waited for the standby.
+    await cluster.until("a batch in flight at the kill answered after it was recorded out",
+      () => load.fault_hit_in_flight(0, killed_at_ms, out_at_ms));
+    const route = (await cluster.map()).groups.find((g) => g.group === 0)!;
+    expect(route.primary).toBe(primary);
+    expect(route.epoch).toBe(epoch_before);
+    await cluster.start_node(standby);
+    await cluster.wait_in_sync(0);
+    await cluster.wait_in_sync(1);
+    await load.stop();
+    await load.check();
+    // In sync again, it holds everything: kill the primary, and the standby has every order.
+    await cluster.kill(primary);
+    expect(await cluster.leader_of(0, primary)).toBe(standby);
+    await load.check();
+    load.close();
+  }, 120_000);
+});
