@@ -162,7 +162,7 @@ export class ClusterController {
     this.journal_worker = worker;
     let on_stopped = () => {};
     this.journal_stopped = new Promise((resolve) => (on_stopped = resolve));
-    const [host, port] = split_address(this.cluster.replication_address);
+    const [host, port] = split_address(this.cluster.replication_listen_address);
     return new Promise((resolve) => {
       worker.onmessage = (event: MessageEvent<ClusterJournalMessage>) => {
         const message = event.data;

@@ -17,6 +17,11 @@ export interface ClusterConfig {
   http_address: string;
   tcp_address: string;
   replication_address: string;
+  /**
+   * NODE_REPLICATION_LISTEN_ADDRESS: where the replication listener binds (host:port), when peers
+   * reach it through another address (NAT, a proxy); NODE_REPLICATION_ADDRESS by default.
+   */
+  replication_listen_address: string;
   /** CLUSTER_DATABASE_URL: the control plane's PostgreSQL. */
   database_url: string;
   /** CLUSTER_DATABASE_SCHEMA: its tables' schema (default "cluster"). */
@@ -42,6 +47,7 @@ export const CLUSTER_VARIABLES_REQUIRED = [
 /** These have defaults, but setting one of them alone still asks for a cluster. */
 export const CLUSTER_VARIABLES_OPTIONAL = [
   "CLUSTER_DATABASE_SCHEMA", "REPLICAS", "LEASE_MS", "INITIAL_NODES",
+  "NODE_REPLICATION_LISTEN_ADDRESS",
 ] as const;
 
 function is_set(env: Env, name: string): boolean {
@@ -64,6 +70,9 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
     http_address: checked(env, "NODE_HTTP_ADDRESS", address_problem),
     tcp_address: checked(env, "NODE_TCP_ADDRESS", address_problem),
     replication_address: checked(env, "NODE_REPLICATION_ADDRESS", address_problem),
+    replication_listen_address: is_set(env, "NODE_REPLICATION_LISTEN_ADDRESS")
+      ? checked(env, "NODE_REPLICATION_LISTEN_ADDRESS", address_problem)
+      : env.NODE_REPLICATION_ADDRESS!,
     database_url: database_url_of(env.CLUSTER_DATABASE_URL!),
     database_schema: is_set(env, "CLUSTER_DATABASE_SCHEMA")
       ? checked(env, "CLUSTER_DATABASE_SCHEMA", schema_problem)

@@ -10,6 +10,7 @@ import { read_routing_map, type RoutingMap } from "../../cluster/control_plane/r
 import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 import { hs256_key, write_keys_file } from "../auth/tokens.ts";
 import { fresh_plane, type TestPlane } from "./control_support.ts";
+import { LinkProxy } from "./link_proxy.ts";
 
 const LEADER_WAIT_MS_MAX = 30_000;
 const LEADER_POLL_MS = 50;
@@ -23,6 +24,18 @@ export interface ClusterShape {
   lease_ms: number;
   /** GROUP_MAP: pinned partner -> group, e.g. "7:0,8:1". */
   group_map: string;
+  /**
+   * Each node reaches PostgreSQL through a proxy of its own, and is reached on its replication
+   * address through another (test/cluster/link_proxy.ts): the test cuts them.
+   */
+  proxies?: boolean;
+}
+
+export interface NodeProxies {
+  /** In front of this node's replication listener: forward = primary -> this standby. */
+  replication: LinkProxy;
+  /** Between this node and the control plane's PostgreSQL. */
+  database: LinkProxy;
 }
 
 interface NodeSpec {
@@ -31,6 +44,7 @@ interface NodeSpec {
   tcp_port: number;
   replication_port: number;
   data_dir: string;
+  proxies: NodeProxies | null;
 }
 
 export class TestCluster {
@@ -62,6 +76,12 @@ export class TestCluster {
     return `127.0.0.1:${this.specs.get(id)!.tcp_port}`;
   }
 
+  proxies(id: string): NodeProxies {
+    const proxies = this.specs.get(id)!.proxies;
+    if (proxies === null) throw new Error("the cluster was started without proxies");
+    return proxies;
+  }
+
   ids(): string[] {
     return [...this.specs.keys()];
   }
@@ -74,8 +94,13 @@ export class TestCluster {
 
   /** Starts a new node (a new NODE_ID) on its own ports and directory. */
   async add_node(id: string): Promise<ServiceProcess> {
-    const spec: NodeSpec = { id, http_port: free_port(), tcp_port: free_port(),
-      replication_port: free_port(), data_dir: mkdtempSync(join(this.dir, `${id}-`)) };
+    const replication_port = free_port();
+    const proxies = this.shape.proxies === true ? {
+      replication: await LinkProxy.start(replication_port),
+      database: await LinkProxy.start(Number(new URL(this.plane.database_url).port)),
+    } : null;
+    const spec: NodeSpec = { id, http_port: free_port(), tcp_port: free_port(), replication_port,
+      data_dir: mkdtempSync(join(this.dir, `${id}-`)), proxies };
     this.specs.set(id, spec);
     return this.start_node(id);
   }
@@ -179,19 +204,27 @@ export class TestCluster {
       if (node.running) node.proc.kill("SIGCONT");
       await this.kill(id);
     }
+    for (const spec of this.specs.values()) {
+      await spec.proxies?.replication.stop();
+      await spec.proxies?.database.stop();
+    }
     await this.plane.drop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   private env_of(spec: NodeSpec): Record<string, string> {
     const { shape } = this;
+    const database_url = new URL(this.plane.database_url);
+    if (spec.proxies !== null) database_url.port = String(spec.proxies.database.port);
+    const advertised_port = spec.proxies?.replication.port ?? spec.replication_port;
     return {
       NODE_ID: spec.id,
       NODE_HTTP_ADDRESS: `127.0.0.1:${spec.http_port}`,
       NODE_TCP_ADDRESS: `127.0.0.1:${spec.tcp_port}`,
-      NODE_REPLICATION_ADDRESS: `127.0.0.1:${spec.replication_port}`,
+      NODE_REPLICATION_ADDRESS: `127.0.0.1:${advertised_port}`,
+      NODE_REPLICATION_LISTEN_ADDRESS: `127.0.0.1:${spec.replication_port}`,
       TCP_PORT: String(spec.tcp_port),
-      CLUSTER_DATABASE_URL: this.plane.database_url,
+      CLUSTER_DATABASE_URL: database_url.toString(),
       CLUSTER_DATABASE_SCHEMA: this.plane.schema,
       CLUSTER_KEY_FILE: this.key_file,
       REPLICAS: String(shape.replicas),

@@ -38,7 +38,7 @@ describe("load_cluster_config", () => {
   test("all required set: defaults for the schema, REPLICAS and LEASE_MS", () => {
     expect(load_cluster_config(FULL)).toEqual({
       node_id: "node-a", http_address: "127.0.0.1:8080", tcp_address: "127.0.0.1:9090",
-      replication_address: "127.0.0.1:9191",
+      replication_address: "127.0.0.1:9191", replication_listen_address: "127.0.0.1:9191",
       database_url: "postgres://postgres@127.0.0.1:55432/balance",
       database_schema: "cluster", replicas: REPLICAS_DEFAULT, lease_ms: LEASE_MS_DEFAULT,
       key_file: "/etc/balance/cluster.key", initial_nodes: REPLICAS_DEFAULT,
@@ -77,6 +77,13 @@ describe("load_cluster_config", () => {
       `INITIAL_NODES must be between 3 and ${CLUSTER_NODES_MAX}, got 2`);
     expect(error_of({ ...FULL, INITIAL_NODES: `${CLUSTER_NODES_MAX + 1}` }))
       .toContain("INITIAL_NODES must be");
+  });
+
+  test("NODE_REPLICATION_LISTEN_ADDRESS: the advertised address by default, else its own", () => {
+    expect(load_cluster_config({ ...FULL, NODE_REPLICATION_LISTEN_ADDRESS: "0.0.0.0:7000" })!
+      .replication_listen_address).toBe("0.0.0.0:7000");
+    expect(error_of({ ...FULL, NODE_REPLICATION_LISTEN_ADDRESS: "nowhere" }))
+      .toContain("NODE_REPLICATION_LISTEN_ADDRESS");
   });
 
   test("LEASE_MS at its bounds", () => {

@@ -69,6 +69,7 @@ export function node_config(index: number, db: TestPlane, shape: NodeShape): Clu
     http_address: `127.0.0.1:${18_000 + index}`,
     tcp_address: `127.0.0.1:${19_000 + index}`,
     replication_address: `127.0.0.1:${20_000 + index}`,
+    replication_listen_address: `127.0.0.1:${20_000 + index}`,
     database_url: shape.database_url ?? db.database_url,
     database_schema: db.schema,
     replicas: shape.replicas,

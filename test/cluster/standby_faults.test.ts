@@ -3,6 +3,7 @@
 // sync again, and then holds every committed order (it could take over without loss).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { REPLICATION_ACK_TIMEOUT_MS } from "../../cluster/node_journal/commit_tracker.ts";
 import { TestCluster } from "./cluster_support.ts";
 import { SERVICES_TIMEOUT_MS } from "./control_support.ts";
 import { SteadyLoad } from "./steady_load.ts";
@@ -44,8 +45,9 @@ describe("a standby's faults", () => {
     await cluster.until("group 0 answers without its standby",
       () => load.first_answer_after(0, out_at_ms) !== null);
     // The fault hit work in flight: a batch sent before the kill waited for the standby.
-    await cluster.until("a batch in flight at the kill answered after it was recorded out",
-      () => load.fault_hit_in_flight(0, killed_at_ms, out_at_ms));
+    // (Commits wait REPLICATION_ACK_TIMEOUT_MS for the standby before it is reported lagging.)
+    await cluster.until("a batch in flight at the kill held until the record",
+      () => load.fault_hit_in_flight(0, killed_at_ms, killed_at_ms + REPLICATION_ACK_TIMEOUT_MS));
     const route = (await cluster.map()).groups.find((g) => g.group === 0)!;
     expect(route.primary).toBe(primary);
     expect(route.epoch).toBe(epoch_before);
