@@ -35,6 +35,9 @@ describe("a standby's faults", () => {
     const primary = await cluster.leader_of(0);
     const standby = (await standby_of(0)).node;
     const epoch_before = (await cluster.map()).groups.find((g) => g.group === 0)!.epoch;
+    // Frozen first: the batches in flight then cannot be acknowledged by it before it dies.
+    const stopped_at_ms = performance.now();
+    await cluster.kill(standby, "SIGSTOP");
     await cluster.until("batches in flight", () => (load.in_flight.get(0) ?? 0) >= 2);
     const killed_at_ms = performance.now();
     await cluster.kill(standby);
@@ -47,7 +50,7 @@ describe("a standby's faults", () => {
     // The fault hit work in flight: a batch sent before the kill waited for the standby.
     // (Commits wait REPLICATION_ACK_TIMEOUT_MS for the standby before it is reported lagging.)
     await cluster.until("a batch in flight at the kill held until the record",
-      () => load.fault_hit_in_flight(0, killed_at_ms, killed_at_ms + REPLICATION_ACK_TIMEOUT_MS));
+      () => load.fault_hit_in_flight(0, killed_at_ms, stopped_at_ms + REPLICATION_ACK_TIMEOUT_MS));
     const route = (await cluster.map()).groups.find((g) => g.group === 0)!;
     expect(route.primary).toBe(primary);
     expect(route.epoch).toBe(epoch_before);

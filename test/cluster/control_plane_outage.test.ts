@@ -1,0 +1,90 @@
+// PostgreSQL (the control plane) out for 10 s under load, every node cut off from it through its
+// own proxy: commits go on (a primary whose in-sync standbys acknowledge needs no database), and
+// no takeover happens, then or after it returns (the standbys keep hearing their primaries). Then a
+// standby is killed while it is out: its primary cannot record it out of sync, so that group stops
+// committing until the database is back and the record is made; then it goes on. Nothing is lost
+// or doubled.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { REPLICATION_ACK_TIMEOUT_MS } from "../../cluster/node_journal/commit_tracker.ts";
+import { TestCluster } from "./cluster_support.ts";
+import { SERVICES_TIMEOUT_MS } from "./control_support.ts";
+import { SteadyLoad } from "./steady_load.ts";
+
+const PARTNER_GROUPS = new Map([[7, 0], [8, 1]]);
+const LEASE_MS = 1_000;
+const OUTAGE_MS = 10_000;
+/** How long the group without its standby is watched for commits while the database is out. */
+const STALL_WATCHED_MS = 3_000;
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start("pgout", {
+    nodes: 2, groups: 2, replicas: 2, lease_ms: LEASE_MS, group_map: "7:0,8:1", proxies: true,
+  });
+}, SERVICES_TIMEOUT_MS);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+function database_down(): void {
+  for (const id of cluster.ids()) cluster.proxies(id).database.go_down();
+}
+
+function database_up(): void {
+  for (const id of cluster.ids()) cluster.proxies(id).database.up();
+}
+
+describe("the control plane out", () => {
+  test("10 s out under load: commits go on, no takeover; a standby lost meanwhile stalls its group until recorded", async () => {
+    const load = new SteadyLoad(cluster, PARTNER_GROUPS);
+    await load.start();
+    await cluster.wait_in_sync(0);
+    await cluster.wait_in_sync(1);
+    const before = await cluster.map();
+    const down_at_ms = performance.now();
+    database_down();
+    await Bun.sleep(OUTAGE_MS);
+    // Both groups committed all along, with the database out for longer than many leases.
+    expect(load.first_answer_after(0, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
+    expect(load.first_answer_after(1, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
+    database_up();
+    await Bun.sleep(3 * LEASE_MS);
+    const after = await cluster.map();
+    for (const group of [0, 1]) {
+      expect(after.groups[group]!.primary).toBe(before.groups[group]!.primary);
+      expect(after.groups[group]!.epoch).toBe(before.groups[group]!.epoch);
+    }
+    // Now a standby lost while the database is out: its group stops committing.
+    const primary = after.groups[0]!.primary;
+    const standby = after.groups[0]!.standbys[0]!.node;
+    database_down();
+    // Frozen first: the batches in flight then cannot be acknowledged by it before it dies.
+    const stopped_at_ms = performance.now();
+    await cluster.kill(standby, "SIGSTOP");
+    await cluster.until("batches in flight", () => (load.in_flight.get(0) ?? 0) >= 2);
+    const killed_at_ms = performance.now();
+    await cluster.kill(standby);
+    await Bun.sleep(STALL_WATCHED_MS);
+    const stalled_from_ms = stopped_at_ms + REPLICATION_ACK_TIMEOUT_MS;
+    expect(load.first_answer_after(0, stalled_from_ms)).toBeNull();
+    const up_at_ms = performance.now();
+    database_up();
+    await cluster.until("group 0 commits again once the record is made",
+      () => load.first_answer_after(0, up_at_ms) !== null);
+    // The stall held batches that were in flight at the kill.
+    await cluster.until("a batch in flight at the kill answered after the database came back",
+      () => load.fault_hit_in_flight(0, killed_at_ms, up_at_ms));
+    const route = (await cluster.map()).groups[0]!;
+    expect(route.primary).toBe(primary);
+    expect(route.standbys[0]!.in_sync).toBe(false);
+    await cluster.start_node(standby);
+    await cluster.wait_in_sync(0);
+    await cluster.wait_in_sync(1);
+    await load.stop();
+    await load.check();
+    load.close();
+  }, 180_000);
+});
