@@ -123,3 +123,24 @@ export function parse_routing_map(json: unknown): RoutingMap {
   }
   return { version: ROUTING_MAP_VERSION, groups, group_map, nodes, group_primaries };
 }
+
+/**
+ * Maps read from several nodes, merged: per group the entry of the highest epoch (a node cut off
+ * from the control plane serves the map it last read, which may name a primary since deposed), and
+ * every node any of them names. All maps share the cluster's settings (GROUPS, the partner map).
+ */
+export function merge_routing_maps(maps: readonly RoutingMap[]): RoutingMap {
+  if (maps.length === 0) fail("nothing to merge");
+  const first = maps[0]!;
+  const nodes = new Map<string, RoutingMapNode>();
+  const group_primaries = first.group_primaries.map((group) => ({ ...group }));
+  for (const map of maps) {
+    if (map.groups !== first.groups) fail(`maps disagree on groups: ${map.groups}, ${first.groups}`);
+    for (const node of map.nodes) nodes.set(node.id, node);
+    map.group_primaries.forEach((group, index) => {
+      if (group.epoch > group_primaries[index]!.epoch) group_primaries[index] = { ...group };
+    });
+  }
+  return { version: ROUTING_MAP_VERSION, groups: first.groups, group_map: first.group_map,
+    nodes: [...nodes.values()], group_primaries };
+}

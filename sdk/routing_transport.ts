@@ -19,7 +19,7 @@ import { Status } from "../schema/generated/balance/wire/status.ts";
 import {
   ORDER_FLAGS_OFFSET, ORDER_PARTNER_OFFSET, type ResultFields,
 } from "../schema/layout.ts";
-import type { RoutingMap } from "../schema/routing_map.ts";
+import { merge_routing_maps, type RoutingMap } from "../schema/routing_map.ts";
 import type {
   BatchOutcome, NodeTransport, ReadOutcome, Transport, TransportLimits, WireBatch,
 } from "./transport.ts";
@@ -174,18 +174,25 @@ export class RoutingTransport implements Transport {
     return typeof routes === "string" && this.routes !== null ? this.routes : routes;
   }
 
-  /** Asks every node it knows in turn for the map; the first answer wins. */
+  /**
+   * Asks every node it knows for the map at once and merges the answers: per group the highest
+   * epoch wins, so a node cut off from the control plane (which serves the map it last read)
+   * cannot keep the client on a primary that was deposed meanwhile.
+   */
   private async read_map(deadline_ms: number): Promise<Routes | string> {
+    const left_ms = deadline_ms - Date.now();
+    if (left_ms <= 0) return "no node answered the routing map (no time left)";
+    const outcomes = await Promise.all(this.known.map(async (address) => ({ address,
+      outcome: await this.transport(address).read_map(Math.min(left_ms, SDK_MAP_READ_TIMEOUT_MS)),
+    })));
+    const maps: RoutingMap[] = [];
     const reasons: string[] = [];
-    for (const address of this.known) {
-      const left_ms = deadline_ms - Date.now();
-      if (left_ms <= 0) break;
-      const outcome = await this.transport(address)
-        .read_map(Math.min(left_ms, SDK_MAP_READ_TIMEOUT_MS));
-      if (outcome.kind === "found") return this.adopt(outcome.value);
-      reasons.push(`${address}: ${outcome.kind === "not_found" ? "no map" : outcome.message}`);
+    for (const { address, outcome } of outcomes) {
+      if (outcome.kind === "found") maps.push(outcome.value);
+      else reasons.push(`${address}: ${outcome.kind === "not_found" ? "no map" : outcome.message}`);
     }
-    return `no node answered the routing map (${reasons.join("; ") || "no time left"})`;
+    if (maps.length === 0) return `no node answered the routing map (${reasons.join("; ")})`;
+    return this.adopt(merge_routing_maps(maps));
   }
 
   private adopt(map: RoutingMap): Routes {

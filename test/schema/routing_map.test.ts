@@ -11,7 +11,7 @@ import {
 import { group_of_partner } from "../../common/partner_group.ts";
 import { single_node_view } from "../../router/leadership.ts";
 import { Partitioning } from "../../router/partition.ts";
-import { parse_routing_map, type RoutingMap } from "../../schema/routing_map.ts";
+import { merge_routing_maps, parse_routing_map, type RoutingMap } from "../../schema/routing_map.ts";
 
 function valid_map(): RoutingMap {
   return {
@@ -150,5 +150,34 @@ describe("single_node_view", () => {
     });
     expect([0, 1, 2].map((group) => view.leads(group))).toEqual([true, true, true]);
     expect(view.primary_of(2)).toEqual(map.nodes[0]!);
+  });
+});
+
+describe("merge_routing_maps", () => {
+  const node = (id: string, port: number) => ({ id, http: `127.0.0.1:${port}`,
+    tcp: `127.0.0.1:${port + 1}` });
+  const map = (epochs: [number, string][], nodes: { id: string; http: string; tcp: string }[])
+    : RoutingMap => ({
+    version: 1, groups: epochs.length, group_map: [[7, 0]], nodes,
+    group_primaries: epochs.map(([epoch, primary], group) => ({ group, epoch, primary,
+      standbys: [] })),
+  });
+
+  test("per group the highest epoch wins; every node named is kept", () => {
+    // A node cut off from the control plane still names a for group 0 at epoch 3.
+    const stale = map([[3, "a"], [5, "b"]], [node("a", 1000), node("b", 2000)]);
+    const fresh = map([[4, "b"], [5, "b"]], [node("b", 2000), node("c", 3000)]);
+    const merged = merge_routing_maps([stale, fresh]);
+    expect(merged.group_primaries.map((g) => [g.epoch, g.primary])).toEqual([[4, "b"], [5, "b"]]);
+    expect(merged.nodes.map((n) => n.id).sort()).toEqual(["a", "b", "c"]);
+    expect(merge_routing_maps([fresh, stale])).toEqual({ ...merged, nodes: expect.any(Array) });
+    expect(parse_routing_map(merged)).toEqual(merged);
+  });
+
+  test("nothing to merge, or maps of different GROUPS, are refused", () => {
+    expect(() => merge_routing_maps([])).toThrow("nothing to merge");
+    const one = map([[1, "a"]], [node("a", 1000)]);
+    const two = map([[1, "a"], [1, "a"]], [node("a", 1000)]);
+    expect(() => merge_routing_maps([one, two])).toThrow("maps disagree on groups");
   });
 });

@@ -49,6 +49,8 @@ class NotPrimaryStub {
   }
 
   private async answer(req: Request): Promise<Response> {
+    // It serves no map (a client asks every node it knows for one).
+    if (new URL(req.url).pathname === "/cluster/map") return new Response("no", { status: 404 });
     if (req.method === "GET") return this.refuse_read();
     const body = new Uint8Array(await req.arrayBuffer());
     const frame = decode_frame(body);
