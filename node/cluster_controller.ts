@@ -76,7 +76,7 @@ export class ClusterController {
   takeovers = 0;
 
   private constructor(readonly cluster: ClusterConfig, private readonly parts: ClusterNodeParts,
-    readonly membership: Membership) {
+    readonly membership: Membership, private readonly disk_id: string) {
     const groups = parts.config.groups;
     this.node = node_number(cluster.node_id);
     this.leads = new Uint8Array(groups);
@@ -109,7 +109,7 @@ export class ClusterController {
         throw new ClusterStartError(`the control plane is unreachable: ${started.message}`);
       default: assert_never(started, "membership start");
     }
-    controller = new ClusterController(cluster, parts, membership);
+    controller = new ClusterController(cluster, parts, membership, disk_id);
     await controller.refresh_map();
     if (controller.map === null) throw new ClusterStartError("the routing map could not be read");
     await controller.start_journal_worker(key);
@@ -178,6 +178,7 @@ export class ClusterController {
         groups: config.groups, data_dir: config.data_dir, limits: this.parts.limits,
         rings: this.parts.rings, ring_shape: this.parts.ring_shape, control: this.parts.control,
         segment_size_bytes: config.journal_segment_bytes, node: this.node, key,
+        disk_id: this.disk_id,
         listen_host: host, listen_port: port,
         heartbeat_interval_ms: Math.max(1, Math.floor(this.cluster.lease_ms / 3)),
       } });
@@ -192,7 +193,7 @@ export class ClusterController {
         return this.parts.on_snapshot_written(message.group, message.duration_ms);
       case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
       case "standby_report": return void this.record_standby(message.group, message.node,
-        message.state);
+        message.state, message.disk);
       case "heard":
         this.heard_at_ms = performance.now();
         for (const [group, ms] of message.groups) this.heard_ms_ago[group] = ms;
@@ -224,15 +225,15 @@ export class ClusterController {
     } });
   }
 
-  private async record_standby(group: number, node: number,
-    state: "caught_up" | "lagging"): Promise<void> {
+  private async record_standby(group: number, node: number, state: "caught_up" | "lagging",
+    standby_disk: string): Promise<void> {
     const key = `${group}/${node}`;
     if (this.recording.has(key) || this.steps[group] !== "leading") return;
     const member = this.node_of_number(node);
     if (member === null) return;
     this.recording.add(key);
     try {
-      const disk = state === "caught_up" ? member.disk_id : null;
+      const disk = state === "caught_up" ? standby_disk : null;
       const recorded = await this.membership.record_in_sync(group, member.node_id, disk);
       if (recorded.kind !== "in_sync_set") return; // unreachable: reported again, tried again
       if (state === "caught_up") this.post({ type: "caught_up_recorded", group, node });

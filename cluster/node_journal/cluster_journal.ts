@@ -57,7 +57,8 @@ export class ClusterJournal {
       this.standby_groups.set(group, standby);
       this.all_standby_groups.set(group, standby);
     }
-    this.server = new StandbyServer({ node: init.node, key: init.key, host: init.listen_host,
+    this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
+      host: init.listen_host,
       port: init.listen_port, groups: this.standby_groups, holders });
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
       (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence,
@@ -195,7 +196,8 @@ export class ClusterJournal {
     const figures: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
     for (const [group, tracker] of this.trackers) {
       for (const report of tracker.reports(now_ms)) {
-        this.post({ type: "standby_report", group, node: report.node, state: report.state });
+        this.post({ type: "standby_report", group, node: report.node, state: report.state,
+          disk: report.disk });
       }
       const counted = new Set(tracker.counted_nodes());
       for (const sender of tracker.replicator.senders) {

@@ -13,7 +13,7 @@ import type { StandbySender } from "../replication/standby_sender.ts";
 /** A counted standby that leaves a durable entry unacknowledged this long is lagging. */
 export const REPLICATION_ACK_TIMEOUT_MS = 500;
 
-export type StandbyReport = { node: number; state: "caught_up" | "lagging" };
+export type StandbyReport = { node: number; state: "caught_up" | "lagging"; disk: string };
 
 interface Counted {
   /** Reported caught up once acked reaches this (committed when it was counted). */
@@ -22,6 +22,8 @@ interface Counted {
   /** An entry durable here it has not acknowledged yet, and since when (performance.now()). */
   waiting_for: number;
   waiting_since_ms: number;
+  /** The sender's streams_count when last reported: a new link may be a new disk. */
+  streams_seen: number;
 }
 
 export class CommitTracker {
@@ -35,8 +37,9 @@ export class CommitTracker {
     this.local_durable = durable_sequence;
     this.committed_sequence = durable_sequence;
     for (const node of counted_at_start) {
+      // Reported again once its link streams: the set may name a disk it no longer runs on.
       this.counted.set(node, { caught_up_at: 0, caught_up_reported: true, waiting_for: 0,
-        waiting_since_ms: 0 });
+        waiting_since_ms: 0, streams_seen: 0 });
     }
   }
 
@@ -103,10 +106,19 @@ export class CommitTracker {
         if (sender.state === "live") this.count(node);
         continue;
       }
-      if (!counted.caught_up_reported && sender.acked_sequence >= counted.caught_up_at) {
-        reports.push({ node, state: "caught_up" });
+      if (counted.streams_seen !== sender.streams_count) {
+        // A new link (maybe a restarted node on a new disk): recorded again, with the disk it
+        // names, once it holds everything committed now.
+        counted.streams_seen = sender.streams_count;
+        counted.caught_up_reported = false;
+        counted.caught_up_at = this.committed_sequence;
       }
-      if (this.lagging(sender, counted, now_ms)) reports.push({ node, state: "lagging" });
+      const disk = sender.standby_disk;
+      if (!counted.caught_up_reported && sender.acked_sequence >= counted.caught_up_at &&
+        disk !== "") {
+        reports.push({ node, state: "caught_up", disk });
+      }
+      if (this.lagging(sender, counted, now_ms)) reports.push({ node, state: "lagging", disk });
     }
     return reports;
   }
@@ -119,7 +131,7 @@ export class CommitTracker {
 
   private count(node: number): void {
     this.counted.set(node, { caught_up_at: this.committed_sequence, caught_up_reported: false,
-      waiting_for: 0, waiting_since_ms: 0 });
+      waiting_for: 0, waiting_since_ms: 0, streams_seen: 0 });
   }
 
   private lagging(sender: StandbySender, counted: Counted, now_ms: number): boolean {

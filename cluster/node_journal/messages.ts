@@ -19,6 +19,8 @@ export interface ClusterJournalInit {
   /** This node's number on replication links (node_number of NODE_ID). */
   node: number;
   key: Uint8Array;
+  /** This node's disk id: told to every primary, which records it in sync with it. */
+  disk_id: string;
   listen_host: string;
   listen_port: number;
   /** How often a primary tells idle standbys it is alive (a third of a lease). */
@@ -54,7 +56,9 @@ export type ClusterJournalMessage =
   | { type: "durable"; groups: [number, number][]; sync_ms: number }
   | { type: "snapshot_written"; group: number; sequence: number; duration_ms: number }
   | { type: "who_holds"; request_id: number; group: number }
-  | { type: "standby_report"; group: number; node: number; state: "caught_up" | "lagging" }
+  /** caught_up: on `disk` (the standby's own word in its catch_up), it holds all committed. */
+  | { type: "standby_report"; group: number; node: number; state: "caught_up" | "lagging";
+      disk: string }
   /** Per standby group: how long ago its primary was last heard on the replication link. */
   | { type: "heard"; groups: [number, number][] }
   | { type: "fenced"; group: number; durable_sequence: number }

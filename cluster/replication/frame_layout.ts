@@ -11,7 +11,8 @@
 //   hello     P->S  sequence 0, argument 0; body: the primary's nonce
 //   challenge S->P  sequence 0, argument 0; body: the standby's nonce, then its MAC
 //   proof     P->S  sequence 0, argument 0; body: the primary's MAC
-//   catch_up  S->P  sequence: the standby's last journaled sequence; argument: that entry's epoch
+//   catch_up  S->P  sequence: the standby's last journaled sequence; argument: that entry's epoch;
+//                   body: the standby's disk id (ASCII), which the primary records it in sync with
 //   entries   P->S  sequence: the first sequence; argument: the last; body: whole journal entries
 //   ack       S->P  sequence: the standby's durable sequence; argument: the last read barrier
 //                   it confirms (a heartbeat's argument; 0: none)
@@ -26,7 +27,7 @@ import {
   REPLICATION_FRAME_BODY_BYTES_MAX, REPLICATION_FRAME_HEADER_BYTES, REPLICATION_MAC_BYTES,
   REPLICATION_NONCE_BYTES, REPLICATION_PROTOCOL_VERSION,
 } from "./constants.ts";
-import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
+import { DISK_ID_LENGTH_MAX, JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 
 export const FRAME_MAGIC = 0x4c504552; // bytes "R","E","P","L" read as a little-endian u32
 
@@ -122,6 +123,7 @@ export function body_bytes_range(type: FrameType): readonly [number, number] {
     case FrameType.proof:
       return [REPLICATION_MAC_BYTES, REPLICATION_MAC_BYTES];
     case FrameType.catch_up:
+      return [0, DISK_ID_LENGTH_MAX];
     case FrameType.ack:
     case FrameType.heartbeat:
       return [0, 0];

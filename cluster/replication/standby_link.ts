@@ -22,6 +22,8 @@ type LinkState = "hello" | "proof" | "fencing" | "streaming" | "closed";
 export interface StandbyHost {
   readonly node: number;
   readonly key: Uint8Array;
+  /** This node's disk id (ASCII bytes), told to every primary in the catch_up frame. */
+  readonly disk_id: Uint8Array;
   group_of(group: number): StandbyGroup | null;
   who_holds(group: number): Promise<GroupHolder | null>;
   /** Makes `link` the one that streams its group (closing the one before); on its close, none. */
@@ -188,7 +190,7 @@ export class StandbyLink {
     this.host.activate(this);
     // What it reports holding is durable: the primary counts it as acknowledged.
     this.put(FrameType.catch_up, ErrorCode.none, this.group.sync(),
-      this.group.last_entry_epoch, null);
+      this.group.last_entry_epoch, this.host.disk_id);
   }
 
   private on_entries(view: DataView, body_offset: number, header: FrameHeader): void {

@@ -54,6 +54,8 @@ export class StandbySender {
   sent_sequence = 0;
   /** The last error code the standby sent or this side refused with (ErrorCode.none: none). */
   error_code: ErrorCode = ErrorCode.none;
+  /** The disk the standby runs on, as its last catch_up said ("" before one). */
+  standby_disk = "";
   /** The last read barrier the standby confirmed (it still followed this epoch then). */
   confirmed_read_id = 0;
   /** How many times the link reached `live` or `catching_up` (for tests and metrics). */
@@ -203,7 +205,7 @@ export class StandbySender {
       case FrameType.challenge:
         return this.on_challenge(view, body_offset, header);
       case FrameType.catch_up:
-        return this.on_catch_up(header);
+        return this.on_catch_up(view, body_offset, header);
       case FrameType.ack:
         return this.on_ack(header);
       case FrameType.error:
@@ -237,7 +239,7 @@ export class StandbySender {
     this.state = "catch_up_wait";
   }
 
-  private on_catch_up(header: FrameHeader): void {
+  private on_catch_up(view: DataView, body_offset: number, header: FrameHeader): void {
     if (this.state !== "catch_up_wait") return this.refuse(ErrorCode.unexpected_frame, "catch_up");
     if (header.sequence > this.journal.written_sequence) {
       return this.refuse(ErrorCode.sequence_gap, `the standby holds ${header.sequence}, this ` +
@@ -247,6 +249,8 @@ export class StandbySender {
       return this.refuse(ErrorCode.diverged, `the standby's journal ends at ${header.sequence} ` +
         `with an entry of epoch ${header.argument}: not this journal's`);
     }
+    this.standby_disk = new TextDecoder().decode(new Uint8Array(view.buffer,
+      view.byteOffset + body_offset, header.body_bytes));
     this.sent_sequence = header.sequence;
     // The standby holds this much durably, and it is this journal's: acknowledged (it may be less
     // than an earlier ack after the standby lost its tail).

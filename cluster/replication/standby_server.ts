@@ -17,6 +17,8 @@ import { StandbyLink, type StandbyHost } from "./standby_link.ts";
 export interface StandbyServerOptions {
   node: number;
   key: Uint8Array;
+  /** This node's disk id (membership/disk_id.ts): primaries record it in sync with it. */
+  disk_id: string;
   host: string;
   /** 0: any free port (see `port`). */
   port: number;
@@ -36,6 +38,7 @@ interface LinkData {
 export class StandbyServer implements StandbyHost {
   readonly node: number;
   readonly key: Uint8Array;
+  readonly disk_id: Uint8Array;
   private readonly listener: TCPSocketListener<LinkData>;
   private readonly links = new Set<StandbyLink>();
   private readonly sockets = new Set<Socket<LinkData>>();
@@ -57,6 +60,7 @@ export class StandbyServer implements StandbyHost {
       this.handshake_timeout_ms <= REPLICATION_HANDSHAKE_TIMEOUT_MS_MAX, "handshake timeout");
     this.node = options.node;
     this.key = options.key;
+    this.disk_id = new TextEncoder().encode(options.disk_id);
     this.listener = Bun.listen<LinkData>({
       hostname: options.host,
       port: options.port,

@@ -71,6 +71,8 @@ describe("replication: catch-up and reconnection", () => {
     node.run(10);
     const prefix_sender = node.replicator.senders[0]!;
     await wait_until(() => prefix_sender.acked_sequence === node.last_sequence, "the prefix");
+    // The standby named its disk in catch_up: the primary records it in sync with that disk.
+    expect(prefix_sender.standby_disk).toBe(`disk-of-${STANDBY_NODE}`);
     const prefix_sequence = prefix.durable_sequence;
     prefix_server.stop(); // the standby dies
     prefix.close();
