@@ -65,6 +65,20 @@ export class EngineLoop {
     this.parts.clock.raise_to(engine.engine_time_ms);
   }
 
+  /**
+   * A group this worker stops hosting (a planned handover): the router sends it nothing any more
+   * and every request of it was answered, and this cycle's entries were flushed before (on_cycle
+   * runs first in a cycle). Returns the group's last sequence.
+   */
+  release(group: number): number {
+    const engine = this.parts.engines.get(group);
+    assert(engine !== undefined, `group ${group} is hosted here`);
+    this.parts.engines.delete(group);
+    this.engine_by_group[group] = undefined;
+    this.snapshots_due.delete(group);
+    return engine.last_sequence;
+  }
+
   /** Runs until the control block asks it to stop; returns after the last journal flush. */
   run(): void {
     const { inbound, control } = this.parts;

@@ -74,6 +74,23 @@ export class JournalLoop {
     this.durable_by_group.set(group, writer.synced_sequence);
   }
 
+  /**
+   * A group whose journal this loop stops writing (a cluster node handing it over): everything
+   * handed over for it is appended and synced first (the caller checked the writer reached the
+   * group's last sequence); the writer is closed and forgotten.
+   */
+  remove_group(group: number): void {
+    const staging = this.staging.get(group);
+    const writer = this.parts.writers.get(group);
+    assert(staging !== undefined && writer !== undefined, `group ${group} is written here`);
+    assert(staging.size_bytes === 0, "nothing of the group waits in staging");
+    writer.sync();
+    writer.close();
+    this.parts.writers.delete(group);
+    this.staging.delete(group);
+    this.durable_by_group.delete(group);
+  }
+
   durable_sequence(group: number): number {
     return this.durable_by_group.get(group) ?? 0;
   }

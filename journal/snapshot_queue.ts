@@ -52,6 +52,11 @@ export class SnapshotQueue {
     this.publisher_checkpoints.set(group, Math.max(previous, sequence));
   }
 
+  /** Whether a snapshot of `group` is queued or being written. */
+  has_work_for(group: number): boolean {
+    return this.active?.snapshot.group === group || this.queue.some((s) => s.group === group);
+  }
+
   add(snapshot: PendingSnapshot): void {
     assert(this.groups.has(snapshot.group), `snapshot of unknown group ${snapshot.group}`);
     this.queue.push(snapshot);

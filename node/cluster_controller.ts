@@ -35,6 +35,10 @@ import { ReadBarriers } from "./read_barriers.ts";
 export const DEPOSED_EXIT_CODE = 75;
 /** How often the controller looks at every group's role. */
 const CONTROL_INTERVAL_MS = 100;
+/** How often a handover looks again whether the group's requests were all answered. */
+const HANDOVER_POLL_MS = 5;
+/** A handover whose target has not acknowledged the group's journal by then is called off. */
+const HANDOVER_DRAIN_MS_MAX = 10_000;
 /** How often the routing map this node serves is read again from the control plane. */
 const MAP_REFRESH_MS = 500;
 
@@ -48,11 +52,20 @@ export interface ClusterNodeParts {
   ring_shape: RingShape;
   control: SharedArrayBuffer;
   adopt(adoption: GroupAdoption): void;
+  /** The engine worker stops hosting the group; resolves with its last sequence. */
+  release(group: number): Promise<number>;
+  /** Requests of the group not answered yet (a handover waits for none). */
+  in_flight_of(group: number): number;
   on_durable(groups: [number, number][], sync_ms: number): void;
   on_snapshot_written(group: number, duration_ms: number): void;
 }
 
-type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading";
+type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading" |
+  "handing_over";
+
+export type HandOverResult =
+  | { kind: "handed_over"; group: number; target: string; epoch: number }
+  | { kind: "not_leading" | "not_in_sync" | "busy" | "refused"; group: number; message: string };
 
 export class ClusterController {
   readonly node: number;
@@ -66,6 +79,7 @@ export class ClusterController {
   private map: PlaneRoutingMap | null = null;
   private readonly recording = new Set<string>();
   private readonly fenced_waits = new Map<number, (durable: number) => void>();
+  private readonly handovers = new Map<number, (message: ClusterJournalMessage) => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private map_timer: ReturnType<typeof setInterval> | null = null;
   private journal_stopped!: Promise<void>;
@@ -151,6 +165,71 @@ export class ClusterController {
     return this.journal_stopped;
   }
 
+  /**
+   * A planned handover of `group` to `target` (docs/cluster.md "Moving a group"): orders of the
+   * group are refused not_primary from here, the engine releases it once nothing of it is in
+   * flight, the journal drains until the target acknowledged everything, then the control plane
+   * gives the target epoch + 1 and this node follows it. A refusal after the release leads the
+   * group again at a new epoch of its own (the journal is intact).
+   */
+  async hand_over(group: number, target: string): Promise<HandOverResult> {
+    const role = this.membership.role(group);
+    if (this.steps[group] !== "leading" || role.kind !== "primary") {
+      return { kind: "not_leading", group, message: `group ${group} is not led here` };
+    }
+    const member = role.in_sync.find((m) => m.node === target);
+    if (member === undefined || target === this.cluster.node_id) {
+      return { kind: "not_in_sync", group, message: `${target} is not an in-sync standby` };
+    }
+    this.steps[group] = "handing_over";
+    this.leads[group] = 0; // new orders and reads of the group: not_primary from now on
+    while (this.parts.in_flight_of(group) > 0) await Bun.sleep(HANDOVER_POLL_MS);
+    const last_sequence = await this.parts.release(group);
+    const drained = await this.journal_step(group, { type: "drain", group, last_sequence,
+      target: node_number(target) }, HANDOVER_DRAIN_MS_MAX);
+    const handed = drained
+      ? await this.membership.hand_over(group, target, member.disk, last_sequence + 1)
+      : { kind: "not_drained" as const };
+    await this.journal_step(group, { type: "to_standby", group });
+    this.steps[group] = "following";
+    if (handed.kind !== "handed_over") {
+      console.log(`[cluster] handover of group ${group} to ${target}: ${handed.kind}`);
+      return { kind: "refused", group, message: handed.kind };
+    }
+    console.log(`[cluster] ${this.cluster.node_id} handed group ${group} to ${target} at epoch ` +
+      `${handed.epoch}`);
+    return { kind: "handed_over", group, target, epoch: handed.epoch };
+  }
+
+  /** SIGTERM: every group led here goes to an in-sync standby first (those that have one). */
+  async hand_over_all(): Promise<HandOverResult[]> {
+    const results: HandOverResult[] = [];
+    for (let group = 0; group < this.steps.length; group++) {
+      const role = this.membership.role(group);
+      if (this.steps[group] !== "leading" || role.kind !== "primary") continue;
+      const target = role.in_sync.find((m) => m.node !== this.cluster.node_id);
+      if (target !== undefined) results.push(await this.hand_over(group, target.node));
+    }
+    return results;
+  }
+
+  // Posts a handover step to the journal worker and waits for its answer (false: not in time).
+  private journal_step(group: number, request: ClusterJournalRequest,
+    timeout_ms = Number.POSITIVE_INFINITY): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(timeout_ms) ? setTimeout(() => {
+        this.handovers.delete(group);
+        resolve(false);
+      }, timeout_ms) : null;
+      this.handovers.set(group, () => {
+        if (timer !== null) clearTimeout(timer);
+        this.handovers.delete(group);
+        resolve(true);
+      });
+      this.post(request);
+    });
+  }
+
   private deposed(group: number, epoch: number, holder: string): void {
     console.error(`[cluster] ${this.cluster.node_id} deposed from group ${group} by ${holder} ` +
       `at epoch ${epoch}: exiting to rejoin as a standby`);
@@ -205,8 +284,11 @@ export class ClusterController {
       }
       case "promoted":
         this.steps[message.group] = "adopting";
-        return this.parts.adopt({ group: message.group, epoch: message.epoch,
+        return this.parts.adopt({ kind: "adopt", group: message.group, epoch: message.epoch,
           buffer: message.buffer, size_bytes: message.size_bytes });
+      case "drained":
+      case "followed":
+        return this.handovers.get(message.group)?.(message);
       case "replication":
         this.replication = message.standbys;
         return;

@@ -40,6 +40,7 @@ export interface EngineWorkerInit {
 
 /** A group this worker leads from now on: its state as a snapshot, at the lease's epoch. */
 export interface GroupAdoption {
+  kind: "adopt";
   group: number;
   epoch: number;
   buffer: SharedArrayBuffer;
@@ -51,6 +52,7 @@ export type EngineWorkerMessage =
   | { type: "snapshot"; group: number; sequence: number; buffer: SharedArrayBuffer; size_bytes: number }
   | { type: "stopped" }
   | { type: "adopted"; group: number; last_sequence: number }
+  | { type: "released"; group: number; last_sequence: number }
   /** Recovery found the journal damaged: start-up stops with this message for the operator. */
   | { type: "journal_corrupt"; message: string };
 
@@ -88,12 +90,26 @@ function start(init: EngineWorkerInit): void {
   post({ type: "stopped" });
 }
 
-/** Adopts every group that arrived on the port: restored from the standby's state, no replay. */
+/** A group this worker stops leading (a planned handover). */
+export interface GroupRelease {
+  kind: "release";
+  group: number;
+}
+
+/**
+ * Takes what arrived on the port: groups adopted (restored from the standby's state, no replay)
+ * and groups released.
+ */
 function adopt_arrived(init: EngineWorkerInit, loop: EngineLoop): void {
   for (;;) {
     const received = receiveMessageOnPort(init.adoptions!);
     if (received === undefined) return;
-    const adoption = received.message as GroupAdoption;
+    const message = received.message as GroupAdoption | GroupRelease;
+    if (message.kind === "release") {
+      post({ type: "released", group: message.group, last_sequence: loop.release(message.group) });
+      continue;
+    }
+    const adoption = message;
     const engine = new GroupEngine(adoption.group, adoption.epoch, init.limits);
     restore_snapshot(engine, snapshot_buffer_bytes(adoption.buffer, adoption.size_bytes));
     engine.epoch = adoption.epoch; // the lease's: entries from here on carry it

@@ -12,7 +12,9 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
 import { ClusterController } from "./cluster_controller.ts";
 import { cluster_metrics_text } from "./cluster_metrics.ts";
-import type { EngineWorkerInit, EngineWorkerMessage, GroupAdoption } from "./engine_worker.ts";
+import type {
+  EngineWorkerInit, EngineWorkerMessage, GroupAdoption, GroupRelease,
+} from "./engine_worker.ts";
 import { WorkerControl } from "../common/worker_control.ts";
 import type { JournalWorkerMessage, JournalWorkerRequest } from "../journal/worker.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
@@ -82,6 +84,7 @@ export class ServiceNode {
   private readonly durable_unposted = new Map<number, number>();
   /** A cluster node's controller (node/cluster_controller.ts); null on a single node. */
   cluster_controller: ClusterController | null = null;
+  private readonly release_waiters = new Map<number, (last_sequence: number) => void>();
 
   private constructor(readonly config: Config, readonly metrics: Metrics,
     readonly cluster: ClusterConfig | null) {
@@ -152,6 +155,8 @@ export class ServiceNode {
       ring_shape: this.shapes.journal_shape,
       control: this.control.buffer,
       adopt: (adoption) => this.adopt(adoption),
+      release: (group) => this.release(group),
+      in_flight_of: (group) => this.router.in_flight_of(group),
       on_durable: (groups, sync_ms) => this.on_durable(groups, sync_ms),
       on_snapshot_written: (group, duration_ms) => this.on_snapshot_written(group, duration_ms),
     });
@@ -172,6 +177,16 @@ export class ServiceNode {
     const handle = this.engines[this.partitioning.worker_of_group(adoption.group)]!;
     handle.adoptions!.postMessage(adoption);
     handle.inbound.wake_consumer(); // the engine loop reads its port once per cycle
+  }
+
+  private release(group: number): Promise<number> {
+    const handle = this.engines[this.partitioning.worker_of_group(group)]!;
+    return new Promise((resolve) => {
+      this.release_waiters.set(group, resolve);
+      const release: GroupRelease = { kind: "release", group };
+      handle.adoptions!.postMessage(release);
+      handle.inbound.wake_consumer();
+    });
   }
 
   private start_engine_worker(w: number): Promise<void> {
@@ -205,6 +220,10 @@ export class ServiceNode {
         const message = event.data;
         if (message.type === "journal_corrupt") {
           reject(new JournalCorruptError(message.message));
+        } else if (message.type === "released") {
+          const waiter = this.release_waiters.get(message.group);
+          this.release_waiters.delete(message.group);
+          waiter?.(message.last_sequence);
         } else if (message.type === "adopted") {
           this.router.on_durable(message.group, message.last_sequence);
           this.cluster_controller!.on_adopted(message.group);
@@ -377,6 +396,12 @@ export class ServiceNode {
 
   /** SIGTERM: stop accepting, let in-flight work finish and become durable, snapshot, stop. */
   async shutdown(): Promise<void> {
+    // A cluster node hands its groups to in-sync standbys first: no failover wait for clients.
+    const handed = await this.cluster_controller?.hand_over_all() ?? [];
+    for (const result of handed) {
+      console.log(`group ${result.group}: ${result.kind === "handed_over"
+        ? `handed over to ${result.target}` : `not handed over (${result.message})`}`);
+    }
     this.accepting = false;
     while (this.router.in_flight > 0) await Bun.sleep(5);
     const written = this.recoveries.map((r) => new Promise<void>((resolve) => {

@@ -67,6 +67,15 @@ export class Router {
     return this.pending.size;
   }
 
+  /** Requests with a part for `group` not answered yet (a cluster handover waits for none). */
+  in_flight_of(group: number): number {
+    let count = 0;
+    for (const request of this.pending.values()) {
+      if (!request.done && request.parts.some((part) => part.group === group)) count++;
+    }
+    return count;
+  }
+
   /**
    * Submits `count` orders (40-byte structs at orders[0..]). Resolves with the results (committed:
    * after durability; accepted: at once, every status pending), or rejects with a Refusal.

@@ -10,6 +10,7 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_batch_results } from "../schema/codec.ts";
 import { parse_batch_json, results_to_json } from "../schema/json.ts";
+import { handle_group_move } from "./http_cluster.ts";
 import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
 import { handle_admin, handle_group_state, handle_open_account } from "./http_admin.ts";
@@ -80,6 +81,9 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       "/cluster/map": { GET: counted(async () => json_response(options.cluster.routing_map())) },
       "/admin/groups/:group/state": {
         GET: counted((req, principal) => handle_group_state(node, req, principal)),
+      },
+      "/admin/groups/:group/move": {
+        POST: counted((req, principal) => handle_group_move(node, req, principal)),
       },
     },
     fetch: (req) => bad_request(format_of(req), ErrorCode.not_found,

@@ -24,7 +24,7 @@ import {
 } from "../http/replies.ts";
 
 const ids = new OrderIdGenerator();
-const GROUP_TEXT = /^\d{1,4}$/;
+export const GROUP_TEXT = /^\d{1,4}$/;
 /** A capture refused busy is retried after this: another capture of the group is being taken. */
 const RETRY_AFTER_CAPTURE_BUSY_MS = 1_000;
 const AMOUNT_TEXT = /^\d{1,16}$/;
@@ -80,7 +80,7 @@ async function submit_one(node: ServiceNode, fields: Parameters<typeof write_ord
 }
 
 /** 403 unless the principal is internal (or AUTH=off). */
-function admin_refusal(principal: RequestPrincipal, what = "account administration")
+export function admin_refusal(principal: RequestPrincipal, what = "account administration")
   : Response | null {
   if (principal === AUTH_OFF || principal.kind === "internal") return null;
   return forbidden_response("json", { code: ErrorCode.forbidden,

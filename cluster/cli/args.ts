@@ -1,23 +1,28 @@
 // The cluster tool's command line: `<command> [flags]`. A small parser of its own: each command
 // lists the flags it takes; anything else (an unknown command or flag, a flag twice, a missing
-// value) is a usage error naming it. `move --group G --to NODE` and `rebalance` will be commands
-// of this table (not built yet).
+// value) is a usage error naming it. `rebalance` will be a command of this table (not built yet).
 
 export const USAGE = `usage: bun run cluster -- <command> [flags]
 
 commands:
   status [--json]   nodes (addresses, heartbeat age, disk) and groups (epoch, primary, lease,
                     standbys in sync, replication lag from the primary's /metrics)
+  move --group G --to NODE
+                    a planned handover of group G to NODE, one of its in-sync standbys: asks
+                    the group's primary (POST /admin/groups/G/move), waits for the new epoch
   help              this text
 
 environment:
   CLUSTER_DATABASE_URL     the control plane's PostgreSQL (required)
   CLUSTER_DATABASE_SCHEMA  its schema (default cluster)
+  BALANCE_TOKEN            move: an internal token of the service (AUTH=off: not needed)
 
-exit: 0 done; 2 control plane unreachable, not initialised, or misconfigured; 64 usage error
+exit: 0 done; 1 move refused (the answer says why); 2 control plane unreachable, not
+initialised, or misconfigured; 64 usage error
 `;
 
-export type Command = { kind: "status"; json: boolean } | { kind: "help" };
+export type Command = { kind: "status"; json: boolean } | { kind: "help" } |
+  { kind: "move"; group: number; to: string };
 
 export type ParseOutcome = { kind: "command"; command: Command } | { kind: "usage_error";
   message: string };
@@ -29,6 +34,8 @@ export function parse_args(argv: readonly string[]): ParseOutcome {
   switch (name) {
     case "status":
       return parse_status(flags);
+    case "move":
+      return parse_move(flags);
     case "help":
     case "--help":
     case "-h":
@@ -50,6 +57,23 @@ function parse_status(flags: readonly string[]): ParseOutcome {
       : `status: unknown flag ${JSON.stringify(flag)}`);
   }
   return { kind: "command", command: { kind: "status", json } };
+}
+
+function parse_move(flags: readonly string[]): ParseOutcome {
+  const values = new Map<string, string>();
+  for (let i = 0; i < flags.length; i += 2) {
+    const flag = flags[i]!;
+    const value = flags[i + 1];
+    if (flag !== "--group" && flag !== "--to") return usage_error(`move: unknown flag ${flag}`);
+    if (values.has(flag)) return usage_error(`move: ${flag} given twice`);
+    if (value === undefined) return usage_error(`move: ${flag} needs a value`);
+    values.set(flag, value);
+  }
+  const group = values.get("--group");
+  const to = values.get("--to");
+  if (group === undefined || to === undefined) return usage_error("move: --group and --to");
+  if (!/^\d{1,4}$/.test(group)) return usage_error(`move: --group ${group}: a group number`);
+  return { kind: "command", command: { kind: "move", group: Number(group), to } };
 }
 
 function usage_error(message: string): ParseOutcome {

@@ -9,8 +9,13 @@ import { CONTROL_PLANE_SCHEMA_DEFAULT, schema_problem } from "../control_plane/i
 import { database_url_of } from "../membership/cluster_config.ts";
 import { parse_args, USAGE, type Command } from "./args.ts";
 import { format_status, read_cluster_status } from "./status.ts";
+import { read_routing_map } from "../control_plane/routing_map.ts";
+
+/** A move waits this long for the primary's answer (it drains the group first). */
+const MOVE_TIMEOUT_MS = 30_000;
 
 export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
 export const EXIT_CONTROL_PLANE = 2;
 export const EXIT_USAGE = 64;
 
@@ -34,6 +39,8 @@ export async function run_cluster_tool(argv: readonly string[], env: Env,
       return EXIT_OK;
     case "status":
       return with_control_plane(env, output, (plane) => status(plane, command, output));
+    case "move":
+      return with_control_plane(env, output, (plane) => move(plane, command, env, output));
     default:
       return assert_never(command, "command");
   }
@@ -90,4 +97,38 @@ if (import.meta.main) {
     err: (text) => process.stderr.write(text),
   });
   process.exit(code);
+}
+
+/** Asks the group's primary (as the control plane names it) to hand the group to `to`. */
+async function move(plane: ControlPlane, command: Command & { kind: "move" }, env: Env,
+  output: Output): Promise<number> {
+  const read = await read_routing_map(plane);
+  if (read.kind !== "map") {
+    output.err(`cluster: control plane ${read.kind === "unreachable" ? "unreachable"
+      : "not initialised"}\n`);
+    return EXIT_CONTROL_PLANE;
+  }
+  const route = read.map.groups.find((g) => g.group === command.group);
+  const primary = route === undefined ? undefined : read.map.nodes.get(route.primary);
+  if (route === undefined || primary === undefined) {
+    output.err(`cluster: no group ${command.group} placed\n`);
+    return EXIT_REFUSED;
+  }
+  const token = env.BALANCE_TOKEN ?? "";
+  const response = await fetch(`http://${primary.http_address}/admin/groups/${command.group}/move`,
+    { method: "POST", body: JSON.stringify({ to: command.to }),
+      headers: { "content-type": "application/json",
+        ...(token === "" ? {} : { authorization: `Bearer ${token}` }) },
+      signal: AbortSignal.timeout(MOVE_TIMEOUT_MS) }).catch((error: unknown) => String(error));
+  if (typeof response === "string") {
+    output.err(`cluster: ${route.primary} at ${primary.http_address}: ${response}\n`);
+    return EXIT_REFUSED;
+  }
+  const body = await response.text();
+  if (response.status !== 200) {
+    output.err(`cluster: move refused by ${route.primary} (${response.status}): ${body}\n`);
+    return EXIT_REFUSED;
+  }
+  output.out(`${body}\n`);
+  return EXIT_OK;
 }

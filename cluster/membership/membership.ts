@@ -28,6 +28,10 @@ import { ROLE_NONE, role_at_start, role_following, type GroupRole } from "./grou
 import { read_leases, type GroupLease } from "./leases_read.ts";
 import type { Scheduler, Timer } from "./scheduler.ts";
 
+function role_epoch(role: GroupRole): number {
+  return role.kind === "none" ? 0 : role.epoch;
+}
+
 /** Told once per step-down: the group, the epoch that deposed this node, and its holder. */
 export type OnDeposed = (group: number, epoch: number, holder: string) => void;
 
@@ -226,7 +230,10 @@ export class Membership {
         this.known[group] = true;
         this.roles[group] = role_at_start(lease, this.node_id, this.options.disk_id);
       } else if (role.kind !== "primary") {
-        this.roles[group] = role_following(lease, this.node_id, this.options.disk_id);
+        // A grant made to this node on its disk at a newer epoch: a planned handover to it.
+        const granted = role_at_start(lease, this.node_id, this.options.disk_id);
+        this.roles[group] = granted.kind === "primary" && lease.epoch > role_epoch(role) ? granted
+          : role_following(lease, this.node_id, this.options.disk_id);
       } else if (lease.epoch === role.epoch) {
         this.roles[group] = { ...role, in_sync: lease.in_sync };
       }
@@ -291,6 +298,29 @@ export class Membership {
       this.step_down(group, restarted.epoch, restarted.holder);
     }
     return restarted;
+  }
+
+  /**
+   * Hands `group` over to `target` (an in-sync member on `target_disk`) at epoch + 1, its journal
+   * continuing at `first_sequence` (this node stopped writing; the target acknowledged it all).
+   * On success this node follows the target.
+   */
+  async hand_over(group: number, target: string, target_disk: string,
+    first_sequence: number): Promise<HandOverOutcome> {
+    const role = this.role(group);
+    assert(role.kind === "primary", "hand over: held");
+    assert(target !== this.node_id, "hand over: to another member");
+    const handed = await hand_over_lease(this.plane, {
+      group, node: this.node_id, epoch: role.epoch, target, target_disk, first_sequence,
+      lease_ms: this.options.config.lease_ms,
+    });
+    if (handed.kind === "handed_over") {
+      this.roles[group] = { kind: "standby", epoch: handed.epoch, holder: target,
+        expires_at: handed.expires_at, in_sync: true };
+    } else if (handed.kind === "deposed") {
+      this.step_down(group, handed.epoch, handed.holder);
+    }
+    return handed;
   }
 
   /**

@@ -44,6 +44,9 @@ export class ClusterJournal {
   readonly snapshots: SnapshotQueue;
   private readonly committed_unposted = new Map<number, number>();
   private readonly reads_reported = new Map<number, number>();
+  /** Planned handovers waiting for their journal to drain (checked every report interval). */
+  private readonly drains = new Map<number, { last_sequence: number; target: number }>();
+  private readonly to_follow = new Set<number>();
   private timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(private readonly init: ClusterJournalInit, holders: HolderDirectory,
@@ -133,6 +136,55 @@ export class ClusterJournal {
     this.report_reads(group, tracker);
   }
 
+  drain(group: number, last_sequence: number, target: number): void {
+    assert(this.trackers.has(group), "drain: a led group");
+    this.drains.set(group, { last_sequence, target });
+    this.check_drains();
+  }
+
+  /** The group becomes a standby's again (after a handover), once no snapshot of it is pending. */
+  to_standby(group: number): void {
+    assert(this.trackers.has(group), "to_standby: a led group");
+    this.to_follow.add(group);
+    this.check_drains();
+  }
+
+  private check_drains(): void {
+    for (const [group, { last_sequence, target }] of this.drains) {
+      const tracker = this.trackers.get(group)!;
+      const writer = this.writers.get(group)!;
+      const sender = tracker.replicator.senders.find((s) => s.standby.node === target);
+      if (writer.synced_sequence < last_sequence || sender === undefined ||
+        sender.acked_sequence < last_sequence) continue;
+      assert(writer.last_sequence === last_sequence, "nothing written after the release");
+      this.drains.delete(group);
+      this.post({ type: "drained", group, last_sequence });
+    }
+    for (const group of this.to_follow) {
+      if (this.snapshots.has_work_for(group)) continue;
+      this.to_follow.delete(group);
+      this.follow(group);
+    }
+  }
+
+  private follow(group: number): void {
+    const tracker = this.trackers.get(group)!;
+    tracker.replicator.stop();
+    this.trackers.delete(group);
+    this.drains.delete(group);
+    this.reads_reported.delete(group);
+    this.loop.remove_group(group);
+    this.snapshot_dirs.delete(group);
+    const standby = StandbyGroup.open({
+      files: this.files, dir: group_dir(this.init.data_dir, group),
+      make_engine: () => new GroupEngine(group, 0, this.init.limits),
+      writer_options: { segment_size_bytes: this.init.segment_size_bytes },
+    });
+    this.standby_groups.set(group, standby);
+    this.all_standby_groups.set(group, standby);
+    this.post({ type: "followed", group });
+  }
+
   read_barrier(group: number, read_id: number): void {
     const tracker = this.trackers.get(group);
     assert(tracker !== undefined, "a read barrier of a led group");
@@ -192,6 +244,7 @@ export class ClusterJournal {
   }
 
   private report(): void {
+    this.check_drains();
     const now_ms = performance.now();
     const figures: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
     for (const [group, tracker] of this.trackers) {

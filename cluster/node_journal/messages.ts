@@ -41,6 +41,13 @@ export type ClusterJournalRequest =
   /** The control plane recorded the standby out of sync: commits stop waiting for it. */
   | { type: "uncount"; group: number; node: number }
   | { type: "caught_up_recorded"; group: number; node: number }
+  /**
+   * A planned handover: answered `drained` once the group's journal holds `last_sequence` (the
+   * engine released the group there), durably, and `target` acknowledged all of it.
+   */
+  | { type: "drain"; group: number; last_sequence: number; target: number }
+  /** The group is followed again: its replicator stops, its journal becomes a standby's. */
+  | { type: "to_standby"; group: number }
   /** A read barrier of a led group: answered read_confirmed once every counted standby confirms. */
   | { type: "read_barrier"; group: number; read_id: number };
 
@@ -68,6 +75,8 @@ export type ClusterJournalMessage =
   /** Replication figures per led group and standby, for /metrics. */
   | { type: "replication"; standbys: { group: number; node: number; lag_entries: number;
       counted: boolean; state: string }[] }
+  | { type: "drained"; group: number; last_sequence: number }
+  | { type: "followed"; group: number }
   /** Every counted standby confirmed the group's read barriers up to read_id. */
   | { type: "read_confirmed"; group: number; read_id: number }
   | { type: "stopped" };

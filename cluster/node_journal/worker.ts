@@ -70,6 +70,10 @@ function handle(request: ClusterJournalRequest): void {
       return journal.promote(request.group, request.epoch, request.standbys, request.counted);
     case "uncount":
       return journal.uncount(request.group, request.node);
+    case "drain":
+      return journal.drain(request.group, request.last_sequence, request.target);
+    case "to_standby":
+      return journal.to_standby(request.group);
     case "read_barrier":
       return journal.read_barrier(request.group, request.read_id);
     case "caught_up_recorded":
