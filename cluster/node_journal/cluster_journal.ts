@@ -88,6 +88,18 @@ export class ClusterJournal {
     this.timers.push(setInterval(() => {
       for (const tracker of this.trackers.values()) tracker.replicator.heartbeat();
     }, this.init.heartbeat_interval_ms));
+    this.timers.push(setInterval(() => this.snapshot_standbys(), this.init.snapshot_interval_ms));
+  }
+
+  /** Every followed group is snapshotted, so a standby's journal stays bounded too. */
+  private snapshot_standbys(): void {
+    for (const standby of this.standby_groups.values()) {
+      const started_ms = performance.now();
+      const sequence = standby.write_snapshot(this.init.standby_frees_segments);
+      if (sequence === null) continue;
+      this.post({ type: "snapshot_written", group: standby.group, sequence,
+        duration_ms: performance.now() - started_ms });
+    }
   }
 
   /** No link appends to `group` any more; answers its durable end (what a takeover records). */

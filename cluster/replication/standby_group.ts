@@ -11,7 +11,8 @@ import { restore_snapshot } from "../../engine/snapshot.ts";
 import type { FileLayer } from "../../journal/file_layer.ts";
 import { ChunkReader, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter, type JournalWriterOptions } from "../../journal/journal_writer.ts";
-import { read_newest_snapshot } from "../../journal/snapshot_file.ts";
+import { read_newest_snapshot, SnapshotWriter } from "../../journal/snapshot_file.ts";
+import { capture_snapshot } from "../../engine/snapshot.ts";
 import {
   entry_header_empty, entry_last_sequence, read_entry_header,
 } from "../../schema/journal_entry_layout.ts";
@@ -132,6 +133,28 @@ export class StandbyGroup {
       at += JOURNAL_ENTRY_HEADER_BYTES + header.body_bytes;
     }
     assert(this.engine.last_sequence === this.writer.last_sequence, "engine and journal agree");
+  }
+
+  /**
+   * Snapshots the hot engine at its last sequence (the journal made durable first), and, when
+   * `free_segments`, deletes the journal segments behind the previous snapshot, as a primary does.
+   * Written whole, on the caller's thread: no link appends meanwhile, and no tail cut can fall
+   * between the state taken and the file written. Returns the snapshot's sequence, or null when
+   * nothing was applied since the last one.
+   */
+  write_snapshot(free_segments: boolean): number | null {
+    if (this.promoted) return null;
+    const sequence = this.engine.last_sequence;
+    if (sequence <= this.snapshot_sequence) return null;
+    this.writer.sync();
+    const { files, dir } = this.options;
+    const writer = SnapshotWriter.begin(files, dir, sequence);
+    for (const chunk of capture_snapshot(this.engine)) writer.write_chunk(chunk);
+    writer.finish();
+    const previous = this.snapshot_sequence;
+    this.snapshot_sequence = sequence;
+    if (free_segments && previous > 0) this.writer.delete_through(previous);
+    return sequence;
   }
 
   /** Makes every appended entry durable; returns the durable sequence (what may be acked). */
