@@ -1,6 +1,7 @@
 // What "committed" means for one group this node leads (docs/cluster.md "Committed"): durable
 // here AND acknowledged as durable by every standby counted in sync. A standby is counted from
-// the moment its sender streams live (so whatever commits from then on waits for it), and is
+// the moment its sender streams live and its acks advance (so whatever commits from then on
+// waits for it; a half-open link whose acks stall is not counted again and again), and is
 // reported caught up for the control plane only once it acknowledged everything committed
 // before it was counted. A counted standby that leaves an entry durable here unacknowledged for
 // REPLICATION_ACK_TIMEOUT_MS is reported lagging; it stops being counted only when the node
@@ -31,6 +32,8 @@ export class CommitTracker {
   private committed_sequence: number;
   private readonly counted = new Map<number, Counted>();
   private read_issued = 0;
+  /** Uncounted standbys: the ack last seen at a report (counted again only if acks move). */
+  private readonly acked_seen = new Map<number, number>();
 
   constructor(readonly replicator: Replicator, durable_sequence: number,
     counted_at_start: readonly number[]) {
@@ -103,7 +106,10 @@ export class CommitTracker {
       const node = sender.standby.node;
       const counted = this.counted.get(node);
       if (counted === undefined) {
-        if (sender.state === "live") this.count(node);
+        const acks_move = sender.acked_sequence >= this.local_durable ||
+          sender.acked_sequence > (this.acked_seen.get(node) ?? 0);
+        this.acked_seen.set(node, sender.acked_sequence);
+        if (sender.state === "live" && acks_move) this.count(node);
         continue;
       }
       if (counted.streams_seen !== sender.streams_count) {

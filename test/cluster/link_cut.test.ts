@@ -50,9 +50,11 @@ describe("a cut replication link", () => {
         !== null);
       // The cut met replication traffic, and a batch in flight at the cut waited for the record.
       expect(proxy.dropped_bytes[direction]).toBeGreaterThan(0);
-      // (Commits wait REPLICATION_ACK_TIMEOUT_MS for the standby before it is reported lagging.)
-      await cluster.until("a batch in flight at the cut held until the record",
-        () => load.fault_hit_in_flight(0, cut_at_ms, cut_at_ms + REPLICATION_ACK_TIMEOUT_MS));
+      // A batch sent after the cut, before the record, waited for the record: at least
+      // REPLICATION_ACK_TIMEOUT_MS, the time a standby has to acknowledge before it is lagging.
+      await cluster.until("a batch sent during the cut held until the record",
+        () => load.fault_hit_in_flight(0, out_at_ms, cut_at_ms + REPLICATION_ACK_TIMEOUT_MS,
+          cut_at_ms));
       await Bun.sleep(CUT_HELD_MS);
       const during = await route_of(0);
       expect(during.primary).toBe(before.primary);

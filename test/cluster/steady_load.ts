@@ -116,12 +116,13 @@ export class SteadyLoad {
   }
 
   /**
-   * Whether the fault at `at_ms` hit work in flight: a batch of `group` sent before it was
-   * answered only after `resumed_ms` (by then the group's new primary had taken over).
+   * Whether the fault at `at_ms` hit work in flight: a batch of `group` sent before it (and after
+   * `sent_after_ms`, if given) was answered only at `resumed_ms` or later.
    */
-  fault_hit_in_flight(group: number, at_ms: number, resumed_ms: number): boolean {
+  fault_hit_in_flight(group: number, at_ms: number, resumed_ms: number,
+    sent_after_ms = Number.NEGATIVE_INFINITY): boolean {
     return this.timings.some((t) => t.group === group && t.sent_ms < at_ms &&
-      t.answered_ms >= resumed_ms);
+      t.sent_ms >= sent_after_ms && t.answered_ms >= resumed_ms);
   }
 
   /** Nothing lost, nothing doubled: every order answered, found with its result; sums agree. */
