@@ -50,6 +50,8 @@ export interface ClusterNodeParts {
   adopt(adoption: GroupAdoption): void;
   on_durable(groups: [number, number][], sync_ms: number): void;
   on_snapshot_written(group: number, duration_ms: number): void;
+  /** The group is led here from now on (its engine adopted it): its publisher starts. */
+  on_led(group: number): void;
 }
 
 type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading";
@@ -131,6 +133,7 @@ export class ClusterController {
     void this.refresh_map(); // the map this node serves names it at once
     console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
       `${this.epoch_of(group)}`);
+    this.parts.on_led(group);
   }
 
   epoch_of(group: number): number {
@@ -181,6 +184,7 @@ export class ClusterController {
         disk_id: this.disk_id,
         listen_host: host, listen_port: port,
         heartbeat_interval_ms: Math.max(1, Math.floor(this.cluster.lease_ms / 3)),
+        publisher: config.kafka_brokers !== null,
       } });
     });
   }

@@ -25,6 +25,8 @@ export interface ClusterJournalInit {
   listen_port: number;
   /** How often a primary tells idle standbys it is alive (a third of a lease). */
   heartbeat_interval_ms: number;
+  /** Whether a publisher runs (KAFKA_BROKERS): then a led group's segments wait for it too. */
+  publisher: boolean;
 }
 
 export type ClusterJournalRequest =
@@ -42,7 +44,9 @@ export type ClusterJournalRequest =
   | { type: "uncount"; group: number; node: number }
   | { type: "caught_up_recorded"; group: number; node: number }
   /** A read barrier of a led group: answered read_confirmed once every counted standby confirms. */
-  | { type: "read_barrier"; group: number; read_id: number };
+  | { type: "read_barrier"; group: number; read_id: number }
+  /** Kafka holds the led group's events through `sequence`: segments behind it may go. */
+  | { type: "publisher_checkpoint"; group: number; sequence: number };
 
 export interface StandbyGroupState {
   group: number;
