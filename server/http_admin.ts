@@ -136,16 +136,22 @@ export async function handle_admin(node: ServiceNode, req: Request, principal: R
 }
 
 /** The GET /admin/groups/:group/state headers: what the bytes are, and the limits to read them. */
-function state_headers(node: ServiceNode, group: number, sequence: number): Record<string, string> {
+/** The epoch the group's state was written at: the cluster's lease, or the node's start. */
+function epoch_of(node: ServiceNode, group: number): number {
+  if (node.cluster_controller !== null) return node.cluster_controller.epoch_of(group);
   const recovery = node.recoveries.find((r) => r.group === group);
   assert(recovery !== undefined, `group ${group} was recovered at start`);
+  return recovery.epoch; // a single node's epoch is set once per start (recovery)
+}
+
+function state_headers(node: ServiceNode, group: number, sequence: number): Record<string, string> {
   const config = node.config;
   return {
     "content-type": "application/octet-stream",
     "x-group": String(group),
     "x-groups": String(config.groups),
     "x-sequence": String(sequence),
-    "x-epoch": String(recovery.epoch), // a group's epoch is set once per start (recovery)
+    "x-epoch": String(epoch_of(node, group)),
     // The engine's limits, so a reader restores the bytes into an engine shaped like this one.
     "x-accounts-max": String(config.accounts_per_group),
     "x-holds-max": String(config.holds_per_group),
