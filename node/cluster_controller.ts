@@ -58,6 +58,8 @@ export interface ClusterNodeParts {
   in_flight_of(group: number): number;
   on_durable(groups: [number, number][], sync_ms: number): void;
   on_snapshot_written(group: number, duration_ms: number): void;
+  /** The group is led here from now on (its engine adopted it): its publisher starts. */
+  on_led(group: number): void;
 }
 
 type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading" |
@@ -145,6 +147,7 @@ export class ClusterController {
     void this.refresh_map(); // the map this node serves names it at once
     console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
       `${this.epoch_of(group)}`);
+    this.parts.on_led(group);
   }
 
   epoch_of(group: number): number {
@@ -262,6 +265,7 @@ export class ClusterController {
         standby_frees_segments: config.kafka_brokers === null,
         listen_host: host, listen_port: port,
         heartbeat_interval_ms: Math.max(1, Math.floor(this.cluster.lease_ms / 3)),
+        publisher: config.kafka_brokers !== null,
       } });
     });
   }

@@ -12,6 +12,8 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
 import { ClusterController } from "./cluster_controller.ts";
 import { cluster_metrics_text } from "./cluster_metrics.ts";
+import { ClusterPublisher } from "./cluster_publisher.ts";
+import type { ClusterJournalRequest } from "../cluster/node_journal/messages.ts";
 import type {
   EngineWorkerInit, EngineWorkerMessage, GroupAdoption, GroupRelease,
 } from "./engine_worker.ts";
@@ -143,11 +145,13 @@ export class ServiceNode {
   /**
    * A cluster node: its engine workers start empty; the controller (node/cluster_controller.ts)
    * runs the membership loop and the cluster journal worker, and hands each group this node comes
-   * to lead to its engine worker. No publisher runs yet on a cluster node (docs/cluster.md).
+   * to lead to its engine worker. With KAFKA_BROKERS, the publisher worker starts with no group
+   * and publishes each group led here from what Kafka holds (node/cluster_publisher.ts).
    */
   private async start_cluster(cluster: ClusterConfig): Promise<ServiceNode> {
     const started_ms = performance.now();
     await Promise.all(this.engines.map((_, w) => this.start_engine_worker(w)));
+    const publisher = this.start_cluster_publisher();
     this.cluster_controller = await ClusterController.start(cluster, {
       config: this.config,
       limits: group_limits_of(this.config),
@@ -159,6 +163,7 @@ export class ServiceNode {
       in_flight_of: (group) => this.router.in_flight_of(group),
       on_durable: (groups, sync_ms) => this.on_durable(groups, sync_ms),
       on_snapshot_written: (group, duration_ms) => this.on_snapshot_written(group, duration_ms),
+      on_led: (group) => publisher?.on_led(group),
     });
     this.journal_worker = this.cluster_controller.journal_worker;
     const controller = this.cluster_controller;
@@ -171,6 +176,23 @@ export class ServiceNode {
     this.timers.push(setInterval(() => this.request_snapshots(), this.config.snapshot_interval_ms));
     this.ready = true;
     return this;
+  }
+
+  /** The publisher of a cluster node (null without KAFKA_BROKERS): groups join as they are led. */
+  private start_cluster_publisher(): ClusterPublisher | null {
+    const kafka_brokers = this.config.kafka_brokers;
+    if (kafka_brokers === null) return null;
+    this.publisher_checkpoints = [];
+    this.start_publisher_worker(kafka_brokers);
+    return new ClusterPublisher({
+      files: new NodeFileLayer(), kafka_brokers, topic: this.config.events_topic,
+      data_dir: this.config.data_dir,
+      durable_of: (group) => this.router.durable_sequence[group]!,
+      led: (led) => {
+        const request: PublisherWorkerRequest = { type: "led", led };
+        this.publisher_worker!.postMessage(request);
+      },
+    });
   }
 
   private adopt(adoption: GroupAdoption): void {
@@ -307,8 +329,11 @@ export class ServiceNode {
     worker.onmessage = (event: MessageEvent<PublisherWorkerMessage>) => {
       const { progress } = event.data;
       for (const { group, shipped_sequence: sequence } of progress.groups) {
-        if (sequence === monitor.shipped_sequence(group)) continue;
-        const request: JournalWorkerRequest = { type: "publisher_checkpoint", group, sequence };
+        // A group new to the monitor (led here since the last report) always reports its start.
+        if (monitor.has_group(group) && sequence === monitor.shipped_sequence(group)) continue;
+        // The same request to the single node's and the cluster's journal worker.
+        const request: JournalWorkerRequest & ClusterJournalRequest =
+          { type: "publisher_checkpoint", group, sequence };
         this.journal_worker.postMessage(request);
       }
       monitor.update(progress);

@@ -55,8 +55,14 @@ export class PublisherMonitor {
   }
 
   update(progress: PublisherProgress): void {
-    assert(progress.groups.length === this.latest.groups.length, "progress names every group");
+    // A cluster node's publisher gains a group each time one is led here; none ever leaves.
+    assert(progress.groups.length >= this.latest.groups.length, "progress names every group");
     this.latest = progress;
+  }
+
+  /** Whether the worker publishes `group` (on a cluster node: led here, as last reported). */
+  has_group(group: number): boolean {
+    return this.latest.groups.some((g) => g.group === group);
   }
 
   get progress(): PublisherProgress {

@@ -16,9 +16,13 @@
 // records sent but not yet checkpointed are sent again (repeated (group, sequence), which
 // projectors skip). Nothing is ever skipped. Damage inside the durable journal
 // (JournalCorruptError) stops the process loudly.
+//
+// On a cluster node the worker starts with no group: each group it comes to lead arrives in a
+// "led" message, with the last sequence Kafka already holds for it as its checkpoint
+// (node/cluster_publisher.ts), and is published from there on.
 
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkajs";
-import { assert } from "../common/assert.ts";
+import { assert, assert_never } from "../common/assert.ts";
 import { EventRecordBuilder } from "../events/encode.ts";
 import { EVENT_RECORD_BYTES_MAX } from "../events/event_layout.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
@@ -55,9 +59,20 @@ export interface PublisherWorkerInit {
   groups: { group: number; dir: string; checkpoint: number }[];
 }
 
+/** A group this (cluster) node came to lead: published from `checkpoint` on (what Kafka holds). */
+export interface PublisherGroupLed {
+  group: number;
+  dir: string;
+  checkpoint: number;
+  /** The group's committed sequence when the message was posted. */
+  durable: number;
+}
+
 export type PublisherWorkerRequest =
   | { type: "init"; init: PublisherWorkerInit }
-  | { type: "durable"; groups: [number, number][] };
+  | { type: "durable"; groups: [number, number][] }
+  /** A cluster node: the group is led here from now on (node/cluster_publisher.ts). */
+  | { type: "led"; led: PublisherGroupLed };
 
 export type PublisherWorkerMessage = PublisherProgressMessage;
 
@@ -201,15 +216,20 @@ function has_backlog(): boolean {
   return groups.some((s) => s.durable > s.checkpoint);
 }
 
+function add_group(g: { group: number; dir: string; checkpoint: number }): GroupState {
+  assert(!group_index.has(g.group), `group ${g.group} is published once`);
+  assert(Number.isSafeInteger(g.checkpoint) && g.checkpoint >= 0, "a checkpoint is a sequence");
+  const state: GroupState = { group: g.group, dir: g.dir, checkpoint: g.checkpoint, durable: 0,
+    builder: new EventRecordBuilder(g.group), pending: [], oldest_unshipped_time_ms: 0,
+    events_shipped_total: 0, records_shipped_total: 0 };
+  groups.push(state);
+  group_index.set(g.group, state);
+  return state;
+}
+
 async function run(init: PublisherWorkerInit): Promise<void> {
   silence_kafkajs_timeout_warning();
-  for (const g of init.groups) {
-    const state: GroupState = { group: g.group, dir: g.dir, checkpoint: g.checkpoint, durable: 0,
-      builder: new EventRecordBuilder(g.group), pending: [], oldest_unshipped_time_ms: 0,
-      events_shipped_total: 0, records_shipped_total: 0 };
-    groups.push(state);
-    group_index.set(g.group, state);
-  }
+  for (const g of init.groups) add_group(g);
   const kafka = new Kafka({
     clientId: "balance-publisher", brokers: init.kafka_brokers.split(","), logLevel: logLevel.NOTHING,
     // Few retries inside kafkajs: this loop retries forever itself, and a send that fails fast
@@ -259,20 +279,40 @@ function die(error: unknown): never {
   throw error;
 }
 
+function on_durable(state: GroupState, sequence: number, now_ms: number): void {
+  if (sequence <= state.durable) return;
+  // A new backlog: until it is read, its age counts from now (an underestimate).
+  if (state.durable <= state.checkpoint) state.oldest_unshipped_time_ms = now_ms;
+  state.durable = sequence;
+}
+
+function handle(request: Exclude<PublisherWorkerRequest, { type: "init" }>): void {
+  const now_ms = Date.now();
+  switch (request.type) {
+    case "durable":
+      // A group not (yet) led here has no state: its durable comes with its "led" message.
+      for (const [group, sequence] of request.groups) {
+        const state = group_index.get(group);
+        if (state !== undefined) on_durable(state, sequence, now_ms);
+      }
+      return;
+    case "led": {
+      const { led } = request;
+      on_durable(add_group(led), led.durable, now_ms);
+      return;
+    }
+    default:
+      return assert_never(request, "publisher request");
+  }
+}
+
 self.onmessage = (event: MessageEvent<PublisherWorkerRequest>) => {
   const request = event.data;
   if (request.type === "init") {
     run(request.init).catch(die);
     return;
   }
-  const now_ms = Date.now();
-  for (const [group, sequence] of request.groups) {
-    const state = group_index.get(group);
-    if (state === undefined || sequence <= state.durable) continue;
-    // A new backlog: until it is read, its age counts from now (an underestimate).
-    if (state.durable <= state.checkpoint) state.oldest_unshipped_time_ms = now_ms;
-    state.durable = sequence;
-  }
+  handle(request);
   report();
   const resolve = wake;
   wake = null;

@@ -29,20 +29,54 @@ export interface EngineSource {
 /** Fetches and decodes group `group`'s state; throws ReconcileError when it cannot. */
 export async function fetch_engine_state(source: EngineSource, group: number)
   : Promise<EngineState> {
+  let asked = source;
   for (let attempt = 1; ; attempt++) {
-    const response = await fetch_state(source, group);
+    const response = await fetch_state(asked, group);
     if (response.status === 200) {
       const bytes = new Uint8Array(await response.arrayBuffer());
       return decode_engine_state(bytes, response.headers, group);
     }
     const body = await response.text();
-    if (response.status !== 503 || attempt >= CAPTURE_ATTEMPTS_MAX) {
-      throw new ReconcileError(refusal_message(source, group, response.status, body));
+    const retriable = response.status === 503 || response.status === NOT_PRIMARY_STATUS;
+    if (!retriable || attempt >= CAPTURE_ATTEMPTS_MAX) {
+      throw new ReconcileError(refusal_message(asked, group, response.status, body));
+    }
+    if (response.status === NOT_PRIMARY_STATUS) {
+      // A cluster: the group's primary holds its state; the node asked names it in its map.
+      asked = { url: await primary_url_of(source, group), token: source.token };
+      continue;
     }
     const retry_after_s = Number(response.headers.get("retry-after") ?? RETRY_AFTER_S_DEFAULT);
     const wait_s = Number.isFinite(retry_after_s) ? retry_after_s : RETRY_AFTER_S_DEFAULT;
     await Bun.sleep(1000 * wait_s);
   }
+}
+
+/** A cluster node's answer for a group it does not lead (the service's not_primary). */
+export const NOT_PRIMARY_STATUS = 421;
+
+interface MapShape {
+  nodes?: { id?: unknown; http?: unknown }[];
+  group_primaries?: { group?: unknown; primary?: unknown }[];
+}
+
+/** The group's primary's base URL, from the routing map of the node at source.url. */
+async function primary_url_of(source: EngineSource, group: number): Promise<string> {
+  const url = `${source.url.replace(/\/+$/, "")}/cluster/map`;
+  let map: MapShape;
+  try {
+    const response = await fetch(url, { headers: { authorization: `Bearer ${source.token}` },
+      signal: AbortSignal.timeout(CAPTURE_TIMEOUT_MS) });
+    map = await response.json() as MapShape;
+  } catch (error) {
+    throw new ReconcileError(`the routing map is unreadable at ${url}: ${String(error)}`);
+  }
+  const primary = map.group_primaries?.find((g) => g.group === group)?.primary;
+  const http = map.nodes?.find((node) => node.id === primary)?.http;
+  if (typeof http !== "string") {
+    throw new ReconcileError(`group ${group}: the routing map at ${url} names no primary`);
+  }
+  return `http://${http}`;
 }
 
 async function fetch_state(source: EngineSource, group: number): Promise<Response> {
@@ -63,6 +97,7 @@ function refusal_message(source: EngineSource, group: number, status: number, bo
     : status === 403 ? "the token is not an internal token (403)"
     : status === 404 ? `the service has no group ${group} (404)`
     : status === 503 ? "the service is busy, not ready or shutting down (503)"
+    : status === NOT_PRIMARY_STATUS ? "the node asked does not lead the group (421)"
     : status === 504 ? "the service could not capture the state in time (504)"
     : `the service answered ${status}`;
   return `group ${group}: ${what} at ${source.url}: ${body.slice(0, 300)}`;

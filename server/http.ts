@@ -80,7 +80,7 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       },
       "/cluster/map": { GET: counted(async () => json_response(options.cluster.routing_map())) },
       "/admin/groups/:group/state": {
-        GET: counted((req, principal) => handle_group_state(node, req, principal)),
+        GET: counted((req, principal) => handle_group_state(node, options.cluster, req, principal)),
       },
       "/admin/groups/:group/move": {
         POST: counted((req, principal) => handle_group_move(node, req, principal)),

@@ -20,8 +20,10 @@ import { forbidden_response } from "../auth/http_auth.ts";
 import { AUTH_OFF, node_refusal, type RequestPrincipal } from "./http.ts";
 import { parse_partner, parse_u64, params_of } from "../http/params.ts";
 import {
-  RETRY_AFTER_BUSY_MS, bad_request, error_response, is_refusal, json_response, refusal_reply,
+  RETRY_AFTER_BUSY_MS, bad_request, error_response, is_refusal, json_response, not_primary_reply,
+  refusal_reply,
 } from "../http/replies.ts";
+import type { ClusterView } from "../router/leadership.ts";
 
 const ids = new OrderIdGenerator();
 export const GROUP_TEXT = /^\d{1,4}$/;
@@ -134,16 +136,22 @@ export async function handle_admin(node: ServiceNode, req: Request, principal: R
 }
 
 /** The GET /admin/groups/:group/state headers: what the bytes are, and the limits to read them. */
-function state_headers(node: ServiceNode, group: number, sequence: number): Record<string, string> {
+/** The epoch the group's state was written at: the cluster's lease, or the node's start. */
+function epoch_of(node: ServiceNode, group: number): number {
+  if (node.cluster_controller !== null) return node.cluster_controller.epoch_of(group);
   const recovery = node.recoveries.find((r) => r.group === group);
   assert(recovery !== undefined, `group ${group} was recovered at start`);
+  return recovery.epoch; // a single node's epoch is set once per start (recovery)
+}
+
+function state_headers(node: ServiceNode, group: number, sequence: number): Record<string, string> {
   const config = node.config;
   return {
     "content-type": "application/octet-stream",
     "x-group": String(group),
     "x-groups": String(config.groups),
     "x-sequence": String(sequence),
-    "x-epoch": String(recovery.epoch), // a group's epoch is set once per start (recovery)
+    "x-epoch": String(epoch_of(node, group)),
     // The engine's limits, so a reader restores the bytes into an engine shaped like this one.
     "x-accounts-max": String(config.accounts_per_group),
     "x-holds-max": String(config.holds_per_group),
@@ -163,7 +171,7 @@ function capture_refusal_response(refusal: CaptureRefusal): Response {
 }
 
 /** One group's state at a sequence: the bytes of a fresh snapshot, once durable (internal only). */
-export async function handle_group_state(node: ServiceNode, req: Request,
+export async function handle_group_state(node: ServiceNode, cluster: ClusterView, req: Request,
   principal: RequestPrincipal): Promise<Response> {
   const refused = admin_refusal(principal, "reading a group's state");
   if (refused !== null) return refused;
@@ -178,6 +186,10 @@ export async function handle_group_state(node: ServiceNode, req: Request,
   }
   const refused_now = node_refusal(node, "json");
   if (refused_now !== null) return refused_now;
+  // A cluster node holds the state of the groups it leads only (421 names the primary).
+  if (!cluster.leads(group)) {
+    return error_response("json", not_primary_reply(group, cluster.primary_of(group)));
+  }
   try {
     const state = await node.captures.capture(group);
     return new Response(state.bytes, { headers: state_headers(node, group, state.sequence) });

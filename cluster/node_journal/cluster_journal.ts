@@ -63,9 +63,11 @@ export class ClusterJournal {
     this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
       host: init.listen_host,
       port: init.listen_port, groups: this.standby_groups, holders });
+    // With a publisher, a led group's segments are deleted only behind what Kafka holds (none
+    // before its publisher learned that: node/cluster_publisher.ts), as on a single node.
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
       (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence,
-        duration_ms }));
+        duration_ms }), init.publisher ? new Map<number, number>() : null);
     this.loop = new JournalLoop({
       rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
       writers: this.writers,

@@ -32,6 +32,8 @@ export interface ClusterJournalInit {
   standby_frees_segments: boolean;
   /** How often a primary tells idle standbys it is alive (a third of a lease). */
   heartbeat_interval_ms: number;
+  /** Whether a publisher runs (KAFKA_BROKERS): then a led group's segments wait for it too. */
+  publisher: boolean;
 }
 
 export type ClusterJournalRequest =
@@ -56,7 +58,9 @@ export type ClusterJournalRequest =
   /** The group is followed again: its replicator stops, its journal becomes a standby's. */
   | { type: "to_standby"; group: number }
   /** A read barrier of a led group: answered read_confirmed once every counted standby confirms. */
-  | { type: "read_barrier"; group: number; read_id: number };
+  | { type: "read_barrier"; group: number; read_id: number }
+  /** Kafka holds the led group's events through `sequence`: segments behind it may go. */
+  | { type: "publisher_checkpoint"; group: number; sequence: number };
 
 export interface StandbyGroupState {
   group: number;

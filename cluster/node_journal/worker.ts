@@ -78,6 +78,8 @@ function handle(request: ClusterJournalRequest): void {
       return journal.read_barrier(request.group, request.read_id);
     case "caught_up_recorded":
       return journal.caught_up_recorded(request.group, request.node);
+    case "publisher_checkpoint":
+      return journal.snapshots.set_publisher_checkpoint(request.group, request.sequence);
     default:
       return assert_never(request, "cluster journal request");
   }

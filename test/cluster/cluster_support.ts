@@ -29,6 +29,8 @@ export interface ClusterShape {
    * address through another (test/cluster/link_proxy.ts): the test cuts them.
    */
   proxies?: boolean;
+  /** More environment for every node (e.g. KAFKA_BROKERS and EVENTS_TOPIC: a publisher). */
+  env?: Record<string, string>;
 }
 
 export interface NodeProxies {
@@ -237,6 +239,7 @@ export class TestCluster {
       // (The window holds a fixed number of ids per 64 ms: enough entries for the load's rate.)
       IDEMPOTENCY_WINDOW_MS: String(IDEMPOTENCY_WINDOW_MS_TEST),
       IDEMPOTENCY_ENTRIES_PER_GROUP: String(IDEMPOTENCY_ENTRIES_TEST),
+      ...shape.env,
     };
   }
 }
