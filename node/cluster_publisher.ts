@@ -34,13 +34,19 @@ export interface ClusterPublisherParts {
 export class ClusterPublisher {
   /** Groups led here whose start in Kafka is not read yet. */
   private readonly waiting: number[] = [];
+  /** Groups handed to the publisher worker (it publishes them for as long as the node runs). */
+  private readonly published = new Set<number>();
   private reading = false;
 
   constructor(private readonly parts: ClusterPublisherParts) {}
 
-  /** The group is led here from now on: publish it from what Kafka holds. */
+  /**
+   * The group is led here from now on: publish it from what Kafka holds. Led again after a
+   * handover away and back, it goes on from this node's own checkpoint: it may send again events
+   * the other primary published meanwhile (the same ones: they came here by replication).
+   */
   on_led(group: number): void {
-    assert(!this.waiting.includes(group), `group ${group} led once`);
+    if (this.published.has(group) || this.waiting.includes(group)) return;
     this.waiting.push(group);
     if (!this.reading) void this.read_waiting();
   }
@@ -74,6 +80,7 @@ export class ClusterPublisher {
     assert(checkpoint <= durable, `group ${group}: Kafka holds sequence ${checkpoint}, past ` +
       `the committed ${durable}`);
     console.log(`publisher: group ${group} led here: publishing after sequence ${checkpoint}`);
+    this.published.add(group);
     this.parts.led({ group, dir, checkpoint, durable });
   }
 
