@@ -37,6 +37,8 @@ export const DEPOSED_EXIT_CODE = 75;
 const CONTROL_INTERVAL_MS = 100;
 /** How often a handover looks again whether the group's requests were all answered. */
 const HANDOVER_POLL_MS = 5;
+/** A move onto a new member waits this long for it to catch up and be recorded in sync. */
+const MOVE_CATCH_UP_MS_MAX = 60_000;
 /** A handover whose target has not acknowledged the group's journal by then is called off. */
 const HANDOVER_DRAIN_MS_MAX = 10_000;
 /** How often the routing map this node serves is read again from the control plane. */
@@ -175,7 +177,7 @@ export class ClusterController {
    * gives the target epoch + 1 and this node follows it. A refusal after the release leads the
    * group again at a new epoch of its own (the journal is intact).
    */
-  async hand_over(group: number, target: string): Promise<HandOverResult> {
+  async hand_over(group: number, target: string, leave = false): Promise<HandOverResult> {
     const role = this.membership.role(group);
     if (this.steps[group] !== "leading" || role.kind !== "primary") {
       return { kind: "not_leading", group, message: `group ${group} is not led here` };
@@ -191,7 +193,7 @@ export class ClusterController {
     const drained = await this.journal_step(group, { type: "drain", group, last_sequence,
       target: node_number(target) }, HANDOVER_DRAIN_MS_MAX);
     const handed = drained
-      ? await this.membership.hand_over(group, target, member.disk, last_sequence + 1)
+      ? await this.membership.hand_over(group, target, member.disk, last_sequence + 1, leave)
       : { kind: "not_drained" as const };
     await this.journal_step(group, { type: "to_standby", group });
     this.steps[group] = "following";
@@ -202,6 +204,42 @@ export class ClusterController {
     console.log(`[cluster] ${this.cluster.node_id} handed group ${group} to ${target} at epoch ` +
       `${handed.epoch}`);
     return { kind: "handed_over", group, target, epoch: handed.epoch };
+  }
+
+  /**
+   * `cluster move`: to an in-sync standby, a handover; to a registered node that is not a member
+   * (how a cluster grows), the node is added to the group's members, catches up as a standby, is
+   * recorded in sync, and then takes the lease with this node leaving the members.
+   */
+  async move(group: number, target: string): Promise<HandOverResult> {
+    const role = this.membership.role(group);
+    if (this.steps[group] !== "leading" || role.kind !== "primary") {
+      return { kind: "not_leading", group, message: `group ${group} is not led here` };
+    }
+    if (role.in_sync.some((m) => m.node === target)) return this.hand_over(group, target);
+    await this.refresh_map();
+    const address = this.map?.nodes.get(target);
+    if (address === undefined || target === this.cluster.node_id) {
+      return { kind: "not_in_sync", group, message: `${target} is not a registered other node` };
+    }
+    const route = this.map!.groups.find((g) => g.group === group);
+    const member = route?.standbys.some((s) => s.node === target) ?? false;
+    if (!member) {
+      const added = await this.membership.add_member(group, target);
+      if (added.kind !== "members") {
+        return { kind: "refused", group, message: `adding ${target}: ${added.kind}` };
+      }
+      const [host, port] = split_address(address.replication_address);
+      this.post({ type: "add_standby", group, standby: { node: node_number(target), host, port } });
+    }
+    const deadline_ms = performance.now() + MOVE_CATCH_UP_MS_MAX;
+    while (!this.membership.in_sync(group).some((m) => m.node === target)) {
+      if (performance.now() > deadline_ms || this.membership.role(group).kind !== "primary") {
+        return { kind: "busy", group, message: `${target} did not catch up in time` };
+      }
+      await Bun.sleep(HANDOVER_POLL_MS * 10);
+    }
+    return this.hand_over(group, target, !member);
   }
 
   /** SIGTERM: every group led here goes to an in-sync standby first (those that have one). */

@@ -1,6 +1,6 @@
 // POST /admin/groups/:group/move {"to": NODE_ID}: a planned handover of a group this node leads
-// to one of its in-sync standbys (node/cluster_controller.ts hand_over), for `bun run cluster --
-// move`. Internal token only. Answers 200 with the new epoch once the control plane recorded it,
+// to one of its in-sync standbys, or to a registered node it is not placed on, which catches up
+// first (node/cluster_controller.ts move), for `bun run cluster -- move`. Internal token only. Answers 200 with the new epoch once the control plane recorded it,
 // 421 when this node does not lead the group, 409 when the target cannot take it now.
 
 import type { RequestPrincipal } from "./http.ts";
@@ -36,7 +36,7 @@ export async function handle_group_move(node: ServiceNode, req: Request,
   if (typeof to !== "string" || !NODE_ID_TEXT.test(to)) {
     return bad_request("json", ErrorCode.malformed_frame, 'body: {"to": "<node id>"}');
   }
-  const result = await controller.hand_over(Number(text), to);
+  const result = await controller.move(Number(text), to);
   switch (result.kind) {
     case "handed_over": return json_response(result);
     case "not_leading": return json_response({ error: "not_primary", ...result }, HTTP_MISDIRECTED);

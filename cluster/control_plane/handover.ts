@@ -27,6 +27,11 @@ export interface HandOver {
   /** The first sequence the target writes at the new epoch (the holder's last + 1). */
   first_sequence: number;
   lease_ms: number;
+  /**
+   * The old holder leaves the group's members (and its in-sync set) in the same update: a group
+   * moved onto a node it was not placed on keeps REPLICAS members.
+   */
+  leave?: boolean;
 }
 
 export type HandOverRefusal =
@@ -43,12 +48,18 @@ export async function hand_over_lease(plane: ControlPlane,
   check_hand_over(request);
   const sql = plane.sql;
   const { group, node, epoch, target, first_sequence } = request;
+  const leave = request.leave === true;
+  assert(!leave || target !== node, "hand over: a holder leaving hands to another member");
   return reach(async () => {
     const rows = await sql`
       with current as (${current_lease(sql, group)}),
       handed as (
         update group_leases set
           holder = ${target}, epoch = epoch + 1,
+          members = case when ${leave} then array_remove(members, ${node}::text) else members end,
+          in_sync = case when ${leave} then (select coalesce(jsonb_agg(e), '[]'::jsonb)
+            from jsonb_array_elements(group_leases.in_sync) e where e->>'node' <> ${node})
+            else in_sync end,
           expires_at = now() + ${request.lease_ms} * interval '1 millisecond',
           first_sequence = ${first_sequence}, updated_at = now()
         where group_id = ${group} and holder = ${node} and epoch = ${epoch}

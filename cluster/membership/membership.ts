@@ -15,6 +15,7 @@ import {
 } from "../control_plane/inputs.ts";
 import { hand_over_lease, type HandOverOutcome } from "../control_plane/handover.ts";
 import { add_in_sync, remove_in_sync, type InSyncOutcome } from "../control_plane/in_sync.ts";
+import { add_member, type MemberAddOutcome } from "../control_plane/members.ts";
 import {
   read_lease, renew_lease, take_over_lease, type TakeOverOutcome,
 } from "../control_plane/lease.ts";
@@ -306,21 +307,31 @@ export class Membership {
    * On success this node follows the target.
    */
   async hand_over(group: number, target: string, target_disk: string,
-    first_sequence: number): Promise<HandOverOutcome> {
+    first_sequence: number, leave = false): Promise<HandOverOutcome> {
     const role = this.role(group);
     assert(role.kind === "primary", "hand over: held");
     assert(target !== this.node_id, "hand over: to another member");
     const handed = await hand_over_lease(this.plane, {
       group, node: this.node_id, epoch: role.epoch, target, target_disk, first_sequence,
-      lease_ms: this.options.config.lease_ms,
+      lease_ms: this.options.config.lease_ms, leave,
     });
     if (handed.kind === "handed_over") {
-      this.roles[group] = { kind: "standby", epoch: handed.epoch, holder: target,
-        expires_at: handed.expires_at, in_sync: true };
+      this.roles[group] = leave ? ROLE_NONE : { kind: "standby", epoch: handed.epoch,
+        holder: target, expires_at: handed.expires_at, in_sync: true };
     } else if (handed.kind === "deposed") {
       this.step_down(group, handed.epoch, handed.holder);
     }
     return handed;
+  }
+
+  /** Adds a registered node to the members of `group`, led here (a move onto a new node). */
+  async add_member(group: number, member: string): Promise<MemberAddOutcome> {
+    const role = this.role(group);
+    assert(role.kind === "primary", "add member: held");
+    const added = await add_member(this.plane, { group, node: this.node_id, epoch: role.epoch,
+      member });
+    if (added.kind === "deposed") this.step_down(group, added.epoch, added.holder);
+    return added;
   }
 
   /**

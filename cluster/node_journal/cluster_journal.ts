@@ -156,6 +156,13 @@ export class ClusterJournal {
     this.check_drains();
   }
 
+  add_standby(group: number, standby: StandbyAddress): void {
+    const tracker = this.trackers.get(group);
+    assert(tracker !== undefined, "add_standby: a led group");
+    if (tracker.replicator.senders.some((s) => s.standby.node === standby.node)) return;
+    tracker.replicator.add_standby(standby);
+  }
+
   /** The group becomes a standby's again (after a handover), once no snapshot of it is pending. */
   to_standby(group: number): void {
     assert(this.trackers.has(group), "to_standby: a led group");

@@ -55,6 +55,8 @@ export type ClusterJournalRequest =
    * engine released the group there), durably, and `target` acknowledged all of it.
    */
   | { type: "drain"; group: number; last_sequence: number; target: number }
+  /** A node added to a led group's members: its sender starts (it catches up as a standby). */
+  | { type: "add_standby"; group: number; standby: StandbyAddress }
   /** The group is followed again: its replicator stops, its journal becomes a standby's. */
   | { type: "to_standby"; group: number }
   /** A read barrier of a led group: answered read_confirmed once every counted standby confirms. */

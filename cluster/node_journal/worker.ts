@@ -72,6 +72,8 @@ function handle(request: ClusterJournalRequest): void {
       return journal.uncount(request.group, request.node);
     case "drain":
       return journal.drain(request.group, request.last_sequence, request.target);
+    case "add_standby":
+      return journal.add_standby(request.group, request.standby);
     case "to_standby":
       return journal.to_standby(request.group);
     case "read_barrier":

@@ -26,10 +26,11 @@ export interface ReplicatorOptions extends SenderOptions {
 }
 
 export class Replicator {
-  readonly senders: readonly StandbySender[];
+  readonly senders: StandbySender[];
   private readonly journal: PrimaryJournal;
+  private started = false;
 
-  constructor(options: ReplicatorOptions) {
+  constructor(private readonly options: ReplicatorOptions) {
     this.journal = new PrimaryJournal(options.files, options.dir, options.group, options.node,
       options.epoch, options.last_sequence);
     this.senders = options.standbys.map((standby) => {
@@ -39,7 +40,17 @@ export class Replicator {
   }
 
   start(): void {
+    this.started = true;
     for (const sender of this.senders) sender.start();
+  }
+
+  /** A member added to the group while it is led here (a move onto a new node): it catches up. */
+  add_standby(standby: StandbyAddress): void {
+    assert(standby.node !== this.journal.node, "a standby is another node");
+    assert(!this.senders.some((s) => s.standby.node === standby.node), "one sender per standby");
+    const sender = new StandbySender(standby, this.journal, this.options);
+    this.senders.push(sender);
+    if (this.started) sender.start();
   }
 
   stop(): void {
