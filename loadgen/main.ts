@@ -10,6 +10,7 @@ import {
   SetupError, end_check, release_pooled_holds, set_up, type CheckReport,
 } from "./phases.ts";
 import { Pool } from "./pool.ts";
+import { RoutedPool } from "./routed_pool.ts";
 import { Progress } from "./progress.ts";
 import { summary_json, summary_text } from "./report.ts";
 import { resolve_tokens } from "./tokens.ts";
@@ -24,22 +25,31 @@ function log(options: Options, text: string): void {
   if (!options.json) process.stderr.write(`${text}\n`);
 }
 
+/** One service's pool, or a cluster's (--seeds). */
+type Runner = Pool | RoutedPool;
+
 export async function run(options: Options): Promise<number> {
   const tokens = await resolve_tokens(options, process.env);
   const port = options.transport === "tcp" ? options.tcp_port : options.http_port;
-  const target = `${options.transport === "tcp" ? "tcp" : "http"}://${options.host}:${port}`;
+  const target = options.seeds !== null ? `cluster tcp://${options.seeds.join(",")}`
+    : `${options.transport === "tcp" ? "tcp" : "http"}://${options.host}:${port}`;
   const workload = new Workload({
     partners: options.partners, accounts_per_partner: options.accounts_per_partner,
     first_partner: options.first_partner, skew: options.skew, mix: options.mix,
     currency: options.currency, seed: options.seed,
   });
+  const open_runner = (token: string | null, connections: number, in_flight: number)
+    : Promise<Runner> => options.seeds === null
+    ? Pool.open(options.transport, { host: options.host, port, token }, connections, in_flight,
+      options.request_timeout_ms)
+    : RoutedPool.open({ seeds: options.seeds, token, connections, in_flight,
+      request_timeout_ms: options.request_timeout_ms }, workload);
   // Set-up, clean-up and the end check use the internal token (opening accounts is
   // administration), on connections of their own, opened for each (an idle connection would be
   // closed by the service while the load runs).
-  const admin_endpoint = { host: options.host, port, token: tokens.internal };
-  const open_admin = () => Pool.open(options.transport, admin_endpoint,
+  const open_admin = () => open_runner(tokens.internal,
     options.transport === "tcp" ? Math.min(options.connections, 4) : ADMIN_HTTP_CONNECTIONS,
-    options.transport === "tcp" ? ADMIN_TCP_IN_FLIGHT : 1, options.request_timeout_ms);
+    options.transport === "tcp" ? ADMIN_TCP_IN_FLIGHT : 1);
   log(options, `loadgen: ${target}; set-up of ${workload.account_count} accounts ` +
     `(token: ${tokens.source})`);
   const admin = await open_admin();
@@ -48,8 +58,10 @@ export async function run(options: Options): Promise<number> {
   log(options, `set-up: ${setup.opened} opened, ${setup.credited} credited, ` +
     `${setup.existing} already there`);
 
-  const pool = await Pool.open(options.transport, { host: options.host, port, token: tokens.load },
-    options.connections, options.in_flight, options.request_timeout_ms);
+  const pool = await open_runner(tokens.load, options.connections, options.in_flight);
+  if (pool instanceof RoutedPool) {
+    log(options, `cluster: primaries ${pool.primaries().join(", ")}`);
+  }
   const in_flight = pool.connections[0]!.in_flight_max;
   const load = new LoadJob(options.mode, workload, options);
   const progress = new Progress(options.progress && process.stderr.isTTY === true,
@@ -80,6 +92,7 @@ export async function run(options: Options): Promise<number> {
     bytes_sent: sum(pool, (c) => c.bytes_sent), bytes_received: sum(pool, (c) => c.bytes_received),
     replies: merged_replies(pool), token_source: tokens.source,
     lost_connections: pool.lost_connections,
+    resends: pool instanceof RoutedPool ? pool.resends : undefined,
   };
   pool.close();
   closing.close();
@@ -87,7 +100,7 @@ export async function run(options: Options): Promise<number> {
   return check.verdict === "pass" || check.verdict === "skipped" ? 0 : 1;
 }
 
-async function finish(options: Options, admin: Pool, workload: Workload): Promise<CheckReport> {
+async function finish(options: Options, admin: Runner, workload: Workload): Promise<CheckReport> {
   const released = await release_pooled_holds(admin, workload);
   if (released > 0) log(options, `clean-up: ${released} pooled holds released`);
   if (!options.check) {
@@ -101,11 +114,11 @@ async function finish(options: Options, admin: Pool, workload: Workload): Promis
   return end_check(admin, workload);
 }
 
-function sum(pool: Pool, field: (c: Pool["connections"][number]) => number): number {
+function sum(pool: Runner, field: (c: Pool["connections"][number]) => number): number {
   return pool.connections.reduce((total, c) => total + field(c), 0);
 }
 
-function merged_replies(pool: Pool): Map<string, number> {
+function merged_replies(pool: Runner): Map<string, number> {
   const merged = new Map<string, number>();
   for (const c of pool.connections) {
     for (const [key, n] of c.reply_counts) merged.set(key, (merged.get(key) ?? 0) + n);

@@ -1,7 +1,7 @@
 // The command line of `bun run loadgen`: every flag with its default, parsed and validated before
 // anything connects. `--help` prints the table below.
 
-import { BATCH_ORDERS_MAX } from "../common/constants.ts";
+import { BATCH_ORDERS_MAX, SDK_SEEDS_MAX } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { MIX_OPS, OP_MIX_DEFAULT, type OpMix } from "./workload.ts";
 
@@ -34,6 +34,8 @@ export interface Options {
   check: boolean;
   request_timeout_ms: number;
   label: string;
+  /** --seeds: a cluster's nodes (TCP host:port each); null: the one service at --host. */
+  seeds: string[] | null;
 }
 
 export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brackets)
@@ -42,6 +44,9 @@ export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brack
   --host H                 service address [$HOST or 127.0.0.1]
   --http-port N            HTTP port [$PORT or 8080]
   --tcp-port N             TCP port [$TCP_PORT or 8090]
+  --seeds tcp://H:P,...    a cluster: read its routing map from these nodes and send each
+                           batch to the primary of its partners' groups (TCP only; --host and
+                           the ports are then unused; --connections is per node)
   --connections N          sockets [tcp 4, http 64]
   --in-flight N            requests in flight per connection [tcp 64; http 1: Bun.serve closes
                            a connection that pipelines, so HTTP takes no other value]
@@ -201,5 +206,23 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
     check: !switches.has("--no-check"),
     request_timeout_ms: parse_duration_ms("--timeout", take("--timeout") ?? "30s"),
     label: take("--label") ?? "",
+    seeds: parse_seeds(take("--seeds"), transport),
   };
+}
+
+/** tcp://host:port,... -> host:port each; null without the flag. */
+export function parse_seeds(text: string | undefined, transport: Transport): string[] | null {
+  if (text === undefined) return null;
+  if (transport !== "tcp") {
+    throw new UsageError("--seeds reads the routing map over TCP: --transport tcp");
+  }
+  const seeds = text.split(",").map((seed) => seed.trim());
+  if (seeds.length > SDK_SEEDS_MAX) {
+    throw new UsageError(`--seeds: ${seeds.length} seeds, at most ${SDK_SEEDS_MAX}`);
+  }
+  return seeds.map((seed) => {
+    const match = /^tcp:\/\/([^\s:/]+):(\d+)$/.exec(seed);
+    if (match === null) throw new UsageError(`--seeds: "${seed}" is not tcp://host:port`);
+    return `${match[1]}:${integer("--seeds port", match[2]!, 1, 65535)}`;
+  });
 }

@@ -10,7 +10,7 @@ import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { RESULT_STATUS_OFFSET } from "../schema/layout.ts";
 import type { AccountInfoFields } from "../schema/messages.ts";
-import type { Job, Pool } from "./pool.ts";
+import type { Job, JobRunner } from "./pool.ts";
 import type { RequestRecord } from "./request_record.ts";
 import type { Workload } from "./workload.ts";
 
@@ -99,7 +99,7 @@ class BatchJob implements Job {
 const RETRIED_REFUSALS = /^(503|507) |busy|not_ready|disk_full/;
 
 /** Runs `write` for every item, again for those answered busy, up to SETUP_ATTEMPTS_MAX rounds. */
-async function run_with_retries(pool: Pool, what: string, items: Int32Array,
+async function run_with_retries(pool: JobRunner, what: string, items: Int32Array,
   write: (record: RequestRecord, k: number, item: number) => void): Promise<BatchJob[]> {
   const rounds: BatchJob[] = [];
   let pending = items;
@@ -189,7 +189,7 @@ function all_accounts(workload: Workload): Int32Array {
   return Int32Array.from({ length: workload.account_count }, (_, i) => i);
 }
 
-async function read_all(pool: Pool, workload: Workload, accounts: Int32Array): Promise<Figures> {
+async function read_all(pool: JobRunner, workload: Workload, accounts: Int32Array): Promise<Figures> {
   const job = new ReadJob(workload, accounts, new_figures(workload.account_count));
   await pool.run(job);
   if (job.refusals.length > 0) {
@@ -206,7 +206,7 @@ export interface SetupReport {
 }
 
 /** Opens and funds the accounts; the figures read at the end are the ledger's starting point. */
-export async function set_up(pool: Pool, workload: Workload, opening_balance: number)
+export async function set_up(pool: JobRunner, workload: Workload, opening_balance: number)
   : Promise<SetupReport> {
   const accounts = all_accounts(workload);
   const open = await run_with_retries(pool, "opening accounts", accounts,
@@ -241,7 +241,7 @@ export async function set_up(pool: Pool, workload: Workload, opening_balance: nu
 }
 
 /** Releases every hold still waiting in the pool (their results go to the ledger). */
-export async function release_pooled_holds(pool: Pool, workload: Workload): Promise<number> {
+export async function release_pooled_holds(pool: JobRunner, workload: Workload): Promise<number> {
   // A release answered busy goes back to the pool (the ledger's rule), so each round releases
   // what is pooled at its start; rounds stop when one releases nothing.
   let released = 0;
@@ -269,7 +269,7 @@ export interface CheckReport {
 }
 
 /** Reads every account back: balance and held must be the figures after set-up plus the ledger. */
-export async function end_check(pool: Pool, workload: Workload): Promise<CheckReport> {
+export async function end_check(pool: JobRunner, workload: Workload): Promise<CheckReport> {
   const figures = await read_all(pool, workload, all_accounts(workload));
   let mismatches = 0;
   const listed: string[] = [];

@@ -24,9 +24,14 @@ export interface Job {
   on_refused(record: RequestRecord, reason: string, outcome_unknown: boolean): void;
 }
 
+/** What the phases run their jobs on: one service's Pool, or a cluster's RoutedPool. */
+export interface JobRunner {
+  run(job: Job): Promise<void>;
+}
+
 const WATCHDOG_INTERVAL_MS = 250;
 
-export class Pool {
+export class Pool implements JobRunner {
   readonly connections: Connection[] = [];
   private readonly records: RequestRecord[][] = [];
   private readonly open: boolean[] = [];
@@ -59,6 +64,11 @@ export class Pool {
   /** Slots over all open connections. */
   slot_count(): number {
     return this.connections.reduce((sum, c, i) => sum + (this.open[i] ? c.in_flight_max : 0), 0);
+  }
+
+  /** Whether a connection is still open. */
+  usable(): boolean {
+    return this.open.some((open) => open);
   }
 
   run(job: Job): Promise<void> {

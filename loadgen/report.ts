@@ -29,6 +29,8 @@ export interface RunFacts {
   replies: Map<string, number>;
   token_source: string;
   lost_connections: string[];
+  /** --seeds: requests sent again after a not_primary or a lost node. */
+  resends?: number;
 }
 
 interface Spread {
@@ -86,6 +88,7 @@ export function summary_json(facts: RunFacts): string {
     max_ms: ms(latency.max_us),
     ack_p99_ms: load.ack_latency.count > 0 ? ms(load.ack_latency.quantile_us(0.99)) : undefined,
     errors: load.requests_refused,
+    resends: facts.resends,
     refusals: Object.fromEntries(load.refusals),
     statuses: statuses(workload),
     replies: Object.fromEntries(facts.replies),

@@ -27,6 +27,11 @@ export class RequestRecord {
   sent_at_ms = 0;
   /** A load request (timed and counted), not set-up or clean-up. */
   measured = false;
+  /**
+   * Times these orders were sent again with the same ids after a not_primary or a lost node
+   * (--seeds): a `replayed` answer is then the original result, not an anomaly.
+   */
+  resends = 0;
 
   constructor(readonly capacity: number = BATCH_ORDERS_MAX) {
     this.bytes = new Uint8Array(capacity * ORDER_SIZE_BYTES);
@@ -35,6 +40,30 @@ export class RequestRecord {
     this.account = new Int32Array(capacity);
     this.target = new Int32Array(capacity);
     this.hold_amount = new Float64Array(capacity);
+  }
+
+  /** Becomes a copy of `source`'s request (its orders, indexes, send time and resends). */
+  copy_from(source: RequestRecord): void {
+    assert(source.count <= this.capacity, "the copy fits its record");
+    this.kind = source.kind;
+    this.count = source.count;
+    this.bytes.set(source.orders());
+    this.account.set(source.account.subarray(0, source.count));
+    this.target.set(source.target.subarray(0, source.count));
+    this.hold_amount.set(source.hold_amount.subarray(0, source.count));
+    this.query_account = source.query_account;
+    this.query_partner = source.query_partner;
+    this.query_account_id = source.query_account_id;
+    this.sent_at_ms = source.sent_at_ms;
+    this.measured = source.measured;
+    this.resends = source.resends;
+  }
+
+  /** A new record holding a copy of `source` (allocates: a resend, not the hot path). */
+  static copy_of(source: RequestRecord): RequestRecord {
+    const copy = new RequestRecord(Math.max(1, source.count));
+    copy.copy_from(source);
+    return copy;
   }
 
   /** The bytes of the orders written so far. */

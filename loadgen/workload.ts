@@ -33,6 +33,7 @@ const MIX_OP_CODES: readonly Op[] = [
 export const AMOUNT_MINOR_MAX = 10_000; // load orders move 1..10,000 minor units
 export const HOLD_POOL_CAPACITY = 1 << 16; // acknowledged holds waiting for a capture or release
 const STATUS_CODES = 256;
+const PICK_ATTEMPTS_MAX = 64; // draws of a partner the partner mask allows, then a scan
 
 // write_order's u32 words against the struct layout.
 assert(ORDER_ACCOUNT_OFFSET === 2 * 4 && ORDER_AMOUNT_OFFSET === 4 * 4, "account, amount words");
@@ -76,6 +77,11 @@ export class Workload {
   private pool_head = 0;
   pool_size = 0;
   private holds_in_flight = 0;
+  /**
+   * --seeds: the partner ranks load batches are drawn from now (1 = allowed), so that a batch goes
+   * to one node; null: every partner.
+   */
+  partner_mask: Uint8Array | null = null;
 
   constructor(readonly shape: WorkloadShape) {
     assert(shape.partners >= 1 && shape.accounts_per_partner >= 1, "at least one account");
@@ -140,7 +146,7 @@ export class Workload {
   private write_load_order(record: RequestRecord, k: number, now_ms: number): void {
     const op = this.pick_op();
     if (op === Op.capture || op === Op.release) {
-      if (this.pool_size > 0) {
+      if (this.pool_size > 0 && this.allowed(this.pool_account[this.pool_head]!)) {
         this.write_settlement(record, k, op, now_ms);
         return;
       }
@@ -188,9 +194,24 @@ export class Workload {
   }
 
   private pick_account(): number {
-    const partner_rank = this.partner_picker.pick(this.prng);
+    let partner_rank = this.partner_picker.pick(this.prng);
+    const mask = this.partner_mask;
+    // Drawn again while the partner is not allowed, then the next allowed one: the skew holds
+    // among the allowed partners, and the draw is bounded.
+    for (let k = 0; mask !== null && mask[partner_rank] === 0 && k < PICK_ATTEMPTS_MAX; k++) {
+      partner_rank = this.partner_picker.pick(this.prng);
+    }
+    for (let k = 0; mask !== null && mask[partner_rank] === 0 && k < mask.length; k++) {
+      partner_rank = (partner_rank + 1) % mask.length;
+    }
     return partner_rank * this.shape.accounts_per_partner +
       this.prng.int_below(this.shape.accounts_per_partner);
+  }
+
+  /** Whether an account's partner is allowed by the partner mask. */
+  private allowed(account_index: number): boolean {
+    const mask = this.partner_mask;
+    return mask === null || mask[Math.floor(account_index / this.shape.accounts_per_partner)] === 1;
   }
 
   /** A capture (of 1..held) or a release of the oldest pooled hold. */
@@ -262,7 +283,8 @@ export class Workload {
         this.mismatched_results++;
         continue;
       }
-      if ((frame[at + RESULT_FLAGS_OFFSET]! & 1) !== 0) this.replayed_results++;
+      const replayed = (frame[at + RESULT_FLAGS_OFFSET]! & 1) !== 0;
+      if (replayed && record.resends === 0) this.replayed_results++;
       this.apply_order(record, k, status);
     }
   }

@@ -7,6 +7,7 @@ import {
   CLUSTER_NODES_MAX, EPOCH_MAX, GROUPS_MAX, NODE_ADDRESS_LENGTH_MAX, NODE_ID_LENGTH_MAX,
   PARTNER_ID_MAX, REPLICAS_MAX,
 } from "../common/constants.ts";
+import { group_of_partner } from "../common/partner_group.ts";
 
 export const ROUTING_MAP_VERSION = 1;
 
@@ -143,4 +144,26 @@ export function merge_routing_maps(maps: readonly RoutingMap[]): RoutingMap {
   }
   return { version: ROUTING_MAP_VERSION, groups: first.groups, group_map: first.group_map,
     nodes: [...nodes.values()], group_primaries };
+}
+
+/**
+ * A map as a client routes by it (the SDK and the load generator): partner -> group -> the
+ * primary's address on one wire.
+ */
+export class RoutingTable {
+  private readonly pinned: Map<number, number>;
+  private readonly primaries: string[];
+  /** Every node's address on the wire, in the map's order. */
+  readonly addresses: string[];
+
+  constructor(readonly map: RoutingMap, scheme: "tcp" | "http") {
+    this.pinned = new Map(map.group_map);
+    const address_of = new Map(map.nodes.map((node) => [node.id, node[scheme]]));
+    this.primaries = map.group_primaries.map((group) => address_of.get(group.primary)!);
+    this.addresses = map.nodes.map((node) => node[scheme]);
+  }
+
+  address_of_partner(partner: number): string {
+    return this.primaries[group_of_partner(partner, this.map.groups, this.pinned)]!;
+  }
 }

@@ -13,13 +13,14 @@ import {
   ORDER_FLAG_LINKED, ORDER_SIZE_BYTES, SDK_MAP_READ_TIMEOUT_MS, SDK_ROUTING_BACKOFF_MS_MAX,
   SDK_ROUTING_BACKOFF_MS_MIN, SDK_ROUTING_RESENDS_MAX, SDK_SEEDS_MAX,
 } from "../common/constants.ts";
-import { group_of_partner } from "../common/partner_group.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import {
   ORDER_FLAGS_OFFSET, ORDER_PARTNER_OFFSET, type ResultFields,
 } from "../schema/layout.ts";
-import { merge_routing_maps, type RoutingMap } from "../schema/routing_map.ts";
+import {
+  merge_routing_maps, RoutingTable as Routes, type RoutingMap,
+} from "../schema/routing_map.ts";
 import type {
   BatchOutcome, NodeTransport, ReadOutcome, Transport, TransportLimits, WireBatch,
 } from "./transport.ts";
@@ -32,24 +33,6 @@ export interface RoutingOptions {
   /** A transport to the node at host:port (one per node, kept). */
   connect: (address: string) => NodeTransport;
   limits: TransportLimits;
-}
-
-/** A map as the client routes by it: partner -> group -> the primary's address. */
-class Routes {
-  private readonly pinned: Map<number, number>;
-  private readonly primaries: string[];
-  readonly addresses: string[];
-
-  constructor(readonly map: RoutingMap, scheme: "tcp" | "http") {
-    this.pinned = new Map(map.group_map);
-    const address_of = new Map(map.nodes.map((node) => [node.id, node[scheme]]));
-    this.primaries = map.group_primaries.map((group) => address_of.get(group.primary)!);
-    this.addresses = map.nodes.map((node) => node[scheme]);
-  }
-
-  address_of_partner(partner: number): string {
-    return this.primaries[group_of_partner(partner, this.map.groups, this.pinned)]!;
-  }
 }
 
 export class RoutingTransport implements Transport {

@@ -37,7 +37,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   loadgen: ["common", "schema", "auth"],
   scripts: ["common", "config", "auth"],
   docker: [],
-  harness: ["common", "schema", "auth", "projector"],
+  harness: ["common", "schema", "auth", "projector", "cluster"],
   bench: ["common", "schema", "engine", "journal", "events", "publisher", "projector",
     "storage_load", "harness"],
 };

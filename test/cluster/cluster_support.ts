@@ -1,36 +1,20 @@
-// A cluster of real node processes on 127.0.0.1 for the fault tests: each node its own ports and
-// data directory, one control plane schema of its own in the test PostgreSQL, one cluster key and
-// one auth keys file for all. Who leads a group is read from the control plane and confirmed on
-// the node's /metrics (balance_group_leader), never guessed from a sleep.
+// A cluster of real node processes for the fault tests: harness/cluster_process.ts starts and
+// watches the nodes; here each test gets a control plane schema of its own, and, on request, a
+// proxy in front of each node's replication listener and another between the node and
+// PostgreSQL (test/cluster/link_proxy.ts), which the test cuts.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { read_routing_map, type RoutingMap } from "../../cluster/control_plane/routing_map.ts";
-import { free_port, ServiceProcess } from "../../harness/service_process.ts";
-import { hs256_key, write_keys_file } from "../auth/tokens.ts";
+import {
+  ClusterProcesses, type ClusterShape as ProcessShape, type NodeLinks,
+} from "../../harness/cluster_process.ts";
 import { fresh_plane, type TestPlane } from "./control_support.ts";
 import { LinkProxy } from "./link_proxy.ts";
 
-const LEADER_WAIT_MS_MAX = 30_000;
-const LEADER_POLL_MS = 50;
-const IDEMPOTENCY_WINDOW_MS_TEST = 120_000;
-const IDEMPOTENCY_ENTRIES_TEST = 262_144;
-
-export interface ClusterShape {
-  nodes: number;
-  groups: number;
-  replicas: number;
-  lease_ms: number;
-  /** GROUP_MAP: pinned partner -> group, e.g. "7:0,8:1". */
-  group_map: string;
+export interface ClusterShape extends ProcessShape {
   /**
    * Each node reaches PostgreSQL through a proxy of its own, and is reached on its replication
    * address through another (test/cluster/link_proxy.ts): the test cuts them.
    */
   proxies?: boolean;
-  /** More environment for every node (e.g. KAFKA_BROKERS and EVENTS_TOPIC: a publisher). */
-  env?: Record<string, string>;
 }
 
 export interface NodeProxies {
@@ -40,206 +24,49 @@ export interface NodeProxies {
   database: LinkProxy;
 }
 
-interface NodeSpec {
-  id: string;
-  http_port: number;
-  tcp_port: number;
-  replication_port: number;
-  data_dir: string;
-  proxies: NodeProxies | null;
-}
+export class TestCluster extends ClusterProcesses {
+  private readonly node_proxies = new Map<string, NodeProxies>();
 
-export class TestCluster {
-  readonly processes = new Map<string, ServiceProcess>();
-  private readonly specs = new Map<string, NodeSpec>();
-
-  private constructor(readonly plane: TestPlane, readonly shape: ClusterShape,
-    private readonly dir: string, private readonly key_file: string,
-    private readonly auth_keys_file: string) {}
+  private constructor(override readonly plane: TestPlane, override readonly shape: ClusterShape,
+    label: string) {
+    super(plane, shape, label);
+  }
 
   /** Starts `shape.nodes` nodes one after another and waits until every group is led. */
   static async start(label: string, shape: ClusterShape): Promise<TestCluster> {
-    const plane = await fresh_plane(label);
-    const dir = mkdtempSync(join(tmpdir(), `balance-cluster-${label}-`));
-    const key_file = join(dir, "cluster.key");
-    writeFileSync(key_file, crypto.getRandomValues(new Uint8Array(48)));
-    const auth_keys_file = write_keys_file(dir, [hs256_key("cluster-test")]);
-    const cluster = new TestCluster(plane, shape, dir, key_file, auth_keys_file);
-    // Together: the first placement waits for all of them (INITIAL_NODES), and a node's start
-    // waits for its groups' placement only as far as its own registration.
-    await Promise.all(Array.from({ length: shape.nodes }, (_, i) => cluster.add_node(`node-${i + 1}`)));
-    await cluster.wait_all_led();
+    const cluster = new TestCluster(await fresh_plane(label), shape, label);
+    await cluster.launch();
     return cluster;
   }
 
-  readonly idempotency_window_ms = IDEMPOTENCY_WINDOW_MS_TEST;
-
-  tcp_address(id: string): string {
-    return `127.0.0.1:${this.specs.get(id)!.tcp_port}`;
-  }
-
   proxies(id: string): NodeProxies {
-    const proxies = this.specs.get(id)!.proxies;
-    if (proxies === null) throw new Error("the cluster was started without proxies");
+    const proxies = this.node_proxies.get(id);
+    if (proxies === undefined) throw new Error("the cluster was started without proxies");
     return proxies;
   }
 
-  ids(): string[] {
-    return [...this.specs.keys()];
-  }
-
-  node(id: string): ServiceProcess {
-    const process = this.processes.get(id);
-    if (process === undefined) throw new Error(`node ${id} is not running`);
-    return process;
-  }
-
-  /** Starts a new node (a new NODE_ID) on its own ports and directory. */
-  async add_node(id: string): Promise<ServiceProcess> {
-    const replication_port = free_port();
-    const proxies = this.shape.proxies === true ? {
+  protected override async links_of(id: string, replication_port: number)
+    : Promise<NodeLinks | null> {
+    if (this.shape.proxies !== true) return null;
+    const proxies = {
       replication: await LinkProxy.start(replication_port),
       database: await LinkProxy.start(Number(new URL(this.plane.database_url).port)),
-    } : null;
-    const spec: NodeSpec = { id, http_port: free_port(), tcp_port: free_port(), replication_port,
-      data_dir: mkdtempSync(join(this.dir, `${id}-`)), proxies };
-    this.specs.set(id, spec);
-    return this.start_node(id);
+    };
+    this.node_proxies.set(id, proxies);
+    return { replication_advertised_port: proxies.replication.port,
+      database_port: proxies.database.port };
   }
 
-  async start_node(id: string): Promise<ServiceProcess> {
-    const spec = this.specs.get(id)!;
-    const started = await ServiceProcess.start({
-      port: spec.http_port, data_dir: spec.data_dir, env: this.env_of(spec),
-    });
-    this.processes.set(id, started);
-    return started;
-  }
-
-  /** Wipes a stopped node's data directory (a new, empty disk). */
-  wipe(id: string): void {
-    const spec = this.specs.get(id)!;
-    if (this.processes.get(id)?.running) throw new Error(`wipe of a running node ${id}`);
-    rmSync(spec.data_dir, { recursive: true, force: true });
-    spec.data_dir = mkdtempSync(join(this.dir, `${id}-`));
-  }
-
-  kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<number> {
-    const node = this.node(id);
-    node.proc.kill(signal);
-    if (signal === "SIGSTOP" || signal === "SIGCONT") return Promise.resolve(0);
-    this.processes.delete(id);
-    return node.exited;
-  }
-
-  /** The control plane's routing map now. */
-  async map(): Promise<RoutingMap> {
-    const read = await read_routing_map(this.plane.plane);
-    if (read.kind !== "map") throw new Error(`routing map: ${read.kind}`);
-    return read.map;
-  }
-
-  /** The group's lease holder, once that node says it leads the group (its engine adopted it). */
-  async leader_of(group: number, not: string | null = null): Promise<string> {
-    const deadline = performance.now() + LEADER_WAIT_MS_MAX;
-    for (;;) {
-      const route = (await this.map()).groups.find((g) => g.group === group);
-      const holder = route?.primary ?? null;
-      if (holder !== null && holder !== not && await this.says_it_leads(holder, group)) {
-        return holder;
-      }
-      if (performance.now() > deadline) {
-        throw new Error(`group ${group} has no leader (holder ${holder}) after ` +
-          `${LEADER_WAIT_MS_MAX} ms\n${this.outputs()}`);
-      }
-      await Bun.sleep(LEADER_POLL_MS);
-    }
-  }
-
-  async wait_all_led(): Promise<string[]> {
-    const leaders: string[] = [];
-    for (let group = 0; group < this.shape.groups; group++) leaders.push(await this.leader_of(group));
-    return leaders;
-  }
-
-  /** Whether `id`'s /metrics says it leads `group` (false when it does not answer). */
-  async says_it_leads(id: string, group: number): Promise<boolean> {
-    const node = this.processes.get(id);
-    if (node === undefined || !node.running) return false;
-    try {
-      const text = await (await fetch(`${node.base_url}/metrics`,
-        { signal: AbortSignal.timeout(1_000) })).text();
-      return text.includes(`balance_group_leader{group="${group}"} 1`);
-    } catch {
-      return false;
-    }
-  }
-
-  /** Waits until `done()` holds, polling; throws with every node's output past the limit. */
-  async until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
-    const deadline = performance.now() + LEADER_WAIT_MS_MAX;
-    while (!await done()) {
-      if (performance.now() > deadline) {
-        throw new Error(`${what}: not within ${LEADER_WAIT_MS_MAX} ms\n` +
-          `${JSON.stringify((await this.map()).groups)}\n${this.outputs()}`);
-      }
-      await Bun.sleep(LEADER_POLL_MS);
-    }
-  }
-
-  /** Waits until every standby of `group` is recorded in sync (a takeover needs one). */
-  async wait_in_sync(group: number): Promise<void> {
-    await this.until(`group ${group} in sync`, async () => {
-      const route = (await this.map()).groups.find((g) => g.group === group)!;
-      return route.standbys.every((s) => s.in_sync);
-    });
-  }
-
-  /** The tails of every node's output, for failure messages. */
-  outputs(): string {
-    return [...this.processes].map(([id, node]) => `--- ${id}\n${node.output()}`).join("\n");
-  }
-
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     for (const id of [...this.processes.keys()]) {
       const node = this.processes.get(id)!;
       if (node.running) node.proc.kill("SIGCONT");
       await this.kill(id);
     }
-    for (const spec of this.specs.values()) {
-      await spec.proxies?.replication.stop();
-      await spec.proxies?.database.stop();
+    for (const proxies of this.node_proxies.values()) {
+      await proxies.replication.stop();
+      await proxies.database.stop();
     }
-    await this.plane.drop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private env_of(spec: NodeSpec): Record<string, string> {
-    const { shape } = this;
-    const database_url = new URL(this.plane.database_url);
-    if (spec.proxies !== null) database_url.port = String(spec.proxies.database.port);
-    const advertised_port = spec.proxies?.replication.port ?? spec.replication_port;
-    return {
-      NODE_ID: spec.id,
-      NODE_HTTP_ADDRESS: `127.0.0.1:${spec.http_port}`,
-      NODE_TCP_ADDRESS: `127.0.0.1:${spec.tcp_port}`,
-      NODE_REPLICATION_ADDRESS: `127.0.0.1:${advertised_port}`,
-      NODE_REPLICATION_LISTEN_ADDRESS: `127.0.0.1:${spec.replication_port}`,
-      TCP_PORT: String(spec.tcp_port),
-      CLUSTER_DATABASE_URL: database_url.toString(),
-      CLUSTER_DATABASE_SCHEMA: this.plane.schema,
-      CLUSTER_KEY_FILE: this.key_file,
-      REPLICAS: String(shape.replicas),
-      INITIAL_NODES: String(shape.nodes),
-      LEASE_MS: String(shape.lease_ms),
-      GROUPS: String(shape.groups),
-      GROUP_MAP: shape.group_map,
-      AUTH_KEYS_FILE: this.auth_keys_file,
-      // Every order of a test stays findable by id: the checks read each one back.
-      // (The window holds a fixed number of ids per 64 ms: enough entries for the load's rate.)
-      IDEMPOTENCY_WINDOW_MS: String(IDEMPOTENCY_WINDOW_MS_TEST),
-      IDEMPOTENCY_ENTRIES_PER_GROUP: String(IDEMPOTENCY_ENTRIES_TEST),
-      ...shape.env,
-    };
+    await super.stop();
   }
 }
