@@ -44,6 +44,8 @@ let admin: Admin;
 let producer: Producer;
 const run_id = `${process.pid}-${Date.now().toString(36)}`;
 const topics: string[] = [];
+const TOPIC_KNOWN_ATTEMPTS_MAX = 50;
+const TOPIC_KNOWN_RETRY_MS = 100;
 const processes: ProjectorProcess[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -242,9 +244,26 @@ async function produce(topic: string, partition: number, values: Uint8Array[], f
     const messages = values.slice(at, end).map((value) => ({
       partition, key: `group-${partition}`, value: Buffer.from(value),
     }));
-    const sent = await producer.send({ topic, acks: -1, messages });
+    const sent = await send_once_topic_known(topic, messages);
     expect(sent.map((s) => s.partition)).toEqual([partition]);
     await after_send(end);
+  }
+}
+
+/**
+ * A send, tried again while the broker does not know the new topic yet: createTopics waited for
+ * its leaders, but on a loaded machine the producer's first metadata can still predate them.
+ */
+async function send_once_topic_known(topic: string,
+  messages: { partition: number; key: string; value: Buffer }[]) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await producer.send({ topic, acks: -1, messages });
+    } catch (error) {
+      const unknown = (error as { type?: string }).type === "UNKNOWN_TOPIC_OR_PARTITION";
+      if (!unknown || attempt >= TOPIC_KNOWN_ATTEMPTS_MAX) throw error;
+      await Bun.sleep(TOPIC_KNOWN_RETRY_MS);
+    }
   }
 }
 
