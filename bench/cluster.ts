@@ -9,6 +9,7 @@
 // group (its /metrics), restart, wait until in sync, next kill; loadgen's end check at the end
 // says whether an acknowledged order was lost or doubled (balances against its ledger).
 
+import { LEASE_MS_DEFAULT } from "../common/constants.ts";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ClusterProcesses, open_cluster_plane } from "../harness/cluster_process.ts";
@@ -17,7 +18,7 @@ import { ServiceProcess } from "../harness/service_process.ts";
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 const GROUPS = 4;
-const LEASE_MS = 2_000;
+const LEASE_MS = LEASE_MS_DEFAULT; // what a cluster node runs with unless told otherwise
 const FAILOVER_SECONDS_PER_KILL = 10;
 /**
  * The same limits for the single node and the cluster's nodes. The idempotency window outlasts a

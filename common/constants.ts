@@ -56,7 +56,10 @@ export const ENGINE_TIME_SLEW_MS_PER_S = 50;
 export const LEASE_MS_MIN = 100;
 export const LEASE_MS_MAX = 60_000;
 // LEASE_MS when a cluster node does not set it (cluster/membership/cluster_config.ts).
-export const LEASE_MS_DEFAULT = 3_000;
+// A takeover needs the lease expired AND a lease of silence on the replication link (heartbeats
+// every third of a lease), so a short lease costs no spurious takeover of a live primary; 1.5 s
+// keeps a failover (death to the new primary's first committed reply) under the 2 s goal.
+export const LEASE_MS_DEFAULT = 1_500;
 // The membership loop heartbeats and renews this many times per lease: a renewal that is lost
 // (or a database that answers late) leaves two more chances before the lease runs out.
 export const MEMBERSHIP_TICKS_PER_LEASE = 3;
