@@ -44,6 +44,7 @@ describe("growing the cluster", () => {
     for (const group of [0, 1]) {
       const before = (await cluster.map()).groups[group]!;
       expect([before.primary, ...before.standbys.map((s) => s.node)]).not.toContain("node-4");
+      await cluster.until("batches in flight", () => (load.in_flight.get(group) ?? 0) >= 2);
       const moved_at_ms = performance.now();
       const moved = await move(group, "node-4");
       expect(moved.err).toBe("");
