@@ -31,6 +31,15 @@ export function cluster_metrics_text(controller: ClusterController): string {
     out.push(`balance_in_sync_members{group="${group}"} ${size}`);
     out.push(`balance_group_leader{group="${group}"} ${controller.leads[group]}`);
   }
+  out.push("# HELP balance_lease_age_seconds Time since the lease of a group led here was last " +
+    "granted or renewed (past LEASE_MS only while the control plane is unreachable).",
+  "# TYPE balance_lease_age_seconds gauge");
+  for (let group = 0; group < controller.leads.length; group++) {
+    const age_ms = controller.membership.lease_age_ms(group);
+    if (age_ms !== null) {
+      out.push(`balance_lease_age_seconds{group="${group}"} ${(age_ms / 1000).toFixed(3)}`);
+    }
+  }
   out.push("# HELP balance_takeovers_total Groups this node took over from a silent primary.",
     "# TYPE balance_takeovers_total counter", `balance_takeovers_total ${controller.takeovers}`);
   return out.join("\n");

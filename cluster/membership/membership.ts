@@ -67,6 +67,8 @@ export class Membership {
   /** Groups whose row this node has read: from then on a read never promotes it. */
   private readonly known: boolean[];
   private readonly settings: ClusterSettings;
+  /** Per group, when (performance.now()) the lease held here was last granted or renewed. */
+  private readonly granted_at_ms: number[];
   private timer: Timer | null = null;
   private tick_running: Promise<void> | null = null;
   private started = false;
@@ -82,6 +84,7 @@ export class Membership {
       schema: config.database_schema });
     this.roles = new Array<GroupRole>(options.groups).fill(ROLE_NONE);
     this.known = new Array<boolean>(options.groups).fill(false);
+    this.granted_at_ms = new Array<number>(options.groups).fill(0);
   }
 
   get node_id(): string {
@@ -139,6 +142,16 @@ export class Membership {
     }
   }
 
+  /**
+   * How long ago the lease of a group led here was last granted or renewed (null when not led
+   * here): it grows past LEASE_MS only while the control plane cannot be reached.
+   */
+  lease_age_ms(group: number): number | null {
+    if (this.role(group).kind !== "primary") return null;
+    const granted_at_ms = this.granted_at_ms[group]!;
+    return granted_at_ms === 0 ? null : performance.now() - granted_at_ms;
+  }
+
   get lease_ms(): number {
     return this.options.config.lease_ms;
   }
@@ -191,6 +204,7 @@ export class Membership {
     switch (renewed.kind) {
       case "renewed":
         this.roles[group] = { ...role, expires_at: renewed.expires_at };
+        this.granted_at_ms[group] = performance.now();
         return;
       case "deposed": return this.step_down(group, renewed.epoch, renewed.holder);
       // Nothing is known: a holder goes on as it was (never steps down on a failed renewal).
@@ -274,6 +288,7 @@ export class Membership {
     if (taken.kind === "taken") {
       this.roles[group] = { kind: "primary", epoch: taken.epoch, expires_at: taken.expires_at,
         in_sync: taken.in_sync };
+      this.granted_at_ms[group] = performance.now();
     } else if (taken.kind === "stale_epoch") {
       this.roles[group] = { ...role, epoch: taken.epoch, holder: taken.holder };
     }
@@ -295,6 +310,7 @@ export class Membership {
     });
     if (restarted.kind === "handed_over") {
       this.roles[group] = { ...role, epoch: restarted.epoch, expires_at: restarted.expires_at };
+      this.granted_at_ms[group] = performance.now();
     } else if (restarted.kind === "deposed") {
       this.step_down(group, restarted.epoch, restarted.holder);
     }

@@ -29,6 +29,14 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** balance_lease_age_seconds of `group` on node `id`'s /metrics. */
+async function lease_age_s(id: string, group: number): Promise<number> {
+  const text = await (await fetch(`${cluster.node(id).base_url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`balance_lease_age_seconds{group="${group}"}`));
+  expect(line).toBeDefined();
+  return Number(line!.split(" ")[1]);
+}
+
 function database_down(): void {
   for (const id of cluster.ids()) cluster.proxies(id).database.go_down();
 }
@@ -50,7 +58,14 @@ describe("the control plane out", () => {
     // Both groups committed all along, with the database out for longer than many leases.
     expect(load.first_answer_after(0, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
     expect(load.first_answer_after(1, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
+    // The primary's lease age (/metrics) shows the outage: no renewal for many leases.
+    const primary_of_0 = before.groups[0]!.primary;
+    expect(await lease_age_s(primary_of_0, 0)).toBeGreaterThan((OUTAGE_MS - LEASE_MS) / 1000);
     database_up();
+    // Renewals resume once the pool reconnects (some seconds: each call of a tick waits out its
+    // connect timeout meanwhile); the standbys kept hearing their primaries, so nobody took over.
+    await cluster.until("the lease renewed again", async () =>
+      await lease_age_s(primary_of_0, 0) < 2 * LEASE_MS / 1000);
     await Bun.sleep(3 * LEASE_MS);
     const after = await cluster.map();
     for (const group of [0, 1]) {
