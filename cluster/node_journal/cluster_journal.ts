@@ -88,7 +88,7 @@ export class ClusterJournal {
   start_timers(): void {
     this.timers.push(setInterval(() => this.report(), CLUSTER_REPORT_INTERVAL_MS));
     this.timers.push(setInterval(() => {
-      for (const tracker of this.trackers.values()) tracker.replicator.heartbeat();
+      for (const tracker of this.trackers.values()) tracker.heartbeat();
     }, this.init.heartbeat_interval_ms));
     this.timers.push(setInterval(() => this.snapshot_standbys(), this.init.snapshot_interval_ms));
   }
@@ -269,6 +269,7 @@ export class ClusterJournal {
     const now_ms = performance.now();
     const figures: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
     for (const [group, tracker] of this.trackers) {
+      if (tracker.read_pending()) tracker.heartbeat(); // a barrier a link missed is sent again
       for (const report of tracker.reports(now_ms)) {
         this.post({ type: "standby_report", group, node: report.node, state: report.state,
           disk: report.disk });

@@ -4,8 +4,9 @@
 // waits for it; a half-open link whose acks stall is not counted again and again), and is
 // reported caught up for the control plane only once it acknowledged everything committed
 // before it was counted. A counted standby that leaves an entry durable here unacknowledged for
-// REPLICATION_ACK_TIMEOUT_MS is reported lagging; it stops being counted only when the node
-// says the control plane recorded it out of sync, and until then nothing more commits.
+// REPLICATION_ACK_TIMEOUT_MS, or a read barrier unconfirmed as long, is reported lagging; it
+// stops being counted only when the node says the control plane recorded it out of sync, and
+// until then nothing more commits (and no read is answered).
 
 import { assert } from "../../common/assert.ts";
 import type { Replicator } from "../replication/replicator.ts";
@@ -23,6 +24,9 @@ interface Counted {
   /** An entry durable here it has not acknowledged yet, and since when (performance.now()). */
   waiting_for: number;
   waiting_since_ms: number;
+  /** A read barrier it has not confirmed yet, and since when (a dead standby with no writes). */
+  read_waiting_for: number;
+  read_since_ms: number;
   /** The sender's streams_count when last reported: a new link may be a new disk. */
   streams_seen: number;
 }
@@ -42,7 +46,7 @@ export class CommitTracker {
     for (const node of counted_at_start) {
       // Reported again once its link streams: the set may name a disk it no longer runs on.
       this.counted.set(node, { caught_up_at: 0, caught_up_reported: true, waiting_for: 0,
-        waiting_since_ms: 0, streams_seen: 0 });
+        waiting_since_ms: 0, streams_seen: 0, read_waiting_for: 0, read_since_ms: 0 });
     }
   }
 
@@ -70,6 +74,18 @@ export class CommitTracker {
     for (const sender of this.replicator.senders) {
       if (this.counted.has(sender.standby.node)) sender.heartbeat(read_id);
     }
+  }
+
+  /**
+   * Heartbeats every standby (the replicator's timer); while a read barrier is unconfirmed it
+   * rides along, so a standby whose link was down when the barrier was issued gets it now.
+   */
+  heartbeat(): void {
+    this.replicator.heartbeat(this.read_pending() ? this.read_issued : 0);
+  }
+
+  read_pending(): boolean {
+    return this.read_confirmed() < this.read_issued;
   }
 
   /** The newest read barrier every counted standby confirmed. */
@@ -137,10 +153,30 @@ export class CommitTracker {
 
   private count(node: number): void {
     this.counted.set(node, { caught_up_at: this.committed_sequence, caught_up_reported: false,
-      waiting_for: 0, waiting_since_ms: 0, streams_seen: 0 });
+      waiting_for: 0, waiting_since_ms: 0, streams_seen: 0, read_waiting_for: 0, read_since_ms: 0 });
   }
 
+  // Lagging: an entry durable here, or a read barrier, left unacknowledged for
+  // REPLICATION_ACK_TIMEOUT_MS (with no writes a dead standby is found by the reads it holds up).
   private lagging(sender: StandbySender, counted: Counted, now_ms: number): boolean {
+    const entries = this.entries_overdue(sender, counted, now_ms);
+    return this.read_overdue(sender, counted, now_ms) || entries;
+  }
+
+  private read_overdue(sender: StandbySender, counted: Counted, now_ms: number): boolean {
+    if (sender.confirmed_read_id >= this.read_issued) {
+      counted.read_waiting_for = 0;
+      return false;
+    }
+    if (counted.read_waiting_for === 0 || sender.confirmed_read_id >= counted.read_waiting_for) {
+      counted.read_waiting_for = this.read_issued;
+      counted.read_since_ms = now_ms;
+      return false;
+    }
+    return now_ms - counted.read_since_ms >= REPLICATION_ACK_TIMEOUT_MS;
+  }
+
+  private entries_overdue(sender: StandbySender, counted: Counted, now_ms: number): boolean {
     if (sender.acked_sequence >= this.local_durable) {
       counted.waiting_for = 0;
       return false;

@@ -62,6 +62,7 @@ describe("a standby's faults", () => {
     // In sync again, it holds everything: kill the primary, and the standby has every order.
     await cluster.kill(primary);
     expect(await cluster.leader_of(0, primary)).toBe(standby);
+    await cluster.leader_of(1, primary); // it led group 1 too (since the standby's kill)
     await load.check();
     load.close();
   }, 120_000);

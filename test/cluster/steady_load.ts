@@ -18,6 +18,8 @@ const ORDERS_PER_BATCH = 5;
 /** Batches of one partner in flight at once (so a fault meets work in flight). */
 const LOOPS_PER_PARTNER = 4;
 const CALL_TIMEOUT_MS = 3_000;
+/** A check's read may meet a group still failing over: it waits longer than a call. */
+const CHECK_READ_TIMEOUT_MS = 30_000;
 const ACCOUNT = 1001n;
 const CURRENCY = 978;
 const DRAIN_MS_MAX = 60_000;
@@ -134,11 +136,12 @@ export class SteadyLoad {
         expect(sent.sequence, `order ${id} answered`).not.toBeNull();
         expect(sent.status).toBe("ok");
         expected_minor += sent.amount_minor;
-        const found = await this.client.order(partner, id);
+        const found = await this.client.order(partner, id, { timeout_ms: CHECK_READ_TIMEOUT_MS });
         expect(found, `order ${id} found`).not.toBeNull();
         expect(found!.sequence).toBe(sent.sequence!);
       }
-      const figures = await this.client.account(partner, ACCOUNT);
+      const figures = await this.client.account(partner, ACCOUNT,
+        { timeout_ms: CHECK_READ_TIMEOUT_MS });
       expect(figures!.balance).toBe(expected_minor);
     }
   }
