@@ -39,6 +39,19 @@ export class TestCluster extends ClusterProcesses {
     return cluster;
   }
 
+  /** `bun run cluster -- <args>` against this cluster's control plane, with an internal token. */
+  async run_cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const proc = Bun.spawn([process.execPath, "cluster/cli/main.ts", ...args], {
+      cwd: `${import.meta.dir}/../..`, stdout: "pipe", stderr: "pipe",
+      env: { ...process.env, CLUSTER_DATABASE_URL: this.plane.database_url,
+        CLUSTER_DATABASE_SCHEMA: this.plane.schema,
+        BALANCE_TOKEN: this.node(this.ids()[0]!).internal_token! },
+    });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(), proc.exited]);
+    return { code, out, err };
+  }
+
   proxies(id: string): NodeProxies {
     const proxies = this.node_proxies.get(id);
     if (proxies === undefined) throw new Error("the cluster was started without proxies");

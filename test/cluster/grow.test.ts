@@ -22,20 +22,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function move(group: number, to: string): Promise<{ code: number; out: string;
-  err: string }> {
-  const proc = Bun.spawn([process.execPath, "cluster/cli/main.ts", "move", "--group",
-    String(group), "--to", to], {
-    cwd: `${import.meta.dir}/../..`, stdout: "pipe", stderr: "pipe",
-    env: { ...process.env, CLUSTER_DATABASE_URL: cluster.plane.database_url,
-      CLUSTER_DATABASE_SCHEMA: cluster.plane.schema,
-      BALANCE_TOKEN: cluster.node(cluster.ids()[0]!).internal_token! },
-  });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
-
 describe("growing the cluster", () => {
   test("a fourth node joins; groups move onto it under load, nothing lost", async () => {
     const load = new SteadyLoad(cluster, PARTNER_GROUPS);
@@ -46,7 +32,7 @@ describe("growing the cluster", () => {
       expect([before.primary, ...before.standbys.map((s) => s.node)]).not.toContain("node-4");
       await cluster.until("batches in flight", () => (load.in_flight.get(group) ?? 0) >= 2);
       const moved_at_ms = performance.now();
-      const moved = await move(group, "node-4");
+      const moved = await cluster.run_cli(["move", "--group", String(group), "--to", "node-4"]);
       expect(moved.err).toBe("");
       expect(moved.code).toBe(0);
       expect(await cluster.leader_of(group)).toBe("node-4");

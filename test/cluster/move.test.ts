@@ -23,18 +23,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function run_cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn([process.execPath, "cluster/cli/main.ts", ...args], {
-    cwd: `${import.meta.dir}/../..`, stdout: "pipe", stderr: "pipe",
-    env: { ...process.env, CLUSTER_DATABASE_URL: cluster.plane.database_url,
-      CLUSTER_DATABASE_SCHEMA: cluster.plane.schema,
-      BALANCE_TOKEN: cluster.node(cluster.ids()[0]!).internal_token! },
-  });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
-
 describe("planned handovers", () => {
   test("move a group under load, then SIGTERM a node: nothing lost, no lease waited for", async () => {
     const load = new SteadyLoad(cluster, PARTNER_GROUPS);
@@ -44,7 +32,7 @@ describe("planned handovers", () => {
     const target = before.standbys[0]!.node;
     await cluster.until("batches in flight", () => (load.in_flight.get(0) ?? 0) >= 2);
     const moved_at_ms = performance.now();
-    const moved = await run_cli(["move", "--group", "0", "--to", target]);
+    const moved = await cluster.run_cli(["move", "--group", "0", "--to", target]);
     expect(moved.err).toBe("");
     expect(moved.code).toBe(0);
     expect(JSON.parse(moved.out)).toMatchObject({ kind: "handed_over", group: 0, target });
@@ -60,7 +48,7 @@ describe("planned handovers", () => {
     await cluster.until("a batch in flight at the move answered after it",
       () => load.fault_hit_in_flight(0, moved_at_ms, moved_at_ms));
     // A move to a node that is not an in-sync member is refused, and changes nothing.
-    const refused = await run_cli(["move", "--group", "0", "--to", "nobody"]);
+    const refused = await cluster.run_cli(["move", "--group", "0", "--to", "nobody"]);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain("not_in_sync");
     // SIGTERM: the node hands its groups over, then exits cleanly.
