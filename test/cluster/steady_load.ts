@@ -54,6 +54,8 @@ export class SteadyLoad {
   readonly timings: BatchTiming[] = [];
   /** Per group: batches sent and not answered yet. */
   readonly in_flight = new Map<number, number>();
+  /** Every call not answered yet: its batch's group and when the batch was first sent. */
+  private readonly calls_open = new Set<{ group: number; sent_ms: number }>();
   calls_failed = 0;
 
   constructor(private readonly cluster: TestCluster,
@@ -115,6 +117,13 @@ export class SteadyLoad {
       }
     }
     return first;
+  }
+
+  /** Calls of `group` not answered yet whose batch was first sent at `since_ms` or later. */
+  in_flight_sent_since(group: number, since_ms: number): number {
+    let count = 0;
+    for (const call of this.calls_open) if (call.group === group && call.sent_ms >= since_ms) count++;
+    return count;
   }
 
   /**
@@ -180,6 +189,8 @@ export class SteadyLoad {
       currency: CURRENCY,
     }));
     this.in_flight.set(group, (this.in_flight.get(group) ?? 0) + 1);
+    const call = { group, sent_ms };
+    this.calls_open.add(call);
     try {
       const results = await this.client.submit(requests);
       const refused = results.find((result) => !result.ok);
@@ -197,6 +208,7 @@ export class SteadyLoad {
       return this.failed(String(error));
     } finally {
       this.in_flight.set(group, this.in_flight.get(group)! - 1);
+      this.calls_open.delete(call);
     }
   }
 
