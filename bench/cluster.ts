@@ -101,7 +101,9 @@ async function replicated(cluster: ClusterProcesses, options: Options): Promise<
 }
 
 interface Failover { kills: number; failover_ms: number[]; end_check: string; mismatches: number;
-  unknown_orders: number; resends: number; orders: number }
+  unknown_orders: number; resends: number; orders: number; end_check_note?: string;
+  end_check_listed?: string[]; refusals: Record<string, number>;
+  statuses: Record<string, number> }
 
 async function failover(cluster: ClusterProcesses, options: Options): Promise<Failover> {
   const token = cluster.node("node-1").internal_token!;
@@ -123,7 +125,11 @@ async function failover(cluster: ClusterProcesses, options: Options): Promise<Fa
   const run = await load;
   return { kills: options.kills, failover_ms, end_check: String(run.end_check),
     mismatches: Number(run.end_check_mismatches ?? 0), unknown_orders: Number(run.unknown_orders ?? 0),
-    resends: Number(run.resends ?? 0), orders: Number(run.orders) };
+    resends: Number(run.resends ?? 0), orders: Number(run.orders),
+    end_check_note: run.end_check_note as string | undefined,
+    end_check_listed: run.end_check_listed as string[] | undefined,
+    refusals: run.refusals as Record<string, number>,
+    statuses: run.statuses as Record<string, number> };
 }
 
 function quantile(values: number[], q: number): number {
@@ -172,7 +178,10 @@ function report(options: Options, off: Throughput, on: Throughput, kills: Failov
     `p50 ${failover.p50_ms} ms, max ${failover.max_ms} ms\n` +
     `  load's end check ${kills.end_check}: ${kills.mismatches} accounts off (lost or doubled), ` +
     `${kills.unknown_orders} orders of unknown outcome, ${kills.resends} requests resent, ` +
-    `${kills.orders} orders answered`);
+    `${kills.orders} orders answered\n  refusals ${JSON.stringify(kills.refusals)}, statuses ` +
+    `${JSON.stringify(kills.statuses)}` +
+    (kills.end_check_note ? `\n  ${kills.end_check_note}` : "") +
+    (kills.end_check_listed ?? []).map((line) => `\n    ${line}`).join(""));
 }
 
 await main();

@@ -96,6 +96,8 @@ export function summary_json(facts: RunFacts): string {
     hottest_partner_share: Math.round(workload.hottest_partner_share() * 1000) / 1000,
     end_check: check.verdict,
     end_check_mismatches: check.mismatches,
+    end_check_note: check.note || undefined,
+    end_check_listed: check.listed.length > 0 ? check.listed : undefined,
     unknown_orders: workload.unknown_orders,
   });
 }
