@@ -6,8 +6,13 @@
 // it), or in flight on a connection that was lost, makes the pool read the map again and send it
 // again with the SAME ids, at most SDK_ROUTING_RESENDS_MAX times (the SDK's rule,
 // sdk/routing_transport.ts): a primary answers `replayed` with the original result for an order it
-// committed already, so nothing is applied twice. Parts waiting for a node whose pool ended its
-// round go out in the next round; a job ends once it has nothing more and nothing waits.
+// committed already, so nothing is applied twice.
+//
+// The map is read again WHILE the other nodes' pools go on (a failover must not stall them, and a
+// resend must go out at once: held back longer than the idempotency window it would be refused
+// `expired`, its first outcome unknown). A node's pool that ran out of work (its parts all sent,
+// the job exhausted) is started again when parts wait for it; the job ends once it has nothing
+// more, nothing waits and no pool runs.
 
 import { assert } from "../common/assert.ts";
 import {
@@ -27,6 +32,13 @@ import type { Workload } from "./workload.ts";
 
 // A request refused for these reasons went to a node that does not lead its group (now).
 const REROUTED_REFUSALS = /not_primary|^connection lost/;
+/** How often the job looks whether the map must be read again or a pool started again. */
+const ROUTING_POLL_MS = 10;
+
+/** The wait before reading the map again after a read that left parts without a primary. */
+function backoff_ms(reads_failed: number): number {
+  return Math.min(SDK_ROUTING_BACKOFF_MS_MAX, SDK_ROUTING_BACKOFF_MS_MIN * 2 ** (reads_failed - 1));
+}
 
 export interface RoutedOptions {
   /** Seed nodes' TCP addresses, host:port each. */
@@ -81,7 +93,7 @@ export class RoutedPool implements JobRunner {
     this.job = job;
     this.exhausted = false;
     try {
-      await this.rounds();
+      await this.drive();
     } finally {
       this.job = null;
     }
@@ -91,30 +103,49 @@ export class RoutedPool implements JobRunner {
     for (const pool of this.pools.values()) pool.close();
   }
 
-  private async rounds(): Promise<void> {
-    let waiting_since_ms: number | null = null;
-    for (let round = 0; ; round++) {
-      if (this.stale || this.unrouted.length > 0) await this.refresh_or_wait();
-      const live = [...this.pools].filter(([, pool]) => pool.usable());
-      await Promise.all(live.map(([address, pool]) => pool.run(this.node_job(address))
-        .catch((error: unknown) => this.on_pool_failed(address, error))));
-      const waiting = this.unrouted.length + this.queued();
-      if (this.exhausted && waiting === 0) return;
-      if (this.exhausted) waiting_since_ms ??= performance.now();
-      if (waiting_since_ms !== null &&
-        performance.now() - waiting_since_ms > this.options.request_timeout_ms) {
-        throw new Error(`${waiting} requests found no primary within ` +
-          `${this.options.request_timeout_ms} ms (--timeout)`);
+  // Reads the map when it is stale, (re)starts the pools with work, until the job is done.
+  private async drive(): Promise<void> {
+    const running = new Map<Pool, Promise<void>>();
+    let refreshes_failed = 0;
+    let next_refresh_ms = 0;
+    let unroutable_since_ms: number | null = null;
+    for (;;) {
+      if ((this.stale || this.unrouted.length > 0) && performance.now() >= next_refresh_ms) {
+        await this.refresh_or_wait();
+        // Still nothing to send some parts to (a group failing over): read again after a backoff.
+        const unroutable = this.stale || this.unrouted.length > 0;
+        refreshes_failed = unroutable ? refreshes_failed + 1 : 0;
+        next_refresh_ms = performance.now() + (unroutable ? backoff_ms(refreshes_failed) : 0);
+        unroutable_since_ms = unroutable ? unroutable_since_ms ?? performance.now() : null;
       }
-      await Bun.sleep(Math.min(SDK_ROUTING_BACKOFF_MS_MAX, SDK_ROUTING_BACKOFF_MS_MIN * 2 ** round));
+      for (const [address, pool] of this.pools) this.start_pool(address, pool, running);
+      if (this.exhausted && running.size === 0 && this.unrouted.length + this.queued() === 0) return;
+      if (unroutable_since_ms !== null &&
+        performance.now() - unroutable_since_ms > this.options.request_timeout_ms) {
+        const error = new Error(`${this.unrouted.length} requests found no primary within ` +
+          `${this.options.request_timeout_ms} ms (--timeout)`);
+        this.exhausted = true; // the pools draw nothing more; the job fails once they are done
+        await Promise.allSettled(running.values());
+        throw error;
+      }
+      await Bun.sleep(ROUTING_POLL_MS);
     }
+  }
+
+  /** Runs `pool` on the job unless it runs already, is lost, or has nothing to do. */
+  private start_pool(address: string, pool: Pool, running: Map<Pool, Promise<void>>): void {
+    if (running.has(pool) || !pool.usable()) return;
+    if (this.exhausted && (this.queues.get(address)?.length ?? 0) === 0) return;
+    running.set(pool, pool.run(this.node_job(address))
+      .catch((error: unknown) => this.on_pool_failed(address, error))
+      .finally(() => running.delete(pool)));
   }
 
   private async refresh_or_wait(): Promise<void> {
     try {
       await this.refresh();
     } catch (error) {
-      // No node answered: the next round tries again (the run's time limit bounds it).
+      // No node answered: read again after a backoff (the run's time limit bounds it).
       this.lost_connections.push(error instanceof Error ? error.message : String(error));
     }
   }

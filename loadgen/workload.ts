@@ -285,6 +285,12 @@ export class Workload {
       }
       const replayed = (frame[at + RESULT_FLAGS_OFFSET]! & 1) !== 0;
       if (replayed && record.resends === 0) this.replayed_results++;
+      if (status === Status.expired && record.resends > 0) {
+        // Resent too late for the idempotency window: its first sending may have been applied.
+        this.unknown_orders++;
+        this.settle_not_ok(record, k, true);
+        continue;
+      }
       this.apply_order(record, k, status);
     }
   }
