@@ -1,25 +1,25 @@
 // bun run bench:cluster [--json] [--seconds=10] [--kills=10]   (docs/performance.md, "Cluster")
 //
 // On this machine, side by side: committed orders/s over TCP with loadgen's workload (loadgen run
-// as a child process on the same machine), replication OFF (one node, no cluster variables) and
-// ON (a two-node cluster, REPLICAS=2: every group has a standby, and each node is primary for
-// half the groups and standby for the other half), with p50/p99 and each node's CPU time per
-// order (/proc/<pid>/stat utime+stime before and after the run). Then failover: SIGKILL of a
-// group's primary under a modest loadgen --seeds load, the time until another node leads the
-// group (its /metrics), restart, wait until in sync, next kill; loadgen's end check at the end
-// says whether an acknowledged order was lost or doubled (balances against its ledger).
+// as a child process on the same machine, cluster_load.ts), with p50/p99 and each node's CPU time
+// per order:
+// - replication OFF: one node, no cluster variables;
+// - replication ON, spread: a two-node cluster, REPLICAS=2 (every group has a standby), each node
+//   primary for half the groups and standby for the other half;
+// - replication ON, one primary: every group moved to node-1, so node-1's CPU is the primary's
+//   work and node-2's the standby's (the standby's cost relative to the primary's).
+// Then failover (cluster_failover.ts): SIGKILLs of a group's primary under a modest load, the time
+// until another node leads it and until its first committed reply, and loadgen's end check.
 
 import { LEASE_MS_DEFAULT } from "../common/constants.ts";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { ClusterProcesses, open_cluster_plane } from "../harness/cluster_process.ts";
+import { post, use_token } from "../harness/http_client.ts";
 import { ServiceProcess } from "../harness/service_process.ts";
+import { failover, type Failover } from "./cluster_failover.ts";
+import { measured, type Throughput } from "./cluster_load.ts";
 
-const REPO_ROOT = resolve(import.meta.dir, "..");
-const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 const GROUPS = 4;
 const LEASE_MS = LEASE_MS_DEFAULT; // what a cluster node runs with unless told otherwise
-const FAILOVER_SECONDS_PER_KILL = 10;
 /**
  * The same limits for the single node and the cluster's nodes. The idempotency window outlasts a
  * failover (a resend after it must be answered `replayed`, not applied again) and its entries
@@ -31,8 +31,8 @@ const BENCH_ENV: Record<string, string> = {
 };
 const LOAD_ARGS = ["--partners", "100", "--accounts", "100", "--connections", "4",
   "--in-flight", "64", "--batch", "20", "--no-progress", "--json"];
-const FAILOVER_LOAD_ARGS = ["--partners", "16", "--accounts", "10", "--connections", "1",
-  "--in-flight", "4", "--batch", "5", "--no-progress", "--json", "--timeout", "60s"];
+const ONE_PRIMARY = "node-1";
+const HTTP_OK = 200;
 
 interface Options { json: boolean; seconds: number; kills: number }
 
@@ -46,35 +46,6 @@ function parse_options(argv: string[]): Options {
     else throw new Error(`unknown option ${arg} (--json, --seconds=N, --kills=N)`);
   }
   return options;
-}
-
-function cpu_s(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S; // utime, stime
-}
-
-async function loadgen(args: string[]): Promise<Record<string, unknown>> {
-  const child = Bun.spawn([process.execPath, "loadgen/main.ts", ...args],
-    { cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(),
-    new Response(child.stderr).text(), child.exited]);
-  if (code !== 0 && code !== 1) throw new Error(`loadgen exited ${code}: ${stderr}`);
-  return JSON.parse(stdout.trim().split("\n").at(-1)!);
-}
-
-interface Throughput {
-  orders_per_sec: number; p50_ms: number; p99_ms: number; end_check: string;
-  cpu_us_per_order: Record<string, number>;
-}
-
-async function measured(pids: Record<string, number>, args: string[]): Promise<Throughput> {
-  const before = Object.fromEntries(Object.entries(pids).map(([id, pid]) => [id, cpu_s(pid)]));
-  const run = await loadgen(args);
-  const orders = Number(run.orders);
-  const cpu_us_per_order = Object.fromEntries(Object.entries(pids).map(([id, pid]) =>
-    [id, Math.round((cpu_s(pid) - before[id]!) / orders * 1e6 * 10) / 10]));
-  return { orders_per_sec: Number(run.orders_per_sec), p50_ms: Number(run.p50_ms),
-    p99_ms: Number(run.p99_ms), end_check: String(run.end_check), cpu_us_per_order };
 }
 
 async function single(options: Options): Promise<Throughput> {
@@ -100,36 +71,43 @@ async function replicated(cluster: ClusterProcesses, options: Options): Promise<
     seeds(cluster), "--token", token, "--internal-token", token]);
 }
 
-interface Failover { kills: number; failover_ms: number[]; end_check: string; mismatches: number;
-  unknown_orders: number; resends: number; orders: number; end_check_note?: string;
-  end_check_listed?: string[]; refusals: Record<string, number>;
-  statuses: Record<string, number> }
-
-async function failover(cluster: ClusterProcesses, options: Options): Promise<Failover> {
-  const token = cluster.node("node-1").internal_token!;
-  const duration_s = options.kills * FAILOVER_SECONDS_PER_KILL;
-  const load = loadgen([...FAILOVER_LOAD_ARGS, "--duration", `${duration_s}s`, "--seeds",
-    seeds(cluster), "--token", token, "--internal-token", token]);
-  const failover_ms: number[] = [];
-  await Bun.sleep(2_000); // the load's set-up
-  for (let kill = 0; kill < options.kills; kill++) {
-    const group = kill % GROUPS;
-    const victim = await cluster.leader_of(group);
-    const killed_ms = performance.now();
-    await cluster.kill(victim);
-    await cluster.leader_of(group, victim);
-    failover_ms.push(Math.round(performance.now() - killed_ms));
-    await cluster.start_node(victim);
-    for (let g = 0; g < GROUPS; g++) await cluster.wait_in_sync(g);
+/** Moves every group to ONE_PRIMARY (a planned handover each), then measures. */
+async function one_primary(cluster: ClusterProcesses, options: Options): Promise<Throughput> {
+  for (let group = 0; group < GROUPS; group++) {
+    const leader = await cluster.leader_of(group);
+    if (leader === ONE_PRIMARY) continue;
+    await cluster.wait_in_sync(group);
+    const node = cluster.node(leader);
+    use_token(node.base_url, node.internal_token!);
+    const reply = await post(node.base_url, `/admin/groups/${group}/move`,
+      JSON.stringify({ to: ONE_PRIMARY }), { "content-type": "application/json" });
+    if (reply.http_status !== HTTP_OK) {
+      throw new Error(`move of group ${group} to ${ONE_PRIMARY}: ${JSON.stringify(reply)}`);
+    }
+    await cluster.leader_of(group, leader);
   }
-  const run = await load;
-  return { kills: options.kills, failover_ms, end_check: String(run.end_check),
-    mismatches: Number(run.end_check_mismatches ?? 0), unknown_orders: Number(run.unknown_orders ?? 0),
-    resends: Number(run.resends ?? 0), orders: Number(run.orders),
-    end_check_note: run.end_check_note as string | undefined,
-    end_check_listed: run.end_check_listed as string[] | undefined,
-    refusals: run.refusals as Record<string, number>,
-    statuses: run.statuses as Record<string, number> };
+  for (let group = 0; group < GROUPS; group++) await cluster.wait_in_sync(group);
+  return replicated(cluster, options);
+}
+
+interface Figures { off: Throughput; spread: Throughput; one: Throughput; kills: Failover }
+
+async function main(): Promise<void> {
+  const options = parse_options(process.argv.slice(2));
+  const off = await single(options);
+  const cluster = new ClusterProcesses(await open_cluster_plane("bench"), { nodes: 2,
+    groups: GROUPS, replicas: 2, lease_ms: LEASE_MS, group_map: "", env: BENCH_ENV }, "bench");
+  let figures: Figures;
+  try {
+    await cluster.launch();
+    const spread = await replicated(cluster, options);
+    const one = await one_primary(cluster, options);
+    const kills = await failover(cluster, GROUPS, options.kills);
+    figures = { off, spread, one, kills };
+  } finally {
+    await cluster.stop();
+  }
+  report(options, figures);
 }
 
 function quantile(values: number[], q: number): number {
@@ -137,51 +115,54 @@ function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
-async function main(): Promise<void> {
-  const options = parse_options(process.argv.slice(2));
-  const off = await single(options);
-  const cluster = new ClusterProcesses(await open_cluster_plane("bench"), { nodes: 2,
-    groups: GROUPS, replicas: 2, lease_ms: LEASE_MS, group_map: "", env: BENCH_ENV }, "bench");
-  let on: Throughput;
-  let kills: Failover;
-  try {
-    await cluster.launch();
-    on = await replicated(cluster, options);
-    kills = await failover(cluster, options);
-  } finally {
-    await cluster.stop();
-  }
-  report(options, off, on, kills);
+function spread_of(values: number[]): { p50_ms: number; max_ms: number } {
+  return { p50_ms: quantile(values, 0.5), max_ms: Math.max(...values) };
 }
 
-function report(options: Options, off: Throughput, on: Throughput, kills: Failover): void {
-  const per_node = Object.values(on.cpu_us_per_order);
-  const cluster_cpu_us = per_node.reduce((a, b) => a + b, 0);
-  const ratio = Math.round(cluster_cpu_us / off.cpu_us_per_order.single! * 100) / 100;
-  const failover = { p50_ms: quantile(kills.failover_ms, 0.5),
-    max_ms: Math.max(...kills.failover_ms) };
-  if (options.json) {
-    console.log(JSON.stringify({ seconds: options.seconds, replication_off: off,
-      replication_on: on, cpu_ratio_replicated_to_single: ratio,
-      failover: { ...kills, ...failover } }));
-    return;
-  }
+function report(options: Options, { off, spread, one, kills }: Figures): void {
+  const single_us = off.cpu_us_per_order.single!;
+  const spread_us = Object.values(spread.cpu_us_per_order).reduce((a, b) => a + b, 0);
+  const primary_us = one.cpu_us_per_order[ONE_PRIMARY]!;
+  const standby_us = one.cpu_us_per_order["node-2"]!;
+  const summary = {
+    seconds: options.seconds, replication_off: off, replication_on: spread, one_primary: one,
+    replicated_share_of_single: round2(spread.orders_per_sec / off.orders_per_sec),
+    cpu_ratio_replicated_to_single: round2(spread_us / single_us),
+    standby_cpu_share_of_primary: round2(standby_us / primary_us),
+    failover: { ...kills, leads: spread_of(kills.leads_ms), first_reply: spread_of(kills.reply_ms) },
+  };
+  if (options.json) return console.log(JSON.stringify(summary));
+  const cpu = (t: Throughput) => Object.entries(t.cpu_us_per_order)
+    .map(([id, us]) => `${id} ${us} us`).join(", ");
   console.log(`committed orders over TCP, loadgen workload, ${options.seconds} s each\n` +
-    `  replication off (1 node):  ${off.orders_per_sec} orders/s, p50 ${off.p50_ms} ms, ` +
-    `p99 ${off.p99_ms} ms, CPU ${off.cpu_us_per_order.single} us/order, check ${off.end_check}\n` +
-    `  replication on (2 nodes):  ${on.orders_per_sec} orders/s, p50 ${on.p50_ms} ms, ` +
-    `p99 ${on.p99_ms} ms, check ${on.end_check}\n` +
-    `    each node is primary for half the groups and standby for the other half; CPU per ` +
-    `order: ${Object.entries(on.cpu_us_per_order).map(([id, us]) => `${id} ${us} us`).join(", ")}` +
-    ` (sum ${Math.round(cluster_cpu_us * 10) / 10} us, ${ratio}x the single node)\n` +
-    `failover: ${kills.kills} SIGKILLs of a primary, kill -> another node leads the group: ` +
-    `p50 ${failover.p50_ms} ms, max ${failover.max_ms} ms\n` +
+    `  replication off (1 node):      ${line(off)}, CPU ${single_us} us/order\n` +
+    `  replication on, spread:        ${line(spread)} (${pct(summary.replicated_share_of_single)} ` +
+    `of off), CPU per order ${cpu(spread)} (sum ${summary.cpu_ratio_replicated_to_single}x off)\n` +
+    `  replication on, one primary:   ${line(one)}, CPU per order primary ${primary_us} us, ` +
+    `standby ${standby_us} us (${pct(summary.standby_cpu_share_of_primary)} of the primary's)\n` +
+    `failover: ${kills.kills} SIGKILLs of a primary (lease ${LEASE_MS} ms)\n` +
+    `  kill -> another node leads:     p50 ${summary.failover.leads.p50_ms} ms, max ` +
+    `${summary.failover.leads.max_ms} ms\n` +
+    `  kill -> first committed reply:  p50 ${summary.failover.first_reply.p50_ms} ms, max ` +
+    `${summary.failover.first_reply.max_ms} ms\n` +
     `  load's end check ${kills.end_check}: ${kills.mismatches} accounts off (lost or doubled), ` +
     `${kills.unknown_orders} orders of unknown outcome, ${kills.resends} requests resent, ` +
     `${kills.orders} orders answered\n  refusals ${JSON.stringify(kills.refusals)}, statuses ` +
     `${JSON.stringify(kills.statuses)}` +
     (kills.end_check_note ? `\n  ${kills.end_check_note}` : "") +
-    (kills.end_check_listed ?? []).map((line) => `\n    ${line}`).join(""));
+    (kills.end_check_listed ?? []).map((text) => `\n    ${text}`).join(""));
+}
+
+function line(t: Throughput): string {
+  return `${t.orders_per_sec} orders/s, p50 ${t.p50_ms} ms, p99 ${t.p99_ms} ms, check ${t.end_check}`;
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+function pct(share: number): string {
+  return `${Math.round(share * 100)}%`;
 }
 
 await main();
