@@ -10,12 +10,16 @@
 // One send carries the next record of up to SEND_RECORDS_MAX groups: one produce request, one
 // record (one batch, under the broker's message.max.bytes) per partition.
 //
-// Kafka away: the send fails, the records read are dropped and read again from the checkpoint
-// after a backoff doubling from RETRY_DELAY_FIRST_MS to RETRY_DELAY_MAX_MS; the journal keeps
-// everything meanwhile. A crash of the process: the next start resumes from the checkpoint, so
-// records sent but not yet checkpointed are sent again (repeated (group, sequence), which
-// projectors skip). Nothing is ever skipped. Damage inside the durable journal
-// (JournalCorruptError) stops the process loudly.
+// Kafka away: the send fails and is tried again after a backoff doubling from
+// RETRY_DELAY_FIRST_MS to RETRY_DELAY_MAX_MS, with the very records it carried: a failed send may
+// have been appended all the same (its response lost), and kafkajs then gives the retry the same
+// producer sequence, which the broker takes for a duplicate of what it holds and acknowledges
+// without appending. A record read again from the checkpoint would be longer (the journal grew
+// meanwhile): its tail would be acknowledged but never appended, a gap. So a record read stays
+// the group's head until acknowledged. A crash of the process: the next start resumes from the
+// checkpoint with a new producer id, so records sent but not yet checkpointed are sent again
+// (repeated (group, sequence) with the same event bytes, which projectors skip). Nothing is ever
+// skipped. Damage inside the durable journal (JournalCorruptError) stops the process loudly.
 //
 // On a cluster node the worker starts with no group: each group it comes to lead arrives in a
 // "led" message, with the last sequence Kafka already holds for it as its checkpoint
@@ -132,12 +136,10 @@ function report(): void {
 
 // --- reading and sending ---
 
-function drop_pending(state: GroupState): void {
-  for (const record of state.pending) pending_bytes -= record.value.byteLength;
-  state.pending = [];
-}
-
-/** Reads the group's next records when it has none queued and the byte budget allows. */
+/**
+ * Reads the group's next records when it has none queued and the byte budget allows. Never
+ * replaces a pending record: one sent and not acknowledged is resent as it is.
+ */
 function refill(state: GroupState): void {
   if (state.pending.length > 0 || state.durable <= state.checkpoint) return;
   if (pending_bytes >= PENDING_BYTES_MAX) return;
@@ -199,7 +201,7 @@ async function failed(what: string, error: unknown): Promise<void> {
   if (error instanceof JournalCorruptError) throw error;
   send_failures_total++;
   kafka_reachable = false;
-  for (const state of groups) drop_pending(state);
+  // The records read stay pending: the retry must carry the same bytes (see the top).
   report();
   console.error(`publisher: ${what} failed, retrying in ${delay_ms} ms: ${String(error)}`);
   await Bun.sleep(delay_ms);

@@ -15,6 +15,8 @@ PG_DATABASE="${PG_DATABASE:-balance}"
 PG_USER=postgres
 KAFKA_PORT="${KAFKA_PORT:-59092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-59093}"
+# The port clients are told to connect to: KAFKA_PORT, unless a test puts a proxy in front.
+KAFKA_ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
 KAFKA_VERSION=4.1.1
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 # Seconds to wait for a started service to answer a real request.

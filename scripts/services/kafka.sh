@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private Apache Kafka broker for development and tests: Kafka 4.1.1 in KRaft mode (one node that
 # is broker and controller), jars from Maven Central through scripts/services/pom.xml, Java 17+.
-# Listens on 127.0.0.1:$KAFKA_PORT (clients) and 127.0.0.1:$KAFKA_CONTROLLER_PORT (controller);
+# Listens on 127.0.0.1:$KAFKA_PORT (clients) and 127.0.0.1:$KAFKA_CONTROLLER_PORT (controller),
+# advertises 127.0.0.1:$KAFKA_ADVERTISED_PORT (KAFKA_PORT by default; a fault test's proxy);
 # data in $SERVICES_DIR/kafka; the jars cached in $SERVICES_CACHE_DIR/kafka-4.1.1/libs.
 #
 #   scripts/services/kafka.sh up       install Java/Maven if missing, fetch the jars once, format
@@ -19,8 +20,9 @@ KAFKA_LOG_FILE="$KAFKA_DIR/kafka.log"
 KAFKA_LIBS_DIR="$SERVICES_CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 KAFKA_POM="$SERVICES_SCRIPTS/pom.xml"
 
+# What clients connect to: the advertised port (KAFKA_PORT unless a proxy stands in front).
 brokers() {
-  echo "$SERVICES_HOST:$KAFKA_PORT"
+  echo "$SERVICES_HOST:$KAFKA_ADVERTISED_PORT"
 }
 
 java_ok() {
@@ -70,7 +72,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$SERVICES_HOST:$KAFKA_CONTROLLER_PORT
 listeners=PLAINTEXT://$SERVICES_HOST:$KAFKA_PORT,CONTROLLER://$SERVICES_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$SERVICES_HOST:$KAFKA_PORT
+advertised.listeners=PLAINTEXT://$SERVICES_HOST:$KAFKA_ADVERTISED_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT

@@ -5,8 +5,10 @@
 // snapshots pass them; once the broker is back the stream catches up: every committed order's
 // event is in the topic, per group in sequence order with no gap, and a repeat is only a repeated
 // (group, sequence) with byte-identical content. The second test stops the broker under a steady
-// load and checks the same, and that the lag returns to 0. Progress is counted in rounds of
-// orders and waits are bounded; nothing asserts a duration.
+// load and checks the same, and that the lag returns to 0. The third makes the ambiguous failure
+// of a stop under load happen every time (harness/kafka_proxy.ts, in front of the broker): a send
+// appended by the broker whose response is lost, retried only after more orders committed.
+// Progress is counted in rounds of orders and waits are bounded; nothing asserts a duration.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -21,6 +23,7 @@ import { OrderIdGenerator } from "../../schema/order_id.ts";
 import {
   get, open_account, order_frame, post_frame_batch, with_concurrency, type Result, type TestOrder,
 } from "../../harness/http_client.ts";
+import { KafkaProxy } from "../../harness/kafka_proxy.ts";
 import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
@@ -42,13 +45,15 @@ const OUTAGE_BATCHES_PER_GROUP = 240;
 let services_dir = "";
 let brokers = "";
 let service: ServiceProcess | null = null;
+/** In front of the broker, which advertises the proxy's port: every client goes through it. */
+let proxy: KafkaProxy | null = null;
 const ids = new OrderIdGenerator();
 
 async function kafka_script(action: "up" | "down"): Promise<string> {
   const child = Bun.spawn(["bash", KAFKA_SCRIPT, action], {
     cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: BROKER_TIMEOUT_MS,
     env: { ...process.env, SERVICES_DIR: services_dir, KAFKA_PORT: kafka_port,
-      KAFKA_CONTROLLER_PORT: controller_port },
+      KAFKA_CONTROLLER_PORT: controller_port, KAFKA_ADVERTISED_PORT: proxy_port },
   });
   const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(),
     new Response(child.stderr).text(), child.exited]);
@@ -57,11 +62,14 @@ async function kafka_script(action: "up" | "down"): Promise<string> {
 }
 let kafka_port = "";
 let controller_port = "";
+let proxy_port = "";
 
 beforeAll(async () => {
   services_dir = mkdtempSync(join(tmpdir(), "kafka-outage-"));
   kafka_port = String(free_port());
   controller_port = String(free_port());
+  proxy_port = String(free_port());
+  proxy = await KafkaProxy.start(Number(proxy_port), Number(kafka_port));
   const printed = await kafka_script("up");
   brokers = /^KAFKA_BROKERS=(.+)$/m.exec(printed)?.[1] ?? "";
   if (brokers === "") throw new Error(`kafka.sh up printed no KAFKA_BROKERS:\n${printed}`);
@@ -75,6 +83,7 @@ afterAll(async () => {
     await kafka_script("down").catch((error) => console.error(String(error)));
     rmSync(services_dir, { recursive: true, force: true });
   }
+  await proxy?.close();
 }, BROKER_TIMEOUT_MS);
 
 // --- the service and its orders ---
@@ -373,6 +382,39 @@ test("Kafka stopped under load and started again: nothing lost, in order, the la
   const repeats = check_stream(seen, committed, after.durable);
   console.log(`under load: ${load.rounds} rounds, ${committed.size} orders, send failures ` +
     `${after.failures}, repeats ${repeats}, busy ${busy_count}`);
+  await service.stop();
+  service.remove_data();
+  service = null;
+}, TEST_TIMEOUT_MS);
+
+// Kafka's idempotent producer takes a resent batch for a duplicate by its producer sequence alone
+// (kafkajs gives a failed send's sequence to the next one), whatever it carries: the retry of a
+// send that was appended must carry the same record, not one read again and grown meanwhile.
+const BATCHES_WHILE_CUT = 4;
+
+test("a send appended but its response lost, retried after more orders: no gap, no repeat", async () => {
+  const topic = `lost-response-${process.pid}-${Date.now().toString(36)}`;
+  const committed: Committed = new Map();
+  service = await start_service(topic);
+  await submit_batches(service.base_url, 1, committed);
+  const before = await caught_up(service.base_url);
+  const lost = proxy!.lose_next_produce_response();
+  await submit_batch(service.base_url, PARTNERS[0]!, committed); // group 0's next record
+  await lost;
+  await wait_for("the publisher to give the send up", async () =>
+    (await figures(service!.base_url)).reachable === 0);
+  for (let k = 0; k < BATCHES_WHILE_CUT; k++) {
+    await submit_batch(service.base_url, PARTNERS[0]!, committed);
+  }
+  proxy!.heal();
+  await caught_up(service.base_url);
+  // One more record per group after the retried one: a gap shows as a jump before it.
+  await submit_batches(service.base_url, 1, committed);
+  const after = await caught_up(service.base_url);
+  expect(after.failures).toBeGreaterThan(before.failures);
+  const seen = await read_topic(topic, after.durable);
+  const repeats = check_stream(seen, committed, after.durable);
+  expect(repeats).toBe(0); // the appended send, resent as it was, is not appended twice
   await service.stop();
   service.remove_data();
   service = null;
