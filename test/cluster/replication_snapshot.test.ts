@@ -6,6 +6,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import {
+  REPLICATION_FRAME_HEADER_BYTES, REPLICATION_SNAPSHOT_BYTES_MAX,
   REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX,
 } from "../../cluster/replication/constants.ts";
 import { ErrorCode, FrameType } from "../../cluster/replication/frame_layout.ts";
@@ -126,4 +127,86 @@ describe("replication: snapshot catch-up", () => {
     expect(node.replicator.senders[0]!.snapshots_sent_count).toBe(1);
     expect_snapshot_replica(standby, files, node, "after the lost link");
   });
+
+  test("bad snapshot frames are refused with their code and change nothing: before the " +
+    "handshake, at or below the standby's journal end, chunks of two snapshots, chunks past " +
+    "the total, a damaged file, a later epoch's state, a total past the limit, entries inside",
+  async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = new PowerLossFileLayer();
+    const standby = open_standby(files);
+    const server = serve(STANDBY_NODE, standby, holders);
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 53,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    node.replicator.start();
+    node.run(10);
+    await acked(node);
+    node.replicator.stop();
+    outrun_journal(node, standby.last_sequence);
+    const { sequence, file_bytes } = peek_newest_snapshot_file(node.files, DIR)!;
+    const later = primary({ node: PRIMARY_NODE, epoch: 3, seed: 54, standbys: [] });
+    later.run(60);
+    later.write_snapshot();
+    const later_file = peek_newest_snapshot_file(later.files, DIR)!;
+    const damaged = file_bytes.slice();
+    damaged[file_bytes.length >> 1]! ^= 0x01;
+    const held = standby.last_sequence;
+    type Peer = InstanceType<typeof RawPrimary>;
+    const chunk = (peer: Peer, at: number, total: number, body: Uint8Array) =>
+      frame_bytes(peer.fields(FrameType.snapshot, at, total), body);
+    const cases: [string, ErrorCode, boolean, (peer: Peer) => Uint8Array[]][] = [
+      ["before the handshake", ErrorCode.unexpected_frame, true,
+        (peer) => [chunk(peer, sequence, 40, file_bytes.subarray(0, 40))]],
+      ["at the journal's end", ErrorCode.snapshot_behind, false,
+        (peer) => [chunk(peer, held, file_bytes.length, file_bytes.subarray(0, 40))]],
+      ["two snapshots", ErrorCode.bad_snapshot, false, (peer) => [
+        chunk(peer, sequence, file_bytes.length, file_bytes.subarray(0, 40)),
+        chunk(peer, sequence + 1, file_bytes.length, file_bytes.subarray(40, 80))]],
+      ["past the total", ErrorCode.bad_snapshot, false, (peer) => [
+        chunk(peer, sequence, 100, file_bytes.subarray(0, 60)),
+        chunk(peer, sequence, 100, file_bytes.subarray(60, 120))]],
+      ["a damaged file", ErrorCode.bad_snapshot, false, (peer) => split(damaged).map((body) =>
+        chunk(peer, sequence, damaged.length, body))],
+      ["a later epoch's state", ErrorCode.bad_snapshot, false, (peer) => [chunk(peer,
+        later_file.sequence, later_file.file_bytes.length,
+        later_file.file_bytes)]],
+      ["a total past the limit", ErrorCode.bad_frame, false, (peer) => [past_limit(
+        chunk(peer, sequence, file_bytes.length, file_bytes.subarray(0, 40)))]],
+      ["entries inside", ErrorCode.unexpected_frame, false, (peer) => [
+        chunk(peer, sequence, file_bytes.length, file_bytes.subarray(0, 40)),
+        frame_bytes(peer.fields(FrameType.entries, held + 1, held + 1), node.entries.at(-1)!)]],
+    ];
+    expect(later_file.sequence).toBeGreaterThan(held);
+    const before = fingerprint(standby, files);
+    for (const [what, code, silent, frames] of cases) {
+      const peer = new RawPrimary({ group: GROUP, epoch: 1, primary_node: PRIMARY_NODE,
+        standby_node: STANDBY_NODE }, KEY);
+      await peer.connect(server.port, silent);
+      if (!silent) {
+        await wait_until(() => peer.of_type(FrameType.catch_up) !== undefined, "catch_up");
+      }
+      for (const bytes of frames(peer)) peer.send(bytes);
+      await wait_until(() => peer.closed, `the standby closes the link (${what})`);
+      expect([what, peer.of_type(FrameType.error)?.code]).toEqual([what, code]);
+      expect(peer.of_type(FrameType.ack)).toBeUndefined();
+      expect(fingerprint(standby, files)).toBe(before);
+    }
+  });
 });
+
+/** A file's chunks of the largest size. */
+function split(file_bytes: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < file_bytes.length; at += REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX) {
+    chunks.push(file_bytes.subarray(at, at + REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX));
+  }
+  return chunks;
+}
+
+/** A snapshot frame rewritten, as a buggy peer would send it, to name a total past the limit. */
+function past_limit(bytes: Uint8Array): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, REPLICATION_FRAME_HEADER_BYTES);
+  view.setFloat64(32, REPLICATION_SNAPSHOT_BYTES_MAX + 1, true);
+  view.setUint32(44, Bun.hash.crc32(bytes.subarray(0, 44)), true);
+  return bytes;
+}
