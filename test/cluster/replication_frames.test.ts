@@ -142,7 +142,8 @@ describe("replication frames", () => {
     expect(decode(larger).result).toBe("bad_length");
     expect(() => chunk(REPLICATION_SNAPSHOT_BYTES_MIN, REPLICATION_SNAPSHOT_BYTES_MIN + 1))
       .toThrow();
-    expect(body_bytes_range(FrameType.snapshot)).toEqual([1, REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX]);
+    expect(body_bytes_range(FrameType.snapshot))
+      .toEqual([1, REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX]);
     expect(REPLICATION_SNAPSHOT_BYTES_MIN).toBe(40); // a snapshot file's header and footer
   });
 
