@@ -3,7 +3,7 @@
 // minimum here, with small segments). A standby stopped until the primary no longer holds what it
 // lacks is sent the primary's snapshot when it comes back, then the journal after it; it is
 // recorded in sync again, and then holds every committed order: the primary killed, it takes
-// over with nothing lost or doubled.
+// over with nothing lost or doubled. The old primary then comes back on an empty disk: the same.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { JOURNAL_SEGMENT_SIZE_BYTES_MIN } from "../../common/constants.ts";
@@ -50,7 +50,8 @@ function first_held_sequence(dir: string): number {
 
 describe("snapshot catch-up between nodes", () => {
   test("a standby back after the primary deleted what it lacks gets the primary's snapshot, " +
-    "then the journal; it is recorded in sync and takes over without loss", async () => {
+    "then the journal; it is recorded in sync and takes over without loss; so does a node back " +
+    "on an empty disk", async () => {
     const load = new SteadyLoad(cluster, PARTNER_GROUPS);
     await load.start();
     await cluster.wait_in_sync(0);
@@ -81,6 +82,17 @@ describe("snapshot catch-up between nodes", () => {
     // In sync again, it holds everything: kill the primary, and the standby has every order.
     await cluster.kill(primary);
     expect(await cluster.leader_of(0, primary)).toBe(standby);
+    await load.check();
+    // The old primary back on an empty disk: the new primary's journal starts past its snapshot,
+    // so it is sent the snapshot, recorded in sync on its new disk, and can take over in turn.
+    expect(first_held_sequence(standby_dir)).toBeGreaterThan(1);
+    cluster.wipe(primary);
+    await cluster.start_node(primary);
+    await cluster.wait_in_sync(0);
+    const wiped_dir = cluster.group_dir(primary, 0);
+    expect(list_snapshots(files, wiped_dir).length).toBeGreaterThan(0);
+    await cluster.kill(standby);
+    expect(await cluster.leader_of(0, standby)).toBe(primary);
     await load.check();
     load.close();
   }, 180_000);
