@@ -11,7 +11,11 @@ import {
 } from "../../cluster/replication/constants.ts";
 import { ErrorCode, FrameType } from "../../cluster/replication/frame_layout.ts";
 import type { StandbyGroup } from "../../cluster/replication/standby_group.ts";
-import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
+import { Prng } from "../../common/prng.ts";
+import { DiskFullError } from "../../journal/file_layer.ts";
+import {
+  PowerLossFileLayer, SimulatedCrashError,
+} from "../../journal/power_loss_file_layer.ts";
 import { peek_newest_snapshot_file } from "../../journal/snapshot_file.ts";
 import { describe_state } from "../durability/group_state.ts";
 import {
@@ -193,6 +197,60 @@ describe("replication: snapshot catch-up", () => {
     }
   });
 });
+
+describe("replication: installing a snapshot", () => {
+  test("power lost at any step of an install leaves the old journal (or less) or the snapshot " +
+    "with a journal continuing it; a full disk while staging changes nothing", () => {
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 55, standbys: [] });
+    node.run(10);
+    const prefix = node.entries.map((entry) => entry.slice());
+    const prefix_end = node.last_sequence;
+    outrun_journal(node, prefix_end);
+    const { sequence, file_bytes } = peek_newest_snapshot_file(node.files, DIR)!;
+    const full = standby_with(prefix);
+    const before = fingerprint(full.standby, full.files);
+    full.files.set_free_bytes(1_000);
+    expect(() => full.standby.install_snapshot(sequence, file_bytes)).toThrow(DiskFullError);
+    expect(fingerprint(full.standby, full.files)).toBe(before);
+    full.files.set_free_bytes(null);
+    expect(full.standby.install_snapshot(sequence, file_bytes)).toBe(sequence);
+    // Every step the install takes, power lost there: recovery works and finds either the
+    // snapshot whole (with nothing before it) or the old journal (all of it, or a shorter one).
+    let step = 1;
+    for (; ; step++) {
+      const { files, standby } = standby_with(prefix);
+      files.crash_after_operations(step);
+      try {
+        standby.install_snapshot(sequence, file_bytes);
+        break; // past the last step: the install completed
+      } catch (error) {
+        if (!(error instanceof SimulatedCrashError)) throw error;
+      }
+      files.crash(new Prng(step));
+      const recovered = open_standby(files);
+      if (recovered.snapshot_sequence === sequence) {
+        expect(recovered.last_sequence).toBe(sequence);
+      } else {
+        expect(recovered.snapshot_sequence).toBe(0);
+        expect(recovered.last_sequence).toBeLessThanOrEqual(prefix_end);
+      }
+    }
+    expect(step).toBeGreaterThan(5); // staged, the old files deleted, named: each a step
+  });
+});
+
+/** A standby on a fresh disk holding `entries`, durably. */
+function standby_with(entries: Uint8Array[]): { files: PowerLossFileLayer;
+  standby: StandbyGroup } {
+  const files = new PowerLossFileLayer();
+  const standby = open_standby(files);
+  for (const entry of entries) {
+    const copy = entry.slice();
+    standby.append_entries(new DataView(copy.buffer), 0, copy.length);
+  }
+  standby.sync();
+  return { files, standby };
+}
 
 /** A file's chunks of the largest size. */
 function split(file_bytes: Uint8Array): Uint8Array[] {
