@@ -73,7 +73,7 @@ export const ErrorCode = {
   group_unknown: 7, // this standby does not host the group
   sequence_gap: 8, // entries that do not continue the standby's journal
   bad_entry: 9, // an entry whose own checks fail, or of another group, or an older epoch
-  catch_up_unavailable: 10, // the primary's journal no longer reaches back: a snapshot is needed
+  catch_up_unavailable: 10, // the journal no longer reaches back, and no snapshot serves
   unexpected_frame: 11, // a frame of a type this side does not expect now
   superseded: 12, // another link for the same group took this one's place
   links_full: 13, // the standby holds its maximum of links already
