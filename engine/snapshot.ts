@@ -149,6 +149,24 @@ const i32 = (b: ArrayBuffer, o: number, n: number) => new Int32Array(b, o, n);
 const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
 const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n);
 
+export interface SnapshotMeta {
+  group: number;
+  /** The engine's epoch when it was taken (at least its last entry's). */
+  epoch: number;
+  last_sequence: number;
+}
+
+/** What a snapshot says of itself, checked before restoring one received from elsewhere; null
+ * when it is too short or not a group state of this version. */
+export function read_snapshot_meta(bytes: Uint8Array): SnapshotMeta | null {
+  if (bytes.byteLength < META_BYTES) return null;
+  const meta = new DataView(bytes.buffer, bytes.byteOffset, META_BYTES);
+  if (meta.getUint32(0, true) !== STATE_MAGIC) return null;
+  if (meta.getUint32(4, true) !== STATE_VERSION) return null;
+  return { group: meta.getUint32(8, true), epoch: meta.getUint32(12, true),
+    last_sequence: meta.getFloat64(16, true) };
+}
+
 /** Loads a snapshot into a freshly constructed engine (its tables empty). */
 export function restore_snapshot(engine: GroupEngine, bytes: Uint8Array): void {
   assert(engine.last_sequence === 0 && engine.accounts.count === 0, "restore into a fresh engine");

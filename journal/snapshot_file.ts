@@ -118,12 +118,56 @@ export function read_newest_snapshot(files: FileLayer, dir: string): Snapshot | 
 
 /** read_newest_snapshot without the clean-up: changes nothing, safe while a node writes. */
 export function peek_newest_snapshot(files: FileLayer, dir: string): Snapshot | null {
+  const file = peek_newest_snapshot_file(files, dir);
+  return file === null ? null : { sequence: file.sequence, bytes: file.body };
+}
+
+export interface SnapshotFile {
+  sequence: number;
+  /** The whole file: header, body, footer (what a primary sends a standby). */
+  file_bytes: Uint8Array;
+  /** The body, a view into file_bytes. */
+  body: Uint8Array;
+}
+
+/** The newest valid snapshot file, read whole (a later replacement does not change it); null if
+ * none. Changes nothing. */
+export function peek_newest_snapshot_file(files: FileLayer, dir: string): SnapshotFile | null {
   for (const { name, sequence } of list_snapshots(files, dir).reverse()) {
-    const bytes = read_file(files, `${dir}/${name}`);
-    const body = decode_snapshot(bytes, sequence);
-    if (body !== null) return { sequence, bytes: body };
+    const file_bytes = read_file(files, `${dir}/${name}`);
+    const body = decode_snapshot(file_bytes, sequence);
+    if (body !== null) return { sequence, file_bytes, body };
   }
   return null;
+}
+
+/**
+ * Writes a whole snapshot file made elsewhere (a primary's, checked by decode_snapshot) under its
+ * temporary name and syncs it; publish_snapshot_file then names it. Split so that a caller can
+ * change the directory between the two (a crash before the name leaves no such snapshot). On an
+ * error (a full disk) the temporary file is removed and nothing else has changed.
+ */
+export function stage_snapshot_file(files: FileLayer, dir: string, sequence: number,
+  file_bytes: Uint8Array): void {
+  assert(decode_snapshot(file_bytes, sequence) !== null, "a whole, valid snapshot file");
+  const path = `${dir}/${snapshot_name(sequence)}.tmp`;
+  const fd = files.open(path, true);
+  try {
+    files.truncate(fd, 0);
+    files.write(fd, file_bytes, 0);
+    files.datasync(fd); // before the rename: the name must never point at unsynced data
+  } catch (error) {
+    files.close(fd);
+    files.unlink(path);
+    throw error;
+  }
+  files.close(fd);
+}
+
+/** Names the snapshot stage_snapshot_file wrote, durably. */
+export function publish_snapshot_file(files: FileLayer, dir: string, sequence: number): void {
+  files.rename(`${dir}/${snapshot_name(sequence)}.tmp`, `${dir}/${snapshot_name(sequence)}`);
+  files.fsync_dir(dir);
 }
 
 function encode_header(sequence: number, body_bytes: number): Uint8Array {

@@ -16,7 +16,8 @@
 //   entries   P->S  sequence: the first sequence; argument: the last; body: whole journal entries
 //   ack       S->P  sequence: the standby's durable sequence; argument: the last read barrier
 //                   it confirms (a heartbeat's argument; 0: none)
-//   snapshot  P->S  sequence: the snapshot's sequence; argument: its total bytes; body: a chunk
+//   snapshot  P->S  sequence: the snapshot's sequence; argument: its file's total bytes
+//                   (REPLICATION_SNAPSHOT_BYTES_MIN..MAX); body: the next chunk of the file
 //   error     both  code: why; body: a UTF-8 message
 //   heartbeat P->S  sequence: the primary's last written sequence; argument: a read barrier's id
 //                   (0: a keep-alive only), which a standby still following this epoch acks
@@ -24,8 +25,9 @@
 import { assert, assert_never } from "../../common/assert.ts";
 import {
   REPLICATION_ENTRIES_BODY_BYTES_MAX, REPLICATION_ERROR_MESSAGE_BYTES_MAX,
-  REPLICATION_FRAME_BODY_BYTES_MAX, REPLICATION_FRAME_HEADER_BYTES, REPLICATION_MAC_BYTES,
-  REPLICATION_NONCE_BYTES, REPLICATION_PROTOCOL_VERSION,
+  REPLICATION_FRAME_HEADER_BYTES, REPLICATION_MAC_BYTES,
+  REPLICATION_NONCE_BYTES, REPLICATION_PROTOCOL_VERSION, REPLICATION_SNAPSHOT_BYTES_MAX,
+  REPLICATION_SNAPSHOT_BYTES_MIN, REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX,
 } from "./constants.ts";
 import { DISK_ID_LENGTH_MAX, JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 
@@ -71,17 +73,19 @@ export const ErrorCode = {
   group_unknown: 7, // this standby does not host the group
   sequence_gap: 8, // entries that do not continue the standby's journal
   bad_entry: 9, // an entry whose own checks fail, or of another group, or an older epoch
-  catch_up_unavailable: 10, // the primary's journal no longer reaches back: a snapshot is needed
+  catch_up_unavailable: 10, // the journal no longer reaches back, and no snapshot serves
   unexpected_frame: 11, // a frame of a type this side does not expect now
   superseded: 12, // another link for the same group took this one's place
   links_full: 13, // the standby holds its maximum of links already
   handshake_timeout: 14, // the handshake did not finish in time
   diverged: 15, // the standby's last entry is not the primary's at that sequence (another epoch's)
+  bad_snapshot: 16, // snapshot chunks not of one file, past its size, or a file whose checks fail
+  snapshot_behind: 17, // a snapshot at or below the sequence the standby's journal holds
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const FRAME_TYPE_MAX = FrameType.heartbeat;
-const ERROR_CODE_MAX = ErrorCode.diverged;
+const ERROR_CODE_MAX = ErrorCode.snapshot_behind;
 
 /** A decoded header, filled in place by readers (nothing allocated per frame). */
 export interface FrameHeader {
@@ -130,7 +134,7 @@ export function body_bytes_range(type: FrameType): readonly [number, number] {
     case FrameType.entries:
       return [JOURNAL_ENTRY_HEADER_BYTES, REPLICATION_ENTRIES_BODY_BYTES_MAX];
     case FrameType.snapshot:
-      return [1, REPLICATION_FRAME_BODY_BYTES_MAX];
+      return [1, REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX];
     case FrameType.error:
       return [0, REPLICATION_ERROR_MESSAGE_BYTES_MAX];
     default:
@@ -156,6 +160,8 @@ export function write_frame_header(view: DataView, offset: number, fields: Frame
   assert(fields.node >>> 0 === fields.node, "node is a u32");
   assert(Number.isSafeInteger(fields.sequence) && fields.sequence >= 0, "sequence >= 0");
   assert(Number.isSafeInteger(fields.argument) && fields.argument >= 0, "argument >= 0");
+  assert(fields.type !== FrameType.snapshot || snapshot_total_fits(fields.argument,
+    fields.body_bytes), "a snapshot's total bytes within bounds, its chunk within it");
   view.setUint32(offset + MAGIC_OFFSET, FRAME_MAGIC, true);
   view.setUint16(offset + VERSION_OFFSET, REPLICATION_PROTOCOL_VERSION, true);
   view.setUint8(offset + TYPE_OFFSET, fields.type);
@@ -217,7 +223,16 @@ function read_checked_fields(view: DataView, offset: number, out: FrameHeader): 
   out.argument = view.getFloat64(offset + ARGUMENT_OFFSET, true);
   if (!Number.isSafeInteger(out.sequence) || out.sequence < 0) return "bad_sequence";
   if (!Number.isSafeInteger(out.argument) || out.argument < 0) return "bad_sequence";
+  if (out.type === FrameType.snapshot && !snapshot_total_fits(out.argument, out.body_bytes)) {
+    return "bad_length";
+  }
   return "ok";
+}
+
+// A snapshot frame's argument is its file's total bytes: bounded, and no chunk is larger.
+function snapshot_total_fits(total_bytes: number, chunk_bytes: number): boolean {
+  return total_bytes >= REPLICATION_SNAPSHOT_BYTES_MIN &&
+    total_bytes <= REPLICATION_SNAPSHOT_BYTES_MAX && chunk_bytes <= total_bytes;
 }
 
 /** The error code a peer is answered for a frame that failed to decode. */

@@ -11,7 +11,11 @@ import { restore_snapshot } from "../../engine/snapshot.ts";
 import type { FileLayer } from "../../journal/file_layer.ts";
 import { ChunkReader, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter, type JournalWriterOptions } from "../../journal/journal_writer.ts";
-import { read_newest_snapshot, SnapshotWriter } from "../../journal/snapshot_file.ts";
+import { list_segments } from "../../journal/segment_names.ts";
+import {
+  list_snapshots, publish_snapshot_file, read_newest_snapshot, SnapshotWriter,
+  stage_snapshot_file,
+} from "../../journal/snapshot_file.ts";
 import { capture_snapshot } from "../../engine/snapshot.ts";
 import {
   entry_header_empty, entry_last_sequence, read_entry_header,
@@ -155,6 +159,34 @@ export class StandbyGroup {
     this.snapshot_sequence = sequence;
     if (free_segments && previous > 0) this.writer.delete_through(previous);
     return sequence;
+  }
+
+  /**
+   * Replaces all this standby holds by its primary's snapshot of `sequence` (a whole file that
+   * decode_snapshot accepts, of this group, past this journal's end): the journal and snapshots
+   * here do not continue it, so they go; the engine is rebuilt from it and a fresh journal
+   * continues at sequence + 1. Order, for crashes: the file is staged (synced under its temporary
+   * name; a full disk stops here with nothing changed), every segment and snapshot is deleted,
+   * then the file is named: a crash part-way leaves an older, shorter state (this standby is out
+   * of sync: it lacked what the snapshot holds), never a journal that does not continue its
+   * snapshot. Returns the durable sequence, the snapshot's.
+   */
+  install_snapshot(sequence: number, file_bytes: Uint8Array): number {
+    assert(!this.promoted, "a promoted group takes no snapshot from a primary");
+    assert(sequence > this.writer.last_sequence, "a snapshot past this journal's end");
+    const { files, dir } = this.options;
+    stage_snapshot_file(files, dir, sequence, file_bytes);
+    this.writer.close(); // unsynced entries go too: all of them are deleted
+    for (const segment of list_segments(files, dir)) files.unlink(`${dir}/${segment.name}`);
+    for (const snapshot of list_snapshots(files, dir)) files.unlink(`${dir}/${snapshot.name}`);
+    files.fsync_dir(dir);
+    publish_snapshot_file(files, dir, sequence);
+    const { engine, writer } = this.recover();
+    this.engine = engine;
+    this.writer = writer;
+    assert(this.snapshot_sequence === sequence && writer.last_sequence === sequence,
+      "the engine and the journal continue the snapshot");
+    return writer.synced_sequence;
   }
 
   /** Makes every appended entry durable; returns the durable sequence (what may be acked). */

@@ -2,7 +2,9 @@
 // cluster key) -> the fence (the epoch against the highest accepted; a higher one only from the
 // holder the control plane records, whose first sequence cuts this journal's tail) -> catch_up
 // (where this journal ends) -> entries, each chunk of them appended, fsynced, applied, then acked
-// with the durable sequence. Any refusal is an error frame with its code, then the link closes.
+// with the durable sequence. When the primary's journal no longer reaches this one's end, a
+// snapshot comes first (chunks, installed whole once checked, acked at its sequence), then the
+// entries after it. Any refusal is an error frame with its code, then the link closes.
 
 import { assert, assert_never } from "../../common/assert.ts";
 import {
@@ -14,6 +16,7 @@ import {
 import { fill_nonce, link_mac, mac_matches, MacRole, type LinkFacts } from "./handshake.ts";
 import type { GroupHolder } from "./holder.ts";
 import { LinkFrameReader, LinkSendBuffer, type Writable } from "./link_buffers.ts";
+import { SnapshotReceiver } from "./snapshot_receiver.ts";
 import type { StandbyGroup } from "./standby_group.ts";
 
 type LinkState = "hello" | "proof" | "fencing" | "streaming" | "closed";
@@ -50,7 +53,8 @@ export class StandbyLink {
   private readonly reader = new LinkFrameReader();
   private readonly send = new LinkSendBuffer(REPLICATION_FRAME_BYTES_MAX);
   private readonly fields = frame_header_empty();
-  private appended = false; // entries appended since the last ack
+  private appended = false; // entries appended (or a snapshot installed) since the last ack
+  private readonly snapshot = new SnapshotReceiver();
   private readonly on_frame = (view: DataView, body_offset: number, header: FrameHeader): void =>
     this.handle(view, body_offset, header);
 
@@ -119,10 +123,11 @@ export class StandbyLink {
         return this.close();
       case FrameType.heartbeat:
         return this.on_heartbeat(header);
+      case FrameType.snapshot:
+        return this.on_snapshot(view, body_offset, header);
       case FrameType.challenge:
       case FrameType.catch_up:
       case FrameType.ack:
-      case FrameType.snapshot: // not built yet: catch-up is journal only (docs/cluster.md)
         return this.refuse(ErrorCode.unexpected_frame, `frame type ${header.type} to a standby`);
       default:
         return assert_never(header.type, "frame type");
@@ -193,13 +198,26 @@ export class StandbyLink {
       this.group.last_entry_epoch, this.host.disk_id);
   }
 
-  private on_entries(view: DataView, body_offset: number, header: FrameHeader): void {
-    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "entries now");
+  // Whether a streaming link may change its group now (ErrorCode.none), as every entries or
+  // snapshot frame must: the link still streams its group, at the epoch it was fenced at.
+  private may_write(header: FrameHeader): ErrorCode {
+    if (this.state !== "streaming") return ErrorCode.unexpected_frame;
     const group = this.group;
     assert(group !== null, "a streaming link has its group");
-    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
+    if (!this.host.is_active(this)) return ErrorCode.superseded;
     if (header.epoch !== this.facts.epoch || this.facts.epoch < group.highest_epoch) {
-      return this.refuse(ErrorCode.epoch_stale, `entries of epoch ${header.epoch}`);
+      return ErrorCode.epoch_stale;
+    }
+    return ErrorCode.none;
+  }
+
+  private on_entries(view: DataView, body_offset: number, header: FrameHeader): void {
+    const refusal = this.may_write(header);
+    if (refusal !== ErrorCode.none) return this.refuse(refusal, `entries of ${header.epoch}`);
+    const group = this.group;
+    assert(group !== null, "a streaming link has its group");
+    if (this.snapshot.receiving) {
+      return this.refuse(ErrorCode.unexpected_frame, "entries inside a snapshot");
     }
     if (header.sequence !== group.last_sequence + 1) {
       return this.refuse(ErrorCode.sequence_gap, `entries from ${header.sequence}, journal ` +
@@ -209,6 +227,29 @@ export class StandbyLink {
       header.argument);
     if (code !== ErrorCode.none) return this.refuse(code, `entries from ${header.sequence}`);
     group.append_entries(view, body_offset, header.body_bytes);
+    this.appended = true;
+  }
+
+  // A chunk of the primary's snapshot; the whole file, once checked, replaces what the group
+  // holds and is acked at its sequence (after_frames: the install made it durable).
+  private on_snapshot(view: DataView, body_offset: number, header: FrameHeader): void {
+    const refusal = this.may_write(header);
+    if (refusal !== ErrorCode.none) return this.refuse(refusal, `snapshot of ${header.epoch}`);
+    const group = this.group;
+    assert(group !== null, "a streaming link has its group");
+    if (!this.snapshot.receiving && header.sequence <= group.last_sequence) {
+      return this.refuse(ErrorCode.snapshot_behind, `a snapshot of ${header.sequence}, the ` +
+        `journal holds ${group.last_sequence}`);
+    }
+    const result = this.snapshot.add(view, body_offset, header);
+    if (result === "more") return;
+    if (result !== "whole") return this.refuse(result, `snapshot chunk of ${header.sequence}`);
+    const file_bytes = this.snapshot.take(group.group, this.facts.epoch);
+    if (file_bytes === null) {
+      return this.refuse(ErrorCode.bad_snapshot, `the snapshot of ${header.sequence} fails its ` +
+        `checks`);
+    }
+    group.install_snapshot(header.sequence, file_bytes);
     this.appended = true;
   }
 

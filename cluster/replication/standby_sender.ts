@@ -5,20 +5,26 @@
 // - catching_up: entries are read back from the journal (durable part only), frame by frame, as
 //   the socket drains. A standby that falls behind (its bounded send buffer full) goes from live
 //   to catching_up; it goes live again once the next write continues exactly where it is.
-// So memory per standby is the send buffer, whatever the standby's lag.
+// So memory per standby is the send buffer, whatever the standby's lag. When the journal no longer
+// reaches what the standby lacks (segments deleted behind a snapshot), catching up starts with the
+// newest snapshot file: read whole into memory once (the snapshot queue may replace or delete the
+// file meanwhile; at most REPLICATION_SNAPSHOT_BYTES_MAX), sent in chunks as the socket drains,
+// then the journal after it.
 
 import type { Socket } from "bun";
 import { assert, assert_never } from "../../common/assert.ts";
 import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 import { read_journal_range } from "../../journal/journal_range_reader.ts";
 import { list_segments } from "../../journal/segment_names.ts";
+import { peek_newest_snapshot_file } from "../../journal/snapshot_file.ts";
 import type { EntryHeader } from "../../schema/journal_entry_layout.ts";
 import {
   REPLICATION_FRAME_BYTES_MAX, REPLICATION_FRAME_HEADER_BYTES, REPLICATION_MAC_BYTES,
   REPLICATION_NONCE_BYTES, REPLICATION_RECONNECT_DELAY_MS_DEFAULT,
   REPLICATION_RECONNECT_DELAY_MS_MAX, REPLICATION_RECONNECT_DELAY_MS_MIN,
   REPLICATION_SEND_BUFFER_BYTES_DEFAULT, REPLICATION_SEND_BUFFER_BYTES_MAX,
-  REPLICATION_SEND_BUFFER_BYTES_MIN,
+  REPLICATION_SEND_BUFFER_BYTES_MIN, REPLICATION_SNAPSHOT_BYTES_MAX,
+  REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX,
 } from "./constants.ts";
 import {
   ErrorCode, error_code_of, FrameType, frame_header_empty, write_frame_header, type FrameHeader,
@@ -43,6 +49,13 @@ export interface SenderOptions {
   on_ack?: (standby_node: number, durable_sequence: number) => void;
 }
 
+/** A snapshot file being sent: its sequence, its bytes, how many are queued. */
+interface OutgoingSnapshot {
+  sequence: number;
+  file_bytes: Uint8Array;
+  queued_bytes: number;
+}
+
 export type SenderState =
   | "connecting" | "challenge" | "catch_up_wait" | "catching_up" | "live" | "stopped";
 
@@ -62,6 +75,10 @@ export class StandbySender {
   streams_count = 0;
   /** How many times live entries found the send buffer full (the standby then catches up). */
   fell_behind_count = 0;
+  /** How many snapshots were queued whole to a standby (for tests and metrics). */
+  snapshots_sent_count = 0;
+  /** The snapshot being sent (catching_up only), null otherwise. */
+  private outgoing: OutgoingSnapshot | null = null;
   private socket: Socket<null> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly send: LinkSendBuffer;
@@ -100,6 +117,7 @@ export class StandbySender {
 
   stop(): void {
     this.state = "stopped";
+    this.outgoing = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.socket?.end();
@@ -110,7 +128,7 @@ export class StandbySender {
   entries_written(bytes: Uint8Array, first_sequence: number, last_sequence: number): void {
     const live = this.state === "live" ||
       (this.state === "catching_up" && first_sequence === this.sent_sequence + 1);
-    if (!live) return; // a standby catching up reads these from the journal later
+    if (!live || this.outgoing !== null) return; // catching up: read from the journal later
     assert(first_sequence === this.sent_sequence + 1, "live entries continue what was sent");
     const frame_bytes = REPLICATION_FRAME_HEADER_BYTES + bytes.length;
     const at = this.send.reserve(frame_bytes);
@@ -150,6 +168,7 @@ export class StandbySender {
     this.state = "connecting";
     this.reader.reset();
     this.send.clear();
+    this.outgoing = null; // a snapshot cut off part-way is sent again, whole, by the next link
     void Bun.connect<null>({
       hostname: this.standby.host,
       port: this.standby.port,
@@ -288,18 +307,22 @@ export class StandbySender {
     this.options.on_ack?.(this.standby.node, this.acked_sequence);
   }
 
-  // Catch-up: queues durable entries after sent_sequence from the journal while the buffer has
-  // room; live again once nothing written is missing.
+  // Catch-up: queues the snapshot being sent, or durable entries after sent_sequence from the
+  // journal, while the buffer has room; live again once nothing written is missing.
   private pump(): void {
     while (this.state === "catching_up") {
+      if (this.outgoing !== null) {
+        if (!this.queue_snapshot_chunks(this.outgoing)) return; // no room: the drain calls again
+        continue;
+      }
       if (this.sent_sequence === this.journal.written_sequence) {
         this.state = "live";
         return;
       }
       if (this.sent_sequence >= this.journal.durable_sequence) return; // until it is durable
       if (!this.journal_reaches(this.sent_sequence + 1)) {
-        return this.refuse(ErrorCode.catch_up_unavailable, `the journal no longer holds ` +
-          `${this.sent_sequence + 1}: a snapshot is needed`);
+        if (!this.begin_snapshot()) return; // refused
+        continue;
       }
       const before = this.sent_sequence;
       const { files, dir, durable_sequence, reader } = this.journal;
@@ -309,6 +332,56 @@ export class StandbySender {
       this.flush();
       if (this.sent_sequence === before) return; // no room: the drain calls again
     }
+  }
+
+  // The journal no longer holds what the standby lacks: its newest snapshot goes first, if the
+  // journal continues it (the segment after a snapshot is kept until the next one is written).
+  private begin_snapshot(): boolean {
+    const { files, dir, durable_sequence, written_sequence } = this.journal;
+    const file = peek_newest_snapshot_file(files, dir);
+    const continued = file !== null && file.sequence <= durable_sequence &&
+      (file.sequence === written_sequence || this.journal_reaches(file.sequence + 1));
+    if (!continued || file.file_bytes.length > REPLICATION_SNAPSHOT_BYTES_MAX) {
+      this.refuse(ErrorCode.catch_up_unavailable, `the journal no longer holds ` +
+        `${this.sent_sequence + 1} and no snapshot serves (${file?.file_bytes.length} bytes)`);
+      return false;
+    }
+    assert(file.sequence > this.sent_sequence, "the snapshot covers what the journal lacks");
+    this.outgoing = { sequence: file.sequence, file_bytes: file.file_bytes, queued_bytes: 0 };
+    return true;
+  }
+
+  // Queues chunks while whole ones fit; true once the file is queued (the standby then holds
+  // the snapshot's sequence once it acks it: only its ack counts, as for entries).
+  private queue_snapshot_chunks(outgoing: OutgoingSnapshot): boolean {
+    const total_bytes = outgoing.file_bytes.length;
+    while (outgoing.queued_bytes < total_bytes) {
+      const chunk_bytes = Math.min(REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX,
+        total_bytes - outgoing.queued_bytes);
+      const at = this.reserve_flushing(REPLICATION_FRAME_HEADER_BYTES + chunk_bytes);
+      if (at === -1) return false;
+      this.send.bytes.set(outgoing.file_bytes.subarray(outgoing.queued_bytes,
+        outgoing.queued_bytes + chunk_bytes), at + REPLICATION_FRAME_HEADER_BYTES);
+      this.set_fields(FrameType.snapshot, ErrorCode.none, outgoing.sequence, total_bytes,
+        chunk_bytes);
+      write_frame_header(this.send.view, at, this.fields);
+      this.send.commit(REPLICATION_FRAME_HEADER_BYTES + chunk_bytes);
+      outgoing.queued_bytes += chunk_bytes;
+    }
+    this.sent_sequence = outgoing.sequence;
+    this.outgoing = null;
+    this.snapshots_sent_count++;
+    this.flush();
+    return true;
+  }
+
+  // Room for a frame, the queue written to the socket first if needed: -1 while the socket holds
+  // bytes back (its drain calls pump again).
+  private reserve_flushing(frame_bytes: number): number {
+    const at = this.send.reserve(frame_bytes);
+    if (at !== -1) return at;
+    this.flush();
+    return this.send.reserve(frame_bytes);
   }
 
   private journal_reaches(sequence: number): boolean {

@@ -6,6 +6,7 @@
 import {
   ClusterProcesses, type ClusterShape as ProcessShape, type NodeLinks,
 } from "../../harness/cluster_process.ts";
+import { group_dir } from "../../journal/segment_names.ts";
 import { fresh_plane, type TestPlane } from "./control_support.ts";
 import { LinkProxy } from "./link_proxy.ts";
 
@@ -50,6 +51,11 @@ export class TestCluster extends ClusterProcesses {
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(),
       new Response(proc.stderr).text(), proc.exited]);
     return { code, out, err };
+  }
+
+  /** A node's directory of `group` (its journal segments and snapshots). */
+  group_dir(id: string, group: number): string {
+    return group_dir(this.specs.get(id)!.data_dir, group);
   }
 
   proxies(id: string): NodeProxies {

@@ -13,6 +13,8 @@ import {
   REPLICATION_KEY_BYTES_MIN, REPLICATION_NONCE_BYTES, REPLICATION_RECEIVE_BUFFER_BYTES,
   REPLICATION_RECONNECT_DELAY_MS_MAX, REPLICATION_RECONNECT_DELAY_MS_MIN,
   REPLICATION_SEND_BUFFER_BYTES_MAX, REPLICATION_SEND_BUFFER_BYTES_MIN,
+  REPLICATION_SNAPSHOT_BYTES_MAX, REPLICATION_SNAPSHOT_BYTES_MIN,
+  REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX,
 } from "../../cluster/replication/constants.ts";
 import {
   body_bytes_range, ErrorCode, error_code_of, FrameType, frame_header_empty, read_frame_header,
@@ -31,9 +33,13 @@ const RESULTS = new Set<FrameReadResult>(["ok", "short", "bad_magic", "bad_heade
   "bad_version", "bad_type", "bad_code", "bad_length", "bad_sequence", "bad_body_crc"]);
 
 function fields_of(type: FrameType, prng: Prng): Omit<FrameHeader, "body_bytes"> {
+  // A snapshot frame's argument is its file's total bytes: in bounds, and no chunk is larger.
+  const argument = type === FrameType.snapshot ? REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX +
+    prng.int_below(REPLICATION_SNAPSHOT_BYTES_MAX - REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX + 1)
+    : prng.int_below(1 << 30);
   return { type, code: type === FrameType.error ? ErrorCode.not_holder : ErrorCode.none,
     group: prng.next_u32(), epoch: prng.next_u32(), node: prng.next_u32(),
-    sequence: prng.int_below(1 << 30) * 1024, argument: prng.int_below(1 << 30) };
+    sequence: prng.int_below(1 << 30) * 1024, argument };
 }
 
 function random_bytes(prng: Prng, size_bytes: number): Uint8Array {
@@ -96,8 +102,8 @@ describe("replication frames", () => {
     expect(decode(with_field(ack, (v) => v.setUint8(7, 1))).result).toBe("bad_code");
     const error = frame_bytes(fields_of(FrameType.error, prng), null);
     expect(decode(with_field(error, (v) => v.setUint8(7, 0))).result).toBe("bad_code");
-    expect(decode(with_field(error, (v) => v.setUint8(7, 16))).result).toBe("bad_code");
-    expect(decode(with_field(error, (v) => v.setUint8(7, 15))).result).toBe("ok");
+    expect(decode(with_field(error, (v) => v.setUint8(7, 18))).result).toBe("bad_code");
+    expect(decode(with_field(error, (v) => v.setUint8(7, 17))).result).toBe("ok");
     expect(decode(with_field(ack, (v) => v.setFloat64(24, 0.5, true))).result)
       .toBe("bad_sequence");
     expect(decode(with_field(ack, (v) => v.setFloat64(32, -1, true))).result)
@@ -106,6 +112,39 @@ describe("replication frames", () => {
       .toBe("bad_sequence");
     expect(error_code_of("bad_version")).toBe(ErrorCode.version);
     expect(error_code_of("bad_body_crc")).toBe(ErrorCode.bad_frame);
+  });
+
+  test("a snapshot frame names its file's total bytes within REPLICATION_SNAPSHOT_BYTES_MIN.." +
+    "MAX, and no chunk larger than that total; the decoder refuses every other", () => {
+    const prng = new Prng(10);
+    const chunk = (total_bytes: number, body_bytes: number) => frame_bytes({
+      ...fields_of(FrameType.snapshot, prng), argument: total_bytes }, random_bytes(prng,
+      body_bytes));
+    const edges = [REPLICATION_SNAPSHOT_BYTES_MIN, REPLICATION_SNAPSHOT_BYTES_MAX];
+    for (const total_bytes of edges) {
+      const { result, header } = decode(chunk(total_bytes, REPLICATION_SNAPSHOT_BYTES_MIN));
+      expect(result).toBe("ok");
+      expect(header.argument).toBe(total_bytes);
+    }
+    const valid = chunk(REPLICATION_SNAPSHOT_BYTES_MIN, REPLICATION_SNAPSHOT_BYTES_MIN);
+    for (const total_bytes of [REPLICATION_SNAPSHOT_BYTES_MIN - 1,
+      REPLICATION_SNAPSHOT_BYTES_MAX + 1, 0]) {
+      const bad = with_field(valid, (view) => view.setFloat64(32, total_bytes, true));
+      expect(decode(bad).result).toBe("bad_length");
+      expect(() => chunk(total_bytes, 1)).toThrow(); // and never written
+    }
+    // A chunk as large as its total is good, one byte larger is not.
+    expect(decode(chunk(REPLICATION_SNAPSHOT_BYTES_MIN + 1, REPLICATION_SNAPSHOT_BYTES_MIN + 1))
+      .result).toBe("ok");
+    const larger = with_field(chunk(REPLICATION_SNAPSHOT_BYTES_MIN + 1,
+      REPLICATION_SNAPSHOT_BYTES_MIN + 1), (view) => view.setFloat64(32,
+      REPLICATION_SNAPSHOT_BYTES_MIN, true));
+    expect(decode(larger).result).toBe("bad_length");
+    expect(() => chunk(REPLICATION_SNAPSHOT_BYTES_MIN, REPLICATION_SNAPSHOT_BYTES_MIN + 1))
+      .toThrow();
+    expect(body_bytes_range(FrameType.snapshot))
+      .toEqual([1, REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX]);
+    expect(REPLICATION_SNAPSHOT_BYTES_MIN).toBe(40); // a snapshot file's header and footer
   });
 
   for (const seed of [1, 2, 3]) {

@@ -9,6 +9,7 @@ import {
 } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
+import { capture_snapshot } from "../../engine/snapshot.ts";
 import { replay_entry } from "../../engine/replay.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import type { FileLayer } from "../../journal/file_layer.ts";
@@ -16,7 +17,8 @@ import { JournalWriter } from "../../journal/journal_writer.ts";
 import { read_journal } from "../../journal/journal_reader.ts";
 import { read_journal_range } from "../../journal/journal_range_reader.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
-import { group_dir } from "../../journal/segment_names.ts";
+import { group_dir, list_segments } from "../../journal/segment_names.ts";
+import { write_snapshot } from "../../journal/snapshot_file.ts";
 import { entry_last_sequence } from "../../schema/journal_entry_layout.ts";
 import type { GroupHolder, HolderDirectory } from "../../cluster/replication/holder.ts";
 import { Replicator } from "../../cluster/replication/replicator.ts";
@@ -84,6 +86,7 @@ export class PrimaryNode {
   readonly entries: Uint8Array[] = [];
   now_ms = T0_MS;
   private opened = false;
+  private snapshot_sequence = 0;
 
   constructor(options: PrimaryOptions) {
     this.prng = new Prng(options.seed);
@@ -104,6 +107,21 @@ export class PrimaryNode {
 
   get last_sequence(): number {
     return this.writer.last_sequence;
+  }
+
+  /** Snapshots the engine at its last sequence and deletes the segments behind the previous
+   * snapshot, as the journal worker of a primary without a publisher does. */
+  write_snapshot(): number {
+    const sequence = this.engine.last_sequence;
+    write_snapshot(this.files, DIR, sequence, capture_snapshot(this.engine));
+    if (this.snapshot_sequence > 0) this.writer.delete_through(this.snapshot_sequence);
+    this.snapshot_sequence = sequence;
+    return sequence;
+  }
+
+  /** The first sequence the journal still holds. */
+  get first_held_sequence(): number {
+    return list_segments(this.files, DIR)[0]!.first_sequence;
   }
 
   /** Runs `count` group commits: each applies 1..3 batches, appends their entries in one write,
@@ -189,9 +207,10 @@ export function open_standby(files: FileLayer = new PowerLossFileLayer()): Stand
 
 /** A journal's entries as comparable lines: every header field but the synced mark (each
  * writer stamps its own), and the body's CRC. */
-export function journal_lines(files: FileLayer, through_sequence: number): string[] {
+export function journal_lines(files: FileLayer, through_sequence: number, after_sequence = 0,
+): string[] {
   const lines: string[] = [];
-  read_journal_range(files, DIR, 0, through_sequence, (_view, _offset, h) => {
+  read_journal_range(files, DIR, after_sequence, through_sequence, (_view, _offset, h) => {
     lines.push(`${h.group} ${h.epoch} ${h.first_sequence}..${entry_last_sequence(h)} ` +
       `${h.engine_time_ms} ${h.body_crc32}`);
   });
@@ -205,6 +224,19 @@ export function expect_replica(standby: StandbyGroup, files: FileLayer, primary:
   expect_same_state(standby.engine, primary.engine, what);
   expect(journal_lines(files, standby.durable_sequence))
     .toEqual(journal_lines(primary.files, primary.last_sequence));
+}
+
+/** expect_replica for a standby that installed a snapshot: the same engine state, and the
+ * journal the same from its snapshot on (it holds nothing before). */
+export function expect_snapshot_replica(standby: StandbyGroup, files: FileLayer,
+  primary: PrimaryNode, what: string): void {
+  expect(standby.durable_sequence).toBe(primary.last_sequence);
+  expect_same_state(standby.engine, primary.engine, what);
+  const from = standby.snapshot_sequence;
+  expect(from).toBeGreaterThan(0);
+  expect(list_segments(files, DIR)[0]?.first_sequence ?? from + 1).toBe(from + 1);
+  expect(journal_lines(files, standby.durable_sequence, from))
+    .toEqual(journal_lines(primary.files, primary.last_sequence, from));
 }
 
 /** Waits (yielding to the event loop) until `condition` holds; the bound only stops a hang. */
