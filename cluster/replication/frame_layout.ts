@@ -81,11 +81,12 @@ export const ErrorCode = {
   diverged: 15, // the standby's last entry is not the primary's at that sequence (another epoch's)
   bad_snapshot: 16, // snapshot chunks not of one file, past its size, or a file whose checks fail
   snapshot_behind: 17, // a snapshot at or below the sequence the standby's journal holds
+  disk_full: 18, // the standby's disk is full: nothing the frame carried was kept
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const FRAME_TYPE_MAX = FrameType.heartbeat;
-const ERROR_CODE_MAX = ErrorCode.snapshot_behind;
+const ERROR_CODE_MAX = ErrorCode.disk_full;
 
 /** A decoded header, filled in place by readers (nothing allocated per frame). */
 export interface FrameHeader {

@@ -8,7 +8,7 @@ import { JOURNAL_ENTRY_HEADER_BYTES } from "../../common/constants.ts";
 import type { GroupEngine } from "../../engine/group_engine.ts";
 import { replay_entry } from "../../engine/replay.ts";
 import { restore_snapshot } from "../../engine/snapshot.ts";
-import type { FileLayer } from "../../journal/file_layer.ts";
+import { DiskFullError, type FileLayer } from "../../journal/file_layer.ts";
 import { ChunkReader, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter, type JournalWriterOptions } from "../../journal/journal_writer.ts";
 import { list_segments } from "../../journal/segment_names.ts";
@@ -144,7 +144,7 @@ export class StandbyGroup {
    * `free_segments`, deletes the journal segments behind the previous snapshot, as a primary does.
    * Written whole, on the caller's thread: no link appends meanwhile, and no tail cut can fall
    * between the state taken and the file written. Returns the snapshot's sequence, or null when
-   * nothing was applied since the last one.
+   * nothing was applied since the last one or the disk is full.
    */
   write_snapshot(free_segments: boolean): number | null {
     if (this.promoted) return null;
@@ -152,9 +152,16 @@ export class StandbyGroup {
     if (sequence <= this.snapshot_sequence) return null;
     this.writer.sync();
     const { files, dir } = this.options;
-    const writer = SnapshotWriter.begin(files, dir, sequence);
-    for (const chunk of capture_snapshot(this.engine)) writer.write_chunk(chunk);
-    writer.finish();
+    let writer: SnapshotWriter | null = null;
+    try {
+      writer = SnapshotWriter.begin(files, dir, sequence);
+      for (const chunk of capture_snapshot(this.engine)) writer.write_chunk(chunk);
+      writer.finish();
+    } catch (error) {
+      if (!(error instanceof DiskFullError)) throw error;
+      writer?.abort(); // a full disk: no snapshot this time; the journal keeps everything
+      return null;
+    }
     const previous = this.snapshot_sequence;
     this.snapshot_sequence = sequence;
     if (free_segments && previous > 0) this.writer.delete_through(previous);

@@ -13,6 +13,7 @@ import {
 import {
   ErrorCode, error_code_of, FrameType, frame_header_empty, type FrameHeader,
 } from "./frame_layout.ts";
+import { DiskFullError } from "../../journal/file_layer.ts";
 import { fill_nonce, link_mac, mac_matches, MacRole, type LinkFacts } from "./handshake.ts";
 import type { GroupHolder } from "./holder.ts";
 import { LinkFrameReader, LinkSendBuffer, type Writable } from "./link_buffers.ts";
@@ -226,7 +227,14 @@ export class StandbyLink {
     const code = group.check_entries(view, body_offset, header.body_bytes, this.facts.epoch,
       header.argument);
     if (code !== ErrorCode.none) return this.refuse(code, `entries from ${header.sequence}`);
-    group.append_entries(view, body_offset, header.body_bytes);
+    try {
+      group.append_entries(view, body_offset, header.body_bytes);
+    } catch (error) {
+      if (!(error instanceof DiskFullError)) throw error;
+      // Nothing of them was journaled or applied: the primary sends them again on its next link
+      // (it records this standby out of sync meanwhile and commits without it).
+      return this.refuse(ErrorCode.disk_full, `entries from ${header.sequence}: ${error.message}`);
+    }
     this.appended = true;
   }
 
@@ -249,7 +257,14 @@ export class StandbyLink {
       return this.refuse(ErrorCode.bad_snapshot, `the snapshot of ${header.sequence} fails its ` +
         `checks`);
     }
-    group.install_snapshot(header.sequence, file_bytes);
+    try {
+      group.install_snapshot(header.sequence, file_bytes);
+    } catch (error) {
+      if (!(error instanceof DiskFullError)) throw error;
+      // Staging failed before anything of the group changed: the next link sends it again.
+      return this.refuse(ErrorCode.disk_full, `the snapshot of ${header.sequence}: ` +
+        `${error.message}`);
+    }
     this.appended = true;
   }
 

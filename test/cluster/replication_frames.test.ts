@@ -102,7 +102,7 @@ describe("replication frames", () => {
     expect(decode(with_field(ack, (v) => v.setUint8(7, 1))).result).toBe("bad_code");
     const error = frame_bytes(fields_of(FrameType.error, prng), null);
     expect(decode(with_field(error, (v) => v.setUint8(7, 0))).result).toBe("bad_code");
-    expect(decode(with_field(error, (v) => v.setUint8(7, 18))).result).toBe("bad_code");
+    expect(decode(with_field(error, (v) => v.setUint8(7, 19))).result).toBe("bad_code");
     expect(decode(with_field(error, (v) => v.setUint8(7, 17))).result).toBe("ok");
     expect(decode(with_field(ack, (v) => v.setFloat64(24, 0.5, true))).result)
       .toBe("bad_sequence");

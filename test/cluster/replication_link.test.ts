@@ -4,6 +4,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { Prng } from "../../common/prng.ts";
+import { ErrorCode } from "../../cluster/replication/frame_layout.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
 import {
   acked, DIR, expect_replica, free_port, holders_of, open_standby, OTHER_NODE, primary,
@@ -51,6 +52,32 @@ describe("replication: streaming", () => {
       expect(recovered.last_sequence).toBeGreaterThanOrEqual(acked_sequence);
       expect_replica(recovered, files, node, `seed ${seed} after power loss`);
     }
+  });
+});
+
+describe("replication: a standby's full disk", () => {
+  test("entries it cannot journal are refused disk_full and leave nothing behind; with room " +
+    "again it is sent them anew and ends equal to the primary", async () => {
+    const holders = holders_of(PRIMARY_NODE, 1);
+    const files = new PowerLossFileLayer();
+    const standby = open_standby(files);
+    const server = serve(STANDBY_NODE, standby, holders);
+    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 31, standbys: [
+      { node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    node.replicator.start();
+    node.run(10);
+    await acked(node);
+    const full_at = standby.last_sequence;
+    files.set_free_bytes(0, true); // every write from now on fails with ENOSPC
+    node.run(10);
+    const sender = node.replicator.senders[0]!;
+    await wait_until(() => sender.error_code === ErrorCode.disk_full, "a disk_full refusal");
+    expect(node.last_sequence).toBeGreaterThan(full_at);
+    expect(standby.last_sequence).toBe(full_at); // nothing journaled (nor applied: they agree)
+    expect(sender.acked_sequence).toBe(full_at);
+    files.set_free_bytes(null);
+    await acked(node);
+    expect_replica(standby, files, node, "with room again");
   });
 });
 
