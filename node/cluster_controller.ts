@@ -9,8 +9,9 @@
 //   its state; only then does the router send it orders;
 // - the standbys the journal worker reports caught up or lagging are recorded in or out of the
 //   in-sync set, and commits wait for a lagging one until that is recorded;
-// - a node deposed from any group exits (DEPOSED_EXIT_CODE): its supervisor restarts it, and it
-//   rejoins every group as a standby that cuts what the cluster never committed.
+// - a node deposed from a group it led exits (DEPOSED_EXIT_CODE): its supervisor restarts it, and
+//   it rejoins every group as a standby that cuts what the cluster never committed; refused a
+//   group it was only about to lead (a restart's new epoch lost to a takeover), it follows it.
 
 import { assert, assert_never } from "../common/assert.ts";
 import type { Config } from "../config/config.ts";
@@ -66,6 +67,8 @@ export interface ClusterNodeParts {
 
 type GroupStep = "following" | "fencing" | "deciding" | "promoting" | "adopting" | "leading" |
   "handing_over";
+/** Steps in which this process has not led the group at its epoch (the engine does not host it). */
+const NEVER_LED_STEPS: ReadonlySet<GroupStep> = new Set(["following", "fencing", "deciding"]);
 
 export type HandOverResult =
   | { kind: "handed_over"; group: number; target: string; epoch: number }
@@ -272,6 +275,15 @@ export class ClusterController {
   }
 
   private deposed(group: number, epoch: number, holder: string): void {
+    if (this.leads[group] === 0 && NEVER_LED_STEPS.has(this.steps[group]!)) {
+      // Not led by this process at the lost epoch (a restart's own new epoch, or a takeover,
+      // refused by a newer one): nothing was answered at it, the engine never hosted the group,
+      // and its journal is still the standby's. It follows the new holder (its link cuts the
+      // uncommitted tail) instead of taking the node's other groups down with it.
+      console.log(`[cluster] ${this.cluster.node_id}: group ${group} is ${holder}'s at epoch ` +
+        `${epoch}; following it`);
+      return;
+    }
     console.error(`[cluster] ${this.cluster.node_id} deposed from group ${group} by ${holder} ` +
       `at epoch ${epoch}: exiting to rejoin as a standby`);
     process.exit(DEPOSED_EXIT_CODE);
