@@ -88,8 +88,10 @@ export const CLUSTER_STATUS_METRICS_BYTES_MAX = 4 * 1024 * 1024;
 // --- SDK routing over a cluster (sdk/routing_transport.ts, docs/sdk.md) ---------------------------
 // Orders answered not_primary (or sent to a node that could not be reached) are resent, same ids,
 // to the primary of a freshly read map at most this many times per batch; then the answer is
-// what the last attempt said. Between attempts the wait doubles from the min up to the max.
-export const SDK_ROUTING_RESENDS_MAX = 4;
+// what the last attempt said. Between attempts the wait doubles from the min up to the max: 8
+// attempts wait some 2.1 s in all, longer than a failover takes from the moment the map names
+// the new primary to its first answer (its promotion), so a failover costs no outcome unknown.
+export const SDK_ROUTING_RESENDS_MAX = 8;
 export const SDK_ROUTING_BACKOFF_MS_MIN = 20;
 export const SDK_ROUTING_BACKOFF_MS_MAX = 500;
 // Seed addresses a client is given (each is tried in turn until one answers the map), and how long

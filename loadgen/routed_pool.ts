@@ -4,8 +4,8 @@
 // check requests, whose items span partners, are split per node, and each part reaches the job
 // as a request of its own. A request answered not_primary (the whole request, or any order of
 // it), or in flight on a connection that was lost, makes the pool read the map again and send it
-// again with the SAME ids, at most SDK_ROUTING_RESENDS_MAX times (the SDK's rule,
-// sdk/routing_transport.ts): a primary answers `replayed` with the original result for an order it
+// again with the SAME ids, at most SDK_ROUTING_RESENDS_MAX times, each after a backoff (the
+// SDK's rule, sdk/routing_transport.ts): a primary answers `replayed` with the original result for an order it
 // committed already, so nothing is applied twice.
 //
 // The map is read again WHILE the other nodes' pools go on (a failover must not stall them, and a
@@ -35,9 +35,12 @@ const REROUTED_REFUSALS = /not_primary|^connection lost/;
 /** How often the job looks whether the map must be read again or a pool started again. */
 const ROUTING_POLL_MS = 10;
 
-/** The wait before reading the map again after a read that left parts without a primary. */
-function backoff_ms(reads_failed: number): number {
-  return Math.min(SDK_ROUTING_BACKOFF_MS_MAX, SDK_ROUTING_BACKOFF_MS_MIN * 2 ** (reads_failed - 1));
+/**
+ * The wait before the `attempt`-th try again (1 = the first): a resend, or a map read after one
+ * that left parts without a primary. The SDK's doubling (sdk/routing_transport.ts).
+ */
+function backoff_ms(attempt: number): number {
+  return Math.min(SDK_ROUTING_BACKOFF_MS_MAX, SDK_ROUTING_BACKOFF_MS_MIN * 2 ** (attempt - 1));
 }
 
 export interface RoutedOptions {
@@ -57,6 +60,8 @@ export class RoutedPool implements JobRunner {
   private readonly queues = new Map<string, RequestRecord[]>();
   /** Parts to send again once the map is read again. */
   private readonly unrouted: RequestRecord[] = [];
+  /** Resends waiting out their backoff: due (performance.now()) and the part. */
+  private readonly delayed: { due_ms: number; part: RequestRecord }[] = [];
   private readonly staging = new RequestRecord();
   private job: Job | null = null;
   private exhausted = false;
@@ -110,6 +115,7 @@ export class RoutedPool implements JobRunner {
     let next_refresh_ms = 0;
     let unroutable_since_ms: number | null = null;
     for (;;) {
+      this.release_due_resends();
       if ((this.stale || this.unrouted.length > 0) && performance.now() >= next_refresh_ms) {
         await this.refresh_or_wait();
         // Still nothing to send some parts to (a group failing over): read again after a backoff.
@@ -119,7 +125,8 @@ export class RoutedPool implements JobRunner {
         unroutable_since_ms = unroutable ? unroutable_since_ms ?? performance.now() : null;
       }
       for (const [address, pool] of this.pools) this.start_pool(address, pool, running);
-      if (this.exhausted && running.size === 0 && this.unrouted.length + this.queued() === 0) return;
+      const waiting = this.unrouted.length + this.queued() + this.delayed.length;
+      if (this.exhausted && running.size === 0 && waiting === 0) return;
       if (unroutable_since_ms !== null &&
         performance.now() - unroutable_since_ms > this.options.request_timeout_ms) {
         const error = new Error(`${this.unrouted.length} requests found no primary within ` +
@@ -292,10 +299,21 @@ export class RoutedPool implements JobRunner {
       return;
     }
     const copy = RequestRecord.copy_of(record);
+    this.delayed.push({ due_ms: performance.now() + backoff_ms(copy.resends + 1), part: copy });
     copy.resends++;
     this.resends++;
-    this.unrouted.push(copy);
-    this.stale = true;
+  }
+
+  /** Resends whose backoff passed go out with the next map read. */
+  private release_due_resends(): void {
+    const now_ms = performance.now();
+    for (let k = this.delayed.length - 1; k >= 0; k--) {
+      const { due_ms, part } = this.delayed[k]!;
+      if (due_ms > now_ms) continue;
+      this.delayed.splice(k, 1);
+      this.unrouted.push(part);
+      this.stale = true;
+    }
   }
 }
 
