@@ -312,7 +312,6 @@ export class ClusterController {
         segment_size_bytes: config.journal_segment_bytes, node: this.node, key,
         disk_id: this.disk_id,
         snapshot_interval_ms: config.snapshot_interval_ms,
-        standby_frees_segments: config.kafka_brokers === null,
         listen_host: host, listen_port: port,
         heartbeat_interval_ms: Math.max(1, Math.floor(this.cluster.lease_ms / 3)),
         publisher: config.kafka_brokers !== null,

@@ -97,7 +97,7 @@ export class ClusterJournal {
   private snapshot_standbys(): void {
     for (const standby of this.standby_groups.values()) {
       const started_ms = performance.now();
-      const sequence = standby.write_snapshot(this.init.standby_frees_segments);
+      const sequence = standby.write_snapshot(this.init.publisher);
       if (sequence === null) continue;
       this.post({ type: "snapshot_written", group: standby.group, sequence,
         duration_ms: performance.now() - started_ms });
@@ -140,6 +140,15 @@ export class ClusterJournal {
     replicator.start();
     this.post({ type: "promoted", group, epoch, durable_sequence: writer.synced_sequence,
       buffer, size_bytes });
+  }
+
+  /**
+   * The group's publisher (on this node, its primary) has its events in Kafka through `sequence`:
+   * segments here go only behind it, and the standbys hear it too (they free theirs likewise).
+   */
+  publisher_checkpoint(group: number, sequence: number): void {
+    this.snapshots.set_publisher_checkpoint(group, sequence);
+    this.trackers.get(group)?.replicator.published(sequence);
   }
 
   uncount(group: number, node: number): void {

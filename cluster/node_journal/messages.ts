@@ -25,14 +25,12 @@ export interface ClusterJournalInit {
   listen_port: number;
   /** How often each followed group is snapshotted (SNAPSHOT_INTERVAL_MS). */
   snapshot_interval_ms: number;
-  /**
-   * Whether a standby may delete journal segments behind its snapshots: not while a publisher
-   * runs, since a standby does not know what its primary published (docs/cluster.md).
-   */
-  standby_frees_segments: boolean;
   /** How often a primary tells idle standbys it is alive (a third of a lease). */
   heartbeat_interval_ms: number;
-  /** Whether a publisher runs (KAFKA_BROKERS): then a led group's segments wait for it too. */
+  /**
+   * Whether a publisher runs (KAFKA_BROKERS): then a group's segments wait for it too, on its
+   * primary (its own checkpoint) and on its standbys (the primary's `published` frames).
+   */
   publisher: boolean;
 }
 

@@ -81,7 +81,7 @@ function handle(request: ClusterJournalRequest): void {
     case "caught_up_recorded":
       return journal.caught_up_recorded(request.group, request.node);
     case "publisher_checkpoint":
-      return journal.snapshots.set_publisher_checkpoint(request.group, request.sequence);
+      return journal.publisher_checkpoint(request.group, request.sequence);
     default:
       return assert_never(request, "cluster journal request");
   }

@@ -21,6 +21,8 @@
 //   error     both  code: why; body: a UTF-8 message
 //   heartbeat P->S  sequence: the primary's last written sequence; argument: a read barrier's id
 //                   (0: a keep-alive only), which a standby still following this epoch acks
+//   published P->S  sequence: the last sequence the group's publisher has in Kafka (a standby
+//                   frees its segments only behind it and its own previous snapshot); argument 0
 
 import { assert, assert_never } from "../../common/assert.ts";
 import {
@@ -58,6 +60,8 @@ export const FrameType = {
   error: 8,
   /** Primary -> standby while nothing else is sent: the primary is alive (docs/cluster.md). */
   heartbeat: 9,
+  /** Primary -> standby with a heartbeat: how far the group's events are in Kafka. */
+  published: 10,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -85,7 +89,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const FRAME_TYPE_MAX = FrameType.heartbeat;
+const FRAME_TYPE_MAX = FrameType.published;
 const ERROR_CODE_MAX = ErrorCode.disk_full;
 
 /** A decoded header, filled in place by readers (nothing allocated per frame). */
@@ -131,6 +135,7 @@ export function body_bytes_range(type: FrameType): readonly [number, number] {
       return [0, DISK_ID_LENGTH_MAX];
     case FrameType.ack:
     case FrameType.heartbeat:
+    case FrameType.published:
       return [0, 0];
     case FrameType.entries:
       return [JOURNAL_ENTRY_HEADER_BYTES, REPLICATION_ENTRIES_BODY_BYTES_MAX];

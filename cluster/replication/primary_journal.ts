@@ -11,6 +11,8 @@ export class PrimaryJournal {
   written_sequence: number;
   /** The last sequence a completed fsync covers: catch-up reads up to it. */
   durable_sequence: number;
+  /** The last sequence the group's publisher has in Kafka (0: none known; no publisher). */
+  published_sequence = 0;
   readonly reader = new ChunkReader();
 
   constructor(

@@ -75,6 +75,15 @@ export class Replicator {
     for (const sender of this.senders) sender.heartbeat(read_id);
   }
 
+  /**
+   * The group's publisher has its events in Kafka through `sequence`: the standbys hear it with
+   * the next heartbeat (they free journal segments only behind it).
+   */
+  published(sequence: number): void {
+    assert(Number.isSafeInteger(sequence) && sequence >= 0, "a published sequence");
+    this.journal.published_sequence = Math.max(this.journal.published_sequence, sequence);
+  }
+
   /** The journal is durable through `sequence`. */
   entries_durable(sequence: number): void {
     this.journal.durable(sequence);

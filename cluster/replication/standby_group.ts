@@ -47,6 +47,8 @@ export class StandbyGroup {
   snapshot_sequence = 0;
   /** Set once the group became a primary's: its engine and journal writer belong to others. */
   private promoted = false;
+  /** How far the primary's publisher is in Kafka, as it last said (0: not told since start). */
+  published_sequence = 0;
   private readonly reader = new ChunkReader();
   private readonly header = entry_header_empty();
 
@@ -140,13 +142,14 @@ export class StandbyGroup {
   }
 
   /**
-   * Snapshots the hot engine at its last sequence (the journal made durable first), and, when
-   * `free_segments`, deletes the journal segments behind the previous snapshot, as a primary does.
+   * Snapshots the hot engine at its last sequence (the journal made durable first), and deletes
+   * the journal segments behind the previous snapshot, as a primary does; with a `publisher`
+   * (Kafka), only behind what the primary said its publisher has there, too.
    * Written whole, on the caller's thread: no link appends meanwhile, and no tail cut can fall
    * between the state taken and the file written. Returns the snapshot's sequence, or null when
    * nothing was applied since the last one or the disk is full.
    */
-  write_snapshot(free_segments: boolean): number | null {
+  write_snapshot(publisher: boolean): number | null {
     if (this.promoted) return null;
     const sequence = this.engine.last_sequence;
     if (sequence <= this.snapshot_sequence) return null;
@@ -164,7 +167,9 @@ export class StandbyGroup {
     }
     const previous = this.snapshot_sequence;
     this.snapshot_sequence = sequence;
-    if (free_segments && previous > 0) this.writer.delete_through(previous);
+    // With a publisher, also behind what Kafka holds: a successor's publisher resumes from there.
+    const free_through = publisher ? Math.min(previous, this.published_sequence) : previous;
+    if (free_through > 0) this.writer.delete_through(free_through);
     return sequence;
   }
 
@@ -194,6 +199,11 @@ export class StandbyGroup {
     assert(this.snapshot_sequence === sequence && writer.last_sequence === sequence,
       "the engine and the journal continue the snapshot");
     return writer.synced_sequence;
+  }
+
+  /** The primary's publisher has the group's events in Kafka through `sequence`. */
+  published(sequence: number): void {
+    this.published_sequence = Math.max(this.published_sequence, sequence);
   }
 
   /** Makes every appended entry durable; returns the durable sequence (what may be acked). */

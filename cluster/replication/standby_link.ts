@@ -124,6 +124,8 @@ export class StandbyLink {
         return this.close();
       case FrameType.heartbeat:
         return this.on_heartbeat(header);
+      case FrameType.published:
+        return this.on_published(header);
       case FrameType.snapshot:
         return this.on_snapshot(view, body_offset, header);
       case FrameType.challenge:
@@ -282,6 +284,19 @@ export class StandbyLink {
     if (header.argument > 0) {
       this.put(FrameType.ack, ErrorCode.none, group.durable_sequence, header.argument, null);
     }
+  }
+
+  // How far the primary's publisher is in Kafka: this standby's segments behind it (and behind
+  // its previous snapshot) may go, since a successor's publisher resumes after what Kafka holds.
+  private on_published(header: FrameHeader): void {
+    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "published");
+    const group = this.group;
+    assert(group !== null, "a streaming link has its group");
+    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
+    if (this.facts.epoch < group.highest_epoch) {
+      return this.refuse(ErrorCode.epoch_stale, `published of epoch ${this.facts.epoch}`);
+    }
+    group.published(header.sequence);
   }
 
   private put(type: FrameType, code: ErrorCode, sequence: number, argument: number,

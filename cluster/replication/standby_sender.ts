@@ -67,6 +67,8 @@ export class StandbySender {
   sent_sequence = 0;
   /** The last error code the standby sent or this side refused with (ErrorCode.none: none). */
   error_code: ErrorCode = ErrorCode.none;
+  /** The published sequence last told to this link's standby (0: none yet on this link). */
+  private published_sent = 0;
   /** The disk the standby runs on, as its last catch_up said ("" before one). */
   standby_disk = "";
   /** The last read barrier the standby confirmed (it still followed this epoch then). */
@@ -154,6 +156,11 @@ export class StandbySender {
   heartbeat(read_id = 0): void {
     if (this.state !== "live" && this.state !== "catching_up") return;
     this.put(FrameType.heartbeat, ErrorCode.none, this.journal.written_sequence, read_id, null);
+    const published = this.journal.published_sequence;
+    if (published > this.published_sent) {
+      this.put(FrameType.published, ErrorCode.none, published, 0, null);
+      this.published_sent = published;
+    }
     this.flush();
   }
 
@@ -232,6 +239,7 @@ export class StandbySender {
         return this.drop_link();
       case FrameType.hello:
       case FrameType.heartbeat:
+      case FrameType.published:
       case FrameType.proof:
       case FrameType.entries:
       case FrameType.snapshot:
@@ -277,6 +285,7 @@ export class StandbySender {
     this.options.on_ack?.(this.standby.node, header.sequence);
     this.state = "catching_up";
     this.streams_count++;
+    this.published_sent = 0; // this link's standby hears it again
     this.pump();
   }
 
