@@ -274,14 +274,8 @@ export class StandbyLink {
   // while this standby still follows the link's epoch: a primary deposed meanwhile learns nothing
   // from it, so it answers no read (docs/cluster.md "Reads").
   private on_heartbeat(header: FrameHeader): void {
-    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "heartbeat");
-    const group = this.group;
-    assert(group !== null, "a streaming link has its group");
-    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
-    if (this.facts.epoch < group.highest_epoch) {
-      return this.refuse(ErrorCode.epoch_stale, `heartbeat of epoch ${this.facts.epoch}`);
-    }
-    if (header.argument > 0) {
+    const group = this.followed_group("heartbeat");
+    if (group !== null && header.argument > 0) {
       this.put(FrameType.ack, ErrorCode.none, group.durable_sequence, header.argument, null);
     }
   }
@@ -289,14 +283,27 @@ export class StandbyLink {
   // How far the primary's publisher is in Kafka: this standby's segments behind it (and behind
   // its previous snapshot) may go, since a successor's publisher resumes after what Kafka holds.
   private on_published(header: FrameHeader): void {
-    if (this.state !== "streaming") return this.refuse(ErrorCode.unexpected_frame, "published");
+    this.followed_group("published")?.published(header.sequence);
+  }
+
+  // The group, when a frame naming `what` comes on the active streaming link of an epoch this
+  // standby still follows; otherwise the link is refused, and null.
+  private followed_group(what: string): StandbyGroup | null {
+    if (this.state !== "streaming") {
+      this.refuse(ErrorCode.unexpected_frame, what);
+      return null;
+    }
     const group = this.group;
     assert(group !== null, "a streaming link has its group");
-    if (!this.host.is_active(this)) return this.refuse(ErrorCode.superseded, "another link");
-    if (this.facts.epoch < group.highest_epoch) {
-      return this.refuse(ErrorCode.epoch_stale, `published of epoch ${this.facts.epoch}`);
+    if (!this.host.is_active(this)) {
+      this.refuse(ErrorCode.superseded, "another link");
+      return null;
     }
-    group.published(header.sequence);
+    if (this.facts.epoch < group.highest_epoch) {
+      this.refuse(ErrorCode.epoch_stale, `${what} of epoch ${this.facts.epoch}`);
+      return null;
+    }
+    return group;
   }
 
   private put(type: FrameType, code: ErrorCode, sequence: number, argument: number,
