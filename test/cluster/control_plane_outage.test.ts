@@ -55,9 +55,11 @@ describe("the control plane out", () => {
     const down_at_ms = performance.now();
     database_down();
     await Bun.sleep(OUTAGE_MS);
-    // Both groups committed all along, with the database out for longer than many leases.
-    expect(load.first_answer_after(0, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
-    expect(load.first_answer_after(1, down_at_ms + OUTAGE_MS - LEASE_MS)).not.toBeNull();
+    // Both groups committed with the database out for longer than many leases: answers came in its
+    // second half (not only in its last lease: a loaded machine may hold one call that long).
+    const second_half_ms = down_at_ms + OUTAGE_MS / 2;
+    expect(load.first_answer_after(0, second_half_ms)).not.toBeNull();
+    expect(load.first_answer_after(1, second_half_ms)).not.toBeNull();
     // The primary's lease age (/metrics) shows the outage: no renewal for many leases.
     const primary_of_0 = before.groups[0]!.primary;
     expect(await lease_age_s(primary_of_0, 0)).toBeGreaterThan((OUTAGE_MS - LEASE_MS) / 1000);
