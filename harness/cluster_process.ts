@@ -213,6 +213,12 @@ export class ClusterProcesses {
     }
   }
 
+  /** The group's first standby as the control plane records it now. */
+  async standby_of(group: number): Promise<{ node: string; in_sync: boolean }> {
+    const route = (await this.map()).groups.find((g) => g.group === group)!;
+    return route.standbys[0]!;
+  }
+
   /** Waits until every standby of `group` is recorded in sync (a takeover needs one). */
   async wait_in_sync(group: number): Promise<void> {
     await this.until(`group ${group} in sync`, async () => {

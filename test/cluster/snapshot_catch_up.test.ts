@@ -33,11 +33,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function standby_of(group: number): Promise<{ node: string; in_sync: boolean }> {
-  const route = (await cluster.map()).groups.find((g) => g.group === group)!;
-  return route.standbys[0]!;
-}
-
 /** Where a stopped node's journal of group 0 ends (its newest snapshot, then its segments). */
 function journal_end(dir: string): number {
   const snapshot_sequence = peek_newest_snapshot(files, dir)?.sequence ?? 0;
@@ -56,14 +51,14 @@ describe("snapshot catch-up between nodes", () => {
     await load.start();
     await cluster.wait_in_sync(0);
     const primary = await cluster.leader_of(0);
-    const standby = (await standby_of(0)).node;
+    const standby = (await cluster.standby_of(0)).node;
     await cluster.kill(standby);
     const standby_dir = cluster.group_dir(standby, 0);
     const primary_dir = cluster.group_dir(primary, 0);
     const standby_end = journal_end(standby_dir);
     expect(standby_end).toBeGreaterThan(0);
     await cluster.until("the standby recorded out of sync", async () =>
-      !(await standby_of(0)).in_sync);
+      !(await cluster.standby_of(0)).in_sync);
     // The load's rate decides how long this takes (a segment of 1 MiB every ~10 s): a bound
     // only against a hang, not a timing that decides the test.
     const started_ms = performance.now();

@@ -21,11 +21,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function standby_of(group: number): Promise<{ node: string; in_sync: boolean }> {
-  const route = (await cluster.map()).groups.find((g) => g.group === group)!;
-  return route.standbys[0]!;
-}
-
 describe("a standby's faults", () => {
   test("killed under load: recorded out of sync, commits go on; back: caught up, in sync", async () => {
     const load = new SteadyLoad(cluster, PARTNER_GROUPS);
@@ -33,7 +28,7 @@ describe("a standby's faults", () => {
     await cluster.wait_in_sync(0);
     await cluster.wait_in_sync(1); // its primary (the standby's node) dies too: a takeover needs it
     const primary = await cluster.leader_of(0);
-    const standby = (await standby_of(0)).node;
+    const standby = (await cluster.standby_of(0)).node;
     const epoch_before = (await cluster.map()).groups.find((g) => g.group === 0)!.epoch;
     // Frozen first: the batches in flight then cannot be acknowledged by it before it dies.
     const stopped_at_ms = performance.now();
@@ -43,7 +38,7 @@ describe("a standby's faults", () => {
     const killed_at_ms = performance.now();
     await cluster.kill(standby);
     await cluster.until("the standby recorded out of sync", async () =>
-      !(await standby_of(0)).in_sync);
+      !(await cluster.standby_of(0)).in_sync);
     const out_at_ms = performance.now();
     // Commits go on without it, on the same primary at the same epoch: no takeover.
     await cluster.until("group 0 answers without its standby",
