@@ -11,7 +11,7 @@ TSC := node_modules/.bin/tsc
 .PHONY: install flatc compose-tool services services-down run test typecheck schema bench-engine \
 	benchmark clean-data compose-config
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund
 	@test -x $(BUN) || { echo "node_modules/.bin/bun is missing: the bun package's install failed"; exit 1; }
 	@touch $@

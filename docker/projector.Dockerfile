@@ -6,8 +6,10 @@ FROM oven/bun:1.4.5
 
 WORKDIR /app
 # Production dependencies only, at the versions package-lock.json pins (bun migrates the npm
-# lockfile; --frozen-lockfile refuses to resolve anything else). None needs an install script.
+# lockfile; --frozen-lockfile refuses to resolve anything else). None needs an install script;
+# Bun applies package.json's patchedDependencies (patches/README.md) itself.
 COPY package.json package-lock.json bunfig.toml ./
+COPY patches ./patches
 RUN bun install --production --frozen-lockfile --ignore-scripts
 
 # The code projector/main.ts loads (the migrations folder included; the read API authenticates

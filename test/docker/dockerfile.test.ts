@@ -20,6 +20,7 @@ import { run_staged, stage_image, StagedProcess, type StagedImage } from "./stag
 
 const package_json = await Bun.file(join(REPO_ROOT, "package.json")).json() as {
   dependencies: Record<string, string>; devDependencies: Record<string, string>;
+  patchedDependencies: Record<string, string>;
 };
 const ignore_patterns = read_dockerignore(join(REPO_ROOT, ".dockerignore"));
 
@@ -51,6 +52,12 @@ describe("the Dockerfiles", () => {
         .toEqual(["bun install --production --frozen-lockfile --ignore-scripts"]);
       const copied = image_files(file, REPO_ROOT, ignore_patterns);
       for (const path of ["package.json", "package-lock.json"]) expect(copied.get(path)).toBe(path);
+      // Bun's install applies package.json's patchedDependencies: the patches must be there first.
+      const patches = Object.values(package_json.patchedDependencies);
+      expect(patches.length).toBeGreaterThan(0);
+      for (const path of patches) expect(copied.get(path)).toBe(path);
+      const patches_copy = instructions_of(file, "COPY").find((copy) => copy.text.startsWith("patches "));
+      expect(patches_copy!.line).toBeLessThan(installs[0]!.line);
     });
 
     test(`${image.dockerfile}: every file its entry points load is copied where it is imported from`,
