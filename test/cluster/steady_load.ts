@@ -20,7 +20,8 @@ const LOOPS_PER_PARTNER = 4;
 const CALL_TIMEOUT_MS = 3_000;
 /** A check's read may meet a group still failing over: it waits longer than a call. */
 const CHECK_READ_TIMEOUT_MS = 30_000;
-const ACCOUNT = 1001n;
+/** The one account each partner's load credits. */
+export const LOAD_ACCOUNT = 1001n;
 const CURRENCY = 978;
 const DRAIN_MS_MAX = 60_000;
 const RESEND_PAUSE_MS = 100;
@@ -72,10 +73,16 @@ export class SteadyLoad {
       timeout_ms: CALL_TIMEOUT_MS, idempotency_window_ms: this.cluster.idempotency_window_ms,
     });
     for (const partner of this.partner_groups.keys()) {
-      const [opened] = await this.client.submit([{ op: "open_account", partner, account: ACCOUNT,
-        kind: "user", currency: CURRENCY }]);
+      const [opened] = await this.client.submit([{ op: "open_account", partner,
+        account: LOAD_ACCOUNT, kind: "user", currency: CURRENCY }]);
       expect(opened!.status_name).toBe("ok");
     }
+    this.resume();
+  }
+
+  /** Starts sending again after stop() (the accounts are open, the orders so far are kept). */
+  resume(): void {
+    expect(this.running).toBe(false);
     this.running = true;
     this.loops = [...this.partner_groups.keys()].flatMap((partner) =>
       Array.from({ length: LOOPS_PER_PARTNER }, () => this.run(partner)));
@@ -100,6 +107,15 @@ export class SteadyLoad {
 
   close(): void {
     this.client?.close();
+  }
+
+  /** Per partner, the sum of its answered credits (the balance its account must hold). */
+  answered_sums(): Map<number, bigint> {
+    const sums = new Map<number, bigint>([...this.partner_groups.keys()].map((p) => [p, 0n]));
+    for (const sent of this.orders.values()) {
+      if (sent.sequence !== null) sums.set(sent.partner, sums.get(sent.partner)! + sent.amount_minor);
+    }
+    return sums;
   }
 
   answered_count(): number {
@@ -149,7 +165,7 @@ export class SteadyLoad {
         expect(found, `order ${id} found`).not.toBeNull();
         expect(found!.sequence).toBe(sent.sequence!);
       }
-      const figures = await this.client.account(partner, ACCOUNT,
+      const figures = await this.client.account(partner, LOAD_ACCOUNT,
         { timeout_ms: CHECK_READ_TIMEOUT_MS });
       expect(figures!.balance).toBe(expected_minor);
     }
@@ -185,7 +201,7 @@ export class SteadyLoad {
   private async send(partner: number, batch: SentOrder[], sent_ms: number): Promise<boolean> {
     const group = this.partner_groups.get(partner)!;
     const requests: OrderRequest[] = batch.map((sent) => ({
-      op: "credit", id: sent.id, partner, account: ACCOUNT, amount: sent.amount_minor,
+      op: "credit", id: sent.id, partner, account: LOAD_ACCOUNT, amount: sent.amount_minor,
       currency: CURRENCY,
     }));
     this.in_flight.set(group, (this.in_flight.get(group) ?? 0) + 1);
