@@ -95,6 +95,9 @@ export class ClusterController {
   /** Replication figures for /metrics, as the journal worker last reported them. */
   replication: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
   takeovers = 0;
+  /** Per group being promoted: when each step ended (performance.now()), for the leads log line. */
+  private readonly promotion_ms = new Map<number, { started: number; decided: number;
+    copied: number }>();
 
   private constructor(readonly cluster: ClusterConfig, private readonly parts: ClusterNodeParts,
     readonly membership: Membership, private readonly disk_id: string) {
@@ -150,8 +153,15 @@ export class ClusterController {
     this.steps[group] = "leading";
     this.leads[group] = 1;
     void this.refresh_map(); // the map this node serves names it at once
+    const ms = this.promotion_ms.get(group);
+    this.promotion_ms.delete(group);
+    // Where a failover's time goes: fence and control plane, the state's copy, its adoption.
+    const took = ms === undefined ? "" : ` (fenced and granted in ` +
+      `${Math.round(ms.decided - ms.started)} ms, state copied in ` +
+      `${Math.round(ms.copied - ms.decided)} ms, adopted in ` +
+      `${Math.round(performance.now() - ms.copied)} ms)`;
     console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
-      `${this.epoch_of(group)}`);
+      `${this.epoch_of(group)}${took}`);
     this.parts.on_led(group);
   }
 
@@ -337,10 +347,13 @@ export class ClusterController {
         this.fenced_waits.delete(message.group);
         return wait?.(message.durable_sequence);
       }
-      case "promoted":
+      case "promoted": {
+        const ms = this.promotion_ms.get(message.group);
+        if (ms !== undefined) ms.copied = performance.now();
         this.steps[message.group] = "adopting";
         return this.parts.adopt({ kind: "adopt", group: message.group, epoch: message.epoch,
           buffer: message.buffer, size_bytes: message.size_bytes });
+      }
       case "drained":
       case "followed":
         return this.handovers.get(message.group)?.(message);
@@ -424,6 +437,7 @@ export class ClusterController {
 
   // Fences the group, asks the control plane for an epoch of its own, promotes or unfences.
   private async lead(group: number, take_over: boolean): Promise<void> {
+    const started_ms = performance.now();
     this.steps[group] = "fencing";
     const durable_end = await new Promise<number>((resolve) => {
       this.fenced_waits.set(group, resolve);
@@ -438,6 +452,8 @@ export class ClusterController {
       this.steps[group] = "following";
       return;
     }
+    const decided_ms = performance.now();
+    this.promotion_ms.set(group, { started: started_ms, decided: decided_ms, copied: decided_ms });
     this.promote(group, epoch);
   }
 
