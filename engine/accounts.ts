@@ -13,7 +13,7 @@ import { assert } from "../common/assert.ts";
 import { BALANCE_MINOR_MAX } from "../common/constants.ts";
 import { AccountKind } from "../schema/generated/balance/wire/account-kind.ts";
 import { AccountState } from "../schema/generated/balance/wire/account-state.ts";
-import { IdIndex } from "./id_index.ts";
+import { IdIndex, type IdIndexState } from "./id_index.ts";
 
 export const ACCOUNT_RECORD_BYTES = 64;
 const F64_STRIDE = 8;
@@ -30,13 +30,21 @@ const CURRENCY = 12;
 const KIND = 13;
 const STATE = 14;
 
+/** A table's contents as move_out hands them over. */
+export interface AccountTableState {
+  records: ArrayBuffer;
+  count: number;
+  index: IdIndexState;
+}
+
 export class AccountTable {
   readonly capacity: number;
   count = 0;
   readonly index: IdIndex;
-  private readonly records: ArrayBuffer;
-  private readonly f64: Float64Array;
-  private readonly u32: Uint32Array;
+  // Replaced only by move_in.
+  private records: ArrayBuffer;
+  private f64: Float64Array;
+  private u32: Uint32Array;
 
   constructor(capacity: number) {
     assert(Number.isInteger(capacity) && capacity > 0, "account capacity must be positive");
@@ -45,6 +53,21 @@ export class AccountTable {
     this.records = new ArrayBuffer(capacity * ACCOUNT_RECORD_BYTES);
     this.f64 = new Float64Array(this.records);
     this.u32 = new Uint32Array(this.records);
+  }
+
+  /** Its contents, to move to another thread: this table must not be used again. */
+  move_out(): AccountTableState {
+    return { records: this.records, count: this.count, index: this.index.move_out() };
+  }
+
+  /** Takes the contents of a table of the same capacity (move_out). */
+  move_in(state: AccountTableState): void {
+    assert(state.records.byteLength === this.records.byteLength, "moved accounts of the same size");
+    this.records = state.records;
+    this.f64 = new Float64Array(this.records);
+    this.u32 = new Uint32Array(this.records);
+    this.count = state.count;
+    this.index.move_in(state.index);
   }
 
   /** The slot of the partner's account id, or -1. */

@@ -6,30 +6,47 @@
 
 import { assert } from "../common/assert.ts";
 import { HoldState } from "../schema/hold_state.ts";
-import { IdIndex } from "./id_index.ts";
+import { IdIndex, type IdIndexState } from "./id_index.ts";
 
 const NO_EXPIRY = 0;
 
+/** A table's contents as move_out hands them over. */
+export interface HoldTableState {
+  index: IdIndexState;
+  columns: {
+    id_hi: Uint32Array; id_lo: Uint32Array; partner: Uint32Array; account_slot: Int32Array;
+    amount_minor: Float64Array; expires_at_ms: Float64Array; closed_at_ms: Float64Array;
+    state: Uint8Array; free_slots: Int32Array; heap_slot: Int32Array; heap_position: Int32Array;
+    closed_fifo: Int32Array;
+  };
+  used_count: number;
+  free_count: number;
+  heap_size: number;
+  closed_head: number;
+  closed_count: number;
+}
+
+// The columns are replaced only by move_in.
 export class HoldTable {
   readonly capacity: number;
   readonly index: IdIndex;
-  readonly id_hi: Uint32Array;
-  readonly id_lo: Uint32Array;
-  readonly partner: Uint32Array;
-  readonly account_slot: Int32Array;
-  readonly amount_minor: Float64Array;
-  readonly expires_at_ms: Float64Array; // 0: no timeout
-  readonly closed_at_ms: Float64Array;
-  readonly state: Uint8Array;
+  id_hi: Uint32Array;
+  id_lo: Uint32Array;
+  partner: Uint32Array;
+  account_slot: Int32Array;
+  amount_minor: Float64Array;
+  expires_at_ms: Float64Array; // 0: no timeout
+  closed_at_ms: Float64Array;
+  state: Uint8Array;
   used_count = 0;
-  private readonly free_slots: Int32Array;
+  private free_slots: Int32Array;
   private free_count: number;
   // Min-heap of open holds by expiry; heap_position lets a capture remove its hold in O(log n).
-  private readonly heap_slot: Int32Array;
-  private readonly heap_position: Int32Array;
+  private heap_slot: Int32Array;
+  private heap_position: Int32Array;
   private heap_size = 0;
   // Closed holds in closing order, reclaimed once older than the retention time.
-  private readonly closed_fifo: Int32Array;
+  private closed_fifo: Int32Array;
   private closed_head = 0;
   private closed_count = 0;
 
@@ -59,6 +76,48 @@ export class HoldTable {
 
   is_full(): boolean {
     return this.free_count === 0;
+  }
+
+  /** Its contents, to move to another thread: this table must not be used again. */
+  move_out(): HoldTableState {
+    return {
+      index: this.index.move_out(),
+      columns: {
+        id_hi: this.id_hi, id_lo: this.id_lo, partner: this.partner,
+        account_slot: this.account_slot, amount_minor: this.amount_minor,
+        expires_at_ms: this.expires_at_ms, closed_at_ms: this.closed_at_ms, state: this.state,
+        free_slots: this.free_slots, heap_slot: this.heap_slot,
+        heap_position: this.heap_position, closed_fifo: this.closed_fifo,
+      },
+      used_count: this.used_count, free_count: this.free_count, heap_size: this.heap_size,
+      closed_head: this.closed_head, closed_count: this.closed_count,
+    };
+  }
+
+  /** Takes the contents of a table of the same capacity (move_out). */
+  move_in(moved: HoldTableState): void {
+    const c = moved.columns;
+    for (const column of Object.values(c)) {
+      assert(column.length === this.capacity, "moved hold columns of the same capacity");
+    }
+    this.index.move_in(moved.index);
+    this.id_hi = c.id_hi;
+    this.id_lo = c.id_lo;
+    this.partner = c.partner;
+    this.account_slot = c.account_slot;
+    this.amount_minor = c.amount_minor;
+    this.expires_at_ms = c.expires_at_ms;
+    this.closed_at_ms = c.closed_at_ms;
+    this.state = c.state;
+    this.free_slots = c.free_slots;
+    this.heap_slot = c.heap_slot;
+    this.heap_position = c.heap_position;
+    this.closed_fifo = c.closed_fifo;
+    this.used_count = moved.used_count;
+    this.free_count = moved.free_count;
+    this.heap_size = moved.heap_size;
+    this.closed_head = moved.closed_head;
+    this.closed_count = moved.closed_count;
   }
 
   open(partner: number, id_hi: number, id_lo: number, account_slot: number, amount: number,

@@ -23,12 +23,18 @@ export function hash_u96(partner: number, hi: number, lo: number): number {
   return h >>> 0;
 }
 
+/** An index's contents as move_out hands them over (plain data and typed arrays). */
+export interface IdIndexState {
+  table: Uint32Array;
+  entry_count: number;
+}
+
 export class IdIndex {
   readonly position_count: number;
   readonly entries_max: number;
   entry_count = 0;
   private readonly mask: number;
-  private readonly table: Uint32Array;
+  private table: Uint32Array; // replaced only by move_in
 
   /** entries_max ids; positions are twice that, rounded up to a power of two (load <= 0.5). */
   constructor(entries_max: number) {
@@ -39,6 +45,20 @@ export class IdIndex {
     this.entries_max = entries_max;
     this.mask = position_count - 1;
     this.table = new Uint32Array(position_count * POSITION_U32S);
+  }
+
+  /**
+   * Its contents, to move to another thread (their buffers transferred): this index must not be
+   * used again. An index of the same entries_max takes them with move_in.
+   */
+  move_out(): IdIndexState {
+    return { table: this.table, entry_count: this.entry_count };
+  }
+
+  move_in(state: IdIndexState): void {
+    assert(state.table.length === this.table.length, "a moved index of the same size");
+    this.table = state.table;
+    this.entry_count = state.entry_count;
   }
 
   /** The value stored for the partner's id, or -1. */

@@ -13,7 +13,7 @@
 
 import { assert } from "../common/assert.ts";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
-import { IdIndex } from "./id_index.ts";
+import { IdIndex, type IdIndexState } from "./id_index.ts";
 
 const HI_TIME_FACTOR = 2 ** (32 - ORDER_ID_TIME_SHIFT_BITS);
 /** Buckets in the ring; the window and the future skew span all but the margin. */
@@ -26,6 +26,21 @@ export function order_id_time_ms(id_hi: number, id_lo: number): number {
   return id_hi * HI_TIME_FACTOR + (id_lo >>> ORDER_ID_TIME_SHIFT_BITS);
 }
 
+/** A window's contents as move_out hands them over. */
+export interface IdempotencyWindowState {
+  indexes: IdIndexState[];
+  bucket_number: Float64Array;
+  bucket_size: Int32Array;
+  oldest_live_number: number;
+  count: number;
+  columns: {
+    id_hi: Uint32Array; id_lo: Uint32Array; digest: Uint32Array; partner: Uint32Array;
+    status: Uint8Array; sequence: Float64Array; balance_minor: Float64Array;
+    available_minor: Float64Array;
+  };
+}
+
+// The typed arrays are replaced only by move_in.
 export class IdempotencyWindow {
   readonly capacity: number;
   readonly window_ms: number;
@@ -39,21 +54,21 @@ export class IdempotencyWindow {
   private readonly bucket_mask = IDEMPOTENCY_BUCKETS - 1;
   private readonly indexes: IdIndex[] = [];
   /** Which time bucket (time_ms / bucket_ms) each ring position holds, or EMPTY_BUCKET. */
-  private readonly bucket_number = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
-  private readonly bucket_size = new Int32Array(IDEMPOTENCY_BUCKETS);
+  private bucket_number: Float64Array = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
+  private bucket_size: Int32Array = new Int32Array(IDEMPOTENCY_BUCKETS);
   /** Every bucket number below this is empty. */
   private oldest_live_number = 0;
   count = 0;
   // Entry columns: bucket b owns [b * bucket_capacity, (b + 1) * bucket_capacity).
-  readonly id_hi: Uint32Array;
-  readonly id_lo: Uint32Array;
-  readonly digest: Uint32Array;
+  id_hi: Uint32Array;
+  id_lo: Uint32Array;
+  digest: Uint32Array;
   /** The partner that sent the order: part of the key (order ids are each partner's own). */
-  readonly partner: Uint32Array;
-  readonly status: Uint8Array;
-  readonly sequence: Float64Array;
-  readonly balance_minor: Float64Array;
-  readonly available_minor: Float64Array;
+  partner: Uint32Array;
+  status: Uint8Array;
+  sequence: Float64Array;
+  balance_minor: Float64Array;
+  available_minor: Float64Array;
 
   /** capacity: ids over the whole ring (a power of two, at least one per bucket). */
   constructor(capacity: number, window_ms: number) {
@@ -80,6 +95,44 @@ export class IdempotencyWindow {
     this.sequence = new Float64Array(capacity);
     this.balance_minor = new Float64Array(capacity);
     this.available_minor = new Float64Array(capacity);
+  }
+
+  /** Its contents, to move to another thread: this window must not be used again. */
+  move_out(): IdempotencyWindowState {
+    return {
+      indexes: this.indexes.map((index) => index.move_out()),
+      bucket_number: this.bucket_number, bucket_size: this.bucket_size,
+      oldest_live_number: this.oldest_live_number, count: this.count,
+      columns: {
+        id_hi: this.id_hi, id_lo: this.id_lo, digest: this.digest, partner: this.partner,
+        status: this.status, sequence: this.sequence, balance_minor: this.balance_minor,
+        available_minor: this.available_minor,
+      },
+    };
+  }
+
+  /** Takes the contents of a window of the same capacity and window_ms (move_out). */
+  move_in(moved: IdempotencyWindowState): void {
+    const c = moved.columns;
+    for (const column of Object.values(c)) {
+      assert(column.length === this.capacity, "moved window columns of the same capacity");
+    }
+    assert(moved.indexes.length === IDEMPOTENCY_BUCKETS &&
+      moved.bucket_number.length === IDEMPOTENCY_BUCKETS &&
+      moved.bucket_size.length === IDEMPOTENCY_BUCKETS, "a moved window of as many buckets");
+    moved.indexes.forEach((index, b) => this.indexes[b]!.move_in(index));
+    this.bucket_number = moved.bucket_number;
+    this.bucket_size = moved.bucket_size;
+    this.oldest_live_number = moved.oldest_live_number;
+    this.count = moved.count;
+    this.id_hi = c.id_hi;
+    this.id_lo = c.id_lo;
+    this.digest = c.digest;
+    this.partner = c.partner;
+    this.status = c.status;
+    this.sequence = c.sequence;
+    this.balance_minor = c.balance_minor;
+    this.available_minor = c.available_minor;
   }
 
   /** The time bucket of an id: floor(creation time / bucket_ms), from its bits. */

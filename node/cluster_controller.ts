@@ -97,7 +97,7 @@ export class ClusterController {
   takeovers = 0;
   /** Per group being promoted: when each step ended (performance.now()), for the leads log line. */
   private readonly promotion_ms = new Map<number, { started: number; decided: number;
-    copied: number }>();
+    promoted: number }>();
 
   private constructor(readonly cluster: ClusterConfig, private readonly parts: ClusterNodeParts,
     readonly membership: Membership, private readonly disk_id: string) {
@@ -155,11 +155,11 @@ export class ClusterController {
     void this.refresh_map(); // the map this node serves names it at once
     const ms = this.promotion_ms.get(group);
     this.promotion_ms.delete(group);
-    // Where a failover's time goes: fence and control plane, the state's copy, its adoption.
+    // Where a failover's time goes: fence and control plane, the promotion, the adoption.
     const took = ms === undefined ? "" : ` (fenced and granted in ` +
-      `${Math.round(ms.decided - ms.started)} ms, state copied in ` +
-      `${Math.round(ms.copied - ms.decided)} ms, adopted in ` +
-      `${Math.round(performance.now() - ms.copied)} ms)`;
+      `${Math.round(ms.decided - ms.started)} ms, promoted in ` +
+      `${Math.round(ms.promoted - ms.decided)} ms, adopted in ` +
+      `${Math.round(performance.now() - ms.promoted)} ms)`;
     console.log(`[cluster] ${this.cluster.node_id} leads group ${group} at epoch ` +
       `${this.epoch_of(group)}${took}`);
     this.parts.on_led(group);
@@ -349,10 +349,10 @@ export class ClusterController {
       }
       case "promoted": {
         const ms = this.promotion_ms.get(message.group);
-        if (ms !== undefined) ms.copied = performance.now();
+        if (ms !== undefined) ms.promoted = performance.now();
         this.steps[message.group] = "adopting";
         return this.parts.adopt({ kind: "adopt", group: message.group, epoch: message.epoch,
-          buffer: message.buffer, size_bytes: message.size_bytes });
+          state: message.state });
       }
       case "drained":
       case "followed":
@@ -453,7 +453,7 @@ export class ClusterController {
       return;
     }
     const decided_ms = performance.now();
-    this.promotion_ms.set(group, { started: started_ms, decided: decided_ms, copied: decided_ms });
+    this.promotion_ms.set(group, { started: started_ms, decided: decided_ms, promoted: decided_ms });
     this.promote(group, epoch);
   }
 

@@ -4,8 +4,7 @@
 
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { NodeFileLayer } from "../journal/file_layer.ts";
-import { restore_snapshot } from "../engine/snapshot.ts";
-import { snapshot_buffer_bytes } from "../common/snapshot_buffer.ts";
+import { move_in_engine, type GroupEngineState } from "../engine/engine_move.ts";
 import { Ring, type RingShape } from "../common/ring.ts";
 import { EngineClock, system_clock } from "../engine/engine_clock.ts";
 import { EngineLoop } from "../engine/engine_loop.ts";
@@ -38,13 +37,12 @@ export interface EngineWorkerInit {
   adoptions: MessagePort | null;
 }
 
-/** A group this worker leads from now on: its state as a snapshot, at the lease's epoch. */
+/** A group this worker leads from now on: the standby's engine moved whole, at the lease's epoch. */
 export interface GroupAdoption {
   kind: "adopt";
   group: number;
   epoch: number;
-  buffer: SharedArrayBuffer;
-  size_bytes: number;
+  state: GroupEngineState;
 }
 
 export type EngineWorkerMessage =
@@ -111,7 +109,7 @@ function adopt_arrived(init: EngineWorkerInit, loop: EngineLoop): void {
     }
     const adoption = message;
     const engine = new GroupEngine(adoption.group, adoption.epoch, init.limits);
-    restore_snapshot(engine, snapshot_buffer_bytes(adoption.buffer, adoption.size_bytes));
+    move_in_engine(engine, adoption.state);
     engine.epoch = adoption.epoch; // the lease's: entries from here on carry it
     loop.adopt(engine);
     post({ type: "adopted", group: adoption.group, last_sequence: engine.last_sequence });

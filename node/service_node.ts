@@ -10,6 +10,7 @@ import type { GroupRecovery } from "./recovery.ts";
 import { group_dir } from "../journal/segment_names.ts";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { ClusterConfig } from "../cluster/membership/cluster_config.ts";
+import { transfer_list } from "../engine/engine_move.ts";
 import { ClusterController } from "./cluster_controller.ts";
 import { cluster_metrics_text } from "./cluster_metrics.ts";
 import { ClusterPublisher } from "./cluster_publisher.ts";
@@ -197,7 +198,7 @@ export class ServiceNode {
 
   private adopt(adoption: GroupAdoption): void {
     const handle = this.engines[this.partitioning.worker_of_group(adoption.group)]!;
-    handle.adoptions!.postMessage(adoption);
+    handle.adoptions!.postMessage(adoption, transfer_list(adoption.state)); // moved, not copied
     handle.inbound.wake_consumer(); // the engine loop reads its port once per cycle
   }
 

@@ -1,18 +1,17 @@
 // The journal worker's state on a cluster node. Every group starts as a hot standby (recovered
 // from this node's disk, its links served by the replication listener); a group this node comes
-// to lead is promoted: its engine state goes to an engine worker as a snapshot copy (no replay),
+// to lead is promoted: its engine goes to an engine worker whole (engine/engine_move.ts: its
+// buffers transferred, no copy, no replay),
 // its journal writer to the journal loop, and a replicator streams each append to its standbys.
 // What the main thread hears as durable is what is committed: durable here and acknowledged by
 // every standby counted in sync (commit_tracker.ts).
 
 import { assert } from "../../common/assert.ts";
 import { Ring } from "../../common/ring.ts";
-import {
-  allocate_snapshot_buffer, snapshot_buffer_bytes, snapshot_buffer_release,
-} from "../../common/snapshot_buffer.ts";
+import { snapshot_buffer_bytes, snapshot_buffer_release } from "../../common/snapshot_buffer.ts";
 import { WorkerControl } from "../../common/worker_control.ts";
 import { GroupEngine } from "../../engine/group_engine.ts";
-import { snapshot_size_bytes, write_snapshot_into } from "../../engine/snapshot.ts";
+import { move_out_engine, transfer_list } from "../../engine/engine_move.ts";
 import { NodeFileLayer } from "../../journal/file_layer.ts";
 import { JournalLoop } from "../../journal/journal_loop.ts";
 import type { JournalWriter } from "../../journal/journal_writer.ts";
@@ -50,7 +49,7 @@ export class ClusterJournal {
   private timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(private readonly init: ClusterJournalInit, holders: HolderDirectory,
-    private readonly post: (message: ClusterJournalMessage) => void) {
+    private readonly post: (message: ClusterJournalMessage, transfer?: ArrayBuffer[]) => void) {
     for (let group = 0; group < init.groups; group++) {
       const standby = StandbyGroup.open({
         files: this.files, dir: group_dir(init.data_dir, group),
@@ -125,9 +124,7 @@ export class ClusterJournal {
     assert(standby !== undefined && !this.trackers.has(group), "promote: a standby group");
     this.fence(group);
     const { engine, writer } = standby.promote();
-    const size_bytes = snapshot_size_bytes(engine);
-    const buffer = allocate_snapshot_buffer(size_bytes);
-    write_snapshot_into(engine, snapshot_buffer_bytes(buffer, size_bytes));
+    const state = move_out_engine(engine); // the standby's engine is not used again
     const dir = group_dir(this.init.data_dir, group);
     this.snapshot_dirs.set(group, { dir, sequence: standby.snapshot_sequence });
     this.loop.add_group(group, writer);
@@ -138,8 +135,8 @@ export class ClusterJournal {
     });
     this.trackers.set(group, new CommitTracker(replicator, writer.synced_sequence, counted));
     replicator.start();
-    this.post({ type: "promoted", group, epoch, durable_sequence: writer.synced_sequence,
-      buffer, size_bytes });
+    this.post({ type: "promoted", group, epoch, durable_sequence: writer.synced_sequence, state },
+      transfer_list(state));
   }
 
   /**

@@ -4,6 +4,7 @@
 // committed: durable here and on every standby counted in sync).
 
 import type { RingShape } from "../../common/ring.ts";
+import type { GroupEngineState } from "../../engine/engine_move.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import type { GroupHolder } from "../replication/holder.ts";
 import type { StandbyAddress } from "../replication/standby_sender.ts";
@@ -80,9 +81,9 @@ export type ClusterJournalMessage =
   /** Per standby group: how long ago its primary was last heard on the replication link. */
   | { type: "heard"; groups: [number, number][] }
   | { type: "fenced"; group: number; durable_sequence: number }
-  /** The group's state (a snapshot buffer) for the engine worker that will lead it. */
+  /** The group's engine, moved whole (its buffers transferred), for the worker that will lead it. */
   | { type: "promoted"; group: number; epoch: number; durable_sequence: number;
-      buffer: SharedArrayBuffer; size_bytes: number }
+      state: GroupEngineState }
   /** Replication figures per led group and standby, for /metrics. */
   | { type: "replication"; standbys: { group: number; node: number; lag_entries: number;
       counted: boolean; state: string }[] }

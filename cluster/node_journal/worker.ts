@@ -10,8 +10,8 @@ import type { ClusterJournalMessage, ClusterJournalRequest } from "./messages.ts
 
 declare const self: Worker;
 
-function post(message: ClusterJournalMessage): void {
-  self.postMessage(message);
+function post(message: ClusterJournalMessage, transfer: ArrayBuffer[] = []): void {
+  self.postMessage(message, transfer);
 }
 
 let journal: ClusterJournal | null = null;
