@@ -205,9 +205,11 @@ export class ClusterController {
     const last_sequence = await this.parts.release(group);
     const drained = await this.journal_step(group, { type: "drain", group, last_sequence,
       target: node_number(target) }, HANDOVER_DRAIN_MS_MAX);
-    const handed = drained
-      ? await this.membership.hand_over(group, target, member.disk, last_sequence + 1, leave)
-      : { kind: "not_drained" as const };
+    // Deposed meanwhile (a takeover while it drained): nothing to hand over; it follows below.
+    const still_held = this.membership.role(group).kind === "primary";
+    const handed = !drained ? { kind: "not_drained" as const }
+      : !still_held ? { kind: "deposed_meanwhile" as const }
+      : await this.membership.hand_over(group, target, member.disk, last_sequence + 1, leave);
     await this.journal_step(group, { type: "to_standby", group });
     this.steps[group] = "following";
     if (handed.kind !== "handed_over") {
@@ -285,6 +287,14 @@ export class ClusterController {
   }
 
   private deposed(group: number, epoch: number, holder: string): void {
+    if (this.steps[group] === "handing_over") {
+      // A renewal sent before this node's own handover wrote the new epoch lands after it. The
+      // group is neither led nor hosted here any more (refused since the handover began, released
+      // by the engine); hand_over() goes on to follow it, whoever holds it.
+      console.log(`[cluster] ${this.cluster.node_id}: group ${group} is ${holder}'s at epoch ` +
+        `${epoch}, as the handover meant`);
+      return;
+    }
     if (this.leads[group] === 0 && NEVER_LED_STEPS.has(this.steps[group]!)) {
       // Not led by this process at the lost epoch (a restart's own new epoch, or a takeover,
       // refused by a newer one): nothing was answered at it, the engine never hosted the group,

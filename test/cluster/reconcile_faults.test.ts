@@ -115,7 +115,7 @@ describe("reconcile after each fault", () => {
     await cluster.until("batches of group 1 in flight", () => (load.in_flight.get(1) ?? 0) >= 2);
     const moved_at_ms = performance.now();
     const moved = await cluster.run_cli(["move", "--group", "1", "--to", target]);
-    expect(moved.code).toBe(0);
+    expect(moved.code, `${moved.out}${moved.err}\n${cluster.outputs()}`).toBe(0);
     expect(JSON.parse(moved.out)).toMatchObject({ kind: "handed_over", group: 1, target });
     await cluster.until("a batch in flight at the move answered after it",
       () => load.fault_hit_in_flight(1, moved_at_ms, moved_at_ms));
