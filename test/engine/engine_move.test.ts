@@ -12,7 +12,7 @@ import { capture_snapshot, restore_snapshot } from "../../engine/snapshot.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import { check_invariants, EngineDriver, expect_same_state } from "../durability/group_state.ts";
 import { orders_of, Workload } from "../durability/workload.ts";
-import { equal_bytes } from "../journal/entries.ts";
+import { concat, equal_bytes } from "../journal/entries.ts";
 import { T0_MS } from "./harness.ts";
 
 const GROUP = 2;
@@ -48,16 +48,6 @@ function run(drivers: EngineDriver[], workload: Workload, prng: Prng, clock: { n
         .toBe(ticks[0] === null ? null : true);
     }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 describe("an engine moved to another thread", () => {

@@ -9,6 +9,7 @@ import {
   EngineHarness, engine_state as state_of, replay_entries as replay_all, small_limits,
   type TestOrder,
 } from "./harness.ts";
+import { concat } from "../journal/entries.ts";
 
 function workload(h: EngineHarness): TestOrder[][] {
   h.open(1n, { overdraft: 50n });
@@ -50,13 +51,3 @@ test("a snapshot plus the journal after it rebuilds the same state", () => {
   replay_all(h.journal_bytes, restored, snapshot_sequence);
   expect(state_of(restored)).toEqual(state_of(h.engine));
 });
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
