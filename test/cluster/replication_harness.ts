@@ -294,3 +294,53 @@ export function free_port(): number {
   listener.stop(true);
   return port;
 }
+
+/**
+ * Two standbys that start behind a primary of `seed`: "prefix" follows it through its first
+ * commits and is acked, then dies (prefix_dies) while the primary goes on; "empty" has an empty
+ * disk and listens only when restart() serves both again.
+ */
+export class StandbysBehind {
+  readonly holders = holders_of(PRIMARY_NODE, 1);
+  readonly prefix_files = new PowerLossFileLayer();
+  readonly empty_files = new PowerLossFileLayer();
+  readonly node: PrimaryNode;
+  private readonly prefix = open_standby(this.prefix_files);
+  private readonly prefix_server = serve(STANDBY_NODE, this.prefix, this.holders);
+  private readonly empty_port = free_port();
+  prefix_sequence = 0;
+
+  private constructor(seed: number) {
+    this.node = primary({ node: PRIMARY_NODE, epoch: 1, seed, send_buffer_bytes: 1_100_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: this.prefix_server.port },
+        { node: OTHER_NODE, host: "127.0.0.1", port: this.empty_port }] });
+  }
+
+  /** The primary has run 10 commits, all acked by the prefix standby (still alive). */
+  static async start(seed: number): Promise<StandbysBehind> {
+    const behind = new StandbysBehind(seed);
+    behind.node.replicator.start();
+    behind.node.run(10);
+    const prefix_sender = behind.node.replicator.senders[0]!;
+    await wait_until(() => prefix_sender.acked_sequence === behind.node.last_sequence,
+      "the prefix");
+    return behind;
+  }
+
+  /** The prefix standby dies, at the sequence it holds (prefix_sequence). */
+  prefix_dies(): void {
+    this.prefix_sequence = this.prefix.durable_sequence;
+    this.prefix_server.stop();
+    this.prefix.close();
+  }
+
+  /** The prefix standby restarted from its disk, and the empty one, both served again. */
+  restart(): { restarted: StandbyGroup; empty: StandbyGroup } {
+    const restarted = open_standby(this.prefix_files);
+    expect(restarted.last_sequence).toBe(this.prefix_sequence);
+    serve(STANDBY_NODE, restarted, this.holders, this.prefix_server.port);
+    const empty = open_standby(this.empty_files);
+    serve(OTHER_NODE, empty, this.holders, this.empty_port);
+    return { restarted, empty };
+  }
+}

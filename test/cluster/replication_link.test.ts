@@ -7,8 +7,8 @@ import { Prng } from "../../common/prng.ts";
 import { ErrorCode } from "../../cluster/replication/frame_layout.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
 import {
-  acked, DIR, expect_replica, free_port, holders_of, open_standby, OTHER_NODE, primary,
-  PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE, wait_until,
+  acked, DIR, expect_replica, holders_of, open_standby, primary, PRIMARY_NODE, run_cleanups, serve,
+  STANDBY_NODE, wait_until, StandbysBehind,
 } from "./replication_harness.ts";
 
 afterEach(run_cleanups);
@@ -85,32 +85,17 @@ describe("replication: catch-up and reconnection", () => {
   test("standbys that start behind (an empty disk; a restarted one with a prefix) are sent what " +
     "they lack from the journal, across segments, through a send buffer smaller than the lag",
   async () => {
-    const holders = holders_of(PRIMARY_NODE, 1);
-    const empty_files = new PowerLossFileLayer();
-    const prefix_files = new PowerLossFileLayer();
-    const prefix = open_standby(prefix_files);
-    const prefix_server = serve(STANDBY_NODE, prefix, holders);
-    const empty_port = free_port();
-    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 21, send_buffer_bytes: 1_100_000,
-      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: prefix_server.port },
-        { node: OTHER_NODE, host: "127.0.0.1", port: empty_port }] });
-    node.replicator.start();
-    node.run(10);
+    const behind = await StandbysBehind.start(21);
+    const { node, prefix_files, empty_files } = behind;
     const prefix_sender = node.replicator.senders[0]!;
-    await wait_until(() => prefix_sender.acked_sequence === node.last_sequence, "the prefix");
     // The standby named its disk in catch_up: the primary records it in sync with that disk.
     expect(prefix_sender.standby_disk).toBe(`disk-of-${STANDBY_NODE}`);
-    const prefix_sequence = prefix.durable_sequence;
-    prefix_server.stop(); // the standby dies
-    prefix.close();
+    behind.prefix_dies();
+    const prefix_sequence = behind.prefix_sequence;
     node.run(150, true); // several 1 MiB segments while no standby listens
     expect(node.files.list(DIR).filter((name) => name.startsWith("segment-0")).length)
       .toBeGreaterThan(2);
-    const restarted = open_standby(prefix_files); // from its disk
-    expect(restarted.last_sequence).toBe(prefix_sequence);
-    serve(STANDBY_NODE, restarted, holders, prefix_server.port);
-    const empty = open_standby(empty_files);
-    serve(OTHER_NODE, empty, holders, empty_port);
+    const { restarted, empty } = behind.restart(); // the prefix from its disk
     await acked(node);
     expect(prefix_sequence).toBeGreaterThan(0);
     expect(prefix_sequence).toBeLessThan(node.last_sequence);

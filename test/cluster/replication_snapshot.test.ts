@@ -19,9 +19,9 @@ import {
 import { peek_newest_snapshot_file } from "../../journal/snapshot_file.ts";
 import { describe_state } from "../durability/group_state.ts";
 import {
-  acked, DIR, expect_snapshot_replica, free_port, GROUP, holders_of, journal_lines, KEY,
-  open_standby, OTHER_NODE, primary, PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE,
-  wait_until, type PrimaryNode,
+  acked, DIR, expect_snapshot_replica, GROUP, holders_of, journal_lines, KEY, open_standby,
+  primary, PRIMARY_NODE, run_cleanups, serve, STANDBY_NODE, wait_until, type PrimaryNode,
+  StandbysBehind,
 } from "./replication_harness.ts";
 import { frame_bytes, RawPrimary } from "./replication_peer.ts";
 
@@ -48,30 +48,15 @@ describe("replication: snapshot catch-up", () => {
   test("standbys the journal no longer reaches (an empty disk; a restarted one with an old " +
     "prefix) get the newest snapshot in chunks, then the journal after it, then live entries",
   async () => {
-    const holders = holders_of(PRIMARY_NODE, 1);
-    const empty_files = new PowerLossFileLayer();
-    const prefix_files = new PowerLossFileLayer();
-    const prefix = open_standby(prefix_files);
-    const prefix_server = serve(STANDBY_NODE, prefix, holders);
-    const empty_port = free_port();
-    const node = primary({ node: PRIMARY_NODE, epoch: 1, seed: 51, send_buffer_bytes: 1_100_000,
-      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: prefix_server.port },
-        { node: OTHER_NODE, host: "127.0.0.1", port: empty_port }] });
-    node.replicator.start();
-    node.run(10);
+    const behind = await StandbysBehind.start(51);
+    const { node, prefix_files, empty_files } = behind;
     const [prefix_sender, empty_sender] = node.replicator.senders;
-    await wait_until(() => prefix_sender!.acked_sequence === node.last_sequence, "the prefix");
-    const prefix_sequence = prefix.durable_sequence;
-    prefix_server.stop(); // the standby dies
-    prefix.close();
+    behind.prefix_dies();
+    const prefix_sequence = behind.prefix_sequence;
     outrun_journal(node, prefix_sequence);
     const snapshot = peek_newest_snapshot_file(node.files, DIR)!;
     expect(snapshot.file_bytes.length).toBeGreaterThan(REPLICATION_SNAPSHOT_CHUNK_BYTES_MAX);
-    const restarted = open_standby(prefix_files);
-    expect(restarted.last_sequence).toBe(prefix_sequence);
-    serve(STANDBY_NODE, restarted, holders, prefix_server.port);
-    const empty = open_standby(empty_files);
-    serve(OTHER_NODE, empty, holders, empty_port);
+    const { restarted, empty } = behind.restart();
     await acked(node);
     expect(prefix_sequence).toBeGreaterThan(0);
     for (const sender of [prefix_sender!, empty_sender!]) {
