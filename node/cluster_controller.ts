@@ -81,8 +81,8 @@ export class ClusterController {
   journal_worker!: Worker;
   private readonly steps: GroupStep[];
   private readonly durable_end: number[];
-  private readonly heard_ms_ago: number[];
-  private heard_at_ms = performance.now();
+  /** Per group followed here: when (performance.now()) its primary was last heard, or followed from. */
+  private readonly primary_heard_at_ms: number[];
   private map: PlaneRoutingMap | null = null;
   private readonly recording = new Set<string>();
   private readonly fenced_waits = new Map<number, (durable: number) => void>();
@@ -106,7 +106,7 @@ export class ClusterController {
     this.leads = new Uint8Array(groups);
     this.steps = new Array<GroupStep>(groups).fill("following");
     this.durable_end = new Array<number>(groups).fill(0);
-    this.heard_ms_ago = new Array<number>(groups).fill(0);
+    this.primary_heard_at_ms = new Array<number>(groups).fill(performance.now());
     this.reads = new ReadBarriers(groups, (group, read_id) =>
       this.post({ type: "read_barrier", group, read_id }));
   }
@@ -348,10 +348,11 @@ export class ClusterController {
       case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
       case "standby_report": return void this.record_standby(message.group, message.node,
         message.state, message.disk);
-      case "heard":
-        this.heard_at_ms = performance.now();
-        for (const [group, ms] of message.groups) this.heard_ms_ago[group] = ms;
+      case "heard": {
+        const now_ms = performance.now();
+        for (const [group, ms] of message.groups) this.primary_heard_at_ms[group] = now_ms - ms;
         return;
+      }
       case "fenced": {
         const wait = this.fenced_waits.get(message.group);
         this.fenced_waits.delete(message.group);
@@ -364,9 +365,14 @@ export class ClusterController {
         return this.parts.adopt({ kind: "adopt", group: message.group, epoch: message.epoch,
           state: message.state });
       }
-      case "drained":
       case "followed":
+        // Silence is counted from the handover: the new primary has a full lease to stream.
+        this.primary_heard_at_ms[message.group] = performance.now();
         return this.handovers.get(message.group)?.(message);
+      case "drained":
+        return this.handovers.get(message.group)?.(message);
+      case "primary_link_closed":
+        return void this.primary_link_closed(message.group);
       case "replication":
         this.replication = message.standbys;
         return;
@@ -432,12 +438,20 @@ export class ClusterController {
     }
   }
 
+  // A handover to this node is learned now (the old primary stops streaming once the control
+  // plane granted the lease), not at the next tick: the new primary leads within milliseconds.
+  private async primary_link_closed(group: number): Promise<void> {
+    if (this.timer === null || this.steps[group] !== "following") return;
+    await this.membership.read_now();
+    if (this.timer !== null && this.steps[group] === "following") await this.control(group);
+  }
+
   // One group's next step, if its role calls for one.
   private async control(group: number): Promise<void> {
     const role = this.membership.role(group);
     if (role.kind === "primary") return this.lead(group, false);
     if (role.kind !== "standby") return;
-    const silent_ms = this.heard_ms_ago[group]! + (performance.now() - this.heard_at_ms);
+    const silent_ms = performance.now() - this.primary_heard_at_ms[group]!;
     if (silent_ms < this.cluster.lease_ms) return;
     this.steps[group] = "deciding";
     const check = await this.membership.may_take_over(group, silent_ms);

@@ -61,7 +61,8 @@ export class ClusterJournal {
     }
     this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
       host: init.listen_host,
-      port: init.listen_port, groups: this.standby_groups, holders });
+      port: init.listen_port, groups: this.standby_groups, holders,
+      on_active_closed: (group) => post({ type: "primary_link_closed", group }) });
     // With a publisher, a led group's segments are deleted only behind what Kafka holds (none
     // before its publisher learned that: node/cluster_publisher.ts), as on a single node.
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
@@ -209,6 +210,7 @@ export class ClusterJournal {
     });
     this.standby_groups.set(group, standby);
     this.all_standby_groups.set(group, standby);
+    this.server.follows_from_now(group);
     this.post({ type: "followed", group });
   }
 

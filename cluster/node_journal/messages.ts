@@ -89,6 +89,8 @@ export type ClusterJournalMessage =
       counted: boolean; state: string }[] }
   | { type: "drained"; group: number; last_sequence: number }
   | { type: "followed"; group: number }
+  /** The streaming link of a standby group closed: its primary handed it over, left or died. */
+  | { type: "primary_link_closed"; group: number }
   /** Every counted standby confirmed the group's read barriers up to read_id. */
   | { type: "read_confirmed"; group: number; read_id: number }
   | { type: "stopped" };

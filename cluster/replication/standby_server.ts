@@ -28,6 +28,8 @@ export interface StandbyServerOptions {
   links_max?: number;
   /** Default REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT. */
   handshake_timeout_ms?: number;
+  /** A group's streaming link closed (the node then asks the control plane who leads it now). */
+  on_active_closed?: (group: number) => void;
 }
 
 interface LinkData {
@@ -88,6 +90,14 @@ export class StandbyServer implements StandbyHost {
   }
 
   /**
+   * This node follows `group` from now (it handed the group over): its silence is counted from
+   * here, so the new primary has a full lease to start streaming before a takeover is considered.
+   */
+  follows_from_now(group: number): void {
+    this.heard_at_ms.set(group, performance.now());
+  }
+
+  /**
    * How long ago the primary of `group` was last heard on a streaming link (since this listener
    * started when never): a standby takes over only after a full lease of silence.
    */
@@ -118,6 +128,7 @@ export class StandbyServer implements StandbyHost {
     this.links.delete(link);
     if (link.group !== null && this.active.get(link.group.group) === link) {
       this.active.delete(link.group.group);
+      this.options.on_active_closed?.(link.group.group);
     }
   }
 

@@ -119,7 +119,7 @@ describe("reconcile after each fault", () => {
     expect(JSON.parse(moved.out)).toMatchObject({ kind: "handed_over", group: 1, target });
     await cluster.until("a batch in flight at the move answered after it",
       () => load.fault_hit_in_flight(1, moved_at_ms, moved_at_ms));
-    expect(await cluster.leader_of(1)).toBe(target);
+    expect(await cluster.leader_of(1), cluster.outputs()).toBe(target);
     await reconciled_after("move");
   }, 120_000);
 });
