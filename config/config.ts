@@ -123,7 +123,7 @@ export function load_config(env: Env = process.env): Config {
     holds_per_group: integer(env, "HOLDS_PER_GROUP", 1 << 18, 1, 1 << 24),
     idempotency_window_ms: integer(env, "IDEMPOTENCY_WINDOW_MS", 10_000,
       IDEMPOTENCY_WINDOW_MS_MIN, IDEMPOTENCY_WINDOW_MS_MAX),
-    idempotency_entries_per_group: power_of_two(env, "IDEMPOTENCY_ENTRIES_PER_GROUP", 1 << 22,
+    idempotency_entries_per_group: power_of_two(env, "IDEMPOTENCY_ENTRIES_PER_GROUP", 1 << 24,
       1 << 8, 1 << 26),
     ring_slots: power_of_two(env, "RING_SLOTS", 4096, RING_SLOT_COUNT_MIN, RING_SLOT_COUNT_MAX),
     journal_segment_bytes: integer(env, "JOURNAL_SEGMENT_BYTES", JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT,

@@ -182,7 +182,7 @@ export class EngineLoop {
     rv.setUint8(out + S.RESULT_FOUND, 1);
     rv.setUint32(body, id_lo, true);
     rv.setUint32(body + 4, id_hi, true);
-    write_i64(rv, body + 8, w.sequence[entry]!);
+    write_i64(rv, body + 8, w.sequence(entry));
     write_i64(rv, body + 16, w.balance_minor[entry]!);
     write_i64(rv, body + 24, w.available_minor[entry]!);
     rv.setUint32(body + 32, w.status[entry]! as Status, true);

@@ -54,9 +54,6 @@ export function transfer_list(state: GroupEngineState): ArrayBuffer[] {
   add(state.accounts.index.table.buffer);
   add(state.holds.index.table.buffer);
   for (const column of Object.values(state.holds.columns)) add(column.buffer);
-  for (const index of state.window.indexes) add(index.table.buffer);
-  add(state.window.bucket_number.buffer);
-  add(state.window.bucket_size.buffer);
-  for (const column of Object.values(state.window.columns)) add(column.buffer);
+  for (const array of Object.values(state.window.arrays)) add(array.buffer);
   return [...buffers];
 }

@@ -23,7 +23,7 @@ import { GroupRules, type GroupLimits } from "./rules.ts";
 
 /**
  * Whether an order with this status is remembered in the idempotency window. Refusals of the id
- * itself (invalid, expired, conflicting) and busy (its bucket is full: resend with a new id) are
+ * itself (invalid, expired, conflicting) and busy (the window's budget is spent: resend later) are
  * not: every other outcome is, so a retry gets the same answer. Replay uses the same rule. The
  * switch is exhaustive, so a new Status fails the typecheck until someone decides.
  */
@@ -104,6 +104,8 @@ export class GroupEngine extends GroupRules {
   /** The idempotency bucket of each order's id (computed once, used to look up and to insert). */
   private readonly order_bucket = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_window_at = new Int32Array(BATCH_ORDERS_MAX);
+  /** The buckets of a chain's fresh ids, to check they all fit in the window at once. */
+  private readonly chain_buckets = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_status = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly order_account = new Int32Array(BATCH_ORDERS_MAX);
   private readonly order_counter = new Int32Array(BATCH_ORDERS_MAX);
@@ -268,13 +270,11 @@ export class GroupEngine extends GroupRules {
     let cross_partner = false;
     let not_chainable = false;
     let partner = -1;
-    let room = Infinity; // the least room of any bucket the chain's ids fall in
     for (let k = first; k < end; k++) {
       this.decode(k);
       const screen = this.screen_id(k);
       this.order_screen[k] = screen;
-      if (screen === SCREEN_FRESH) fresh_count++;
-      room = Math.min(room, this.window.room_for(this.o_id_hi, this.o_id_lo)); // chains: rare
+      if (screen === SCREEN_FRESH) this.chain_buckets[fresh_count++] = this.order_bucket[k]!;
       if (partner === -1) partner = this.o_partner;
       if (this.o_partner !== partner) cross_partner = true;
       if (!GroupRules.chainable(this.o_op)) not_chainable = true;
@@ -284,7 +284,7 @@ export class GroupEngine extends GroupRules {
     if (open) return Status.chain_open;
     if (not_chainable || this.has_duplicate_ids(first, end)) return Status.invalid;
     if (fresh_count !== end - first) return Status.linked_failed;
-    if (room < fresh_count) return Status.busy;
+    if (!this.window.fits(this.chain_buckets, fresh_count)) return Status.busy;
     return Status.ok;
   }
 
@@ -407,7 +407,7 @@ export class GroupEngine extends GroupRules {
     const results = this.results;
     const result_at = this.results_offset + k * RESULT_SIZE_BYTES;
     copy_words(this.input, this.order_offset(k), results, result_at, 2);
-    write_i64(results, result_at + 8, w.sequence[at]!);
+    write_i64(results, result_at + 8, w.sequence(at));
     write_i64(results, result_at + 16, w.balance_minor[at]!);
     write_i64(results, result_at + 24, w.available_minor[at]!);
     results.setUint8(result_at + 32, w.status[at]!);

@@ -3,41 +3,75 @@
 // Entries are keyed by (partner, order id): order ids are each partner's own.
 // An id older than engine time - W is refused as expired, so forgetting it is safe.
 //
-// Ids are kept in buckets by the creation time they carry (bucket_ms wide, a power of two so the
-// bucket number is read off the id's bits; a ring of IDEMPOTENCY_BUCKETS): an id is looked up and
-// inserted only in its own bucket's small hash index,
-// and a whole bucket is dropped at once when its newest possible id leaves the window. Fresh ids all
-// land in the current bucket, whose index stays cache-resident; nothing is ever removed one by one.
-// When an id's bucket is full, new orders for it are refused (busy): the window's promise is never
-// broken to make room.
+// Memory is one budget for the whole window (capacity ids), never a quota per time slice: a hot
+// partner's burst takes whatever the budget has left, and busy means the budget is spent.
+// - Ids are grouped by the creation time they carry into time buckets (bucket_ms wide, a power of
+//   two so the bucket number is read off the id's bits; a ring of IDEMPOTENCY_BUCKETS). A whole
+//   bucket is forgotten at once when its newest possible id leaves the window.
+// - A bucket's entries live in pages of page_entries taken from one shared pool as it fills, and
+//   go back to the pool when it is forgotten. Only a bucket's last page is ever partly used.
+// - One open-addressing index over every live entry (linear probing, load <= 0.8 when full). Each
+//   slot holds the entry number and the key's full 32-bit hash: a lookup reads an entry's key
+//   only when the hash matches, and removing a forgotten id (backward shift) reads slots only.
+//
+// Per remembered id (WINDOW_BYTES_PER_ID): the key (partner, the id's low word; its high word
+// follows from the page's bucket when buckets are at most 2^10 ms wide, else it is kept too),
+// the payload digest, status, sequence (an offset from its page's first; kept whole for wide
+// buckets), the balance and
+// available figures (8 bytes each: the result a retry gets), and 1.25 index slots of 8 bytes.
 
 import { assert } from "../common/assert.ts";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
-import { IdIndex, type IdIndexState } from "./id_index.ts";
+import { hash_u96 } from "./id_index.ts";
 
 const HI_TIME_FACTOR = 2 ** (32 - ORDER_ID_TIME_SHIFT_BITS);
 /** Buckets in the ring; the window and the future skew span all but the margin. */
 export const IDEMPOTENCY_BUCKETS = 256;
 const BUCKET_MARGIN = 4;
 const EMPTY_BUCKET = -1;
+const NO_PAGE = -1;
+/** A page is capacity / PAGES_PER_WINDOW_MIN ids or fewer, at most PAGE_ENTRIES_MAX: a live
+ * bucket leaves less than a page unused, so at most IDEMPOTENCY_BUCKETS / PAGES_PER_WINDOW_MIN
+ * (6%) of the budget is ever out of reach, and at most 1.6% for windows of 2^18 ids or more. */
+const PAGE_ENTRIES_MAX = 1024;
+const PAGES_PER_WINDOW_MIN = 4096;
+/** Index slots per id of capacity: a load of at most 0.8. */
+const INDEX_SLOTS_PER_ENTRY = 1.25;
+const SLOT_U32S = 2; // entry + 1 (0: empty), the key's hash
+const TWO_TO_32 = 2 ** 32;
+/** Sequence offsets within a narrow bucket's page are int32 (the page lives W + the skew). */
+const SEQUENCE_OFFSET_MAX = 2 ** 31 - 1;
+
+/** Bytes per remembered id at a full window with narrow buckets (docs/performance.md). */
+export const WINDOW_BYTES_PER_ID = 4 + 4 + 4 + 1 + 4 + 8 + 8 + INDEX_SLOTS_PER_ENTRY * SLOT_U32S * 4;
 
 /** The creation time in ms carried in the high bits of an order id. */
 export function order_id_time_ms(id_hi: number, id_lo: number): number {
   return id_hi * HI_TIME_FACTOR + (id_lo >>> ORDER_ID_TIME_SHIFT_BITS);
 }
 
-/** A window's contents as move_out hands them over. */
+/** Ids per page for a window of `capacity` ids (the model in the tests uses the same rule). */
+export function window_page_entries(capacity: number): number {
+  let entries = 1;
+  while (entries * 2 <= PAGE_ENTRIES_MAX && entries * 2 * PAGES_PER_WINDOW_MIN <= capacity) {
+    entries *= 2;
+  }
+  return entries;
+}
+
+/** Pages a bucket of `count` ids takes. */
+export function pages_for(count: number, page_entries: number): number {
+  return Math.ceil(count / page_entries);
+}
+
+type WindowArray = Uint32Array | Int32Array | Uint8Array | Float64Array;
+
+/** A window's contents as move_out hands them over (typed arrays, moved by name). */
 export interface IdempotencyWindowState {
-  indexes: IdIndexState[];
-  bucket_number: Float64Array;
-  bucket_size: Int32Array;
+  arrays: Record<string, WindowArray>;
   oldest_live_number: number;
   count: number;
-  columns: {
-    id_hi: Uint32Array; id_lo: Uint32Array; digest: Uint32Array; partner: Uint32Array;
-    status: Uint8Array; sequence: Float64Array; balance_minor: Float64Array;
-    available_minor: Float64Array;
-  };
+  free_page_count: number;
 }
 
 // The typed arrays are replaced only by move_in.
@@ -45,35 +79,53 @@ export class IdempotencyWindow {
   readonly capacity: number;
   readonly window_ms: number;
   readonly bucket_ms: number;
-  readonly bucket_capacity: number;
+  readonly page_entries: number;
+  readonly page_count: number;
   // bucket number = floor(id / 2^(22 + log2 bucket_ms)) = id_hi * hi_factor + (id_lo >>> lo_shift)
-  // while the shift stays within the low word; past it, id_hi >>> hi_shift.
+  // while the shift stays below 32 (narrow: the bucket and id_lo give id_hi back); from 32 on
+  // (wide), id_hi >>> hi_shift, and id_hi is kept per entry.
   private readonly hi_factor: number;
   private readonly lo_shift: number;
   private readonly hi_shift: number;
+  private readonly wide: boolean;
+  private readonly page_bits: number;
   private readonly bucket_mask = IDEMPOTENCY_BUCKETS - 1;
-  private readonly indexes: IdIndex[] = [];
-  /** Which time bucket (time_ms / bucket_ms) each ring position holds, or EMPTY_BUCKET. */
-  private bucket_number: Float64Array = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
-  private bucket_size: Int32Array = new Int32Array(IDEMPOTENCY_BUCKETS);
+  private readonly slot_count: number;
   /** Every bucket number below this is empty. */
   private oldest_live_number = 0;
   count = 0;
-  // Entry columns: bucket b owns [b * bucket_capacity, (b + 1) * bucket_capacity).
-  id_hi: Uint32Array;
-  id_lo: Uint32Array;
-  digest: Uint32Array;
-  /** The partner that sent the order: part of the key (order ids are each partner's own). */
+  private free_page_count: number;
+
+  // The ring: which time bucket each position holds (or EMPTY_BUCKET), its pages and id count.
+  private bucket_number: Float64Array;
+  private bucket_first_page: Int32Array;
+  private bucket_last_page: Int32Array;
+  private bucket_size: Int32Array;
+  // Pages: the next page of the same bucket, ids used, the bucket that owns it, first sequence.
+  private page_next: Int32Array;
+  private page_fill: Int32Array;
+  private page_bucket: Float64Array;
+  private page_base_sequence: Float64Array;
+  private free_pages: Int32Array;
+  private slots: Uint32Array;
+  // Entry columns: entry = page * page_entries + position in the page.
   partner: Uint32Array;
+  id_lo: Uint32Array;
+  /** Only for wide buckets (empty otherwise). */
+  private id_hi_column: Uint32Array;
+  digest: Uint32Array;
   status: Uint8Array;
-  sequence: Float64Array;
+  private sequence_offset: Int32Array;
+  /** Only for wide buckets (they live up to a day: offsets could overflow); empty otherwise. */
+  private sequence_column: Float64Array;
   balance_minor: Float64Array;
   available_minor: Float64Array;
 
-  /** capacity: ids over the whole ring (a power of two, at least one per bucket). */
+  /** capacity: ids over the whole window (a power of two, at least one per bucket). */
   constructor(capacity: number, window_ms: number) {
     assert(capacity >= IDEMPOTENCY_BUCKETS && (capacity & (capacity - 1)) === 0,
       "window capacity: a power of two, at least one id per bucket");
+    assert(capacity * INDEX_SLOTS_PER_ENTRY < 2 ** 31, "window capacity within the index");
     assert(window_ms > 0, "window_ms must be positive");
     this.capacity = capacity;
     this.window_ms = window_ms;
@@ -81,64 +133,108 @@ export class IdempotencyWindow {
     const bucket_bits = Math.max(0, Math.ceil(Math.log2(span_ms)));
     this.bucket_ms = 2 ** bucket_bits;
     const shift = ORDER_ID_TIME_SHIFT_BITS + bucket_bits;
-    this.hi_factor = shift <= 32 ? 2 ** (32 - shift) : 0;
-    this.lo_shift = shift <= 32 ? shift : 0;
-    this.hi_shift = shift <= 32 ? 0 : shift - 32;
     assert(shift < 32 + 32, "bucket width within the id");
-    this.bucket_capacity = capacity / IDEMPOTENCY_BUCKETS;
-    for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) this.indexes.push(new IdIndex(this.bucket_capacity));
-    this.id_hi = new Uint32Array(capacity);
-    this.id_lo = new Uint32Array(capacity);
-    this.digest = new Uint32Array(capacity);
+    this.wide = shift >= 32;
+    this.hi_factor = this.wide ? 0 : 2 ** (32 - shift);
+    this.lo_shift = this.wide ? 0 : shift;
+    this.hi_shift = this.wide ? shift - 32 : 0;
+    this.page_entries = window_page_entries(capacity);
+    this.page_bits = Math.log2(this.page_entries);
+    this.page_count = capacity / this.page_entries;
+    this.free_page_count = this.page_count;
+    this.slot_count = capacity * INDEX_SLOTS_PER_ENTRY;
+
+    this.bucket_number = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
+    this.bucket_first_page = new Int32Array(IDEMPOTENCY_BUCKETS).fill(NO_PAGE);
+    this.bucket_last_page = new Int32Array(IDEMPOTENCY_BUCKETS).fill(NO_PAGE);
+    this.bucket_size = new Int32Array(IDEMPOTENCY_BUCKETS);
+    this.page_next = new Int32Array(this.page_count).fill(NO_PAGE);
+    this.page_fill = new Int32Array(this.page_count);
+    this.page_bucket = new Float64Array(this.page_count).fill(EMPTY_BUCKET);
+    this.page_base_sequence = new Float64Array(this.page_count);
+    // A stack of free pages, lowest number on top.
+    this.free_pages = new Int32Array(this.page_count);
+    for (let k = 0; k < this.page_count; k++) this.free_pages[k] = this.page_count - 1 - k;
+    this.slots = new Uint32Array(this.slot_count * SLOT_U32S);
     this.partner = new Uint32Array(capacity);
+    this.id_lo = new Uint32Array(capacity);
+    this.id_hi_column = new Uint32Array(this.wide ? capacity : 0);
+    this.digest = new Uint32Array(capacity);
     this.status = new Uint8Array(capacity);
-    this.sequence = new Float64Array(capacity);
+    this.sequence_offset = new Int32Array(this.wide ? 0 : capacity);
+    this.sequence_column = new Float64Array(this.wide ? capacity : 0);
     this.balance_minor = new Float64Array(capacity);
     this.available_minor = new Float64Array(capacity);
   }
 
+  private arrays(): Record<string, WindowArray> {
+    return {
+      bucket_number: this.bucket_number, bucket_first_page: this.bucket_first_page,
+      bucket_last_page: this.bucket_last_page, bucket_size: this.bucket_size,
+      page_next: this.page_next, page_fill: this.page_fill, page_bucket: this.page_bucket,
+      page_base_sequence: this.page_base_sequence, free_pages: this.free_pages, slots: this.slots,
+      partner: this.partner, id_lo: this.id_lo, id_hi_column: this.id_hi_column,
+      digest: this.digest, status: this.status, sequence_offset: this.sequence_offset,
+      sequence_column: this.sequence_column,
+      balance_minor: this.balance_minor, available_minor: this.available_minor,
+    };
+  }
+
   /** Its contents, to move to another thread: this window must not be used again. */
   move_out(): IdempotencyWindowState {
-    return {
-      indexes: this.indexes.map((index) => index.move_out()),
-      bucket_number: this.bucket_number, bucket_size: this.bucket_size,
-      oldest_live_number: this.oldest_live_number, count: this.count,
-      columns: {
-        id_hi: this.id_hi, id_lo: this.id_lo, digest: this.digest, partner: this.partner,
-        status: this.status, sequence: this.sequence, balance_minor: this.balance_minor,
-        available_minor: this.available_minor,
-      },
-    };
+    return { arrays: this.arrays(), oldest_live_number: this.oldest_live_number,
+      count: this.count, free_page_count: this.free_page_count };
   }
 
   /** Takes the contents of a window of the same capacity and window_ms (move_out). */
   move_in(moved: IdempotencyWindowState): void {
-    const c = moved.columns;
-    for (const column of Object.values(c)) {
-      assert(column.length === this.capacity, "moved window columns of the same capacity");
+    const mine = this.arrays();
+    for (const [name, array] of Object.entries(mine)) {
+      const other = moved.arrays[name];
+      assert(other !== undefined && other.length === array.length &&
+        other.constructor === array.constructor, "a moved window of the same shape");
     }
-    assert(moved.indexes.length === IDEMPOTENCY_BUCKETS &&
-      moved.bucket_number.length === IDEMPOTENCY_BUCKETS &&
-      moved.bucket_size.length === IDEMPOTENCY_BUCKETS, "a moved window of as many buckets");
-    moved.indexes.forEach((index, b) => this.indexes[b]!.move_in(index));
-    this.bucket_number = moved.bucket_number;
-    this.bucket_size = moved.bucket_size;
+    const a = moved.arrays;
+    this.bucket_number = a.bucket_number as Float64Array;
+    this.bucket_first_page = a.bucket_first_page as Int32Array;
+    this.bucket_last_page = a.bucket_last_page as Int32Array;
+    this.bucket_size = a.bucket_size as Int32Array;
+    this.page_next = a.page_next as Int32Array;
+    this.page_fill = a.page_fill as Int32Array;
+    this.page_bucket = a.page_bucket as Float64Array;
+    this.page_base_sequence = a.page_base_sequence as Float64Array;
+    this.free_pages = a.free_pages as Int32Array;
+    this.slots = a.slots as Uint32Array;
+    this.partner = a.partner as Uint32Array;
+    this.id_lo = a.id_lo as Uint32Array;
+    this.id_hi_column = a.id_hi_column as Uint32Array;
+    this.digest = a.digest as Uint32Array;
+    this.status = a.status as Uint8Array;
+    this.sequence_offset = a.sequence_offset as Int32Array;
+    this.sequence_column = a.sequence_column as Float64Array;
+    this.balance_minor = a.balance_minor as Float64Array;
+    this.available_minor = a.available_minor as Float64Array;
     this.oldest_live_number = moved.oldest_live_number;
     this.count = moved.count;
-    this.id_hi = c.id_hi;
-    this.id_lo = c.id_lo;
-    this.digest = c.digest;
-    this.partner = c.partner;
-    this.status = c.status;
-    this.sequence = c.sequence;
-    this.balance_minor = c.balance_minor;
-    this.available_minor = c.available_minor;
+    this.free_page_count = moved.free_page_count;
   }
 
   /** The time bucket of an id: floor(creation time / bucket_ms), from its bits. */
   bucket_of(id_hi: number, id_lo: number): number {
-    if (this.hi_factor === 0) return id_hi >>> this.hi_shift;
+    if (this.wide) return id_hi >>> this.hi_shift;
     return id_hi * this.hi_factor + (id_lo >>> this.lo_shift);
+  }
+
+  /** The entry's order id, high word. */
+  id_hi(entry: number): number {
+    if (this.wide) return this.id_hi_column[entry]!;
+    return Math.floor(this.page_bucket[entry >>> this.page_bits]! / this.hi_factor);
+  }
+
+  /** The entry's sequence (the event that first answered the order). */
+  sequence(entry: number): number {
+    if (this.wide) return this.sequence_column[entry]!;
+    return this.page_base_sequence[entry >>> this.page_bits]! + this.sequence_offset[entry]!;
   }
 
   /** The entry index for the partner's order id, or -1. */
@@ -148,13 +244,25 @@ export class IdempotencyWindow {
 
   /** find() for a caller that already has the id's bucket number. */
   find_in(number: number, partner: number, id_hi: number, id_lo: number): number {
-    const b = number & this.bucket_mask;
-    if (this.bucket_number[b] !== number) return -1;
-    const index = this.indexes[b]!.find(partner, id_hi, id_lo);
-    return index === -1 ? -1 : b * this.bucket_capacity + index;
+    if (this.bucket_number[number & this.bucket_mask] !== number) return -1;
+    const hash = hash_u96(partner, id_hi, id_lo);
+    const slots = this.slots;
+    let position = this.home_of(hash);
+    for (;;) {
+      const at = position * SLOT_U32S;
+      const stored = slots[at]!;
+      if (stored === 0) return -1;
+      if (slots[at + 1] === hash) {
+        const entry = stored - 1;
+        if (this.id_lo[entry] === id_lo && this.partner[entry] === partner &&
+          this.page_bucket[entry >>> this.page_bits] === number &&
+          (!this.wide || this.id_hi_column[entry] === id_hi)) return entry;
+      }
+      position = position + 1 === this.slot_count ? 0 : position + 1;
+    }
   }
 
-  /** Free entries in the bucket this id belongs to. */
+  /** Ids the window can still take into this id's bucket. */
   room_for(id_hi: number, id_lo: number): number {
     return this.room_in(this.bucket_of(id_hi, id_lo));
   }
@@ -162,9 +270,37 @@ export class IdempotencyWindow {
   room_in(number: number): number {
     const b = number & this.bucket_mask;
     const held = this.bucket_number[b];
-    if (held === number) return this.bucket_capacity - this.bucket_size[b]!;
+    const free = this.free_page_count * this.page_entries;
+    if (held === number) {
+      return free + this.page_entries - this.page_fill[this.bucket_last_page[b]!]!;
+    }
     // The position still holds an older bucket only if time ran past the ring: never in range.
-    return held === EMPTY_BUCKET ? this.bucket_capacity : 0;
+    return held === EMPTY_BUCKET ? free : 0;
+  }
+
+  /**
+   * Whether ids of these buckets (numbers[0..n), a chain's fresh ids) all fit at once: the pages
+   * they need beyond their buckets' last pages, counted per bucket, are free.
+   */
+  fits(numbers: Float64Array, n: number): boolean {
+    let pages_needed = 0;
+    for (let i = 0; i < n; i++) {
+      const number = numbers[i]!;
+      let first = true;
+      let more = 0;
+      for (let j = 0; j < n; j++) {
+        if (numbers[j] !== number) continue;
+        if (j < i) first = false;
+        more++;
+      }
+      if (!first) continue;
+      const b = number & this.bucket_mask;
+      const held = this.bucket_number[b];
+      if (held !== number && held !== EMPTY_BUCKET) return false;
+      const size = held === number ? this.bucket_size[b]! : 0;
+      pages_needed += pages_for(size + more, this.page_entries) - pages_for(size, this.page_entries);
+    }
+    return pages_needed <= this.free_page_count;
   }
 
   /** Drops buckets whose every id is older than engine_time_ms - window_ms. */
@@ -187,11 +323,25 @@ export class IdempotencyWindow {
     this.oldest_live_number = first_live;
   }
 
+  /** Forgets a bucket: each id leaves the index, each page goes back to the pool. */
   private drop_bucket(b: number): void {
+    let page = this.bucket_first_page[b]!;
+    while (page !== NO_PAGE) {
+      const first = page * this.page_entries;
+      const end = first + this.page_fill[page]!;
+      for (let entry = first; entry < end; entry++) this.unindex(entry);
+      const next = this.page_next[page]!;
+      this.page_next[page] = NO_PAGE;
+      this.page_fill[page] = 0;
+      this.page_bucket[page] = EMPTY_BUCKET;
+      this.free_pages[this.free_page_count++] = page;
+      page = next;
+    }
     this.count -= this.bucket_size[b]!;
     this.bucket_size[b] = 0;
     this.bucket_number[b] = EMPTY_BUCKET;
-    this.indexes[b]!.clear();
+    this.bucket_first_page[b] = NO_PAGE;
+    this.bucket_last_page[b] = NO_PAGE;
   }
 
   insert(id_hi: number, id_lo: number, digest: number, partner: number, status: number,
@@ -200,6 +350,7 @@ export class IdempotencyWindow {
       balance_minor, available_minor);
   }
 
+  /** Remembers an id that is not in the window yet; the caller checked there is room. */
   insert_in(number: number, id_hi: number, id_lo: number, digest: number, partner: number,
     status: number, sequence: number, balance_minor: number, available_minor: number): void {
     assert(number >= this.oldest_live_number, "inserting an id older than the window");
@@ -208,36 +359,99 @@ export class IdempotencyWindow {
       assert(this.bucket_number[b] === EMPTY_BUCKET, "bucket ring overrun");
       this.bucket_number[b] = number;
     }
-    const index = this.bucket_size[b]!;
-    assert(index < this.bucket_capacity, "idempotency bucket full");
-    this.indexes[b]!.insert(partner, id_hi, id_lo, index);
-    this.bucket_size[b] = index + 1;
+    let page = this.bucket_last_page[b]!;
+    if (page === NO_PAGE || this.page_fill[page] === this.page_entries) {
+      page = this.take_page(b, number, sequence);
+    }
+    const entry = page * this.page_entries + this.page_fill[page]!;
+    this.page_fill[page]!++;
+    this.bucket_size[b]!++;
     this.count++;
-    const at = b * this.bucket_capacity + index;
-    this.id_hi[at] = id_hi;
-    this.id_lo[at] = id_lo;
-    this.digest[at] = digest;
-    this.partner[at] = partner;
-    this.status[at] = status;
-    this.sequence[at] = sequence;
-    this.balance_minor[at] = balance_minor;
-    this.available_minor[at] = available_minor;
+    this.partner[entry] = partner;
+    this.id_lo[entry] = id_lo;
+    this.digest[entry] = digest;
+    this.status[entry] = status;
+    if (this.wide) {
+      this.id_hi_column[entry] = id_hi;
+      this.sequence_column[entry] = sequence;
+    } else {
+      const offset = sequence - this.page_base_sequence[page]!;
+      // A narrow bucket lives at most ~256 s: 2^31 events in that time is beyond any engine.
+      assert(offset >= -SEQUENCE_OFFSET_MAX && offset <= SEQUENCE_OFFSET_MAX,
+        "a sequence near its page's first");
+      this.sequence_offset[entry] = offset;
+    }
+    this.balance_minor[entry] = balance_minor;
+    this.available_minor[entry] = available_minor;
+    this.index(hash_u96(partner, id_hi, id_lo), entry);
   }
 
-  /** [first entry index, count] of each live bucket, oldest bucket first. */
-  live_ranges(): [number, number][] {
+  private take_page(b: number, number: number, sequence: number): number {
+    assert(this.free_page_count > 0, "idempotency window full");
+    const page = this.free_pages[--this.free_page_count]!;
+    this.page_bucket[page] = number;
+    this.page_base_sequence[page] = sequence;
+    const last = this.bucket_last_page[b]!;
+    if (last === NO_PAGE) this.bucket_first_page[b] = page;
+    else this.page_next[last] = page;
+    this.bucket_last_page[b] = page;
+    return page;
+  }
+
+  /** The slot a hash starts probing at: its high bits scaled to the slot count. */
+  private home_of(hash: number): number {
+    return Math.floor((hash / TWO_TO_32) * this.slot_count);
+  }
+
+  private index(hash: number, entry: number): void {
+    const slots = this.slots;
+    let position = this.home_of(hash);
+    while (slots[position * SLOT_U32S] !== 0) {
+      position = position + 1 === this.slot_count ? 0 : position + 1;
+    }
+    slots[position * SLOT_U32S] = entry + 1;
+    slots[position * SLOT_U32S + 1] = hash;
+  }
+
+  /** Removes a live entry from the index (backward shift: no tombstones). */
+  private unindex(entry: number): void {
+    const slots = this.slots;
+    const n = this.slot_count;
+    let hole = this.home_of(hash_u96(this.partner[entry]!, this.id_hi(entry), this.id_lo[entry]!));
+    while (slots[hole * SLOT_U32S] !== entry + 1) {
+      assert(slots[hole * SLOT_U32S] !== 0, "removing an id that is not indexed");
+      hole = hole + 1 === n ? 0 : hole + 1;
+    }
+    slots[hole * SLOT_U32S] = 0;
+    // Pull later slots of the probe run into the hole unless their home lies cyclically after the
+    // hole (moving them would put them before their home). Their hash is in the slot.
+    let probe = hole;
+    for (;;) {
+      probe = probe + 1 === n ? 0 : probe + 1;
+      const from = probe * SLOT_U32S;
+      if (slots[from] === 0) return;
+      const home = this.home_of(slots[from + 1]!);
+      const stays = hole <= probe ? hole < home && home <= probe : hole < home || home <= probe;
+      if (stays) continue;
+      slots[hole * SLOT_U32S] = slots[from]!;
+      slots[hole * SLOT_U32S + 1] = slots[from + 1]!;
+      slots[from] = 0;
+      hole = probe;
+    }
+  }
+
+  /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
+  for_each(visit: (entry: number) => void): void {
     const live: number[] = [];
     for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
       if (this.bucket_number[b] !== EMPTY_BUCKET) live.push(b);
     }
     live.sort((x, y) => this.bucket_number[x]! - this.bucket_number[y]!);
-    return live.map((b) => [b * this.bucket_capacity, this.bucket_size[b]!]);
-  }
-
-  /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
-  for_each(visit: (at: number) => void): void {
-    for (const [start, count] of this.live_ranges()) {
-      for (let at = start; at < start + count; at++) visit(at);
+    for (const b of live) {
+      for (let page = this.bucket_first_page[b]!; page !== NO_PAGE; page = this.page_next[page]!) {
+        const first = page * this.page_entries;
+        for (let entry = first; entry < first + this.page_fill[page]!; entry++) visit(entry);
+      }
     }
   }
 }

@@ -105,22 +105,32 @@ function write_holds(engine: GroupEngine, target: Uint8Array, offset: number): n
   return offset + HOLD_COLUMN_BYTES.reduce((sum, bytes) => sum + padded(bytes * n), 0);
 }
 
-/** The window's live entries, column by column, copied a bucket range at a time (memcpy). */
+/** The window's live entries, column by column, oldest bucket first, in insertion order. */
 function write_window(engine: GroupEngine, target: Uint8Array, offset: number): number {
   const w = engine.window;
-  const ranges = w.live_ranges();
-  const columns = [w.id_hi, w.id_lo, w.digest, w.partner, w.status, w.sequence, w.balance_minor,
-    w.available_minor];
-  for (const column of columns) {
-    let at = offset;
-    for (const [start, length] of ranges) {
-      const bytes = length * column.BYTES_PER_ELEMENT;
-      target.set(new Uint8Array(column.buffer, column.byteOffset + start * column.BYTES_PER_ELEMENT,
-        bytes), at);
-      at += bytes;
-    }
-    offset += padded(w.count * column.BYTES_PER_ELEMENT);
-  }
+  const n = w.count;
+  const column = <T extends Column>(make: (buffer: ArrayBuffer, offset: number, length: number) => T,
+    element_bytes: number): T => {
+    const view = make(target.buffer as ArrayBuffer, target.byteOffset + offset, n);
+    offset += padded(n * element_bytes);
+    return view;
+  };
+  const id_hi = column(u32, 4), id_lo = column(u32, 4), digest = column(u32, 4);
+  const partner = column(u32, 4), status = column(u8, 1), sequence = column(f64, 8);
+  const balance = column(f64, 8), available = column(f64, 8);
+  let i = 0;
+  w.for_each((entry) => {
+    id_hi[i] = w.id_hi(entry);
+    id_lo[i] = w.id_lo[entry]!;
+    digest[i] = w.digest[entry]!;
+    partner[i] = w.partner[entry]!;
+    status[i] = w.status[entry]!;
+    sequence[i] = w.sequence(entry);
+    balance[i] = w.balance_minor[entry]!;
+    available[i] = w.available_minor[entry]!;
+    i++;
+  });
+  assert(i === n, "snapshot: window count mismatch");
   return offset;
 }
 

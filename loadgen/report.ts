@@ -178,8 +178,8 @@ export function summary_text(facts: RunFacts): string {
   if ((workload.status_counts[Status.busy] ?? 0) > 0) {
     lines.push("    (busy: refused for now, changing nothing: a full ring or partner share, or " +
       "the " +
-      "idempotency window's capacity, about IDEMPOTENCY_ENTRIES_PER_GROUP / " +
-      "(IDEMPOTENCY_WINDOW_MS + 5 s) orders/s per group)");
+      "idempotency window's budget, about IDEMPOTENCY_ENTRIES_PER_GROUP / " +
+      "IDEMPOTENCY_WINDOW_MS orders/s per group)");
   }
   if (load.refusals.size > 0) {
     lines.push(`  Errors (requests without results): ${group(load.requests_refused)}: ` +

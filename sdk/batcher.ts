@@ -15,7 +15,7 @@
 // - Whole-request refusals that change nothing (busy, disk_full, not_ready, shutting_down) are
 //   retried with the same ids after retry_after_ms.
 // - Ids the SDK minted are renewed, and the unit sent again, only when the server said the unit was
-//   not applied: every order `busy` (its idempotency bucket is full), or, on an attempt no earlier
+//   not applied: every order `busy` (the idempotency window's budget is spent), or, on an attempt no earlier
 //   one could have applied, a `replayed` or `id_conflict` answer (another client used the id).
 
 import { assert, assert_never } from "../common/assert.ts";

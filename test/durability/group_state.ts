@@ -75,8 +75,8 @@ export function describe_state(engine: GroupEngine): string[] {
   lines.push(...holds.sort());
   const w = engine.window;
   w.for_each((at) => {
-    lines.push(`window ${w.id_hi[at]}:${w.id_lo[at]} digest ${w.digest[at]} ` +
-      `partner ${w.partner[at]} status ${w.status[at]} sequence ${w.sequence[at]} ` +
+    lines.push(`window ${w.id_hi(at)}:${w.id_lo[at]} digest ${w.digest[at]} ` +
+      `partner ${w.partner[at]} status ${w.status[at]} sequence ${w.sequence(at)} ` +
       `balance ${w.balance_minor[at]} available ${w.available_minor[at]}`);
   });
   return lines;
@@ -101,8 +101,8 @@ function state_numbers(engine: GroupEngine): number[] {
   }
   const w = engine.window;
   w.for_each((at) => {
-    out.push(w.id_hi[at]!, w.id_lo[at]!, w.digest[at]!, w.partner[at]!, w.status[at]!,
-      w.sequence[at]!, w.balance_minor[at]!, w.available_minor[at]!);
+    out.push(w.id_hi(at), w.id_lo[at]!, w.digest[at]!, w.partner[at]!, w.status[at]!,
+      w.sequence(at), w.balance_minor[at]!, w.available_minor[at]!);
   });
   return out;
 }

@@ -156,11 +156,11 @@ function expect_in_window(engine: GroupEngine, result: ResultFields, what: strin
   const w = engine.window;
   const at = w.find(partner_of_order.get(result.order_id)!, hi, lo);
   if (at === -1) throw new Error(`${what}: order ${result.order_id} ${show(result)} is missing`);
-  if (w.status[at] !== result.status || w.sequence[at] !== Number(result.sequence) ||
+  if (w.status[at] !== result.status || w.sequence(at) !== Number(result.sequence) ||
     w.balance_minor[at] !== Number(result.balance) ||
     w.available_minor[at] !== Number(result.available)) {
     throw new Error(`${what}: order ${result.order_id} ${show(result)} is in the window as ` +
-      `{status ${Status[w.status[at]!]}, sequence ${w.sequence[at]}, balance ` +
+      `{status ${Status[w.status[at]!]}, sequence ${w.sequence(at)}, balance ` +
       `${w.balance_minor[at]}, available ${w.available_minor[at]}}`);
   }
 }

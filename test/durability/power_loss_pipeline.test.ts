@@ -234,7 +234,7 @@ function check_recovery(sc: Scenario, lost: Map<number, GroupEngine>, life: Life
     if (!window_records(result.status)) continue; // refused (busy): neither applied nor kept
     const w = life.engines.get(group)!.window;
     const at = w.find(partner, Number(id >> 32n), Number(id & 0xffffffffn));
-    const found = at === -1 ? null : { status: w.status[at], sequence: w.sequence[at],
+    const found = at === -1 ? null : { status: w.status[at], sequence: w.sequence(at),
       balance: w.balance_minor[at], available: w.available_minor[at] };
     expect({ id, found }).toEqual({ id, found: { status: result.status,
       sequence: Number(result.sequence), balance: Number(result.balance),
@@ -249,11 +249,11 @@ function check_recovery(sc: Scenario, lost: Map<number, GroupEngine>, life: Life
     const at_after = after.window.find(partner, hi, lo);
     if (at_after !== -1) {
       expect(at_before).not.toBe(-1); // nothing that was never produced
-      expect(after.window.sequence[at_after]).toBe(before.window.sequence[at_before]!);
+      expect(after.window.sequence(at_after)).toBe(before.window.sequence(at_before));
       expect(after.window.status[at_after]).toBe(before.window.status[at_before]!);
     } else if (at_before !== -1) {
       // Lost: then everything from its sequence on is lost (a prefix survives, no holes).
-      expect(before.window.sequence[at_before]!).toBeGreaterThan(after.last_sequence);
+      expect(before.window.sequence(at_before)).toBeGreaterThan(after.last_sequence);
       if (!sc.acked.has(id)) stats.lost_unacked_count++;
     }
   }

@@ -31,8 +31,8 @@ export const USD = 840;
 export const small_limits: GroupLimits = {
   accounts_max: 1024,
   holds_max: 256,
-  // 256 ids per time bucket of the window (engine/idempotency.ts): the tests stamp many ids in the
-  // same ms, and only the window-capacity tests mean to find a bucket full.
+  // 65,536 ids in the window (engine/idempotency.ts): only the window-capacity tests mean to find
+  // its budget spent.
   idempotency_entries_max: 1 << 16,
   idempotency_window_ms: 60_000,
 };
@@ -94,8 +94,8 @@ export function read_records(entries: Uint8Array[]): TestRecord[] {
 /**
  * The idempotency window's time buckets, as engine/idempotency.ts documents them (restated here, not
  * imported, so that a change there shows up in the tests): 256 buckets, of which the window and the
- * future skew span all but 4, each a power of two of ms wide; bucket n holds the ids created in [n * bucket_ms, (n + 1) * bucket_ms)
- * and holds at most capacity / 256 of them.
+ * future skew span all but 4, each a power of two of ms wide; bucket n holds the ids created in
+ * [n * bucket_ms, (n + 1) * bucket_ms), as many as the window's budget has room for.
  */
 export const WINDOW_BUCKETS = 256;
 
@@ -234,9 +234,9 @@ export function engine_state(engine: GroupEngine) {
     engine.holds.id_lo[s], engine.holds.state[s],
     engine.holds.amount_minor[s], engine.holds.expires_at_ms[s], engine.holds.closed_at_ms[s]]));
   const window: unknown[] = [];
-  engine.window.for_each((at) => window.push([engine.window.partner[at], engine.window.id_hi[at],
+  engine.window.for_each((at) => window.push([engine.window.partner[at], engine.window.id_hi(at),
     engine.window.id_lo[at], engine.window.digest[at],
-    engine.window.status[at], engine.window.sequence[at], engine.window.balance_minor[at],
+    engine.window.status[at], engine.window.sequence(at), engine.window.balance_minor[at],
     engine.window.available_minor[at]]));
   return { accounts, holds, window, sequence: engine.last_sequence, time: engine.engine_time_ms };
 }

@@ -24,9 +24,10 @@ import {
 const LIMITS: GroupLimits = {
   accounts_max: 56,
   holds_max: 24,
-  // 16 ids per 24 ms time bucket (engine/idempotency.ts): the stream sends about 10 per bucket on
-  // average, so bursts, and chains above all, find a full bucket and are busy now and then.
-  idempotency_entries_max: 4096,
+  // A budget of 256 ids (engine/idempotency.ts: pages of one id): the stream sends about 10 per
+  // 24 ms time bucket, some 400 in a window, so bursts, and chains above all, find it spent and
+  // are busy now and then.
+  idempotency_entries_max: 256,
   idempotency_window_ms: 1_000,
 };
 const PARTNERS = [1, 2, 3, 4];

@@ -6,8 +6,10 @@
 //
 // The idempotency window, as engine/idempotency.ts documents it (written here from that text, not
 // from its code): ids are counted in time buckets of bucket_ms (the power of two at or above
-// (W + skew) / (256 - 4)) by the creation time they carry, at most capacity / 256 ids per bucket; a fresh id whose bucket is
-// full is busy, a chain is busy when the least room among its ids' buckets is below its length;
+// (W + skew) / (256 - 4)) by the creation time they carry; the budget of capacity ids is pages of
+// page_entries (the largest power of two up to 1,024 leaving 4,096 pages, at least 1), a bucket
+// taking whole pages as it fills. A fresh id is busy when neither its bucket's last page nor a
+// free page has room; a chain is busy when the pages its fresh ids add are more than are free;
 // bucket n is forgotten whole once n < floor((engine time - W) / bucket_ms).
 //
 // Account ids and order ids (so hold ids) are each partner's own: every map is keyed by
@@ -136,7 +138,9 @@ export class GroupModel {
   readonly window = new Map<string, Remembered>();
   readonly bucket_counts = new Map<number, number>();
   readonly bucket_ms: number;
-  readonly bucket_capacity: number;
+  /** The window's budget is pages of page_entries ids; a bucket takes whole pages as it fills. */
+  readonly page_entries: number;
+  readonly pages: number;
   sequence = 0;
   now_ms = 0;
   /** Hold expiries, in the order they happened (each an event with its own sequence). */
@@ -144,10 +148,22 @@ export class GroupModel {
 
   constructor(readonly limits: GroupLimits) {
     this.bucket_ms = model_bucket_ms(limits.idempotency_window_ms);
-    this.bucket_capacity = limits.idempotency_entries_max / MODEL_WINDOW_BUCKETS;
-    if (!Number.isInteger(this.bucket_capacity) || this.bucket_capacity < 1) {
-      throw new Error("idempotency_entries_max: a multiple of the bucket count");
-    }
+    const capacity = limits.idempotency_entries_max;
+    // The largest power of two up to 1,024 that leaves at least 4,096 pages (at least 1).
+    let page_entries = 1;
+    while (page_entries * 2 <= 1024 && page_entries * 2 * 4096 <= capacity) page_entries *= 2;
+    this.page_entries = page_entries;
+    this.pages = capacity / page_entries;
+  }
+
+  private pages_of(count: number): number {
+    return Math.ceil(count / this.page_entries);
+  }
+
+  private free_pages(): number {
+    let used = 0;
+    for (const count of this.bucket_counts.values()) used += this.pages_of(count);
+    return this.pages - used;
   }
 
   /** The time bucket an id is counted in. */
@@ -155,9 +171,24 @@ export class GroupModel {
     return Math.floor(id_time_ms(id) / this.bucket_ms);
   }
 
-  /** Free entries in the bucket this id would be counted in. */
+  /** Ids the window can still take into this id's bucket: its last page's rest, free pages. */
   room_for(id: bigint): number {
-    return this.bucket_capacity - (this.bucket_counts.get(this.bucket_of(id)) ?? 0);
+    const count = this.bucket_counts.get(this.bucket_of(id)) ?? 0;
+    const last_page_rest = count % this.page_entries === 0 ? 0
+      : this.page_entries - count % this.page_entries;
+    return last_page_rest + this.free_pages() * this.page_entries;
+  }
+
+  /** Whether these ids (a chain's, all new) fit at once: the pages they add are free. */
+  fits(ids: bigint[]): boolean {
+    const adding = new Map<number, number>();
+    for (const id of ids) adding.set(this.bucket_of(id), (adding.get(this.bucket_of(id)) ?? 0) + 1);
+    let pages = 0;
+    for (const [bucket, more] of adding) {
+      const count = this.bucket_counts.get(bucket) ?? 0;
+      pages += this.pages_of(count + more) - this.pages_of(count);
+    }
+    return pages <= this.free_pages();
   }
 
   available(account: ModelAccount): bigint {
@@ -251,8 +282,8 @@ export class GroupModel {
       const bucket = this.bucket_of(order.id);
       const count = this.bucket_counts.get(bucket) ?? 0;
       const key = model_key(order.partner, order.id);
-      if (this.window.has(key) || count >= this.bucket_capacity) {
-        throw new Error("model: recording an id twice, or into a full bucket");
+      if (this.window.has(key) || this.room_for(order.id) <= 0) {
+        throw new Error("model: recording an id twice, or into a full window");
       }
       this.window.set(key, { payload: payload_of(order), result, bucket });
       this.bucket_counts.set(bucket, count + 1);
@@ -308,9 +339,7 @@ export class GroupModel {
     if (!orders.every((order) => is_chainable(order.op))) return Status.invalid;
     if (ids.size < orders.length) return Status.invalid;
     if (!screens.every((screen) => screen.kind === "fresh")) return Status.linked_failed;
-    // The least room among the buckets of the chain's ids (all fresh by now), against its length.
-    const room = Math.min(...orders.map((order) => this.room_for(order.id)));
-    if (room < orders.length) return Status.busy;
+    if (!this.fits(orders.map((order) => order.id))) return Status.busy;
     return Status.ok;
   }
 

@@ -230,25 +230,30 @@ describe("linked chain", () => {
     expect(h.account(11n)!.balance).toBe(1);
   });
 
-  test("a refused chain never overfills its bucket of the idempotency window", () => {
-    // 4 ids per time bucket of the window (engine/idempotency.ts); engine time on a bucket's start.
+  test("a refused chain never overfills the idempotency window", () => {
+    // A budget of WINDOW_BUCKETS ids (engine/idempotency.ts); engine time on a bucket's start.
     const window_ms = 60_000;
     const h = new EngineHarness({ accounts_max: 16, holds_max: 16,
-      idempotency_entries_max: 4 * WINDOW_BUCKETS, idempotency_window_ms: window_ms });
+      idempotency_entries_max: WINDOW_BUCKETS, idempotency_window_ms: window_ms });
     h.now_ms = bucket_start_at_or_after(h.now_ms, window_ms);
     h.open(10n);
     h.open(11n);
-    // Two entries left in the bucket; a refused chain of three fresh orders in it records two and
-    // answers busy to the third.
+    for (let n = 2; n < WINDOW_BUCKETS - 2; n += 20) {
+      const count = Math.min(20, WINDOW_BUCKETS - 2 - n);
+      h.batch(Array.from({ length: count }, () => ({ op: Op.credit, account: 11n, amount: 1n })));
+    }
+    expect(h.engine.window.count).toBe(WINDOW_BUCKETS - 2);
+    // Two entries left; a refused chain of three fresh orders records two and answers busy to the
+    // third.
     const results = h.batch([
       { op: Op.credit, account: 10n, amount: 1n, linked: true },
       { op: Op.credit, account: 10n, amount: 1n, linked: true },
       { op: Op.credit, partner: 2, account: 10n, amount: 1n },
     ]);
     expect(results.map((r) => r.status_name)).toEqual(["cross_partner", "cross_partner", "busy"]);
-    expect(h.engine.window.count).toBe(4);
+    expect(h.engine.window.count).toBe(WINDOW_BUCKETS);
     expect(h.one({ op: Op.credit, account: 10n, amount: 1n }).status_name).toBe("busy");
-    h.now_ms += window_bucket_ms(window_ms); // the next bucket has room
+    h.now_ms += window_ms + window_bucket_ms(window_ms); // every id so far forgotten: room again
     expect(h.one({ op: Op.credit, account: 10n, amount: 1n }).status_name).toBe("ok");
     expect(h.account(10n)!.balance).toBe(1);
   });

@@ -1,7 +1,7 @@
 // Idempotency (docs/design.md section 2): a retry within the window gets the original result,
 // flagged replayed, with no new sequence; a changed payload is id_conflict; ids older than the
-// window are expired, ids too far in the future or zero are id_invalid; an id whose time bucket of
-// the window is full answers busy.
+// window are expired, ids too far in the future or zero are id_invalid; once the window's memory
+// budget is spent, new ids answer busy.
 
 import { describe, expect, test } from "bun:test";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX } from "../../common/constants.ts";
@@ -123,12 +123,12 @@ describe("order ids", () => {
 });
 
 // The window keeps ids in time buckets by the creation time they carry (engine/idempotency.ts):
-// W = 60 s gives buckets of 512 ms (the power of two at or above (60,000 + 5,000) / 252 = 258);
-// 1024 entries give 4 ids per
-// bucket. Each test starts engine time on a bucket boundary, so bucket B holds the ids created in
-// [start, start + BUCKET_MS) and its neighbours are known exactly.
+// W = 60 s gives buckets of 512 ms (the power of two at or above (60,000 + 5,000) / 252 = 258).
+// Its memory is one budget: BUDGET = 256 ids here, in pages of one id (a budget this small), taken
+// by whichever bucket needs them. Each test starts engine time on a bucket boundary, so bucket B
+// holds the ids created in [start, start + BUCKET_MS) and its neighbours are known exactly.
 const BUCKET_MS = 512;
-const PER_BUCKET = 4;
+const BUDGET = 256;
 
 interface Bucketed {
   h: EngineHarness;
@@ -141,10 +141,10 @@ interface Bucketed {
 /** Account 10 opened in the bucket before B; engine time at the start of bucket B. */
 function bucketed(): Bucketed {
   const h = new EngineHarness({ accounts_max: 16, holds_max: 16,
-    idempotency_entries_max: PER_BUCKET * WINDOW_BUCKETS, idempotency_window_ms: WINDOW_MS });
+    idempotency_entries_max: BUDGET, idempotency_window_ms: WINDOW_MS });
   expect(window_bucket_ms(WINDOW_MS)).toBe(BUCKET_MS);
   expect(h.engine.window.bucket_ms).toBe(BUCKET_MS);
-  expect(h.engine.window.bucket_capacity).toBe(PER_BUCKET);
+  expect([h.engine.window.page_entries, h.engine.window.page_count]).toEqual([1, BUDGET]);
   const start = bucket_start_at_or_after(T0_MS + BUCKET_MS, WINDOW_MS);
   h.now_ms = start - BUCKET_MS;
   expect(h.open(10n).status_name).toBe("ok");
@@ -157,57 +157,65 @@ function credit(id: bigint, amount = 1n): TestOrder {
   return { id, op: Op.credit, account: 10n, amount };
 }
 
-/** Fills bucket B with 4 credits of 1, created at its first and its last ms among others. */
-function fill_bucket(b: Bucketed): TestOrder[] {
-  const orders = [b.start, b.start + 1, b.start + BUCKET_MS - 2, b.start + BUCKET_MS - 1]
-    .map((time_ms) => credit(b.id_at(time_ms)));
-  expect(b.h.batch(orders).map((r) => r.status_name)).toEqual(["ok", "ok", "ok", "ok"]);
+/**
+ * Credits of 1 with ids all in bucket B (created at its first ms, its last, and between) until the
+ * window holds BUDGET - room ids: one bucket takes the whole budget, a burst as a hot partner
+ * sends it. Returns them.
+ */
+function fill_bucket(b: Bucketed, room = 0): TestOrder[] {
+  const count = BUDGET - room - b.h.engine.window.count;
+  const orders = Array.from({ length: count }, (_, n) =>
+    credit(b.id_at(b.start + Math.floor((n * (BUCKET_MS - 1)) / Math.max(1, count - 1)))));
+  for (let k = 0; k < orders.length; k += 20) {
+    const results = b.h.batch(orders.slice(k, k + 20));
+    expect(results.every((r) => r.status_name === "ok")).toBe(true);
+  }
+  expect(b.h.engine.window.count).toBe(BUDGET - room);
   return orders;
 }
 
-describe("window capacity", () => {
-  test("a bucket full of live ids answers busy; ids of the buckets either side still pass", () => {
+describe("window capacity: one budget", () => {
+  test("one bucket takes the whole budget; then ids of any bucket answer busy, and retries of " +
+    "remembered orders are still replayed", () => {
     const b = bucketed();
     const { h, start } = b;
     const kept = fill_bucket(b);
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET);
-    for (const time_ms of [start, start + 7, start + BUCKET_MS - 1]) {
+    const balance = BigInt(BUDGET - 1);
+    for (const time_ms of [start, start + 7, start + BUCKET_MS - 1, start + BUCKET_MS, start - 1]) {
       const busy = h.one(credit(b.id_at(time_ms)));
       expect(busy.status_name).toBe("busy");
       expect(busy.replayed).toBe(false);
-      expect([busy.balance, busy.available]).toEqual([4n, 4n]);
+      expect([busy.balance, busy.available]).toEqual([balance, balance]);
     }
-    // A retry of a remembered order is still answered while its bucket is full.
-    const retry = h.one(kept[3]!);
+    const retry = h.one(kept.at(-1)!);
     expect([retry.status_name, retry.replayed]).toEqual(["ok", true]);
-    // The next bucket (first ms) and the one before (last ms) have room.
-    expect(h.one(credit(b.id_at(start + BUCKET_MS))).status_name).toBe("ok");
-    expect(h.one(credit(b.id_at(start - 1))).status_name).toBe("ok");
-    expect(h.account(10n)!.balance).toBe(6);
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 2);
+    expect(h.account(10n)!.balance).toBe(BUDGET - 1);
+    expect(h.engine.window.count).toBe(BUDGET);
   });
 
-  test("a full bucket is kept until engine time reaches its end + W, then dropped whole", () => {
+  test("the budget comes back as whole buckets are forgotten, at their end + W", () => {
     const b = bucketed();
     const { h, start } = b;
     const kept = fill_bucket(b);
     const end = start + BUCKET_MS;
-    const newest = kept[3]!; // created at end - 1
+    const newest = kept.at(-1)!; // created at end - 1
     h.tick(end + WINDOW_MS - 1);
-    // The bucket before B (the account's opening) is gone; B is not, though its first ids expired.
-    expect(h.engine.window.count).toBe(PER_BUCKET);
+    // The bucket before B (the account's opening) is gone, B is not, though its first ids expired:
+    // the opening's entry is free again, for an id of any bucket.
+    expect(h.engine.window.count).toBe(BUDGET - 1);
     expect(h.one(kept[0]!).status_name).toBe("expired");
     expect(h.one(newest).replayed).toBe(true);
-    expect(h.one(credit(b.id_at(end - 1))).status_name).toBe("busy");
+    expect(h.one(credit(h.next_id())).status_name).toBe("ok");
+    expect(h.one(credit(h.next_id())).status_name).toBe("busy");
     h.tick(end + WINDOW_MS);
-    expect(h.engine.window.count).toBe(0);
-    // Every id B could hold is expired now: none is answered busy, none replayed.
+    expect(h.engine.window.count).toBe(1);
+    // Every id B held is expired now: none is answered busy, none replayed.
     const late = h.one(newest);
     expect([late.status_name, late.replayed]).toEqual(["expired", false]);
     expect(h.one(credit(b.id_at(end - 1))).status_name).toBe("expired");
     expect(h.one(credit(h.next_id())).status_name).toBe("ok");
-    expect(h.engine.window.count).toBe(1);
-    expect(h.account(10n)!.balance).toBe(5);
+    expect(h.engine.window.count).toBe(2);
+    expect(h.account(10n)!.balance).toBe(BUDGET + 1);
   });
 
   test("expiry is at W exactly, wherever the id sits in its bucket", () => {
@@ -243,52 +251,42 @@ describe("window capacity", () => {
       const result = h.one(retry);
       expect([result.status_name, result.replayed]).toEqual(["busy", false]); // not id_conflict
     }
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET);
-    // The client sends it again with a new id: a later ms, a bucket with room.
-    h.tick(start + BUCKET_MS);
+    expect(h.engine.window.count).toBe(BUDGET);
+    // Once the opening's bucket is forgotten there is room: the client's new id applies it.
+    h.tick(start + WINDOW_MS);
     const again = h.one({ ...order, id: h.next_id() });
     expect(again.status_name).toBe("ok");
-    expect(again.balance).toBe(9n);
-    // The busy id itself can never be applied: busy while its bucket is full, then expired.
+    expect(again.balance).toBe(BigInt(BUDGET - 1 + 5));
+    // The busy id itself can never be applied: busy while the budget is spent, then expired.
     h.tick(start + 5 + WINDOW_MS);
     expect(h.one(order).status_name).toBe("busy");
     h.tick(start + 5 + WINDOW_MS + 1);
     expect(h.one(order).status_name).toBe("expired");
-    expect(h.account(10n)!.balance).toBe(9);
+    expect(h.account(10n)!.balance).toBe(BUDGET - 1 + 5);
   });
 
-  test("a chain larger than its bucket's room is busy as a whole; exactly the room passes", () => {
+  test("a chain larger than the budget's rest is busy as a whole; exactly the rest passes", () => {
     const b = bucketed();
     const { h, start } = b;
     const chain = (times: number[]): TestOrder[] => times.map((time_ms, n) => ({
       ...credit(b.id_at(time_ms)), linked: n < times.length - 1 }));
     const statuses = (orders: TestOrder[]) => h.batch(orders).map((r) => r.status_name);
-    expect(statuses(chain([start, start + 1]))).toEqual(["ok", "ok"]); // B: room 2 left
-    expect(statuses(chain([start + 2, start + 3, start + 4]))).toEqual(["busy", "busy", "busy"]);
-    expect(h.engine.window.count).toBe(1 + 2);
-    expect(statuses(chain([start + 2, start + BUCKET_MS - 1]))).toEqual(["ok", "ok"]); // B full
-    // One id in full B, one in the empty next bucket: the id in B is busy on its own, so the chain
-    // is refused for it: the other order is linked_failed, and remembered as such (not busy).
+    fill_bucket(b, 3);
     const next = start + BUCKET_MS;
-    const mixed = chain([next, start + 9]);
-    expect(statuses(mixed)).toEqual(["linked_failed", "busy"]);
-    expect(h.batch(mixed).map((r) => [r.status_name, r.replayed])).toEqual(
-      [["linked_failed", true], ["busy", false]]);
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1);
-    // The least room among the chain's buckets is compared with the whole chain's length: 4 orders,
-    // 2 ids in the next bucket (3 free) and 2 in the empty one after (4 free), are busy, though
-    // each bucket's share would fit.
-    const after = next + BUCKET_MS;
-    expect(statuses(chain([next + 1, next + 2, after, after + 1]))).toEqual(
+    // 3 left: a chain of 4 over two buckets is busy whole, nothing of it remembered.
+    expect(statuses(chain([start + 1, start + 2, next, next + 1]))).toEqual(
       ["busy", "busy", "busy", "busy"]);
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1);
-    // The next bucket has 3 free: a chain of 3 with ids there and in the empty one after passes.
-    expect(statuses(chain([next + 1, after, after + 1]))).toEqual(["ok", "ok", "ok"]);
-    expect(h.account(10n)!.balance).toBe(7);
-    expect(h.engine.window.count).toBe(1 + PER_BUCKET + 1 + 3);
+    expect(h.engine.window.count).toBe(BUDGET - 3);
+    // A chain of 3 over B and the next bucket takes exactly the rest.
+    expect(statuses(chain([start + 3, next + 2, next + 3]))).toEqual(["ok", "ok", "ok"]);
+    expect(h.engine.window.count).toBe(BUDGET);
+    // With nothing left, each id of a chain is busy on its own: the chain is refused for them.
+    const full = chain([next + 4, start + 9]);
+    expect(statuses(full)).toEqual(["busy", "busy"]);
+    expect(h.account(10n)!.balance).toBe(BUDGET - 4 + 3);
   });
 
-  test("a bucket's place in the ring serves again 256 buckets later, with its full room", () => {
+  test("a bucket's place in the ring serves again 256 buckets later", () => {
     const b = bucketed();
     const { h, start } = b;
     fill_bucket(b);
@@ -305,16 +303,13 @@ describe("window capacity", () => {
     h.tick(reuse + BUCKET_MS - 1 - ORDER_ID_FUTURE_SKEW_MS_MAX);
     expect(h.batch(ids.slice(1).map((id) => credit(id))).map((r) => r.status_name))
       .toEqual(["ok", "ok", "ok"]);
-    expect(h.one(credit(b.id_at(reuse + 2))).status_name).toBe("busy");
-    // Its entries sit in B's slice of the columns: index = position * bucket_capacity + n.
-    const position = Math.floor(reuse / BUCKET_MS) % WINDOW_BUCKETS;
-    ids.forEach((id, n) => {
+    ids.forEach((id) => {
       const hi = Number(id >> 32n), lo = Number(id & 0xffff_ffffn);
       const at = h.engine.window.find(1, hi, lo);
-      expect(at).toBe(position * PER_BUCKET + n);
-      expect([h.engine.window.id_hi[at], h.engine.window.id_lo[at]]).toEqual([hi, lo]);
+      expect([h.engine.window.id_hi(at), h.engine.window.id_lo[at]]).toEqual([hi, lo]);
     });
-    expect(h.account(10n)!.balance).toBe(8);
+    expect(h.engine.window.count).toBe(4);
+    expect(h.account(10n)!.balance).toBe(BUDGET - 1 + 4);
   });
 });
 

@@ -25,11 +25,11 @@ import { ServiceProcess } from "../../harness/service_process.ts";
 // Fixed, so a failure replays (the interleaving still varies); CRASH_SEED=<seed> overrides.
 const SEED = Number(process.env.CRASH_SEED ?? 7_107);
 const KILLS = 5;
-// busy: the id's slice of the idempotency window is full (its capacity per time bucket is
-// IDEMPOTENCY_ENTRIES_PER_GROUP / 256 ids per 100 ms): refused, not applied and not remembered.
+// busy: the idempotency window's budget (IDEMPOTENCY_ENTRIES_PER_GROUP ids) is spent: refused,
+// not applied and not remembered.
 const FIRST_STATUSES = new Set(["ok", "insufficient_funds", "busy"]);
-// A 20 s window of 2^18 ids: 1,024 ids per 100 ms bucket, room for about 10,000 orders/s per group,
-// so most orders apply and busy stays the exception. Set here, not left to the defaults.
+// A 20 s window of 2^18 ids: room for about 10,000 orders/s per group over the window, so most
+// orders apply and busy stays the exception. Set here, not left to the defaults.
 const IDEMPOTENCY_WINDOW_MS = 20_000;
 const IDEMPOTENCY_ENTRIES_PER_GROUP = 1 << 18;
 const EUR = 978;

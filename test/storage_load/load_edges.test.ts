@@ -171,7 +171,7 @@ function expect_same_window(loaded: GroupEngine, source: GroupEngine,
     const w = source.window;
     const v = loaded.window;
     const remembered = (x: typeof w, i: number) =>
-      [x.digest[i], x.partner[i], x.status[i], x.sequence[i], x.balance_minor[i]];
+      [x.digest[i], x.partner[i], x.status[i], x.sequence(i), x.balance_minor[i]];
     expect(remembered(v, other)).toEqual(remembered(w, at));
     const limit_changed = events.some((later) => later.op === Op.set_overdraft &&
       later.account === event.account && later.sequence > event.sequence &&
