@@ -1,4 +1,5 @@
-// bun run bench:engine [--json] [--rounds=N] [--accounts-per-partner=N] [--window-ms=N] [--replay]
+// bun run bench:engine [--json] [--rounds=N] [--partners=N] [--accounts-per-partner=N]
+//   [--rate=ORDERS_PER_S] [--window-ms=N] [--replay]
 //
 // One GroupEngine on one thread, no rings, no I/O: the cost of applying orders, writing their
 // results and their journal records (into a JournalOutput that is reset, not written out).
@@ -6,20 +7,21 @@
 // time-ordered ids, so idempotency is on: every order is looked up in and added to the window.
 //
 // Sizing (GroupLimits below):
-// - accounts: 1,000 partners x 1,024 accounts = 1,024,000 accounts; accounts_max = 2^20.
-// - engine time: 1 ms per 10 batches of 20 (200 orders per ms of engine time, i.e. the engine
-//   time of a group taking 200 K orders/s), so a round of 1 M orders spans 5 s of engine time.
-// - idempotency window W = 2,000 ms: 400 K live ids at that rate. The window's bucket ring spans
-//   W + the 5 s future skew, so idempotency_entries_max = 2^21 gives every 28 ms bucket room for
-//   its 5.6 K ids with headroom: nothing is refused busy, and whole buckets drop from the second
-//   second of every round on.
-// - holds: 5% of orders hold for up to 1,000 ms; settled holds are kept for W: holds_max = 2^17.
+// - accounts: 1,000 partners (--partners) x 1,024 accounts = 1,024,000 accounts; accounts_max 2^20.
+// - engine time: --rate orders per second of it (default 200,000: 10 batches of 20 per ms), so a
+//   round of 1 M orders spans 5 s of engine time at the default.
+// - the idempotency window as the service runs it by default: W = 10 s, a budget of 2^24 ids.
+//   From the third round on at the default rate it holds 2 M ids and forgets a bucket every 64 ms.
+//   `--partners=1 --rate=1000000 --rounds=12` is a hot partner at 1 M orders/s for longer than W:
+//   the window holds 10 M ids of one partner and nothing is refused busy.
+// - holds: 5% of orders hold for up to 1,000 ms; settled holds are kept for W: holds_max = 2^19.
 
 import { assert } from "../common/assert.ts";
 import {
-  ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES,
+  IDEMPOTENCY_ENTRIES_PER_GROUP_DEFAULT, IDEMPOTENCY_WINDOW_MS_DEFAULT, ORDER_SIZE_BYTES,
+  RESULT_SIZE_BYTES,
 } from "../common/constants.ts";
-import { IDEMPOTENCY_BUCKETS } from "../engine/idempotency.ts";
+import { WINDOW_BYTES_PER_ID } from "../engine/idempotency.ts";
 import { GroupEngine } from "../engine/group_engine.ts";
 import { JournalOutput } from "../engine/journal_output.ts";
 import { snapshot_size_bytes, write_snapshot_into } from "../engine/snapshot.ts";
@@ -31,7 +33,6 @@ import {
 } from "./engine_workload.ts";
 
 const BATCH_ORDERS = 20;
-const BATCHES_PER_MS = 10;
 const ENGINE_TIME_START_MS = 1_700_000_000_000;
 const JOURNAL_OUTPUT_BYTES = 64 * 1024 * 1024;
 
@@ -39,18 +40,23 @@ interface Options {
   json: boolean;
   replay: boolean;
   rounds: number;
+  partners: number;
   accounts_per_partner: number;
+  /** Orders per second of engine time. */
+  rate: number;
   window_ms: number;
 }
 
 function parse_options(argv: string[]): Options {
-  const options: Options = { json: false, replay: false, rounds: 5, accounts_per_partner: 1_024,
-    window_ms: 2_000 };
+  const options: Options = { json: false, replay: false, rounds: 5, partners: 1_000,
+    accounts_per_partner: 1_024, rate: 200_000, window_ms: IDEMPOTENCY_WINDOW_MS_DEFAULT };
   for (const arg of argv) {
     if (arg === "--json") options.json = true;
     else if (arg === "--replay") options.replay = true;
     else if (arg.startsWith("--rounds=")) options.rounds = Number(arg.slice(9));
     else if (arg.startsWith("--window-ms=")) options.window_ms = Number(arg.slice(12));
+    else if (arg.startsWith("--partners=")) options.partners = Number(arg.slice(11));
+    else if (arg.startsWith("--rate=")) options.rate = Number(arg.slice(7));
     else if (arg.startsWith("--accounts-per-partner=")) {
       options.accounts_per_partner = Number(arg.slice(23));
     } else throw new Error(`unknown argument ${arg}`);
@@ -58,10 +64,14 @@ function parse_options(argv: string[]): Options {
   assert(Number.isInteger(options.rounds) && options.rounds >= 1, "--rounds: a positive integer");
   assert(options.accounts_per_partner >= 2, "--accounts-per-partner: at least 2");
   assert(options.window_ms >= 1_000, "--window-ms: at least IDEMPOTENCY_WINDOW_MS_MIN");
+  assert(Number.isInteger(options.partners) && options.partners >= 1, "--partners: at least 1");
+  assert(options.rate % (BATCH_ORDERS * 1_000) === 0 && options.rate > 0,
+    "--rate: whole batches of 20 per ms (a multiple of 20,000)");
   return options;
 }
 
 interface Bench {
+  batches_per_ms: number;
   engine: GroupEngine;
   journal: JournalOutput;
   results: DataView;
@@ -72,13 +82,14 @@ interface Bench {
 function apply_round(bench: Bench, round: Round): number {
   const { engine, journal, results } = bench;
   const input = round.view;
-  const batch_count = round.order_count / BATCH_ORDERS;
+  const batch_count = Math.ceil(round.order_count / BATCH_ORDERS); // set-up: a last short one
   const start_ns = Bun.nanoseconds();
   for (let batch = 0; batch < batch_count; batch++) {
-    const time_ms = bench.engine_time_ms + Math.floor(batch / BATCHES_PER_MS);
+    const time_ms = bench.engine_time_ms + Math.floor(batch / bench.batches_per_ms);
     if (!journal.has_room_for_entry()) journal.reset(); // the journal worker's drain, for free
     const offset = batch * BATCH_ORDERS;
-    engine.apply_batch(input, offset * ORDER_SIZE_BYTES, BATCH_ORDERS, time_ms, results,
+    engine.apply_batch(input, offset * ORDER_SIZE_BYTES,
+      Math.min(BATCH_ORDERS, round.order_count - offset), time_ms, results,
       offset * RESULT_SIZE_BYTES, journal);
   }
   return Bun.nanoseconds() - start_ns;
@@ -99,16 +110,17 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-function set_up(shape: WorkloadShape, limits: GroupLimits): Bench {
+function set_up(shape: WorkloadShape, limits: GroupLimits, batches_per_ms: number): Bench {
   const setup = setup_orders(shape);
   const bench: Bench = {
+    batches_per_ms,
     engine: new GroupEngine(0, 1, limits),
     journal: new JournalOutput(JOURNAL_OUTPUT_BYTES),
     results: new DataView(new ArrayBuffer(shape.orders_per_round * RESULT_SIZE_BYTES)),
     engine_time_ms: ENGINE_TIME_START_MS,
   };
   const setup_results = new DataView(new ArrayBuffer(setup.order_count * RESULT_SIZE_BYTES));
-  bench.engine_time_ms = stamp_round(setup, BATCH_ORDERS, bench.engine_time_ms, BATCHES_PER_MS);
+  bench.engine_time_ms = stamp_round(setup, BATCH_ORDERS, bench.engine_time_ms, batches_per_ms);
   const saved = bench.results;
   bench.results = setup_results;
   apply_round({ ...bench, engine_time_ms: ENGINE_TIME_START_MS }, setup);
@@ -120,36 +132,23 @@ function set_up(shape: WorkloadShape, limits: GroupLimits): Bench {
   return bench;
 }
 
-/**
- * Ids the window must hold at 200 per ms of engine time: the bucket ring spans W plus the future
- * skew (engine/idempotency.ts), each bucket needs room for its share at that rate, plus 30% headroom;
- * rounded up to a power of two.
- */
-function window_entries_max(window_ms: number): number {
-  const span_ms = (window_ms + ORDER_ID_FUTURE_SKEW_MS_MAX) * IDEMPOTENCY_BUCKETS /
-    (IDEMPOTENCY_BUCKETS - 4);
-  const needed = span_ms * BATCHES_PER_MS * BATCH_ORDERS * 1.3;
-  let entries = IDEMPOTENCY_BUCKETS;
-  while (entries < needed) entries *= 2;
-  return entries;
-}
-
 function main(): void {
   const options = parse_options(process.argv.slice(2));
-  const shape: WorkloadShape = { partner_count: 1_000,
+  const shape: WorkloadShape = { partner_count: options.partners,
     accounts_per_partner: options.accounts_per_partner, partner_skew: 1.1,
     orders_per_round: 1_000_000, batch_orders: BATCH_ORDERS, seed: 20_240_601 };
-  const limits: GroupLimits = { accounts_max: 1 << 20, holds_max: 1 << 17,
-    idempotency_entries_max: window_entries_max(options.window_ms),
+  const limits: GroupLimits = { accounts_max: 1 << 20, holds_max: 1 << 19,
+    idempotency_entries_max: IDEMPOTENCY_ENTRIES_PER_GROUP_DEFAULT,
     idempotency_window_ms: options.window_ms };
+  const batches_per_ms = options.rate / 1_000 / BATCH_ORDERS;
   assert(shape.partner_count * shape.accounts_per_partner <= limits.accounts_max, "accounts fit");
   if (options.replay) return run_replay_bench(options.json, shape, limits);
   const round = round_orders(shape);
-  const bench = set_up(shape, limits);
+  const bench = set_up(shape, limits, batches_per_ms);
   const rounds_ns: number[] = [];
   for (let r = 0; r <= options.rounds; r++) {
     const start_ms = bench.engine_time_ms;
-    bench.engine_time_ms = stamp_round(round, BATCH_ORDERS, start_ms, BATCHES_PER_MS);
+    bench.engine_time_ms = stamp_round(round, BATCH_ORDERS, start_ms, batches_per_ms);
     const elapsed_ns = apply_round({ ...bench, engine_time_ms: start_ms }, round);
     if (r > 0) rounds_ns.push(elapsed_ns); // round 0 warms up
   }
@@ -180,7 +179,12 @@ function report(options: Options, shape: WorkloadShape, bench: Bench, round: Rou
     partners: shape.partner_count,
     hottest_partner_share: Number(hottest_partner_share(shape).toFixed(3)),
     window_ms: options.window_ms,
+    engine_time_rate: options.rate,
     window_entries: bench.engine.window.count,
+    window_budget_ids: bench.engine.window.capacity,
+    window_bytes_per_id: WINDOW_BYTES_PER_ID,
+    window_used_bytes_per_live_id: Number((bench.engine.window.used_bytes() /
+      Math.max(1, bench.engine.window.count)).toFixed(1)),
     holds_used: bench.engine.holds.used_count,
     status_mix: Object.fromEntries([...mix].sort((a, b) => b[1] - a[1])),
     snapshot_capture_ms: Number(snapshot.snapshot_ms.toFixed(1)),
@@ -197,8 +201,11 @@ function report(options: Options, shape: WorkloadShape, bench: Bench, round: Rou
   console.log(`  ${orders_per_sec.toLocaleString()} orders/s (median), ` +
     `${ns_per_order.toFixed(1)} ns/order; rounds: ${summary.rounds_orders_per_sec
       .map((rate) => (rate / 1e6).toFixed(2)).join(", ")} M/s`);
-  console.log(`  idempotency window: ${summary.window_entries.toLocaleString()} live ids ` +
-    `(W = ${options.window_ms} ms of engine time); holds in use: ${summary.holds_used.toLocaleString()}`);
+  console.log(`  idempotency window: ${summary.window_entries.toLocaleString()} live ids of a ` +
+    `budget of ${summary.window_budget_ids.toLocaleString()} (${WINDOW_BYTES_PER_ID} bytes each ` +
+    `at most; in use now: ${summary.window_used_bytes_per_live_id} bytes per live id), ` +
+    `W = ${options.window_ms} ms of engine time at ${options.rate.toLocaleString()} ` +
+    `orders/s of it; holds in use: ${summary.holds_used.toLocaleString()}`);
   console.log(`  snapshot capture (the engine's only snapshot stall): ${summary.snapshot_capture_ms} ms ` +
     `for ${(summary.snapshot_bytes / 1e6).toFixed(1)} MB`);
   const total = round.order_count;

@@ -12,6 +12,11 @@ export const EUR = 978;
 export const USD = 840;
 const ID_COUNTER_MASK = (1 << ORDER_ID_TIME_SHIFT_BITS) - 1;
 const U32_RANGE = 2 ** 32;
+/** Orders naming an account never opened (of those not on the partner's own account). */
+const UNKNOWN_ACCOUNT_SHARE = 0.0125;
+/** Users' debits for more than a user ever holds (set-up credits 1,000,000; amounts <= 5,000). */
+const OVERDRAWN_DEBIT_SHARE = 0.04;
+const OVERDRAWN_AMOUNT = 1e12;
 
 export interface WorkloadShape {
   partner_count: number;
@@ -107,6 +112,8 @@ export function setup_orders(shape: WorkloadShape): Round {
  * The measured mix, per order: debit 45%, credit 28%, transfer 10%, check 5%, hold 5%, and for
  * each hold later in the round a capture (70%), a release (20%) or nothing: it times out (10%).
  * 20% of orders touch the partner's own account (index 0): the hot spot of a payment gateway.
+ * Some are refused, as in production: 1% name an account never opened (account_not_found), and
+ * 4% of users' debits ask for more than any user holds (insufficient_funds).
  */
 export function round_orders(shape: WorkloadShape): Round {
   assert(shape.orders_per_round % shape.batch_orders === 0, "whole batches");
@@ -127,11 +134,14 @@ export function round_orders(shape: WorkloadShape): Round {
     }
     const partner = pick_partner(prng, cdf);
     const currency = currency_of(partner);
-    const account = prng.chance(0.2) ? 0 : prng.int_below(shape.accounts_per_partner);
+    const account = prng.chance(0.2) ? 0 : prng.chance(UNKNOWN_ACCOUNT_SHARE)
+      ? shape.accounts_per_partner + prng.int_below(1_000) : prng.int_below(shape.accounts_per_partner);
     const amount = 1 + prng.int_below(5_000);
     const roll = prng.next_float();
     if (roll < 0.45) {
-      write_order(view, at, Op.debit, partner, account, amount, 0, currency);
+      const too_much = account !== 0 && prng.chance(OVERDRAWN_DEBIT_SHARE);
+      write_order(view, at, Op.debit, partner, account, too_much ? OVERDRAWN_AMOUNT : amount, 0,
+        currency);
     } else if (roll < 0.73) {
       write_order(view, at, Op.credit, partner, account, amount, 0, currency);
     } else if (roll < 0.83) {

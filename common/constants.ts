@@ -43,6 +43,9 @@ export const PARTNER_ID_MAX = 0xffff_ffff;
 export const HOLD_TIMEOUT_MS_MAX = 30 * 24 * 3600 * 1000; // 30 days
 export const IDEMPOTENCY_WINDOW_MS_MIN = 1_000;
 export const IDEMPOTENCY_WINDOW_MS_MAX = 24 * 3600 * 1000;
+/** The service's window W and its memory budget per group in ids (IDEMPOTENCY_* settings). */
+export const IDEMPOTENCY_WINDOW_MS_DEFAULT = 10_000;
+export const IDEMPOTENCY_ENTRIES_PER_GROUP_DEFAULT = 1 << 24;
 // Engine time advances when a batch enters a group, and at least this often while holds may expire.
 export const ENGINE_TICK_MS = 100;
 // While running, engine time follows the monotonic clock and converges on the wall clock by at

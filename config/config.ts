@@ -2,7 +2,8 @@
 // validated at start-up: a bad value stops the service with a message naming the variable.
 
 import {
-  ENGINE_WORKERS_MAX, GROUPS_MAX, IDEMPOTENCY_WINDOW_MS_MAX, IDEMPOTENCY_WINDOW_MS_MIN,
+  ENGINE_WORKERS_MAX, GROUPS_MAX, IDEMPOTENCY_ENTRIES_PER_GROUP_DEFAULT, IDEMPOTENCY_WINDOW_MS_DEFAULT,
+  IDEMPOTENCY_WINDOW_MS_MAX, IDEMPOTENCY_WINDOW_MS_MIN,
   JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT, JOURNAL_SEGMENT_SIZE_BYTES_MAX,
   JOURNAL_SEGMENT_SIZE_BYTES_MIN, RING_SLOT_COUNT_MAX, RING_SLOT_COUNT_MIN,
   TCP_CONNECTIONS_MAX_DEFAULT, TCP_CONNECTIONS_MAX_LIMIT, TCP_CONNECTIONS_PER_PRINCIPAL_MAX_DEFAULT,
@@ -121,9 +122,10 @@ export function load_config(env: Env = process.env): Config {
     group_map: group_map(env.GROUP_MAP, groups),
     accounts_per_group: integer(env, "ACCOUNTS_PER_GROUP", 1 << 20, 1, 1 << 26),
     holds_per_group: integer(env, "HOLDS_PER_GROUP", 1 << 18, 1, 1 << 24),
-    idempotency_window_ms: integer(env, "IDEMPOTENCY_WINDOW_MS", 10_000,
+    idempotency_window_ms: integer(env, "IDEMPOTENCY_WINDOW_MS", IDEMPOTENCY_WINDOW_MS_DEFAULT,
       IDEMPOTENCY_WINDOW_MS_MIN, IDEMPOTENCY_WINDOW_MS_MAX),
-    idempotency_entries_per_group: power_of_two(env, "IDEMPOTENCY_ENTRIES_PER_GROUP", 1 << 24,
+    idempotency_entries_per_group: power_of_two(env, "IDEMPOTENCY_ENTRIES_PER_GROUP",
+      IDEMPOTENCY_ENTRIES_PER_GROUP_DEFAULT,
       1 << 8, 1 << 26),
     ring_slots: power_of_two(env, "RING_SLOTS", 4096, RING_SLOT_COUNT_MIN, RING_SLOT_COUNT_MAX),
     journal_segment_bytes: integer(env, "JOURNAL_SEGMENT_BYTES", JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT,

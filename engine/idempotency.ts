@@ -10,15 +10,19 @@
 //   bucket is forgotten at once when its newest possible id leaves the window.
 // - A bucket's entries live in pages of page_entries taken from one shared pool as it fills, and
 //   go back to the pool when it is forgotten. Only a bucket's last page is ever partly used.
-// - One open-addressing index over every live entry (linear probing, load <= 0.8 when full). Each
-//   slot holds the entry number and the key's full 32-bit hash: a lookup reads an entry's key
-//   only when the hash matches, and removing a forgotten id (backward shift) reads slots only.
+// - Each bucket has its own open-addressing index (linear probing, a power of two of slots that
+//   doubles when it is 3/4 full), so fresh ids, which all land in the newest buckets, probe a
+//   table that stays in cache, and a forgotten bucket's index is dropped whole: no id is ever
+//   removed one by one. A slot is the entry number + 1 (0: empty); a probe compares the entry's
+//   key, which for the newest bucket is in cache too. Growing re-inserts the bucket's ids (each id
+//   about once over its life) into a new table: the only allocation, a few per bucket.
 //
 // Per remembered id (WINDOW_BYTES_PER_ID): the key (partner, the id's low word; its high word
 // follows from the page's bucket when buckets are at most 2^10 ms wide, else it is kept too),
 // the payload digest, status, sequence (an offset from its page's first; kept whole for wide
 // buckets), the balance and
-// available figures (8 bytes each: the result a retry gets), and 1.25 index slots of 8 bytes.
+// available figures (8 bytes each: the result a retry gets): 33 bytes; and index slots of 4 bytes
+// at a load between 3/8 and 3/4: at most 10.7 bytes.
 
 import { assert } from "../common/assert.ts";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
@@ -35,15 +39,20 @@ const NO_PAGE = -1;
  * (6%) of the budget is ever out of reach, and at most 1.6% for windows of 2^18 ids or more. */
 const PAGE_ENTRIES_MAX = 1024;
 const PAGES_PER_WINDOW_MIN = 4096;
-/** Index slots per id of capacity: a load of at most 0.8. */
-const INDEX_SLOTS_PER_ENTRY = 1.25;
-const SLOT_U32S = 2; // entry + 1 (0: empty), the key's hash
-const TWO_TO_32 = 2 ** 32;
+/** A bucket's index doubles once more than 3/4 of its slots are used. */
+const INDEX_LOAD_MAX = 0.75;
+/** The smallest index of a bucket (a power of two): an empty ring costs 256 of them. */
+const INDEX_SLOTS_MIN = 64;
+const INDEX_SLOT_BYTES = 4;
 /** Sequence offsets within a narrow bucket's page are int32 (the page lives W + the skew). */
 const SEQUENCE_OFFSET_MAX = 2 ** 31 - 1;
 
-/** Bytes per remembered id at a full window with narrow buckets (docs/performance.md). */
-export const WINDOW_BYTES_PER_ID = 4 + 4 + 4 + 1 + 4 + 8 + 8 + INDEX_SLOTS_PER_ENTRY * SLOT_U32S * 4;
+/** An entry's bytes with narrow buckets: partner, id_lo, digest, status, sequence offset, two
+ * balances. */
+const ENTRY_BYTES = 4 + 4 + 4 + 1 + 4 + 8 + 8;
+/** Bytes per remembered id at most, with narrow buckets: the entry, its index slots at the least
+ * load (just after a doubling). docs/performance.md. */
+export const WINDOW_BYTES_PER_ID = Math.ceil(ENTRY_BYTES + INDEX_SLOT_BYTES / (INDEX_LOAD_MAX / 2));
 
 /** The creation time in ms carried in the high bits of an order id. */
 export function order_id_time_ms(id_hi: number, id_lo: number): number {
@@ -69,6 +78,8 @@ type WindowArray = Uint32Array | Int32Array | Uint8Array | Float64Array;
 /** A window's contents as move_out hands them over (typed arrays, moved by name). */
 export interface IdempotencyWindowState {
   arrays: Record<string, WindowArray>;
+  /** Each ring position's index (their sizes differ). */
+  indexes: Uint32Array[];
   oldest_live_number: number;
   count: number;
   free_page_count: number;
@@ -90,7 +101,6 @@ export class IdempotencyWindow {
   private readonly wide: boolean;
   private readonly page_bits: number;
   private readonly bucket_mask = IDEMPOTENCY_BUCKETS - 1;
-  private readonly slot_count: number;
   /** Every bucket number below this is empty. */
   private oldest_live_number = 0;
   count = 0;
@@ -107,7 +117,8 @@ export class IdempotencyWindow {
   private page_bucket: Float64Array;
   private page_base_sequence: Float64Array;
   private free_pages: Int32Array;
-  private slots: Uint32Array;
+  /** Per ring position, its bucket's index: slots of entry + 1, 0 when free. */
+  private indexes: Uint32Array[] = [];
   // Entry columns: entry = page * page_entries + position in the page.
   partner: Uint32Array;
   id_lo: Uint32Array;
@@ -125,7 +136,7 @@ export class IdempotencyWindow {
   constructor(capacity: number, window_ms: number) {
     assert(capacity >= IDEMPOTENCY_BUCKETS && (capacity & (capacity - 1)) === 0,
       "window capacity: a power of two, at least one id per bucket");
-    assert(capacity * INDEX_SLOTS_PER_ENTRY < 2 ** 31, "window capacity within the index");
+    assert(capacity < 2 ** 31, "window capacity: entry numbers in an index slot");
     assert(window_ms > 0, "window_ms must be positive");
     this.capacity = capacity;
     this.window_ms = window_ms;
@@ -142,7 +153,6 @@ export class IdempotencyWindow {
     this.page_bits = Math.log2(this.page_entries);
     this.page_count = capacity / this.page_entries;
     this.free_page_count = this.page_count;
-    this.slot_count = capacity * INDEX_SLOTS_PER_ENTRY;
 
     this.bucket_number = new Float64Array(IDEMPOTENCY_BUCKETS).fill(EMPTY_BUCKET);
     this.bucket_first_page = new Int32Array(IDEMPOTENCY_BUCKETS).fill(NO_PAGE);
@@ -155,7 +165,7 @@ export class IdempotencyWindow {
     // A stack of free pages, lowest number on top.
     this.free_pages = new Int32Array(this.page_count);
     for (let k = 0; k < this.page_count; k++) this.free_pages[k] = this.page_count - 1 - k;
-    this.slots = new Uint32Array(this.slot_count * SLOT_U32S);
+    for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) this.indexes.push(new Uint32Array(INDEX_SLOTS_MIN));
     this.partner = new Uint32Array(capacity);
     this.id_lo = new Uint32Array(capacity);
     this.id_hi_column = new Uint32Array(this.wide ? capacity : 0);
@@ -172,7 +182,7 @@ export class IdempotencyWindow {
       bucket_number: this.bucket_number, bucket_first_page: this.bucket_first_page,
       bucket_last_page: this.bucket_last_page, bucket_size: this.bucket_size,
       page_next: this.page_next, page_fill: this.page_fill, page_bucket: this.page_bucket,
-      page_base_sequence: this.page_base_sequence, free_pages: this.free_pages, slots: this.slots,
+      page_base_sequence: this.page_base_sequence, free_pages: this.free_pages,
       partner: this.partner, id_lo: this.id_lo, id_hi_column: this.id_hi_column,
       digest: this.digest, status: this.status, sequence_offset: this.sequence_offset,
       sequence_column: this.sequence_column,
@@ -182,7 +192,7 @@ export class IdempotencyWindow {
 
   /** Its contents, to move to another thread: this window must not be used again. */
   move_out(): IdempotencyWindowState {
-    return { arrays: this.arrays(), oldest_live_number: this.oldest_live_number,
+    return { arrays: this.arrays(), indexes: this.indexes, oldest_live_number: this.oldest_live_number,
       count: this.count, free_page_count: this.free_page_count };
   }
 
@@ -204,7 +214,10 @@ export class IdempotencyWindow {
     this.page_bucket = a.page_bucket as Float64Array;
     this.page_base_sequence = a.page_base_sequence as Float64Array;
     this.free_pages = a.free_pages as Int32Array;
-    this.slots = a.slots as Uint32Array;
+    assert(moved.indexes.length === IDEMPOTENCY_BUCKETS && moved.indexes.every((index) =>
+      index.length >= INDEX_SLOTS_MIN && (index.length & (index.length - 1)) === 0),
+    "a moved window's indexes: one per ring position, powers of two");
+    this.indexes = moved.indexes;
     this.partner = a.partner as Uint32Array;
     this.id_lo = a.id_lo as Uint32Array;
     this.id_hi_column = a.id_hi_column as Uint32Array;
@@ -217,6 +230,14 @@ export class IdempotencyWindow {
     this.oldest_live_number = moved.oldest_live_number;
     this.count = moved.count;
     this.free_page_count = moved.free_page_count;
+  }
+
+  /** Bytes the window's ids use now: the pages taken (whole) and every bucket's index. */
+  used_bytes(): number {
+    const entry_bytes = ENTRY_BYTES + (this.wide ? 4 + 8 - 4 : 0);
+    let bytes = (this.page_count - this.free_page_count) * this.page_entries * entry_bytes;
+    for (const index of this.indexes) bytes += index.byteLength;
+    return bytes;
   }
 
   /** The time bucket of an id: floor(creation time / bucket_ms), from its bits. */
@@ -244,21 +265,19 @@ export class IdempotencyWindow {
 
   /** find() for a caller that already has the id's bucket number. */
   find_in(number: number, partner: number, id_hi: number, id_lo: number): number {
-    if (this.bucket_number[number & this.bucket_mask] !== number) return -1;
-    const hash = hash_u96(partner, id_hi, id_lo);
-    const slots = this.slots;
-    let position = this.home_of(hash);
+    const b = number & this.bucket_mask;
+    if (this.bucket_number[b] !== number) return -1;
+    const index = this.indexes[b]!;
+    const mask = index.length - 1;
+    let position = hash_u96(partner, id_hi, id_lo) & mask;
     for (;;) {
-      const at = position * SLOT_U32S;
-      const stored = slots[at]!;
+      const stored = index[position]!;
       if (stored === 0) return -1;
-      if (slots[at + 1] === hash) {
-        const entry = stored - 1;
-        if (this.id_lo[entry] === id_lo && this.partner[entry] === partner &&
-          this.page_bucket[entry >>> this.page_bits] === number &&
-          (!this.wide || this.id_hi_column[entry] === id_hi)) return entry;
-      }
-      position = position + 1 === this.slot_count ? 0 : position + 1;
+      // In the bucket's own index, the bucket and id_lo give id_hi back (narrow buckets).
+      const entry = stored - 1;
+      if (this.id_lo[entry] === id_lo && this.partner[entry] === partner &&
+        (!this.wide || this.id_hi_column[entry] === id_hi)) return entry;
+      position = (position + 1) & mask;
     }
   }
 
@@ -329,7 +348,6 @@ export class IdempotencyWindow {
     while (page !== NO_PAGE) {
       const first = page * this.page_entries;
       const end = first + this.page_fill[page]!;
-      for (let entry = first; entry < end; entry++) this.unindex(entry);
       const next = this.page_next[page]!;
       this.page_next[page] = NO_PAGE;
       this.page_fill[page] = 0;
@@ -339,6 +357,9 @@ export class IdempotencyWindow {
     }
     this.count -= this.bucket_size[b]!;
     this.bucket_size[b] = 0;
+    // A grown index goes: memory follows the ids the window holds, not its past bursts.
+    if (this.indexes[b]!.length > INDEX_SLOTS_MIN) this.indexes[b] = new Uint32Array(INDEX_SLOTS_MIN);
+    else this.indexes[b]!.fill(0);
     this.bucket_number[b] = EMPTY_BUCKET;
     this.bucket_first_page[b] = NO_PAGE;
     this.bucket_last_page[b] = NO_PAGE;
@@ -359,6 +380,7 @@ export class IdempotencyWindow {
       assert(this.bucket_number[b] === EMPTY_BUCKET, "bucket ring overrun");
       this.bucket_number[b] = number;
     }
+    if (this.bucket_size[b]! + 1 > this.indexes[b]!.length * INDEX_LOAD_MAX) this.grow_index(b);
     let page = this.bucket_last_page[b]!;
     if (page === NO_PAGE || this.page_fill[page] === this.page_entries) {
       page = this.take_page(b, number, sequence);
@@ -383,7 +405,7 @@ export class IdempotencyWindow {
     }
     this.balance_minor[entry] = balance_minor;
     this.available_minor[entry] = available_minor;
-    this.index(hash_u96(partner, id_hi, id_lo), entry);
+    this.index_into(this.indexes[b]!, hash_u96(partner, id_hi, id_lo), entry);
   }
 
   private take_page(b: number, number: number, sequence: number): number {
@@ -398,46 +420,24 @@ export class IdempotencyWindow {
     return page;
   }
 
-  /** The slot a hash starts probing at: its high bits scaled to the slot count. */
-  private home_of(hash: number): number {
-    return Math.floor((hash / TWO_TO_32) * this.slot_count);
+  private index_into(index: Uint32Array, hash: number, entry: number): void {
+    const mask = index.length - 1;
+    let position = hash & mask;
+    while (index[position] !== 0) position = (position + 1) & mask;
+    index[position] = entry + 1;
   }
 
-  private index(hash: number, entry: number): void {
-    const slots = this.slots;
-    let position = this.home_of(hash);
-    while (slots[position * SLOT_U32S] !== 0) {
-      position = position + 1 === this.slot_count ? 0 : position + 1;
+  /** Doubles a bucket's index: its ids, page by page, into a table twice the size. */
+  private grow_index(b: number): void {
+    const index = new Uint32Array(this.indexes[b]!.length * 2);
+    for (let page = this.bucket_first_page[b]!; page !== NO_PAGE; page = this.page_next[page]!) {
+      const first = page * this.page_entries;
+      for (let entry = first; entry < first + this.page_fill[page]!; entry++) {
+        this.index_into(index,
+          hash_u96(this.partner[entry]!, this.id_hi(entry), this.id_lo[entry]!), entry);
+      }
     }
-    slots[position * SLOT_U32S] = entry + 1;
-    slots[position * SLOT_U32S + 1] = hash;
-  }
-
-  /** Removes a live entry from the index (backward shift: no tombstones). */
-  private unindex(entry: number): void {
-    const slots = this.slots;
-    const n = this.slot_count;
-    let hole = this.home_of(hash_u96(this.partner[entry]!, this.id_hi(entry), this.id_lo[entry]!));
-    while (slots[hole * SLOT_U32S] !== entry + 1) {
-      assert(slots[hole * SLOT_U32S] !== 0, "removing an id that is not indexed");
-      hole = hole + 1 === n ? 0 : hole + 1;
-    }
-    slots[hole * SLOT_U32S] = 0;
-    // Pull later slots of the probe run into the hole unless their home lies cyclically after the
-    // hole (moving them would put them before their home). Their hash is in the slot.
-    let probe = hole;
-    for (;;) {
-      probe = probe + 1 === n ? 0 : probe + 1;
-      const from = probe * SLOT_U32S;
-      if (slots[from] === 0) return;
-      const home = this.home_of(slots[from + 1]!);
-      const stays = hole <= probe ? hole < home && home <= probe : hole < home || home <= probe;
-      if (stays) continue;
-      slots[hole * SLOT_U32S] = slots[from]!;
-      slots[hole * SLOT_U32S + 1] = slots[from + 1]!;
-      slots[from] = 0;
-      hole = probe;
-    }
+    this.indexes[b] = index;
   }
 
   /** Visits live entries, oldest bucket first and in insertion order within a bucket. */

@@ -95,7 +95,7 @@ async function start_service(topic: string): Promise<ServiceProcess> {
   const started = await ServiceProcess.start({ env: {
     GROUPS: String(GROUPS), KAFKA_BROKERS: brokers, EVENTS_TOPIC: topic, SNAPSHOT_INTERVAL_MS: "1000",
     GROUP_MAP: PARTNERS.map((p, g) => `${p}:${g}`).join(","),
-    // Room for the load: 2,048 ids per window bucket, never `busy`.
+    // Room for the load: 524,288 ids in a 1 s window, never `busy`.
     IDEMPOTENCY_WINDOW_MS: "1000", IDEMPOTENCY_ENTRIES_PER_GROUP: "524288", RING_SLOTS: "1024",
   } });
   for (const partner of PARTNERS) {
@@ -122,7 +122,7 @@ async function submit_batch(base_url: string, partner: number, committed: Commit
   if (reply.kind !== "results") throw new Error(`batch refused: ${JSON.stringify(reply)}`);
   const group = PARTNERS.indexOf(partner);
   reply.results.forEach((result, i) => {
-    // `busy` (the idempotency window's time bucket full in a burst) is an outcome with a
+    // `busy` (the idempotency window's budget spent) is an outcome with a
     // sequence like the others: its event must be in the stream too.
     if (!EXPECTED_STATUSES.has(result.status)) throw new Error(`unexpected status ${result.status}`);
     if (result.status === "busy") busy_count++;

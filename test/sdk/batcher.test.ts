@@ -206,7 +206,7 @@ describe("retries and idempotency", () => {
     client.close();
   });
 
-  test("per-order busy (full idempotency bucket): resent with a new id, applied once", async () => {
+  test("per-order busy (idempotency budget spent): resent with a new id, applied once", async () => {
     const transport = new FakeTransport();
     transport.steps = ["all_busy", "all_busy"];
     const client = client_of(transport);

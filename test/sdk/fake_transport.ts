@@ -25,7 +25,7 @@ export type Step =
   | "not_durable_in_time"
   /** Never answer (until the transport's own timeout). */
   | "hang"
-  /** Answer every order `busy` (full idempotency bucket: not applied, not remembered). */
+  /** Answer every order `busy` (the idempotency budget spent: not applied, not remembered). */
   | "all_busy"
   /** The whole request refused with this code (nothing applied). */
   | { refuse: ErrorCode; retry_after_ms?: number };
