@@ -76,6 +76,14 @@ export class IdIndex {
     }
   }
 
+  /**
+   * Reads the first position the key probes (its value word): a load the caller issues early so
+   * that the miss overlaps with others (GroupEngine.prefetch_batch). Returns it, to be kept.
+   */
+  touch(partner: number, hi: number, lo: number): number {
+    return this.table[(hash_u96(partner, hi, lo) & this.mask) * POSITION_U32S + VALUE]!;
+  }
+
   /** Inserts a new key. The caller has checked it is absent and that there is room. */
   insert(partner: number, hi: number, lo: number, value: number): void {
     assert(value >= 0 && value < 0xffff_ffff, "index values are non-negative int32");

@@ -83,6 +83,7 @@ export interface IdempotencyWindowState {
   oldest_live_number: number;
   count: number;
   free_page_count: number;
+  live_bucket_count: number;
 }
 
 // The typed arrays are replaced only by move_in.
@@ -105,6 +106,7 @@ export class IdempotencyWindow {
   private oldest_live_number = 0;
   count = 0;
   private free_page_count: number;
+  private live_bucket_count = 0;
 
   // The ring: which time bucket each position holds (or EMPTY_BUCKET), its pages and id count.
   private bucket_number: Float64Array;
@@ -193,7 +195,8 @@ export class IdempotencyWindow {
   /** Its contents, to move to another thread: this window must not be used again. */
   move_out(): IdempotencyWindowState {
     return { arrays: this.arrays(), indexes: this.indexes, oldest_live_number: this.oldest_live_number,
-      count: this.count, free_page_count: this.free_page_count };
+      count: this.count, free_page_count: this.free_page_count,
+      live_bucket_count: this.live_bucket_count };
   }
 
   /** Takes the contents of a window of the same capacity and window_ms (move_out). */
@@ -230,6 +233,7 @@ export class IdempotencyWindow {
     this.oldest_live_number = moved.oldest_live_number;
     this.count = moved.count;
     this.free_page_count = moved.free_page_count;
+    this.live_bucket_count = moved.live_bucket_count;
   }
 
   /** Bytes the window's ids use now: the pages taken (whole) and every bucket's index. */
@@ -357,9 +361,17 @@ export class IdempotencyWindow {
     }
     this.count -= this.bucket_size[b]!;
     this.bucket_size[b] = 0;
-    // A grown index goes: memory follows the ids the window holds, not its past bursts.
-    if (this.indexes[b]!.length > INDEX_SLOTS_MIN) this.indexes[b] = new Uint32Array(INDEX_SLOTS_MIN);
-    else this.indexes[b]!.fill(0);
+    this.live_bucket_count--;
+    // The index is kept for the bucket that takes this ring position next (no regrowing) while it
+    // is no larger than twice what an average live bucket needs; a burst's index goes: memory
+    // follows the ids the window holds, not its past bursts.
+    const index = this.indexes[b]!;
+    const typical_ids = this.count / Math.max(1, this.live_bucket_count);
+    if (index.length > INDEX_SLOTS_MIN && index.length * INDEX_LOAD_MAX > 2 * typical_ids) {
+      this.indexes[b] = new Uint32Array(INDEX_SLOTS_MIN);
+    } else {
+      index.fill(0);
+    }
     this.bucket_number[b] = EMPTY_BUCKET;
     this.bucket_first_page[b] = NO_PAGE;
     this.bucket_last_page[b] = NO_PAGE;
@@ -379,6 +391,7 @@ export class IdempotencyWindow {
     if (this.bucket_number[b] !== number) {
       assert(this.bucket_number[b] === EMPTY_BUCKET, "bucket ring overrun");
       this.bucket_number[b] = number;
+      this.live_bucket_count++;
     }
     if (this.bucket_size[b]! + 1 > this.indexes[b]!.length * INDEX_LOAD_MAX) this.grow_index(b);
     let page = this.bucket_last_page[b]!;
