@@ -9,7 +9,7 @@
 
 import type { Socket } from "bun";
 import { assert, assert_never } from "../common/assert.ts";
-import { BATCH_ORDERS_MAX } from "../common/constants.ts";
+import { BATCH_ORDERS_MAX, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { batch_frame_size_bytes, decode_frame, write_order_batch } from "../schema/codec.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import type { Mode } from "../schema/generated/balance/wire/mode.ts";
@@ -18,6 +18,7 @@ import { RESULT_STATUS_OFFSET } from "../schema/layout.ts";
 import {
   ReceiveBuffer, SendBuffer, count_reply, type Connection, type Endpoint, type ReplyHandler,
 } from "./connection.ts";
+import { json_results_into, order_batch_json, type WireFormat } from "./json_wire.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const HEAD_BYTES_MAX = 512; // a request head: method, path, host, content type, token
@@ -26,6 +27,9 @@ const RECEIVE_BUFFER_INITIAL_BYTES = 64 * 1024;
 // One request in flight per connection: a read holds at most one reply (and never much more).
 const RECEIVE_BUFFER_LIMIT_BYTES = 16 << 20;
 const FLATBUFFERS_TYPE = "application/x-flatbuffers";
+const JSON_TYPE = "application/json";
+/** A JSON batch of BATCH_ORDERS_MAX orders at most: 64-bit values as strings, op names. */
+const JSON_ORDER_BYTES_MAX = 256;
 const CR = 13;
 const LF = 10;
 
@@ -49,24 +53,29 @@ export class HttpConnection implements Connection {
   private closed = false;
   private ended_here = false;
 
+  /** A JSON reply's results, as Result structs (the FlatBuffers path reads them in place). */
+  private readonly json_results = new DataView(
+    new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
+
   private constructor(readonly in_flight_max: number, private readonly endpoint: Endpoint,
-    private readonly handler: ReplyHandler) {
+    private readonly handler: ReplyHandler, private readonly format: WireFormat) {
     assert(in_flight_max >= 1, "at least one request in flight");
     assert((endpoint.token ?? "").length <= TOKEN_BYTES_MAX, "the token fits the request head");
     this.fifo = new Int32Array(in_flight_max);
     this.authorization = endpoint.token === null ? ""
       : `authorization: Bearer ${endpoint.token}\r\n`;
     this.batch_head = encoder.encode(`POST /v1/batches HTTP/1.1\r\n` +
-      `host: ${endpoint.host}:${endpoint.port}\r\ncontent-type: ${FLATBUFFERS_TYPE}\r\n` +
+      `host: ${endpoint.host}:${endpoint.port}\r\n` +
+      `content-type: ${format === "json" ? JSON_TYPE : FLATBUFFERS_TYPE}\r\n` +
       `${this.authorization}content-length: `);
-    const request_bytes_max = HEAD_BYTES_MAX + TOKEN_BYTES_MAX +
-      batch_frame_size_bytes(BATCH_ORDERS_MAX);
+    const request_bytes_max = HEAD_BYTES_MAX + TOKEN_BYTES_MAX + Math.max(
+      batch_frame_size_bytes(BATCH_ORDERS_MAX), BATCH_ORDERS_MAX * JSON_ORDER_BYTES_MAX);
     this.out = new SendBuffer(in_flight_max * request_bytes_max);
   }
 
-  static async open(endpoint: Endpoint, in_flight_max: number, handler: ReplyHandler)
-    : Promise<HttpConnection> {
-    const connection = new HttpConnection(in_flight_max, endpoint, handler);
+  static async open(endpoint: Endpoint, in_flight_max: number, handler: ReplyHandler,
+    format: WireFormat = "flatbuffers"): Promise<HttpConnection> {
+    const connection = new HttpConnection(in_flight_max, endpoint, handler, format);
     await connection.connect();
     return connection;
   }
@@ -104,7 +113,9 @@ export class HttpConnection implements Connection {
 
   send_batch(tag: number, mode: Mode, orders: Uint8Array, count: number): void {
     this.enqueue(tag);
-    const body_bytes = batch_frame_size_bytes(count);
+    const json = this.format === "json" ? encoder.encode(order_batch_json(mode, orders, count))
+      : null;
+    const body_bytes = json === null ? batch_frame_size_bytes(count) : json.length;
     const length_text = String(body_bytes);
     const head_bytes = this.batch_head.length + length_text.length + 4;
     const at = this.out.reserve(head_bytes + body_bytes);
@@ -116,7 +127,8 @@ export class HttpConnection implements Connection {
     bytes[k++] = LF;
     bytes[k++] = CR;
     bytes[k++] = LF;
-    write_order_batch(bytes, k, 0n, mode, orders, count);
+    if (json === null) write_order_batch(bytes, k, 0n, mode, orders, count);
+    else bytes.set(json, k);
     this.out.end = k + body_bytes;
   }
 
@@ -203,6 +215,13 @@ export class HttpConnection implements Connection {
   private on_response(status: number, body: Uint8Array): void {
     const tag = this.dequeue();
     count_reply(this.reply_counts, String(status));
+    if (this.format === "json" && (status === 200 || status === 202) && is_json_results(body)) {
+      const count = json_results_into(decoder.decode(body), this.json_results);
+      const bytes = new Uint8Array(this.json_results.buffer);
+      this.handler.on_batch_results(tag, bytes, 0, count,
+        count > 0 && bytes[RESULT_STATUS_OFFSET] === Status.pending);
+      return;
+    }
     if (!is_frame(body)) {
       const reason = `${status} ${json_error(body)}`;
       this.handler.on_refused(tag, reason, outcome_unknown(status));
@@ -263,6 +282,11 @@ function outcome_unknown(status: number): boolean {
 function is_frame(body: Uint8Array): boolean {
   return body.length >= 8 && body[4] === 0x42 && body[5] === 0x41 && body[6] === 0x4c &&
     body[7] === 0x31; // "BAL1"
+}
+
+/** A JSON reply to a batch: {"results": ...}. */
+function is_json_results(body: Uint8Array): boolean {
+  return body.length >= 11 && decoder.decode(body.subarray(0, 11)) === '{"results":';
 }
 
 function json_error(body: Uint8Array): string {

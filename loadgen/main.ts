@@ -3,6 +3,7 @@
 // code: 0 when the end check passed or was skipped, 1 when it failed or was inconclusive, 2 on a
 // usage or set-up error.
 
+import type { WireFormat } from "./json_wire.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { LoadJob, SAMPLE_INTERVAL_MS } from "./load.ts";
 import { USAGE, UsageError, parse_options, type Options } from "./options.ts";
@@ -38,10 +39,10 @@ export async function run(options: Options): Promise<number> {
     first_partner: options.first_partner, skew: options.skew, mix: options.mix,
     currency: options.currency, seed: options.seed,
   });
-  const open_runner = (token: string | null, connections: number, in_flight: number)
-    : Promise<Runner> => options.seeds === null
+  const open_runner = (token: string | null, connections: number, in_flight: number,
+    format: WireFormat = "flatbuffers"): Promise<Runner> => options.seeds === null
     ? Pool.open(options.transport, { host: options.host, port, token }, connections, in_flight,
-      options.request_timeout_ms)
+      options.request_timeout_ms, format)
     : RoutedPool.open({ seeds: options.seeds, token, connections, in_flight,
       request_timeout_ms: options.request_timeout_ms }, workload);
   // Set-up, clean-up and the end check use the internal token (opening accounts is
@@ -58,7 +59,8 @@ export async function run(options: Options): Promise<number> {
   log(options, `set-up: ${setup.opened} opened, ${setup.credited} credited, ` +
     `${setup.existing} already there`);
 
-  const pool = await open_runner(tokens.load, options.connections, options.in_flight);
+  const pool = await open_runner(tokens.load, options.connections, options.in_flight,
+    options.format);
   if (pool instanceof RoutedPool) {
     log(options, `cluster: primaries ${pool.primaries().join(", ")}`);
   }

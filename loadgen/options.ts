@@ -1,6 +1,7 @@
 // The command line of `bun run loadgen`: every flag with its default, parsed and validated before
 // anything connects. `--help` prints the table below.
 
+import type { WireFormat } from "./json_wire.ts";
 import { BATCH_ORDERS_MAX, SDK_SEEDS_MAX } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { MIX_OPS, OP_MIX_DEFAULT, type OpMix } from "./workload.ts";
@@ -9,6 +10,8 @@ export type Transport = "tcp" | "http";
 
 export interface Options {
   transport: Transport;
+  /** The HTTP body format of the load's batches (set-up and checks use FlatBuffers). */
+  format: WireFormat;
   host: string;
   http_port: number;
   tcp_port: number;
@@ -41,6 +44,8 @@ export interface Options {
 export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brackets)
 
   --transport tcp|http     wire to load [tcp]
+  --format flatbuffers|json   HTTP body of the load's batches (JSON: the API's curl-friendly
+                           form, 64-bit values as strings) [flatbuffers]
   --host H                 service address [$HOST or 127.0.0.1]
   --http-port N            HTTP port [$PORT or 8080]
   --tcp-port N             TCP port [$TCP_PORT or 8090]
@@ -152,6 +157,13 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
   if (transport !== "tcp" && transport !== "http") {
     throw new UsageError(`--transport must be tcp or http, got "${transport}"`);
   }
+  const format = take("--format") ?? "flatbuffers";
+  if (format !== "flatbuffers" && format !== "json") {
+    throw new UsageError(`--format must be flatbuffers or json, got "${format}"`);
+  }
+  if (format === "json" && transport !== "http") {
+    throw new UsageError("--format json is an HTTP body: --transport http");
+  }
   const mode_text = take("--mode") ?? "committed";
   if (mode_text !== "committed" && mode_text !== "accepted") {
     throw new UsageError(`--mode must be committed or accepted, got "${mode_text}"`);
@@ -179,6 +191,7 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
   }
   return {
     transport,
+    format,
     host: take("--host") ?? env.HOST ?? "127.0.0.1",
     http_port: int("--http-port", integer("PORT", env.PORT ?? "8080", 1, 65535), 1, 65535),
     tcp_port: int("--tcp-port", integer("TCP_PORT", env.TCP_PORT ?? "8090", 1, 65535), 1, 65535),

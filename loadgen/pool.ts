@@ -9,6 +9,7 @@ import type { Mode } from "../schema/generated/balance/wire/mode.ts";
 import type { AccountInfoFields } from "../schema/messages.ts";
 import type { Connection, Endpoint, ReplyHandler } from "./connection.ts";
 import { HttpConnection } from "./http_client.ts";
+import type { WireFormat } from "./json_wire.ts";
 import { RequestRecord } from "./request_record.ts";
 import { TcpConnection } from "./tcp_client.ts";
 import type { Transport } from "./options.ts";
@@ -44,13 +45,13 @@ export class Pool implements JobRunner {
   private constructor(private readonly request_timeout_ms: number) {}
 
   static async open(transport: Transport, endpoint: Endpoint, count: number, in_flight: number,
-    request_timeout_ms: number): Promise<Pool> {
+    request_timeout_ms: number, format: WireFormat = "flatbuffers"): Promise<Pool> {
     const pool = new Pool(request_timeout_ms);
     const opened = await Promise.all(Array.from({ length: count }, (_, index) => {
       const handler = pool.handler(index);
       return transport === "tcp"
         ? TcpConnection.open(endpoint, in_flight, handler)
-        : HttpConnection.open(endpoint, in_flight, handler);
+        : HttpConnection.open(endpoint, in_flight, handler, format);
     }));
     for (const connection of opened) {
       pool.connections.push(connection);

@@ -67,6 +67,7 @@ export function summary_json(facts: RunFacts): string {
   return JSON.stringify({
     label: options.label || undefined,
     transport: options.transport,
+    format: options.format,
     mode: options.mode === 0 ? "committed" : "accepted",
     connections: facts.connections,
     in_flight: facts.in_flight,
@@ -199,7 +200,8 @@ function settings_lines(facts: RunFacts): string[] {
   const { options, workload } = facts;
   const mix = Object.entries(options.mix).filter(([, w]) => w > 0).map(([op, w]) => `${op} ${w}`);
   const lines = [
-    `Run: ${options.transport} ${facts.target}, ${facts.connections} connections x ` +
+    `Run: ${options.transport}${options.format === "json" ? " (JSON bodies)" : ""} ` +
+      `${facts.target}, ${facts.connections} connections x ` +
       `${facts.in_flight} in flight, batches of ${options.batch_orders}, ` +
       `${options.mode === 0 ? "committed" : "accepted"} mode, seed ${options.seed}`,
     `  ${options.partners} partners x ${options.accounts_per_partner} accounts, skew ` +

@@ -68,6 +68,19 @@ describe("loadgen end to end", () => {
     }, TEST_TIMEOUT_MS);
   }
 
+  test("HTTP with JSON bodies (--format json): the end check passes on the JSON answers",
+    async () => {
+      const run = await loadgen(["--transport", "http", "--format", "json", "--requests", "200",
+        "--connections", "4", "--json"]);
+      expect(run.code, `${run.stdout}\n${run.stderr}\n${service.output()}`).toBe(0);
+      const json = parse_json_line(run.stdout);
+      expect([json.format, json.end_check, json.orders, json.errors]).toEqual(
+        ["json", "pass", 200 * 20, 0]);
+      const statuses = json.statuses as Record<string, number>;
+      expect(Object.values(statuses).reduce((a, b) => a + b, 0)).toBe(200 * 20);
+      expect(statuses.ok ?? 0).toBeGreaterThan(0);
+    }, TEST_TIMEOUT_MS);
+
   test("accepted mode over TCP: pending acknowledgements, then final results that pass the check",
     async () => {
       const run = await loadgen(["--transport", "tcp", "--requests", "200", "--mode", "accepted",
@@ -92,6 +105,9 @@ describe("loadgen end to end", () => {
     const run = await loadgen(["--transport", "http", "--in-flight", "4"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--in-flight");
+    const json_over_tcp = await loadgen(["--transport", "tcp", "--format", "json"]);
+    expect(json_over_tcp.code).toBe(2);
+    expect(json_over_tcp.stderr).toContain("--format json");
   }, TEST_TIMEOUT_MS);
 
   test("a service whose balances do not follow its answers fails the end check loudly (exit 1)",
