@@ -51,11 +51,11 @@ schema: install flatc
 bench-engine: install
 	$(BUN) bench/engine.ts
 
-# The original's benchmark shape against a fresh service (own DATA_DIR, free ports): 1,000,000
-# requests of 20 orders over HTTP, then over TCP. BENCHMARK_REQUESTS=N for a quicker run;
-# BENCHMARK_ARGS="--connections 8" adds loadgen flags to both runs (docs/loadgen.md).
+# Every benchmark into one table with the machine's CPU (bench/suite.ts, docs/performance.md): the
+# engine, recovery, a hot partner, a fresh service under loadgen (TCP, HTTP FlatBuffers, HTTP JSON,
+# both modes), the pipeline. BENCHMARK_SECONDS=N per load (default 10); BENCHMARK_PIPELINE=0.
 benchmark: install
-	$(BUN) loadgen/benchmark.ts
+	$(BUN) bench/suite.ts
 
 clean-data:
 	rm -rf ./data

@@ -5,7 +5,7 @@
 
 import { ORDER_FLAG_LINKED, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
-import type { ResultJson } from "../schema/json.ts";
+import { u64_text, type ResultJson } from "../schema/json.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import {
@@ -24,12 +24,12 @@ export function order_batch_json(mode: Mode, orders: Uint8Array, count: number):
     const op = Op[view.getUint8(at + ORDER_OP_OFFSET)];
     if (op === undefined) throw new Error(`order ${k}: an op the schema does not name`);
     const linked = (view.getUint8(at + ORDER_FLAGS_OFFSET) & ORDER_FLAG_LINKED) !== 0;
-    parts.push(`{"id":"${view.getBigUint64(at + ORDER_ID_OFFSET, true)}","op":"${op}",` +
+    parts.push(`{"id":"${u64_text(view, at + ORDER_ID_OFFSET)}","op":"${op}",` +
       `"partner":${view.getUint32(at + ORDER_PARTNER_OFFSET, true)},` +
-      `"account":"${view.getBigUint64(at + ORDER_ACCOUNT_OFFSET, true)}",` +
-      `"amount":"${view.getBigUint64(at + ORDER_AMOUNT_OFFSET, true)}",` +
+      `"account":"${u64_text(view, at + ORDER_ACCOUNT_OFFSET)}",` +
+      `"amount":"${u64_text(view, at + ORDER_AMOUNT_OFFSET)}",` +
       `"currency":${view.getUint16(at + ORDER_CURRENCY_OFFSET, true)},` +
-      `"ref":"${view.getBigUint64(at + ORDER_REF_OFFSET, true)}"${linked ? ',"linked":true' : ""}}`);
+      `"ref":"${u64_text(view, at + ORDER_REF_OFFSET)}"${linked ? ',"linked":true' : ""}}`);
   }
   return `{"mode":"${mode === Mode.accepted ? "accepted" : "committed"}","orders":[${parts.join(",")}]}`;
 }

@@ -5,8 +5,11 @@
 import { AccountKind } from "./generated/balance/wire/account-kind.ts";
 import { AccountState } from "./generated/balance/wire/account-state.ts";
 import { Status } from "./generated/balance/wire/status.ts";
-import { RESULT_SIZE_BYTES } from "../common/constants.ts";
-import { read_result_fields } from "./layout.ts";
+import { RESULT_FLAG_REPLAYED, RESULT_SIZE_BYTES } from "../common/constants.ts";
+import {
+  RESULT_AVAILABLE_OFFSET, RESULT_BALANCE_OFFSET, RESULT_FLAGS_OFFSET, RESULT_ORDER_ID_OFFSET,
+  RESULT_SEQUENCE_OFFSET, RESULT_STATUS_OFFSET,
+} from "./layout.ts";
 import type { AccountInfoFields } from "./messages.ts";
 
 export { parse_batch_json, type JsonBatch } from "./json_batch.ts";
@@ -38,18 +41,40 @@ function enum_name(names: Record<number, string | undefined>, value: number): st
   return names[value] ?? `unknown_${value}`;
 }
 
+const U32_RANGE = 2 ** 32;
+const SAFE_HIGH_WORD_MAX = 2 ** 21; // below it, high * 2^32 + low is below 2^53: exact
+
+/**
+ * The decimal text of the u64 at `offset`, without a bigint (this runs for every result of every
+ * JSON reply): 2^32 = 42,949 * 10^5 + 67,296, so high * 2^32 + low is (high * 42,949 + carry) *
+ * 10^5 + rest, each part exact in a double.
+ */
+export function u64_text(view: DataView, offset: number): string {
+  const low = view.getUint32(offset, true);
+  const high = view.getUint32(offset + 4, true);
+  if (high < SAFE_HIGH_WORD_MAX) return String(high * U32_RANGE + low);
+  const low_part = high * 67_296 + low;
+  const rest = low_part % 100_000;
+  return `${high * 42_949 + Math.floor(low_part / 100_000)}${String(rest).padStart(5, "0")}`;
+}
+
+/** The decimal text of an i64 the engine keeps within +-(2^53 - 1) (money, sequences). */
+function safe_i64_text(view: DataView, offset: number): string {
+  return String(view.getInt32(offset + 4, true) * U32_RANGE + view.getUint32(offset, true));
+}
+
 // `count` Result structs from `byte_offset` of `view` (a reply frame or a ring slot).
 export function results_to_json(view: DataView, byte_offset: number, count: number): ResultJson[] {
   const results: ResultJson[] = [];
   for (let i = 0; i < count; i++) {
-    const result = read_result_fields(view, byte_offset + i * RESULT_SIZE_BYTES);
+    const at = byte_offset + i * RESULT_SIZE_BYTES;
     results.push({
-      id: result.order_id.toString(),
-      status: enum_name(Status, result.status),
-      sequence: result.sequence.toString(),
-      balance: result.balance.toString(),
-      available: result.available.toString(),
-      replayed: result.replayed,
+      id: u64_text(view, at + RESULT_ORDER_ID_OFFSET),
+      status: enum_name(Status, view.getUint8(at + RESULT_STATUS_OFFSET)),
+      sequence: safe_i64_text(view, at + RESULT_SEQUENCE_OFFSET),
+      balance: safe_i64_text(view, at + RESULT_BALANCE_OFFSET),
+      available: safe_i64_text(view, at + RESULT_AVAILABLE_OFFSET),
+      replayed: (view.getUint8(at + RESULT_FLAGS_OFFSET) & RESULT_FLAG_REPLAYED) !== 0,
     });
   }
   return results;

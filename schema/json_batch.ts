@@ -114,22 +114,26 @@ function is_object(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Decimal strings of up to this many digits are below 2^53: read as a number, not a bigint. */
+const SAFE_DECIMAL_DIGITS = 15;
+
 // An unsigned integer of at most `max`, from a decimal string or a safe JSON integer; a string is
-// the error message (without the field's name) when it is neither.
-function parse_unsigned(value: unknown, max: bigint): bigint | string {
-  let parsed: bigint;
+// the error message (without the field's name) when it is neither. A number when it is below
+// 2^53 (no bigint is made for the usual ids and amounts), a bigint above.
+function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
+  let parsed: Unsigned;
   if (typeof value === "number") {
     // Negative or unsafe integers reach here when the reviver was skipped.
     if (value < 0 || Object.is(value, -0)) return `must not be negative, got ${value}`;
     if (!Number.isSafeInteger(value)) {
       return `integers over 2^53 - 1 must go as decimal strings, got ${value}`;
     }
-    parsed = BigInt(value);
+    parsed = value;
   } else if (typeof value === "string") {
     if (!PLAIN_INTEGER.test(value)) {
       return `must be a decimal string of digits (no sign, no leading zeros), got ${quoted(value)}`;
     }
-    parsed = BigInt(value);
+    parsed = value.length <= SAFE_DECIMAL_DIGITS ? Number(value) : BigInt(value);
   } else if (value instanceof NonIntegerNumber) {
     const hint = value.source.startsWith("-") ? "must not be negative" : "must be an integer";
     const source = value.source.slice(0, QUOTED_INPUT_LENGTH_MAX);
@@ -139,6 +143,18 @@ function parse_unsigned(value: unknown, max: bigint): bigint | string {
   }
   if (parsed > max) return `exceeds the maximum ${max}, got ${parsed}`;
   return parsed;
+}
+
+/** An order's unsigned field: a number below 2^53, a bigint from there up. */
+type Unsigned = number | bigint;
+
+function write_u64(view: DataView, offset: number, value: Unsigned): void {
+  if (typeof value === "bigint") {
+    view.setBigUint64(offset, value, true);
+    return;
+  }
+  view.setUint32(offset, value % U32_RANGE, true);
+  view.setUint32(offset + 4, Math.floor(value / U32_RANGE), true);
 }
 
 export function parse_batch_json(text: string): JsonBatch | DecodeError {
@@ -193,13 +209,21 @@ function parse_mode(value: unknown): Mode | DecodeError {
 }
 
 type OrderNumbers = {
-  id: bigint;
-  account: bigint;
-  amount: bigint;
-  ref: bigint;
-  partner: bigint;
-  currency: bigint;
+  id: Unsigned;
+  account: Unsigned;
+  amount: Unsigned;
+  ref: Unsigned;
+  partner: Unsigned;
+  currency: Unsigned;
 };
+
+const U32_RANGE = 2 ** 32;
+
+/** Each field: its width's maximum, whether it must be given. */
+const ORDER_FIELDS: readonly [keyof OrderNumbers, bigint, boolean][] = [
+  ["id", U64_MAX, true], ["partner", U32_MAX, true], ["account", U64_MAX, true],
+  ["amount", U64_MAX, false], ["currency", U16_MAX, false], ["ref", U64_MAX, false],
+];
 
 // Writes one order's 40 bytes; returns an error message naming `where` and the field, or null.
 function write_json_order(
@@ -227,10 +251,10 @@ function write_json_order(
   if (typeof numbers === "string") return numbers;
   const linked = order.linked === undefined ? false : order.linked;
   if (typeof linked !== "boolean") return `${where}.linked: must be true or false`;
-  view.setBigUint64(offset + ORDER_ID_OFFSET, numbers.id, true);
-  view.setBigUint64(offset + ORDER_ACCOUNT_OFFSET, numbers.account, true);
-  view.setBigUint64(offset + ORDER_AMOUNT_OFFSET, numbers.amount, true);
-  view.setBigUint64(offset + ORDER_REF_OFFSET, numbers.ref, true);
+  write_u64(view, offset + ORDER_ID_OFFSET, numbers.id);
+  write_u64(view, offset + ORDER_ACCOUNT_OFFSET, numbers.account);
+  write_u64(view, offset + ORDER_AMOUNT_OFFSET, numbers.amount);
+  write_u64(view, offset + ORDER_REF_OFFSET, numbers.ref);
   view.setUint32(offset + ORDER_PARTNER_OFFSET, Number(numbers.partner), true);
   view.setUint16(offset + ORDER_CURRENCY_OFFSET, Number(numbers.currency), true);
   view.setUint8(offset + ORDER_OP_OFFSET, op);
@@ -243,14 +267,8 @@ function order_numbers(
   aliases: readonly Alias[],
   where: string,
 ): OrderNumbers | string {
-  const fields: [keyof OrderNumbers, bigint, boolean][] = [
-    ["id", U64_MAX, true], ["partner", U32_MAX, true], ["account", U64_MAX, true],
-    ["amount", U64_MAX, false], ["currency", U16_MAX, false], ["ref", U64_MAX, false],
-  ];
-  const numbers: OrderNumbers = {
-    id: 0n, account: 0n, amount: 0n, ref: 0n, partner: 0n, currency: 0n,
-  };
-  for (const [name, max, required] of fields) {
+  const numbers: OrderNumbers = { id: 0, account: 0, amount: 0, ref: 0, partner: 0, currency: 0 };
+  for (const [name, max, required] of ORDER_FIELDS) {
     const value = order[name];
     if (value === undefined) {
       if (required) return `${where}.${name}: missing`;
@@ -273,8 +291,8 @@ function order_numbers(
   return numbers;
 }
 
-function parse_kind(value: unknown): bigint | string {
+function parse_kind(value: unknown): Unsigned | string {
   const kind = typeof value === "string" ? ACCOUNT_KINDS.get(value) : undefined;
   if (kind === undefined) return `must be "partner", "provider" or "user"`;
-  return BigInt(kind);
+  return kind;
 }

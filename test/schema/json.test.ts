@@ -24,7 +24,9 @@ import {
   write_order_fields,
   write_result_fields,
 } from "../../schema/layout.ts";
-import { account_info_to_json, parse_batch_json, results_to_json } from "../../schema/json.ts";
+import {
+  account_info_to_json, parse_batch_json, results_to_json, u64_text,
+} from "../../schema/json.ts";
 
 function order_bytes(orders: OrderFields[]): Uint8Array {
   const bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
@@ -189,5 +191,23 @@ describe("JSON output", () => {
     expect(account_info_to_json(decoded)).toEqual({ account: "9223372036854775808", partner: 7,
       kind: "user", currency: 978, state: "frozen", overdraft_limit: "0", balance: "-10", held: "5",
       available: "-15", sequence: "3" });
+  });
+});
+
+describe("u64_text: the decimal of a u64 without a bigint", () => {
+  test("edges of each word and of 2^53, and random values, agree with BigInt", () => {
+    const view = new DataView(new ArrayBuffer(8));
+    const values = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n,
+      (2n ** 21n) << 32n, ((2n ** 21n) << 32n) - 1n, 2n ** 63n, 2n ** 64n - 1n, 99_999n << 32n,
+      (BigInt(1_796_000_000_000) << 22n) | 12_345n];
+    let seed = 12_345n;
+    for (let n = 0; n < 2_000; n++) {
+      seed = (seed * 6_364_136_223_846_793_005n + 1_442_695_040_888_963_407n) % 2n ** 64n;
+      values.push(seed);
+    }
+    for (const value of values) {
+      view.setBigUint64(0, value, true);
+      expect(u64_text(view, 0)).toBe(value.toString());
+    }
   });
 });

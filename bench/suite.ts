@@ -1,0 +1,248 @@
+// make benchmark (bun run benchmark [--json]): every figure of docs/performance.md in one run, one
+// table, with the machine it ran on. Each figure comes from the project's own command, run as a
+// child process with --json:
+//   the engine alone (bench:engine), recovery (bench:engine --replay), one partner at 1 M orders/s
+//   of engine time for longer than the window (bench:engine --partners=1 --rate=1000000);
+//   a fresh service on its embedded default (no Kafka or Postgres; every setting at its default,
+//   journal fsync on) on 127.0.0.1 with free ports and its own DATA_DIR, loaded by loadgen on the
+//   same cores: TCP committed and accepted, HTTP FlatBuffers, HTTP JSON committed and accepted
+//   (10 debits per request, as wrk -t2 -c64 sends them), one partner alone over TCP;
+//   the event pipeline (bench:pipeline: the real PostgreSQL and Kafka, started if need be).
+// BENCHMARK_SECONDS (default 10) is each load's length; BENCHMARK_PIPELINE=0 leaves the pipeline
+// out. Exit 1 when a step failed (its row says so); the table is printed either way.
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+
+const REPO_ROOT = resolve(import.meta.dir, "..");
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 60_000;
+const LOAD_SECONDS_DEFAULT = 10;
+const HTTP_CONNECTIONS = 64;
+
+type Json = Record<string, unknown>;
+
+interface Row {
+  what: string;
+  command: string;
+  measured: string;
+  must_reach: string;
+  goal: string;
+  /** The figure scripts read (null when the step failed). */
+  value: number | null;
+  failed?: string;
+}
+
+function free_port(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+/** Runs `bun <args>` in the repository, returns its last stdout line parsed as JSON. */
+async function run_json(args: string[], env: Record<string, string> = {}): Promise<Json> {
+  const child = Bun.spawn([process.execPath, ...args], {
+    cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+  const [out, err, code] = await Promise.all([new Response(child.stdout).text(),
+    new Response(child.stderr).text(), child.exited]);
+  const line = out.trim().split("\n").at(-1) ?? "";
+  if (code !== 0 || !line.startsWith("{")) {
+    throw new Error(`bun ${args.join(" ")}: exit ${code}: ${(err || out).trim().slice(-400)}`);
+  }
+  return JSON.parse(line) as Json;
+}
+
+async function wait_ready(base_url: string, service: Bun.Subprocess): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if (service.exitCode !== null) throw new Error(`the service exited (${service.exitCode})`);
+    try {
+      const response = await fetch(`${base_url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`the service was not ready within ${READY_TIMEOUT_MS} ms`);
+}
+
+async function stop(service: Bun.Subprocess): Promise<void> {
+  if (service.exitCode !== null) return;
+  service.kill("SIGTERM");
+  const exited = await Promise.race([service.exited, Bun.sleep(STOP_TIMEOUT_MS).then(() => null)]);
+  if (exited === null) {
+    service.kill("SIGKILL");
+    await service.exited;
+  }
+}
+
+const millions = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+const thousands = (n: number) => `${Math.round(n / 1e3)} K`;
+const rate = (n: number) => (n >= 1e6 ? millions(n) : thousands(n));
+
+/** Runs one step; a failure becomes its row's text, so the table still prints. */
+async function step(rows: Row[], what: string, command: string, must_reach: string, goal: string,
+  measure: () => Promise<{ measured: string; value: number }>): Promise<void> {
+  process.stderr.write(`benchmark: ${what}...\n`);
+  try {
+    const { measured, value } = await measure();
+    rows.push({ what, command, measured, must_reach, goal, value });
+  } catch (error) {
+    const failed = error instanceof Error ? error.message : String(error);
+    rows.push({ what, command, measured: "FAILED", must_reach, goal, value: null, failed });
+  }
+}
+
+function statuses_text(json: Json): string {
+  const statuses = (json.statuses ?? json.status_mix ?? {}) as Record<string, number>;
+  const total = Object.values(statuses).reduce((a, b) => a + b, 0);
+  const busy = statuses.busy ?? 0;
+  return busy === 0 ? "no busy" : `busy ${((busy / Math.max(1, total)) * 100).toFixed(2)}%`;
+}
+
+async function engine_rows(rows: Row[]): Promise<void> {
+  await step(rows, "engine alone, 1 thread, idempotency on (W 10 s, 2^24 ids), 1 M accounts",
+    "bun run bench:engine", "6 M", "20 M", async () => {
+      const json = await run_json(["bench/engine.ts", "--json"]);
+      const value = json.orders_per_sec as number;
+      const mix = json.status_mix as Record<string, number>;
+      const refused = 1 - (mix.ok ?? 0) / Object.values(mix).reduce((a, b) => a + b, 0);
+      return { value, measured: `${rate(value)} orders/s (${(refused * 100).toFixed(1)}% refused)` };
+    });
+  await step(rows, "recovery: replay of a journal", "bun run bench:engine --replay", "6 M", "10 M",
+    async () => {
+      const json = await run_json(["bench/engine.ts", "--replay", "--json"]);
+      const value = json.replay_orders_per_sec as number;
+      return { value, measured: `${rate(value)} events/s` };
+    });
+  await step(rows, "one partner, 1 M orders/s of engine time for 12 s (W 10 s)",
+    "bun run bench:engine --partners=1 --rate=1000000 --rounds=12", "no busy", "no busy",
+    async () => {
+      const json = await run_json(["bench/engine.ts", "--partners=1", "--rate=1000000",
+        "--rounds=12", "--json"]);
+      const value = json.window_entries as number;
+      return { value, measured: `${(value / 1e6).toFixed(1)} M ids held, ${statuses_text(json)}, ` +
+        `${json.window_used_bytes_per_live_id} B/id` };
+    });
+}
+
+interface Load {
+  what: string;
+  args: string[];
+  must_reach: string;
+  goal: string;
+}
+
+const LOADS: Load[] = [
+  { what: "TCP committed, 4 connections x 64 in flight", args: ["--transport", "tcp"],
+    must_reach: "1.5 M, p99 <= 10 ms", goal: "2 M" },
+  { what: "TCP accepted, 4 x 64", args: ["--transport", "tcp", "--mode", "accepted"],
+    must_reach: "> committed", goal: "" },
+  { what: `HTTP FlatBuffers committed, ${HTTP_CONNECTIONS} connections`,
+    args: ["--transport", "http", "--connections", String(HTTP_CONNECTIONS)],
+    must_reach: "500 K", goal: "750 K" },
+  { what: `HTTP JSON committed, ${HTTP_CONNECTIONS} connections, 10 debits per request`,
+    args: ["--transport", "http", "--format", "json", "--connections", String(HTTP_CONNECTIONS),
+      "--batch", "10", "--mix", "debit=1"], must_reach: "220 K", goal: "300 K" },
+  { what: "HTTP JSON accepted, the same",
+    args: ["--transport", "http", "--format", "json", "--connections", String(HTTP_CONNECTIONS),
+      "--batch", "10", "--mix", "debit=1", "--mode", "accepted"],
+    must_reach: "> committed", goal: "" },
+  { what: "one partner alone, TCP committed", args: ["--transport", "tcp", "--partners", "1"],
+    must_reach: "1 M, no busy", goal: "2 M" },
+];
+
+async function service_rows(rows: Row[], seconds: number): Promise<void> {
+  const data_dir = mkdtempSync(join(tmpdir(), "balance-benchmark-"));
+  const http_port = free_port();
+  const tcp_port = free_port();
+  // The embedded default: no publisher or storage, whatever the shell exports.
+  const { KAFKA_BROKERS: _brokers, DATABASE_URL: _database, ...inherited } = process.env;
+  const service = Bun.spawn([process.execPath, "server/main.ts"], {
+    cwd: REPO_ROOT, stdin: "ignore", stdout: "ignore", stderr: "ignore",
+    env: { ...inherited, HOST: "127.0.0.1", PORT: String(http_port),
+      TCP_PORT: String(tcp_port), DATA_DIR: data_dir },
+  });
+  try {
+    await wait_ready(`http://127.0.0.1:${http_port}`, service);
+    const common = ["--duration", `${seconds}s`, "--host", "127.0.0.1", "--http-port",
+      String(http_port), "--tcp-port", String(tcp_port), "--data-dir", data_dir, "--json",
+      "--no-progress"];
+    for (const load of LOADS) {
+      await step(rows, load.what, `bun run loadgen -- ${load.args.join(" ")}`, load.must_reach,
+        load.goal, async () => {
+          const json = await run_json(["loadgen/main.ts", ...load.args, ...common]);
+          // HTTP answers accepted mode once (pending): loadgen cannot check what it never heard.
+          const unchecked_ok = json.end_check === "skipped" && load.args.includes("accepted") &&
+            load.args.includes("http");
+          if (json.end_check !== "pass" && !unchecked_ok) {
+            throw new Error(`end check ${String(json.end_check)}`);
+          }
+          const value = json.orders_per_sec as number;
+          return { value, measured: `${rate(value)} orders/s, p99 ${json.p99_ms} ms, ` +
+            statuses_text(json) };
+        });
+    }
+  } finally {
+    await stop(service);
+    rmSync(data_dir, { recursive: true, force: true });
+  }
+}
+
+async function pipeline_rows(rows: Row[]): Promise<void> {
+  let pipeline: Json | null = null;
+  const measure = async (key: string) => {
+    pipeline ??= await run_json(["bench/pipeline.ts", "--json"]);
+    const value = pipeline[key] as number;
+    return { value, measured: `${rate(value)} events/s` };
+  };
+  await step(rows, "pipeline: publish a journal backlog to Kafka", "bun run bench:pipeline",
+    "1 M", "1.5 M", () => measure("publish_events_per_sec"));
+  await step(rows, "pipeline: project the topic into PostgreSQL", "bun run bench:pipeline",
+    "200 K", "300 K", () => measure("project_events_per_sec"));
+}
+
+function machine(): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
+    `Bun ${Bun.version}, load average ${load} at the start`;
+}
+
+function print_table(rows: Row[], machine_text: string): void {
+  const header = ["what", "measured", "must reach", "goal", "command"];
+  const cells = rows.map((r) => [r.what, r.measured, r.must_reach, r.goal, r.command]);
+  console.log(`machine: ${machine_text}\n`);
+  console.log(`| ${header.join(" | ")} |`);
+  console.log(`|${header.map(() => "---").join("|")}|`);
+  for (const row of cells) console.log(`| ${row.join(" | ")} |`);
+  for (const row of rows) if (row.failed) console.log(`\n${row.what}: ${row.failed}`);
+}
+
+async function main(): Promise<number> {
+  const json = process.argv.includes("--json");
+  const seconds = Number(process.env.BENCHMARK_SECONDS ?? LOAD_SECONDS_DEFAULT);
+  if (!Number.isInteger(seconds) || seconds < 1) {
+    throw new Error(`BENCHMARK_SECONDS: a whole number of seconds, got ${process.env.BENCHMARK_SECONDS}`);
+  }
+  const machine_text = machine();
+  const rows: Row[] = [];
+  await engine_rows(rows);
+  await service_rows(rows, seconds);
+  if (process.env.BENCHMARK_PIPELINE !== "0") await pipeline_rows(rows);
+  if (json) {
+    console.log(JSON.stringify({ machine: machine_text, load_seconds: seconds,
+      rows: rows.map(({ what, measured, must_reach, goal, value, failed }) =>
+        ({ what, measured, must_reach, goal, value, failed })) }));
+  } else {
+    print_table(rows, machine_text);
+  }
+  return rows.some((r) => r.failed !== undefined) ? 1 : 0;
+}
+
+process.exit(await main());
