@@ -113,7 +113,7 @@ export class GroupEngine extends GroupRules {
   private readonly order_held = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_available = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_counter_balance = new Float64Array(BATCH_ORDERS_MAX);
-  /** What prefetch_batch read: never used, only kept. */
+  /** What prefetch_orders read: never used, only kept. */
   prefetched = 0;
 
   constructor(group: number, epoch: number, limits: GroupLimits) {
@@ -137,7 +137,7 @@ export class GroupEngine extends GroupRules {
     this.advance_time(engine_time_ms);
     journal.begin_entry(this.group, this.epoch, this.last_sequence + 1, engine_time_ms);
     this.expire_due_holds();
-    this.prefetch_batch(count);
+    this.prefetch_orders(input, input_offset, ORDER_SIZE_BYTES, count);
     let k = 0;
     while (k < count) {
       if ((input.getUint8(this.order_offset(k) + 39) & ORDER_FLAG_LINKED) === 0) {
@@ -156,19 +156,19 @@ export class GroupEngine extends GroupRules {
   }
 
   /**
-   * Touches what the batch's orders will look up (their accounts, a transfer's other account, a
+   * Touches what `count` orders (40-byte structs from `offset`, `stride` bytes apart: a batch, or
+   * journal records in replay) will look up (their accounts, a transfer's other account, a
    * capture's or release's hold) before applying any. With a million accounts each lookup is a
    * cache miss; these loads do not depend on one another, so the CPU overlaps their misses, where
    * applying the orders one by one would wait for each in turn. Index positions first, then the
    * account records they lead to.
    */
-  private prefetch_batch(count: number): void {
-    const view = this.input;
+  prefetch_orders(view: DataView, offset: number, stride: number, count: number): void {
     const accounts = this.accounts;
     const account_index = accounts.index;
     let sink = 0;
     for (let k = 0; k < count; k++) {
-      const at = this.order_offset(k);
+      const at = offset + k * stride;
       const partner = view.getUint32(at + 32, true);
       sink += account_index.touch(partner, view.getUint32(at + 12, true), view.getUint32(at + 8, true));
       const op = view.getUint8(at + 38);
@@ -181,7 +181,7 @@ export class GroupEngine extends GroupRules {
       }
     }
     for (let k = 0; k < count; k++) {
-      const at = this.order_offset(k);
+      const at = offset + k * stride;
       const partner = view.getUint32(at + 32, true);
       const slot = accounts.find(partner, view.getUint32(at + 12, true), view.getUint32(at + 8, true));
       if (slot !== -1) sink += accounts.touch(slot);

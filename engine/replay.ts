@@ -15,7 +15,8 @@ import { order_digest } from "./digest.ts";
 import { window_records, type GroupEngine } from "./group_engine.ts";
 import { HoldState } from "../schema/hold_state.ts";
 import {
-  RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_SEQUENCE, RECORD_STATUS,
+  RECORD_BALANCE_AFTER, RECORD_COUNTER_AFTER, RECORD_HELD_AFTER, RECORD_ORDER, RECORD_SEQUENCE,
+  RECORD_STATUS,
 } from "../schema/journal_record.ts";
 
 export interface ReplayEntry {
@@ -37,6 +38,7 @@ export function replay_entry(engine: GroupEngine, entry: ReplayEntry, view: Data
   engine.epoch = Math.max(engine.epoch, entry.epoch);
   const window = engine.window;
   const first_live_bucket = Math.floor((window_horizon_ms - window.window_ms) / window.bucket_ms);
+  engine.prefetch_orders(view, body_offset + RECORD_ORDER, JOURNAL_RECORD_BYTES, entry.record_count);
   for (let i = 0; i < entry.record_count; i++) {
     replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket);
   }
