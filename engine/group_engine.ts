@@ -10,7 +10,7 @@ import {
 import { Op } from "../schema/generated/balance/wire/op.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_u64_safe, write_i64 } from "../schema/layout.ts";
-import { copy_words } from "./bytes.ts";
+import { copy_words } from "../common/bytes.ts";
 import { order_digest } from "./digest.ts";
 import { HoldState } from "../schema/hold_state.ts";
 import { order_id_time_ms } from "./idempotency.ts";

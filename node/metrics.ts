@@ -59,9 +59,9 @@ export class Metrics {
     this.tcp_connections_refused++;
   }
 
-  on_results(results: Uint8Array, count: number): void {
+  on_results(results: Uint8Array, offset: number, count: number): void {
     for (let k = 0; k < count; k++) {
-      const at = k * RESULT_SIZE_BYTES;
+      const at = offset + k * RESULT_SIZE_BYTES;
       this.orders_by_status[results[at + 32]!]!++;
       if ((results[at + 33]! & RESULT_FLAG_REPLAYED) !== 0) this.orders_replayed++;
     }

@@ -5,6 +5,7 @@
 // and durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
 // too many requests in flight answer busy, so memory stays bounded whatever the load.
 
+import { copy_bytes } from "../common/bytes.ts";
 import { assert } from "../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, REQUESTS_IN_FLIGHT_MAX,
@@ -25,7 +26,7 @@ const PARTNER_OFFSET = 32;
 const WHOLE_BATCH_PARTS_CACHED_MAX = 65_536;
 
 export interface RouterCounters {
-  on_results(results: Uint8Array, count: number): void;
+  on_results(results: Uint8Array, offset: number, count: number): void;
 }
 
 export class Router {
@@ -212,7 +213,7 @@ export class Router {
     for (let k = 0; k < count; k++) {
       if (this.refused[k] === 0) continue;
       const at = k * RESULT_SIZE_BYTES;
-      this.counters.on_results(results.subarray(at, at + RESULT_SIZE_BYTES), 1);
+      this.counters.on_results(results, at, 1);
     }
   }
 
@@ -261,8 +262,8 @@ export class Router {
     } else {
       count = part.positions.length;
       for (let i = 0; i < count; i++) {
-        const source = part.positions[i]! * ORDER_SIZE_BYTES;
-        ring.bytes.set(orders.subarray(source, source + ORDER_SIZE_BYTES), body + i * ORDER_SIZE_BYTES);
+        copy_bytes(orders, part.positions[i]! * ORDER_SIZE_BYTES, ring.bytes,
+          body + i * ORDER_SIZE_BYTES, ORDER_SIZE_BYTES);
       }
     }
     this.write_header(ring.view, at, S.SlotKind.batch, mode, part.group, request.token, index, count);
@@ -316,7 +317,7 @@ export class Router {
     const count = view.getUint32(at + S.RESULT_COUNT, true);
     const body = at + S.RESULT_BODY;
     if (request.kind === S.SlotKind.batch) {
-      this.counters.on_results(ring.bytes.subarray(body, body + count * RESULT_SIZE_BYTES), count);
+      this.counters.on_results(ring.bytes, body, count);
       this.place_results(request, part, ring.bytes, body, count);
     } else {
       request.found = view.getUint8(at + S.RESULT_FOUND) === 1;
@@ -339,9 +340,8 @@ export class Router {
       return;
     }
     for (let i = 0; i < count; i++) {
-      const source = body + i * RESULT_SIZE_BYTES;
-      request.results.set(bytes.subarray(source, source + RESULT_SIZE_BYTES),
-        part.positions[i]! * RESULT_SIZE_BYTES);
+      copy_bytes(bytes, body + i * RESULT_SIZE_BYTES, request.results,
+        part.positions[i]! * RESULT_SIZE_BYTES, RESULT_SIZE_BYTES);
     }
   }
 
