@@ -455,6 +455,41 @@ export class IdempotencyWindow {
 
   /** Visits live entries, oldest bucket first and in insertion order within a bucket. */
   for_each(visit: (entry: number) => void): void {
+    this.for_each_page((first, fill) => {
+      for (let entry = first; entry < first + fill; entry++) visit(entry);
+    });
+  }
+
+  /**
+   * Copies every live entry into `out` (columns of `count` ids), in for_each's order: a page at a
+   * time, the columns kept as they are by memcpy. A snapshot's copy of millions of ids is an
+   * engine stall, so no per-entry call.
+   */
+  copy_live_into(out: WindowColumns): void {
+    let i = 0;
+    this.for_each_page((first, fill, page) => {
+      const end = first + fill;
+      out.id_lo.set(this.id_lo.subarray(first, end), i);
+      out.digest.set(this.digest.subarray(first, end), i);
+      out.partner.set(this.partner.subarray(first, end), i);
+      out.status.set(this.status.subarray(first, end), i);
+      out.balance_minor.set(this.balance_minor.subarray(first, end), i);
+      out.available_minor.set(this.available_minor.subarray(first, end), i);
+      if (this.wide) {
+        out.id_hi.set(this.id_hi_column.subarray(first, end), i);
+        out.sequence.set(this.sequence_column.subarray(first, end), i);
+      } else {
+        out.id_hi.fill(this.id_hi(first), i, i + fill);
+        const base = this.page_base_sequence[page]!;
+        for (let k = 0; k < fill; k++) out.sequence[i + k] = base + this.sequence_offset[first + k]!;
+      }
+      i += fill;
+    });
+    assert(i === this.count, "every live id copied");
+  }
+
+  /** Visits live pages (first entry, ids used, page), oldest bucket first, in chain order. */
+  private for_each_page(visit: (first: number, fill: number, page: number) => void): void {
     const live: number[] = [];
     for (let b = 0; b < IDEMPOTENCY_BUCKETS; b++) {
       if (this.bucket_number[b] !== EMPTY_BUCKET) live.push(b);
@@ -462,9 +497,20 @@ export class IdempotencyWindow {
     live.sort((x, y) => this.bucket_number[x]! - this.bucket_number[y]!);
     for (const b of live) {
       for (let page = this.bucket_first_page[b]!; page !== NO_PAGE; page = this.page_next[page]!) {
-        const first = page * this.page_entries;
-        for (let entry = first; entry < first + this.page_fill[page]!; entry++) visit(entry);
+        visit(page * this.page_entries, this.page_fill[page]!, page);
       }
     }
   }
+}
+
+/** The window's ids as columns (a snapshot's layout): see IdempotencyWindow.copy_live_into. */
+export interface WindowColumns {
+  id_hi: Uint32Array;
+  id_lo: Uint32Array;
+  digest: Uint32Array;
+  partner: Uint32Array;
+  status: Uint8Array;
+  sequence: Float64Array;
+  balance_minor: Float64Array;
+  available_minor: Float64Array;
 }

@@ -105,7 +105,8 @@ function write_holds(engine: GroupEngine, target: Uint8Array, offset: number): n
   return offset + HOLD_COLUMN_BYTES.reduce((sum, bytes) => sum + padded(bytes * n), 0);
 }
 
-/** The window's live entries, column by column, oldest bucket first, in insertion order. */
+/** The window's live entries, column by column, oldest bucket first, in insertion order (copied
+ * a page at a time: IdempotencyWindow.copy_live_into). */
 function write_window(engine: GroupEngine, target: Uint8Array, offset: number): number {
   const w = engine.window;
   const n = w.count;
@@ -117,20 +118,9 @@ function write_window(engine: GroupEngine, target: Uint8Array, offset: number): 
   };
   const id_hi = column(u32, 4), id_lo = column(u32, 4), digest = column(u32, 4);
   const partner = column(u32, 4), status = column(u8, 1), sequence = column(f64, 8);
-  const balance = column(f64, 8), available = column(f64, 8);
-  let i = 0;
-  w.for_each((entry) => {
-    id_hi[i] = w.id_hi(entry);
-    id_lo[i] = w.id_lo[entry]!;
-    digest[i] = w.digest[entry]!;
-    partner[i] = w.partner[entry]!;
-    status[i] = w.status[entry]!;
-    sequence[i] = w.sequence(entry);
-    balance[i] = w.balance_minor[entry]!;
-    available[i] = w.available_minor[entry]!;
-    i++;
-  });
-  assert(i === n, "snapshot: window count mismatch");
+  const balance_minor = column(f64, 8), available_minor = column(f64, 8);
+  w.copy_live_into({ id_hi, id_lo, digest, partner, status, sequence, balance_minor,
+    available_minor });
   return offset;
 }
 

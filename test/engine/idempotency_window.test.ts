@@ -17,6 +17,26 @@ function id_at(time_ms: number, counter: number, partner = 1): Id {
   return { hi: Number(id >> 32n), lo: Number(id & 0xffff_ffffn), partner };
 }
 
+/** copy_live_into (a page at a time) agrees with a walk of every entry in for_each's order. */
+function expect_columns_copied(w: IdempotencyWindow): void {
+  const n = w.count;
+  const columns = {
+    id_hi: new Uint32Array(n), id_lo: new Uint32Array(n), digest: new Uint32Array(n),
+    partner: new Uint32Array(n), status: new Uint8Array(n), sequence: new Float64Array(n),
+    balance_minor: new Float64Array(n), available_minor: new Float64Array(n),
+  };
+  w.copy_live_into(columns);
+  let i = 0;
+  w.for_each((entry) => {
+    expect([columns.id_hi[i], columns.id_lo[i], columns.digest[i], columns.partner[i],
+      columns.status[i], columns.sequence[i], columns.balance_minor[i], columns.available_minor[i]])
+      .toEqual([w.id_hi(entry), w.id_lo[entry], w.digest[entry], w.partner[entry], w.status[entry],
+        w.sequence(entry), w.balance_minor[entry], w.available_minor[entry]]);
+    i++;
+  });
+  expect(i).toBe(n);
+}
+
 class Filler {
   sequence = 0;
   counter = 0;
@@ -94,6 +114,7 @@ describe("idempotency window: pages of one shared budget", () => {
       expect(w.count).toBe(live.length);
     }
     expect(forgotten_count).toBeGreaterThan(10_000);
+    expect_columns_copied(w);
     for (const { id, sequence } of live) {
       const at = w.find(id.partner, id.hi, id.lo);
       expect(at).not.toBe(-1);
@@ -110,6 +131,7 @@ describe("idempotency window: pages of one shared budget", () => {
     f.sequence = 2 ** 40;
     const t = Math.ceil(T0_MS / w.bucket_ms) * w.bucket_ms;
     const ids = [...f.add(t, 3), ...f.add(t + w.bucket_ms - 1, 3)];
+    expect_columns_copied(w);
     ids.forEach((id, k) => {
       const at = w.find(id.partner, id.hi, id.lo);
       expect([w.id_hi(at), w.id_lo[at], w.sequence(at)]).toEqual([id.hi, id.lo, 2 ** 40 + 3 * (k + 1)]);
