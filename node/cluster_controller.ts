@@ -85,6 +85,8 @@ export class ClusterController {
   private readonly primary_heard_at_ms: number[];
   private map: PlaneRoutingMap | null = null;
   private readonly recording = new Set<string>();
+  /** Per group/node: the counting last recorded out of sync (its later reports are stale). */
+  private readonly recorded_out = new Map<string, number>();
   private readonly fenced_waits = new Map<number, (durable: number) => void>();
   private readonly handovers = new Map<number, (message: ClusterJournalMessage) => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -347,7 +349,7 @@ export class ClusterController {
         return this.parts.on_snapshot_written(message.group, message.duration_ms);
       case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
       case "standby_report": return void this.record_standby(message.group, message.node,
-        message.state, message.disk);
+        message.state, message.disk, message.counting);
       case "heard": {
         const now_ms = performance.now();
         for (const [group, ms] of message.groups) this.primary_heard_at_ms[group] = now_ms - ms;
@@ -392,9 +394,17 @@ export class ClusterController {
   }
 
   private async record_standby(group: number, node: number, state: "caught_up" | "lagging",
-    standby_disk: string): Promise<void> {
+    standby_disk: string, counting: number): Promise<void> {
     const key = `${group}/${node}`;
     if (this.recording.has(key) || this.steps[group] !== "leading") return;
+    // A caught-up report of a counting already recorded out was made before that record (the
+    // reports queue up while the database is out): recording it in would name in sync a standby
+    // the commits no longer wait for. Only a new counting (acks moving again) is recorded in.
+    if (state === "caught_up" && (this.recorded_out.get(key) ?? 0) >= counting) {
+      console.log(`[cluster] group ${group}: a caught-up report of node ${node} made before it ` +
+        "was recorded out of sync, ignored");
+      return;
+    }
     const member = this.node_of_number(node);
     if (member === null) return;
     this.recording.add(key);
@@ -402,8 +412,12 @@ export class ClusterController {
       const disk = state === "caught_up" ? standby_disk : null;
       const recorded = await this.membership.record_in_sync(group, member.node_id, disk);
       if (recorded.kind !== "in_sync_set") return; // unreachable: reported again, tried again
-      if (state === "caught_up") this.post({ type: "caught_up_recorded", group, node });
-      else this.post({ type: "uncount", group, node });
+      if (state === "caught_up") {
+        this.post({ type: "caught_up_recorded", group, node, counting });
+      } else {
+        this.recorded_out.set(key, counting);
+        this.post({ type: "uncount", group, node, counting });
+      }
       console.log(`[cluster] group ${group}: ${member.node_id} recorded ` +
         `${state === "caught_up" ? "in" : "out of"} sync`);
     } finally {

@@ -149,10 +149,10 @@ export class ClusterJournal {
     this.trackers.get(group)?.replicator.published(sequence);
   }
 
-  uncount(group: number, node: number): void {
+  uncount(group: number, node: number, counting: number): void {
     const tracker = this.trackers.get(group);
     if (tracker === undefined) return;
-    tracker.uncount(node);
+    tracker.uncount(node, counting);
     if (tracker.advance()) this.queue_committed(group, tracker.committed);
     this.report_reads(group, tracker);
   }
@@ -228,8 +228,8 @@ export class ClusterJournal {
     this.post({ type: "read_confirmed", group, read_id: confirmed });
   }
 
-  caught_up_recorded(group: number, node: number): void {
-    this.trackers.get(group)?.caught_up_recorded(node);
+  caught_up_recorded(group: number, node: number, counting: number): void {
+    this.trackers.get(group)?.caught_up_recorded(node, counting);
   }
 
   add_snapshot(group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number): void {
@@ -280,7 +280,7 @@ export class ClusterJournal {
       if (tracker.read_pending()) tracker.heartbeat(); // a barrier a link missed is sent again
       for (const report of tracker.reports(now_ms)) {
         this.post({ type: "standby_report", group, node: report.node, state: report.state,
-          disk: report.disk });
+          disk: report.disk, counting: report.counting });
       }
       const counted = new Set(tracker.counted_nodes());
       for (const sender of tracker.replicator.senders) {

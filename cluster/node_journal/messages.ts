@@ -47,8 +47,8 @@ export type ClusterJournalRequest =
   | { type: "promote"; group: number; epoch: number; standbys: StandbyAddress[];
       counted: number[] }
   /** The control plane recorded the standby out of sync: commits stop waiting for it. */
-  | { type: "uncount"; group: number; node: number }
-  | { type: "caught_up_recorded"; group: number; node: number }
+  | { type: "uncount"; group: number; node: number; counting: number }
+  | { type: "caught_up_recorded"; group: number; node: number; counting: number }
   /**
    * A planned handover: answered `drained` once the group's journal holds `last_sequence` (the
    * engine released the group there), durably, and `target` acknowledged all of it.
@@ -77,7 +77,7 @@ export type ClusterJournalMessage =
   | { type: "who_holds"; request_id: number; group: number }
   /** caught_up: on `disk` (the standby's own word in its catch_up), it holds all committed. */
   | { type: "standby_report"; group: number; node: number; state: "caught_up" | "lagging";
-      disk: string }
+      disk: string; counting: number }
   /** Per standby group: how long ago its primary was last heard on the replication link. */
   | { type: "heard"; groups: [number, number][] }
   | { type: "fenced"; group: number; durable_sequence: number }

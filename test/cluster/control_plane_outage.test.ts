@@ -97,7 +97,7 @@ describe("the control plane out", () => {
       () => load.fault_hit_in_flight(0, up_at_ms, up_at_ms));
     const route = (await cluster.map()).groups[0]!;
     expect(route.primary).toBe(primary);
-    expect(route.standbys[0]!.in_sync).toBe(false);
+    expect(route.standbys[0]!.in_sync, cluster.outputs()).toBe(false);
     await cluster.start_node(standby);
     await cluster.wait_in_sync(0);
     await cluster.wait_in_sync(1);
