@@ -81,8 +81,8 @@ export class ClusterController {
   journal_worker!: Worker;
   private readonly steps: GroupStep[];
   private readonly durable_end: number[];
-  /** Per group followed here: when (performance.now()) its primary was last heard, or followed from. */
-  private readonly primary_heard_at_ms: number[];
+  private readonly heard_ms_ago: number[];
+  private heard_at_ms = performance.now();
   private map: PlaneRoutingMap | null = null;
   private readonly recording = new Set<string>();
   /** Per group/node: the counting last recorded out of sync (its later reports are stale). */
@@ -108,7 +108,7 @@ export class ClusterController {
     this.leads = new Uint8Array(groups);
     this.steps = new Array<GroupStep>(groups).fill("following");
     this.durable_end = new Array<number>(groups).fill(0);
-    this.primary_heard_at_ms = new Array<number>(groups).fill(performance.now());
+    this.heard_ms_ago = new Array<number>(groups).fill(0);
     this.reads = new ReadBarriers(groups, (group, read_id) =>
       this.post({ type: "read_barrier", group, read_id }));
   }
@@ -350,11 +350,10 @@ export class ClusterController {
       case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
       case "standby_report": return void this.record_standby(message.group, message.node,
         message.state, message.disk, message.counting);
-      case "heard": {
-        const now_ms = performance.now();
-        for (const [group, ms] of message.groups) this.primary_heard_at_ms[group] = now_ms - ms;
+      case "heard":
+        this.heard_at_ms = performance.now();
+        for (const [group, ms] of message.groups) this.heard_ms_ago[group] = ms;
         return;
-      }
       case "fenced": {
         const wait = this.fenced_waits.get(message.group);
         this.fenced_waits.delete(message.group);
@@ -368,8 +367,9 @@ export class ClusterController {
           state: message.state });
       }
       case "followed":
-        // Silence is counted from the handover: the new primary has a full lease to stream.
-        this.primary_heard_at_ms[message.group] = performance.now();
+        // Silence is counted from the handover (the journal worker's reports do so from now on):
+        // the new primary has a full lease to stream.
+        this.heard_ms_ago[message.group] = 0;
         return this.handovers.get(message.group)?.(message);
       case "drained":
         return this.handovers.get(message.group)?.(message);
@@ -465,7 +465,7 @@ export class ClusterController {
     const role = this.membership.role(group);
     if (role.kind === "primary") return this.lead(group, false);
     if (role.kind !== "standby") return;
-    const silent_ms = performance.now() - this.primary_heard_at_ms[group]!;
+    const silent_ms = this.heard_ms_ago[group]! + (performance.now() - this.heard_at_ms);
     if (silent_ms < this.cluster.lease_ms) return;
     this.steps[group] = "deciding";
     const check = await this.membership.may_take_over(group, silent_ms);

@@ -117,7 +117,13 @@ export class CommitTracker {
    * for it (unless it has been counted anew since: that counting is not the one recorded out).
    */
   uncount(node: number, counting: number): void {
-    if (this.counted.get(node)?.counting === counting) this.counted.delete(node);
+    if (this.counted.get(node)?.counting !== counting) return;
+    this.counted.delete(node);
+    // Counted again only once its acks move past what they were now: a dead standby behind a
+    // link that still looks live (a proxy holding it open) must not be counted, and recorded in
+    // sync, again on the acks it sent before it died.
+    const sender = this.replicator.senders.find((s) => s.standby.node === node);
+    if (sender !== undefined) this.acked_seen.set(node, sender.acked_sequence);
   }
 
   /** Recomputes the committed sequence; true when it advanced. */
