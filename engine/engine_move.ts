@@ -55,5 +55,6 @@ export function transfer_list(state: GroupEngineState): ArrayBuffer[] {
   add(state.holds.index.table.buffer);
   for (const column of Object.values(state.holds.columns)) add(column.buffer);
   for (const array of Object.values(state.window.arrays)) add(array.buffer);
+  for (const index of state.window.indexes) add(index.buffer);
   return [...buffers];
 }

@@ -50,6 +50,17 @@ function run(drivers: EngineDriver[], workload: Workload, prng: Prng, clock: { n
   }
 }
 
+/** Every typed array (or buffer) reachable from a moved state. */
+function views_in(value: unknown, found: (ArrayBufferView | ArrayBuffer)[] = []):
+  (ArrayBufferView | ArrayBuffer)[] {
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    found.push(value);
+  } else if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) views_in(child, found);
+  }
+  return found;
+}
+
 describe("an engine moved to another thread", () => {
   for (const seed of SEEDS) {
     test(`seed ${seed}: equal to its snapshot's restore, the original detached, the same answers after`,
@@ -69,6 +80,8 @@ describe("an engine moved to another thread", () => {
         const buffers = transfer_list(state);
         const arrived = structuredClone(state, { transfer: buffers });
         expect(buffers.every((buffer) => buffer.byteLength === 0)).toBe(true);
+        // Every table of the state was in the list (moved, none copied).
+        expect(views_in(state).filter((view) => view.byteLength > 0)).toEqual([]);
         const moved = new GroupEngine(GROUP, 0, LIMITS);
         move_in_engine(moved, arrived);
         expect(moved.epoch).toBe(EPOCH);
