@@ -85,8 +85,6 @@ export class ClusterController {
   private heard_at_ms = performance.now();
   private map: PlaneRoutingMap | null = null;
   private readonly recording = new Set<string>();
-  /** Per group/node: the counting last recorded out of sync (its later reports are stale). */
-  private readonly recorded_out = new Map<string, number>();
   private readonly fenced_waits = new Map<number, (durable: number) => void>();
   private readonly handovers = new Map<number, (message: ClusterJournalMessage) => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -349,7 +347,7 @@ export class ClusterController {
         return this.parts.on_snapshot_written(message.group, message.duration_ms);
       case "who_holds": return void this.answer_who_holds(message.request_id, message.group);
       case "standby_report": return void this.record_standby(message.group, message.node,
-        message.state, message.disk, message.counting);
+        message.state, message.disk);
       case "heard":
         this.heard_at_ms = performance.now();
         for (const [group, ms] of message.groups) this.heard_ms_ago[group] = ms;
@@ -368,13 +366,11 @@ export class ClusterController {
       }
       case "followed":
         // Silence is counted from the handover (the journal worker's reports do so from now on):
-        // the new primary has a full lease to stream.
+        // the new primary has a full lease to stream before a takeover is considered.
         this.heard_ms_ago[message.group] = 0;
         return this.handovers.get(message.group)?.(message);
       case "drained":
         return this.handovers.get(message.group)?.(message);
-      case "primary_link_closed":
-        return void this.primary_link_closed(message.group);
       case "replication":
         this.replication = message.standbys;
         return;
@@ -394,17 +390,9 @@ export class ClusterController {
   }
 
   private async record_standby(group: number, node: number, state: "caught_up" | "lagging",
-    standby_disk: string, counting: number): Promise<void> {
+    standby_disk: string): Promise<void> {
     const key = `${group}/${node}`;
     if (this.recording.has(key) || this.steps[group] !== "leading") return;
-    // A caught-up report of a counting already recorded out was made before that record (the
-    // reports queue up while the database is out): recording it in would name in sync a standby
-    // the commits no longer wait for. Only a new counting (acks moving again) is recorded in.
-    if (state === "caught_up" && (this.recorded_out.get(key) ?? 0) >= counting) {
-      console.log(`[cluster] group ${group}: a caught-up report of node ${node} made before it ` +
-        "was recorded out of sync, ignored");
-      return;
-    }
     const member = this.node_of_number(node);
     if (member === null) return;
     this.recording.add(key);
@@ -412,12 +400,8 @@ export class ClusterController {
       const disk = state === "caught_up" ? standby_disk : null;
       const recorded = await this.membership.record_in_sync(group, member.node_id, disk);
       if (recorded.kind !== "in_sync_set") return; // unreachable: reported again, tried again
-      if (state === "caught_up") {
-        this.post({ type: "caught_up_recorded", group, node, counting });
-      } else {
-        this.recorded_out.set(key, counting);
-        this.post({ type: "uncount", group, node, counting });
-      }
+      if (state === "caught_up") this.post({ type: "caught_up_recorded", group, node });
+      else this.post({ type: "uncount", group, node });
       console.log(`[cluster] group ${group}: ${member.node_id} recorded ` +
         `${state === "caught_up" ? "in" : "out of"} sync`);
     } finally {
@@ -450,14 +434,6 @@ export class ClusterController {
     for (let group = 0; group < this.steps.length; group++) {
       if (this.steps[group] === "following") void this.control(group);
     }
-  }
-
-  // A handover to this node is learned now (the old primary stops streaming once the control
-  // plane granted the lease), not at the next tick: the new primary leads within milliseconds.
-  private async primary_link_closed(group: number): Promise<void> {
-    if (this.timer === null || this.steps[group] !== "following") return;
-    await this.membership.read_now();
-    if (this.timer !== null && this.steps[group] === "following") await this.control(group);
   }
 
   // One group's next step, if its role calls for one.

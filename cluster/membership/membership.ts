@@ -71,7 +71,6 @@ export class Membership {
   private readonly granted_at_ms: number[];
   private timer: Timer | null = null;
   private tick_running: Promise<void> | null = null;
-  private reading_now: Promise<void> | null = null;
   private started = false;
 
   constructor(private readonly options: MembershipOptions) {
@@ -232,15 +231,6 @@ export class Membership {
    * Refreshes what this node knows of the groups. A group read for the first time (at start, or
    * placed since) takes the role its row grants; after that a read never promotes this node.
    */
-  /**
-   * Reads the leases now, outside the loop (a standby's primary closed its link: a handover to
-   * this node is learned at once instead of at the next tick). One read at a time.
-   */
-  read_now(): Promise<void> {
-    this.reading_now ??= this.read_followed().finally(() => { this.reading_now = null; });
-    return this.reading_now;
-  }
-
   private async read_followed(): Promise<void> {
     const leases = await read_leases(this.plane);
     if ("kind" in leases) return;

@@ -61,8 +61,7 @@ export class ClusterJournal {
     }
     this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
       host: init.listen_host,
-      port: init.listen_port, groups: this.standby_groups, holders,
-      on_active_closed: (group) => post({ type: "primary_link_closed", group }) });
+      port: init.listen_port, groups: this.standby_groups, holders });
     // With a publisher, a led group's segments are deleted only behind what Kafka holds (none
     // before its publisher learned that: node/cluster_publisher.ts), as on a single node.
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
@@ -149,10 +148,10 @@ export class ClusterJournal {
     this.trackers.get(group)?.replicator.published(sequence);
   }
 
-  uncount(group: number, node: number, counting: number): void {
+  uncount(group: number, node: number): void {
     const tracker = this.trackers.get(group);
     if (tracker === undefined) return;
-    tracker.uncount(node, counting);
+    tracker.uncount(node);
     if (tracker.advance()) this.queue_committed(group, tracker.committed);
     this.report_reads(group, tracker);
   }
@@ -228,8 +227,8 @@ export class ClusterJournal {
     this.post({ type: "read_confirmed", group, read_id: confirmed });
   }
 
-  caught_up_recorded(group: number, node: number, counting: number): void {
-    this.trackers.get(group)?.caught_up_recorded(node, counting);
+  caught_up_recorded(group: number, node: number): void {
+    this.trackers.get(group)?.caught_up_recorded(node);
   }
 
   add_snapshot(group: number, sequence: number, buffer: SharedArrayBuffer, size_bytes: number): void {
@@ -280,7 +279,7 @@ export class ClusterJournal {
       if (tracker.read_pending()) tracker.heartbeat(); // a barrier a link missed is sent again
       for (const report of tracker.reports(now_ms)) {
         this.post({ type: "standby_report", group, node: report.node, state: report.state,
-          disk: report.disk, counting: report.counting });
+          disk: report.disk });
       }
       const counted = new Set(tracker.counted_nodes());
       for (const sender of tracker.replicator.senders) {

@@ -15,18 +15,9 @@ import type { StandbySender } from "../replication/standby_sender.ts";
 /** A counted standby that leaves a durable entry unacknowledged this long is lagging. */
 export const REPLICATION_ACK_TIMEOUT_MS = 500;
 
-/**
- * `counting`: which counting of the standby the report is about (a number that grows each time a
- * standby is counted anew, in any group of this process), so the node can tell a report made
- * before it recorded the standby out from one made after.
- */
-export type StandbyReport = {
-  node: number; state: "caught_up" | "lagging"; disk: string; counting: number;
-};
+export type StandbyReport = { node: number; state: "caught_up" | "lagging"; disk: string };
 
 interface Counted {
-  /** This counting's number (StandbyReport.counting). */
-  counting: number;
   /** Reported caught up once acked reaches this (committed when it was counted). */
   caught_up_at: number;
   caught_up_reported: boolean;
@@ -39,9 +30,6 @@ interface Counted {
   /** The sender's streams_count when last reported: a new link may be a new disk. */
   streams_seen: number;
 }
-
-/** Countings of this process, every tracker's: one number never names two (StandbyReport). */
-let countings = 0;
 
 export class CommitTracker {
   private local_durable: number;
@@ -57,9 +45,8 @@ export class CommitTracker {
     this.committed_sequence = durable_sequence;
     for (const node of counted_at_start) {
       // Reported again once its link streams: the set may name a disk it no longer runs on.
-      this.counted.set(node, { counting: ++countings, caught_up_at: 0,
-        caught_up_reported: true, waiting_for: 0, waiting_since_ms: 0, streams_seen: 0,
-        read_waiting_for: 0, read_since_ms: 0 });
+      this.counted.set(node, { caught_up_at: 0, caught_up_reported: true, waiting_for: 0,
+        waiting_since_ms: 0, streams_seen: 0, read_waiting_for: 0, read_since_ms: 0 });
     }
   }
 
@@ -112,18 +99,9 @@ export class CommitTracker {
     return confirmed;
   }
 
-  /**
-   * The control plane recorded `node` out of sync on a report of `counting`: commits stop waiting
-   * for it (unless it has been counted anew since: that counting is not the one recorded out).
-   */
-  uncount(node: number, counting: number): void {
-    if (this.counted.get(node)?.counting !== counting) return;
+  /** The control plane recorded `node` out of sync: commits stop waiting for it. */
+  uncount(node: number): void {
     this.counted.delete(node);
-    // Counted again only once its acks move past what they were now: a dead standby behind a
-    // link that still looks live (a proxy holding it open) must not be counted, and recorded in
-    // sync, again on the acks it sent before it died.
-    const sender = this.replicator.senders.find((s) => s.standby.node === node);
-    if (sender !== undefined) this.acked_seen.set(node, sender.acked_sequence);
   }
 
   /** Recomputes the committed sequence; true when it advanced. */
@@ -160,24 +138,21 @@ export class CommitTracker {
       const disk = sender.standby_disk;
       if (!counted.caught_up_reported && sender.acked_sequence >= counted.caught_up_at &&
         disk !== "") {
-        reports.push({ node, state: "caught_up", disk, counting: counted.counting });
+        reports.push({ node, state: "caught_up", disk });
       }
-      if (this.lagging(sender, counted, now_ms)) {
-        reports.push({ node, state: "lagging", disk, counting: counted.counting });
-      }
+      if (this.lagging(sender, counted, now_ms)) reports.push({ node, state: "lagging", disk });
     }
     return reports;
   }
 
-  /** The node recorded `node` in sync on a report of `counting`. */
-  caught_up_recorded(node: number, counting: number): void {
+  /** The node recorded `node` in sync. */
+  caught_up_recorded(node: number): void {
     const counted = this.counted.get(node);
-    if (counted !== undefined && counted.counting === counting) counted.caught_up_reported = true;
+    if (counted !== undefined) counted.caught_up_reported = true;
   }
 
   private count(node: number): void {
-    this.counted.set(node, { counting: ++countings, caught_up_at: this.committed_sequence,
-      caught_up_reported: false,
+    this.counted.set(node, { caught_up_at: this.committed_sequence, caught_up_reported: false,
       waiting_for: 0, waiting_since_ms: 0, streams_seen: 0, read_waiting_for: 0, read_since_ms: 0 });
   }
 

@@ -47,8 +47,8 @@ export type ClusterJournalRequest =
   | { type: "promote"; group: number; epoch: number; standbys: StandbyAddress[];
       counted: number[] }
   /** The control plane recorded the standby out of sync: commits stop waiting for it. */
-  | { type: "uncount"; group: number; node: number; counting: number }
-  | { type: "caught_up_recorded"; group: number; node: number; counting: number }
+  | { type: "uncount"; group: number; node: number }
+  | { type: "caught_up_recorded"; group: number; node: number }
   /**
    * A planned handover: answered `drained` once the group's journal holds `last_sequence` (the
    * engine released the group there), durably, and `target` acknowledged all of it.
@@ -77,7 +77,7 @@ export type ClusterJournalMessage =
   | { type: "who_holds"; request_id: number; group: number }
   /** caught_up: on `disk` (the standby's own word in its catch_up), it holds all committed. */
   | { type: "standby_report"; group: number; node: number; state: "caught_up" | "lagging";
-      disk: string; counting: number }
+      disk: string }
   /** Per standby group: how long ago its primary was last heard on the replication link. */
   | { type: "heard"; groups: [number, number][] }
   | { type: "fenced"; group: number; durable_sequence: number }
@@ -89,8 +89,6 @@ export type ClusterJournalMessage =
       counted: boolean; state: string }[] }
   | { type: "drained"; group: number; last_sequence: number }
   | { type: "followed"; group: number }
-  /** The streaming link of a standby group closed: its primary handed it over, left or died. */
-  | { type: "primary_link_closed"; group: number }
   /** Every counted standby confirmed the group's read barriers up to read_id. */
   | { type: "read_confirmed"; group: number; read_id: number }
   | { type: "stopped" };

@@ -69,7 +69,7 @@ function handle(request: ClusterJournalRequest): void {
     case "promote":
       return journal.promote(request.group, request.epoch, request.standbys, request.counted);
     case "uncount":
-      return journal.uncount(request.group, request.node, request.counting);
+      return journal.uncount(request.group, request.node);
     case "drain":
       return journal.drain(request.group, request.last_sequence, request.target);
     case "add_standby":
@@ -79,7 +79,7 @@ function handle(request: ClusterJournalRequest): void {
     case "read_barrier":
       return journal.read_barrier(request.group, request.read_id);
     case "caught_up_recorded":
-      return journal.caught_up_recorded(request.group, request.node, request.counting);
+      return journal.caught_up_recorded(request.group, request.node);
     case "publisher_checkpoint":
       return journal.publisher_checkpoint(request.group, request.sequence);
     default:

@@ -28,8 +28,6 @@ export interface StandbyServerOptions {
   links_max?: number;
   /** Default REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT. */
   handshake_timeout_ms?: number;
-  /** A group's streaming link closed (the node then asks the control plane who leads it now). */
-  on_active_closed?: (group: number) => void;
 }
 
 interface LinkData {
@@ -128,7 +126,6 @@ export class StandbyServer implements StandbyHost {
     this.links.delete(link);
     if (link.group !== null && this.active.get(link.group.group) === link) {
       this.active.delete(link.group.group);
-      this.options.on_active_closed?.(link.group.group);
     }
   }
 

@@ -261,8 +261,7 @@ export function run_cleanups(): void {
 }
 
 export function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
-  port = 0, key = KEY, limits: { links_max?: number; handshake_timeout_ms?: number;
-    on_active_closed?: (group: number) => void } = {},
+  port = 0, key = KEY, limits: { links_max?: number; handshake_timeout_ms?: number } = {},
 ): StandbyServer {
   const server = new StandbyServer({ node, key, disk_id: `disk-of-${node}`, host: "127.0.0.1", port,
     groups: new Map([[GROUP, standby]]), holders, ...limits });
