@@ -78,7 +78,7 @@ export class IdIndex {
 
   /**
    * Reads the first position the key probes (its value word): a load the caller issues early so
-   * that the miss overlaps with others (GroupEngine.prefetch_batch). Returns it, to be kept.
+   * that the miss overlaps with others (GroupEngine.prefetch_orders). Returns it, to be kept.
    */
   touch(partner: number, hi: number, lo: number): number {
     return this.table[(hash_u96(partner, hi, lo) & this.mask) * POSITION_U32S + VALUE]!;
