@@ -15,6 +15,7 @@ import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
 import { handle_admin, handle_group_state, handle_open_account } from "./http_admin.ts";
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
+import { handle_in_sync_probe, IN_SYNC_PROBE_PATH } from "./http_probes.ts";
 import type { ClusterView } from "../router/leadership.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
@@ -59,6 +60,7 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       "/readyz": () => node.ready && node.accepting
         ? json_response({ status: "ready", recovery_seconds: node.metrics.recovery_seconds })
         : json_response({ status: node.accepting ? "recovering" : "shutting_down" }, 503),
+      [IN_SYNC_PROBE_PATH]: () => handle_in_sync_probe(node),
       "/metrics": () => new Response(node.metrics.render({
         ring_depths: () => node.ring_depths(),
         durable_sequences: () => node.router.durable_sequence,
