@@ -1,6 +1,7 @@
 // The cluster tool: `bun run cluster -- <command>` (cluster/cli/args.ts for the commands). It reads
-// the control plane named by CLUSTER_DATABASE_URL / CLUSTER_DATABASE_SCHEMA and changes nothing.
-// Exit 0 done, 2 control plane unreachable / not initialised / misconfigured, 64 usage error.
+// the control plane named by CLUSTER_DATABASE_URL / CLUSTER_DATABASE_SCHEMA; move, rebalance and
+// drain ask the groups' primaries to hand groups over. Exit 0 done, 1 a move refused, 2 control
+// plane unreachable / not initialised / misconfigured, 64 usage error.
 
 import { ConfigError, type Env } from "../../config/config.ts";
 import { assert_never } from "../../common/assert.ts";
@@ -10,9 +11,8 @@ import { database_url_of } from "../membership/cluster_config.ts";
 import { parse_args, USAGE, type Command } from "./args.ts";
 import { format_status, read_cluster_status } from "./status.ts";
 import { read_routing_map } from "../control_plane/routing_map.ts";
-
-/** A move waits this long for the primary's answer (it drains the group first). */
-const MOVE_TIMEOUT_MS = 30_000;
+import { request_move } from "./move.ts";
+import { run_plan, type RunOutcome } from "./rebalance.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -41,6 +41,10 @@ export async function run_cluster_tool(argv: readonly string[], env: Env,
       return with_control_plane(env, output, (plane) => status(plane, command, output));
     case "move":
       return with_control_plane(env, output, (plane) => move(plane, command, env, output));
+    case "rebalance":
+    case "drain":
+      return with_control_plane(env, output, async (plane) => exit_code_of(
+        await run_plan(plane, command, env.BALANCE_TOKEN ?? "", output), output));
     default:
       return assert_never(command, "command");
   }
@@ -108,27 +112,26 @@ async function move(plane: ControlPlane, command: Command & { kind: "move" }, en
       : "not initialised"}\n`);
     return EXIT_CONTROL_PLANE;
   }
-  const route = read.map.groups.find((g) => g.group === command.group);
-  const primary = route === undefined ? undefined : read.map.nodes.get(route.primary);
-  if (route === undefined || primary === undefined) {
-    output.err(`cluster: no group ${command.group} placed\n`);
+  const moved = await request_move(read.map, command.group, command.to, env.BALANCE_TOKEN ?? "");
+  if (moved.kind === "refused") {
+    output.err(`cluster: ${moved.message}\n`);
     return EXIT_REFUSED;
   }
-  const token = env.BALANCE_TOKEN ?? "";
-  const response = await fetch(`http://${primary.http_address}/admin/groups/${command.group}/move`,
-    { method: "POST", body: JSON.stringify({ to: command.to }),
-      headers: { "content-type": "application/json",
-        ...(token === "" ? {} : { authorization: `Bearer ${token}` }) },
-      signal: AbortSignal.timeout(MOVE_TIMEOUT_MS) }).catch((error: unknown) => String(error));
-  if (typeof response === "string") {
-    output.err(`cluster: ${route.primary} at ${primary.http_address}: ${response}\n`);
-    return EXIT_REFUSED;
-  }
-  const body = await response.text();
-  if (response.status !== 200) {
-    output.err(`cluster: move refused by ${route.primary} (${response.status}): ${body}\n`);
-    return EXIT_REFUSED;
-  }
-  output.out(`${body}\n`);
+  output.out(`${moved.body}\n`);
   return EXIT_OK;
+}
+
+function exit_code_of(outcome: RunOutcome, output: Output): number {
+  switch (outcome.kind) {
+    case "done":
+      return EXIT_OK;
+    case "refused":
+      output.err(`cluster: ${outcome.message}\n`);
+      return EXIT_REFUSED;
+    case "control_plane":
+      output.err(`cluster: ${outcome.message}\n`);
+      return EXIT_CONTROL_PLANE;
+    default:
+      return assert_never(outcome, "plan outcome");
+  }
 }
