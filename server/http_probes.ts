@@ -15,7 +15,8 @@ export const IN_SYNC_PROBE_PATH = "/readyz/in-sync";
 
 export type GroupCopy = { group: number; role: "primary" | "standby"; in_sync: boolean };
 
-export type InSyncStatus = "in_sync" | "catching_up" | "recovering" | "shutting_down";
+/** not_in_sync: a copy here is catching up, or a group led here is being promoted or handed over. */
+export type InSyncStatus = "in_sync" | "not_in_sync" | "recovering" | "shutting_down";
 
 /** The node's copies of the groups it is a member of (none on a single node or before start). */
 export function group_copies(node: ServiceNode): GroupCopy[] {
@@ -41,7 +42,7 @@ export function group_copies(node: ServiceNode): GroupCopy[] {
 export function in_sync_status(node: ServiceNode, copies: readonly GroupCopy[]): InSyncStatus {
   if (!node.accepting) return "shutting_down";
   if (!node.ready) return "recovering";
-  return copies.every((copy) => copy.in_sync) ? "in_sync" : "catching_up";
+  return copies.every((copy) => copy.in_sync) ? "in_sync" : "not_in_sync";
 }
 
 export function handle_in_sync_probe(node: ServiceNode): Response {
