@@ -1,11 +1,15 @@
 // Counters and histograms for /metrics (Prometheus text format 0.0.4). Updated on the main thread
 // per batch of results (a loop over status bytes), never per order allocation.
 
+import { statfsSync } from "node:fs";
 import { RESULT_FLAG_REPLAYED, RESULT_SIZE_BYTES } from "../common/constants.ts";
+import { assert } from "../common/assert.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 
 const STATUS_SLOTS = 256;
 const FSYNC_BUCKETS_MS = [0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000];
+/** A committed batch: admission to durable answer (the request timeout is 5 s by default). */
+const COMMIT_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
 class Histogram {
   readonly counts: number[];
@@ -46,6 +50,7 @@ export class Metrics {
   private readonly http_responses = new Map<number, number>();
   private readonly fsync = new Histogram(FSYNC_BUCKETS_MS);
   private readonly snapshot = new Histogram([10, 50, 100, 500, 1000, 5000, 30000]);
+  private readonly commit = new Histogram(COMMIT_BUCKETS_MS);
   recovery_seconds = 0;
   /** Open TCP connections, once the TCP server runs (server/main.ts sets it). */
   tcp_connections: () => number = () => 0;
@@ -54,6 +59,10 @@ export class Metrics {
   publisher_text: () => string = () => "";
   /** A cluster node's replication figures (node/cluster_metrics.ts); empty on a single node. */
   cluster_text: () => string = () => "";
+  /** DATA_DIR, whose file system's free bytes are read at each scrape (service_node.ts sets it). */
+  data_dir: string | null = null;
+  /** Whether journal appends fail with ENOSPC now (service_node.ts: the worker control flag). */
+  disk_full: () => boolean = () => false;
 
   count_tcp_refused(): void {
     this.tcp_connections_refused++;
@@ -81,6 +90,11 @@ export class Metrics {
 
   observe_snapshot(duration_ms: number): void {
     this.snapshot.observe(duration_ms);
+  }
+
+  /** RouterCounters: a committed batch answered `duration_ms` after its admission. */
+  on_committed(duration_ms: number): void {
+    this.commit.observe(duration_ms);
   }
 
   render(source: MetricsSource): string {
@@ -113,6 +127,10 @@ export class Metrics {
       `balance_tcp_connections_refused_total ${this.tcp_connections_refused}`);
     out.push(this.fsync.render("balance_journal_fsync_seconds", "Duration of one group commit (fdatasync of every group written).", 0.001));
     out.push(this.snapshot.render("balance_snapshot_write_seconds", "Duration of writing one group snapshot.", 0.001));
+    out.push(this.commit.render("balance_batch_commit_seconds",
+      "Time from a committed batch's admission to its durable answer (engines, journal).",
+      0.001));
+    this.render_disk(out);
     out.push("# HELP balance_recovery_seconds Time from start to ready (snapshot load and journal replay).",
       "# TYPE balance_recovery_seconds gauge", `balance_recovery_seconds ${this.recovery_seconds}`);
     const cluster = this.cluster_text();
@@ -120,5 +138,21 @@ export class Metrics {
     const publisher = this.publisher_text();
     if (publisher !== "") out.push(publisher);
     return out.join("\n") + "\n";
+  }
+
+  /** The data directory's file system (statfs at each scrape) and the journal's disk-full flag. */
+  private render_disk(out: string[]): void {
+    out.push("# HELP balance_journal_disk_full 1 while journal appends fail for want of space " +
+      "(writes answer 507 disk_full).", "# TYPE balance_journal_disk_full gauge",
+    `balance_journal_disk_full ${this.disk_full() ? 1 : 0}`);
+    if (this.data_dir === null) return;
+    const fs = statfsSync(this.data_dir);
+    assert(fs.frsize > 0 && fs.bavail <= fs.blocks, "statfs answers a file system's figures");
+    out.push("# HELP balance_data_dir_available_bytes Bytes an unprivileged writer may still use " +
+      "on DATA_DIR's file system.", "# TYPE balance_data_dir_available_bytes gauge",
+    `balance_data_dir_available_bytes ${fs.bavail * fs.frsize}`);
+    out.push("# HELP balance_data_dir_size_bytes Size of DATA_DIR's file system.",
+      "# TYPE balance_data_dir_size_bytes gauge",
+      `balance_data_dir_size_bytes ${fs.blocks * fs.frsize}`);
   }
 }

@@ -92,6 +92,8 @@ export class ServiceNode {
   private constructor(readonly config: Config, readonly metrics: Metrics,
     readonly cluster: ClusterConfig | null) {
     this.partitioning = new Partitioning(config.groups, config.engine_workers, config.group_map);
+    metrics.data_dir = config.data_dir;
+    metrics.disk_full = () => this.control.disk_full();
     const inbound_shape = { slot_count: config.ring_slots, slot_bytes: RING_REQUEST_SLOT_BYTES };
     const results_shape = { slot_count: config.ring_slots, slot_bytes: RING_RESULT_SLOT_BYTES };
     const journal_shape = { slot_count: JOURNAL_RING_SLOTS, slot_bytes: JOURNAL_RING_SLOT_BYTES };

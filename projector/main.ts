@@ -11,6 +11,7 @@ import { set_up_auth, type AuthSetup } from "../auth/setup.ts";
 import { ConfigError, load_projector_config, type ProjectorConfig } from "./config.ts";
 import { start_projector, type Projector } from "./consumer.ts";
 import { apply_migrations, MIGRATIONS_SCHEMA_DEFAULT, type MigrateOptions } from "./migrate.ts";
+import { ProjectorMetrics } from "./metrics.ts";
 import { database_readiness, start_read_api } from "./read_api.ts";
 import { open_read_pool } from "./read_queries.ts";
 
@@ -27,7 +28,8 @@ async function configure(): Promise<{ config: ProjectorConfig; auth: AuthSetup }
 }
 
 /** Migrations, then the consumer; null (logged) when PostgreSQL or Kafka cannot be had. */
-async function start_consuming(config: ProjectorConfig): Promise<Projector | null> {
+async function start_consuming(config: ProjectorConfig, metrics: ProjectorMetrics)
+  : Promise<Projector | null> {
   const schema = config.database_schema;
   const migrate_options: MigrateOptions = schema === null ? {}
     : { migrations_schema: schema, search_path: schema };
@@ -36,6 +38,7 @@ async function start_consuming(config: ProjectorConfig): Promise<Projector | nul
     return await start_projector({
       kafka_brokers: config.kafka_brokers, database_url: config.database_url,
       topic: config.events_topic, group_id: config.group_id,
+      on_applied: (applied) => metrics.on_applied(applied, Date.now()),
       ...(schema === null ? {} : { search_path: schema }),
     });
   } catch (error) {
@@ -50,14 +53,15 @@ async function main(): Promise<number> {
   const { config, auth } = configured;
   const pool = open_read_pool(config.database_url, config.database_schema);
   const migrations_schema = config.database_schema ?? MIGRATIONS_SCHEMA_DEFAULT;
+  const metrics = new ProjectorMetrics();
   const server = start_read_api({
     host: config.http_host, port: config.http_port, auth: auth.authenticator, db: pool.db,
-    readiness: database_readiness(pool.db, migrations_schema),
+    readiness: database_readiness(pool.db, migrations_schema), metrics: () => metrics.render(),
   });
   console.log(`projector: read API on http://${server.hostname}:${server.port}`);
   for (const line of auth.banner) console.log(line);
   try {
-    const projector = await start_consuming(config);
+    const projector = await start_consuming(config, metrics);
     if (projector === null) return 1;
     console.log(`projector: consuming ${config.events_topic} as group ${config.group_id}` +
       ` into schema ${config.database_schema ?? "(search_path)"}`);

@@ -41,6 +41,8 @@ export interface ReadApiOptions {
   /** null when ready; else why not (PostgreSQL away, migrations missing). */
   readiness(): Promise<string | null>;
   log?: (line: string) => void;
+  /** GET /metrics (Prometheus text, unauthenticated like /healthz); absent: an empty body. */
+  metrics?: () => string;
 }
 
 type ReadPrincipal = Principal | null;
@@ -66,6 +68,7 @@ export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
     }
   };
   const db = options.db;
+  const metrics = options.metrics ?? (() => "");
   return Bun.serve({
     hostname: options.host,
     port: options.port,
@@ -76,6 +79,8 @@ export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
         return not_ready === null ? json_response({ status: "ready" })
           : json_response({ status: "not_ready", reason: not_ready }, 503);
       },
+      "/metrics": () => new Response(metrics(),
+        { headers: { "content-type": "text/plain; version=0.0.4" } }),
       "/accounts/:account/history": { GET: route((req, p) => handle_history(db, req, p)) },
       "/accounts/:account": { GET: route((req, p) => handle_account(db, req, p)) },
       "/orders/:partner/:order": { GET: route((req, p) => handle_order(db, req, p)) },

@@ -27,6 +27,8 @@ const WHOLE_BATCH_PARTS_CACHED_MAX = 65_536;
 
 export interface RouterCounters {
   on_results(results: Uint8Array, offset: number, count: number): void;
+  /** A committed batch answered: ms from its admission to its durable answer (/metrics). */
+  on_committed?(duration_ms: number): void;
 }
 
 export class Router {
@@ -379,6 +381,11 @@ export class Router {
     this.pending.delete(request.token);
     if (request.done) return; // refused on timeout already
     request.done = true;
+    if (request.kind === S.SlotKind.batch) {
+      // Registered at deadline_ms - request_timeout_ms (register).
+      const admitted_ms = request.deadline_ms - this.request_timeout_ms;
+      this.counters.on_committed?.(performance.now() - admitted_ms);
+    }
     request.answer(request);
   }
 
