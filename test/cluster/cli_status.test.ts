@@ -211,8 +211,8 @@ describe("the cluster tool's parts", () => {
       .toEqual({ kind: "command", command: { kind: "status", json: true } });
     expect(parse_args(["status", "-j"]))
       .toEqual({ kind: "usage_error", message: 'status: unknown flag "-j"' });
-    expect(parse_args(["rebalance"]))
-      .toEqual({ kind: "usage_error", message: 'unknown command "rebalance"' });
+    expect(parse_args(["scale"]))
+      .toEqual({ kind: "usage_error", message: 'unknown command "scale"' });
   });
 
   test("only the lag gauge is read; malformed lines of it are ignored", () => {
