@@ -12,7 +12,8 @@ VENV="${KUBERNETES_VALIDATE_VENV:-$HOME/.cache/balance-service/kubernetes-valida
 command_path="$VENV/bin/kubernetes-validate"
 stamp="$VENV/kubernetes-validate.version"
 
-if [ -x "$command_path" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]; then
+installed="$(cat "$stamp" 2>/dev/null || true)"
+if [ -x "$command_path" ] && [ "$installed" = "$KUBERNETES_VALIDATE_VERSION" ]; then
   echo "$command_path"
   exit 0
 fi

@@ -15,7 +15,7 @@ export const IN_SYNC_PROBE_PATH = "/readyz/in-sync";
 
 export type GroupCopy = { group: number; role: "primary" | "standby"; in_sync: boolean };
 
-/** not_in_sync: a copy here is catching up, or a group led here is being promoted or handed over. */
+/** not_in_sync: a copy here is catching up, or a group led here is promoted or handed over. */
 export type InSyncStatus = "in_sync" | "not_in_sync" | "recovering" | "shutting_down";
 
 /** The node's copies of the groups it is a member of (none on a single node or before start). */

@@ -14,9 +14,9 @@ import { join } from "node:path";
 import { IN_SYNC_PROBE_PATH } from "../../server/http_probes.ts";
 import { env_reads } from "./env_reads.ts";
 import {
-  all_containers, container_env, find, find_generated, INSTALL_TIMEOUT_MS, install_kubernetes_validate,
-  install_kustomize, KUBERNETES_VERSIONS, pod_spec, render, run, staged_tree, type Container,
-  type PodSpec, type Rendered, type Resource,
+  all_containers, container_env, find, find_generated, INSTALL_TIMEOUT_MS,
+  install_kubernetes_validate, install_kustomize, KUBERNETES_VERSIONS, pod_spec, render, run,
+  staged_tree, type Container, type PodSpec, type Rendered, type Resource,
 } from "./support.ts";
 
 const NAMESPACE = "balance";
@@ -49,8 +49,8 @@ const NODE_DEFAULTED: Readonly<Record<string, string>> = {
   CLUSTER_TLS_CA_FILE: "components/tls sets it", TLS_RELOAD_CHECK_MS: "10 s",
 };
 
-/** Set in the pods but not read by the program: helpers of $(VAR) expansion, or the shared map's. */
-const NODE_HELPERS = new Set(["POD_NAMESPACE", "REPLICATION_PORT", "PROJECTOR_HOST",
+/** Set in the pods, not read by the program: helpers of $(VAR) expansion, the shared map's. */
+const NODE_HELPERS = new Set(["POD_NAMESPACE", "PEER_HOST", "REPLICATION_PORT", "PROJECTOR_HOST",
   "PROJECTOR_PORT", "TLS_CA_FILE"]);
 const PROJECTOR_HELPERS = new Set(["PORT", "TCP_PORT", "REPLICATION_PORT", "GROUPS", "REPLICAS",
   "INITIAL_NODES", "LEASE_MS", "CLUSTER_DATABASE_SCHEMA", "HOST", "ACCOUNTS_PER_GROUP",
@@ -99,7 +99,8 @@ function port_of(address: string): number {
 }
 
 describe("deploy/k8s: rendered and validated against the Kubernetes schemas", () => {
-  test.each(["base", "local", "local-tls"] as const)("%s: every resource is valid (strict)", (name) => {
+  const NAMES = ["base", "local", "local-tls"] as const;
+  test.each(NAMES)("%s: every resource is valid (strict)", (name) => {
     const result = validate(name, rendered[name].text);
     expect(result.out).not.toMatch(/ERROR|Couldn't find schema|WARN/);
     expect(result.code).toBe(0);
@@ -173,7 +174,7 @@ describe("deploy/k8s: environment", () => {
 });
 
 describe("deploy/k8s: ports, volumes, references", () => {
-  test("container ports agree with PORT, TCP_PORT, the replication address and the Services", () => {
+  test("container ports agree with PORT, TCP_PORT, the replication address, the Services", () => {
     const env = node_env();
     const ports = new Map(node_container().ports!.map((p) => [p.name!, p.containerPort]));
     expect(ports.get("http")).toBe(Number(env.get("PORT")));
@@ -191,9 +192,11 @@ describe("deploy/k8s: ports, volumes, references", () => {
     const projector = find(rendered.local, "Deployment", "balance-projector");
     const projector_container = pod_spec(projector).containers[0]!;
     const projector_env = container_env(rendered.local, projector_container, "p", NAMESPACE);
-    const projector_ports = new Map(projector_container.ports!.map((p) => [p.name!, p.containerPort]));
+    const projector_ports = new Map(projector_container.ports!.map((p) =>
+      [p.name!, p.containerPort]));
     expect(projector_ports.get("http")).toBe(Number(projector_env.get("PROJECTOR_PORT")));
-    const projector_service = find(rendered.local, "Service", "balance-projector").spec as ServiceSpec;
+    const projector_service =
+      find(rendered.local, "Service", "balance-projector").spec as ServiceSpec;
     expect(service_ports(projector_service, projector_ports)).toEqual(["http"]);
     for (const service of [peers, client]) {
       expect(service.selector).toEqual(pod_labels_subset(node_set(), service.selector));
@@ -203,7 +206,8 @@ describe("deploy/k8s: ports, volumes, references", () => {
   test("every probe names a container port; the readiness probe is the in-sync one", () => {
     for (const { container } of all_containers(rendered.local)) {
       const names = new Set((container.ports ?? []).map((p) => p.name));
-      for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
+      const probes = [container.startupProbe, container.livenessProbe, container.readinessProbe];
+      for (const probe of probes) {
         if (probe === undefined) continue;
         expect(names.has(String(probe.httpGet!.port))).toBe(true);
       }
@@ -245,13 +249,17 @@ describe("deploy/k8s: ports, volumes, references", () => {
         const env = container_env(rendered[name], container, "pod-0", NAMESPACE);
         for (const volume of pod.volumes ?? []) {
           if (volume.secret !== undefined) find(rendered[name], "Secret", volume.secret.secretName);
-          if (volume.configMap !== undefined) find(rendered[name], "ConfigMap", volume.configMap.name);
+          if (volume.configMap !== undefined) {
+            find(rendered[name], "ConfigMap", volume.configMap.name);
+          }
         }
         // A variable naming a file under a mounted Secret or ConfigMap names one of its keys.
         for (const [variable, value] of env) {
-          const mount = (container.volumeMounts ?? []).find((m) => value.startsWith(`${m.mountPath}/`));
+          const mount = (container.volumeMounts ?? [])
+            .find((m) => value.startsWith(`${m.mountPath}/`));
           const volume = pod.volumes?.find((v) => v.name === mount?.name);
-          if (mount === undefined || volume === undefined || volume.emptyDir !== undefined) continue;
+          if (mount === undefined || volume === undefined) continue;
+          if (volume.emptyDir !== undefined) continue;
           const key = value.slice(mount.mountPath.length + 1);
           const source = volume.secret !== undefined
             ? find(rendered[name], "Secret", volume.secret.secretName)
@@ -285,11 +293,12 @@ describe("deploy/k8s: safety", () => {
     }
   });
 
-  test("PDB maxUnavailable 1 over the nodes; anti-affinity by machine; rolling one at a time", () => {
+  test("PDB maxUnavailable 1 over the nodes; anti-affinity by machine; one pod at a time", () => {
     const pdb = find(rendered.local, "PodDisruptionBudget", "balance-node").spec as {
       maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
     expect(pdb.maxUnavailable).toBe(1);
-    expect(pdb.selector.matchLabels).toEqual(pod_labels_subset(node_set(), pdb.selector.matchLabels));
+    expect(pdb.selector.matchLabels)
+      .toEqual(pod_labels_subset(node_set(), pdb.selector.matchLabels));
     const affinity = pod_spec(node_set()).affinity as { podAntiAffinity:
       { requiredDuringSchedulingIgnoredDuringExecution: { topologyKey: string;
         labelSelector: { matchLabels: Record<string, string> } }[] } };

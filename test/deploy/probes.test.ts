@@ -43,7 +43,8 @@ beforeAll(async () => {
   services = await ensure_services();
   database = await fresh_schema("k8s", false);
   root = mkdtempSync(join(tmpdir(), "balance-k8s-pods-"));
-  const kafka = new Kafka({ brokers: services.kafka_brokers.split(","), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ brokers: services.kafka_brokers.split(","),
+    logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });

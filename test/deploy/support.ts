@@ -1,8 +1,8 @@
 // The Kubernetes manifests (deploy/k8s/) as the tests see them: the tools installed on demand
 // (scripts/install-kustomize.sh, scripts/install-kubernetes-validate.sh: a missing tool fails
-// loudly, never skips), the overlays rendered by kustomize from a copy of deploy/k8s/ with the local
-// overlay's development secrets generated into it, and a container's environment resolved as the
-// kubelet resolves it (envFrom, fieldRef, secretKeyRef, configMapKeyRef, $(VAR) expansion).
+// loudly, never skips), the overlays rendered by kustomize from a copy of deploy/k8s/ with the
+// local overlay's development secrets generated into it, and a container's environment resolved
+// as the kubelet resolves it (envFrom, fieldRef, secretKeyRef, configMapKeyRef, $(VAR) expansion).
 
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -178,7 +178,8 @@ export function container_env(rendered: Rendered, container: Container, pod_name
   for (const source of container.envFrom ?? []) {
     const ref = source.configMapRef ?? source.secretRef!;
     const kind = source.configMapRef !== undefined ? "ConfigMap" : "Secret";
-    for (const [key, value] of Object.entries(data_of(rendered, kind, ref.name))) env.set(key, value);
+    const data = data_of(rendered, kind, ref.name);
+    for (const [key, value] of Object.entries(data)) env.set(key, value);
   }
   for (const variable of container.env ?? []) {
     env.set(variable.name, value_of(rendered, variable, env, pod_name, namespace));
@@ -194,7 +195,8 @@ function value_of(rendered: Rendered, variable: EnvVar, env: Map<string, string>
     switch (from.fieldRef.fieldPath) {
       case "metadata.name": return pod_name;
       case "metadata.namespace": return namespace;
-      default: throw new Error(`${variable.name}: fieldRef ${from.fieldRef.fieldPath} not resolved here`);
+      default:
+        throw new Error(`${variable.name}: fieldRef ${from.fieldRef.fieldPath} not resolved`);
     }
   }
   if (from.secretKeyRef !== undefined) {

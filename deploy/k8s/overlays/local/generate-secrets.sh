@@ -5,7 +5,7 @@
 # it again changes nothing. docs/deploy.md, "Install", says how a real cluster gets its own.
 #
 #   deploy/k8s/overlays/local/generate-secrets.sh [directory]
-#   DATABASE_URL=postgres://... deploy/k8s/overlays/local/generate-secrets.sh   # CloudNativePG's uri
+#   DATABASE_URL=<CloudNativePG's uri> deploy/k8s/overlays/local/generate-secrets.sh
 #
 # NAMESPACE (default balance) must be the overlay's namespace: the certificates name the pods'
 # DNS names in it.
@@ -16,7 +16,8 @@ out="${1:-$here/secrets}"
 namespace="${NAMESPACE:-balance}"
 # CloudNativePG's application database and user for a cluster named balance-pg (docs/deploy.md);
 # its password is in the Secret balance-pg-app (key "uri" holds the whole URL).
-database_url="${DATABASE_URL:-postgres://app:replace-with-balance-pg-app-password@balance-pg-rw.$namespace.svc.cluster.local:5432/app}"
+placeholder="postgres://app:replace-with-balance-pg-app-password@balance-pg-rw.$namespace.svc:5432/app"
+database_url="${DATABASE_URL:-$placeholder}"
 mkdir -p "$out"
 umask 077
 
@@ -33,8 +34,11 @@ write cluster-database-url printf '%s' "$database_url"
 # The key every replication link proves (docs/cluster.md): 48 random bytes.
 write cluster.key openssl rand 48
 # One HS256 key for tokens (auth/keys.ts's file format); `bun run token` mints with it.
-write auth-keys.json sh -c "printf '{\"keys\":[{\"kid\":\"k8s-dev-1\",\"alg\":\"HS256\",\"secret\":\"%s\"}]}' \
-  \"\$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')\""
+auth_key() {
+  printf '{"keys":[{"kid":"k8s-dev-1","alg":"HS256","secret":"%s"}]}' \
+    "$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"
+}
+write auth-keys.json auth_key
 
 # A development CA, and from it the front doors' and the replication links' certificates.
 peers="*.balance-peers.$namespace.svc.cluster.local"
