@@ -41,6 +41,8 @@ export interface ServiceOptions {
   ready_timeout_ms?: number;
   /** The HTTP port (a cluster node advertises its own); a free one otherwise. */
   port?: number;
+  /** The service speaks HTTPS (TLS_CERT_FILE in env): the CA (PEM) its readiness is read with. */
+  https_ca?: string;
 }
 
 /** A free TCP port on 127.0.0.1: bind port 0, read the port, close. */
@@ -117,8 +119,9 @@ export class ServiceProcess {
     readonly port: number,
     readonly data_dir: string,
     readonly env: Record<string, string>,
+    private readonly https_ca: string | null = null,
   ) {
-    this.base_url = `http://127.0.0.1:${port}`;
+    this.base_url = `${https_ca === null ? "http" : "https"}://127.0.0.1:${port}`;
     this.out = new OutputCapture(proc.stdout);
     this.err = new OutputCapture(proc.stderr);
     this.exited = proc.exited.then((code) => {
@@ -149,7 +152,7 @@ export class ServiceProcess {
         stdout: "pipe",
         stderr: "pipe",
       });
-      const service = new ServiceProcess(proc, port, data_dir, env);
+      const service = new ServiceProcess(proc, port, data_dir, env, options.https_ca ?? null);
       const failure = await service.wait_ready(options.ready_timeout_ms ?? READY_TIMEOUT_MS_DEFAULT);
       if (failure === null) {
         service.internal_token = await internal_token({ ...process.env, ...env }, data_dir);
@@ -197,8 +200,10 @@ export class ServiceProcess {
         return `exited before ready (code ${this.exit_code}, signal ${this.exit_signal})`;
       }
       try {
-        const response = await fetch(`${this.base_url}/readyz`,
-          { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) });
+        const response = await fetch(`${this.base_url}/readyz`, {
+          signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS),
+          ...(this.https_ca === null ? {} : { tls: { ca: this.https_ca } }),
+        });
         const body = await response.text();
         if (response.status === 200) return null;
         last = `/readyz ${response.status} ${body}`;

@@ -8,6 +8,7 @@
 // request then costs one write and one read system call, most of this client's time.
 
 import type { Socket } from "bun";
+import { connect_options } from "./connection.ts";
 import { assert, assert_never } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import { batch_frame_size_bytes, decode_frame, write_order_batch } from "../schema/codec.ts";
@@ -85,16 +86,21 @@ export class HttpConnection implements Connection {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`http ${host}:${port}: connect timed out`)),
         CONNECT_TIMEOUT_MS);
+      const { tls, ...session } = connect_options<Socket<undefined>>(this.endpoint, (socket) => {
+        clearTimeout(timer);
+        socket.setNoDelay(true);
+        this.socket = socket;
+        resolve();
+      }, (error) => {
+        clearTimeout(timer);
+        reject(new Error(`https ${host}:${port}: ${error}`));
+      });
       Bun.connect({
         hostname: host,
         port,
+        ...(tls === undefined ? {} : { tls }),
         socket: {
-          open: (socket) => {
-            clearTimeout(timer);
-            socket.setNoDelay(true);
-            this.socket = socket;
-            resolve();
-          },
+          ...session,
           data: (_socket, data) => this.on_data(data),
           drain: () => this.flush(),
           close: () => this.on_close("closed by the server"),

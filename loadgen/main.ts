@@ -29,11 +29,16 @@ function log(options: Options, text: string): void {
 /** One service's pool, or a cluster's (--seeds). */
 type Runner = Pool | RoutedPool;
 
+function scheme(options: Options): string {
+  if (options.transport === "tcp") return options.tls === null ? "tcp" : "tls";
+  return options.tls === null ? "http" : "https";
+}
+
 export async function run(options: Options): Promise<number> {
   const tokens = await resolve_tokens(options, process.env);
   const port = options.transport === "tcp" ? options.tcp_port : options.http_port;
   const target = options.seeds !== null ? `cluster tcp://${options.seeds.join(",")}`
-    : `${options.transport === "tcp" ? "tcp" : "http"}://${options.host}:${port}`;
+    : `${scheme(options)}://${options.host}:${port}`;
   const workload = new Workload({
     partners: options.partners, accounts_per_partner: options.accounts_per_partner,
     first_partner: options.first_partner, skew: options.skew, mix: options.mix,
@@ -41,7 +46,8 @@ export async function run(options: Options): Promise<number> {
   });
   const open_runner = (token: string | null, connections: number, in_flight: number,
     format: WireFormat = "flatbuffers"): Promise<Runner> => options.seeds === null
-    ? Pool.open(options.transport, { host: options.host, port, token }, connections, in_flight,
+    ? Pool.open(options.transport, { host: options.host, port, token, tls: options.tls },
+      connections, in_flight,
       options.request_timeout_ms, format)
     : RoutedPool.open({ seeds: options.seeds, token, connections, in_flight,
       request_timeout_ms: options.request_timeout_ms }, workload);

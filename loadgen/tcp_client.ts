@@ -5,6 +5,7 @@
 // when no partial frame is waiting.
 
 import type { Socket } from "bun";
+import { connect_options } from "./connection.ts";
 import { assert, assert_never } from "../common/assert.ts";
 import { BATCH_ORDERS_MAX, FRAME_SIZE_BYTES_MAX } from "../common/constants.ts";
 import {
@@ -84,16 +85,18 @@ export class TcpConnection implements Connection {
         }
       };
       this.on_hello = finish;
+      const { tls, ...session } = connect_options<Socket<undefined>>(endpoint, (socket) => {
+        socket.setNoDelay(true);
+        this.socket = socket;
+        this.send_frame(encode_hello(PROTOCOL_VERSION_CURRENT, endpoint.token ?? ""));
+        this.flush();
+      }, finish);
       Bun.connect({
         hostname: endpoint.host,
         port: endpoint.port,
+        ...(tls === undefined ? {} : { tls }),
         socket: {
-          open: (socket) => {
-            socket.setNoDelay(true);
-            this.socket = socket;
-            this.send_frame(encode_hello(PROTOCOL_VERSION_CURRENT, endpoint.token ?? ""));
-            this.flush();
-          },
+          ...session,
           data: (_socket, data) => this.on_data(data),
           drain: () => this.flush(),
           close: () => this.on_close("closed by the server"),

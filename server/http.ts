@@ -17,6 +17,8 @@ import { handle_admin, handle_group_state, handle_open_account } from "./http_ad
 import { handle_read_account, handle_read_order } from "./http_reads.ts";
 import { handle_in_sync_probe, IN_SYNC_PROBE_PATH } from "./http_probes.ts";
 import type { ClusterView } from "../router/leadership.ts";
+import type { TlsWatch } from "../auth/tls.ts";
+import { TlsFollowingListener } from "./tls_listener.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
   type BodyFormat,
@@ -32,6 +34,8 @@ export interface HttpServerOptions {
   auth: Authenticator | null;
   /** The groups this node leads and the routing map it serves (GET /cluster/map). */
   cluster: ClusterView;
+  /** HTTPS with this certificate, followed as it rotates; absent or null: plain HTTP. */
+  tls?: TlsWatch | null;
 }
 
 /** The principal handlers get with AUTH=off: no checks at all. */
@@ -48,9 +52,11 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       node.metrics.count_http(response.status);
       return response;
     };
-  return Bun.serve({
+  const tls = options.tls ?? null;
+  return new TlsFollowingListener((port, material) => Bun.serve({
     hostname: options.host,
-    port: options.port,
+    port,
+    ...(material === undefined ? {} : { tls: material, reusePort: true }),
     // Bun's own cap sits above ours so an oversized body still gets our specific error (413
     // frame_too_large, checked from content-length before reading); past Bun's cap it answers a
     // bare 413 itself and never buffers more.
@@ -94,7 +100,7 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
       console.error("http handler failed:", error);
       return json_response({ error: "internal", message: "internal error" }, 500);
     },
-  });
+  }), options.port, tls, "HTTPS");
 }
 
 /** Runs a handler with the request's principal, or answers 401 (AUTH=off: no check at all). */

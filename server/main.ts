@@ -12,6 +12,7 @@ import { set_up_auth } from "../auth/setup.ts";
 import { start_tcp_server } from "./tcp/tcp_server.ts";
 import { single_node_view, type ClusterView } from "../router/leadership.ts";
 import { cluster_view } from "../node/cluster_view.ts";
+import { front_door_tls_files, TlsWatch } from "../auth/tls.ts";
 
 const EXIT_CODE_CONFIGURATION = 2;
 // The data directory is damaged or contradicts itself (synced journal entries damaged, a
@@ -39,8 +40,10 @@ async function main(): Promise<void> {
   let config;
   let auth;
   let cluster;
+  let tls_files;
   try {
     config = load_config();
+    tls_files = front_door_tls_files(process.env);
     cluster = load_cluster_config(process.env);
     auth = await set_up_auth(process.env, config.data_dir);
   } catch (error) {
@@ -65,17 +68,20 @@ async function main(): Promise<void> {
     routing_map: () => view.routing_map(),
     primary_of: (group) => view.primary_of(group),
   };
+  // One watch of the certificate files serves both front doors.
+  const tls = tls_files === null ? null : new TlsWatch(tls_files);
   const server = start_http_server(node,
-    { host: config.host, port: config.port, auth: auth.authenticator, cluster: front });
-  const tcp = start_tcp_server(node, auth.authenticator, front, config.host, config.tcp);
+    { host: config.host, port: config.port, auth: auth.authenticator, cluster: front, tls });
+  const tcp = start_tcp_server(node, auth.authenticator, front, config.host, config.tcp, tls);
   if (node.cluster_controller === null) {
     view = single_node_view(`${server.hostname}:${server.port}`, `${tcp.hostname}:${tcp.port}`,
       config.groups, config.group_map);
   }
   node.metrics.tcp_connections = () => tcp.connection_count;
-  console.log(`balance service ready on http://${server.hostname}:${server.port} ` +
+  console.log(`balance service ready on ${tls === null ? "http" : "https"}://` +
+    `${server.hostname}:${server.port} ` +
     `(${config.groups} groups on ${config.engine_workers} engine workers, data in ${config.data_dir})`);
-  console.log(`binary TCP protocol on tcp://${tcp.hostname}:${tcp.port}`);
+  console.log(`binary TCP protocol on ${tls === null ? "tcp" : "tls"}://${tcp.hostname}:${tcp.port}`);
   if (cluster !== null) {
     console.log(`cluster node ${cluster.node_id}: replication on ${cluster.replication_address}`);
   }

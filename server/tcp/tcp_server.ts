@@ -16,6 +16,8 @@ import type { TcpConfig } from "../../config/config.ts";
 import type { ClusterView } from "../../router/leadership.ts";
 import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import type { TlsWatch } from "../../auth/tls.ts";
+import { TlsFollowingListener } from "../tls_listener.ts";
 
 const SHUTDOWN_POLL_MS = 5;
 
@@ -59,9 +61,11 @@ export interface TcpServerHandle {
   stop(): Promise<void>;
 }
 
+/** `tls`: the protocol inside TLS with this certificate, followed as it rotates; null: plain. */
 export function start_tcp_server(node: ServiceNode, authenticator: Authenticator | null,
-  cluster: ClusterView, host: string, config: TcpConfig): TcpServerHandle {
-  return new TcpServer(node, authenticator, cluster, host, config);
+  cluster: ClusterView, host: string, config: TcpConfig, tls: TlsWatch | null = null)
+  : TcpServerHandle {
+  return new TcpServer(node, authenticator, cluster, host, config, tls);
 }
 
 class TcpServer implements TcpServerContext, TcpServerHandle {
@@ -75,25 +79,33 @@ class TcpServer implements TcpServerContext, TcpServerHandle {
   private flushing: TcpConnection[] = [];
   private flush_scheduled = false;
   private draining = false;
-  private readonly listener: Bun.TCPSocketListener<TcpConnection | null>;
+  private readonly listener: TlsFollowingListener<Bun.TCPSocketListener<TcpConnection | null>>;
   private readonly sweep_timer: ReturnType<typeof setInterval>;
   private readonly flush_dirty = () => this.flush_all();
 
   constructor(readonly node: ServiceNode, readonly authenticator: Authenticator | null,
-    readonly cluster: ClusterView, host: string, readonly config: TcpConfig) {
+    readonly cluster: ClusterView, host: string, readonly config: TcpConfig,
+    tls: TlsWatch | null) {
     this.send_buffer_limit_bytes = send_buffer_limit(config);
     this.slots = new ConnectionSlots(config);
-    this.listener = Bun.listen<TcpConnection | null>({
-      hostname: host,
-      port: config.port,
-      socket: {
-        open: (socket) => this.on_open(socket),
-        data: (socket, chunk) => socket.data?.on_data(chunk, performance.now()),
-        drain: (socket) => socket.data?.flush(),
-        close: (socket) => this.on_close(socket.data),
-        error: (socket) => this.on_close(socket.data),
+    const socket: Bun.SocketHandler<TcpConnection | null> = {
+      open: (socket) => this.on_open(socket),
+      data: (socket, chunk) => socket.data?.on_data(chunk, performance.now()),
+      drain: (socket) => socket.data?.flush(),
+      close: (socket) => this.on_close(socket.data),
+      error: (socket) => this.on_close(socket.data),
+      // A client that fails the TLS handshake (a plaintext client, a client refusing our
+      // certificate) is closed; it never reached Hello, so it holds only its open slot.
+      handshake: (socket, success) => {
+        if (!success) socket.end();
       },
-    });
+    };
+    this.listener = new TlsFollowingListener((port, material) => Bun.listen<TcpConnection | null>({
+      hostname: host,
+      port,
+      socket,
+      ...(material === undefined ? {} : { tls: material, reusePort: true }),
+    }), config.port, tls, "TLS TCP");
     this.sweep_timer = setInterval(() => this.sweep(), TCP_SESSION_SWEEP_MS);
   }
 
