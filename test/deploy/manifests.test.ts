@@ -319,6 +319,25 @@ describe("deploy/k8s: safety", () => {
     expect(node_set().spec).toMatchObject({ podManagementPolicy: "Parallel",
       updateStrategy: { type: "RollingUpdate" } });
   });
+
+  test("the replication port admits the nodes only; HTTP and TCP stay open", () => {
+    const policy = find(rendered.local, "NetworkPolicy", "balance-node").spec as {
+      podSelector: { matchLabels: Record<string, string> };
+      ingress: { from?: { podSelector: { matchLabels: Record<string, string> } }[];
+        ports: { port: string }[] }[] };
+    const node_labels = pod_labels_subset(node_set(), policy.podSelector.matchLabels);
+    expect(policy.podSelector.matchLabels).toEqual(node_labels);
+    const names = new Set(node_container().ports!.map((p) => p.name));
+    for (const rule of policy.ingress) {
+      for (const port of rule.ports) expect(names.has(port.port)).toBe(true);
+      const opens_replication = rule.ports.some((p) => p.port === "replication");
+      if (!opens_replication) continue;
+      expect(rule.from).toEqual([{ podSelector: { matchLabels: node_labels } }]);
+    }
+    const open = policy.ingress.filter((rule) => rule.from === undefined)
+      .flatMap((rule) => rule.ports.map((p) => p.port)).sort();
+    expect(open).toEqual(["http", "tcp"]);
+  });
 });
 
 interface ServiceSpec {
