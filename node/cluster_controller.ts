@@ -330,6 +330,7 @@ export class ClusterController {
         groups: config.groups, data_dir: config.data_dir, limits: this.parts.limits,
         rings: this.parts.rings, ring_shape: this.parts.ring_shape, control: this.parts.control,
         segment_size_bytes: config.journal_segment_bytes, node: this.node, key,
+        tls: this.cluster.tls,
         disk_id: this.disk_id,
         snapshot_interval_ms: config.snapshot_interval_ms,
         listen_host: host, listen_port: port,

@@ -18,7 +18,7 @@ import { handle_read_account, handle_read_order } from "./http_reads.ts";
 import { handle_in_sync_probe, IN_SYNC_PROBE_PATH } from "./http_probes.ts";
 import type { ClusterView } from "../router/leadership.ts";
 import type { TlsWatch } from "../auth/tls.ts";
-import { TlsFollowingListener } from "./tls_listener.ts";
+import { TlsFollowingListener } from "../auth/tls_listener.ts";
 import {
   FLATBUFFERS_TYPE, bad_request, error_response, is_refusal, json_response, refusal_reply,
   type BodyFormat,

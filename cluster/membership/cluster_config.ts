@@ -9,6 +9,7 @@ import {
 import {
   address_problem, CONTROL_PLANE_SCHEMA_DEFAULT, node_id_problem, schema_problem,
 } from "../control_plane/inputs.ts";
+import { replication_tls_files, type TlsFiles } from "../../auth/tls.ts";
 
 export interface ClusterConfig {
   /** NODE_ID: this node's name in the control plane. */
@@ -37,6 +38,12 @@ export interface ClusterConfig {
   initial_nodes: number;
   /** CLUSTER_KEY_FILE: the key every replication link proves (replication/handshake.ts). */
   key_file: string;
+  /**
+   * CLUSTER_TLS_CERT_FILE, CLUSTER_TLS_KEY_FILE, CLUSTER_TLS_CA_FILE: replication links in mutual
+   * TLS, each side presenting a certificate of the cluster's CA; null: links in the clear (still
+   * proving CLUSTER_KEY_FILE).
+   */
+  tls: TlsFiles | null;
 }
 
 /** Without these a node cannot join: set all of them, or none. */
@@ -70,6 +77,7 @@ export function load_cluster_config(env: Env): ClusterConfig | null {
     http_address: checked(env, "NODE_HTTP_ADDRESS", address_problem),
     tcp_address: checked(env, "NODE_TCP_ADDRESS", address_problem),
     replication_address: checked(env, "NODE_REPLICATION_ADDRESS", address_problem),
+    tls: replication_tls_files(env),
     replication_listen_address: is_set(env, "NODE_REPLICATION_LISTEN_ADDRESS")
       ? checked(env, "NODE_REPLICATION_LISTEN_ADDRESS", address_problem)
       : env.NODE_REPLICATION_ADDRESS!,

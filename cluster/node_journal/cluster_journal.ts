@@ -26,6 +26,7 @@ import { CommitTracker } from "./commit_tracker.ts";
 import type {
   ClusterJournalInit, ClusterJournalMessage, StandbyGroupState,
 } from "./messages.ts";
+import { TlsWatch } from "../../auth/tls.ts";
 
 /** How often standby reports, heard times and replication figures go to the main thread. */
 export const CLUSTER_REPORT_INTERVAL_MS = 100;
@@ -39,6 +40,8 @@ export class ClusterJournal {
   private readonly writers = new Map<number, JournalWriter>();
   private readonly snapshot_dirs = new Map<number, { dir: string; sequence: number }>();
   readonly server: StandbyServer;
+  /** The replication certificate, watched for rotation; null: links in the clear. */
+  private readonly tls: TlsWatch | null;
   readonly loop: JournalLoop;
   readonly snapshots: SnapshotQueue;
   private readonly committed_unposted = new Map<number, number>();
@@ -59,9 +62,10 @@ export class ClusterJournal {
       this.standby_groups.set(group, standby);
       this.all_standby_groups.set(group, standby);
     }
+    this.tls = init.tls === null ? null : new TlsWatch(init.tls);
     this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
       host: init.listen_host,
-      port: init.listen_port, groups: this.standby_groups, holders });
+      port: init.listen_port, groups: this.standby_groups, holders, tls: this.tls });
     // With a publisher, a led group's segments are deleted only behind what Kafka holds (none
     // before its publisher learned that: node/cluster_publisher.ts), as on a single node.
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,
@@ -130,7 +134,7 @@ export class ClusterJournal {
     this.loop.add_group(group, writer);
     const replicator = new Replicator({
       files: this.files, dir, group, node: this.init.node, epoch,
-      last_sequence: writer.last_sequence, standbys, key: this.init.key,
+      last_sequence: writer.last_sequence, standbys, key: this.init.key, tls: this.tls,
       on_ack: () => this.on_ack(group),
     });
     this.trackers.set(group, new CommitTracker(replicator, writer.synced_sequence, counted));

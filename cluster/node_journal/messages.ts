@@ -8,6 +8,7 @@ import type { GroupEngineState } from "../../engine/engine_move.ts";
 import type { GroupLimits } from "../../engine/rules.ts";
 import type { GroupHolder } from "../replication/holder.ts";
 import type { StandbyAddress } from "../replication/standby_sender.ts";
+import type { TlsFiles } from "../../auth/tls.ts";
 
 export interface ClusterJournalInit {
   groups: number;
@@ -20,6 +21,8 @@ export interface ClusterJournalInit {
   /** This node's number on replication links (node_number of NODE_ID). */
   node: number;
   key: Uint8Array;
+  /** Replication links in mutual TLS with these files (the worker watches them); null: clear. */
+  tls: TlsFiles | null;
   /** This node's disk id: told to every primary, which records it in sync with it. */
   disk_id: string;
   listen_host: string;

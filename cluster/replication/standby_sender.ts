@@ -32,6 +32,7 @@ import {
 import { fill_nonce, link_mac, mac_matches, MacRole, type LinkFacts } from "./handshake.ts";
 import { LinkFrameReader, LinkSendBuffer, type ReceiveResult } from "./link_buffers.ts";
 import type { PrimaryJournal } from "./primary_journal.ts";
+import type { TlsWatch } from "../../auth/tls.ts";
 
 export interface StandbyAddress {
   node: number;
@@ -47,6 +48,11 @@ export interface SenderOptions {
   reconnect_delay_ms?: number;
   /** The standby's durable sequence, each time it acknowledges one. */
   on_ack?: (standby_node: number, durable_sequence: number) => void;
+  /**
+   * Mutual TLS: this node's certificate (read at each connect, so a rotation reaches the next
+   * link), and the standby's must chain to the cluster's CA; absent or null: links in the clear.
+   */
+  tls?: TlsWatch | null;
 }
 
 /** A snapshot file being sent: its sequence, its bytes, how many are queued. */
@@ -176,11 +182,22 @@ export class StandbySender {
     this.reader.reset();
     this.send.clear();
     this.outgoing = null; // a snapshot cut off part-way is sent again, whole, by the next link
+    const tls = this.options.tls?.current() ?? null;
     void Bun.connect<null>({
       hostname: this.standby.host,
       port: this.standby.port,
+      ...(tls === null ? {} : { tls }),
       socket: {
-        open: (socket) => this.on_open(socket),
+        // With TLS the link starts once the handshake verified the standby's certificate (bytes
+        // written before the handshake ends may be lost: checked on Bun 1.4.5).
+        open: (socket) => {
+          if (tls === null) this.on_open(socket);
+        },
+        handshake: (socket, success) => {
+          if (tls === null) return;
+          if (success && socket.authorized) this.on_open(socket);
+          else socket.end(); // not the cluster's certificate: closed, tried again later
+        },
         data: (socket, chunk) => this.on_data(socket, chunk),
         drain: (socket) => this.on_drain(socket),
         close: (socket) => this.on_close(socket),

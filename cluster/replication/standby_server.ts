@@ -13,6 +13,8 @@ import { check_cluster_key } from "./handshake.ts";
 import type { GroupHolder, HolderDirectory } from "./holder.ts";
 import type { StandbyGroup } from "./standby_group.ts";
 import { StandbyLink, type StandbyHost } from "./standby_link.ts";
+import type { TlsWatch } from "../../auth/tls.ts";
+import { TlsFollowingListener } from "../../auth/tls_listener.ts";
 
 export interface StandbyServerOptions {
   node: number;
@@ -28,6 +30,11 @@ export interface StandbyServerOptions {
   links_max?: number;
   /** Default REPLICATION_HANDSHAKE_TIMEOUT_MS_DEFAULT. */
   handshake_timeout_ms?: number;
+  /**
+   * Mutual TLS: a primary must present a certificate of the cluster's CA (the watch's `ca`), or
+   * its link is closed before a frame is read; absent or null: links in the clear.
+   */
+  tls?: TlsWatch | null;
 }
 
 interface LinkData {
@@ -39,7 +46,7 @@ export class StandbyServer implements StandbyHost {
   readonly node: number;
   readonly key: Uint8Array;
   readonly disk_id: Uint8Array;
-  private readonly listener: TCPSocketListener<LinkData>;
+  private readonly listener: TlsFollowingListener<TCPSocketListener<LinkData>>;
   private readonly links = new Set<StandbyLink>();
   private readonly sockets = new Set<Socket<LinkData>>();
   private readonly active = new Map<number, StandbyLink>();
@@ -61,17 +68,26 @@ export class StandbyServer implements StandbyHost {
     this.node = options.node;
     this.key = options.key;
     this.disk_id = new TextEncoder().encode(options.disk_id);
-    this.listener = Bun.listen<LinkData>({
-      hostname: options.host,
-      port: options.port,
-      socket: {
-        open: (socket) => this.on_open(socket),
-        data: (socket, chunk) => socket.data.link?.on_data(chunk),
-        drain: (socket) => socket.data.link?.on_drain(),
-        close: (socket) => this.on_close(socket),
-        error: (socket) => this.on_close(socket),
+    const socket: Bun.SocketHandler<LinkData> = {
+      open: (socket) => this.on_open(socket),
+      data: (socket, chunk) => socket.data.link?.on_data(chunk),
+      drain: (socket) => socket.data.link?.on_drain(),
+      close: (socket) => this.on_close(socket),
+      error: (socket) => this.on_close(socket),
+      // Bun completes a handshake whose client certificate fails verification and reports it
+      // here (authorized false): such a peer is closed before it can send a frame.
+      handshake: (socket, success) => {
+        if (!success || !socket.authorized) socket.end();
       },
-    });
+    };
+    this.listener = new TlsFollowingListener((port, material) => Bun.listen<LinkData>({
+      hostname: options.host,
+      port,
+      socket,
+      ...(material === undefined ? {} : {
+        tls: { ...material, requestCert: true, rejectUnauthorized: true }, reusePort: true,
+      }),
+    }), options.port, options.tls ?? null, "replication");
   }
 
   get port(): number {

@@ -17,7 +17,7 @@ import type { ClusterView } from "../../router/leadership.ts";
 import { SessionState, TcpConnection, type TcpSocket } from "./connection.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import type { TlsWatch } from "../../auth/tls.ts";
-import { TlsFollowingListener } from "../tls_listener.ts";
+import { TlsFollowingListener } from "../../auth/tls_listener.ts";
 
 const SHUTDOWN_POLL_MS = 5;
 

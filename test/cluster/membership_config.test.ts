@@ -41,7 +41,7 @@ describe("load_cluster_config", () => {
       replication_address: "127.0.0.1:9191", replication_listen_address: "127.0.0.1:9191",
       database_url: "postgres://postgres@127.0.0.1:55432/balance",
       database_schema: "cluster", replicas: REPLICAS_DEFAULT, lease_ms: LEASE_MS_DEFAULT,
-      key_file: "/etc/balance/cluster.key", initial_nodes: REPLICAS_DEFAULT,
+      key_file: "/etc/balance/cluster.key", initial_nodes: REPLICAS_DEFAULT, tls: null,
     });
   });
 

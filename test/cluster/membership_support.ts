@@ -65,6 +65,7 @@ export interface NodeShape {
 
 export function node_config(index: number, db: TestPlane, shape: NodeShape): ClusterConfig {
   return {
+    tls: null,
     node_id: `node-${index}`,
     http_address: `127.0.0.1:${18_000 + index}`,
     tcp_address: `127.0.0.1:${19_000 + index}`,

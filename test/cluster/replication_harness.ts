@@ -25,6 +25,7 @@ import { Replicator } from "../../cluster/replication/replicator.ts";
 import type { StandbyAddress } from "../../cluster/replication/standby_sender.ts";
 import { StandbyGroup } from "../../cluster/replication/standby_group.ts";
 import { StandbyServer } from "../../cluster/replication/standby_server.ts";
+import type { TlsWatch } from "../../auth/tls.ts";
 import { EngineDriver, expect_same_state } from "../durability/group_state.ts";
 import { orders_of, Workload, type Unit } from "../durability/workload.ts";
 import { T0_MS } from "../engine/harness.ts";
@@ -71,6 +72,8 @@ export interface PrimaryOptions {
   send_buffer_bytes?: number;
   /** Entries (in order) this primary's journal and engine start with (a former standby's). */
   history?: Uint8Array[];
+  /** Links in mutual TLS with this node's certificate. */
+  tls?: TlsWatch | null;
 }
 
 /** A primary of GROUP: engine, journal (group commit of 1..3 entries per write), replicator. */
@@ -102,7 +105,7 @@ export class PrimaryNode {
     this.replicator = new Replicator({ files: this.files, dir: DIR, group: GROUP,
       node: options.node, epoch: options.epoch, last_sequence: this.writer.last_sequence,
       standbys: options.standbys, key: options.key ?? KEY, reconnect_delay_ms: 20,
-      send_buffer_bytes: options.send_buffer_bytes });
+      send_buffer_bytes: options.send_buffer_bytes, tls: options.tls ?? null });
   }
 
   get last_sequence(): number {
@@ -261,7 +264,8 @@ export function run_cleanups(): void {
 }
 
 export function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
-  port = 0, key = KEY, limits: { links_max?: number; handshake_timeout_ms?: number } = {},
+  port = 0, key = KEY,
+  limits: { links_max?: number; handshake_timeout_ms?: number; tls?: TlsWatch | null } = {},
 ): StandbyServer {
   const server = new StandbyServer({ node, key, disk_id: `disk-of-${node}`, host: "127.0.0.1", port,
     groups: new Map([[GROUP, standby]]), holders, ...limits });

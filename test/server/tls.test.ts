@@ -101,7 +101,7 @@ describe("TLS front doors", () => {
         prefix.writeUInt32LE(hello.length);
         socket.write(Buffer.concat([prefix, Buffer.from(hello)]));
       });
-      socket.on("data", (chunk) => chunks.push(chunk));
+      socket.on("data", (chunk: Buffer) => chunks.push(chunk));
       socket.on("close", () => done(Buffer.concat(chunks)));
       socket.on("error", () => {});
     });

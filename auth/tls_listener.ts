@@ -4,7 +4,7 @@
 // front door), and the old one stops accepting while its connections carry on to their end.
 // Without TLS there is one listener, started once, and no port sharing.
 
-import type { TlsMaterial, TlsWatch } from "../auth/tls.ts";
+import type { TlsMaterial, TlsWatch } from "./tls.ts";
 
 export interface Listening {
   // Bun types both as possibly undefined (a unix socket has neither); ours always listen on TCP.
