@@ -7,7 +7,7 @@
 // migration Job's cluster step runs with its own environment too.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
@@ -27,18 +27,22 @@ const WAIT_POLL_MS = 50;
 const PARTITIONS = 4;
 
 let rendered: Rendered;
+/** The local overlay with components/tls: the node's front doors speak TLS. */
+let rendered_tls: Rendered;
 let services: Services;
 let database: TestDatabase;
 let root: string;
 const suffix = `${process.pid}_${Date.now().toString(36)}`;
-const cluster_schema = `cluster_k8s_${suffix}`;
+const cluster_schemas = [`cluster_k8s_${suffix}`, `cluster_k8s_tls_${suffix}`];
 const topic = `k8s-probes-${suffix}`;
 const processes: { kill(): void }[] = [];
+let pods_started = 0;
 
 beforeAll(async () => {
   const kustomize = install_kustomize();
   const tree = staged_tree();
   rendered = render(kustomize, join(tree, "overlays/local"));
+  rendered_tls = render(kustomize, join(tree, "overlays/local-tls"));
   rmSync(tree, { recursive: true, force: true });
   services = await ensure_services();
   database = await fresh_schema("k8s", false);
@@ -56,19 +60,21 @@ afterAll(async () => {
   await database?.drop();
   if (services !== undefined) {
     const admin = postgres(services.database_url, { max: 1, onnotice: () => {} });
-    await admin`drop schema if exists ${admin(cluster_schema)} cascade`;
+    for (const schema of cluster_schemas) {
+      await admin`drop schema if exists ${admin(schema)} cascade`;
+    }
     await admin.end({ timeout: 5 });
   }
   if (root !== undefined) rmSync(root, { recursive: true, force: true });
 });
 
 /** The container's volumes written under a root of its own; its environment pointing there. */
-function pod_env(pod: PodSpec, container: Container, pod_name: string,
+function pod_env(source: Rendered, pod: PodSpec, container: Container, pod_name: string,
   replaced: Record<string, string>): Record<string, string> {
-  const pod_root = join(root, pod_name, container.name);
-  materialize_mounts(rendered, pod, container, pod_root);
+  const pod_root = join(root, `${pod_name}-${pods_started++}`, container.name);
+  materialize_mounts(source, pod, container, pod_root);
   const env: Record<string, string> = {};
-  for (const [name, value] of container_env(rendered, container, pod_name, NAMESPACE)) {
+  for (const [name, value] of container_env(source, container, pod_name, NAMESPACE)) {
     const mounted = (container.volumeMounts ?? []).some((m) =>
       value === m.mountPath || value.startsWith(`${m.mountPath}/`));
     env[name] = mounted ? join(pod_root, value) : value;
@@ -117,13 +123,17 @@ async function until_ok(url: string, proc: StagedProcess): Promise<void> {
 }
 
 describe("the local overlay's pods, run as processes", () => {
-  test("a node starts from its manifest's environment and answers every probe 200", async () => {
-    const set = find(rendered, "StatefulSet", "balance-node");
+  const variants = [["local", "HTTP"], ["local-tls", "HTTPS"]] as const;
+  test.each(variants)("%s: a node starts from its manifest's environment and answers every probe " +
+    "200 over %s", async (overlay, scheme) => {
+    const source = overlay === "local" ? rendered : rendered_tls;
+    const cluster_schema = cluster_schemas[overlay === "local" ? 0 : 1]!;
+    const set = find(source, "StatefulSet", "balance-node");
     const pod = pod_spec(set);
     const container = pod.containers.find((c) => c.name === "node")!;
     const ports = local_ports(container);
     const [http, tcp, replication] = ["http", "tcp", "replication"].map((n) => ports.get(n)!);
-    const env = pod_env(pod, container, "balance-node-0", {
+    const env = pod_env(source, pod, container, "balance-node-0", {
       PORT: String(http), TCP_PORT: String(tcp),
       NODE_HTTP_ADDRESS: `127.0.0.1:${http}`, NODE_TCP_ADDRESS: `127.0.0.1:${tcp}`,
       NODE_REPLICATION_ADDRESS: `127.0.0.1:${replication}`,
@@ -133,17 +143,22 @@ describe("the local overlay's pods, run as processes", () => {
     });
     // The claim "data" is an empty directory at DATA_DIR's mount path.
     expect(env.DATA_DIR!.startsWith(root)).toBe(true);
-    const node = await ServiceProcess.start({ port: http, data_dir: env.DATA_DIR!, env });
+    // With TLS the harness reads /readyz trusting the overlay's development CA.
+    const https_ca = scheme === "HTTPS" ? readFileSync(env.TLS_CA_FILE!, "utf8") : undefined;
+    expect(env.TLS_CERT_FILE === undefined).toBe(scheme === "HTTP");
+    const node = await ServiceProcess.start({ port: http, data_dir: env.DATA_DIR!, env, https_ca });
+    expect(node.base_url.startsWith(`${scheme.toLowerCase()}://`)).toBe(true);
     processes.push({ kill: () => node.proc.kill("SIGKILL") });
     // Alone, the first of INITIAL_NODES: registered, no group placed yet, so nothing to catch up.
     expect(await probe_statuses(container, ports)).toEqual({
       "startupProbe /healthz": 200, "livenessProbe /healthz": 200,
       "readinessProbe /readyz/in-sync": 200,
     });
-    const in_sync = await (await fetch(`${node.base_url}/readyz/in-sync`)).json();
+    const trust = { tls: { rejectUnauthorized: false } };
+    const in_sync = await (await fetch(`${node.base_url}/readyz/in-sync`, trust)).json();
     expect(in_sync).toEqual({ status: "in_sync", groups: [] });
     // A path that is not a route answers 404: the 200s above are routes.
-    expect((await fetch(`${node.base_url}/readyz/nothing`)).status).toBe(404);
+    expect((await fetch(`${node.base_url}/readyz/nothing`, trust)).status).toBe(404);
     // The control plane knows it by its pod name.
     const sql = postgres(services.database_url, { max: 1, onnotice: () => {} });
     const rows = await sql`select node_id from ${sql(cluster_schema)}.nodes`;
@@ -156,8 +171,8 @@ describe("the local overlay's pods, run as processes", () => {
   test("the migration Job's cluster step runs with its environment", () => {
     const job = pod_spec(find(rendered, "Job", "balance-migrate"));
     const step = job.containers.find((c) => c.name === "cluster-schema")!;
-    const env = pod_env(job, step, "balance-migrate", {
-      CLUSTER_DATABASE_URL: services.database_url, CLUSTER_DATABASE_SCHEMA: cluster_schema,
+    const env = pod_env(rendered, job, step, "balance-migrate", {
+      CLUSTER_DATABASE_URL: services.database_url, CLUSTER_DATABASE_SCHEMA: cluster_schemas[0]!,
     });
     const argv = [process.execPath, ...step.command!.slice(1)];
     const ran = Bun.spawnSync(argv, { cwd: REPO_ROOT, env, stdout: "pipe", stderr: "pipe" });
@@ -171,7 +186,7 @@ describe("the local overlay's pods, run as processes", () => {
       const pod = pod_spec(deployment);
       const container = pod.containers[0]!;
       const ports = local_ports(container);
-      const env = pod_env(pod, container, "balance-projector-0", {
+      const env = pod_env(rendered, pod, container, "balance-projector-0", {
         PROJECTOR_HOST: "127.0.0.1", PROJECTOR_PORT: String(ports.get("http")!),
         DATABASE_URL: services.database_url, DATABASE_SCHEMA: database.schema,
         KAFKA_BROKERS: services.kafka_brokers, EVENTS_TOPIC: topic,

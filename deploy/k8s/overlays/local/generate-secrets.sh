@@ -57,8 +57,8 @@ certificate() {
     -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$sans" "$usage") 2>/dev/null
   rm -f "$out/$name.csr"
 }
-certificate tls "balance.$namespace.svc" \
-  "DNS:balance.$namespace.svc.cluster.local,DNS:balance.$namespace.svc,DNS:$peers,DNS:localhost" \
-  serverAuth
+# localhost and 127.0.0.1 too: `kubectl port-forward` reaches a node there.
+front_names="DNS:balance.$namespace.svc.cluster.local,DNS:balance.$namespace.svc,DNS:$peers"
+certificate tls "balance.$namespace.svc" "$front_names,DNS:localhost,IP:127.0.0.1" serverAuth
 certificate cluster-tls "balance-peers.$namespace.svc" "DNS:$peers" serverAuth,clientAuth
 echo "development secrets in $out"
