@@ -16,7 +16,7 @@ out="${1:-$here/secrets}"
 namespace="${NAMESPACE:-balance}"
 # CloudNativePG's application database and user for a cluster named balance-pg (docs/deploy.md);
 # its password is in the Secret balance-pg-app (key "uri" holds the whole URL).
-placeholder="postgres://app:replace-with-balance-pg-app-password@balance-pg-rw.$namespace.svc:5432/app"
+placeholder="postgres://app:password-from-balance-pg-app@balance-pg-rw.$namespace.svc:5432/app"
 database_url="${DATABASE_URL:-$placeholder}"
 mkdir -p "$out"
 umask 077
