@@ -68,6 +68,8 @@ class Unit {
   maybe_applied = false;
   attempts = 0;
   renewals = 0;
+  /** Why the last attempt failed (a lost answer, an unreachable server, ...): said on timeout. */
+  last_failure: string | null = null;
 
   constructor(
     readonly orders: OrderFields[],
@@ -209,7 +211,7 @@ export class Batcher {
     if (unit.done) return false;
     const now_ms = this.options.now_ms();
     if (now_ms >= unit.deadline_ms) {
-      this.fail(unit, "timeout", "no answer within timeout_ms");
+      this.fail(unit, "timeout", timeout_message(unit));
       return false;
     }
     const window_end_ms = this.options.idempotency_window_ms - this.options.window_margin_ms;
@@ -269,7 +271,7 @@ export class Batcher {
       for (const unit of open) {
         if (!unit.done && now_ms >= unit.deadline_ms) {
           unit.maybe_applied = true;
-          this.fail(unit, "timeout", "no answer within timeout_ms");
+          this.fail(unit, "timeout", timeout_message(unit));
         }
       }
       this.arm_deadline(flight);
@@ -380,6 +382,7 @@ export class Batcher {
         this.fail(unit, "closed", "the client was closed", unit.maybe_applied);
         continue;
       }
+      if (reason !== null) unit.last_failure = reason;
       const backoff_ms = reason === null ? 0 : this.backoff_ms(unit.attempts);
       const remaining_ms = unit.deadline_ms - this.options.now_ms();
       const wait_ms = Math.max(0, Math.min(Math.max(delay_ms, backoff_ms), remaining_ms));
@@ -424,6 +427,11 @@ export class Batcher {
       code, outcome_unknown, order_ids: ids, retry_after_ms,
     }));
   }
+}
+
+function timeout_message(unit: Unit): string {
+  const last = unit.last_failure === null ? "" : ` (last attempt: ${unit.last_failure})`;
+  return `no answer within timeout_ms${last}`;
 }
 
 /** Splits orders into units: a linked chain runs to the first order without the linked flag. */

@@ -12,6 +12,7 @@ import { BalanceError, is_retryable } from "./errors.ts";
 import { HttpTransport } from "./http_transport.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 import { RoutingTransport } from "./routing_transport.ts";
+import { endpoint_of, scheme_of, type TlsOptions } from "./tls.ts";
 import type { NodeTransport, ReadOutcome, Transport } from "./transport.ts";
 import {
   type AccountInfo, type AdminInput, type CallOptions, type CaptureInput, type HoldInput,
@@ -22,16 +23,25 @@ import {
 import type { TokenSource } from "./wire.ts";
 
 export interface ClientOptions {
-  /** "tcp://127.0.0.1:8090" or "http://127.0.0.1:8080": one node. Give this or `seeds`. */
+  /**
+   * "tcp://127.0.0.1:8090" or "http://127.0.0.1:8080", or over TLS "tls://host:8090" and
+   * "https://host:8080": one node. Give this or `seeds`.
+   */
   url?: string;
   /**
-   * A cluster's nodes to read the routing map from ("tcp://host:port" or "http://host:port", one
-   * scheme): each partner's orders then go to its group's primary (docs/sdk.md, "Seeds").
+   * A cluster's nodes to read the routing map from ("tcp://host:port", "http://host:port", or
+   * their TLS forms tls:// and https://; one scheme): each partner's orders then go to its group's
+   * primary (docs/sdk.md, "Seeds").
    */
   seeds?: string[];
+  /**
+   * tls:// and https:// only: the CA (PEM text) the server's certificate must chain to (else the
+   * runtime's bundled CAs), a client certificate and key, the server name to check.
+   */
+  tls?: TlsOptions;
   /** A JWT, or a function returning one (called per TCP connection / HTTP request). */
   token?: TokenSource;
-  /** Overrides the URL's scheme: "tcp" or "http". */
+  /** Overrides the URL's protocol: "tcp" or "http" (a tls:// or https:// URL stays TLS). */
   transport?: "tcp" | "http";
   /** The partner orders and reads name when they do not say (TCP: the token's by default). */
   partner?: number;
@@ -302,22 +312,22 @@ function sleep(ms: number): Promise<void> {
 
 function make_transport(options: ClientOptions, url_text: string): NodeTransport {
   const url = new URL(url_text);
-  const scheme = options.transport ?? url.protocol.replace(/:$/, "");
-  if (scheme === "http" || scheme === "https") {
-    return http_transport(options, `${url.protocol}//${url.host}`);
+  const endpoint = endpoint_of(url.protocol, options.transport, options.tls);
+  if (endpoint.kind === "http") {
+    return http_transport(options, `${endpoint.secure ? "https" : "http"}://${url.host}`);
   }
-  if (scheme !== "tcp") throw new RangeError(`url scheme must be tcp or http, got ${url.protocol}`);
   const port = Number(url.port);
   if (!Number.isInteger(port) || port <= 0) {
     throw new RangeError(`a tcp url needs a port: ${url_text}`);
   }
-  return tcp_transport(options, url.hostname, port);
+  return tcp_transport(options, url.hostname, port, endpoint.secure);
 }
 
 function http_transport(options: ClientOptions, base_url: string): HttpTransport {
   return new HttpTransport({
     base_url,
     token: options.token,
+    tls: options.tls,
     limits: {
       batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
       in_flight_max: options.in_flight_max ?? HTTP_IN_FLIGHT_MAX_DEFAULT,
@@ -325,10 +335,12 @@ function http_transport(options: ClientOptions, base_url: string): HttpTransport
   });
 }
 
-function tcp_transport(options: ClientOptions, host: string, port: number): TcpTransport {
+function tcp_transport(options: ClientOptions, host: string, port: number, secure: boolean)
+  : TcpTransport {
   return new TcpTransport({
-    host,
+    host: host.replace(/^\[(.*)\]$/, "$1"), // an IPv6 literal's brackets are the URL's
     port,
+    tls: secure ? options.tls ?? {} : undefined,
     token: options.token,
     limits: {
       batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX,
@@ -345,19 +357,22 @@ function routing_transport(options: ClientOptions, seeds: string[]): RoutingTran
     throw new RangeError(`seeds: 1..${SDK_SEEDS_MAX} addresses, got ${seeds.length}`);
   }
   const urls = seeds.map((seed) => new URL(seed));
-  const schemes = new Set(urls.map((url) => options.transport ?? url.protocol.replace(/:$/, "")));
+  const schemes = new Set(urls.map((url) =>
+    scheme_of(endpoint_of(url.protocol, options.transport, options.tls))));
   const scheme = [...schemes][0]!;
-  if (schemes.size !== 1 || (scheme !== "tcp" && scheme !== "http")) {
-    throw new RangeError(`seeds must share one scheme, tcp or http: ${seeds.join(", ")}`);
+  if (schemes.size !== 1) {
+    throw new RangeError(
+      `seeds must share one scheme (tcp, tls, http or https): ${seeds.join(", ")}`);
   }
+  const kind = scheme === "tcp" || scheme === "tls" ? "tcp" : "http";
   for (const url of urls) {
     if (url.port === "") throw new RangeError(`a seed needs a port: ${url.href}`);
   }
   const in_flight_max = options.in_flight_max ??
-    (scheme === "tcp" ? TCP_IN_FLIGHT_MAX_DEFAULT : HTTP_IN_FLIGHT_MAX_DEFAULT);
+    (kind === "tcp" ? TCP_IN_FLIGHT_MAX_DEFAULT : HTTP_IN_FLIGHT_MAX_DEFAULT);
   return new RoutingTransport({
     seeds: urls.map((url) => url.host),
-    scheme,
+    scheme: kind,
     connect: (address) => make_transport(options, `${scheme}://${address}`),
     limits: { batch_orders_max: options.batch_orders_max ?? BATCH_ORDERS_MAX, in_flight_max },
   });

@@ -1,5 +1,6 @@
-// The HTTP transport: fetch with FlatBuffers bodies (application/x-flatbuffers) and
-// `authorization: Bearer <token>`. Works wherever fetch does (Bun, Node 18+).
+// The HTTP transport: FlatBuffers bodies (application/x-flatbuffers) and
+// `authorization: Bearer <token>`, through fetch for http:// and node:https for https://
+// (sdk/http_request.ts). Works in Bun and Node 20+.
 //
 // accepted mode: the 202 carries every status `pending` (handed to on_pending); the transport then
 // sends the same orders again in committed mode. They are already in the server's ring, so each is
@@ -12,6 +13,10 @@ import { decode_frame, encode_order_batch } from "../schema/codec.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import type { RoutingMap } from "../schema/routing_map.ts";
 import {
+  fetch_requester, https_requester, type HttpRequester, type HttpRequestInit,
+} from "./http_request.ts";
+import type { TlsOptions } from "./tls.ts";
+import {
   parsed_map, type BatchOutcome, type NodeTransport, type ReadOutcome, type TransportLimits,
   type WireBatch,
 } from "./transport.ts";
@@ -21,10 +26,12 @@ import {
 } from "./wire.ts";
 
 export interface HttpTransportOptions {
-  /** http://host:port (no path). */
+  /** http://host:port or https://host:port (no path). */
   base_url: string;
   token?: TokenSource;
   limits: TransportLimits;
+  /** https: how the server is checked (sdk/tls.ts); the runtime's CAs when left out. */
+  tls?: TlsOptions;
 }
 
 /** One answer: the body decoded, or why there is none. */
@@ -38,9 +45,16 @@ const HTTP_GATEWAY_TIMEOUT = 504;
 export class HttpTransport implements NodeTransport {
   private readonly base_url: string;
   private readonly active = new Set<AbortController>();
+  private readonly requester: HttpRequester;
 
   constructor(private readonly options: HttpTransportOptions) {
     this.base_url = options.base_url.replace(/\/+$/, "");
+    const secure = this.base_url.startsWith("https:");
+    if (!secure && options.tls !== undefined) {
+      throw new RangeError(`tls options need an https:// address, got ${this.base_url}`);
+    }
+    this.requester = secure
+      ? https_requester(options.tls ?? {}, options.limits.in_flight_max) : fetch_requester;
   }
 
   limits(): TransportLimits {
@@ -117,6 +131,7 @@ export class HttpTransport implements NodeTransport {
   close(): void {
     for (const controller of this.active) controller.abort(new Error("the client was closed"));
     this.active.clear();
+    this.requester.close();
   }
 
   private async read(path: string, timeout_ms: number): Promise<ReadOutcome<Uint8Array>> {
@@ -130,26 +145,26 @@ export class HttpTransport implements NodeTransport {
     return { kind: "refused", ...error };
   }
 
-  private async exchange(path: string, timeout_ms: number, init: RequestInit): Promise<Exchange> {
+  private async exchange(path: string, timeout_ms: number,
+    init: Partial<Pick<HttpRequestInit, "headers" | "body">> & Pick<HttpRequestInit, "method">)
+    : Promise<Exchange> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error("timeout")), timeout_ms);
     this.active.add(controller);
     let sent = false;
     try {
       const token = await token_of(this.options.token);
-      const headers: Record<string, string> = {
-        accept: FLATBUFFERS_TYPE, ...(init.headers as Record<string, string> | undefined),
-      };
+      const headers: Record<string, string> = { accept: FLATBUFFERS_TYPE, ...init.headers };
       if (token !== null) headers.authorization = `Bearer ${token}`;
       sent = true;
-      const response = await fetch(`${this.base_url}${path}`,
+      const answer = await this.requester.request(`${this.base_url}${path}`,
         { ...init, headers, signal: controller.signal });
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      const content_type = response.headers.get("content-type") ?? "";
-      return { kind: "answer", status: response.status, bytes, content_type };
+      return { kind: "answer", ...answer };
     } catch (error) {
       const message = error_text(error);
-      if (!sent || is_connection_refused(error)) return { kind: "unreachable", message };
+      if (!sent || is_connection_refused(error) || is_tls_refusal(error)) {
+        return { kind: "unreachable", message };
+      }
       return { kind: "lost", message };
     } finally {
       clearTimeout(timer);
@@ -189,6 +204,18 @@ function is_connection_refused(error: unknown): boolean {
     .map((value) => (value as { code?: unknown } | null)?.code);
   return codes.includes("ECONNREFUSED") || codes.includes("ConnectionRefused");
 }
+
+/**
+ * Nothing was sent: the TLS handshake refused the server (its certificate did not verify), which
+ * happens before any request byte goes out.
+ */
+function is_tls_refusal(error: unknown): boolean {
+  const codes = [error, (error as { cause?: unknown } | null)?.cause]
+    .map((value) => (value as { code?: unknown } | null)?.code);
+  return codes.some((code) => typeof code === "string" && TLS_REFUSAL.test(code));
+}
+
+const TLS_REFUSAL = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   401: ErrorCode.not_authenticated, 403: ErrorCode.forbidden, 404: ErrorCode.not_found,

@@ -1,5 +1,6 @@
-// The balance service's TypeScript client: `import { BalanceClient } from "./sdk/index.ts"`.
-// docs/sdk.md is its guide.
+// The balance service's TypeScript client: `import { BalanceClient } from "./sdk/index.ts"` in
+// this repository, `from "@balance/sdk"` as the npm package (sdk/README.md). docs/sdk.md is its
+// guide.
 
 export { BalanceClient, type ClientOptions } from "./client.ts";
 export { BalanceError, type ErrorReason } from "./errors.ts";
@@ -8,6 +9,7 @@ export type {
   BatchOutcome, ReadOutcome, Transport, TransportLimits, WireBatch,
 } from "./transport.ts";
 export type { TokenSource } from "./wire.ts";
+export type { TlsOptions } from "./tls.ts";
 export {
   AccountKind, AccountState, ErrorCode, Mode, Op, Status,
   type AccountInfo, type AdminInput, type Amount, type CallOptions, type CaptureInput,

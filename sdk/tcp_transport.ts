@@ -1,10 +1,12 @@
-// The TCP transport over node:net (Bun and Node alike): one connection, Hello first, then requests
+// The TCP transport over node:net, or node:tls for tls:// (Bun and Node alike; sdk/tls.ts): one
+// connection, Hello first, then requests
 // pipelined with per-connection request ids (docs/protocol.md). The connection is made lazily and
 // made again after a loss; requests unanswered when it drops come back as `lost` (batches) and the
 // core decides what to resend. A Ping goes out when nothing was heard for keepalive_ms; a peer that
 // stays silent for another keepalive_ms is taken as dead and the connection is dropped.
 
-import { connect, type Socket } from "node:net";
+import { connect as net_connect, type Socket } from "node:net";
+import { connect as tls_connect } from "node:tls";
 import { ProtocolVersion } from "../schema/generated/balance/wire/protocol-version.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
@@ -21,6 +23,7 @@ import {
   parsed_map, type BatchOutcome, type NodeTransport, type ReadOutcome, type TransportLimits,
   type WireBatch,
 } from "./transport.ts";
+import { tls_connect_options, type TlsOptions } from "./tls.ts";
 import { account_info, type AccountInfo } from "./types.ts";
 import { all_pending, batch_results, token_of, type TokenSource } from "./wire.ts";
 
@@ -32,6 +35,8 @@ export interface TcpTransportOptions {
   limits: TransportLimits;
   connect_timeout_ms: number;
   keepalive_ms: number;
+  /** TCP over TLS (a tls:// address), the server checked as this says (sdk/tls.ts). */
+  tls?: TlsOptions;
 }
 
 /**
@@ -230,7 +235,9 @@ export class TcpTransport implements NodeTransport {
       return { kind: "unreachable", message: `the token source failed: ${String(error)}` };
     }
     return new Promise((resolve) => {
-      const socket = connect({ host: this.options.host, port: this.options.port });
+      const { host, port, tls } = this.options;
+      const socket = tls === undefined ? net_connect({ host, port })
+        : tls_connect({ host, port, ...tls_connect_options(tls) });
       socket.setNoDelay(true);
       const connection = new Connection(socket);
       let settled = false;
@@ -245,7 +252,8 @@ export class TcpTransport implements NodeTransport {
         settle({ kind: "unreachable", message: `no HelloOk within ${limit_ms} ms` });
         this.drop(connection, "connect timeout");
       }, this.options.connect_timeout_ms);
-      socket.on("connect", () => {
+      // Over TLS, Hello waits for the handshake: the token goes only to a verified server.
+      socket.on(tls === undefined ? "connect" : "secureConnect", () => {
         socket.write(with_length_prefix(encode_hello(ProtocolVersion.v1, token)));
       });
       socket.on("data", (chunk: Buffer) => {
@@ -259,7 +267,12 @@ export class TcpTransport implements NodeTransport {
           settle(hello);
         }
       });
-      socket.on("error", (error) => this.drop(connection, error.message));
+      socket.on("error", (error) => {
+        // Before HelloOk the error is the answer (a refused connection, a certificate that did
+        // not verify): say it rather than "closed".
+        settle({ kind: "unreachable", message: error.message });
+        this.drop(connection, error.message);
+      });
       socket.on("close", () => {
         const session = connection.session_error;
         settle(session === null
