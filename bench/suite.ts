@@ -6,12 +6,13 @@
 //   a fresh service on its embedded default (no Kafka or Postgres; every setting at its default,
 //   journal fsync on) on 127.0.0.1 with free ports and its own DATA_DIR, loaded by loadgen on the
 //   same cores: TCP committed and accepted, HTTP FlatBuffers, HTTP JSON committed and accepted
-//   (10 debits per request, as wrk -t2 -c64 sends them), one partner alone over TCP;
+//   (10 debits per request, as wrk -t2 -c64 sends them), one partner alone over TCP; TCP and
+//   HTTP FlatBuffers again over TLS (a certificate made here with openssl);
 //   the event pipeline (bench:pipeline: the real PostgreSQL and Kafka, started if need be).
 // BENCHMARK_SECONDS (default 10) is each load's length; BENCHMARK_PIPELINE=0 leaves the pipeline
 // out. Exit 1 when a step failed (its row says so); the table is printed either way.
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -56,12 +57,14 @@ async function run_json(args: string[], env: Record<string, string> = {}): Promi
   return JSON.parse(line) as Json;
 }
 
-async function wait_ready(base_url: string, service: Bun.Subprocess): Promise<void> {
+async function wait_ready(base_url: string, service: Bun.Subprocess, ca: string | null)
+  : Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   while (performance.now() < deadline) {
     if (service.exitCode !== null) throw new Error(`the service exited (${service.exitCode})`);
     try {
-      const response = await fetch(`${base_url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      const response = await fetch(`${base_url}/readyz`, { signal: AbortSignal.timeout(1_000),
+        ...(ca === null ? {} : { tls: { ca } }) });
       if (response.status === 200) return;
     } catch {
       // not listening yet
@@ -157,8 +160,38 @@ const LOADS: Load[] = [
     must_reach: "1 M, no busy", goal: "2 M" },
 ];
 
-async function service_rows(rows: Row[], seconds: number): Promise<void> {
+// The same loads over TLS (TLS_CERT_FILE, loadgen --ca): a certificate of a CA made here (openssl).
+const TLS_LOADS: Load[] = [
+  { what: "TCP committed over TLS, 4 x 64", args: ["--transport", "tcp"],
+    must_reach: "", goal: "" },
+  { what: `HTTPS FlatBuffers committed, ${HTTP_CONNECTIONS} connections`,
+    args: ["--transport", "http", "--connections", String(HTTP_CONNECTIONS)],
+    must_reach: "", goal: "" },
+];
+
+function openssl(dir: string, args: string[]): void {
+  const run = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
+  if (run.exitCode !== 0) throw new Error(`openssl ${args[0]}: ${run.stderr.toString().trim()}`);
+}
+
+/** A CA and a certificate for 127.0.0.1 in `dir`: the service's env and loadgen's flags. */
+function make_certificates(dir: string): { env: Record<string, string>; args: string[] } {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl(dir, ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+    "-subj", "/CN=benchmark CA"]);
+  openssl(dir, ["req", ...ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(join(dir, "tls.ext"), "subjectAltName=IP:127.0.0.1\n");
+  openssl(dir, ["x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+    "-set_serial", "1", "-out", "tls.crt", "-days", "1", "-extfile", "tls.ext"]);
+  return { env: { TLS_CERT_FILE: join(dir, "tls.crt"), TLS_KEY_FILE: join(dir, "tls.key") },
+    args: ["--ca", join(dir, "ca.crt")] };
+}
+
+async function service_rows(rows: Row[], seconds: number, loads: Load[], tls: boolean)
+  : Promise<void> {
   const data_dir = mkdtempSync(join(tmpdir(), "balance-benchmark-"));
+  const certificates: { env: Record<string, string>; args: string[] } = tls
+    ? make_certificates(data_dir) : { env: {}, args: [] };
   const http_port = free_port();
   const tcp_port = free_port();
   // The embedded default: no publisher or storage, whatever the shell exports.
@@ -166,14 +199,15 @@ async function service_rows(rows: Row[], seconds: number): Promise<void> {
   const service = Bun.spawn([process.execPath, "server/main.ts"], {
     cwd: REPO_ROOT, stdin: "ignore", stdout: "ignore", stderr: "ignore",
     env: { ...inherited, HOST: "127.0.0.1", PORT: String(http_port),
-      TCP_PORT: String(tcp_port), DATA_DIR: data_dir },
+      TCP_PORT: String(tcp_port), DATA_DIR: data_dir, ...certificates.env },
   });
   try {
-    await wait_ready(`http://127.0.0.1:${http_port}`, service);
+    await wait_ready(`${tls ? "https" : "http"}://127.0.0.1:${http_port}`, service,
+      tls ? readFileSync(join(data_dir, "ca.crt"), "utf8") : null);
     const common = ["--duration", `${seconds}s`, "--host", "127.0.0.1", "--http-port",
       String(http_port), "--tcp-port", String(tcp_port), "--data-dir", data_dir, "--json",
-      "--no-progress"];
-    for (const load of LOADS) {
+      "--no-progress", ...certificates.args];
+    for (const load of loads) {
       await step(rows, load.what, `bun run loadgen -- ${load.args.join(" ")}`, load.must_reach,
         load.goal, async () => {
           const json = await run_json(["loadgen/main.ts", ...load.args, ...common]);
@@ -233,7 +267,8 @@ async function main(): Promise<number> {
   const machine_text = machine();
   const rows: Row[] = [];
   await engine_rows(rows);
-  await service_rows(rows, seconds);
+  await service_rows(rows, seconds, LOADS, false);
+  await service_rows(rows, seconds, TLS_LOADS, true);
   if (process.env.BENCHMARK_PIPELINE !== "0") await pipeline_rows(rows);
   if (json) {
     console.log(JSON.stringify({ machine: machine_text, load_seconds: seconds,

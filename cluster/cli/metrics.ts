@@ -6,6 +6,7 @@
 import {
   CLUSTER_STATUS_METRICS_BYTES_MAX, CLUSTER_STATUS_METRICS_TIMEOUT_MS,
 } from "../../common/constants.ts";
+import { node_fetch } from "./node_http.ts";
 
 export const REPLICATION_LAG_METRIC = "balance_replication_lag_entries";
 
@@ -22,7 +23,7 @@ export function lag_key(group: number, standby: string): string {
 export async function fetch_node_metrics(http_address: string,
   timeout_ms = CLUSTER_STATUS_METRICS_TIMEOUT_MS): Promise<NodeMetrics> {
   try {
-    const response = await fetch(`http://${http_address}/metrics`,
+    const response = await node_fetch(http_address, "/metrics",
       { signal: AbortSignal.timeout(timeout_ms) });
     if (response.status !== 200) {
       await response.body?.cancel();

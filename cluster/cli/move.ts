@@ -4,6 +4,7 @@
 // the grant from the control plane, then its engine adopts the group).
 
 import type { RoutingMap } from "../control_plane/routing_map.ts";
+import { node_fetch } from "./node_http.ts";
 
 /**
  * The primary answers a move after the target caught up (up to 60 s at the node,
@@ -25,7 +26,7 @@ export async function request_move(map: RoutingMap, group: number, target: strin
   if (route === undefined || primary === undefined) {
     return { kind: "refused", message: `no group ${group} placed` };
   }
-  const response = await fetch(`http://${primary.http_address}/admin/groups/${group}/move`,
+  const response = await node_fetch(primary.http_address, `/admin/groups/${group}/move`,
     { method: "POST", body: JSON.stringify({ to: target }),
       headers: { "content-type": "application/json",
         ...(token === "" ? {} : { authorization: `Bearer ${token}` }) },
@@ -46,7 +47,7 @@ export async function wait_leads(http_address: string, group: number): Promise<b
   const deadline_ms = performance.now() + MOVE_LEAD_WAIT_MS_MAX;
   const line = `balance_group_leader{group="${group}"} 1`;
   while (performance.now() < deadline_ms) {
-    const text = await fetch(`http://${http_address}/metrics`,
+    const text = await node_fetch(http_address, "/metrics",
       { signal: AbortSignal.timeout(METRICS_TIMEOUT_MS) })
       .then((response) => response.text()).catch(() => "");
     if (text.split("\n").includes(line)) return true;

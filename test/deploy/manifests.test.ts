@@ -50,8 +50,9 @@ const NODE_DEFAULTED: Readonly<Record<string, string>> = {
 };
 
 /**
- * TLS's variables (components/tls sets them; docs/deploy.md, "TLS"): the TLS work in progress reads
- * them, so whether this tree reads them yet is not checked either way.
+ * TLS's variables (components/tls sets them; docs/tls.md): the node reads them through auth/tls.ts
+ * by name (front_door_tls_files, replication_tls_files), and TLS_CA_FILE is the cluster tool's
+ * (cluster/cli/node_http.ts), which server/main.ts does not load: the scan cannot see them read.
  */
 const TLS_VARIABLES = new Set(["TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE",
   "CLUSTER_TLS_CERT_FILE", "CLUSTER_TLS_KEY_FILE", "CLUSTER_TLS_CA_FILE", "TLS_RELOAD_CHECK_MS"]);
