@@ -8,8 +8,8 @@ BUN := node_modules/.bin/bun
 TEST_TIMEOUT_MS := 120000
 TSC := node_modules/.bin/tsc
 
-.PHONY: install flatc compose-tool services services-down run test typecheck schema bench-engine \
-	benchmark clean-data compose-config
+.PHONY: install flatc compose-tool tools services services-down run test typecheck schema \
+	bench-engine benchmark clean-data compose-config
 
 node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund
@@ -25,6 +25,15 @@ flatc:
 compose-tool:
 	@command -v docker-compose >/dev/null 2>&1 || scripts/services/install.sh compose
 
+# The checkers of deploy/, monitoring/ and .github/ (kustomize, kubernetes-validate, promtool,
+# actionlint: Go modules and a PyPI package, cached in ~/.cache/balance-service), built side by
+# side so a fresh machine pays one wait, not four. Each test calls its own script too, and fails
+# loudly when its tool is missing: a failure here shows there with its reason.
+tools:
+	@for tool in kustomize kubernetes-validate promtool actionlint; do \
+		scripts/install-$$tool.sh >/dev/null 2>/tmp/balance-install-$$tool.log & \
+	done; wait
+
 # A private PostgreSQL and a real Kafka broker (KRaft) on 127.0.0.1, started or reused; data in
 # ./.services, the Kafka jars cached in ~/.cache/balance-service (docs/services.md). Either one is
 # left alone when DATABASE_URL / KAFKA_BROKERS is set. Prints both addresses.
@@ -39,7 +48,7 @@ run: install
 
 # Typecheck runs as a test (test/typecheck.test.ts), so the totals count it. The tests that need
 # PostgreSQL and Kafka reach them through harness/services.ts (the same scripts, reused).
-test: install flatc compose-tool services
+test: install flatc compose-tool tools services
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
 
 typecheck: install
