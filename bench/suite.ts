@@ -208,7 +208,8 @@ async function service_rows(rows: Row[], seconds: number, loads: Load[], tls: bo
       String(http_port), "--tcp-port", String(tcp_port), "--data-dir", data_dir, "--json",
       "--no-progress", ...certificates.args];
     for (const load of loads) {
-      await step(rows, load.what, `bun run loadgen -- ${load.args.join(" ")}`, load.must_reach,
+      const command = `bun run loadgen -- ${load.args.join(" ")}${tls ? " --ca ca.crt" : ""}`;
+      await step(rows, load.what, command, load.must_reach,
         load.goal, async () => {
           const json = await run_json(["loadgen/main.ts", ...load.args, ...common]);
           // HTTP answers accepted mode once (pending): loadgen cannot check what it never heard.
