@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs promtool (Prometheus's rule checker and rule unit-test runner) from the Go module proxy
 # into ~/.cache/balance-service/bin (PROMTOOL_BIN_DIR to change it), built from the pinned release
-# below. Idempotent: a promtool of that version already there is kept. Prints the binary's path.
+# below. Idempotent: a promtool of that version already there is kept, and concurrent runs wait for
+# one another (flock). Prints the binary's path.
 # test/monitoring/ calls it when promtool is missing, so `make test` on a fresh machine installs it;
 # it needs Go (>= the module's go directive) and the proxy. Fails loudly (exit 1) otherwise.
 set -euo pipefail
@@ -17,7 +18,15 @@ binary="$BIN_DIR/promtool"
 stamp="$BIN_DIR/promtool.version"
 wanted="$PROMETHEUS_MODULE_VERSION $PROMTOOL_BUILD_TAGS"
 
-if [ -x "$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+installed() { [ -x "$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; }
+if installed; then
+  echo "$binary"
+  exit 0
+fi
+mkdir -p "$BIN_DIR"
+exec 9>"$BIN_DIR/.promtool.lock"
+flock 9
+if installed; then
   echo "$binary"
   exit 0
 fi
@@ -25,7 +34,6 @@ if ! command -v go >/dev/null 2>&1; then
   echo "install-promtool: go is not installed; promtool is built from the Go module proxy" >&2
   exit 1
 fi
-mkdir -p "$BIN_DIR"
 started_s=$(date +%s)
 echo "install-promtool: building promtool $PROMETHEUS_MODULE_VERSION into $BIN_DIR" >&2
 # Nothing of the repository's own modules is involved: module mode, outside any go.mod.

@@ -8,16 +8,23 @@ const REPO_ROOT = resolve(import.meta.dir, "../..");
 export const MONITORING_DIR = resolve(REPO_ROOT, "monitoring");
 
 let installed: string | null = null;
+/** The first install's failure, thrown again rather than building again for every test. */
+let failure: Error | null = null;
 
-/** The promtool binary's path (installs it on first use). Throws with the script's output. */
+/**
+ * The promtool binary's path (installs it on first use: synchronously, so a fresh machine's build
+ * runs to its end in the first test that needs it). Throws with the script's output.
+ */
 export function promtool_path(): string {
   if (installed !== null) return installed;
+  if (failure !== null) throw failure;
   const run = Bun.spawnSync(["bash", resolve(REPO_ROOT, "scripts/install-promtool.sh")],
     { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
   const out = run.stdout.toString().trim();
   if (run.exitCode !== 0 || out === "") {
-    throw new Error(`scripts/install-promtool.sh failed (exit ${run.exitCode}): promtool is ` +
+    failure = new Error(`scripts/install-promtool.sh failed (exit ${run.exitCode}): promtool is ` +
       `required by test/monitoring/\n${run.stderr.toString()}${out}`);
+    throw failure;
   }
   installed = out.split("\n").at(-1)!;
   return installed;

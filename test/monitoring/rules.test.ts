@@ -4,8 +4,9 @@
 // (scripts/install-promtool.sh); a missing tool fails, never skips.
 
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { MONITORING_DIR, promtool, promtool_path } from "./promtool.ts";
 import { alert_names } from "./promql_names.ts";
 
@@ -38,6 +39,20 @@ describe("alert rules", () => {
     const tests = readFileSync(ALERTS_TEST, "utf8");
     const tested = new Set([...tests.matchAll(/alertname:\s*(\w+)/g)].map((m) => m[1]!));
     expect(names.filter((name) => !tested.has(name))).toEqual([]);
+  });
+
+  test("no promtool and no Go: the install script fails loudly (exit 1, the reason)", () => {
+    const empty = mkdtempSync(join(tmpdir(), "balance-no-promtool-"));
+    try {
+      const run = Bun.spawnSync(["bash", resolve(MONITORING_DIR, "../scripts/install-promtool.sh")],
+        { env: { PATH: "/usr/bin:/bin", HOME: empty, PROMTOOL_BIN_DIR: empty },
+          stdout: "pipe", stderr: "pipe" });
+      expect(run.stderr.toString()).toContain("go is not installed");
+      expect(run.stdout.toString()).toBe("");
+      expect(run.exitCode).toBe(1);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   test("a broken rule file is refused by promtool (the check can fail)", () => {
