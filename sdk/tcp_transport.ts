@@ -1,9 +1,9 @@
 // The TCP transport over node:net, or node:tls for tls:// (Bun and Node alike; sdk/tls.ts): one
-// connection, Hello first, then requests
-// pipelined with per-connection request ids (docs/protocol.md). The connection is made lazily and
-// made again after a loss; requests unanswered when it drops come back as `lost` (batches) and the
-// core decides what to resend. A Ping goes out when nothing was heard for keepalive_ms; a peer that
-// stays silent for another keepalive_ms is taken as dead and the connection is dropped.
+// connection, Hello first, then requests pipelined with per-connection request ids
+// (docs/protocol.md). The connection is made lazily and made again after a loss; requests
+// unanswered when it drops come back as `lost` (batches) and the core decides what to resend. A
+// Ping goes out when nothing was heard for keepalive_ms; a peer that stays silent for another
+// keepalive_ms is taken as dead and the connection is dropped.
 
 import { connect as net_connect, type Socket } from "node:net";
 import { connect as tls_connect } from "node:tls";
