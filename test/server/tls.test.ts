@@ -11,10 +11,13 @@ import { resolve } from "node:path";
 import { ServiceProcess } from "../../harness/service_process.ts";
 import { encode_hello, PROTOCOL_VERSION_CURRENT } from "../../schema/codec.ts";
 import { rotate_into, TestCa, type Pem } from "./tls_support.ts";
+import { BalanceClient, BalanceError } from "../../sdk/index.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 const RELOAD_CHECK_MS = 200;
 const ROTATION_WAIT_MS = 30_000;
+const SDK_PARTNER = 41;
+const EUR = 978;
 
 let ca: TestCa;
 let other_ca: TestCa;
@@ -77,6 +80,35 @@ describe("TLS front doors", () => {
       expect(run.code).toBe(0);
     }
   });
+
+  test("the SDK over tls:// and https:// with the CA: orders applied, balances read back",
+    async () => {
+      const token = service.internal_token ?? "";
+      const tls = { ca: ca.ca.cert };
+      const admin = await BalanceClient.connect({
+        url: `tls://127.0.0.1:${tcp_port(service)}`, token, partner: SDK_PARTNER, tls });
+      const opened = await admin.submit([
+        { op: "open_account", account: 1n, kind: "user", currency: EUR },
+        { op: "open_account", account: 2n, kind: "user", currency: EUR },
+      ]);
+      expect(opened.map((r) => r.status_name)).toEqual(["ok", "ok"]);
+      const urls = [`tls://127.0.0.1:${tcp_port(service)}`, `https://127.0.0.1:${service.port}`];
+      for (const [index, url] of urls.entries()) {
+        const account = BigInt(index + 1);
+        const client = await BalanceClient.connect({ url, token, partner: SDK_PARTNER, tls });
+        const credit = await client.credit({ account, amount: 700n, currency: EUR });
+        const debit = await client.debit({ account, amount: 200n, currency: EUR });
+        expect([credit.status_name, debit.status_name, debit.balance]).toEqual(["ok", "ok", 500n]);
+        const info = await client.account(SDK_PARTNER, account);
+        expect(info?.balance).toBe(500n);
+        client.close();
+      }
+      admin.close();
+      // The same addresses without the CA: the certificate is not verified, nothing is sent.
+      const refused = await BalanceClient.connect({ url: urls[0]!, token, partner: SDK_PARTNER,
+        timeout_ms: 2_000 }).then(() => null, (error: Error) => error);
+      expect(refused).toBeInstanceOf(BalanceError);
+    });
 
   test("a client trusting another CA is refused on both ports", async () => {
     await expect(fetch(`${service.base_url}/readyz`, { tls: { ca: other_ca.ca.cert } }))
