@@ -37,7 +37,8 @@ function scheme(options: Options): string {
 export async function run(options: Options): Promise<number> {
   const tokens = await resolve_tokens(options, process.env);
   const port = options.transport === "tcp" ? options.tcp_port : options.http_port;
-  const target = options.seeds !== null ? `cluster tcp://${options.seeds.join(",")}`
+  const target = options.seeds !== null
+    ? `cluster ${options.tls === null ? "tcp" : "tls"}://${options.seeds.join(",")}`
     : `${scheme(options)}://${options.host}:${port}`;
   const workload = new Workload({
     partners: options.partners, accounts_per_partner: options.accounts_per_partner,
@@ -49,7 +50,7 @@ export async function run(options: Options): Promise<number> {
     ? Pool.open(options.transport, { host: options.host, port, token, tls: options.tls },
       connections, in_flight,
       options.request_timeout_ms, format)
-    : RoutedPool.open({ seeds: options.seeds, token, connections, in_flight,
+    : RoutedPool.open({ seeds: options.seeds, token, tls: options.tls, connections, in_flight,
       request_timeout_ms: options.request_timeout_ms }, workload);
   // Set-up, clean-up and the end check use the internal token (opening accounts is
   // administration), on connections of their own, opened for each (an idle connection would be

@@ -11,7 +11,8 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import {
   merge_routing_maps, parse_routing_map, type RoutingMap,
 } from "../schema/routing_map.ts";
-import { ReceiveBuffer } from "./connection.ts";
+import type { Socket } from "bun";
+import { connect_options, ReceiveBuffer, type ClientTls } from "./connection.ts";
 
 const LENGTH_PREFIX_BYTES = 4;
 const MAP_QUERY_REQUEST_ID = 1n;
@@ -25,8 +26,8 @@ function framed(frame: Uint8Array): Uint8Array {
 }
 
 /** The map one node serves (host:port of its TCP listener), or why not. */
-export function read_node_map(address: string, token: string | null, timeout_ms: number)
-  : Promise<RoutingMap | string> {
+export function read_node_map(address: string, token: string | null, timeout_ms: number,
+  tls: ClientTls | null = null): Promise<RoutingMap | string> {
   const [host, port] = split_address(address);
   const received = new ReceiveBuffer(RECEIVE_BUFFER_INITIAL_BYTES,
     LENGTH_PREFIX_BYTES + FRAME_SIZE_BYTES_MAX);
@@ -60,16 +61,19 @@ export function read_node_map(address: string, token: string | null, timeout_ms:
         socket?.write(framed(encode_routing_map_query(MAP_QUERY_REQUEST_ID)));
       }
     };
-    Bun.connect({ hostname: host, port, socket: {
-      open: (opened) => {
+    const { tls: tls_option, ...session } = connect_options<Socket<undefined>>(
+      { host, port, token, tls }, (opened) => {
         socket = opened;
         opened.write(framed(encode_hello(PROTOCOL_VERSION_CURRENT, token ?? "")));
-      },
-      data: (_socket, data) => on_data(data),
-      close: () => finish(`${address}: closed before the map came`),
-      error: (_socket, error) => finish(`${address}: ${String(error)}`),
-      connectError: (_socket, error) => finish(`${address}: connect failed: ${String(error)}`),
-    } }).catch((error: unknown) => finish(`${address}: connect failed: ${String(error)}`));
+      }, (error) => finish(`${address}: ${error}`));
+    Bun.connect({ hostname: host, port, ...(tls_option === undefined ? {} : { tls: tls_option }),
+      socket: {
+        ...session,
+        data: (_socket, data) => on_data(data),
+        close: () => finish(`${address}: closed before the map came`),
+        error: (_socket, error) => finish(`${address}: ${String(error)}`),
+        connectError: (_socket, error) => finish(`${address}: connect failed: ${String(error)}`),
+      } }).catch((error: unknown) => finish(`${address}: connect failed: ${String(error)}`));
   });
 }
 
@@ -83,8 +87,9 @@ function parsed(address: string, json: string): RoutingMap | string {
 
 /** Every node asked at once, the answers merged; throws when no node answered. */
 export async function read_cluster_map(addresses: readonly string[], token: string | null,
-  timeout_ms: number): Promise<RoutingMap> {
-  const outcomes = await Promise.all(addresses.map((a) => read_node_map(a, token, timeout_ms)));
+  timeout_ms: number, tls: ClientTls | null = null): Promise<RoutingMap> {
+  const outcomes = await Promise.all(addresses.map((a) =>
+    read_node_map(a, token, timeout_ms, tls)));
   const maps = outcomes.filter((outcome): outcome is RoutingMap => typeof outcome !== "string");
   if (maps.length === 0) {
     throw new Error(`no node answered the routing map (${outcomes.join("; ")})`);

@@ -65,7 +65,7 @@ export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brack
   --tcp-port N             TCP port [$TCP_PORT or 8090]
   --tls                    TLS on both ports (https, TLS TCP), trusting the system's CAs
   --ca FILE                TLS trusting this CA's PEM certificate (implies --tls)
-  --seeds tcp://H:P,...    a cluster: read its routing map from these nodes and send each
+  --seeds tcp://H:P,...    (or tls://H:P,... with --ca) a cluster: read its routing map from these nodes and send each
                            batch to the primary of its partners' groups (TCP only; --host and
                            the ports are then unused; --connections is per node)
   --connections N          sockets [tcp 4, http 64]
@@ -200,11 +200,14 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
     throw new UsageError(`--skew must be in 0..10, got "${skew_text}"`);
   }
   const mix_text = take("--mix");
-  const seeds = parse_seeds(take("--seeds"), transport);
-  const tls = client_tls(switches.has("--tls"), take("--ca"));
-  if (tls !== null && seeds !== null) {
-    throw new UsageError("--tls and --ca reach one service (--host); with --seeds they are not " +
-      "supported yet");
+  const seeds_text = take("--seeds");
+  const seeds = parse_seeds(seeds_text, transport);
+  // tls:// seeds mean TLS on every node (the map names their TLS ports), trusting --ca if given.
+  const tls_seeds = seeds_text !== undefined && seeds_text.trim().startsWith("tls://");
+  const tls = client_tls(switches.has("--tls") || tls_seeds, take("--ca"));
+  if (seeds !== null && (tls !== null) !== tls_seeds) {
+    throw new UsageError("--seeds over TLS are written tls://host:port (and take --ca); " +
+      "tcp:// seeds are plaintext");
   }
   const in_flight = int("--in-flight", is_tcp ? 64 : 1, 1, 65536);
   if (!is_tcp && in_flight !== 1) {
@@ -246,7 +249,7 @@ function build(take: (name: string) => string | undefined, switches: Set<string>
   };
 }
 
-/** tcp://host:port,... -> host:port each; null without the flag. */
+/** tcp://host:port,... (or tls://, all alike) -> host:port each; null without the flag. */
 export function parse_seeds(text: string | undefined, transport: Transport): string[] | null {
   if (text === undefined) return null;
   if (transport !== "tcp") {
@@ -256,9 +259,12 @@ export function parse_seeds(text: string | undefined, transport: Transport): str
   if (seeds.length > SDK_SEEDS_MAX) {
     throw new UsageError(`--seeds: ${seeds.length} seeds, at most ${SDK_SEEDS_MAX}`);
   }
+  const scheme = seeds[0]!.startsWith("tls://") ? "tls" : "tcp";
   return seeds.map((seed) => {
-    const match = /^tcp:\/\/([^\s:/]+):(\d+)$/.exec(seed);
-    if (match === null) throw new UsageError(`--seeds: "${seed}" is not tcp://host:port`);
+    const match = new RegExp(`^${scheme}://([^\\s:/]+):(\\d+)$`).exec(seed);
+    if (match === null) {
+      throw new UsageError(`--seeds: "${seed}" is not ${scheme}://host:port (one scheme for all)`);
+    }
     return `${match[1]}:${integer("--seeds port", match[2]!, 1, 65535)}`;
   });
 }

@@ -24,7 +24,7 @@ import type { AccountInfoFields } from "../schema/messages.ts";
 import { ORDER_PARTNER_OFFSET, RESULT_STATUS_OFFSET } from "../schema/layout.ts";
 import { RoutingTable } from "../schema/routing_map.ts";
 import { RESULT_SIZE_BYTES } from "../common/constants.ts";
-import type { Connection } from "./connection.ts";
+import type { ClientTls, Connection } from "./connection.ts";
 import { read_cluster_map, split_address } from "./map_reader.ts";
 import { Pool, type Job, type JobRunner } from "./pool.ts";
 import { RequestRecord } from "./request_record.ts";
@@ -47,6 +47,8 @@ export interface RoutedOptions {
   /** Seed nodes' TCP addresses, host:port each. */
   seeds: string[];
   token: string | null;
+  /** TLS on every node (tls:// seeds); null: plaintext. */
+  tls: ClientTls | null;
   connections: number;
   in_flight: number;
   request_timeout_ms: number;
@@ -170,7 +172,8 @@ export class RoutedPool implements JobRunner {
 
   /** Reads the map, opens pools for new (or lost) primaries, routes every waiting part again. */
   private async refresh(): Promise<void> {
-    const map = await read_cluster_map(this.known, this.options.token, SDK_MAP_READ_TIMEOUT_MS);
+    const map = await read_cluster_map(this.known, this.options.token, SDK_MAP_READ_TIMEOUT_MS,
+      this.options.tls);
     const table = new RoutingTable(map, "tcp");
     this.table = table;
     this.stale = false;
@@ -198,7 +201,8 @@ export class RoutedPool implements JobRunner {
     this.pools.delete(address);
     const [host, port] = split_address(address);
     try {
-      const opened = await Pool.open("tcp", { host, port, token: this.options.token },
+      const opened = await Pool.open("tcp",
+        { host, port, token: this.options.token, tls: this.options.tls },
         this.options.connections, this.options.in_flight, this.options.request_timeout_ms);
       this.pools.set(address, opened);
       this.used.push(opened);

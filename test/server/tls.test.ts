@@ -79,6 +79,12 @@ describe("TLS front doors", () => {
       expect(run.out).toContain("End check: PASS");
       expect(run.code).toBe(0);
     }
+    // Routed by the map (the node's own, naming its TLS port): tls:// seeds.
+    const routed = await run_loadgen(["--seeds", `tls://127.0.0.1:${tcp_port(service)}`,
+      "--requests", "40", "--ca", ca.ca.cert_file]);
+    expect(routed.out).toContain("cluster tls://127.0.0.1");
+    expect(routed.out).toContain("End check: PASS");
+    expect(routed.code).toBe(0);
   });
 
   test("the SDK over tls:// and https:// with the CA: orders applied, balances read back",
