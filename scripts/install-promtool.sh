@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Installs promtool (Prometheus's rule checker and rule unit-test runner) from the Go module proxy
-# into ~/.cache/balance-service/bin (PROMTOOL_BIN_DIR to change it), built from the pinned release
-# below. Idempotent: a promtool of that version already there is kept, and concurrent runs wait for
-# one another (flock). Prints the binary's path.
-# test/monitoring/ calls it when promtool is missing, so `make test` on a fresh machine installs it;
-# it needs Go (>= the module's go directive) and the proxy. Fails loudly (exit 1) otherwise.
+# Installs promtool (Prometheus's rule checker and rule unit-test runner) into
+# ~/.cache/balance-service/bin (PROMTOOL_BIN_DIR to change it), from Debian's `prometheus` package:
+# the .deb is downloaded with `apt-get download` (no root, nothing installed system-wide, no
+# Prometheus service) and only usr/bin/promtool is taken out of it. Idempotent: a promtool of the
+# package version apt offers, already there, is kept; concurrent runs wait for one another.
+# Prints the binary's path. test/monitoring/ calls it when promtool is missing, so `make test` on a
+# fresh machine installs it. Fails loudly (exit 1, the reason) without apt-get or the package.
+#
+# Why Debian's and not `go install .../cmd/promtool`: the Go build downloads ~1 GB of modules and
+# took 11 min on 2 cores (docs/monitoring.md, "Install"); the package is 19 MB and takes seconds.
 set -euo pipefail
 
-# Prometheus 3.16.0 (its Go module is tagged v0.3xx.y for Prometheus 3.xx.y).
-PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.316.0}"
-# Prometheus's own build tag that leaves every service-discovery plugin out (plugins/*.go): rule
-# checks and rule unit tests need none, and without it a fresh build downloads ~1.8 GB of cloud and
-# Kubernetes SDKs and compiles them (over 18 minutes on 2 cores: docs/monitoring.md).
-PROMTOOL_BUILD_TAGS="remove_all_sd"
 BIN_DIR="${PROMTOOL_BIN_DIR:-$HOME/.cache/balance-service/bin}"
 binary="$BIN_DIR/promtool"
 stamp="$BIN_DIR/promtool.version"
-wanted="$PROMETHEUS_MODULE_VERSION $PROMTOOL_BUILD_TAGS"
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
+  echo "install-promtool: apt-get and dpkg are needed (promtool comes from Debian's prometheus" \
+    "package)" >&2
+  exit 1
+fi
+wanted="debian prometheus $(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')"
+if [ "$wanted" = "debian prometheus " ] || [ "$wanted" = "debian prometheus (none)" ]; then
+  echo "install-promtool: apt offers no prometheus package (apt-get update first?)" >&2
+  exit 1
+fi
 
 installed() { [ -x "$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; }
 if installed; then
@@ -30,17 +38,12 @@ if installed; then
   echo "$binary"
   exit 0
 fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-promtool: go is not installed; promtool is built from the Go module proxy" >&2
-  exit 1
-fi
-started_s=$(date +%s)
-echo "install-promtool: building promtool $PROMETHEUS_MODULE_VERSION into $BIN_DIR" >&2
-# Nothing of the repository's own modules is involved: module mode, outside any go.mod.
-( cd "$BIN_DIR" && GOBIN="$BIN_DIR" GO111MODULE=on GOFLAGS="${GOFLAGS:-} -trimpath" \
-  go install -tags "$PROMTOOL_BUILD_TAGS" \
-    "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION" ) >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "install-promtool: $wanted into $BIN_DIR" >&2
+( cd "$work" && apt-get download prometheus >&2 )
+dpkg -x "$work"/prometheus_*.deb "$work/root"
+install -m 0755 "$work/root/usr/bin/promtool" "$binary"
 "$binary" --version >/dev/null
 echo "$wanted" > "$stamp"
-echo "install-promtool: done in $(( $(date +%s) - started_s )) s" >&2
 echo "$binary"

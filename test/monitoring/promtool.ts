@@ -1,5 +1,5 @@
 // promtool for the monitoring tests: the one scripts/install-promtool.sh puts in its cache
-// (installing it there first when missing, from the Go module proxy). A missing or broken tool
+// (installing it there first when missing, from Debian's prometheus package). A missing or broken tool
 // fails the test with the script's output: it is never skipped.
 
 import { resolve } from "node:path";

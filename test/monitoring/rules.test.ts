@@ -41,13 +41,15 @@ describe("alert rules", () => {
     expect(names.filter((name) => !tested.has(name))).toEqual([]);
   });
 
-  test("no promtool and no Go: the install script fails loudly (exit 1, the reason)", () => {
+  test("no promtool and no apt-get: the install script fails loudly (exit 1, the reason)", () => {
     const empty = mkdtempSync(join(tmpdir(), "balance-no-promtool-"));
     try {
-      const run = Bun.spawnSync(["bash", resolve(MONITORING_DIR, "../scripts/install-promtool.sh")],
-        { env: { PATH: "/usr/bin:/bin", HOME: empty, PROMTOOL_BIN_DIR: empty },
+      // PATH names only an empty directory: neither apt-get nor dpkg can be found.
+      const run = Bun.spawnSync(["/bin/bash", resolve(MONITORING_DIR,
+        "../scripts/install-promtool.sh")],
+        { env: { PATH: empty, HOME: empty, PROMTOOL_BIN_DIR: empty },
           stdout: "pipe", stderr: "pipe" });
-      expect(run.stderr.toString()).toContain("go is not installed");
+      expect(run.stderr.toString()).toContain("apt-get and dpkg are needed");
       expect(run.stdout.toString()).toBe("");
       expect(run.exitCode).toBe(1);
     } finally {
