@@ -5,38 +5,22 @@
 // The projector's figures (projector/metrics.ts) from batches as on_applied reports them.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statfsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { load_config } from "../../config/config.ts";
-import { Metrics } from "../../node/metrics.ts";
-import { ServiceNode } from "../../node/service_node.ts";
+import { statfsSync } from "node:fs";
 import { ProjectorMetrics } from "../../projector/metrics.ts";
-import { single_node_view } from "../../router/leadership.ts";
 import { OrderIdGenerator } from "../../schema/order_id.ts";
-import { start_http_server } from "../../server/http.ts";
+import { start_in_process_node, type InProcessNode } from "../server/in_process_node.ts";
 
-let node: ServiceNode;
-let server: ReturnType<typeof start_http_server>;
-let data_dir: string;
+let running: InProcessNode;
 const ids = new OrderIdGenerator();
 
 beforeAll(async () => {
-  data_dir = mkdtempSync(`${tmpdir()}/balance-monitoring-metrics-`);
-  node = await ServiceNode.start(load_config({ DATA_DIR: data_dir, GROUPS: "1",
-    ACCOUNTS_PER_GROUP: "64", HOLDS_PER_GROUP: "16", IDEMPOTENCY_ENTRIES_PER_GROUP: "65536",
-    RING_SLOTS: "16", JOURNAL_SEGMENT_BYTES: String(1 << 20) }), new Metrics());
-  server = start_http_server(node, { host: "127.0.0.1", port: 0, auth: null,
-    cluster: single_node_view("127.0.0.1:1", "127.0.0.1:2", 1, new Map()) });
+  running = await start_in_process_node("monitoring-metrics");
 });
 
-afterAll(async () => {
-  await node.shutdown();
-  server.stop(true);
-  rmSync(data_dir, { recursive: true, force: true });
-});
+afterAll(() => running.stop());
 
 function post_open(account: number, mode: "committed" | "accepted"): Promise<Response> {
-  return fetch(`http://127.0.0.1:${server.port}/v1/batches`, {
+  return fetch(`${running.base_url}/v1/batches`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ mode, orders: [{ id: ids.next().toString(), op: "open_account",
@@ -46,7 +30,7 @@ function post_open(account: number, mode: "committed" | "accepted"): Promise<Res
 
 /** The sample `line_start value` of /metrics, as a number; throws when absent. */
 async function sample(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const text = await (await fetch(`${running.base_url}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   if (line === undefined) throw new Error(`/metrics has no ${name}:\n${text}`);
   return Number(line.slice(name.length + 1));
@@ -66,7 +50,7 @@ describe("node metrics for monitoring", () => {
   });
 
   test("the buckets are cumulative and in seconds (5 s is the largest finite bound)", async () => {
-    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    const text = await (await fetch(`${running.base_url}/metrics`)).text();
     const bucket = /^balance_batch_commit_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm;
     const buckets = [...text.matchAll(bucket)]
       .map((m) => [m[1]!, Number(m[2])] as const);
@@ -78,7 +62,7 @@ describe("node metrics for monitoring", () => {
   });
 
   test("DATA_DIR's file system: size and available bytes as statfs gives them", async () => {
-    const fs = statfsSync(data_dir);
+    const fs = statfsSync(running.data_dir);
     expect(await sample("balance_data_dir_size_bytes")).toBe(fs.blocks * fs.frsize);
     const available = await sample("balance_data_dir_available_bytes");
     expect(available).toBeGreaterThan(0);
@@ -88,12 +72,12 @@ describe("node metrics for monitoring", () => {
 
   test("balance_journal_disk_full follows the journal's disk-full flag", async () => {
     expect(await sample("balance_journal_disk_full")).toBe(0);
-    node.control.set_disk_full(true);
+    running.node.control.set_disk_full(true);
     try {
       expect(await sample("balance_journal_disk_full")).toBe(1);
       expect((await post_open(5, "committed")).status).toBe(507);
     } finally {
-      node.control.set_disk_full(false);
+      running.node.control.set_disk_full(false);
     }
     expect(await sample("balance_journal_disk_full")).toBe(0);
   });

@@ -4,14 +4,8 @@
 // (7:0, 9:1): how partners are grouped never changes an answer. In-process node and server.
 
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { ServiceNode } from "../../node/service_node.ts";
-import { load_config } from "../../config/config.ts";
-import { single_node_view } from "../../router/leadership.ts";
-import { start_http_server } from "../../server/http.ts";
-import { Metrics } from "../../node/metrics.ts";
 import { OrderIdGenerator } from "../../schema/order_id.ts";
+import { start_in_process_node } from "./in_process_node.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -20,20 +14,9 @@ afterAll(async () => {
 });
 
 async function start(group_map: string): Promise<string> {
-  const data_dir = mkdtempSync(`${tmpdir()}/balance-partner-reads-`);
-  const node = await ServiceNode.start(load_config({ DATA_DIR: data_dir, GROUPS: "2",
-    GROUP_MAP: group_map, ACCOUNTS_PER_GROUP: "64", HOLDS_PER_GROUP: "16",
-    IDEMPOTENCY_ENTRIES_PER_GROUP: "65536", RING_SLOTS: "16",
-    JOURNAL_SEGMENT_BYTES: String(1 << 20) }), new Metrics());
-  // Auth is tested in test/auth; this test is about namespaces, so AUTH=off here.
-  const server = start_http_server(node, { host: "127.0.0.1", port: 0, auth: null,
-    cluster: single_node_view("127.0.0.1:1", "127.0.0.1:2", 2, new Map()) });
-  cleanups.push(async () => {
-    await node.shutdown();
-    server.stop(true);
-    rmSync(data_dir, { recursive: true, force: true });
-  });
-  return `http://127.0.0.1:${server.port}`;
+  const running = await start_in_process_node("partner-reads", 2, group_map);
+  cleanups.push(() => running.stop());
+  return running.base_url;
 }
 
 async function post(base_url: string, orders: Record<string, unknown>[]): Promise<unknown[]> {
