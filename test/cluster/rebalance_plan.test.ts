@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import {
   plan_drain, plan_rebalance, type PlanGroup, type PlanInput, type PlannedMove,
 } from "../../cluster/cli/rebalance_plan.ts";
+import { Prng } from "../../common/prng.ts";
 
 function node_ids(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `node-${i + 1}`);
@@ -68,16 +69,10 @@ function fewest_moves(counts: number[]): number {
   return best;
 }
 
-/** A seeded PRNG (mulberry32): the same cases every run; the seed is printed on failure. */
+/** The project's seeded PRNG (mulberry32) as a function: the same cases every run. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const generator = new Prng(seed);
+  return () => generator.next_float();
 }
 
 function random_cluster(random: () => number): { alive: string[]; dead: string[];
