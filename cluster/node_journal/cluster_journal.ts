@@ -155,7 +155,10 @@ export class ClusterJournal {
   uncount(group: number, node: number): void {
     const tracker = this.trackers.get(group);
     if (tracker === undefined) return;
+    const was_counted = tracker.counted_nodes().includes(node);
     tracker.uncount(node);
+    // Rare and decisive for what "committed" means: the log says when commits stop waiting.
+    if (was_counted) console.log(`[cluster] group ${group}: node ${node} no longer counted`);
     if (tracker.advance()) this.queue_committed(group, tracker.committed);
     this.report_reads(group, tracker);
   }
@@ -281,7 +284,10 @@ export class ClusterJournal {
     const figures: Extract<ClusterJournalMessage, { type: "replication" }>["standbys"] = [];
     for (const [group, tracker] of this.trackers) {
       if (tracker.read_pending()) tracker.heartbeat(); // a barrier a link missed is sent again
-      for (const report of tracker.reports(now_ms)) {
+      const counted_before = tracker.counted_nodes();
+      const reports = tracker.reports(now_ms);
+      log_newly_counted(group, counted_before, tracker.counted_nodes());
+      for (const report of reports) {
         this.post({ type: "standby_report", group, node: report.node, state: report.state,
           disk: report.disk });
       }
@@ -298,5 +304,13 @@ export class ClusterJournal {
     }
     this.post({ type: "heard", groups: heard });
     this.post({ type: "replication", standbys: figures });
+  }
+}
+
+/** Logs the standbys a report started counting (commits wait for them from now on). */
+function log_newly_counted(group: number, before: readonly number[], after: readonly number[])
+  : void {
+  for (const node of after) {
+    if (!before.includes(node)) console.log(`[cluster] group ${group}: node ${node} counted`);
   }
 }

@@ -45,6 +45,19 @@ function database_up(): void {
   for (const id of cluster.ids()) cluster.proxies(id).database.up();
 }
 
+/**
+ * Seen about once in three CI runs, cause not found yet: the control plane's map, what the
+ * primary counted (its replication figures), and the nodes' logs once their last lines have come
+ * through the pipes.
+ */
+async function evidence(primary: string): Promise<string> {
+  const metrics = await (await fetch(`${cluster.node(primary).base_url}/metrics`)).text();
+  await Bun.sleep(1_000);
+  const replication = metrics.split("\n").filter((l) => l.startsWith("balance_replication"));
+  return `${JSON.stringify((await cluster.map()).groups)}\n${replication.join("\n")}\n` +
+    cluster.outputs();
+}
+
 describe("the control plane out", () => {
   test("10 s out under load: commits go on, no takeover; a standby lost meanwhile stalls its group until recorded", async () => {
     const load = new SteadyLoad(cluster, PARTNER_GROUPS);
@@ -97,7 +110,8 @@ describe("the control plane out", () => {
       () => load.fault_hit_in_flight(0, up_at_ms, up_at_ms));
     const route = (await cluster.map()).groups[0]!;
     expect(route.primary).toBe(primary);
-    expect(route.standbys[0]!.in_sync, cluster.outputs()).toBe(false);
+    const in_sync: boolean = route.standbys[0]!.in_sync;
+    expect(in_sync, in_sync ? await evidence(primary) : "").toBe(false);
     await cluster.start_node(standby);
     await cluster.wait_in_sync(0);
     await cluster.wait_in_sync(1);
