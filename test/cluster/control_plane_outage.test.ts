@@ -46,9 +46,10 @@ function database_up(): void {
 }
 
 /**
- * Seen about once in three CI runs, cause not found yet: the control plane's map, what the
- * primary counted (its replication figures), and the nodes' logs once their last lines have come
- * through the pipes.
+ * For a failing run's reader: the control plane's map, what the primary counted (its replication
+ * figures), and the nodes' logs once their last lines have come through the pipes. (It showed
+ * that the load's one client had answered group 0's orders only with group 1's, sent in the same
+ * batch, once group 1 had failed over: steady_load.ts now gives each partner a client.)
  */
 async function evidence(primary: string): Promise<string> {
   const metrics = await (await fetch(`${cluster.node(primary).base_url}/metrics`)).text();

@@ -1,7 +1,11 @@
 // A steady SDK load for the cluster's fault tests, at a modest fixed rate (two cores carry it
 // all): per partner, LOOPS_PER_PARTNER loops each send one batch of credits every
 // LOAD_INTERVAL_MS through a BalanceClient given every node as a seed (TCP): the SDK reads the
-// routing map and follows the primaries by itself. Every answer is recorded. A batch the SDK
+// routing map and follows the primaries by itself. Each partner has a client of its own: one
+// client packs the calls of one event-loop turn into one batch whatever their partners, and a
+// batch is answered whole, so a group that fails over would hold the answers of another group's
+// orders sent with it, and a test would take them for that group's commits. Every answer is
+// recorded. A batch the SDK
 // gives up on (the call's time limit, refusals) is resent with the SAME ids until answered: the
 // cluster answers `replayed` with the original result if it was committed, and applies it now if
 // it was not. check() then proves nothing was lost or applied twice: every answered order is
@@ -50,7 +54,8 @@ export class SteadyLoad {
   private running = false;
   private loops: Promise<void>[] = [];
   private id_counter = 0;
-  private client!: BalanceClient;
+  /** Per partner, its own client (see the header). */
+  private readonly clients = new Map<number, BalanceClient>();
   /** Every answered batch: its group, when it was first sent, when it was answered. */
   readonly timings: BatchTiming[] = [];
   /** Per group: batches sent and not answered yet. */
@@ -68,12 +73,13 @@ export class SteadyLoad {
   async start(): Promise<void> {
     const ids = this.cluster.ids();
     const token = this.cluster.node(ids[0]!).internal_token!;
-    this.client = await BalanceClient.connect({
-      seeds: ids.map((id) => `tcp://${this.cluster.tcp_address(id)}`), token,
-      timeout_ms: CALL_TIMEOUT_MS, idempotency_window_ms: this.cluster.idempotency_window_ms,
-    });
     for (const partner of this.partner_groups.keys()) {
-      const [opened] = await this.client.submit([{ op: "open_account", partner,
+      const client = await BalanceClient.connect({
+        seeds: ids.map((id) => `tcp://${this.cluster.tcp_address(id)}`), token,
+        timeout_ms: CALL_TIMEOUT_MS, idempotency_window_ms: this.cluster.idempotency_window_ms,
+      });
+      this.clients.set(partner, client);
+      const [opened] = await client.submit([{ op: "open_account", partner,
         account: LOAD_ACCOUNT, kind: "user", currency: CURRENCY }]);
       expect(opened!.status_name).toBe("ok");
     }
@@ -106,7 +112,7 @@ export class SteadyLoad {
   }
 
   close(): void {
-    this.client?.close();
+    for (const client of this.clients.values()) client.close();
   }
 
   /** Per partner, the sum of its answered credits (the balance its account must hold). */
@@ -161,11 +167,11 @@ export class SteadyLoad {
         expect(sent.sequence, `order ${id} answered`).not.toBeNull();
         expect(sent.status).toBe("ok");
         expected_minor += sent.amount_minor;
-        const found = await this.client.order(partner, id, { timeout_ms: CHECK_READ_TIMEOUT_MS });
+        const found = await this.clients.get(partner)!.order(partner, id, { timeout_ms: CHECK_READ_TIMEOUT_MS });
         expect(found, `order ${id} found`).not.toBeNull();
         expect(found!.sequence).toBe(sent.sequence!);
       }
-      const figures = await this.client.account(partner, LOAD_ACCOUNT,
+      const figures = await this.clients.get(partner)!.account(partner, LOAD_ACCOUNT,
         { timeout_ms: CHECK_READ_TIMEOUT_MS });
       expect(figures!.balance).toBe(expected_minor);
     }
@@ -208,7 +214,7 @@ export class SteadyLoad {
     const call = { group, sent_ms };
     this.calls_open.add(call);
     try {
-      const results = await this.client.submit(requests);
+      const results = await this.clients.get(partner)!.submit(requests);
       const refused = results.find((result) => !result.ok);
       if (refused !== undefined) return this.failed(`${refused.status_name}`);
       results.forEach((result, i) => {
