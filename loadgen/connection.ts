@@ -7,7 +7,7 @@ import type { AccountInfoFields } from "../schema/messages.ts";
 import type { Mode } from "../schema/generated/balance/wire/mode.ts";
 
 export interface ReplyHandler {
-  /** A BatchResults for `tag`; `pending`: accepted mode's pending acknowledgements. */
+  /** A BatchResults for `tag`; `pending`: accepted mode's answer (every order pending). */
   on_batch_results(tag: number, frame: Uint8Array, results_offset: number, count: number,
     pending: boolean): void;
   /** An account's figures, or null when it does not exist. */
@@ -21,8 +21,6 @@ export interface ReplyHandler {
 export interface Connection {
   /** Requests this connection keeps in flight at most (tags are 0 .. in_flight_max - 1). */
   readonly in_flight_max: number;
-  /** Whether `pending` acknowledgements of accepted mode are followed by final results. */
-  readonly final_results_in_accepted_mode: boolean;
   bytes_sent: number;
   bytes_received: number;
   /** Replies by kind: HTTP statuses ("200") or TCP messages ("BatchResults", "Error busy"). */

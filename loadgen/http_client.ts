@@ -38,7 +38,6 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class HttpConnection implements Connection {
-  readonly final_results_in_accepted_mode = false;
   bytes_sent = 0;
   bytes_received = 0;
   readonly reply_counts = new Map<string, number>();

@@ -21,10 +21,10 @@ export interface LoadLimits {
 }
 
 export class LoadJob implements Job {
-  readonly latency = new Histogram(); // send to final results
-  readonly ack_latency = new Histogram(); // accepted mode: send to the pending acknowledgement
+  readonly latency = new Histogram(); // send to the answer (accepted mode: the pending one)
+  readonly ack_latency = new Histogram(); // accepted mode: send to the pending answer
   requests_sent = 0;
-  requests_answered = 0; // final results
+  requests_answered = 0; // answered with results
   requests_refused = 0; // no results: refused, or outcome unknown
   orders_answered = 0;
   readonly refusals = new Map<string, number>();
@@ -68,11 +68,10 @@ export class LoadJob implements Job {
     this.ended_ms = now_ms;
   }
 
-  on_pending(record: RequestRecord, count: number, final_follows: boolean): void {
+  on_pending(record: RequestRecord, count: number): void {
     const now_ms = performance.now();
     this.ack_latency.record_us((now_ms - record.sent_at_ms) * 1000);
-    if (final_follows) return;
-    // Accepted mode over HTTP: the pending acknowledgement is all this client will hear.
+    // Accepted mode: the pending answer is all this client will hear of these orders.
     this.latency.record_us((now_ms - record.sent_at_ms) * 1000);
     this.workload.status_counts[Status.pending]! += count;
     this.workload.forget(record, true);

@@ -80,7 +80,7 @@ export const USAGE = `bun run loadgen [flags]   (all optional; defaults in brack
   --skew S                 Zipf exponent of the hot-partner skew, 0 = uniform [1]
   --mix op=w,...           weights of ${MIX_OPS.join(", ")}
                            [${MIX_OPS.map((op) => `${op}=${OP_MIX_DEFAULT[op]}`).join(",")}]
-  --mode committed|accepted   reply after fsync, or pending at once then final [committed]
+  --mode committed|accepted   reply after fsync, or pending at once (only) [committed]
   --currency N             ISO 4217 numeric code of the accounts [978]
   --opening-balance N      set-up credits accounts below half of this up to it [1000000000]
   --seed N                 PRNG seed of the workload (and the id instance) [random]

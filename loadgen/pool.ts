@@ -19,8 +19,8 @@ export interface Job {
   /** Writes the next request into `record` (kind, orders or account); false when there is none. */
   next(record: RequestRecord): boolean;
   on_results(record: RequestRecord, frame: Uint8Array, results_offset: number, count: number): void;
-  /** Accepted mode's pending acknowledgement; `final_follows` is false over HTTP. */
-  on_pending(record: RequestRecord, count: number, final_follows: boolean): void;
+  /** Accepted mode's answer: every order pending, and nothing after it. */
+  on_pending(record: RequestRecord, count: number): void;
   on_account(record: RequestRecord, info: AccountInfoFields | null): void;
   on_refused(record: RequestRecord, reason: string, outcome_unknown: boolean): void;
 }
@@ -144,13 +144,8 @@ export class Pool implements JobRunner {
       on_batch_results: (tag, frame, results_offset, count, pending) => {
         const job = this.job;
         if (job === null) return; // a late reply after a failed run
-        if (pending) {
-          const final_follows = this.connections[c]!.final_results_in_accepted_mode;
-          job.on_pending(record(tag), count, final_follows);
-          if (final_follows) return;
-        } else {
-          job.on_results(record(tag), frame, results_offset, count);
-        }
+        if (pending) job.on_pending(record(tag), count);
+        else job.on_results(record(tag), frame, results_offset, count);
         this.complete(c, tag);
       },
       on_account_info: (tag, info) => {

@@ -222,7 +222,7 @@ export class RoutedPool implements JobRunner {
         if (has_not_primary(frame, offset, count)) this.resend(record, "not_primary result");
         else job.on_results(record, frame, offset, count);
       },
-      on_pending: (record, count, final_follows) => job.on_pending(record, count, final_follows),
+      on_pending: (record, count) => job.on_pending(record, count),
       on_account: (record, info: AccountInfoFields | null) => job.on_account(record, info),
       on_refused: (record, reason, outcome_unknown) => {
         if (REROUTED_REFUSALS.test(reason)) this.resend(record, reason);

@@ -35,7 +35,6 @@ const REQUEST_ERRORS: ReadonlySet<ErrorCode> = new Set([
 ]);
 
 export class TcpConnection implements Connection {
-  readonly final_results_in_accepted_mode = true;
   bytes_sent = 0;
   bytes_received = 0;
   readonly reply_counts = new Map<string, number>();
@@ -221,8 +220,7 @@ export class TcpConnection implements Connection {
         const tag = this.release(decoded.request_id, "BatchResults");
         const first_status = decoded.result_count === 0 ? -1
           : frame[decoded.results_byte_offset + RESULT_STATUS_OFFSET];
-        const pending = first_status === Status.pending;
-        if (pending) this.in_flight[tag] = 1; // the final results follow
+        const pending = first_status === Status.pending; // accepted mode's one answer
         this.handler.on_batch_results(tag, frame, decoded.results_byte_offset,
           decoded.result_count, pending);
         return;

@@ -15,6 +15,9 @@ export interface PartInfo {
   positions: Uint8Array | null;
 }
 
+/** An accepted batch's results are never placed (it was answered when it was placed). */
+const NO_RESULTS = new Uint8Array(0);
+
 export class PendingRequest {
   readonly results: Uint8Array;
   parts_left: number;
@@ -37,7 +40,7 @@ export class PendingRequest {
     /** Accepted mode: answered already, kept only to release the partners' ring shares. */
     readonly answered_early: boolean,
   ) {
-    this.results = new Uint8Array(order_count * RESULT_SIZE_BYTES);
+    this.results = answered_early ? NO_RESULTS : new Uint8Array(order_count * RESULT_SIZE_BYTES);
     this.parts_left = parts.length;
     this.waits_left = parts.length;
   }

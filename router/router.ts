@@ -45,8 +45,6 @@ export class Router {
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
-  /** The same for the batch write_pending_results answers. */
-  private readonly pending_refused = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
 
   constructor(
@@ -81,43 +79,32 @@ export class Router {
 
   /**
    * Submits `count` orders (40-byte structs at orders[0..]). Resolves with the results (committed:
-   * after durability; accepted: at once, every status pending), or rejects with a Refusal.
+   * after durability; accepted: at once, submit_accepted's answer), or rejects with a Refusal.
    */
   submit(orders: Uint8Array, count: number, mode: Mode): Promise<Uint8Array> {
-    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
-    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
-    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
-    if (refused_count === count) return Promise.resolve(this.refused_results(orders, count));
-    const parts = this.split_by_group(view, count, refused_count);
-    const refusal = this.admission(parts);
-    if (refusal !== null) return Promise.reject(refusal);
+    if (mode === Mode.accepted) {
+      const answer = new Uint8Array(count * RESULT_SIZE_BYTES);
+      const refusal = this.submit_accepted(orders, count, answer);
+      return refusal === null ? Promise.resolve(answer) : Promise.reject(refusal);
+    }
     return new Promise<Uint8Array>((resolve, reject) => {
-      const early = mode === Mode.accepted;
-      const request = this.register(S.SlotKind.batch, parts, count,
-        (r) => resolve(r.results), reject, early);
-      if (refused_count > 0) this.refuse_chains(request.results, orders, count);
-      parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
-      if (early) resolve(this.pending_results(orders, count));
+      const refusal = this.submit_listen(orders, count, (r) => resolve(r.results), reject);
+      if (refusal !== null) reject(refusal);
     });
   }
 
   /**
-   * The callback form of submit, for connections that answer many pipelined requests: returns a
-   * Refusal at once (nothing was claimed), or null and later calls exactly one of `on_committed`
-   * (the final results, once durable) or `on_refused` ("timeout": not durable within the request
-   * timeout, the outcome is unknown). In both modes: accepted mode's immediate pending answer is the
-   * caller's to write (write_pending_results), and `on_committed` brings the final results, which
-   * TCP sends as the second BatchResults. The orders are copied into the rings before it returns.
-   * A batch whose every order is in a refused chain reaches no ring: `on_committed` follows at once
-   * (in a microtask).
+   * Committed mode in the callback form, for connections that answer many pipelined requests:
+   * returns a Refusal at once (nothing was claimed), or null and later calls exactly one of
+   * `on_committed` (the final results, once durable) or `on_refused` ("timeout": not durable
+   * within the request timeout, the outcome is unknown). The orders are copied into the rings
+   * before it returns. A batch whose every order is in a refused chain reaches no ring:
+   * `on_committed` follows at once (in a microtask).
    */
-  submit_listen(orders: Uint8Array, count: number, mode: Mode,
+  submit_listen(orders: Uint8Array, count: number,
     on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void)
     : Refusal | null {
-    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
-    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
-    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
+    const view = this.batch_view(orders, count);
     const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
     if (refused_count === count) {
       const request = new PendingRequest(0, S.SlotKind.batch, [], count, 0, on_committed,
@@ -131,8 +118,40 @@ export class Router {
     if (refusal !== null) return refusal;
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
-    parts.forEach((part, index) => this.publish_part(request, part, index, orders, mode));
+    parts.forEach((part, index) => this.publish_part(request, part, index, orders,
+      Mode.committed));
     return null;
+  }
+
+  /**
+   * Accepted mode (docs/protocol.md): the orders are copied into the rings and the one answer
+   * they get is written into `target` now: every order pending with its id, or, for an order of
+   * a chain refused before the rings, that final refusal. Nothing follows: the engines' results
+   * only release the ring shares (no results are placed, no durability is waited for), so an
+   * accepted batch costs less than a committed one. Returns a Refusal instead when nothing could
+   * be placed (nothing was claimed, `target` untouched).
+   */
+  submit_accepted(orders: Uint8Array, count: number, target: Uint8Array): Refusal | null {
+    const view = this.batch_view(orders, count);
+    const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
+    if (refused_count < count) {
+      const parts = this.split_by_group(view, count, refused_count);
+      const refusal = this.admission(parts);
+      if (refusal !== null) return refusal;
+      const request = this.register(S.SlotKind.batch, parts, count, answered_already,
+        answered_already, true);
+      parts.forEach((part, index) => this.publish_part(request, part, index, orders,
+        Mode.accepted));
+    }
+    write_pending_statuses(target, 0, orders, count);
+    if (refused_count > 0) this.refuse_chains(target, orders, count);
+    return null;
+  }
+
+  private batch_view(orders: Uint8Array, count: number): DataView {
+    assert(count >= 1 && count <= BATCH_ORDERS_MAX, "batch size checked at the edge");
+    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
+    return new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
   }
 
   /**
@@ -200,13 +219,6 @@ export class Router {
         positions: whole ? null : Uint8Array.from(part.positions) });
     }
     return parts;
-  }
-
-  /** A batch whose every order is in a refused chain: its results, counted, reaching no ring. */
-  private refused_results(orders: Uint8Array, count: number): Uint8Array {
-    const results = new Uint8Array(count * RESULT_SIZE_BYTES);
-    this.refuse_chains(results, orders, count);
-    return results;
   }
 
   /** Writes (and counts) the result of every order this.refused marks. */
@@ -282,32 +294,6 @@ export class Router {
     view.setUint32(at + S.REQUEST_COUNT, count, true);
   }
 
-  /** Accepted mode's immediate answer: every order pending, with its id. */
-  private pending_results(orders: Uint8Array, count: number): Uint8Array {
-    const results = new Uint8Array(count * RESULT_SIZE_BYTES);
-    this.write_pending_results(results, 0, orders, count);
-    return results;
-  }
-
-  /**
-   * Writes accepted mode's immediate answer into `target` at `offset` without allocating: one
-   * Result per order, its id, status pending (cross_partner or not_primary for an order of a
-   * chain refused before the rings: final already), sequence and figures 0. Returns the bytes
-   * written.
-   */
-  write_pending_results(target: Uint8Array, offset: number, orders: Uint8Array, count: number)
-    : number {
-    const size_bytes = count * RESULT_SIZE_BYTES;
-    assert(offset + size_bytes <= target.length, "the pending results fit the target");
-    assert(orders.byteLength >= count * ORDER_SIZE_BYTES, "orders fit the bytes");
-    write_pending_statuses(target, offset, orders, count);
-    const view = new DataView(orders.buffer, orders.byteOffset, count * ORDER_SIZE_BYTES);
-    const refused = this.pending_refused;
-    if (mark_refused_chains(view, count, refused, this.leads_partner) === 0) return size_bytes;
-    write_refused_results(target, offset, orders, count, refused);
-    return size_bytes;
-  }
-
   /** Takes one result slot from an engine worker's results ring. */
   on_result_slot(ring: Ring, at: number): void {
     const view = ring.view;
@@ -320,7 +306,8 @@ export class Router {
     const body = at + S.RESULT_BODY;
     if (request.kind === S.SlotKind.batch) {
       this.counters.on_results(ring.bytes, body, count);
-      this.place_results(request, part, ring.bytes, body, count);
+      // An accepted batch was answered already: its results are counted, never placed.
+      if (!request.answered_early) this.place_results(request, part, ring.bytes, body, count);
     } else {
       request.found = view.getUint8(at + S.RESULT_FOUND) === 1;
       request.query_body = ring.bytes.slice(body, body + S.ACCOUNT_BYTES);
@@ -400,6 +387,11 @@ export class Router {
       if (request.done && request.parts_left === 0 && request.waits_left > 0) this.pending.delete(token);
     }
   }
+}
+
+/** An accepted batch's callbacks: never called (it was answered when it was placed). */
+function answered_already(): void {
+  assert(false, "an accepted batch is answered once, when it is placed");
 }
 
 /** One Result per order, its id, status pending, sequence and figures 0. */

@@ -58,7 +58,6 @@ export const BATCHER_DEFAULTS: Readonly<BatcherOptions> = {
 export interface UnitCallbacks {
   resolve: (results: ResultFields[]) => void;
   reject: (error: BalanceError) => void;
-  on_pending?: (results: ResultFields[]) => void;
 }
 
 /** One call's orders: a single order or a linked chain. */
@@ -253,7 +252,6 @@ export class Batcher {
     this.request_id++;
     this.transport.send_batch({
       request_id: this.request_id, mode, orders_bytes, count, timeout_ms,
-      on_pending: (results) => this.pending(units, results),
     }).then(
       (outcome) => this.answer(flight, outcome),
       (error: unknown) => this.answer(flight, { kind: "lost", message: String(error) }),
@@ -276,18 +274,6 @@ export class Batcher {
       }
       this.arm_deadline(flight);
     }, delay_ms);
-  }
-
-  private pending(units: Unit[], results: ResultFields[]): void {
-    let at = 0;
-    for (const unit of units) {
-      const slice = results.slice(at, at + unit.orders.length);
-      at += unit.orders.length;
-      // Accepted: the orders are in the server's ring and will be applied; a later answer for
-      // these ids is theirs (replayed), never another client's.
-      unit.maybe_applied = true;
-      if (!unit.done) unit.callbacks.on_pending?.(slice);
-    }
   }
 
   private answer(flight: InFlight, outcome: BatchOutcome): void {

@@ -204,11 +204,8 @@ export class BalanceClient {
     }
     const mode = mode_of(options.mode ?? this.options.mode);
     const timeout_ms = options.timeout_ms ?? this.options.timeout_ms ?? TIMEOUT_MS_DEFAULT;
-    const pending = new PendingCollector(units.map((unit) => unit.length), options.on_pending);
-    const answers = units.map((unit, k) => new Promise<ResultFields[]>((resolve, reject) => {
-      this.batcher.enqueue(unit, mode, timeout_ms, {
-        resolve, reject, on_pending: (results) => pending.add(k, results),
-      });
+    const answers = units.map((unit) => new Promise<ResultFields[]>((resolve, reject) => {
+      this.batcher.enqueue(unit, mode, timeout_ms, { resolve, reject });
     }));
     const results = await Promise.all(answers);
     return results.flat().map(order_result);
@@ -285,24 +282,6 @@ export class BalanceClient {
     }
     if (this.closed) throw new BalanceError("closed", "the client was closed");
     throw new BalanceError("timeout", `no answer within timeout_ms (last: ${last})`);
-  }
-}
-
-/** Hands on_pending the pending results of all of a submit()'s units at once. */
-class PendingCollector {
-  private readonly parts: (ResultFields[] | null)[];
-  private missing: number;
-
-  constructor(sizes: number[], private readonly on_pending?: (results: OrderResult[]) => void) {
-    this.parts = sizes.map(() => null);
-    this.missing = sizes.length;
-  }
-
-  add(unit: number, results: ResultFields[]): void {
-    if (this.on_pending === undefined || this.parts[unit] !== null) return;
-    this.parts[unit] = results;
-    this.missing--;
-    if (this.missing === 0) this.on_pending(this.parts.flatMap((part) => part!).map(order_result));
   }
 }
 

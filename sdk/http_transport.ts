@@ -1,14 +1,8 @@
 // The HTTP transport: FlatBuffers bodies (application/x-flatbuffers) and
 // `authorization: Bearer <token>`, through fetch for http:// and node:https for https://
 // (sdk/http_request.ts). Works in Bun and Node 20+.
-//
-// accepted mode: the 202 carries every status `pending` (handed to on_pending); the transport then
-// sends the same orders again in committed mode. They are already in the server's ring, so each is
-// answered with its final, durable result, flagged replayed; nothing is applied twice. (One request
-// per batch, where polling the order endpoint would take one per order.)
 
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
-import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_order_batch } from "../schema/codec.ts";
 import type { ResultFields } from "../schema/layout.ts";
 import type { RoutingMap } from "../schema/routing_map.ts";
@@ -22,7 +16,7 @@ import {
 } from "./transport.ts";
 import { account_info, type AccountInfo } from "./types.ts";
 import {
-  FLATBUFFERS_TYPE, all_pending, batch_results, token_of, type TokenSource,
+  FLATBUFFERS_TYPE, batch_results, token_of, type TokenSource,
 } from "./wire.ts";
 
 export interface HttpTransportOptions {
@@ -66,24 +60,8 @@ export class HttpTransport implements NodeTransport {
   }
 
   async send_batch(batch: WireBatch): Promise<BatchOutcome> {
-    const deadline_ms = Date.now() + batch.timeout_ms;
-    const first = await this.post_batch(batch, batch.mode, batch.timeout_ms);
-    if (batch.mode !== Mode.accepted || first.kind !== "results") return first;
-    if (!all_pending(first.results)) return first;
-    batch.on_pending?.(first.results);
-    // Accepted: the orders are in the ring. Ask again in committed mode for the durable results;
-    // a failure here leaves their outcome unknown to us (they will be applied), hence `lost`.
-    const remaining_ms = Math.max(1, deadline_ms - Date.now());
-    const confirm = await this.post_batch(batch, Mode.committed, remaining_ms);
-    if (confirm.kind === "results") return confirm;
-    const message = `accepted, then the confirmation failed: ${describe(confirm)}`;
-    return { kind: "lost", message };
-  }
-
-  private async post_batch(batch: WireBatch, mode: Mode, timeout_ms: number)
-    : Promise<BatchOutcome> {
-    const body = encode_order_batch(batch.request_id, mode, batch.orders_bytes, batch.count);
-    const exchange = await this.exchange("/v1/batches", timeout_ms, {
+    const body = encode_order_batch(batch.request_id, batch.mode, batch.orders_bytes, batch.count);
+    const exchange = await this.exchange("/v1/batches", batch.timeout_ms, {
       method: "POST", body, headers: { "content-type": FLATBUFFERS_TYPE },
     });
     if (exchange.kind !== "answer") return exchange;
@@ -183,10 +161,6 @@ function applied_of(http_status: number, code: ErrorCode): "no" | "unknown" {
   const refused_before_engine = code === ErrorCode.busy || code === ErrorCode.not_ready ||
     code === ErrorCode.shutting_down || code === ErrorCode.disk_full;
   return refused_before_engine ? "no" : "unknown";
-}
-
-function describe(outcome: BatchOutcome): string {
-  return outcome.kind === "results" ? "results" : `${outcome.kind}: ${outcome.message}`;
 }
 
 function error_text(error: unknown): string {

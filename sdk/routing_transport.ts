@@ -190,22 +190,18 @@ export class RoutingTransport implements Transport {
 /** One batch of the batching core, split over primaries and put back together. */
 class SplitBatch {
   private readonly results: (ResultFields | null)[];
-  private readonly pending: (ResultFields | null)[];
-  private pending_count = 0;
   /** What the last part that brought no results said. */
   private failure: BatchOutcome | null = null;
 
   constructor(readonly batch: WireBatch) {
     this.results = new Array<ResultFields | null>(batch.count).fill(null);
-    this.pending = new Array<ResultFields | null>(batch.count).fill(null);
   }
 
   part_batch(part: number[], request_id: bigint, timeout_ms: number): WireBatch {
     const orders_bytes = new Uint8Array(part.length * ORDER_SIZE_BYTES);
     part.forEach((position, k) => orders_bytes.set(this.batch.orders_bytes.subarray(
       position * ORDER_SIZE_BYTES, (position + 1) * ORDER_SIZE_BYTES), k * ORDER_SIZE_BYTES));
-    return { request_id, mode: this.batch.mode, orders_bytes, count: part.length, timeout_ms,
-      on_pending: (results) => this.on_pending(part, results) };
+    return { request_id, mode: this.batch.mode, orders_bytes, count: part.length, timeout_ms };
   }
 
   /** Records a part's outcome; returns its positions to send again (re-read the map first). */
@@ -249,17 +245,6 @@ class SplitBatch {
     assert(failure.kind !== "results", "a part without results says why");
     if (answered === 0) return failure;
     return { kind: "lost", message: `part of the batch was not answered: ${failure.message}` };
-  }
-
-  /** accepted mode: the immediate answer once every order has one. */
-  private on_pending(part: number[], results: ResultFields[]): void {
-    part.forEach((position, k) => {
-      if (this.pending[position] === null) this.pending_count++;
-      this.pending[position] = results[k]!;
-    });
-    if (this.pending_count !== this.batch.count) return;
-    this.pending_count = Number.POSITIVE_INFINITY; // handed on once
-    this.batch.on_pending?.(this.pending as ResultFields[]);
   }
 }
 

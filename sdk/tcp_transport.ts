@@ -9,7 +9,6 @@ import { connect as net_connect, type Socket } from "node:net";
 import { connect as tls_connect } from "node:tls";
 import { ProtocolVersion } from "../schema/generated/balance/wire/protocol-version.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
-import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import {
   batch_frame_size_bytes, decode_frame, encode_account_query, encode_hello, encode_order_query,
   encode_ping, encode_routing_map_query, write_order_batch,
@@ -25,7 +24,7 @@ import {
 } from "./transport.ts";
 import { tls_connect_options, type TlsOptions } from "./tls.ts";
 import { account_info, type AccountInfo } from "./types.ts";
-import { all_pending, batch_results, token_of, type TokenSource } from "./wire.ts";
+import { batch_results, token_of, type TokenSource } from "./wire.ts";
 
 export interface TcpTransportOptions {
   host: string;
@@ -117,7 +116,6 @@ export class TcpTransport implements NodeTransport {
     const size_bytes = write_order_batch(bytes, LENGTH_PREFIX_BYTES, request_id, batch.mode,
       batch.orders_bytes, batch.count);
     new DataView(bytes.buffer).setUint32(0, size_bytes, true);
-    let acked = false;
     return new Promise<BatchOutcome>((resolve) => {
       const lost = (message: string) => resolve({ kind: "lost", message });
       this.wait(connection, request_id, batch.timeout_ms, lost, (frame, frame_bytes) => {
@@ -128,13 +126,8 @@ export class TcpTransport implements NodeTransport {
         if (frame.type !== "batch_results") {
           return resolve({ kind: "lost", message: `a ${frame.type} answered a batch` });
         }
-        const results = batch_results(frame_bytes, frame);
-        if (batch.mode === Mode.accepted && !acked && all_pending(results)) {
-          acked = true;
-          batch.on_pending?.(results);
-          return "keep";
-        }
-        return resolve({ kind: "results", results });
+        // accepted mode's one answer (every order pending) as committed mode's final one
+        return resolve({ kind: "results", results: batch_results(frame_bytes, frame) });
       });
       connection.socket.write(bytes);
     });
@@ -191,13 +184,10 @@ export class TcpTransport implements NodeTransport {
     });
   }
 
-  /**
-   * Registers a request; `on_frame` returns "keep" to wait for a second answer (accepted mode).
-   * Timeouts and a lost connection resolve it `lost`.
-   */
+  /** Registers a request, answered by one frame; timeouts and a lost connection resolve it `lost`. */
   private wait(connection: Connection, request_id: bigint, timeout_ms: number,
     on_lost: (message: string) => void,
-    on_frame: (frame: DecodedFrame, bytes: Uint8Array) => void | "keep"): void {
+    on_frame: (frame: DecodedFrame, bytes: Uint8Array) => void): void {
     const timer = setTimeout(() => {
       connection.waiters.delete(request_id);
       on_lost(`no answer within ${timeout_ms} ms`);
@@ -206,7 +196,7 @@ export class TcpTransport implements NodeTransport {
       timer,
       on_lost,
       on_frame: (frame, bytes) => {
-        if (on_frame(frame, bytes) === "keep") return;
+        on_frame(frame, bytes);
         clearTimeout(timer);
         connection.waiters.delete(request_id);
       },

@@ -18,12 +18,10 @@ export interface WireBatch {
   count: number;
   /** The transport gives up on an answer after this long: outcome `lost`. */
   timeout_ms: number;
-  /** accepted mode: the immediate pending results, before the final ones. */
-  on_pending?: (results: ResultFields[]) => void;
 }
 
 export type BatchOutcome =
-  /** The final results, one per order, in order. */
+  /** The results, one per order, in order (final; accepted mode: every one pending). */
   | { kind: "results"; results: ResultFields[] }
   /**
    * The server refused the whole request with an Error. `applied` is "no" for refusals before the

@@ -60,11 +60,12 @@ export type ModeName = "committed" | "accepted";
 export interface CallOptions {
   /** How long the call may take, retries included (default: the client's timeout_ms). */
   timeout_ms?: number;
-  /** committed (default): durable results. accepted: see on_pending; the promise still resolves
-   *  with the final, durable result. */
+  /**
+   * committed (default): the final results, once durable. accepted: the server's answer as soon
+   * as the orders are in its engine's ring: status `pending` (sequence and figures 0), or a
+   * refusal it could make at once; the outcome is then read with order() or from the events.
+   */
   mode?: ModeName;
-  /** accepted mode: called once with the immediate `pending` results, before the final ones. */
-  on_pending?: (results: OrderResult[]) => void;
 }
 
 /** One order's outcome. Business outcomes (insufficient_funds, ...) are results, not errors. */

@@ -2,7 +2,6 @@
 // schema/layout.ts): the Result structs of a decoded BatchResults, and the token source.
 
 import { RESULT_SIZE_BYTES } from "../common/constants.ts";
-import { Status } from "../schema/generated/balance/wire/status.ts";
 import { read_result_fields, type ResultFields } from "../schema/layout.ts";
 import type { BatchResultsView } from "../schema/messages.ts";
 
@@ -16,11 +15,6 @@ export function batch_results(bytes: Uint8Array, frame: BatchResultsView): Resul
     results.push(read_result_fields(view, frame.results_byte_offset + k * RESULT_SIZE_BYTES));
   }
   return results;
-}
-
-/** accepted mode's immediate answer: every status pending. */
-export function all_pending(results: ResultFields[]): boolean {
-  return results.length > 0 && results.every((result) => result.status === Status.pending);
 }
 
 /** A bearer token, fixed or fetched for every connection / request (so it can be refreshed). */

@@ -284,7 +284,8 @@ export class TcpConnection {
       return;
     }
     const { request_id, order_count, mode } = batch;
-    const refusal = this.server.node.router.submit_listen(orders, order_count, mode,
+    if (mode === Mode.accepted) return this.on_accepted_batch(request_id, orders, order_count);
+    const refusal = this.server.node.router.submit_listen(orders, order_count,
       (request) => this.on_batch_committed(request_id, request),
       (late) => this.on_late_refusal(request_id, late));
     if (refusal !== null) {
@@ -293,13 +294,19 @@ export class TcpConnection {
       return;
     }
     this.in_flight++;
-    this.server.node.metrics.count_batch(mode === Mode.accepted ? "accepted" : "committed");
-    if (mode === Mode.accepted) this.queue_pending_results(request_id, orders, order_count);
+    this.server.node.metrics.count_batch("committed");
   }
 
-  private queue_pending_results(request_id: bigint, orders: Uint8Array, count: number): void {
+  /** Accepted mode: one BatchResults at once (every order pending), and nothing after it. */
+  private on_accepted_batch(request_id: bigint, orders: Uint8Array, count: number): void {
     const scratch = this.server.results_scratch;
-    this.server.node.router.write_pending_results(scratch, 0, orders, count);
+    const refusal = this.server.node.router.submit_accepted(orders, count, scratch);
+    if (refusal !== null) {
+      this.server.node.metrics.count_batch(refusal);
+      this.queue_refusal(request_id, refusal);
+      return;
+    }
+    this.server.node.metrics.count_batch("accepted");
     const size_bytes = batch_frame_size_bytes(count);
     const at = this.send.reserve_frame(size_bytes);
     write_batch_results(this.send.bytes, at, request_id, scratch, count);

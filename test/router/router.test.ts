@@ -173,6 +173,18 @@ describe("splitting by group", () => {
     await reply;
     expect(answered).toBe(true);
   });
+
+  test("accepted: answered when placed; the engine's results release it, no durability awaited",
+    () => {
+      const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+      const answer = new Uint8Array(2 * RESULT_SIZE_BYTES);
+      expect(router.submit_accepted(orders_of([7, 8]), 2, answer)).toBeNull();
+      expect(statuses(answer, 2)).toEqual([[1n, "pending", 0n], [2n, "pending", 0n]]);
+      expect(inbound.depth()).toBe(2);
+      expect(router.in_flight).toBe(1); // its ring shares are held until the engine answered
+      answer_all(router, inbound, 5); // nothing is durable: the request leaves all the same
+      expect(router.in_flight).toBe(0);
+    });
 });
 
 describe("chains naming several partners", () => {
@@ -191,7 +203,7 @@ describe("chains naming several partners", () => {
   test("submit_listen answers a batch refused whole after it returns, never before", async () => {
     const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
     let answered: Uint8Array | null = null;
-    const refusal = router.submit_listen(orders_of([7, 8], [0]), 2, Mode.committed,
+    const refusal = router.submit_listen(orders_of([7, 8], [0]), 2,
       (request) => (answered = request.results), () => {});
     expect(refusal).toBeNull();
     expect(answered).toBeNull();
@@ -252,7 +264,7 @@ describe("groups this node does not lead", () => {
     expect(statuses(await router.submit(orders_of([8, 8]), 2, Mode.accepted), 2))
       .toEqual(expected);
     let listened: Uint8Array | null = null;
-    expect(router.submit_listen(orders_of([8, 8]), 2, Mode.committed,
+    expect(router.submit_listen(orders_of([8, 8]), 2,
       (request) => (listened = request.results), () => {})).toBeNull();
     await Promise.resolve();
     expect(statuses(listened!, 2)).toEqual(expected);
@@ -273,14 +285,15 @@ describe("groups this node does not lead", () => {
         [1n, "not_primary"], [2n, "not_primary"], [5n, "cross_partner"], [6n, "cross_partner"]]);
     });
 
-  test("accepted mode's immediate answer marks the orders not led not_primary", () => {
-    const { router } = router_leading_some();
-    const target = new Uint8Array(3 * RESULT_SIZE_BYTES);
-    expect(router.write_pending_results(target, 0, orders_of([7, 8, 9]), 3))
-      .toBe(3 * RESULT_SIZE_BYTES);
-    expect(statuses(target, 3)).toEqual(
-      [[1n, "pending", 0n], [2n, "not_primary", 0n], [3n, "pending", 0n]]);
-  });
+  test("accepted mode's one answer marks the orders not led not_primary, the rest pending",
+    () => {
+      const { router, inbound } = router_leading_some();
+      const target = new Uint8Array(3 * RESULT_SIZE_BYTES);
+      expect(router.submit_accepted(orders_of([7, 8, 9]), 3, target)).toBeNull();
+      expect(statuses(target, 3)).toEqual(
+        [[1n, "pending", 0n], [2n, "not_primary", 0n], [3n, "pending", 0n]]);
+      expect(slot_ids(inbound, inbound.depth())).toEqual([[1n], [3n]]);
+    });
 
   test("a read of a group not led is refused not_primary, reaching no ring", async () => {
     const { router, inbound } = router_leading_some();

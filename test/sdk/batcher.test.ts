@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
+import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { BalanceClient } from "../../sdk/client.ts";
 import { BalanceError } from "../../sdk/errors.ts";
 import { FakeTransport } from "./fake_transport.ts";
@@ -314,17 +315,18 @@ describe("retries and idempotency", () => {
     client.close();
   });
 
-  test("accepted mode: on_pending gets the pending ack, the promise the final result", async () => {
-    const transport = new FakeTransport();
-    const client = client_of(transport);
-    let pending: Status[] = [];
-    const result = await client.credit({ account: 1n, amount: 10n, currency: EUR },
-      { mode: "accepted", on_pending: (results) => { pending = results.map((r) => r.status); } });
-    expect(pending).toEqual([Status.pending]);
-    expect(result.status).toBe(Status.ok);
-    expect(result.sequence).toBe(1n);
-    client.close();
-  });
+  test("accepted mode: the promise resolves with the pending answer; order() reads the outcome",
+    async () => {
+      const transport = new FakeTransport();
+      const client = client_of(transport);
+      const result = await client.credit({ account: 1n, amount: 10n, currency: EUR },
+        { mode: "accepted" });
+      expect([result.status, result.ok, result.sequence]).toEqual([Status.pending, false, 0n]);
+      expect(transport.sent.map((batch) => batch.mode)).toEqual([Mode.accepted]);
+      const outcome = await client.order(0, result.id);
+      expect([outcome!.status, outcome!.sequence]).toEqual([Status.ok, 1n]);
+      client.close();
+    });
 
   test("close() fails calls still queued with reason closed", async () => {
     const transport = new FakeTransport();

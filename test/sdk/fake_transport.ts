@@ -120,11 +120,11 @@ export class FakeTransport implements Transport {
         for (const order of orders) this.server.apply(order);
         return { kind: "lost", message: "connection lost after the server applied the batch" };
       case "answer": {
-        if (batch.mode === Mode.accepted) {
-          batch.on_pending?.(orders.map((order) => ({ order_id: order.id, sequence: 0n,
-            balance: 0n, available: 0n, status: Status.pending, replayed: false })));
-        }
-        return { kind: "results", results: orders.map((order) => this.server.apply(order)) };
+        const results = orders.map((order) => this.server.apply(order));
+        if (batch.mode === Mode.committed) return { kind: "results", results };
+        // accepted: the one answer says pending; the outcome is the server's to tell later
+        return { kind: "results", results: orders.map((order) => ({ order_id: order.id,
+          sequence: 0n, balance: 0n, available: 0n, status: Status.pending, replayed: false })) };
       }
     }
   }

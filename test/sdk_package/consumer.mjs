@@ -35,9 +35,8 @@ for (const [name, url] of [["tcp", tcp_url], ["http", http_url]]) {
     client.credit({ account, amount, currency: EUR })));
   const debit = await client.debit({ account, amount: 50n, currency: EUR });
   const refused = await client.debit({ account, amount: 1_000_000n, currency: EUR });
-  let pending = null;
-  const accepted = await client.credit({ account, amount: 5n, currency: EUR },
-    { mode: "accepted", on_pending: (results) => { pending = results.map((r) => r.status_name); } });
+  const accepted = await client.credit({ account, amount: 5n, currency: EUR }, { mode: "accepted" });
+  const accepted_outcome = await client.order(partner, accepted.id);
   const hold = await client.hold({ account, amount: 25n, currency: EUR });
   const info = await client.account(partner, account);
   const again = await client.order(partner, debit.id);
@@ -45,7 +44,8 @@ for (const [name, url] of [["tcp", tcp_url], ["http", http_url]]) {
     credits: credits.map((r) => [r.status_name, r.ok, String(r.balance)]),
     debit: [debit.status_name, debit.status === Status.ok, String(debit.balance)],
     refused: [refused.status_name, refused.ok, String(refused.balance)],
-    accepted: { pending, final: accepted.status_name, balance: String(accepted.balance) },
+    accepted: { answer: accepted.status_name, outcome: accepted_outcome.status_name,
+      balance: String(accepted_outcome.balance) },
     hold: [hold.status_name, typeof hold.id === "bigint" && hold.id > 0n],
     account: { balance: String(info.balance), held: String(info.held), available: String(info.available) },
     order: again === null ? null : [again.status_name, String(again.balance), again.id === debit.id],

@@ -116,7 +116,7 @@ test("a Node program importing @balance/sdk opens accounts and runs orders over 
       credits: [["ok", true, "100"], ["ok", true, "300"], ["ok", true, "600"]],
       debit: ["ok", true, "550"],
       refused: ["insufficient_funds", false, "550"],
-      accepted: { pending: ["pending"], final: "ok", balance: "555" },
+      accepted: { answer: "pending", outcome: "ok", balance: "555" },
       hold: ["ok", true],
       account: { balance: "555", held: "25", available: "530" },
       order: ["ok", "550", true],
