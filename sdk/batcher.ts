@@ -2,9 +2,11 @@
 // with every outcome. Its one promise: no order is ever applied twice because of a retry.
 //
 // - A *unit* is what one call waits for: one order, or a linked chain (all-or-nothing). Units queue
-//   per mode; a batch takes whole units up to batch_orders_max orders. A queue that reaches the
-//   limit is flushed at once; the rest at the end of the event-loop turn (setImmediate), so every
-//   call made in one turn shares batches.
+//   per mode and per node their partner's orders go to (Transport.route_of: a batch is answered
+//   whole, so one node's failover must not hold the answers of orders bound for another); a batch
+//   takes whole units up to batch_orders_max orders. A queue that reaches the limit is flushed at
+//   once; the rest at the end of the event-loop turn (setImmediate), so every call made in one
+//   turn shares batches.
 // - At most the transport's in_flight_max batches are unanswered; the rest wait in the queue, which
 //   is bounded (queue_orders_max: beyond it calls fail at once with `queue_full`).
 // - A batch whose answer is lost (connection dropped, timeout) is sent again with the SAME ids once
@@ -96,7 +98,8 @@ interface InFlight {
 export class Batcher {
   private readonly options: BatcherOptions;
   private readonly ids = new OrderIdGenerator();
-  private readonly queues: Unit[][] = [[], []]; // by Mode
+  /** By mode and route (Transport.route_of), so a batch never waits on another node's answer. */
+  private readonly queues = new Map<string, Queue>();
   private queued_orders = 0;
   private in_flight = 0;
   private flush_scheduled = false;
@@ -130,8 +133,8 @@ export class Batcher {
   /** Rejects every call not yet answered with `closed`; calls in flight stop waiting. */
   close(): void {
     this.closed = true;
-    for (const queue of this.queues) {
-      for (const unit of queue.splice(0)) this.fail(unit, "closed", "the client was closed");
+    for (const queue of this.queues.values()) {
+      for (const unit of queue.units.splice(0)) this.fail(unit, "closed", "the client was closed");
     }
     for (const unit of this.waiting) this.fail(unit, "closed", "the client was closed");
     this.waiting.clear();
@@ -148,16 +151,20 @@ export class Batcher {
   }
 
   private push(unit: Unit): void {
-    this.queues[unit.mode]!.push(unit);
+    const queue = this.queue_of(unit);
+    queue.units.push(unit);
     this.queued_orders += unit.orders.length;
-    if (this.queued_length(unit.mode) >= this.batch_orders_max()) this.pump(true);
+    if (queued_length(queue) >= this.batch_orders_max()) this.pump(true);
     this.schedule_flush();
   }
 
-  private queued_length(mode: Mode): number {
-    let count = 0;
-    for (const unit of this.queues[mode]!) count += unit.orders.length;
-    return count;
+  /** The queue of the unit's mode and of the node its partner's orders go to now. */
+  private queue_of(unit: Unit): Queue {
+    const route = this.transport.route_of?.(unit.orders[0]!.partner) ?? "";
+    const key = `${unit.mode} ${route}`;
+    let queue = this.queues.get(key);
+    if (queue === undefined) this.queues.set(key, queue = { mode: unit.mode, units: [] });
+    return queue;
   }
 
   private schedule_flush(): void {
@@ -172,20 +179,21 @@ export class Batcher {
   /** Sends batches while there is room in flight; `full_only` keeps a partial batch queued. */
   private pump(full_only: boolean): void {
     const in_flight_max = this.transport.limits().in_flight_max;
-    for (const mode of [Mode.committed, Mode.accepted]) {
+    for (const [key, queue] of this.queues) {
       while (this.in_flight < in_flight_max && !this.closed) {
-        const units = this.take(mode, full_only);
+        const units = this.take(queue, full_only);
         if (units.length === 0) break;
-        this.send(units, mode);
+        this.send(units, queue.mode);
       }
+      if (queue.units.length === 0) this.queues.delete(key); // routes come and go with the map
     }
   }
 
   /** Whole units, up to batch_orders_max orders; units past their deadline fail here. */
-  private take(mode: Mode, full_only: boolean): Unit[] {
-    const queue = this.queues[mode]!;
+  private take(from: Queue, full_only: boolean): Unit[] {
+    const queue = from.units;
     const limit = this.batch_orders_max();
-    if (full_only && this.queued_length(mode) < limit) return [];
+    if (full_only && queued_length(from) < limit) return [];
     const units: Unit[] = [];
     let count = 0;
     while (queue.length > 0 && queue[0]!.orders.length > limit) {
@@ -383,11 +391,19 @@ export class Batcher {
   }
 
   private requeue(units: Unit[]): void {
-    for (const mode of [Mode.committed, Mode.accepted]) {
-      const open = units.filter((unit) => !unit.done && unit.mode === mode);
-      this.queues[mode]!.unshift(...open);
-      for (const unit of open) this.queued_orders += unit.orders.length;
-      if (this.queued_length(mode) >= this.batch_orders_max()) this.pump(true);
+    // At the front of their queues, in their order (the route may have changed meanwhile).
+    const by_queue = new Map<Queue, Unit[]>();
+    for (const unit of units) {
+      if (unit.done) continue;
+      const queue = this.queue_of(unit);
+      const own = by_queue.get(queue);
+      if (own === undefined) by_queue.set(queue, [unit]);
+      else own.push(unit);
+      this.queued_orders += unit.orders.length;
+    }
+    for (const [queue, own] of by_queue) queue.units.unshift(...own);
+    for (const queue of by_queue.keys()) {
+      if (queued_length(queue) >= this.batch_orders_max()) this.pump(true);
     }
     this.schedule_flush();
   }
@@ -413,6 +429,17 @@ export class Batcher {
       code, outcome_unknown, order_ids: ids, retry_after_ms,
     }));
   }
+}
+
+interface Queue {
+  mode: Mode;
+  units: Unit[];
+}
+
+function queued_length(queue: Queue): number {
+  let count = 0;
+  for (const unit of queue.units) count += unit.orders.length;
+  return count;
 }
 
 function timeout_message(unit: Unit): string {

@@ -71,6 +71,10 @@ export class RoutingTransport implements Transport {
     return typeof routes === "string" ? routes : null;
   }
 
+  route_of(partner: number): string {
+    return this.routes?.address_of_partner(partner) ?? "";
+  }
+
   async send_batch(batch: WireBatch): Promise<BatchOutcome> {
     const deadline_ms = Date.now() + batch.timeout_ms;
     const attempt = new SplitBatch(batch);

@@ -55,6 +55,12 @@ export interface Transport {
   /** The partner the token acts for (TCP HelloOk), 0 when unknown or internal. */
   token_partner(): number;
   send_batch(batch: WireBatch): Promise<BatchOutcome>;
+  /**
+   * Where `partner`'s orders go now (a routing transport: its primary's address), so the core
+   * packs each node's calls apart and one node's failover never holds another's answers; absent
+   * when one node takes every order.
+   */
+  route_of?(partner: number): string;
   read_account(partner: number, account: bigint, timeout_ms: number)
     : Promise<ReadOutcome<AccountInfo>>;
   read_order(partner: number, order_id: bigint, timeout_ms: number)

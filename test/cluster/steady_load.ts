@@ -2,10 +2,10 @@
 // all): per partner, LOOPS_PER_PARTNER loops each send one batch of credits every
 // LOAD_INTERVAL_MS through a BalanceClient given every node as a seed (TCP): the SDK reads the
 // routing map and follows the primaries by itself. Each partner has a client of its own: one
-// client packs the calls of one event-loop turn into one batch whatever their partners, and a
-// batch is answered whole, so a group that fails over would hold the answers of another group's
-// orders sent with it, and a test would take them for that group's commits. Every answer is
-// recorded. A batch the SDK
+// client packs the calls of one event-loop turn bound for one node into one batch whatever their
+// groups, and a batch is answered whole, so a group stalled on a node would hold the answers of
+// another group's orders sent with it, and a test would take their time for that group's. Every
+// answer is recorded. A batch the SDK
 // gives up on (the call's time limit, refusals) is resent with the SAME ids until answered: the
 // cluster answers `replayed` with the original result if it was committed, and applies it now if
 // it was not. check() then proves nothing was lost or applied twice: every answered order is

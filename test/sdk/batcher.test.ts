@@ -10,6 +10,8 @@ import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { BalanceClient } from "../../sdk/client.ts";
 import { BalanceError } from "../../sdk/errors.ts";
 import { FakeTransport } from "./fake_transport.ts";
+import { ORDER_PARTNER_OFFSET } from "../../schema/layout.ts";
+import type { BatchOutcome, WireBatch } from "../../sdk/transport.ts";
 
 const EUR = 978;
 
@@ -55,6 +57,37 @@ describe("batching", () => {
     }
     client.close();
   });
+
+  test("calls bound for different nodes go in different batches: one node's stall holds only its own",
+    async () => {
+      // Partner 8's node answers only once released (a failover in progress); partner 7's at once.
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      class TwoNodes extends FakeTransport {
+        route_of(partner: number): string {
+          return partner === 8 ? "node-b:9000" : "node-a:9000";
+        }
+        override async send_batch(batch: WireBatch): Promise<BatchOutcome> {
+          const partner = new DataView(batch.orders_bytes.buffer).getUint32(ORDER_PARTNER_OFFSET, true);
+          if (partner === 8) await released;
+          return super.send_batch(batch);
+        }
+      }
+      const transport = new TwoNodes();
+      const client = client_of(transport);
+      const held = client.credit({ partner: 8, account: 1001n, amount: 2n, currency: EUR });
+      const quick = await client.credit({ partner: 7, account: 1001n, amount: 1n, currency: EUR });
+      expect(quick.status).toBe(Status.ok);
+      let held_answered = false;
+      void held.then(() => (held_answered = true));
+      await next_turn();
+      expect(held_answered).toBe(false);
+      release();
+      expect((await held).status).toBe(Status.ok);
+      expect(transport.sent.map((batch) => batch.orders.map((order) => order.partner)))
+        .toEqual([[7], [8]]);
+      client.close();
+    });
 
   test("ids are time-ordered and increase within a batch", async () => {
     const transport = new FakeTransport();
