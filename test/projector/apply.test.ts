@@ -15,7 +15,7 @@ import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import {
   account_row, applied_row, count_rows, EventWriter, fresh_schema, hold_row, SERVICES_TIMEOUT_MS,
-  type TestDatabase,
+  u64_text, type TestDatabase,
 } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -54,8 +54,9 @@ async function expect_account(group: number, writer: EventWriter, account: bigin
 /** Every row the projection holds for the group, but the times it was written at. */
 async function group_rows(group: number): Promise<string> {
   const accounts = await db.sql`
-    select account_id::text, balance_minor::text, held_minor::text, state, last_sequence::text
-    from accounts where group_id = ${group} order by account_id`;
+    select ${u64_text(db.sql, "account_id")}, balance_minor::text, held_minor::text, state,
+      last_sequence::text
+    from accounts where group_id = ${group} order by accounts.account_id`;
   const orders = await db.sql`
     select sequence::text, epoch::text, balance_after_minor::text
     from orders where group_id = ${group} order by sequence`;
@@ -84,7 +85,8 @@ describe("apply_batch", () => {
     });
     expect(await applied_row(db.sql, group)).toEqual({ sequence: 4, epoch: 1 });
     const orders = await db.sql`
-      select order_id::text, op, status, amount_minor::text from orders
+      select ${u64_text(db.sql, "order_id")}, op, status, ${u64_text(db.sql, "amount_minor")}
+      from orders
       where group_id = ${group} order by sequence`;
     expect(orders.map((o) => o.order_id)).toEqual(events.map((e) => e.order_id.toString()));
     expect(orders[1]!.amount_minor).toBe(String(MONEY_MAX - 250));
@@ -183,7 +185,8 @@ describe("apply_batch", () => {
       select count(*)::int as count from holds where group_id = ${group} and state = ${HoldState.open}`;
     expect(open_holds[0]!.count).toBe(0);
     const expiry = await db.sql`
-      select order_id::text from orders where group_id = ${group} and sequence = ${expire.sequence}`;
+      select ${u64_text(db.sql, "order_id")} from orders
+      where group_id = ${group} and sequence = ${expire.sequence}`;
     expect(expiry[0]!.order_id).toBe("0");
   }, TEST_TIMEOUT_MS);
 
@@ -221,7 +224,8 @@ describe("apply_batch", () => {
     await expect_account(group, w, 60n);
     expect((await account_row(db.sql, group, 60n))!.state).toBe(3);
     const refused = await db.sql`
-      select status, amount_minor::text from orders where group_id = ${group} and status <> 0
+      select status, ${u64_text(db.sql, "amount_minor")} from orders
+      where group_id = ${group} and status <> 0
       order by sequence`;
     expect([...refused]).toEqual([
       { status: Status.account_frozen, amount_minor: "5" },
