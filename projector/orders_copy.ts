@@ -26,6 +26,9 @@ const INT8_BYTES = 8;
 const TWO_POW_32 = 0x1_0000_0000;
 const INT2_MIN = -0x8000;
 const INT2_MAX = 0x7fff;
+/** U64_KEY_OFFSET (2^63) is the top bit of the high byte. */
+const KEY_FLIP_HIGH_BYTE = 0x80;
+assert(BigInt(KEY_FLIP_HIGH_BYTE) << 56n === U64_KEY_OFFSET, "the key offset is the top bit");
 
 /** The columns in the order each row carries them, with their sizes in bytes. */
 const COLUMNS: readonly (readonly [name: string, size_bytes: number])[] = [
@@ -120,10 +123,13 @@ function write_int8(view: DataView, offset: number, value: number): number {
 
 /**
  * A u64 as its int8 key (schema/projection.ts, u64_key: the value minus 2^63): in 64 bits that is
- * the value with its top bit flipped.
+ * the value with its top bit flipped, done on the written high byte (big-endian: the first)
+ * rather than with a bigint operation, which would allocate a bigint per field.
  */
 function write_key(view: DataView, offset: number, value: bigint): number {
   view.setInt32(offset, INT8_BYTES);
-  view.setBigUint64(offset + FIELD_LENGTH_BYTES, value ^ U64_KEY_OFFSET);
-  return offset + FIELD_LENGTH_BYTES + INT8_BYTES;
+  const at = offset + FIELD_LENGTH_BYTES;
+  view.setBigUint64(at, value);
+  view.setUint8(at, view.getUint8(at) ^ KEY_FLIP_HIGH_BYTE);
+  return at + INT8_BYTES;
 }
