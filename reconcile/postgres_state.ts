@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { assert } from "../common/assert.ts";
 import { HoldState } from "../schema/hold_state.ts";
 import {
-  account_figures, accounts, applied_sequence, holds, type AccountFigures,
+  account_figures, accounts, applied_sequence, holds, u64_key, type AccountFigures,
 } from "../schema/projection.ts";
 import { ReconcileError, type AccountRow, type PostgresHold, type PostgresState } from "./rows.ts";
 
@@ -70,8 +70,9 @@ export class PostgresReader {
    */
   read_group(group: number, sequence: number, engine_open_holds: readonly bigint[])
     : Promise<PostgresState> {
-    // One text parameter, not one parameter per id (PostgreSQL allows 65,535 per statement).
-    const hold_ids = engine_open_holds.map((id) => id.toString()).join(",");
+    // One text parameter, not one parameter per id (PostgreSQL allows 65,535 per statement); the
+    // ids as the int8 keys they are stored as (schema/projection.ts).
+    const hold_keys = engine_open_holds.map((id) => u64_key(id).toString()).join(",");
     return this.attempt("read the projection", () => this.db.transaction(async (tx) => {
       const [applied] = await tx.select({ sequence: applied_sequence.sequence })
         .from(applied_sequence).where(eq(applied_sequence.group_id, group));
@@ -80,7 +81,7 @@ export class PostgresReader {
       const hold_rows = await tx.select(HOLD_COLUMNS).from(holds).where(and(
         eq(holds.group_id, group),
         or(eq(holds.state, HoldState.open), gt(holds.sequence, sequence),
-          sql`${holds.hold_id} = any(string_to_array(${hold_ids}, ',')::numeric[])`),
+          sql`${holds.hold_id} = any(string_to_array(${hold_keys}, ',')::bigint[])`),
       ));
       return { group, applied_sequence: applied?.sequence ?? 0,
         accounts: account_rows.map(account_row), holds: hold_rows.map(hold_row) };

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import { token_for } from "../sdk/service.ts";
-import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
+import {
+  fresh_schema, key_of, SERVICES_TIMEOUT_MS, type TestDatabase,
+} from "../projector/support.ts";
 import { read_account } from "../../harness/http_client.ts";
 import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 import { ensure_services, type Services } from "../../harness/services.ts";
@@ -120,7 +122,7 @@ test(`SIGKILL of the publisher and the projector mid-stream: PostgreSQL ends exa
         const engine = (await read_account(service.base_url, p, id))!;
         const [row] = await database.sql`select balance_minor::text as balance,
           last_sequence::text as sequence from accounts
-          where account_id = ${id.toString()}::numeric`;
+          where account_id = ${key_of(id)}::bigint`;
         expect(row).toEqual({ balance: engine.balance, sequence: engine.sequence });
       }
     }

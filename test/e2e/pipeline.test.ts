@@ -8,7 +8,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Prng } from "../../common/prng.ts";
 import { BalanceClient } from "../../sdk/index.ts";
 import type { OrderResult } from "../../sdk/types.ts";
-import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
+import {
+  fresh_schema, key_of, SERVICES_TIMEOUT_MS, u64_text, type TestDatabase,
+} from "../projector/support.ts";
 import { read_account } from "../../harness/http_client.ts";
 import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 import { ensure_services, type Services } from "../../harness/services.ts";
@@ -121,19 +123,20 @@ test("orders via the SDK reach PostgreSQL through Kafka exactly; reconcile agree
         select balance_minor::text as balance, held_minor::text as held,
         available_minor::text as available, overdraft_limit_minor::text as overdraft_limit,
         last_sequence::text as sequence, partner::int as partner
-        from accounts where account_id = ${id.toString()}::numeric`;
+        from accounts where account_id = ${key_of(id)}::bigint`;
       expect(row).toEqual({ balance: engine.balance, held: engine.held, available: engine.available,
         overdraft_limit: engine.overdraft_limit, sequence: engine.sequence, partner: p });
       // Hold for hold: the open holds add up to what the engine holds.
       const [sum] = await database.sql`
         select coalesce(sum(amount_minor), 0)::text as held from holds
-        where account_id = ${id.toString()}::numeric and state = 1`;
+        where account_id = ${key_of(id)}::bigint and state = 1`;
       expect(sum!.held).toBe(engine.held);
     }
   }
   // Every order's status and sequence, as the SDK was answered.
-  const rows = await database.sql`select partner::int as partner, order_id::text as id,
-    status, sequence::text as sequence from orders where order_id <> 0`;
+  const rows = await database.sql`select partner::int as partner,
+    ${u64_text(database.sql, "order_id", "id")}, status, sequence::text as sequence from orders
+    where order_id <> ${key_of(0n)}::bigint`;
   const projected = new Map(rows.map((row) => [`${row.partner}/${row.id}`, row]));
   for (const { partner, result } of sent) {
     expect(projected.get(`${partner}/${result.id}`)).toEqual({ partner, id: result.id.toString(),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AssertionError } from "../../common/assert.ts";
 import { HoldState } from "../../schema/hold_state.ts";
 import { apply_batch, copy_in } from "../../projector/apply.ts";
-import { change_key, coalesce } from "../../projector/coalesce.ts";
+import { coalesce } from "../../projector/coalesce.ts";
 import type { ProjectedEvent } from "../../projector/event.ts";
 import { EventFenceError } from "../../projector/fence.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
@@ -15,7 +15,7 @@ import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import {
   account_row, applied_row, count_rows, EventWriter, fresh_schema, hold_row, SERVICES_TIMEOUT_MS,
-  type TestDatabase,
+  u64_text, type TestDatabase,
 } from "./support.ts";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -54,8 +54,9 @@ async function expect_account(group: number, writer: EventWriter, account: bigin
 /** Every row the projection holds for the group, but the times it was written at. */
 async function group_rows(group: number): Promise<string> {
   const accounts = await db.sql`
-    select account_id::text, balance_minor::text, held_minor::text, state, last_sequence::text
-    from accounts where group_id = ${group} order by account_id`;
+    select ${u64_text(db.sql, "account_id")}, balance_minor::text, held_minor::text, state,
+      last_sequence::text
+    from accounts where group_id = ${group} order by accounts.account_id`;
   const orders = await db.sql`
     select sequence::text, epoch::text, balance_after_minor::text
     from orders where group_id = ${group} order by sequence`;
@@ -84,7 +85,8 @@ describe("apply_batch", () => {
     });
     expect(await applied_row(db.sql, group)).toEqual({ sequence: 4, epoch: 1 });
     const orders = await db.sql`
-      select order_id::text, op, status, amount_minor::text from orders
+      select ${u64_text(db.sql, "order_id")}, op, status, ${u64_text(db.sql, "amount_minor")}
+      from orders
       where group_id = ${group} order by sequence`;
     expect(orders.map((o) => o.order_id)).toEqual(events.map((e) => e.order_id.toString()));
     expect(orders[1]!.amount_minor).toBe(String(MONEY_MAX - 250));
@@ -100,8 +102,10 @@ describe("apply_batch", () => {
     }
     events.push(w.debit(11n, 3));
     const changes = coalesce(events);
-    expect(changes.accounts.size).toBe(2);
-    expect(changes.accounts.get(change_key(7, 10n))!.last_sequence).toBe(events.length - 1);
+    expect([...changes.accounts.values()].length).toBe(2);
+    // Keyed by the id's value, whichever bigint carries it; another partner's id 10 is not it.
+    expect(changes.accounts.get(7, BigInt("10"))!.last_sequence).toBe(events.length - 1);
+    expect(changes.accounts.get(8, 10n)).toBeUndefined();
     await apply_batch(db.sql, group, events);
     await expect_account(group, w, 10n);
     await expect_account(group, w, 11n);
@@ -183,7 +187,8 @@ describe("apply_batch", () => {
       select count(*)::int as count from holds where group_id = ${group} and state = ${HoldState.open}`;
     expect(open_holds[0]!.count).toBe(0);
     const expiry = await db.sql`
-      select order_id::text from orders where group_id = ${group} and sequence = ${expire.sequence}`;
+      select ${u64_text(db.sql, "order_id")} from orders
+      where group_id = ${group} and sequence = ${expire.sequence}`;
     expect(expiry[0]!.order_id).toBe("0");
   }, TEST_TIMEOUT_MS);
 
@@ -221,12 +226,53 @@ describe("apply_batch", () => {
     await expect_account(group, w, 60n);
     expect((await account_row(db.sql, group, 60n))!.state).toBe(3);
     const refused = await db.sql`
-      select status, amount_minor::text from orders where group_id = ${group} and status <> 0
+      select status, ${u64_text(db.sql, "amount_minor")} from orders
+      where group_id = ${group} and status <> 0
       order by sequence`;
     expect([...refused]).toEqual([
       { status: Status.account_frozen, amount_minor: "5" },
       { status: Status.account_not_found, amount_minor: (1n << 63n).toString() },
     ]);
+  }, TEST_TIMEOUT_MS);
+
+  test("every orders column keeps its extremes (the binary COPY's encoding)", async () => {
+    const group = new_group();
+    const w = new EventWriter();
+    const u64_max = (1n << 64n) - 1n;
+    const refused = (account: bigint, amount: bigint) =>
+      w.refused(account, Op.credit, amount, Status.account_not_found);
+    const events = [
+      { ...refused(u64_max, u64_max), order_id: 0n, ref: u64_max, partner: 0xffff_ffff,
+        epoch: 0xffff_ffff, currency: 0x7fff, balance_after_minor: -Number.MAX_SAFE_INTEGER,
+        held_after_minor: Number.MAX_SAFE_INTEGER, counter_balance_after_minor: -1 },
+      { ...refused(0n, 0n), order_id: u64_max, ref: 0n, partner: 0, epoch: 0xffff_ffff,
+        currency: 0, balance_after_minor: Number.MAX_SAFE_INTEGER, held_after_minor: 0,
+        counter_balance_after_minor: -Number.MAX_SAFE_INTEGER },
+      { ...refused(1n << 63n, (1n << 63n) - 1n), order_id: 1n << 63n, ref: (1n << 63n) - 1n,
+        epoch: 0xffff_ffff, engine_time_ms: Number.MAX_SAFE_INTEGER },
+    ];
+    await apply_batch(db.sql, group, events);
+    const rows = await db.sql`
+      select sequence::float8 as sequence, epoch::float8 as epoch,
+        engine_time_ms::float8 as engine_time_ms, partner::float8 as partner,
+        ${u64_text(db.sql, "order_id")}, ${u64_text(db.sql, "account_id")}, op, status,
+        ${u64_text(db.sql, "amount_minor")}, ${u64_text(db.sql, "ref")}, currency,
+        balance_after_minor::float8 as balance_after_minor,
+        held_after_minor::float8 as held_after_minor,
+        counter_balance_after_minor::float8 as counter_balance_after_minor
+      from orders where group_id = ${group} order by sequence`;
+    expect([...rows]).toEqual(events.map((e) => ({
+      sequence: e.sequence, epoch: e.epoch, engine_time_ms: e.engine_time_ms, partner: e.partner,
+      order_id: e.order_id.toString(), account_id: e.account.toString(), op: e.op,
+      status: e.status, amount_minor: e.amount_minor.toString(), ref: e.ref.toString(),
+      currency: e.currency, balance_after_minor: e.balance_after_minor,
+      held_after_minor: e.held_after_minor,
+      counter_balance_after_minor: e.counter_balance_after_minor,
+    })));
+    // A currency above int2 was refused by PostgreSQL's text COPY; the encoder refuses it too.
+    const too_big = { ...refused(1n, 1n), epoch: 0xffff_ffff, currency: 0x8000 };
+    await expect(apply_batch(db.sql, group, [too_big])).rejects.toThrow(/fits int2/);
+    expect(await applied_row(db.sql, group)).toEqual({ sequence: 3, epoch: 0xffff_ffff });
   }, TEST_TIMEOUT_MS);
 
   test("a batch that fails midway leaves nothing", async () => {

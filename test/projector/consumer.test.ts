@@ -25,7 +25,9 @@ import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { EngineHarness, small_limits } from "../engine/harness.ts";
 import { each_entry, prng, run_scenario } from "../events/fixtures.ts";
 import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
-import { applied_row, fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "./support.ts";
+import {
+  applied_row, fresh_schema, SERVICES_TIMEOUT_MS, u64_text, type TestDatabase,
+} from "./support.ts";
 
 const TEST_TIMEOUT_MS = 120_000;
 /** The longest a test waits for the projector to reach a sequence or an offset. */
@@ -298,7 +300,7 @@ async function expect_matches_engine(h: EngineHarness, group: number, sql = db.s
     });
   }
   const db_accounts = await sql`
-    select account_id::text, partner::float8 as partner, kind, currency, state,
+    select ${u64_text(sql, "account_id")}, partner::float8 as partner, kind, currency, state,
       overdraft_limit_minor::float8 as overdraft, balance_minor::float8 as balance,
       held_minor::float8 as held, available_minor::float8 as available
     from accounts where group_id = ${group} order by accounts.account_id`;
@@ -318,7 +320,8 @@ async function expect_matches_engine(h: EngineHarness, group: number, sql = db.s
     });
   });
   const db_holds = await sql`
-    select hold_id::text, account_id::text, amount_minor::float8 as amount,
+    select ${u64_text(sql, "hold_id")}, ${u64_text(sql, "account_id")},
+      amount_minor::float8 as amount,
       expires_at_ms::float8 as expires
     from holds where group_id = ${group} and state = ${HoldState.open} order by holds.hold_id`;
   const by_hold = (x: { hold_id: string }, y: { hold_id: string }) =>
@@ -335,7 +338,8 @@ async function expect_matches_engine(h: EngineHarness, group: number, sql = db.s
     held_after: record.held_after,
   }));
   const db_orders = await sql`
-    select sequence::float8 as sequence, order_id::text, account_id::text, op, status,
+    select sequence::float8 as sequence, ${u64_text(sql, "order_id")},
+      ${u64_text(sql, "account_id")}, op, status,
       balance_after_minor::float8 as balance_after, held_after_minor::float8 as held_after
     from orders where group_id = ${group} order by sequence`;
   expect([...db_orders]).toEqual(engine_orders);

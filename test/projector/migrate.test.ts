@@ -1,16 +1,24 @@
 // The committed migrations (projector/migrations/, drizzle-kit) against the real PostgreSQL: they
 // apply to an empty schema, a second run changes nothing, projectors starting together migrate
-// once, and the tables hold what schema/projection.ts says (64-bit ids, exact money, available
-// computed by PostgreSQL).
+// once, the tables hold what schema/projection.ts says (64-bit ids as int8 keys, exact money,
+// available computed by PostgreSQL), and rows from before the int8 keys keep their values.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
 import { MIGRATIONS_FOLDER } from "../../projector/migrate.ts";
-import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "./support.ts";
+import { U64_KEY_OFFSET } from "../../schema/projection.ts";
+import {
+  fresh_schema, key_of, SERVICES_TIMEOUT_MS, u64_text, type TestDatabase,
+} from "./support.ts";
 
 const TEST_TIMEOUT_MS = 60_000;
-const U64_MAX = "18446744073709551615";
+const U64_MAX = (1n << 64n) - 1n;
+/** The migration that turned numeric(20,0) ids into int8 keys. */
+const INT8_KEYS_TAG = "0002_u64_int8_keys";
 
 let db: TestDatabase;
 
@@ -70,24 +78,82 @@ describe("migrations", () => {
     }
   }, TEST_TIMEOUT_MS);
 
-  test("ids hold every u64 and nothing outside; available is computed", async () => {
-    await db.sql`
-      insert into accounts (group_id, account_id, partner, kind, currency, state,
-        overdraft_limit_minor, balance_minor, held_minor, last_sequence)
-      values (1, ${U64_MAX}::numeric, 4294967295, 3, 978, 1, 10, 9007199254740981, 5, 1)`;
+  test("ids hold every u64 as int8 keys and nothing outside; available is computed", async () => {
+    for (const [group, id] of [[1, U64_MAX], [2, 0n]] as const) {
+      await db.sql`
+        insert into accounts (group_id, account_id, partner, kind, currency, state,
+          overdraft_limit_minor, balance_minor, held_minor, last_sequence)
+        values (${group}, ${key_of(id)}::bigint, 4294967295, 3, 978, 1, 10, 9007199254740981, 5,
+          1)`;
+    }
     const rows = await db.sql`
-      select account_id::text, partner::text, available_minor::text from accounts where group_id = 1`;
-    expect(rows[0]).toEqual({ account_id: U64_MAX, partner: "4294967295", available_minor: "9007199254740986" });
+      select ${u64_text(db.sql, "account_id")}, partner::text, available_minor::text
+      from accounts order by accounts.account_id`;
+    expect([...rows]).toEqual([
+      { account_id: "0", partner: "4294967295", available_minor: "9007199254740986" },
+      { account_id: U64_MAX.toString(), partner: "4294967295",
+        available_minor: "9007199254740986" },
+    ]);
     const too_big = db.sql`
       insert into accounts (group_id, account_id, partner, kind, currency, state,
         overdraft_limit_minor, balance_minor, held_minor, last_sequence)
-      values (1, 18446744073709551616, 1, 3, 978, 1, 0, 0, 0, 1)`;
-    await expect(too_big).rejects.toThrow(/accounts_account_id_u64/);
+      values (1, ${(U64_MAX + 1n - U64_KEY_OFFSET).toString()}::numeric, 1, 3, 978, 1, 0, 0, 0, 1)`;
+    await expect(too_big).rejects.toThrow(/bigint out of range/);
     const set_available = db.sql`update accounts set available_minor = 0 where group_id = 1`;
     await expect(set_available).rejects.toThrow(/can only be updated to DEFAULT/);
     const negative_held = db.sql`update accounts set held_minor = -1 where group_id = 1`;
     await expect(negative_held).rejects.toThrow(/accounts_held_not_negative/);
     await db.sql`delete from accounts`;
+  }, TEST_TIMEOUT_MS);
+
+  test("rows written before the int8 keys keep their values", async () => {
+    // The migrations up to the last one with numeric(20,0) ids, from a copy of the folder whose
+    // journal stops there; then the committed folder applies the rest to the same schema.
+    const before = await fresh_schema("migrate_keys", false);
+    const folder = mkdtempSync(join(tmpdir(), "projector-migrations-"));
+    try {
+      cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+      const journal_path = join(folder, "meta", "_journal.json");
+      const journal = JSON.parse(readFileSync(journal_path, "utf8"));
+      const keys_at = journal.entries.findIndex((e: { tag: string }) => e.tag === INT8_KEYS_TAG);
+      expect(keys_at).toBeGreaterThan(0);
+      journal.entries = journal.entries.slice(0, keys_at);
+      writeFileSync(journal_path, JSON.stringify(journal));
+      await migrate(drizzle(before.sql), { migrationsFolder: folder, migrationsSchema: before.schema });
+      const big = U64_MAX - 1n;
+      await before.sql`
+        insert into accounts (group_id, account_id, partner, kind, currency, state,
+          overdraft_limit_minor, balance_minor, held_minor, last_sequence)
+        values (1, ${big.toString()}::numeric, 7, 3, 978, 1, 0, 0, 0, 1),
+          (1, 5, 7, 3, 978, 1, 0, 0, 0, 2)`;
+      await before.sql`
+        insert into holds (group_id, partner, hold_id, account_id, amount_minor, state,
+          opened_sequence, sequence)
+        values (1, 7, ${U64_MAX.toString()}::numeric, 5, 3, 1, 3, 3)`;
+      await before.sql`
+        insert into orders (group_id, sequence, epoch, engine_time_ms, partner, order_id,
+          account_id, op, status, amount_minor, ref, currency, balance_after_minor,
+          held_after_minor, counter_balance_after_minor)
+        values (1, 3, 1, 1000, 7, ${U64_MAX.toString()}::numeric, 5, 4, 0,
+          ${big.toString()}::numeric, 0, 978, 0, 3, 0)`;
+      await before.migrate();
+      const accounts = await before.sql`
+        select ${u64_text(before.sql, "account_id")} from accounts order by accounts.account_id`;
+      expect(accounts.map((row) => row.account_id)).toEqual(["5", big.toString()]);
+      const holds = await before.sql`
+        select ${u64_text(before.sql, "hold_id")}, ${u64_text(before.sql, "account_id")}
+        from holds`;
+      expect([...holds]).toEqual([{ hold_id: U64_MAX.toString(), account_id: "5" }]);
+      const orders = await before.sql`
+        select ${u64_text(before.sql, "order_id")}, ${u64_text(before.sql, "account_id")},
+          ${u64_text(before.sql, "amount_minor")}, ${u64_text(before.sql, "ref")}
+        from orders`;
+      expect([...orders]).toEqual([{ order_id: U64_MAX.toString(), account_id: "5",
+        amount_minor: big.toString(), ref: "0" }]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+      await before.drop();
+    }
   }, TEST_TIMEOUT_MS);
 
   test("the read API's indexes exist", async () => {

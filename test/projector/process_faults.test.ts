@@ -22,7 +22,7 @@ import { EngineHarness, small_limits } from "../engine/harness.ts";
 import { each_entry, prng } from "../events/fixtures.ts";
 import { free_port, temp_data_dir } from "../../harness/service_process.ts";
 import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
-import { fresh_schema, SERVICES_TIMEOUT_MS } from "./support.ts";
+import { fresh_schema, SERVICES_TIMEOUT_MS, u64_text } from "./support.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const TEST_TIMEOUT_MS = 240_000;
@@ -305,7 +305,7 @@ async function expect_exact(sql: postgres.Sql, h: EngineHarness, group: number):
   }
   engine_accounts.sort((x, y) => (BigInt(x.account_id) < BigInt(y.account_id) ? -1 : 1));
   const db_accounts = await sql`
-    select account_id::text, state, balance_minor::float8 as balance, held_minor::float8 as held,
+    select ${u64_text(sql, "account_id")}, state, balance_minor::float8 as balance, held_minor::float8 as held,
       available_minor::float8 as available
     from accounts where group_id = ${group} order by accounts.account_id`;
   expect([...db_accounts]).toEqual(engine_accounts);
@@ -325,7 +325,7 @@ async function expect_exact(sql: postgres.Sql, h: EngineHarness, group: number):
   }));
   const db_orders = await sql`
     select sequence::float8 as sequence, status, balance_after_minor::float8 as balance_after,
-      order_id::text
+      ${u64_text(sql, "order_id")}
     from orders where group_id = ${group} order by sequence`;
   expect(db_orders.length).toBe(h.last_sequence); // the key is (group, sequence): each once
   expect([...db_orders]).toEqual(engine_orders);

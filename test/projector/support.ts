@@ -4,6 +4,7 @@
 
 import postgres from "postgres";
 import { HoldState } from "../../schema/hold_state.ts";
+import { u64_key, U64_KEY_OFFSET_SQL } from "../../schema/projection.ts";
 import type { ProjectedEvent } from "../../projector/event.ts";
 import { AccountKind } from "../../schema/generated/balance/wire/account-kind.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
@@ -12,6 +13,20 @@ import { Status } from "../../schema/generated/balance/wire/status.ts";
 export { fresh_schema, type TestDatabase } from "../../harness/database.ts";
 
 export const SERVICES_TIMEOUT_MS = 600_000;
+
+/**
+ * A u64 column (stored as its int8 key: schema/projection.ts) read as the value's decimal text,
+ * under the column's name unless `name` says otherwise: `select ${u64_text(sql, "order_id")}`.
+ */
+export function u64_text(sql: postgres.Sql, column: string,
+  name = column): postgres.PendingQuery<postgres.Row[]> {
+  return sql.unsafe(`(${column}::numeric + ${U64_KEY_OFFSET_SQL})::text as ${name}`);
+}
+
+/** A u64 as the key a stored column is compared with: `where account_id = ${key_of(id)}::bigint`. */
+export function key_of(id: bigint): string {
+  return u64_key(id).toString();
+}
 
 export interface AccountRow {
   account_id: string;
@@ -29,11 +44,11 @@ export interface AccountRow {
 export async function account_row(sql: postgres.Sql, group: number,
   account: bigint): Promise<AccountRow | undefined> {
   const rows = await sql`
-    select account_id::text, partner::float8 as partner, kind, currency, state,
+    select ${u64_text(sql, "account_id")}, partner::float8 as partner, kind, currency, state,
       overdraft_limit_minor::float8 as overdraft_limit_minor, balance_minor::float8 as balance_minor,
       held_minor::float8 as held_minor, available_minor::float8 as available_minor,
       last_sequence::float8 as last_sequence
-    from accounts where group_id = ${group} and account_id = ${account.toString()}::numeric`;
+    from accounts where group_id = ${group} and account_id = ${key_of(account)}::bigint`;
   return rows[0] as AccountRow | undefined;
 }
 
@@ -50,10 +65,11 @@ export interface HoldRow {
 export async function hold_row(sql: postgres.Sql, group: number,
   hold: bigint): Promise<HoldRow | undefined> {
   const rows = await sql`
-    select hold_id::text, account_id::text, amount_minor::float8 as amount_minor,
+    select ${u64_text(sql, "hold_id")}, ${u64_text(sql, "account_id")},
+      amount_minor::float8 as amount_minor,
       expires_at_ms::float8 as expires_at_ms, state, opened_sequence::float8 as opened_sequence,
       sequence::float8 as sequence
-    from holds where group_id = ${group} and hold_id = ${hold.toString()}::numeric`;
+    from holds where group_id = ${group} and hold_id = ${key_of(hold)}::bigint`;
   return rows[0] as HoldRow | undefined;
 }
 

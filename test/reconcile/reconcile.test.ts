@@ -28,7 +28,9 @@ import {
 } from "../../harness/http_client.ts";
 import { free_port, ServiceProcess } from "../../harness/service_process.ts";
 import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
-import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
+import {
+  fresh_schema, key_of, SERVICES_TIMEOUT_MS, type TestDatabase,
+} from "../projector/support.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const TEST_TIMEOUT_MS = 180_000;
@@ -357,11 +359,11 @@ describe("bun run reconcile", () => {
     const hold = states.get(14)!.open_holds[0]!; // group 3
     const account = (await read_account(service.base_url, 12, changed))!;
     await sql`update accounts set balance_minor = balance_minor + 7
-      where group_id = 1 and account_id = ${changed.toString()}::numeric`;
+      where group_id = 1 and account_id = ${key_of(changed)}::bigint`;
     await sql`delete from accounts
-      where group_id = 2 and account_id = ${deleted.toString()}::numeric`;
+      where group_id = 2 and account_id = ${key_of(deleted)}::bigint`;
     await sql`update holds set amount_minor = amount_minor - 1
-      where group_id = 3 and hold_id = ${hold.id.toString()}::numeric`;
+      where group_id = 3 and hold_id = ${key_of(hold.id)}::bigint`;
     const run = await run_reconcile();
     expect(run.exit_code).toBe(1);
     expect(run.json.ok).toBe(false);

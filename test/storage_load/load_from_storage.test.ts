@@ -14,7 +14,7 @@ import { read_checkpoint } from "../../journal/publisher_checkpoint.ts";
 import { start_projector, type Projector } from "../../projector/consumer.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { OrderIdGenerator } from "../../schema/order_id.ts";
-import { fresh_schema, type TestDatabase } from "../projector/support.ts";
+import { fresh_schema, key_of, type TestDatabase } from "../projector/support.ts";
 import {
   batch_json, open_account, post_json_batch, read_account, type Result, type TestOrder,
 } from "../../harness/http_client.ts";
@@ -233,7 +233,7 @@ test("a node with an empty data directory loads from PostgreSQL + Kafka and cont
         const engine = after.get(`${p}/${n}`) as { balance: string; held: string };
         const [row] = await database.sql`
           select balance_minor::text as balance, held_minor::text as held
-          from accounts where account_id = ${account_of(p, n).toString()}::numeric`;
+          from accounts where account_id = ${key_of(account_of(p, n))}::bigint`;
         expect({ balance: row!.balance, held: row!.held })
           .toEqual({ balance: engine.balance, held: engine.held });
       }
