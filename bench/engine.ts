@@ -177,7 +177,8 @@ function report(options: Options, shape: WorkloadShape, bench: Bench, round: Rou
   const rounds_ns = rounds.wall;
   const rates = rounds_ns.map((ns) => round.order_count / (ns / 1e9));
   const orders_per_sec = Math.round(median(rates));
-  const orders_per_cpu_sec = Math.round(median(rounds.cpu.map((ns) => round.order_count / (ns / 1e9))));
+  const cpu_rates = rounds.cpu.map((ns) => round.order_count / (ns / 1e9));
+  const orders_per_cpu_sec = Math.round(median(cpu_rates));
   const ns_per_order = 1e9 / orders_per_sec;
   const mix = status_mix(bench.results, round.order_count); // the last round's results
   const summary = {
@@ -185,6 +186,7 @@ function report(options: Options, shape: WorkloadShape, bench: Bench, round: Rou
     orders_per_cpu_sec,
     ns_per_order: Number(ns_per_order.toFixed(1)),
     rounds_orders_per_sec: rates.map(Math.round),
+    rounds_orders_per_cpu_sec: cpu_rates.map(Math.round),
     orders_per_round: round.order_count,
     batch_orders: BATCH_ORDERS,
     accounts: bench.engine.accounts.count,
