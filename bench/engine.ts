@@ -28,6 +28,7 @@ import { snapshot_size_bytes, write_snapshot_into } from "../engine/snapshot.ts"
 import type { GroupLimits } from "../engine/rules.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { run_replay_bench } from "./engine_replay.ts";
+import { thread_cpu_ns } from "./thread_cpu.ts";
 import {
   hottest_partner_share, round_orders, setup_orders, stamp_round, type Round, type WorkloadShape,
 } from "./engine_workload.ts";
@@ -79,10 +80,11 @@ interface Bench {
 }
 
 /** Applies a round's orders in batches; returns the elapsed ns. Nothing else is timed. */
-function apply_round(bench: Bench, round: Round): number {
+function apply_round(bench: Bench, round: Round, cpu_ns?: number[]): number {
   const { engine, journal, results } = bench;
   const input = round.view;
   const batch_count = Math.ceil(round.order_count / BATCH_ORDERS); // set-up: a last short one
+  const start_cpu_ns = thread_cpu_ns();
   const start_ns = Bun.nanoseconds();
   for (let batch = 0; batch < batch_count; batch++) {
     const time_ms = bench.engine_time_ms + Math.floor(batch / bench.batches_per_ms);
@@ -92,7 +94,9 @@ function apply_round(bench: Bench, round: Round): number {
       Math.min(BATCH_ORDERS, round.order_count - offset), time_ms, results,
       offset * RESULT_SIZE_BYTES, journal);
   }
-  return Bun.nanoseconds() - start_ns;
+  const elapsed_ns = Bun.nanoseconds() - start_ns;
+  cpu_ns?.push(thread_cpu_ns() - start_cpu_ns);
+  return elapsed_ns;
 }
 
 function status_mix(results: DataView, order_count: number): Map<string, number> {
@@ -146,11 +150,14 @@ function main(): void {
   const round = round_orders(shape);
   const bench = set_up(shape, limits, batches_per_ms);
   const rounds_ns: number[] = [];
+  const rounds_cpu_ns: number[] = [];
   for (let r = 0; r <= options.rounds; r++) {
     const start_ms = bench.engine_time_ms;
     bench.engine_time_ms = stamp_round(round, BATCH_ORDERS, start_ms, batches_per_ms);
-    const elapsed_ns = apply_round({ ...bench, engine_time_ms: start_ms }, round);
+    const cpu_ns: number[] = [];
+    const elapsed_ns = apply_round({ ...bench, engine_time_ms: start_ms }, round, cpu_ns);
     if (r > 0) rounds_ns.push(elapsed_ns); // round 0 warms up
+    if (r > 0) rounds_cpu_ns.push(cpu_ns[0]!);
   }
   // The only stall a snapshot puts on the engine: copying its state into the group's reused
   // snapshot buffer (the worker keeps one per group; the first copy also pays the page faults).
@@ -160,19 +167,26 @@ function main(): void {
   const snapshot_start_ns = Bun.nanoseconds();
   write_snapshot_into(bench.engine, buffer);
   const snapshot_ms = (Bun.nanoseconds() - snapshot_start_ns) / 1e6;
-  report(options, shape, bench, round, rounds_ns, { snapshot_ms, snapshot_bytes });
+  report(options, shape, bench, round, { wall: rounds_ns, cpu: rounds_cpu_ns },
+    { snapshot_ms, snapshot_bytes });
 }
 
 function report(options: Options, shape: WorkloadShape, bench: Bench, round: Round,
-  rounds_ns: number[], snapshot: { snapshot_ms: number; snapshot_bytes: number }): void {
+  rounds: { wall: number[]; cpu: number[] },
+  snapshot: { snapshot_ms: number; snapshot_bytes: number }): void {
+  const rounds_ns = rounds.wall;
   const rates = rounds_ns.map((ns) => round.order_count / (ns / 1e9));
   const orders_per_sec = Math.round(median(rates));
+  const cpu_rates = rounds.cpu.map((ns) => round.order_count / (ns / 1e9));
+  const orders_per_cpu_sec = Math.round(median(cpu_rates));
   const ns_per_order = 1e9 / orders_per_sec;
   const mix = status_mix(bench.results, round.order_count); // the last round's results
   const summary = {
     orders_per_sec,
+    orders_per_cpu_sec,
     ns_per_order: Number(ns_per_order.toFixed(1)),
     rounds_orders_per_sec: rates.map(Math.round),
+    rounds_orders_per_cpu_sec: cpu_rates.map(Math.round),
     orders_per_round: round.order_count,
     batch_orders: BATCH_ORDERS,
     accounts: bench.engine.accounts.count,
@@ -200,7 +214,8 @@ function report(options: Options, shape: WorkloadShape, bench: Bench, round: Rou
     `${round.order_count.toLocaleString()} orders after 1 warm-up round`);
   console.log(`  ${orders_per_sec.toLocaleString()} orders/s (median), ` +
     `${ns_per_order.toFixed(1)} ns/order; rounds: ${summary.rounds_orders_per_sec
-      .map((rate) => (rate / 1e6).toFixed(2)).join(", ")} M/s`);
+      .map((rate) => (rate / 1e6).toFixed(2)).join(", ")} M/s; ` +
+    `${orders_per_cpu_sec.toLocaleString()} orders per second of the thread's CPU time (median)`);
   console.log(`  idempotency window: ${summary.window_entries.toLocaleString()} live ids of a ` +
     `budget of ${summary.window_budget_ids.toLocaleString()} (${WINDOW_BYTES_PER_ID} bytes each ` +
     `at most; in use now: ${summary.window_used_bytes_per_live_id} bytes per live id), ` +

@@ -15,6 +15,7 @@ import type { GroupLimits } from "../engine/rules.ts";
 import { NodeFileLayer } from "../journal/file_layer.ts";
 import { read_journal } from "../journal/journal_reader.ts";
 import { JournalWriter } from "../journal/journal_writer.ts";
+import { thread_cpu_ns } from "./thread_cpu.ts";
 import { round_orders, setup_orders, stamp_round, type Round, type WorkloadShape } from "./engine_workload.ts";
 
 const BATCH_ORDERS = 20;
@@ -55,12 +56,15 @@ export function run_replay_bench(json: boolean, shape: WorkloadShape, limits: Gr
   try {
     const events = write_journal(dir, shape, limits);
     const engine = new GroupEngine(0, 0, limits);
+    const start_cpu_ns = thread_cpu_ns();
     const start_ns = Bun.nanoseconds();
     const recovery = recover_group(new NodeFileLayer(), dir, engine);
     const seconds = (Bun.nanoseconds() - start_ns) / 1e9;
+    const cpu_seconds = (thread_cpu_ns() - start_cpu_ns) / 1e9;
     assert(recovery.last_sequence === events, "recovery reached the last event");
     const summary = {
       replay_orders_per_sec: Math.round(events / seconds),
+      replay_orders_per_cpu_sec: Math.round(events / cpu_seconds),
       events,
       seconds: Number(seconds.toFixed(3)),
       accounts: engine.accounts.count,
@@ -75,6 +79,7 @@ export function run_replay_bench(json: boolean, shape: WorkloadShape, limits: Gr
       `${events.toLocaleString()} events (${summary.accounts.toLocaleString()} accounts opened, ` +
       `${ROUNDS} rounds of the engine workload) in ${summary.seconds} s`);
     console.log(`  ${summary.replay_orders_per_sec.toLocaleString()} events/s replayed ` +
+      `(${summary.replay_orders_per_cpu_sec.toLocaleString()} per second of the thread's CPU) ` +
       `(read, CRC-checked, applied by recorded outcome; window rebuilt: ` +
       `${summary.window_entries.toLocaleString()} live ids)`);
   } finally {

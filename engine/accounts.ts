@@ -114,8 +114,13 @@ export class AccountTable {
   partner(slot: number): number { return this.u32[slot * U32_STRIDE + PARTNER]!; }
   currency(slot: number): number { return this.u32[slot * U32_STRIDE + CURRENCY]!; }
   kind(slot: number): AccountKind { return this.u32[slot * U32_STRIDE + KIND]! as AccountKind; }
-  /** Reads the slot's record (its cache line): an early load, as IdIndex.touch. */
-  touch(slot: number): number { return this.u32[slot * U32_STRIDE + STATE]!; }
+  /** Reads the records of slots[0..count) (a cache line each): early loads, back to back. */
+  touch_slots(slots: Int32Array, count: number): number {
+    const u32 = this.u32;
+    let kept = 0;
+    for (let i = 0; i < count; i++) kept += u32[slots[i]! * U32_STRIDE + STATE]!;
+    return kept;
+  }
   state(slot: number): AccountState { return this.u32[slot * U32_STRIDE + STATE]! as AccountState; }
   open_hold_count(slot: number): number { return this.u32[slot * U32_STRIDE + OPEN_HOLDS]!; }
   balance_minor(slot: number): number { return this.f64[slot * F64_STRIDE + BALANCE]!; }

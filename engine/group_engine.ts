@@ -19,6 +19,7 @@ import {
   RECORD_SEQUENCE, RECORD_STATUS,
 } from "../schema/journal_record.ts";
 import { EXPIRIES_PER_ENTRY_MAX, type JournalOutput } from "./journal_output.ts";
+import { Prefetch } from "./prefetch.ts";
 import { GroupRules, type GroupLimits } from "./rules.ts";
 
 /**
@@ -113,8 +114,7 @@ export class GroupEngine extends GroupRules {
   private readonly order_held = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_available = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_counter_balance = new Float64Array(BATCH_ORDERS_MAX);
-  /** What prefetch_orders read: never used, only kept. */
-  prefetched = 0;
+  private readonly prefetch = new Prefetch();
 
   constructor(group: number, epoch: number, limits: GroupLimits) {
     super(limits);
@@ -157,40 +157,10 @@ export class GroupEngine extends GroupRules {
 
   /**
    * Touches what `count` orders (40-byte structs from `offset`, `stride` bytes apart: a batch, or
-   * journal records in replay) will look up (their accounts, a transfer's other account, a
-   * capture's or release's hold) before applying any. With a million accounts each lookup is a
-   * cache miss; these loads do not depend on one another, so the CPU overlaps their misses, where
-   * applying the orders one by one would wait for each in turn. Index positions first, then the
-   * account records they lead to.
+   * journal records in replay) will look up, before any is applied (engine/prefetch.ts).
    */
   prefetch_orders(view: DataView, offset: number, stride: number, count: number): void {
-    const accounts = this.accounts;
-    const account_index = accounts.index;
-    let sink = 0;
-    for (let k = 0; k < count; k++) {
-      const at = offset + k * stride;
-      const partner = view.getUint32(at + 32, true);
-      sink += account_index.touch(partner, view.getUint32(at + 12, true), view.getUint32(at + 8, true));
-      const op = view.getUint8(at + 38);
-      if (op === Op.transfer) {
-        sink += account_index.touch(partner, view.getUint32(at + 28, true),
-          view.getUint32(at + 24, true));
-      } else if (op === Op.capture || op === Op.release) {
-        sink += this.holds.index.touch(partner, view.getUint32(at + 28, true),
-          view.getUint32(at + 24, true));
-      }
-    }
-    for (let k = 0; k < count; k++) {
-      const at = offset + k * stride;
-      const partner = view.getUint32(at + 32, true);
-      const slot = accounts.find(partner, view.getUint32(at + 12, true), view.getUint32(at + 8, true));
-      if (slot !== -1) sink += accounts.touch(slot);
-      if (view.getUint8(at + 38) !== Op.transfer) continue;
-      const target = accounts.find(partner, view.getUint32(at + 28, true),
-        view.getUint32(at + 24, true));
-      if (target !== -1) sink += accounts.touch(target);
-    }
-    this.prefetched = sink; // kept, so the loads are not optimised away
+    this.prefetch.orders(this.accounts, this.holds, view, offset, stride, count);
   }
 
   /** Advances engine time with no orders: expires due holds (journaled as their own events). */

@@ -77,11 +77,22 @@ export class IdIndex {
   }
 
   /**
-   * Reads the first position the key probes (its value word): a load the caller issues early so
-   * that the miss overlaps with others (GroupEngine.prefetch_orders). Returns it, to be kept.
+   * Where the key's probe starts (a word offset into the table), for touch_positions: computing
+   * positions apart from loading them keeps the loads back to back (engine/prefetch.ts).
    */
-  touch(partner: number, hi: number, lo: number): number {
-    return this.table[(hash_u96(partner, hi, lo) & this.mask) * POSITION_U32S + VALUE]!;
+  position_of(partner: number, hi: number, lo: number): number {
+    return (hash_u96(partner, hi, lo) & this.mask) * POSITION_U32S;
+  }
+
+  /**
+   * Reads positions[0..count) (their value words): early loads whose misses overlap, so that the
+   * probes that follow hit the cache. Returns what was read, to be kept.
+   */
+  touch_positions(positions: Int32Array, count: number): number {
+    const table = this.table;
+    let kept = 0;
+    for (let i = 0; i < count; i++) kept += table[positions[i]! + VALUE]!;
+    return kept;
   }
 
   /** Inserts a new key. The caller has checked it is absent and that there is room. */

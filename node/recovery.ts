@@ -6,6 +6,7 @@ import { assert } from "../common/assert.ts";
 import { JOURNAL_ENTRY_HEADER_BYTES } from "../common/constants.ts";
 import type { FileLayer } from "../journal/file_layer.ts";
 import { read_journal, type JournalRecovery } from "../journal/journal_reader.ts";
+import { list_segments } from "../journal/segment_names.ts";
 import { read_newest_snapshot } from "../journal/snapshot_file.ts";
 import type { GroupEngine } from "../engine/group_engine.ts";
 import { replay_entry } from "../engine/replay.ts";
@@ -32,10 +33,15 @@ export function recover_group(files: FileLayer, dir: string, engine: GroupEngine
     assert(engine.last_sequence === snapshot.sequence, "snapshot holds the state at its sequence");
   }
   const snapshot_sequence = engine.last_sequence;
-  // A first pass reads only where engine time ends (reading is ~20x faster than applying), so
-  // replay need not remember ids the window would drop before the end anyway.
+  // A first pass reads only where engine time ends, so replay need not remember ids the window
+  // would drop before the end anyway. Engine time never goes backwards, so the last segment tells
+  // (when it holds no entry yet, the horizon is only earlier: more ids remembered, then dropped,
+  // the same state); reading the whole journal twice cost recovery about a fifth of its time.
   let end_time_ms = engine.engine_time_ms;
-  const first_pass = read_journal(files, dir, snapshot_sequence, (_view, _offset, header) => {
+  const last_segment = list_segments(files, dir).at(-1);
+  const first_pass_after = last_segment === undefined ? snapshot_sequence
+    : Math.max(snapshot_sequence, last_segment.first_sequence - 1);
+  const first_pass = read_journal(files, dir, first_pass_after, (_view, _offset, header) => {
     end_time_ms = Math.max(end_time_ms, header.engine_time_ms);
   });
   const second_pass = read_journal(files, dir, snapshot_sequence, (view, offset, header) => {

@@ -132,7 +132,10 @@ export function write_entry_header(view: DataView, offset: number, fields: Entry
   const body = bytes_of(view, offset + JOURNAL_ENTRY_HEADER_BYTES, body_bytes);
   view.setUint32(offset + ENTRY_BODY_CRC32_OFFSET, Bun.hash.crc32(body), true);
   view.setFloat64(offset + ENTRY_SYNCED_SEQUENCE_OFFSET, 0, true);
-  bytes_of(view, offset + ENTRY_RESERVED_OFFSET, ENTRY_RESERVED_BYTES).fill(0);
+  // Zeroed word by word: a view made per entry just to fill it costs more than the bytes.
+  for (let at = ENTRY_RESERVED_OFFSET; at < ENTRY_HEADER_CRC32_OFFSET; at += 4) {
+    view.setUint32(offset + at, 0, true);
+  }
   write_header_crc32(view, offset);
 }
 
