@@ -30,12 +30,9 @@ import { Status } from "../schema/generated/balance/wire/status.ts";
 import { run_replay_bench } from "./engine_replay.ts";
 import { thread_cpu_ns } from "./thread_cpu.ts";
 import {
-  hottest_partner_share, round_orders, setup_orders, stamp_round, type Round, type WorkloadShape,
+  BATCH_ORDERS, ENGINE_TIME_START_MS, JOURNAL_OUTPUT_BYTES, hottest_partner_share, round_orders,
+  setup_orders, stamp_round, type Round, type WorkloadShape,
 } from "./engine_workload.ts";
-
-const BATCH_ORDERS = 20;
-const ENGINE_TIME_START_MS = 1_700_000_000_000;
-const JOURNAL_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 interface Options {
   json: boolean;

@@ -14,13 +14,11 @@ import {
 import type { GroupEngine } from "../engine/group_engine.ts";
 import type { JournalOutput } from "../engine/journal_output.ts";
 import type { GroupLimits } from "../engine/rules.ts";
-import { round_orders, setup_orders, stamp_round, type Round, type WorkloadShape } from "./engine_workload.ts";
+import {
+  BATCH_ORDERS, BATCHES_PER_MS, ENGINE_TIME_START_MS, JOURNAL_OUTPUT_BYTES, round_orders,
+  setup_orders, stamp_round, type Round, type WorkloadShape,
+} from "./engine_workload.ts";
 import { thread_cpu_ns } from "./thread_cpu.ts";
-
-const BATCH_ORDERS = 20;
-const BATCHES_PER_MS = 10;
-const ENGINE_TIME_START_MS = 1_700_000_000_000;
-const JOURNAL_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 interface Side {
   name: string;

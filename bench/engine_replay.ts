@@ -16,11 +16,10 @@ import { NodeFileLayer } from "../journal/file_layer.ts";
 import { read_journal } from "../journal/journal_reader.ts";
 import { JournalWriter } from "../journal/journal_writer.ts";
 import { thread_cpu_ns } from "./thread_cpu.ts";
-import { round_orders, setup_orders, stamp_round, type Round, type WorkloadShape } from "./engine_workload.ts";
-
-const BATCH_ORDERS = 20;
-const BATCHES_PER_MS = 10;
-const ENGINE_TIME_START_MS = 1_700_000_000_000;
+import {
+  BATCH_ORDERS, BATCHES_PER_MS, ENGINE_TIME_START_MS, round_orders, setup_orders, stamp_round,
+  type Round, type WorkloadShape,
+} from "./engine_workload.ts";
 const ROUNDS = 2;
 
 function write_journal(dir: string, shape: WorkloadShape, limits: GroupLimits): number {

@@ -8,6 +8,13 @@ import { ORDER_ID_TIME_SHIFT_BITS, ORDER_SIZE_BYTES } from "../common/constants.
 import { Prng } from "../common/prng.ts";
 import { Op } from "../schema/generated/balance/wire/op.ts";
 
+/** The shape every engine benchmark shares (bench/engine.ts, engine_ab.ts, engine_replay.ts). */
+export const BATCH_ORDERS = 20;
+/** 10 batches of 20 per ms of engine time: the benches' 200 K orders per second. */
+export const BATCHES_PER_MS = 10;
+export const ENGINE_TIME_START_MS = 1_700_000_000_000;
+export const JOURNAL_OUTPUT_BYTES = 64 * 1024 * 1024;
+
 export const EUR = 978;
 export const USD = 840;
 const ID_COUNTER_MASK = (1 << ORDER_ID_TIME_SHIFT_BITS) - 1;
