@@ -93,6 +93,21 @@ export class Ring {
     if (Atomics.load(this.control, CONSUMER_PARKED) !== 0) Atomics.notify(this.control, PUBLISHED);
   }
 
+  /**
+   * Publishes without waking a parked consumer: the producer wakes it later, once for many slots
+   * (wake_consumer_if_parked), or knows that something else will (the engine's results: the
+   * journal's durable report).
+   */
+  publish_quietly(cursor: number): void {
+    assert(cursor === this.published_local(), "publish in order");
+    Atomics.store(this.control, PUBLISHED, (cursor + 1) | 0);
+  }
+
+  /** Wakes the consumer if it is parked (after publish_quietly). */
+  wake_consumer_if_parked(): void {
+    if (Atomics.load(this.control, CONSUMER_PARKED) !== 0) Atomics.notify(this.control, PUBLISHED);
+  }
+
   /** Wakes a parked consumer without publishing (it has something else to look at). */
   wake_consumer(): void {
     Atomics.notify(this.control, PUBLISHED);

@@ -44,6 +44,8 @@ export class EngineLoop {
   private readonly output: JournalOutput;
   private readonly engine_by_group: (GroupEngine | undefined)[] = [];
   private next_tick_ms = 0;
+  /** Journal slots handed over so far (a cycle compares it before and after). */
+  private flush_count = 0;
   private readonly snapshots_due = new Set<number>();
   private readonly snapshot_buffers = new Map<number, SharedArrayBuffer>();
 
@@ -103,12 +105,18 @@ export class EngineLoop {
       this.flush_journal();
       return false;
     }
+    const flushes_before = this.flush_count;
     for (let i = 0; i < count; i++) {
       if (!this.output.has_room_for_entry()) this.flush_journal();
       this.apply_slot(inbound.slot_offset(inbound.consumer_cursor()));
       inbound.release(1);
     }
     this.flush_journal();
+    // The results were published quietly. When this cycle handed entries to the journal, the
+    // journal's durable report wakes the main thread, which drains every results ring before it
+    // answers: a second wake per cycle would cost both threads a syscall for nothing. A cycle of
+    // reads only hands nothing over, so it wakes the main thread itself.
+    if (this.flush_count === flushes_before) this.parts.results.wake_consumer_if_parked();
     return true;
   }
 
@@ -120,7 +128,10 @@ export class EngineLoop {
     const group = view.getUint32(at + S.REQUEST_GROUP, true);
     const engine = this.engine_by_group[group];
     assert(engine !== undefined, `group ${group} is not hosted by this worker`);
-    while (results.free_slots() === 0) results.wait_for_room(ENGINE_TICK_MS);
+    while (results.free_slots() === 0) {
+      results.wake_consumer(); // it may be waiting for the journal, which waits for this cycle
+      results.wait_for_room(ENGINE_TICK_MS);
+    }
     const cursor = results.claim();
     const out = results.slot_offset(cursor);
     const rv = results.view;
@@ -147,7 +158,7 @@ export class EngineLoop {
     }
     // Whatever the reply reflects must be durable before it leaves: the group's sequence now.
     rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, engine.last_sequence, true);
-    results.publish(cursor);
+    results.publish_quietly(cursor); // the cycle's end decides on a wake (cycle())
   }
 
   private answer_account_query(engine: GroupEngine, view: DataView, at: number, rv: DataView,
@@ -245,6 +256,7 @@ export class EngineLoop {
     ring.bytes.set(output.bytes.subarray(0, output.size_bytes), at + JOURNAL_SLOT_HEADER_BYTES);
     ring.publish(cursor);
     output.reset();
+    this.flush_count++;
     this.parts.control.ring_journal_doorbell();
   }
 }

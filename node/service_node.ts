@@ -303,6 +303,9 @@ export class ServiceNode {
   }
 
   private on_durable(groups: [number, number][], sync_ms: number): void {
+    // The engines publish results without waking this thread when the journal will (EngineLoop
+    // cycle): the results of what just became durable may still sit in the rings.
+    for (const handle of this.engines) this.take_results(handle.results);
     this.metrics.observe_fsync(sync_ms);
     for (const [group, sequence] of groups) {
       this.router.on_durable(group, sequence);
@@ -375,12 +378,13 @@ export class ServiceNode {
     waiter();
   }
 
-  /** Drains one engine worker's results ring for as long as the node runs. */
   /**
-   * Parking in Atomics.waitAsync costs more than a drain (measured: a fifth of the main thread
-   * under load), so after finding results the loop looks again on the next event-loop turn, and
-   * parks only once it has found the ring empty RESULTS_EMPTY_TURNS_BEFORE_PARKING times in a row.
-   * Idle, it parks: no spinning.
+   * Drains one engine worker's results ring for as long as the node runs. Under load most results
+   * are taken by on_durable instead: the engine wakes this loop only for a cycle that handed the
+   * journal nothing (reads), or when its results ring is full. Parking in Atomics.waitAsync costs
+   * more than a drain (measured: a fifth of the main thread under load), so after finding results
+   * the loop looks again on the next event-loop turn, and parks only once it has found the ring
+   * empty RESULTS_EMPTY_TURNS_BEFORE_PARKING times in a row. Idle, it parks: no spinning.
    */
   private async drain_results(handle: EngineWorkerHandle): Promise<void> {
     const ring = handle.results;
@@ -399,10 +403,16 @@ export class ServiceNode {
         continue;
       }
       empty_turns = 0;
-      for (let i = 0; i < count; i++) {
-        this.router.on_result_slot(ring, ring.slot_offset(ring.consumer_cursor()));
-        ring.release(1);
-      }
+      this.take_results(ring);
+    }
+  }
+
+  /** Hands every result slot in the ring to the router. */
+  private take_results(ring: Ring): void {
+    const count = ring.available();
+    for (let i = 0; i < count; i++) {
+      this.router.on_result_slot(ring, ring.slot_offset(ring.consumer_cursor()));
+      ring.release(1);
     }
   }
 

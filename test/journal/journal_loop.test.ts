@@ -99,3 +99,23 @@ test("a failed fsync stops the loop with FsyncFailedError: nothing is reported d
   expect(durable).toEqual([]);
   expect(() => writer.sync()).toThrow(); // never retried: the writer refuses from now on
 });
+
+test("the journal doorbell: a parked journal worker is woken; a ring while it is busy is seen by its next wait", async () => {
+  const control = new WorkerControl();
+  const engine_side = new WorkerControl(control.buffer);
+  const first = control.journal_doorbell();
+  let woken = false;
+  const parked = control.wait_journal_doorbell(first, 60_000).then(() => (woken = true));
+  await Bun.sleep(20); // nothing rang: the wait's timeout is a minute away
+  expect(woken).toBe(false);
+  engine_side.ring_journal_doorbell();
+  expect(await Promise.race([parked, Bun.sleep(10_000).then(() => "still parked")])).toBe(true);
+
+  // Rung while the journal worker is busy (not parked): no notify, but its next wait, which
+  // compares against the doorbell it read before its cycle, returns at once.
+  const before_cycle = control.journal_doorbell();
+  engine_side.ring_journal_doorbell();
+  const next_wait = control.wait_journal_doorbell(before_cycle, 60_000).then(() => "returned");
+  expect(await Promise.race([next_wait, Bun.sleep(10_000).then(() => "still parked")]))
+    .toBe("returned");
+}, 30_000);

@@ -35,3 +35,17 @@ test("claim refuses a full ring instead of overwriting", () => {
   expect(ring.free_slots()).toBe(0);
   expect(() => ring.claim()).toThrow("ring full");
 });
+
+test("a quiet publish leaves a parked consumer parked until the producer wakes it", async () => {
+  const shape = { slot_count: 16, slot_bytes: 8 };
+  const consumer = Ring.create(shape);
+  const producer = Ring.attach(consumer.buffer, shape);
+  let woken = false;
+  const parked = consumer.wait_for_data_async(10_000).then(() => (woken = true));
+  producer.publish_quietly(producer.claim());
+  await Bun.sleep(50); // nothing notifies: the wait's 10 s timeout is far away
+  expect(woken).toBe(false);
+  producer.wake_consumer_if_parked();
+  await parked;
+  expect(consumer.available()).toBe(1);
+});
