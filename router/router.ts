@@ -17,6 +17,7 @@ import { mark_refused_chains, write_refused_results, type LeadsPartner } from ".
 import type { GroupLeadership, ReadGate } from "./leadership.ts";
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
+import { PartnerShares } from "./partner_shares.ts";
 import { PendingRequest, type PartInfo } from "./pending.ts";
 import type { Ring } from "../common/ring.ts";
 import * as S from "../common/slots.ts";
@@ -34,8 +35,8 @@ export interface RouterCounters {
 export class Router {
   private readonly pending = new Map<number, PendingRequest>();
   private next_token = 1;
-  /** In-flight ring slots per (worker, partner): key partner * 64 + worker. */
-  private readonly partner_slots = new Map<number, number>();
+  /** In-flight ring slots per (partner, worker). */
+  private readonly partner_slots: PartnerShares;
   private readonly partner_slots_max: number;
   /** Per group: requests waiting for durability, in sequence order. */
   private readonly durable_waits: { sequence: number; request: PendingRequest }[][] = [];
@@ -45,6 +46,9 @@ export class Router {
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
+  // split_by_group's scratch: each order's part, and each part's order count.
+  private readonly part_of_order = new Uint8Array(BATCH_ORDERS_MAX);
+  private readonly part_sizes = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
 
   constructor(
@@ -57,6 +61,7 @@ export class Router {
     private readonly requests_in_flight_max = REQUESTS_IN_FLIGHT_MAX,
   ) {
     this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
+    this.partner_slots = new PartnerShares(inbound.length);
     this.leads_partner = (partner) => leadership.leads(partitioning.group_of_partner(partner));
     for (let group = 0; group < partitioning.groups; group++) {
       this.durable_waits.push([]);
@@ -192,7 +197,11 @@ export class Router {
     return parts;
   }
 
-  /** The batch's parts, one per group, without the orders marked refused (refused_count). */
+  /**
+   * The batch's parts, one per group, without the orders marked refused (refused_count). Plain
+   * loops over scratch arrays: a batch has at most BATCH_ORDERS_MAX orders, so finding an order's
+   * part (or a partner within a part) by a linear scan beats building Maps and Sets per request.
+   */
   private split_by_group(view: DataView, count: number, refused_count: number): PartInfo[] {
     assert(refused_count < count, "a batch refused whole has no parts");
     const first_partner = view.getUint32(PARTNER_OFFSET, true);
@@ -202,21 +211,36 @@ export class Router {
     }
     const p = this.partitioning;
     if (same_partner) return this.whole_batch_part(first_partner); // no chain names two partners
-    const by_group = new Map<number, { partners: Set<number>; positions: number[] }>();
+    const parts: PartInfo[] = [];
+    const part_of_order = this.part_of_order;
+    const part_sizes = this.part_sizes;
+    let last_partner = -1;
+    let last_group = -1;
     for (let k = 0; k < count; k++) {
       if (this.refused[k] !== 0) continue;
       const partner = view.getUint32(k * ORDER_SIZE_BYTES + PARTNER_OFFSET, true);
-      const group = p.group_of_partner(partner);
-      let part = by_group.get(group);
-      if (part === undefined) by_group.set(group, part = { partners: new Set(), positions: [] });
-      part.partners.add(partner);
-      part.positions.push(k);
+      const group = partner === last_partner ? last_group : p.group_of_partner(partner);
+      last_partner = partner;
+      last_group = group;
+      let index = 0;
+      while (index < parts.length && parts[index]!.group !== group) index++;
+      if (index === parts.length) {
+        parts.push({ group, worker: p.worker_of_group(group), partners: [partner], positions: null });
+        part_sizes[index] = 0;
+      } else if (!parts[index]!.partners.includes(partner)) {
+        parts[index]!.partners.push(partner);
+      }
+      part_of_order[k] = index;
+      part_sizes[index]!++;
     }
-    const parts: PartInfo[] = [];
-    for (const [group, part] of by_group) {
-      const whole = by_group.size === 1 && refused_count === 0;
-      parts.push({ group, worker: p.worker_of_group(group), partners: [...part.partners],
-        positions: whole ? null : Uint8Array.from(part.positions) });
+    if (parts.length === 1 && refused_count === 0) return parts; // positions null: the whole batch
+    for (let index = 0; index < parts.length; index++) {
+      const positions = new Uint8Array(part_sizes[index]!);
+      let filled = 0;
+      for (let k = 0; k < count; k++) {
+        if (this.refused[k] === 0 && part_of_order[k] === index) positions[filled++] = k;
+      }
+      parts[index]!.positions = positions;
     }
     return parts;
   }
@@ -234,16 +258,22 @@ export class Router {
   /** Checks every part can be placed now, before anything is claimed. */
   private admission(parts: PartInfo[]): Refusal | null {
     if (this.pending.size >= this.requests_in_flight_max) return "busy";
-    const slots_needed = new Map<number, number>();
     for (const part of parts) {
-      slots_needed.set(part.worker, (slots_needed.get(part.worker) ?? 0) + 1);
       for (const partner of part.partners) {
-        const used = this.partner_slots.get(partner * 64 + part.worker) ?? 0;
-        if (used >= this.partner_slots_max) return "busy";
+        if (this.partner_slots.used(partner, part.worker) >= this.partner_slots_max) return "busy";
       }
     }
-    for (const [worker, needed] of slots_needed) {
-      if (this.inbound[worker]!.free_slots(needed) < needed) return "busy";
+    // Parts of several groups may share a worker's ring: each needs its own slot.
+    for (let i = 0; i < parts.length; i++) {
+      const worker = parts[i]!.worker;
+      let needed = 0;
+      let earlier = false;
+      for (let j = 0; j < parts.length; j++) {
+        if (parts[j]!.worker !== worker) continue;
+        if (j < i) earlier = true;
+        needed++;
+      }
+      if (!earlier && this.inbound[worker]!.free_slots(needed) < needed) return "busy";
     }
     return null;
   }
@@ -256,10 +286,7 @@ export class Router {
       performance.now() + this.request_timeout_ms, answer, refuse, early);
     this.pending.set(token, request);
     for (const part of parts) {
-      for (const partner of part.partners) {
-        const key = partner * 64 + part.worker;
-        this.partner_slots.set(key, (this.partner_slots.get(key) ?? 0) + 1);
-      }
+      for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
     }
     return request;
   }
@@ -335,12 +362,7 @@ export class Router {
   }
 
   private release_partner_slots(part: PartInfo): void {
-    for (const partner of part.partners) {
-      const key = partner * 64 + part.worker;
-      const used = this.partner_slots.get(key)! - 1;
-      if (used === 0) this.partner_slots.delete(key);
-      else this.partner_slots.set(key, used);
-    }
+    for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
   }
 
   /** The journal worker made `group` durable up to `sequence`. */
