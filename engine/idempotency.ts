@@ -30,7 +30,11 @@ import { assert } from "../common/assert.ts";
 import { ORDER_ID_FUTURE_SKEW_MS_MAX, ORDER_ID_TIME_SHIFT_BITS } from "../common/constants.ts";
 import { hash_u96 } from "./id_index.ts";
 
-const HI_TIME_FACTOR = 2 ** (32 - ORDER_ID_TIME_SHIFT_BITS);
+// An int32-valued constant (the `| 0`), not the double that `2 ** n` yields: JSC folds a double
+// module constant into order_id_time_ms as an int32 multiply, which overflows for every real id and
+// leaves optimized code on every call through an exit that never triggers a recompile (seen with
+// BUN_JSC_printEachOSRExit=1: screen_id ran mostly in the baseline tier; docs/performance.md).
+const HI_TIME_FACTOR = (2 ** (32 - ORDER_ID_TIME_SHIFT_BITS)) | 0;
 /** Buckets in the ring; the window and the future skew span all but the margin. */
 export const IDEMPOTENCY_BUCKETS = 256;
 const BUCKET_MARGIN = 4;
