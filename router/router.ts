@@ -50,6 +50,8 @@ export class Router {
   private readonly part_of_order = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly part_sizes = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
+  private readonly workers_to_wake: Uint8Array;
+  private wake_scheduled = false;
 
   constructor(
     private readonly partitioning: Partitioning,
@@ -62,6 +64,7 @@ export class Router {
   ) {
     this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
     this.partner_slots = new PartnerShares(inbound.length);
+    this.workers_to_wake = new Uint8Array(inbound.length);
     this.leads_partner = (partner) => leadership.leads(partitioning.group_of_partner(partner));
     for (let group = 0; group < partitioning.groups; group++) {
       this.durable_waits.push([]);
@@ -308,8 +311,30 @@ export class Router {
       }
     }
     this.write_header(ring.view, at, S.SlotKind.batch, mode, part.group, request.token, index, count);
-    ring.publish(cursor);
+    ring.publish_quietly(cursor);
+    this.wake_later(part.worker);
   }
+
+  /**
+   * Wakes a parked engine once per event-loop turn, after every request the turn read: a wake
+   * costs this thread a syscall (and the engine a context switch) each time, so one per request
+   * is the most expensive way to hand over many small requests (HTTP).
+   */
+  private wake_later(worker: number): void {
+    this.workers_to_wake[worker] = 1;
+    if (this.wake_scheduled) return;
+    this.wake_scheduled = true;
+    setImmediate(this.wake_workers);
+  }
+
+  private readonly wake_workers = (): void => {
+    this.wake_scheduled = false;
+    for (let worker = 0; worker < this.inbound.length; worker++) {
+      if (this.workers_to_wake[worker] === 0) continue;
+      this.workers_to_wake[worker] = 0;
+      this.inbound[worker]!.wake_consumer_if_parked();
+    }
+  };
 
   private write_header(view: DataView, at: number, kind: S.SlotKind, mode: Mode, group: number,
     token: number, part: number, count: number): void {
