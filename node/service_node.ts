@@ -407,13 +407,13 @@ export class ServiceNode {
     }
   }
 
-  /** Hands every result slot in the ring to the router. */
+  /** Hands every result slot in the ring to the router, then gives the slots back at once. */
   private take_results(ring: Ring): void {
     const count = ring.available();
-    for (let i = 0; i < count; i++) {
-      this.router.on_result_slot(ring, ring.slot_offset(ring.consumer_cursor()));
-      ring.release(1);
-    }
+    if (count === 0) return;
+    const first = ring.consumer_cursor();
+    for (let i = 0; i < count; i++) this.router.on_result_slot(ring, ring.slot_offset(first + i));
+    ring.release(count);
   }
 
   private request_snapshots(): void {
