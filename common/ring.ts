@@ -88,9 +88,8 @@ export class Ring {
 
   /** Publishes every slot claimed up to and including cursor. */
   publish(cursor: number): void {
-    assert(cursor === this.published_local(), "publish in order");
-    Atomics.store(this.control, PUBLISHED, (cursor + 1) | 0);
-    if (Atomics.load(this.control, CONSUMER_PARKED) !== 0) Atomics.notify(this.control, PUBLISHED);
+    this.publish_quietly(cursor);
+    this.wake_consumer_if_parked();
   }
 
   /**

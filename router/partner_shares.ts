@@ -8,7 +8,7 @@
 export class PartnerShares {
   private readonly by_partner = new Map<number, Int32Array>();
 
-  /** workers: engine workers (the counts' length); TOTAL sits after them. */
+  /** workers: engine workers; each partner's counts hold one per worker, then their total. */
   constructor(private readonly workers: number) {}
 
   used(partner: number, worker: number): number {

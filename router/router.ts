@@ -51,6 +51,8 @@ export class Router {
   private readonly part_sizes = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
   private readonly workers_to_wake: Uint8Array;
+  /** admission's scratch: ring slots a request needs per worker. */
+  private readonly slots_needed: Uint8Array;
   private wake_scheduled = false;
 
   constructor(
@@ -65,6 +67,7 @@ export class Router {
     this.partner_slots_max = Math.max(1, inbound[0]!.slot_count / PARTNER_RING_SHARE_DIVISOR);
     this.partner_slots = new PartnerShares(inbound.length);
     this.workers_to_wake = new Uint8Array(inbound.length);
+    this.slots_needed = new Uint8Array(inbound.length);
     this.leads_partner = (partner) => leadership.leads(partitioning.group_of_partner(partner));
     for (let group = 0; group < partitioning.groups; group++) {
       this.durable_waits.push([]);
@@ -267,18 +270,16 @@ export class Router {
       }
     }
     // Parts of several groups may share a worker's ring: each needs its own slot.
-    for (let i = 0; i < parts.length; i++) {
-      const worker = parts[i]!.worker;
-      let needed = 0;
-      let earlier = false;
-      for (let j = 0; j < parts.length; j++) {
-        if (parts[j]!.worker !== worker) continue;
-        if (j < i) earlier = true;
-        needed++;
-      }
-      if (!earlier && this.inbound[worker]!.free_slots(needed) < needed) return "busy";
+    const needed = this.slots_needed; // all 0 between calls
+    for (const part of parts) needed[part.worker]!++;
+    let refusal: Refusal | null = null;
+    for (const part of parts) {
+      const count = needed[part.worker]!;
+      if (count === 0) continue;
+      needed[part.worker] = 0;
+      if (this.inbound[part.worker]!.free_slots(count) < count) refusal = "busy";
     }
-    return null;
+    return refusal;
   }
 
   private register(kind: S.SlotKind, parts: PartInfo[], count: number,
