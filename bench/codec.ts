@@ -1,6 +1,7 @@
 // Micro benchmark of the wire codec's hot paths: decode_frame of an OrderBatch plus copying its
 // orders into a ring-slot-sized buffer (one Uint8Array.set), and writing BatchResults frames (into
-// a reused buffer, and freshly allocated). Also the JSON batch parser, the HTTP debugging path.
+// a reused buffer, and freshly allocated). Also the JSON batch parser and the JSON reply's text,
+// the HTTP JSON path.
 //
 //   bun bench/codec.ts          human summary
 //   bun bench/codec.ts --json   one JSON line
@@ -16,7 +17,7 @@ import {
   write_batch_results,
 } from "../schema/codec.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
-import { parse_batch_json } from "../schema/json.ts";
+import { parse_batch_json, results_reply_json } from "../schema/json.ts";
 
 const RUN_MS = 1_000;
 const WARMUP_MS = 200;
@@ -105,6 +106,26 @@ function bench_json(count: number): Measurement {
   });
 }
 
+/** The JSON reply of an HTTP JSON batch: the results' text, as server/http.ts writes it. */
+function bench_json_reply(prng: Prng, count: number): Measurement {
+  const results = new DataView(new ArrayBuffer(FRAMES_DISTINCT * count * RESULT_SIZE_BYTES));
+  for (let at = 0; at < results.byteLength; at += 4) results.setUint32(at, prng.next_u32(), true);
+  for (let k = 0; k < FRAMES_DISTINCT * count; k++) {
+    const at = k * RESULT_SIZE_BYTES;
+    results.setUint32(at + 12, 0, true); // sequence, balance, available: safe integers
+    results.setInt32(at + 20, 0, true);
+    results.setInt32(at + 28, 0, true);
+    results.setUint8(at + 32, k % 4); // a status the schema names
+  }
+  let written_chars = 0;
+  const measurement = run("results_reply_json", count, (i) => {
+    const offset = (i % FRAMES_DISTINCT) * count * RESULT_SIZE_BYTES;
+    written_chars += results_reply_json(results, offset, count).length;
+  });
+  assert(written_chars > 0, "replies were written");
+  return measurement;
+}
+
 function main(): void {
   const as_json = process.argv.includes("--json");
   const prng = new Prng(0xbe_4c);
@@ -115,6 +136,7 @@ function main(): void {
     bench_encode(prng, BATCH_ORDERS_MAX, true),
     bench_encode(prng, 20, false),
     bench_json(20),
+    bench_json_reply(prng, 20),
   ];
   if (as_json) {
     console.log(JSON.stringify({ bench: "codec", bun: Bun.version, run_ms: RUN_MS, measurements }));

@@ -123,9 +123,12 @@ export function bad_request(format: BodyFormat, code: ErrorCode, message: string
 }
 
 export function json_response(body: unknown, http_status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status: http_status, headers: { "content-type": JSON_TYPE },
-  });
+  return json_text_response(JSON.stringify(body), http_status);
+}
+
+/** A reply whose JSON text is already written (schema/json.ts, results_reply_json). */
+export function json_text_response(text: string, http_status = 200): Response {
+  return new Response(text, { status: http_status, headers: { "content-type": JSON_TYPE } });
 }
 
 export function is_refusal(value: unknown): value is Refusal {

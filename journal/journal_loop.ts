@@ -49,6 +49,12 @@ export interface JournalLoopParts {
    * streams them to its standbys from here. Optional: a single node has none.
    */
   on_append?: (group: number, bytes: Uint8Array) => void;
+  /**
+   * The engine workers' inbound rings, by worker: woken at the end of each group commit when the
+   * main thread left their wake to it (WorkerControl.defer_engine_wake). Without them the main
+   * thread never defers (the syncing flag stays clear).
+   */
+  engine_inbound?: Ring[];
 }
 
 export class JournalLoop {
@@ -100,9 +106,7 @@ export class JournalLoop {
     const control = this.parts.control;
     for (;;) {
       const doorbell = control.journal_doorbell();
-      const moved = this.drain_rings();
-      const appended = this.append_staged();
-      if (appended) this.sync_written();
+      const moved = this.group_commit();
       const busy = this.parts.on_cycle(this.durable_by_group) ||
         (moved === 0 && this.prepare_segments(PREPARE_BYTES_IDLE_CYCLE));
       if (control.disk_full()) {
@@ -222,14 +226,37 @@ export class JournalLoop {
     return appended;
   }
 
+  /** One group commit: takes what the engines handed over, appends it and fdatasyncs it. */
+  private group_commit(): number {
+    const moved = this.drain_rings();
+    if (this.append_staged()) this.sync_written();
+    return moved;
+  }
+
+  /**
+   * fdatasyncs every group written. What an engine applies meanwhile can only go into the next
+   * commit, which starts after these fdatasyncs, so the main thread may leave a parked engine's
+   * wake to their end (WorkerControl.defer_engine_wake): one wake per commit, not one per
+   * event-loop turn of the main thread.
+   */
   private sync_written(): void {
     const advanced = new Map<number, number>();
     const started_ms = performance.now();
+    const engine_inbound = this.parts.engine_inbound;
+    const control = this.parts.control;
+    if (engine_inbound !== undefined) control.begin_group_commit();
     for (const [group, writer] of this.parts.writers) {
       if (writer.last_sequence === writer.synced_sequence) continue;
       const durable = writer.sync(); // throws FsyncFailedError: fatal, handled by the worker
       this.durable_by_group.set(group, durable);
       advanced.set(group, durable);
+    }
+    if (engine_inbound !== undefined) {
+      control.end_group_commit();
+      for (let worker = 0; worker < engine_inbound.length; worker++) {
+        if (!control.take_deferred_engine_wake(worker)) continue;
+        engine_inbound[worker]!.wake_consumer_if_parked();
+      }
     }
     if (advanced.size > 0) this.parts.on_durable(advanced, performance.now() - started_ms);
   }

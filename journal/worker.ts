@@ -18,6 +18,9 @@ export interface JournalWorkerInit {
   groups: { group: number; dir: string; recovery: JournalRecovery; snapshot_sequence: number }[];
   rings: SharedArrayBuffer[];
   ring_shape: RingShape;
+  /** The engine workers' inbound rings, woken at the end of a group commit (JournalLoop). */
+  engine_inbound: SharedArrayBuffer[];
+  engine_inbound_shape: RingShape;
   control: SharedArrayBuffer;
   segment_size_bytes: number;
   /** Per group, the publisher's checkpoint at start; null when no publisher runs. */
@@ -55,6 +58,8 @@ async function start(init: JournalWorkerInit): Promise<void> {
     init.publisher_checkpoints === null ? null : new Map(init.publisher_checkpoints));
   const loop = new JournalLoop({
     rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
+    engine_inbound: init.engine_inbound.map((buffer) =>
+      Ring.attach(buffer, init.engine_inbound_shape)),
     writers,
     control: new WorkerControl(init.control),
     on_durable: (durable, sync_ms) => post({ type: "durable", groups: [...durable], sync_ms }),

@@ -53,6 +53,9 @@ export interface ClusterNodeParts {
   limits: GroupLimits;
   rings: SharedArrayBuffer[];
   ring_shape: RingShape;
+  /** The engine workers' inbound rings, woken at the end of a group commit (JournalLoop). */
+  engine_inbound: SharedArrayBuffer[];
+  engine_inbound_shape: RingShape;
   control: SharedArrayBuffer;
   adopt(adoption: GroupAdoption): void;
   /** The engine worker stops hosting the group; resolves with its last sequence. */
@@ -329,6 +332,8 @@ export class ClusterController {
       this.post({ type: "init", init: {
         groups: config.groups, data_dir: config.data_dir, limits: this.parts.limits,
         rings: this.parts.rings, ring_shape: this.parts.ring_shape, control: this.parts.control,
+        engine_inbound: this.parts.engine_inbound,
+        engine_inbound_shape: this.parts.engine_inbound_shape,
         segment_size_bytes: config.journal_segment_bytes, node: this.node, key,
         tls: this.cluster.tls,
         disk_id: this.disk_id,

@@ -112,6 +112,7 @@ export class ServiceNode {
       : { leads: (group: number) => this.cluster_controller?.leads[group] === 1 };
     this.router = new Router(this.partitioning, leadership,
       this.engines.map((e) => e.inbound), config.request_timeout_ms, metrics);
+    this.router.engine_wake_gate = this.control;
     this.captures = new StateCaptures(this.router.durable_sequence,
       (group) => this.control.request_group_snapshot(
         this.partitioning.worker_of_group(group), group));
@@ -160,6 +161,8 @@ export class ServiceNode {
       limits: group_limits_of(this.config),
       rings: this.engines.map((e) => e.journal.buffer),
       ring_shape: this.shapes.journal_shape,
+      engine_inbound: this.engines.map((e) => e.inbound.buffer),
+      engine_inbound_shape: this.shapes.inbound_shape,
       control: this.control.buffer,
       adopt: (adoption) => this.adopt(adoption),
       release: (group) => this.release(group),
@@ -293,6 +296,8 @@ export class ServiceNode {
             recovery: r.journal, snapshot_sequence: r.snapshot_sequence })),
           rings: this.engines.map((e) => e.journal.buffer),
           ring_shape: this.shapes.journal_shape,
+          engine_inbound: this.engines.map((e) => e.inbound.buffer),
+          engine_inbound_shape: this.shapes.inbound_shape,
           control: this.control.buffer,
           segment_size_bytes: this.config.journal_segment_bytes,
           publisher_checkpoints: this.publisher_checkpoints,

@@ -32,6 +32,14 @@ export interface RouterCounters {
   on_committed?(duration_ms: number): void;
 }
 
+/**
+ * Where the router may leave a parked engine's wake while a group commit syncs (WorkerControl):
+ * true when the wake will come from there.
+ */
+export interface EngineWakeGate {
+  defer_engine_wake(worker: number): boolean;
+}
+
 export class Router {
   private readonly pending = new Map<number, PendingRequest>();
   private next_token = 1;
@@ -43,6 +51,11 @@ export class Router {
   readonly durable_sequence: number[] = [];
   /** A cluster primary confirms it still leads before a read is answered; null: a single node. */
   read_gate: ReadGate | null = null;
+  /**
+   * Takes an engine's wake while the journal worker syncs a group commit and wakes it at the
+   * commit's end (common/worker_control.ts); null: every wake is made here.
+   */
+  engine_wake_gate: EngineWakeGate | null = null;
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
@@ -330,9 +343,12 @@ export class Router {
 
   private readonly wake_workers = (): void => {
     this.wake_scheduled = false;
+    const gate = this.engine_wake_gate;
     for (let worker = 0; worker < this.inbound.length; worker++) {
       if (this.workers_to_wake[worker] === 0) continue;
       this.workers_to_wake[worker] = 0;
+      // Orders only: a read (query) wakes its engine at once (Ring.publish).
+      if (gate !== null && gate.defer_engine_wake(worker)) continue;
       this.inbound[worker]!.wake_consumer_if_parked();
     }
   };

@@ -80,6 +80,26 @@ export function results_to_json(view: DataView, byte_offset: number, count: numb
   return results;
 }
 
+/**
+ * The text of `{ "results": results_to_json(...) }` as JSON.stringify writes it, written directly:
+ * every value is digits, a schema name or a boolean, none needs escaping, and no object is built
+ * per result (JSON.stringify of the objects was 5% of the main thread under HTTP JSON load).
+ */
+export function results_reply_json(view: DataView, byte_offset: number, count: number): string {
+  let text = '{"results":[';
+  for (let i = 0; i < count; i++) {
+    const at = byte_offset + i * RESULT_SIZE_BYTES;
+    const replayed = (view.getUint8(at + RESULT_FLAGS_OFFSET) & RESULT_FLAG_REPLAYED) !== 0;
+    text += `${i === 0 ? "" : ","}{"id":"${u64_text(view, at + RESULT_ORDER_ID_OFFSET)}",` +
+      `"status":"${enum_name(Status, view.getUint8(at + RESULT_STATUS_OFFSET))}",` +
+      `"sequence":"${safe_i64_text(view, at + RESULT_SEQUENCE_OFFSET)}",` +
+      `"balance":"${safe_i64_text(view, at + RESULT_BALANCE_OFFSET)}",` +
+      `"available":"${safe_i64_text(view, at + RESULT_AVAILABLE_OFFSET)}",` +
+      `"replayed":${replayed}}`;
+  }
+  return `${text}]}`;
+}
+
 export function account_info_to_json(info: AccountInfoFields): AccountInfoJson {
   return {
     account: info.account.toString(),

@@ -46,6 +46,7 @@ export type JsonBatch = {
 const U64_MAX = 2n ** 64n - 1n;
 const U32_MAX = 2n ** 32n - 1n;
 const U16_MAX = 2n ** 16n - 1n;
+const U64_MAX_NUMBER = Number(U64_MAX);
 const QUOTED_INPUT_LENGTH_MAX = 40; // error messages quote at most this much of the input
 
 // Ops a client may send: everything but none and the engine's own expire_hold.
@@ -121,6 +122,8 @@ const SAFE_DECIMAL_DIGITS = 15;
 // the error message (without the field's name) when it is neither. A number when it is below
 // 2^53 (no bigint is made for the usual ids and amounts), a bigint above.
 function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
+  // The bound as a number too (U64_MAX rounds up to 2^64, above every safe integer anyway).
+  const max_number = max === U64_MAX ? U64_MAX_NUMBER : Number(max);
   let parsed: Unsigned;
   if (typeof value === "number") {
     // Negative or unsafe integers reach here when the reviver was skipped.
@@ -141,7 +144,9 @@ function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
   } else {
     return `must be a decimal string or a JSON integer, got ${typeof value}`;
   }
-  if (parsed > max) return `exceeds the maximum ${max}, got ${parsed}`;
+  // A number is compared with a number: a number against a bigint takes a slow generic path.
+  const over = typeof parsed === "number" ? parsed > max_number : parsed > max;
+  if (over) return `exceeds the maximum ${max}, got ${parsed}`;
   return parsed;
 }
 
@@ -191,8 +196,10 @@ export function parse_batch_json(text: string): JsonBatch | DecodeError {
       message: `the batch holds ${orders.length} orders, more than ${BATCH_ORDERS_MAX}`,
     };
   }
-  const orders_bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
-  const view = new DataView(orders_bytes.buffer);
+  // The buffer first: a Uint8Array's .buffer, asked for later, is materialized at a cost.
+  const buffer = new ArrayBuffer(orders.length * ORDER_SIZE_BYTES);
+  const orders_bytes = new Uint8Array(buffer);
+  const view = new DataView(buffer);
   for (let index = 0; index < orders.length; index++) {
     const offset = index * ORDER_SIZE_BYTES;
     const error = write_json_order(view, offset, orders[index], `orders[${index}]`);

@@ -73,6 +73,8 @@ export class ClusterJournal {
         duration_ms }), init.publisher ? new Map<number, number>() : null);
     this.loop = new JournalLoop({
       rings: init.rings.map((buffer) => Ring.attach(buffer, init.ring_shape)),
+      engine_inbound: init.engine_inbound.map((buffer) =>
+        Ring.attach(buffer, init.engine_inbound_shape)),
       writers: this.writers,
       control: new WorkerControl(init.control),
       on_durable: (durable, sync_ms) => this.on_local_durable(durable, sync_ms),

@@ -16,6 +16,9 @@ export interface ClusterJournalInit {
   limits: GroupLimits;
   rings: SharedArrayBuffer[];
   ring_shape: RingShape;
+  /** The engine workers' inbound rings, woken at the end of a group commit (JournalLoop). */
+  engine_inbound: SharedArrayBuffer[];
+  engine_inbound_shape: RingShape;
   control: SharedArrayBuffer;
   segment_size_bytes: number;
   /** This node's number on replication links (node_number of NODE_ID). */

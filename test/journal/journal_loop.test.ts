@@ -119,3 +119,55 @@ test("the journal doorbell: a parked journal worker is woken; a ring while it is
   expect(await Promise.race([next_wait, Bun.sleep(10_000).then(() => "still parked")]))
     .toBe("returned");
 }, 30_000);
+
+/** The real layer, with a hook run inside each datasync: what another thread does meanwhile. */
+class HookedFileLayer extends PowerLossFileLayer {
+  during_datasync: () => void = () => {};
+  override datasync(fd: number): void {
+    this.during_datasync();
+    super.datasync(fd);
+  }
+}
+
+test("an engine wake left to a group commit comes after its fdatasync, once; none is left outside one", async () => {
+  const files = new HookedFileLayer();
+  files.mkdir_p(DIR);
+  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
+    { segment_size_bytes: SEGMENT_BYTES });
+  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const inbound = Ring.create({ slot_count: 4, slot_bytes: 64 });
+  const control = new WorkerControl();
+  const main_side = new WorkerControl(control.buffer);
+  expect(main_side.defer_engine_wake(0)).toBe(false); // no commit under way: the caller wakes
+  const loop = new JournalLoop({ rings: [ring], writers: new Map([[0, writer]]), control,
+    engine_inbound: [inbound], on_cycle: () => false, on_durable: () => {} });
+  const running = loop.run();
+  const engine = new GroupEngine(0, 1, small_limits);
+  // The engine parks on its inbound ring (the same wait, on this thread's event loop).
+  let woken = false;
+  const parked = inbound.wait_for_data_async(60_000).then(() => (woken = true));
+
+  // A commit nobody deferred to wakes nobody: the parked engine stays parked.
+  hand_over(engine, ring, 10);
+  control.ring_journal_doorbell();
+  await until(() => loop.durable_sequence(0) === 2, "the first commit");
+  await Bun.sleep(50);
+  expect(woken).toBe(false);
+
+  // The main thread's wake_workers during the next commit's fdatasync: the journal worker makes
+  // the wake once the fdatasync is over.
+  const deferred: boolean[] = [];
+  files.during_datasync = () => {
+    deferred.push(main_side.defer_engine_wake(0));
+    expect(woken).toBe(false);
+  };
+  hand_over(engine, ring, 20);
+  control.ring_journal_doorbell();
+  expect(await Promise.race([parked, Bun.sleep(10_000).then(() => "still parked")])).toBe(true);
+  expect(deferred).toEqual([true]);
+  expect(loop.durable_sequence(0)).toBe(4);
+  expect(main_side.take_deferred_engine_wake(0)).toBe(false); // taken by the journal worker
+  expect(main_side.defer_engine_wake(0)).toBe(false); // the commit is over
+  control.request_journal_stop();
+  await running;
+}, 30_000);

@@ -14,6 +14,7 @@ import { Partitioning } from "../../router/partition.ts";
 import { Ring } from "../../common/ring.ts";
 import { LEADS_EVERY_GROUP, type GroupLeadership } from "../../router/leadership.ts";
 import { Router } from "../../router/router.ts";
+import { WorkerControl } from "../../common/worker_control.ts";
 import * as S from "../../common/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
@@ -316,4 +317,34 @@ describe("groups this node does not lead", () => {
     expect([unknown.http_status, unknown.code]).toEqual([421, ErrorCode.not_primary]);
     expect(unknown.message).toContain("GET /cluster/map");
   });
+});
+
+test("a parked engine's wake for orders goes to the group commit under way, else is made at once", async () => {
+  const { router, inbound } = make_router();
+  const control = new WorkerControl();
+  router.engine_wake_gate = control;
+  const engine_side = Ring.attach(inbound.buffer,
+    { slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES });
+  // The journal worker is in a group commit: the router leaves the wake to its end.
+  control.begin_group_commit();
+  let woken = false;
+  const parked = engine_side.wait_for_data_async(60_000).then(() => (woken = true));
+  router.submit_listen(orders_of([1]), 1, () => {}, () => {});
+  await Bun.sleep(50); // past the event-loop turn that makes the wakes
+  expect(woken).toBe(false);
+  expect(inbound.available()).toBe(1); // published, the engine not woken
+  control.end_group_commit();
+  expect(control.take_deferred_engine_wake(0)).toBe(true); // the journal worker's to make
+  engine_side.wake_consumer();
+  await parked;
+
+  // No commit under way: the router wakes the parked engine itself.
+  let woken_again = false;
+  engine_side.release(1);
+  const parked_again = engine_side.wait_for_data_async(60_000).then(() => (woken_again = true));
+  router.submit_listen(orders_of([1]), 1, () => {}, () => {});
+  expect(await Promise.race([parked_again, Bun.sleep(10_000).then(() => "still parked")]))
+    .toBe(true);
+  expect(woken_again).toBe(true);
+  expect(control.take_deferred_engine_wake(0)).toBe(false);
 });

@@ -25,7 +25,7 @@ import {
   write_result_fields,
 } from "../../schema/layout.ts";
 import {
-  account_info_to_json, parse_batch_json, results_to_json, u64_text,
+  account_info_to_json, parse_batch_json, results_reply_json, results_to_json, u64_text,
 } from "../../schema/json.ts";
 
 function order_bytes(orders: OrderFields[]): Uint8Array {
@@ -180,6 +180,26 @@ describe("JSON output", () => {
     ]);
     view.setUint8(32, 200);
     expect(results_to_json(view, 0, 1)[0]?.status).toBe("unknown_200");
+  });
+
+  test("results_reply_json writes what JSON.stringify writes of the results, for any result", () => {
+    const count = 2_000;
+    const view = new DataView(new ArrayBuffer(count * 40));
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0);
+    const safe = () => (next() % 2 === 0 ? 1 : -1) * (next() * 2 ** 21 + (next() & 0x1f_ffff));
+    for (let k = 0; k < count; k++) {
+      write_result_fields(view, k * 40, {
+        order_id: (BigInt(next()) << 32n) | BigInt(next()), sequence: BigInt(next()),
+        balance: BigInt(safe()), available: BigInt(safe()),
+        status: next() % 64, // unknown values too: they are named unknown_N
+        replayed: next() % 2 === 0 });
+    }
+    for (const [offset, n] of [[0, 1], [40, 20], [0, count]] as const) {
+      const text = results_reply_json(view, offset, n);
+      expect(text).toBe(JSON.stringify({ results: results_to_json(view, offset, n) }));
+      expect(JSON.parse(text).results.length).toBe(n);
+    }
   });
 
   test("account_info_to_json names enums and writes 64-bit values as strings", () => {
