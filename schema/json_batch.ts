@@ -62,6 +62,7 @@ const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([
 ]);
 
 const BASE_FIELDS = ["id", "op", "partner", "account", "amount", "currency", "ref", "linked"];
+const NO_ALIASES: readonly Alias[] = [];
 
 // Friendly field -> the struct field it fills, per op.
 type Alias = { name: string; target: "amount" | "ref" };
@@ -121,9 +122,9 @@ const SAFE_DECIMAL_DIGITS = 15;
 // An unsigned integer of at most `max`, from a decimal string or a safe JSON integer; a string is
 // the error message (without the field's name) when it is neither. A number when it is below
 // 2^53 (no bigint is made for the usual ids and amounts), a bigint above.
-function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
-  // The bound as a number too (U64_MAX rounds up to 2^64, above every safe integer anyway).
-  const max_number = max === U64_MAX ? U64_MAX_NUMBER : Number(max);
+// `max_number` is `max` as a number (U64_MAX rounds up to 2^64, above every safe integer anyway): a
+// number compared with a bigint takes a slow generic path.
+function parse_unsigned(value: unknown, max: bigint, max_number: number): Unsigned | string {
   let parsed: Unsigned;
   if (typeof value === "number") {
     // Negative or unsafe integers reach here when the reviver was skipped.
@@ -133,7 +134,7 @@ function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
     }
     parsed = value;
   } else if (typeof value === "string") {
-    if (!PLAIN_INTEGER.test(value)) {
+    if (!is_plain_integer(value)) {
       return `must be a decimal string of digits (no sign, no leading zeros), got ${quoted(value)}`;
     }
     parsed = value.length <= SAFE_DECIMAL_DIGITS ? Number(value) : BigInt(value);
@@ -144,10 +145,23 @@ function parse_unsigned(value: unknown, max: bigint): Unsigned | string {
   } else {
     return `must be a decimal string or a JSON integer, got ${typeof value}`;
   }
-  // A number is compared with a number: a number against a bigint takes a slow generic path.
   const over = typeof parsed === "number" ? parsed > max_number : parsed > max;
   if (over) return `exceeds the maximum ${max}, got ${parsed}`;
   return parsed;
+}
+
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+
+/** PLAIN_INTEGER's test without a regular expression (it runs for most fields of every order). */
+function is_plain_integer(text: string): boolean {
+  if (text.length === 0) return false;
+  if (text.charCodeAt(0) === DIGIT_0) return text.length === 1;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < DIGIT_0 || code > DIGIT_9) return false;
+  }
+  return true;
 }
 
 /** An order's unsigned field: a number below 2^53, a bigint from there up. */
@@ -202,7 +216,7 @@ export function parse_batch_json(text: string): JsonBatch | DecodeError {
   const view = new DataView(buffer);
   for (let index = 0; index < orders.length; index++) {
     const offset = index * ORDER_SIZE_BYTES;
-    const error = write_json_order(view, offset, orders[index], `orders[${index}]`);
+    const error = write_json_order(view, offset, orders[index], index);
     if (error !== null) return refuse(error);
   }
   return { type: "json_batch", mode, orders_bytes, order_count: orders.length };
@@ -226,38 +240,50 @@ type OrderNumbers = {
 
 const U32_RANGE = 2 ** 32;
 
-/** Each field: its width's maximum, whether it must be given. */
-const ORDER_FIELDS: readonly [keyof OrderNumbers, bigint, boolean][] = [
-  ["id", U64_MAX, true], ["partner", U32_MAX, true], ["account", U64_MAX, true],
-  ["amount", U64_MAX, false], ["currency", U16_MAX, false], ["ref", U64_MAX, false],
+/** Each field: its width's maximum (and as a number), whether it must be given. */
+const ORDER_FIELDS: readonly [keyof OrderNumbers, bigint, number, boolean][] = [
+  ["id", U64_MAX, U64_MAX_NUMBER, true], ["partner", U32_MAX, Number(U32_MAX), true],
+  ["account", U64_MAX, U64_MAX_NUMBER, true], ["amount", U64_MAX, U64_MAX_NUMBER, false],
+  ["currency", U16_MAX, Number(U16_MAX), false], ["ref", U64_MAX, U64_MAX_NUMBER, false],
 ];
 
-// Writes one order's 40 bytes; returns an error message naming `where` and the field, or null.
+/** The fields an order of each op may carry: the base fields and the op's aliases. */
+const FIELDS_OF_OP: ReadonlyMap<Op, ReadonlySet<string>> = new Map([...CLIENT_OPS.values()].map(
+  (op) => [op, new Set([...BASE_FIELDS, ...(ALIASES.get(op) ?? []).map((alias) => alias.name)])]));
+
+/** An order's name in error messages, made only for an error. */
+function order_name(index: number): string {
+  return `orders[${index}]`;
+}
+
+// Writes one order's 40 bytes; returns an error message naming the order and the field, or null.
 function write_json_order(
   view: DataView,
   offset: number,
   order: unknown,
-  where: string,
+  index: number,
 ): string | null {
-  if (!is_object(order)) return `${where}: must be an object`;
-  if (typeof order.op !== "string") return `${where}.op: missing, or not a string`;
+  if (!is_object(order)) return `${order_name(index)}: must be an object`;
+  if (typeof order.op !== "string") return `${order_name(index)}.op: missing, or not a string`;
   const op = CLIENT_OPS.get(order.op);
   if (op === undefined) {
     if (order.op === "expire_hold") {
-      return `${where}.op: "expire_hold" is engine-generated, not a client op`;
+      return `${order_name(index)}.op: "expire_hold" is engine-generated, not a client op`;
     }
-    return `${where}.op: unknown op ${quoted(order.op)}`;
+    return `${order_name(index)}.op: unknown op ${quoted(order.op)}`;
   }
-  const aliases = ALIASES.get(op) ?? [];
-  for (const key of Object.keys(order)) {
-    if (BASE_FIELDS.includes(key)) continue;
-    if (aliases.some((alias) => alias.name === key)) continue;
-    return `${where}: unknown field ${quoted(key)} for op "${order.op}"`;
+  const fields = FIELDS_OF_OP.get(op)!;
+  // for-in, not Object.keys: no array per order. A parsed JSON object has no inherited
+  // enumerable keys, so both see the same keys.
+  for (const key in order) {
+    if (!fields.has(key)) {
+      return `${order_name(index)}: unknown field ${quoted(key)} for op "${order.op}"`;
+    }
   }
-  const numbers = order_numbers(order, aliases, where);
+  const numbers = order_numbers(order, ALIASES.get(op) ?? NO_ALIASES, index);
   if (typeof numbers === "string") return numbers;
   const linked = order.linked === undefined ? false : order.linked;
-  if (typeof linked !== "boolean") return `${where}.linked: must be true or false`;
+  if (typeof linked !== "boolean") return `${order_name(index)}.linked: must be true or false`;
   write_u64(view, offset + ORDER_ID_OFFSET, numbers.id);
   write_u64(view, offset + ORDER_ACCOUNT_OFFSET, numbers.account);
   write_u64(view, offset + ORDER_AMOUNT_OFFSET, numbers.amount);
@@ -272,27 +298,28 @@ function write_json_order(
 function order_numbers(
   order: Record<string, unknown>,
   aliases: readonly Alias[],
-  where: string,
+  index: number,
 ): OrderNumbers | string {
   const numbers: OrderNumbers = { id: 0, account: 0, amount: 0, ref: 0, partner: 0, currency: 0 };
-  for (const [name, max, required] of ORDER_FIELDS) {
+  for (const [name, max, max_number, required] of ORDER_FIELDS) {
     const value = order[name];
     if (value === undefined) {
-      if (required) return `${where}.${name}: missing`;
+      if (required) return `${order_name(index)}.${name}: missing`;
       continue;
     }
-    const parsed = parse_unsigned(value, max);
-    if (typeof parsed === "string") return `${where}.${name}: ${parsed}`;
+    const parsed = parse_unsigned(value, max, max_number);
+    if (typeof parsed === "string") return `${order_name(index)}.${name}: ${parsed}`;
     numbers[name] = parsed;
   }
   for (const alias of aliases) {
     const value = order[alias.name];
     if (value === undefined) continue;
     if (order[alias.target] !== undefined) {
-      return `${where}: give "${alias.name}" or "${alias.target}", not both`;
+      return `${order_name(index)}: give "${alias.name}" or "${alias.target}", not both`;
     }
-    const parsed = alias.name === "kind" ? parse_kind(value) : parse_unsigned(value, U64_MAX);
-    if (typeof parsed === "string") return `${where}.${alias.name}: ${parsed}`;
+    const parsed = alias.name === "kind" ? parse_kind(value)
+      : parse_unsigned(value, U64_MAX, U64_MAX_NUMBER);
+    if (typeof parsed === "string") return `${order_name(index)}.${alias.name}: ${parsed}`;
     numbers[alias.target] = parsed;
   }
   return numbers;
