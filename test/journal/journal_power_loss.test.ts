@@ -152,3 +152,38 @@ describe("journal under power loss", () => {
     expect(stats.crashes_count).toBeGreaterThanOrEqual(SCENARIOS_COUNT * ROUNDS_COUNT);
   }, 120_000);
 });
+
+/** The real layer, counting each file's bytes written since its last datasync. */
+class DirtyTrackingFileLayer extends PowerLossFileLayer {
+  readonly unsynced_bytes = new Map<number, number>();
+  override write(fd: number, source: Uint8Array, position_bytes: number): void {
+    super.write(fd, source, position_bytes);
+    this.unsynced_bytes.set(fd, (this.unsynced_bytes.get(fd) ?? 0) + source.byteLength);
+  }
+  override datasync(fd: number): void {
+    super.datasync(fd);
+    this.unsynced_bytes.set(fd, 0);
+  }
+  total_unsynced_bytes(): number {
+    let total = 0;
+    for (const bytes of this.unsynced_bytes.values()) total += bytes;
+    return total;
+  }
+}
+
+test("preparing the next segment syncs each step's zeros: no step leaves them to a later fdatasync", () => {
+  const files = new DirtyTrackingFileLayer();
+  files.mkdir_p(DIR);
+  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}), OPTIONS);
+  const step_bytes = JOURNAL_SEGMENT_SIZE_BYTES_MIN / 8;
+  let steps = 0;
+  let prepared = false;
+  while (!prepared) {
+    prepared = writer.prepare_next_segment_step(step_bytes);
+    steps++;
+    // A commit's fdatasync after this step would otherwise flush the step's zeros with it.
+    expect(files.total_unsynced_bytes()).toBe(0);
+  }
+  expect(steps).toBe(8);
+  expect(writer.next_segment_prepared).toBe(true);
+});
