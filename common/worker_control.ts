@@ -18,7 +18,7 @@ const SNAPSHOT_BY_WORKER = LINE_INT32S * 5; // one flag per engine worker: all i
 // worker's "look at your groups' flags" flag, so a worker reads one flag per cycle, not one per group.
 const GROUP_SNAPSHOT_BY_WORKER = SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
 const SNAPSHOT_BY_GROUP = GROUP_SNAPSHOT_BY_WORKER + ENGINE_WORKERS_MAX;
-/** Set while the journal worker makes a group commit (JournalLoop.group_commit). */
+/** Set while the journal worker fdatasyncs a group commit (JournalLoop.sync_written). */
 const GROUP_COMMIT = SNAPSHOT_BY_GROUP + GROUPS_MAX;
 /** Per engine worker: the main thread left its wake to the end of the group commit. */
 const ENGINE_WAKE_DEFERRED = GROUP_COMMIT + LINE_INT32S;
@@ -115,12 +115,12 @@ export class WorkerControl {
   // --- engine wakes at the group commit's end ---------------------------------------------------
   // A parked engine woken for every event-loop turn that brought orders costs the main thread a
   // futex wake per turn (12% of its time under HTTP JSON load) and the engine a park and unpark.
-  // What an engine applies once the journal worker has taken the handed-over entries of a group
-  // commit cannot be durable before the next commit, which starts after this one's fdatasync:
-  // applied at its end, it still makes it. So during a commit the main thread leaves the wake
-  // to the journal worker, which wakes once per commit for every turn that came meanwhile.
+  // What an engine applies while the journal worker fdatasyncs a group commit cannot be durable
+  // before the next commit, which starts after that fdatasync: applied at its end, it still makes
+  // it. So during the fdatasync the main thread leaves the wake to the journal worker, which
+  // wakes once per commit for every turn that came meanwhile.
 
-  /** The journal worker starts a group commit (before it takes the handed-over entries). */
+  /** The journal worker starts a group commit's fdatasync. */
   begin_group_commit(): void {
     Atomics.store(this.flags, GROUP_COMMIT, 1);
   }

@@ -40,6 +40,14 @@ function hand_over(engine: GroupEngine, ring: Ring, counter: number): void {
   ring.publish(cursor);
 }
 
+/** A fresh group journal on `files`, and the ring an engine hands its entries over in. */
+function open_group_journal(files: PowerLossFileLayer): { writer: JournalWriter; ring: Ring } {
+  files.mkdir_p(DIR);
+  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
+    { segment_size_bytes: SEGMENT_BYTES });
+  return { writer, ring: Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 }) };
+}
+
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let waited_ms = 0; !condition(); waited_ms += 5) {
     if (waited_ms > 10_000) throw new Error(`timed out waiting for ${what}`);
@@ -49,10 +57,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 test("a full disk refuses nothing silently: flag up, retried, then durable and intact", async () => {
   const files = new PowerLossFileLayer();
-  files.mkdir_p(DIR);
-  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
-    { segment_size_bytes: SEGMENT_BYTES });
-  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const { writer, ring } = open_group_journal(files);
   const control = new WorkerControl();
   const durable: number[] = [];
   const loop = new JournalLoop({ rings: [ring], writers: new Map([[0, writer]]), control,
@@ -83,10 +88,7 @@ test("a full disk refuses nothing silently: flag up, retried, then durable and i
 
 test("a failed fsync stops the loop with FsyncFailedError: nothing is reported durable", async () => {
   const files = new PowerLossFileLayer();
-  files.mkdir_p(DIR);
-  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
-    { segment_size_bytes: SEGMENT_BYTES });
-  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const { writer, ring } = open_group_journal(files);
   const control = new WorkerControl();
   const durable: number[] = [];
   const loop = new JournalLoop({ rings: [ring], writers: new Map([[0, writer]]), control,
@@ -131,10 +133,7 @@ class HookedFileLayer extends PowerLossFileLayer {
 
 test("an engine wake left to a group commit comes after its fdatasync, once; none is left outside one", async () => {
   const files = new HookedFileLayer();
-  files.mkdir_p(DIR);
-  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
-    { segment_size_bytes: SEGMENT_BYTES });
-  const ring = Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 });
+  const { writer, ring } = open_group_journal(files);
   const inbound = Ring.create({ slot_count: 4, slot_bytes: 64 });
   const control = new WorkerControl();
   const main_side = new WorkerControl(control.buffer);
