@@ -17,7 +17,8 @@ import {
   write_batch_results,
 } from "../schema/codec.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
-import { parse_batch_json, results_reply_json } from "../schema/json.ts";
+import { parse_batch_json, parse_batch_json_bytes, results_reply_json } from "../schema/json.ts";
+import { parse_batch_json_fast } from "../schema/json_batch_fast.ts";
 
 const RUN_MS = 1_000;
 const WARMUP_MS = 200;
@@ -93,15 +94,27 @@ function bench_encode(prng: Prng, count: number, into_reused_buffer: boolean): M
   return measurement;
 }
 
-function bench_json(count: number): Measurement {
+/**
+ * A JSON batch's parse: the full parser over the body's text (after decoding it), or the
+ * service's entry from the body's bytes (server/http.ts), which takes the fast path for this body.
+ */
+function bench_json(count: number, entry: "text" | "bytes"): Measurement {
   const orders = [];
   for (let i = 0; i < count; i++) {
     orders.push({ id: String(2n ** 62n + BigInt(i)), op: "credit", partner: 7, account: "42",
       amount: "100", currency: 978 });
   }
-  const text = JSON.stringify({ mode: "committed", orders });
-  return run("parse_batch_json", count, () => {
-    const parsed = parse_batch_json(text);
+  const body = new TextEncoder().encode(JSON.stringify({ mode: "committed", orders }));
+  const decoder = new TextDecoder();
+  if (entry === "text") {
+    return run("parse_batch_json (decode the text, JSON.parse, check)", count, () => {
+      const parsed = parse_batch_json(decoder.decode(body));
+      assert(parsed.type === "json_batch", "the benchmark body is valid");
+    });
+  }
+  assert(parse_batch_json_fast(body) !== null, "the fast path takes the benchmark body");
+  return run("parse_batch_json_bytes (the fast path)", count, () => {
+    const parsed = parse_batch_json_bytes(body);
     assert(parsed.type === "json_batch", "the benchmark body is valid");
   });
 }
@@ -135,7 +148,8 @@ function main(): void {
     bench_encode(prng, 20, true),
     bench_encode(prng, BATCH_ORDERS_MAX, true),
     bench_encode(prng, 20, false),
-    bench_json(20),
+    bench_json(20, "text"),
+    bench_json(20, "bytes"),
     bench_json_reply(prng, 20),
   ];
   if (as_json) {

@@ -12,7 +12,7 @@ import {
 } from "./layout.ts";
 import type { AccountInfoFields } from "./messages.ts";
 
-export { parse_batch_json, type JsonBatch } from "./json_batch.ts";
+export { parse_batch_json, parse_batch_json_bytes, type JsonBatch } from "./json_batch.ts";
 
 export type ResultJson = {
   id: string;

@@ -20,7 +20,6 @@ import {
   ORDER_FLAG_LINKED,
 } from "../common/constants.ts";
 import { ORDER_SIZE_BYTES } from "../common/constants.ts";
-import { AccountKind } from "./generated/balance/wire/account-kind.ts";
 import { ErrorCode } from "./generated/balance/wire/error-code.ts";
 import { Mode } from "./generated/balance/wire/mode.ts";
 import { Op } from "./generated/balance/wire/op.ts";
@@ -35,6 +34,10 @@ import {
   ORDER_REF_OFFSET,
 } from "./layout.ts";
 import type { DecodeError } from "./messages.ts";
+import { parse_batch_json_fast } from "./json_batch_fast.ts";
+import {
+  ACCOUNT_KINDS, ALIASES, BASE_FIELDS, CLIENT_OPS, KIND_ALIAS, NO_ALIASES, type Alias,
+} from "./json_batch_fields.ts";
 
 export type JsonBatch = {
   type: "json_batch";
@@ -48,35 +51,6 @@ const U32_MAX = 2n ** 32n - 1n;
 const U16_MAX = 2n ** 16n - 1n;
 const U64_MAX_NUMBER = Number(U64_MAX);
 const QUOTED_INPUT_LENGTH_MAX = 40; // error messages quote at most this much of the input
-
-// Ops a client may send: everything but none and the engine's own expire_hold.
-const CLIENT_OPS: ReadonlyMap<string, Op> = new Map([
-  ["credit", Op.credit], ["debit", Op.debit], ["check", Op.check], ["hold", Op.hold],
-  ["capture", Op.capture], ["release", Op.release], ["transfer", Op.transfer],
-  ["open_account", Op.open_account], ["freeze", Op.freeze], ["unfreeze", Op.unfreeze],
-  ["set_overdraft", Op.set_overdraft], ["close_account", Op.close_account],
-]);
-
-const ACCOUNT_KINDS: ReadonlyMap<string, AccountKind> = new Map([
-  ["partner", AccountKind.partner], ["provider", AccountKind.provider], ["user", AccountKind.user],
-]);
-
-const BASE_FIELDS = ["id", "op", "partner", "account", "amount", "currency", "ref", "linked"];
-const NO_ALIASES: readonly Alias[] = [];
-
-// Friendly field -> the struct field it fills, per op.
-type Alias = { name: string; target: "amount" | "ref" };
-const ALIASES: ReadonlyMap<Op, readonly Alias[]> = new Map([
-  [Op.open_account, [
-    { name: "kind", target: "ref" },
-    { name: "overdraft_limit", target: "amount" },
-  ]],
-  [Op.set_overdraft, [{ name: "overdraft_limit", target: "amount" }]],
-  [Op.hold, [{ name: "timeout_ms", target: "ref" }]],
-  [Op.capture, [{ name: "hold", target: "ref" }]],
-  [Op.release, [{ name: "hold", target: "ref" }]],
-  [Op.transfer, [{ name: "to", target: "ref" }]],
-] satisfies [Op, Alias[]][]);
 
 // A JSON number that is not a plain safe integer (1.5, 1e3, -1, 2^60): kept with its source text so
 // the error can say what was sent, instead of a silently rounded value.
@@ -174,6 +148,17 @@ function write_u64(view: DataView, offset: number, value: Unsigned): void {
   }
   view.setUint32(offset, value % U32_RANGE, true);
   view.setUint32(offset + 4, Math.floor(value / U32_RANGE), true);
+}
+
+const UTF8 = new TextDecoder();
+
+/**
+ * A body's batch from its bytes: the fast path (schema/json_batch_fast.ts) when it takes the body,
+ * the full parser over its text otherwise. Both give the same orders for every body the fast path
+ * takes; only the full parser refuses.
+ */
+export function parse_batch_json_bytes(bytes: Uint8Array): JsonBatch | DecodeError {
+  return parse_batch_json_fast(bytes) ?? parse_batch_json(UTF8.decode(bytes));
 }
 
 export function parse_batch_json(text: string): JsonBatch | DecodeError {
@@ -317,7 +302,7 @@ function order_numbers(
     if (order[alias.target] !== undefined) {
       return `${order_name(index)}: give "${alias.name}" or "${alias.target}", not both`;
     }
-    const parsed = alias.name === "kind" ? parse_kind(value)
+    const parsed = alias.name === KIND_ALIAS ? parse_kind(value)
       : parse_unsigned(value, U64_MAX, U64_MAX_NUMBER);
     if (typeof parsed === "string") return `${order_name(index)}.${alias.name}: ${parsed}`;
     numbers[alias.target] = parsed;

@@ -9,7 +9,7 @@ import type { ServiceNode } from "../node/service_node.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_batch_results } from "../schema/codec.ts";
-import { parse_batch_json, results_reply_json } from "../schema/json.ts";
+import { parse_batch_json_bytes, results_reply_json } from "../schema/json.ts";
 import { handle_group_move } from "./http_cluster.ts";
 import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
@@ -180,9 +180,6 @@ async function handle_batch(node: ServiceNode, req: Request, principal: RequestP
   return json_text_response(results_reply_json(view, 0, batch.count), http_status);
 }
 
-/** One decoder for every JSON body (it keeps no state between calls without `stream`). */
-const UTF8 = new TextDecoder();
-
 interface DecodedBatch {
   request_id: bigint;
   mode: Mode;
@@ -192,7 +189,7 @@ interface DecodedBatch {
 
 function decode_batch(body: Uint8Array, format: BodyFormat): DecodedBatch | Response {
   if (format === "json") {
-    const parsed = parse_batch_json(UTF8.decode(body));
+    const parsed = parse_batch_json_bytes(body);
     if (parsed.type === "decode_error") return bad_request(format, parsed.error, parsed.message);
     return { request_id: 0n, mode: parsed.mode, orders: parsed.orders_bytes, count: parsed.order_count };
   }

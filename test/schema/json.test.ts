@@ -25,7 +25,7 @@ import {
   write_result_fields,
 } from "../../schema/layout.ts";
 import {
-  account_info_to_json, parse_batch_json, results_reply_json, results_to_json, u64_text,
+  account_info_to_json, parse_batch_json, parse_batch_json_bytes, results_reply_json, results_to_json, u64_text,
 } from "../../schema/json.ts";
 
 function order_bytes(orders: OrderFields[]): Uint8Array {
@@ -35,14 +35,25 @@ function order_bytes(orders: OrderFields[]): Uint8Array {
   return bytes;
 }
 
+/**
+ * The full parser's answer, which the service's entry from the body's bytes (its fast path first)
+ * must give too: every case here runs through both.
+ */
+function parse_both(body: unknown): ReturnType<typeof parse_batch_json> {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const result = parse_batch_json(text);
+  expect(parse_batch_json_bytes(new TextEncoder().encode(text))).toEqual(result);
+  return result;
+}
+
 function parsed_ok(body: unknown) {
-  const result = parse_batch_json(typeof body === "string" ? body : JSON.stringify(body));
+  const result = parse_both(body);
   if (result.type !== "json_batch") throw new Error(`refused: ${result.message}`);
   return result;
 }
 
 function refused(body: unknown, code = ErrorCode.malformed_frame): string {
-  const result = parse_batch_json(typeof body === "string" ? body : JSON.stringify(body));
+  const result = parse_both(body);
   if (result.type !== "decode_error") throw new Error(`accepted: ${JSON.stringify(body)}`);
   expect(ErrorCode[result.error]).toBe(ErrorCode[code]);
   return result.message;
