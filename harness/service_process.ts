@@ -277,6 +277,12 @@ export class ServiceProcess {
       throw new Error(`the service did not stop within ${timeout_ms} ms of SIGTERM\n${this.output()}`);
     }
     await this.output_settled();
+    // The callers assert exit code 0, often in an afterAll whose failure names no test: the
+    // process's own words are what tell why it did not stop cleanly.
+    if (this.exit_code !== 0) {
+      console.error(`the service exited with code ${this.exit_code} (signal ${this.exit_signal}) ` +
+        `after SIGTERM; its output:\n${this.output()}`);
+    }
     return this.exit_code!;
   }
 
