@@ -465,7 +465,17 @@ export class ClusterController {
     });
     this.steps[group] = "deciding";
     await this.refresh_map();
-    const epoch = take_over ? await this.take_over(group, durable_end)
+    // The role may have changed while it fenced: a node back at start on a lease it held is
+    // deposed when its renewal meets the epoch of the standby that took the group over meanwhile.
+    // Then there is nothing to lead; it follows from the next control turn.
+    const role_now = this.membership.role(group).kind;
+    const role_still_calls = role_now === (take_over ? "standby" : "primary");
+    if (!role_still_calls) {
+      console.log(`[cluster] ${this.cluster.node_id}: group ${group} is ${role_now} here now; ` +
+        `no ${take_over ? "takeover" : "new epoch"}`);
+    }
+    const epoch = !role_still_calls ? null
+      : take_over ? await this.take_over(group, durable_end)
       : await this.restart_epoch(group, durable_end);
     if (epoch === null) {
       this.post({ type: "unfence", group });
