@@ -43,6 +43,11 @@ export class StandbyGroup {
   highest_node = NODE_UNKNOWN;
   /** The epoch of the journal's last entry (epochs never decrease along a journal). */
   last_entry_epoch = 0;
+  /**
+   * Where the journal's entries of last_entry_epoch begin: the run cut_diverged removes. 1 when
+   * the run reaches back into the snapshot recovery started from (where it began is not known).
+   */
+  private last_epoch_first_sequence = 1;
   /** The sequence of the snapshot the last recovery started from (0: none). */
   snapshot_sequence = 0;
   /** Set once the group became a primary's: its engine and journal writer belong to others. */
@@ -101,6 +106,33 @@ export class StandbyGroup {
   }
 
   /**
+   * The holder of `link_epoch` refused this journal's end as not its own (`diverged`): this node
+   * missed an epoch's first sequence (down or deposed while the group was taken over twice), so
+   * accept_holder cut too little. Its entries of the last epoch it holds go, as a run: where they
+   * part from the holder's journal is not known here. None of what goes past that point was
+   * committed (the holder's journal holds everything committed); what comes before it the holder
+   * sends again. Until this node has caught up past the epoch's first sequence it cannot take
+   * the group over (take_over_lease refuses `sequence_behind`). Each refusal cuts one epoch's
+   * run, so links converge on the last entry both journals share (or an empty journal).
+   */
+  cut_diverged(link_epoch: number): void {
+    assert(!this.promoted, "a promoted group takes no link");
+    // The link's own epoch's entries are the holder's: its refusal has another cause.
+    if (this.last_entry_epoch >= link_epoch || this.writer.last_sequence === 0) return;
+    const [end, epoch] = [this.writer.last_sequence, this.last_entry_epoch];
+    this.writer.sync();
+    this.writer.close();
+    cut_journal_tail(this.options.files, this.options.dir, this.last_epoch_first_sequence,
+      this.reader);
+    const { engine, writer } = this.recover();
+    this.engine = engine;
+    this.writer = writer;
+    console.log(`[cluster] group ${this.group}: the journal's end ${end} (epoch ${epoch}) is not ` +
+      `epoch ${link_epoch}'s holder's: epoch ${epoch}'s entries cut, the journal ends at ` +
+      `${writer.last_sequence} (epoch ${this.last_entry_epoch})`);
+  }
+
+  /**
    * Checks an entries frame's body (whole entries of this group continuing the journal, epochs
    * never decreasing and none above the link's, ending at `last_sequence`) before anything
    * changes; ErrorCode.none if good.
@@ -135,7 +167,7 @@ export class StandbyGroup {
       const result = read_entry_header(view, at, offset + size_bytes - at, header);
       assert(result === "ok", "a journaled entry reads back");
       replay_entry(this.engine, header, view, at + JOURNAL_ENTRY_HEADER_BYTES);
-      this.last_entry_epoch = header.epoch;
+      this.note_entry_epoch(header.epoch, header.first_sequence);
       at += JOURNAL_ENTRY_HEADER_BYTES + header.body_bytes;
     }
     assert(this.engine.last_sequence === this.writer.last_sequence, "engine and journal agree");
@@ -236,14 +268,20 @@ export class StandbyGroup {
     if (snapshot !== null) restore_snapshot(engine, snapshot.bytes);
     this.snapshot_sequence = engine.last_sequence;
     this.last_entry_epoch = engine.epoch;
+    this.last_epoch_first_sequence = 1;
     const recovery = read_journal(files, dir, engine.last_sequence, (view, offset, header) => {
       assert(header.first_sequence === engine.last_sequence + 1, "entry straddles the snapshot");
       replay_entry(engine, header, view, offset + JOURNAL_ENTRY_HEADER_BYTES);
-      this.last_entry_epoch = header.epoch;
+      this.note_entry_epoch(header.epoch, header.first_sequence);
     });
     assert(recovery.last_sequence === engine.last_sequence, "replay reached the journal's end");
     this.highest_epoch = Math.max(this.highest_epoch, this.last_entry_epoch);
     const writer = JournalWriter.open(files, dir, recovery, this.options.writer_options);
     return { engine, writer };
+  }
+
+  private note_entry_epoch(epoch: number, first_sequence: number): void {
+    if (epoch !== this.last_entry_epoch) this.last_epoch_first_sequence = first_sequence;
+    this.last_entry_epoch = epoch;
   }
 }

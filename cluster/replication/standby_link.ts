@@ -121,6 +121,11 @@ export class StandbyLink {
         return this.on_entries(view, body_offset, header);
       case FrameType.error:
         this.error_code = header.code;
+        // The fenced holder says this journal's end is not its own: cut, then the next link.
+        if (header.code === ErrorCode.diverged && this.state === "streaming" &&
+          this.group !== null && this.host.is_active(this)) {
+          this.group.cut_diverged(this.facts.epoch);
+        }
         return this.close();
       case FrameType.heartbeat:
         return this.on_heartbeat(header);

@@ -2,7 +2,8 @@
 // standby refuses an epoch below the highest it accepted, a higher one from any node but the holder
 // the control plane records, a peer without the cluster key (both directions) and a frame or an
 // entry whose checksum fails; each refusal is an error frame with its code and changes nothing.
-// A new epoch cuts the standby's tail at the epoch's first sequence.
+// A new epoch cuts the standby's tail at the epoch's first sequence; a standby that missed an
+// epoch's first sequence is refused `diverged`, cuts its last epoch's entries and catches up.
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { capture_snapshot } from "../../engine/snapshot.ts";
@@ -124,7 +125,8 @@ describe("replication: epochs", () => {
 
 describe("replication: divergence", () => {
   test("a standby whose last entry is another epoch's than the primary's at that sequence (it " +
-    "missed a takeover) is refused diverged and left as it was", async () => {
+    "missed a takeover) is refused diverged, cuts its last epoch's entries, and the next link " +
+    "catches it up", async () => {
     const { holders, files, standby, server, node } = await streamed_standby(1);
     node.replicator.stop();
     server.stop();
@@ -137,10 +139,49 @@ describe("replication: divergence", () => {
       standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: third_server.port }] });
     holders.set(GROUP, { node: PRIMARY_NODE, epoch: 3, first_sequence: third.last_sequence + 1 });
     expect(third.last_sequence).toBeGreaterThan(standby.last_sequence); // nothing to cut
-    const before = fingerprint(standby, files, false);
+    // The refusal is seen on the primary's side; the standby cut its epoch-1 entries (all it
+    // held), and the sender's next link streams the whole journal.
     expect(await refused_sender(third)).toBe(ErrorCode.diverged);
-    expect(fingerprint(standby, files, false)).toBe(before);
+    await acked(third);
+    expect_replica(standby, files, third, "after the cut and the next link");
     expect(standby.highest_epoch).toBe(3); // the fence rose: epochs 1 and 2 stay refused
+    expect_replica(open_standby(files), files, third, "restarted after the cut");
+  });
+
+  test("only the last epoch's run is cut: the entries of older epochs the primary shares stay " +
+    "(a link after the cut finds their end the primary's)", async () => {
+    const { holders, files, standby, server, node } = await streamed_standby(1);
+    node.replicator.stop();
+    const epoch_1_end = standby.last_sequence;
+    // Epoch 2 took over with all of epoch 1 and streamed its own entries to the standby.
+    const second = primary({ node: OTHER_NODE, epoch: 2, seed: 42, history: node.entries,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    holders.set(GROUP, { node: OTHER_NODE, epoch: 2, first_sequence: second.last_sequence + 1 });
+    second.run(12);
+    second.replicator.start();
+    await acked(second);
+    second.replicator.stop();
+    expect(standby.last_sequence).toBeGreaterThan(epoch_1_end + 3);
+    // Epoch 3 took over with only the first of epoch 2's entries; epoch 4 from epoch 3, while
+    // this standby heard neither.
+    const third = primary({ node: PRIMARY_NODE, epoch: 3, seed: 43,
+      history: second.entries.slice(0, node.entries.length + 1), standbys: [] });
+    third.run(30);
+    const fourth = primary({ node: OTHER_NODE, epoch: 4, seed: 44, history: third.entries,
+      reconnect_delay_ms: 5_000,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    holders.set(GROUP, { node: OTHER_NODE, epoch: 4, first_sequence: fourth.last_sequence + 1 });
+    expect(fourth.last_sequence).toBeGreaterThan(standby.last_sequence); // nothing to cut
+    expect(await refused_sender(fourth)).toBe(ErrorCode.diverged);
+    fourth.replicator.stop(); // before its next link (5 s later)
+    await wait_until(() => standby.last_sequence === epoch_1_end, "the cut of epoch 2's run");
+    expect(journal_lines(files, epoch_1_end)).toEqual(journal_lines(node.files, epoch_1_end));
+    const resumed = primary({ node: OTHER_NODE, epoch: 4, seed: 44, history: third.entries,
+      standbys: [{ node: STANDBY_NODE, host: "127.0.0.1", port: server.port }] });
+    resumed.replicator.start();
+    await acked(resumed);
+    expect_replica(standby, files, resumed, "caught up after the cut");
+    expect(resumed.replicator.senders[0]!.error_code).toBe(ErrorCode.none);
   });
 });
 

@@ -74,6 +74,8 @@ export interface PrimaryOptions {
   history?: Uint8Array[];
   /** Links in mutual TLS with this node's certificate. */
   tls?: TlsWatch | null;
+  /** How long a sender waits before it links again (default 20 ms). */
+  reconnect_delay_ms?: number;
 }
 
 /** A primary of GROUP: engine, journal (group commit of 1..3 entries per write), replicator. */
@@ -104,7 +106,7 @@ export class PrimaryNode {
     this.now_ms = Math.max(this.now_ms, this.engine.engine_time_ms);
     this.replicator = new Replicator({ files: this.files, dir: DIR, group: GROUP,
       node: options.node, epoch: options.epoch, last_sequence: this.writer.last_sequence,
-      standbys: options.standbys, key: options.key ?? KEY, reconnect_delay_ms: 20,
+      standbys: options.standbys, key: options.key ?? KEY, reconnect_delay_ms: options.reconnect_delay_ms ?? 20,
       send_buffer_bytes: options.send_buffer_bytes, tls: options.tls ?? null });
   }
 
