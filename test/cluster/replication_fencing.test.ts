@@ -125,11 +125,19 @@ describe("replication: epochs", () => {
 
 describe("replication: divergence", () => {
   test("a standby whose last entry is another epoch's than the primary's at that sequence (it " +
-    "missed a takeover) is refused diverged, cuts its last epoch's entries, and the next link " +
-    "catches it up", async () => {
-    const { holders, files, standby, server, node } = await streamed_standby(1);
+    "missed a takeover) is refused diverged, cuts its last epoch's entries (its snapshot too), " +
+    "and the next link catches it up", async () => {
+    const streamed = await streamed_standby(1);
+    const { holders, files, node } = streamed;
     node.replicator.stop();
-    server.stop();
+    streamed.server.stop();
+    // A snapshot of epoch 1's state, then a restart from it: where epoch 1's run begins is not
+    // known past the snapshot, so the snapshot goes too.
+    write_snapshot(files, DIR, streamed.standby.engine.last_sequence,
+      capture_snapshot(streamed.standby.engine));
+    streamed.standby.close();
+    const standby = open_standby(files);
+    expect(standby.snapshot_sequence).toBe(node.last_sequence);
     // Epoch 2 took over with half of epoch 1's entries and wrote on; epoch 3 took over from it.
     const second = primary({ node: OTHER_NODE, epoch: 2, seed: 41,
       history: node.entries.slice(0, Math.floor(node.entries.length / 2)), standbys: [] });
@@ -144,6 +152,7 @@ describe("replication: divergence", () => {
     expect(await refused_sender(third)).toBe(ErrorCode.diverged);
     await acked(third);
     expect_replica(standby, files, third, "after the cut and the next link");
+    expect(list_snapshots(files, DIR)).toEqual([]);
     expect(standby.highest_epoch).toBe(3); // the fence rose: epochs 1 and 2 stay refused
     expect_replica(open_standby(files), files, third, "restarted after the cut");
   });
