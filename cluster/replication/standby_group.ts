@@ -96,12 +96,7 @@ export class StandbyGroup {
     this.highest_node = holder.node;
     if (this.last_entry_epoch === holder.epoch) return; // all of this epoch is the holder's
     if (this.writer.last_sequence < holder.first_sequence) return;
-    this.writer.sync();
-    this.writer.close();
-    cut_journal_tail(this.options.files, this.options.dir, holder.first_sequence, this.reader);
-    const { engine, writer } = this.recover();
-    this.engine = engine;
-    this.writer = writer;
+    this.cut_tail(holder.first_sequence);
     assert(this.writer.last_sequence < holder.first_sequence, "the tail is cut");
   }
 
@@ -120,16 +115,21 @@ export class StandbyGroup {
     // The link's own epoch's entries are the holder's: its refusal has another cause.
     if (this.last_entry_epoch >= link_epoch || this.writer.last_sequence === 0) return;
     const [end, epoch] = [this.writer.last_sequence, this.last_entry_epoch];
+    this.cut_tail(this.last_epoch_first_sequence);
+    console.log(`[cluster] group ${this.group}: the journal's end ${end} (epoch ${epoch}) is not ` +
+      `epoch ${link_epoch}'s holder's: epoch ${epoch}'s entries cut, the journal ends at ` +
+      `${this.writer.last_sequence} (epoch ${this.last_entry_epoch})`);
+  }
+
+  // Removes every entry reaching `cut_sequence` (and the snapshots past it), then rebuilds the
+  // engine and the writer from what remains.
+  private cut_tail(cut_sequence: number): void {
     this.writer.sync();
     this.writer.close();
-    cut_journal_tail(this.options.files, this.options.dir, this.last_epoch_first_sequence,
-      this.reader);
+    cut_journal_tail(this.options.files, this.options.dir, cut_sequence, this.reader);
     const { engine, writer } = this.recover();
     this.engine = engine;
     this.writer = writer;
-    console.log(`[cluster] group ${this.group}: the journal's end ${end} (epoch ${epoch}) is not ` +
-      `epoch ${link_epoch}'s holder's: epoch ${epoch}'s entries cut, the journal ends at ` +
-      `${writer.last_sequence} (epoch ${this.last_entry_epoch})`);
   }
 
   /**

@@ -46,9 +46,9 @@ async function streamed_standby(epoch = 2) {
 }
 
 /** What a refusal must leave as it was. */
-function fingerprint(standby: StandbyGroup, files: PowerLossFileLayer, epoch = true): string {
+function fingerprint(standby: StandbyGroup, files: PowerLossFileLayer): string {
   return JSON.stringify([standby.last_sequence, standby.durable_sequence,
-    epoch ? standby.highest_epoch : 0, describe_state(standby.engine),
+    standby.highest_epoch, describe_state(standby.engine),
     journal_lines(files, standby.durable_sequence)]);
 }
 
