@@ -2,7 +2,8 @@
 //   [--rate=ORDERS_PER_S] [--window-ms=N] [--replay]
 //
 // One GroupEngine on one thread, no rings, no I/O: the cost of applying orders, writing their
-// results and their journal records (into a JournalOutput that is reset, not written out).
+// results and their journal records (into a JournalOutput that is reset, not written out; it
+// merges a group's batches of one engine time into one entry, as the engine worker's loop does).
 // Order bytes are generated before timing (bench/engine_workload.ts); each round gets fresh,
 // time-ordered ids, so idempotency is on: every order is looked up in and added to the window.
 //
@@ -85,7 +86,10 @@ function apply_round(bench: Bench, round: Round, cpu_ns?: number[]): number {
   const start_ns = Bun.nanoseconds();
   for (let batch = 0; batch < batch_count; batch++) {
     const time_ms = bench.engine_time_ms + Math.floor(batch / bench.batches_per_ms);
-    if (!journal.has_room_for_entry()) journal.reset(); // the journal worker's drain, for free
+    if (!journal.has_room_for_entry()) { // the journal worker's drain, for free
+      journal.seal();
+      journal.reset();
+    }
     const offset = batch * BATCH_ORDERS;
     engine.apply_batch(input, offset * ORDER_SIZE_BYTES,
       Math.min(BATCH_ORDERS, round.order_count - offset), time_ms, results,
@@ -116,7 +120,7 @@ function set_up(shape: WorkloadShape, limits: GroupLimits, batches_per_ms: numbe
   const bench: Bench = {
     batches_per_ms,
     engine: new GroupEngine(0, 1, limits),
-    journal: new JournalOutput(JOURNAL_OUTPUT_BYTES),
+    journal: new JournalOutput(JOURNAL_OUTPUT_BYTES, true),
     results: new DataView(new ArrayBuffer(shape.orders_per_round * RESULT_SIZE_BYTES)),
     engine_time_ms: ENGINE_TIME_START_MS,
   };

@@ -1,6 +1,7 @@
 // bun run bench:engine --replay [--json]: recovery speed. One engine applies the set-up (opening
 // every account) and two rounds of the benchmark workload while a JournalWriter writes its journal to
-// a temporary directory on this machine's disk (fsynced at the end). Then a fresh engine recovers
+// a temporary directory on this machine's disk (fsynced at the end), its entries merged as the
+// engine worker's loop merges them (a group's batches of one engine time in one entry). Then a fresh engine recovers
 // from that directory with recover_group, exactly as a restarting worker does (read the segments,
 // check every CRC, apply recorded outcomes, rebuild the window), and that is what is timed.
 
@@ -26,7 +27,7 @@ function write_journal(dir: string, shape: WorkloadShape, limits: GroupLimits): 
   const files = new NodeFileLayer();
   const writer = JournalWriter.open(files, dir, read_journal(files, dir, 0, () => {}));
   const engine = new GroupEngine(0, 1, limits);
-  const output = new JournalOutput(JOURNAL_APPEND_BYTES_MAX);
+  const output = new JournalOutput(JOURNAL_APPEND_BYTES_MAX, true);
   const round = round_orders(shape);
   const rounds: Round[] = [setup_orders(shape), ...Array.from({ length: ROUNDS }, () => round)];
   let time_ms = ENGINE_TIME_START_MS;
@@ -36,6 +37,7 @@ function write_journal(dir: string, shape: WorkloadShape, limits: GroupLimits): 
     time_ms = stamp_round(r, BATCH_ORDERS, start_ms, BATCHES_PER_MS);
     for (let batch = 0; batch < r.order_count / BATCH_ORDERS; batch++) {
       if (!output.has_room_for_entry()) {
+        output.seal();
         writer.append(output.bytes.subarray(0, output.size_bytes));
         output.reset();
       }
@@ -44,6 +46,7 @@ function write_journal(dir: string, shape: WorkloadShape, limits: GroupLimits): 
     }
     time_ms += limits.idempotency_window_ms + 1;
   }
+  output.seal();
   if (output.size_bytes > 0) writer.append(output.bytes.subarray(0, output.size_bytes));
   writer.sync();
   writer.close();
