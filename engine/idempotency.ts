@@ -413,6 +413,7 @@ export class IdempotencyWindow {
       assert(this.bucket_number[b] === EMPTY_BUCKET, "bucket ring overrun");
       this.bucket_number[b] = number;
       this.live_bucket_count++;
+      this.size_index_as_previous(b, number);
     }
     if (this.bucket_size[b]! + 1 > this.indexes[b]!.length * INDEX_LOAD_MAX) this.grow_index(b);
     let page = this.bucket_last_page[b]!;
@@ -460,6 +461,23 @@ export class IdempotencyWindow {
     while (index[position] !== 0) position = (position + 1) & mask;
     // The tag's top bit may be the slot's sign bit: the Uint32Array stores it unsigned.
     index[position] = (hash >>> this.tag_shift) * this.tag_unit + entry + 1;
+  }
+
+  /**
+   * A bucket going live (empty) gets an index the size its predecessor's ids took, when that is
+   * larger than what it has: at a steady rate it would double up to that size anyway, inserting
+   * its ids again at every step. That was all of the window's growth until the window is full
+   * (the first W after a start, or a rate rising); after it, a forgotten bucket's index is kept
+   * for the next one (forget). Sized at the same load as doubling leaves it.
+   */
+  private size_index_as_previous(b: number, number: number): void {
+    const previous = (number - 1) & this.bucket_mask;
+    if (this.bucket_number[previous] !== number - 1) return;
+    const ids = this.bucket_size[previous]!;
+    let slots = this.indexes[b]!.length;
+    if (ids <= slots * INDEX_LOAD_MAX) return;
+    while (ids > slots * INDEX_LOAD_MAX) slots *= 2;
+    this.indexes[b] = new Uint32Array(slots);
   }
 
   /** Doubles a bucket's index: its ids, page by page, into a table twice the size. */
