@@ -140,4 +140,25 @@ describe("idempotency window: pages of one shared budget", () => {
     expect(w.count).toBe(0);
     for (const id of ids) expect(w.find(id.partner, id.hi, id.lo)).toBe(-1);
   });
+
+  test("a bucket going live takes the index size its predecessor's ids needed, not doubling up",
+    () => {
+      const w = new IdempotencyWindow(1 << 16, 10_000);
+      const entry_bytes = 33; // engine/idempotency.ts ENTRY_BYTES (narrow buckets)
+      const pages_bytes = (ids: number) => Math.ceil(ids / w.page_entries) * w.page_entries * entry_bytes;
+      const f = new Filler(w);
+      const t = Math.ceil(T0_MS / w.bucket_ms) * w.bucket_ms;
+      const first = f.add(t, 3_000);
+      const before = w.used_bytes();
+      // One id in the next bucket: its index is sized for 3,000 ids (4,096 slots, a load of at
+      // most 3/4) at once; it used to start at the minimum (64 slots) and double as it filled.
+      const next = f.add(t + w.bucket_ms, 1);
+      expect(w.used_bytes() - before).toBe(pages_bytes(1) + (4_096 - 64) * 4);
+      const rest = f.add(t + w.bucket_ms, 2_999);
+      expect(w.used_bytes() - before).toBe(pages_bytes(3_000) + (4_096 - 64) * 4); // no regrowth
+      for (const id of [...first, ...next, ...rest]) {
+        expect(w.find(id.partner, id.hi, id.lo)).toBeGreaterThanOrEqual(0);
+      }
+      expect_columns_copied(w);
+    });
 });
