@@ -117,7 +117,8 @@ export const REQUESTS_IN_FLIGHT_MAX = 65_536;
 // --- Journal ---------------------------------------------------------------------------------------
 export const JOURNAL_ENTRY_HEADER_BYTES = 64;
 export const JOURNAL_RECORD_BYTES = 80;
-// One entry per engine batch: its orders plus the hold expiries that engine time triggered before it.
+// An entry holds one engine batch (its orders plus the hold expiries engine time triggered before
+// it), or, from the engine worker's loop, a group's batches of one cycle (engine/journal_output.ts).
 export const JOURNAL_ENTRY_RECORDS_MAX = 4096;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MIN = 1 << 20;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MAX = 1 << 30;

@@ -1,5 +1,5 @@
 // Where an engine writes its journal entries for the host to drain: one entry per batch (or per tick
-// that expired holds), holding one 80-byte record per event. The buffer is allocated once; the host
+// that expired holds; merging, per run of batches, below), holding one 80-byte record per event. The buffer is allocated once; the host
 // drains it (to the journal worker or a file) and calls reset() before the next batch.
 //
 // Merging (the engine worker's loop): consecutive batches of one group at one engine time go into
