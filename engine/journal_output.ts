@@ -1,6 +1,7 @@
 // Where an engine writes its journal entries for the host to drain: one entry per batch (or per tick
-// that expired holds; merging, per run of batches, below), holding one 80-byte record per event. The buffer is allocated once; the host
-// drains it (to the journal worker or a file) and calls reset() before the next batch.
+// that expired holds; merging, per run of batches: below), holding one 80-byte record per event.
+// The buffer is allocated once; the host drains it (to the journal worker or a file) and calls
+// reset() before the next batch.
 //
 // Merging (the engine worker's loop): consecutive batches of one group at one engine time go into
 // one entry. Each entry costs a header, two CRC32s on the engine and three on the journal worker
@@ -9,6 +10,7 @@
 // header not written) until a batch of another group or time begins, the entry reaches
 // JOURNAL_ENTRY_RECORDS_MAX records (it is sealed and the next record starts a new entry), or the
 // host calls seal() before it drains the bytes.
+
 import { assert } from "../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, JOURNAL_ENTRY_BYTES_MAX, JOURNAL_ENTRY_HEADER_BYTES, JOURNAL_ENTRY_RECORDS_MAX,
