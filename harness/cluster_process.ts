@@ -100,9 +100,18 @@ export class ClusterProcesses {
   async launch(): Promise<void> {
     // Together: the first placement waits for all of them (INITIAL_NODES), and a node's start
     // waits for its groups' placement only as far as its own registration.
-    await Promise.all(Array.from({ length: this.shape.nodes },
+    const starts = await Promise.allSettled(Array.from({ length: this.shape.nodes },
       (_, i) => this.add_node(`node-${i + 1}`)));
-    await this.wait_all_led();
+    try {
+      const failed = starts.find((start) => start.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
+      await this.wait_all_led();
+    } catch (error) {
+      // The caller never gets this cluster, so nothing else would stop the nodes that did start
+      // (one was found still running an hour after a run where its sibling's port was taken).
+      await this.stop();
+      throw error;
+    }
   }
 
   /** Links of a subclass in front of a new node (none here). */

@@ -25,6 +25,9 @@ export interface NodeProxies {
   database: LinkProxy;
 }
 
+/** Whole cluster starts tried when a node's port was taken under it (EADDRINUSE). */
+const CLUSTER_START_ATTEMPTS_MAX = 3;
+
 export class TestCluster extends ClusterProcesses {
   private readonly node_proxies = new Map<string, NodeProxies>();
 
@@ -35,9 +38,19 @@ export class TestCluster extends ClusterProcesses {
 
   /** Starts `shape.nodes` nodes one after another and waits until every group is led. */
   static async start(label: string, shape: ClusterShape): Promise<TestCluster> {
-    const cluster = new TestCluster(await fresh_plane(label), shape, label);
-    await cluster.launch();
-    return cluster;
+    for (let attempt = 1; ; attempt++) {
+      const cluster = new TestCluster(await fresh_plane(label), shape, label);
+      try {
+        await cluster.launch();
+        return cluster;
+      } catch (error) {
+        // A node's ports are chosen free before it starts; another process may take one first
+        // (the node then exits with EADDRINUSE). launch() stopped the rest: start over.
+        if (attempt === CLUSTER_START_ATTEMPTS_MAX || !/EADDRINUSE/.test(String(error))) {
+          throw error;
+        }
+      }
+    }
   }
 
   /** `bun run cluster -- <args>` against this cluster's control plane, with an internal token. */
