@@ -78,8 +78,9 @@ function install(script: string): string {
 export const install_kustomize = () => install("install-kustomize.sh");
 export const install_kubernetes_validate = () => install("install-kubernetes-validate.sh");
 
-export function run(argv: string[], cwd = REPO_ROOT): { code: number; out: string; err: string } {
-  const proc = Bun.spawnSync(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+export function run(argv: string[], cwd = REPO_ROOT,
+  env: Record<string, string | undefined> = process.env): { code: number; out: string; err: string } {
+  const proc = Bun.spawnSync(argv, { cwd, env, stdout: "pipe", stderr: "pipe" });
   return { code: proc.exitCode ?? -1, out: proc.stdout.toString(), err: proc.stderr.toString() };
 }
 
@@ -90,7 +91,10 @@ export function run(argv: string[], cwd = REPO_ROOT): { code: number; out: strin
 export function staged_tree(): string {
   const root = mkdtempSync(join(tmpdir(), "balance-k8s-"));
   cpSync(K8S_DIR, root, { recursive: true });
-  const generated = run(["bash", join(root, "overlays/local/generate-secrets.sh")]);
+  // The overlay's own defaults, whatever this shell exports (a developer's DATABASE_URL for the
+  // local services would otherwise become the manifests' database).
+  const { DATABASE_URL: _database_url, NAMESPACE: _namespace, ...env } = process.env;
+  const generated = run(["bash", join(root, "overlays/local/generate-secrets.sh")], REPO_ROOT, env);
   if (generated.code !== 0) throw new Error(`generate-secrets.sh: ${generated.err}`);
   mkdirSync(join(root, "overlays/local-tls"));
   writeFileSync(join(root, "overlays/local-tls/kustomization.yaml"), [
