@@ -1,9 +1,10 @@
 // bun run bench:engine --replay [--json]: recovery speed. One engine applies the set-up (opening
 // every account) and two rounds of the benchmark workload while a JournalWriter writes its journal to
 // a temporary directory on this machine's disk (fsynced at the end), its entries merged as the
-// engine worker's loop merges them (a group's batches of one engine time in one entry). Then a fresh engine recovers
-// from that directory with recover_group, exactly as a restarting worker does (read the segments,
-// check every CRC, apply recorded outcomes, rebuild the window), and that is what is timed.
+// engine worker's loop merges them (a group's batches of one engine time in one entry). Then a
+// fresh engine recovers from that directory with recover_group, exactly as a restarting worker
+// does (read the segments, check every CRC, apply recorded outcomes, rebuild the window), and that
+// is what is timed.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -104,6 +104,11 @@ function inherited_env(): Record<string, string | undefined> {
   return rest;
 }
 
+/** Whether a server's output (or an error carrying it) says its port was taken before it bound. */
+export function port_was_taken(text: string): boolean {
+  return /EADDRINUSE|address already in use|port .* in use/i.test(text);
+}
+
 export class ServiceProcess {
   readonly base_url: string;
   /** An internal token, registered with http_client for base_url (null: none). */
@@ -161,7 +166,7 @@ export class ServiceProcess {
       }
       failures.push(`attempt ${attempt} on port ${port}: ${failure}\n${service.output()}`);
       // Another process may have taken the port between the probe and the bind: try another one.
-      if (!/EADDRINUSE|address already in use|port .* in use/i.test(service.output())) break;
+      if (!port_was_taken(service.output())) break;
     }
     throw new Error(`the balance service did not come up (DATA_DIR=${data_dir}):\n` +
       failures.join("\n---\n"));

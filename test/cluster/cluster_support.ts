@@ -6,6 +6,7 @@
 import {
   ClusterProcesses, type ClusterShape as ProcessShape, type NodeLinks,
 } from "../../harness/cluster_process.ts";
+import { port_was_taken } from "../../harness/service_process.ts";
 import { group_dir } from "../../journal/segment_names.ts";
 import { fresh_plane, type TestPlane } from "./control_support.ts";
 import { LinkProxy } from "./link_proxy.ts";
@@ -46,7 +47,7 @@ export class TestCluster extends ClusterProcesses {
       } catch (error) {
         // A node's ports are chosen free before it starts; another process may take one first
         // (the node then exits with EADDRINUSE). launch() stopped the rest: start over.
-        if (attempt === CLUSTER_START_ATTEMPTS_MAX || !/EADDRINUSE/.test(String(error))) {
+        if (attempt === CLUSTER_START_ATTEMPTS_MAX || !port_was_taken(String(error))) {
           throw error;
         }
       }
