@@ -172,10 +172,22 @@ export async function read_account(base_url: string, partner: number, account: b
   return reply.json as unknown as AccountInfoJson;
 }
 
-/** An order's result, or null when it is not in the window (404); any other answer throws. */
+/** Reads refused `busy` (a burst filled the ring or the partner's share) are tried this often. */
+const READ_BUSY_ATTEMPTS_MAX = 20;
+
+/**
+ * An order's result, or null when it is not in the window (404); any other answer throws. A
+ * `busy` refusal is retried after its retry_after_ms, as the protocol asks of a client (tests read
+ * many orders of one partner at once).
+ */
 export async function read_order(base_url: string, partner: number, id: bigint | string)
   : Promise<Result | null> {
-  const reply = await get(base_url, `/v1/partners/${partner}/orders/${id}`);
+  let reply = await get(base_url, `/v1/partners/${partner}/orders/${id}`);
+  for (let attempt = 1; attempt < READ_BUSY_ATTEMPTS_MAX && reply.http_status === 503 &&
+    reply.json?.error === "busy"; attempt++) {
+    await Bun.sleep(Number(reply.json.retry_after_ms ?? 50));
+    reply = await get(base_url, `/v1/partners/${partner}/orders/${id}`);
+  }
   if (reply.http_status === 404 && reply.json?.error === "not_found") return null;
   if (reply.http_status !== 200) {
     throw new Error(`read of order ${partner}/${id}: ${reply.http_status} ${reply.text}`);
