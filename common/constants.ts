@@ -104,8 +104,14 @@ export const SDK_MAP_READ_TIMEOUT_MS = 1_000;
 
 // --- Rings -----------------------------------------------------------------------------------------
 export const RING_SLOT_HEADER_BYTES = 64;
-export const RING_REQUEST_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * ORDER_SIZE_BYTES;
-export const RING_RESULT_SLOT_BYTES = RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * RESULT_SIZE_BYTES;
+// A request reaches an engine worker as one slot: its orders for that worker in runs, one run per
+// group, each run's entry in a table after the orders' room (common/slots.ts); a run has at least
+// one order, so a slot has at most BATCH_ORDERS_MAX runs.
+export const RING_RUN_ENTRY_BYTES = 8;
+export const RING_REQUEST_SLOT_BYTES =
+  RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * (ORDER_SIZE_BYTES + RING_RUN_ENTRY_BYTES);
+export const RING_RESULT_SLOT_BYTES =
+  RING_SLOT_HEADER_BYTES + BATCH_ORDERS_MAX * (RESULT_SIZE_BYTES + RING_RUN_ENTRY_BYTES);
 export const RING_SLOT_COUNT_MIN = 16;
 export const RING_SLOT_COUNT_MAX = 1 << 16;
 // One partner may occupy at most this share of a ring's slots, so a hot partner cannot starve others.

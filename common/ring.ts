@@ -86,6 +86,18 @@ export class Ring {
     return this.published_local();
   }
 
+  /** The cursor of the first of `count` slots to fill together; the caller checked they are free. */
+  claim_many(count: number): number {
+    assert(count >= 1 && this.free_slots(count) >= count, "ring has room for the slots");
+    return this.published_local();
+  }
+
+  /** Publishes the `count` slots claim_many gave from `first` on, without waking the consumer. */
+  publish_many_quietly(first: number, count: number): void {
+    assert(first === this.published_local() && count >= 1, "publish in order");
+    Atomics.store(this.control, PUBLISHED, (first + count) | 0);
+  }
+
   /** Publishes every slot claimed up to and including cursor. */
   publish(cursor: number): void {
     this.publish_quietly(cursor);

@@ -3,14 +3,21 @@
 // one slot. Parks in Atomics.wait when idle (no spinning), waking at least every ENGINE_TICK_MS so
 // hold expiries and window eviction follow engine time.
 //
-// A cycle reads engine time once and applies its slots group by group (each group's in ring
+// A cycle reads engine time once and applies its slots' runs group by group (each group's in ring
 // order): a group's batches of one cycle then make one journal entry (JournalOutput merging). A
-// request of many partners reaches a worker as one slot per group, so per-batch entries were
-// most of the engine's and the journal worker's per-order cost (measured: 1.5x throughput when
-// every request named partners of one group; docs/performance.md).
+// request of many partners reaches a worker as one slot with a run per group (common/slots.ts);
+// per-batch entries were most of the engine's and the journal worker's per-order cost (measured:
+// 1.5x throughput when every request named partners of one group; docs/performance.md).
+//
+// The cycle works through its slots in chunks of at most CHUNK_SLOTS_MAX slots (and
+// CHUNK_RUNS_MAX runs): each chunk claims its result slots first (a slot's runs are answered into
+// one result slot, out of ring order), and gives its inbound slots back once applied, so a long
+// cycle frees ring room as it goes.
 
 import { assert, assert_never } from "../common/assert.ts";
-import { ENGINE_TICK_MS } from "../common/constants.ts";
+import {
+  BATCH_ORDERS_MAX, ENGINE_TICK_MS, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES, RING_RUN_ENTRY_BYTES,
+} from "../common/constants.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { write_i64 } from "../schema/layout.ts";
 import { Ring } from "../common/ring.ts";
@@ -25,6 +32,13 @@ import {
   snapshot_buffer_hand_over, snapshot_buffer_in_use,
 } from "../common/snapshot_buffer.ts";
 import type { WorkerControl } from "../common/worker_control.ts";
+
+/** Slots one chunk of a cycle applies at most (then gives back to the ring). */
+const CHUNK_SLOTS_MAX = 256;
+/** Runs one chunk holds at most: a slot has at most BATCH_ORDERS_MAX runs, so one always fits. */
+const CHUNK_RUNS_MAX = 4_096;
+/** A query slot is one run whose group is in the slot's header. */
+const QUERY_RUN = -1;
 
 export interface EngineLoopParts {
   engines: Map<number, GroupEngine>;
@@ -54,14 +68,20 @@ export class EngineLoop {
   private flush_count = 0;
   private readonly snapshots_due = new Set<number>();
   private readonly snapshot_buffers = new Map<number, SharedArrayBuffer>();
-  /** The group of each slot of the cycle, -1 once applied (apply_slots_by_group). */
-  private readonly cycle_groups: Int32Array;
+  // The chunk's runs (apply_chunk): group (-1 once applied), chunk slot, index in the slot (or
+  // QUERY_RUN), and the offsets of its orders and of its results.
+  private readonly run_group = new Int32Array(CHUNK_RUNS_MAX);
+  private readonly run_slot = new Int32Array(CHUNK_RUNS_MAX);
+  private readonly run_index = new Int32Array(CHUNK_RUNS_MAX);
+  private readonly run_orders_at = new Int32Array(CHUNK_RUNS_MAX);
+  private readonly run_results_at = new Int32Array(CHUNK_RUNS_MAX);
+  /** The chunk's result slot offsets, by chunk slot. */
+  private readonly chunk_results_at = new Int32Array(CHUNK_SLOTS_MAX);
 
   constructor(parts: EngineLoopParts) {
     this.parts = parts;
     this.output = new JournalOutput(parts.journal_ring.slot_bytes - JOURNAL_SLOT_HEADER_BYTES,
       true);
-    this.cycle_groups = new Int32Array(parts.inbound.slot_count);
     for (const [group, engine] of parts.engines) this.engine_by_group[group] = engine;
   }
 
@@ -116,8 +136,13 @@ export class EngineLoop {
       return false;
     }
     const flushes_before = this.flush_count;
-    this.apply_slots_by_group(count, this.parts.clock.now_ms());
-    inbound.release(count);
+    const engine_time_ms = this.parts.clock.now_ms();
+    let applied = 0;
+    while (applied < count) {
+      const slots = this.apply_chunk(count - applied, engine_time_ms);
+      inbound.release(slots);
+      applied += slots;
+    }
     this.flush_journal();
     // The results were published quietly. When this cycle handed entries to the journal, the
     // journal's durable report wakes the main thread, which drains every results ring before it
@@ -128,72 +153,130 @@ export class EngineLoop {
   }
 
   /**
-   * Applies the cycle's `count` slots at one engine time, group by group in the order each group
-   * first appears, each group's slots in ring order (groups are independent; within a group the
-   * order is the ring's). The results ring gets them in that order: the router takes results by
-   * token, in any order.
+   * Applies up to `available` slots from the ring's consumer cursor at one engine time; returns
+   * how many. Their result slots are claimed first (waiting for room if there is none); then the
+   * runs are applied group by group in the order each group first appears, each group's runs in
+   * ring order (groups are independent; within a group the order is the ring's), and the result
+   * slots are published together. The router takes results by token, in any order.
    */
-  private apply_slots_by_group(count: number, engine_time_ms: number): void {
-    const inbound = this.parts.inbound;
-    const first = inbound.consumer_cursor();
-    const groups = this.cycle_groups;
-    for (let i = 0; i < count; i++) {
-      groups[i] = inbound.view.getUint32(inbound.slot_offset(first + i) + S.REQUEST_GROUP, true);
+  private apply_chunk(available: number, engine_time_ms: number): number {
+    const { inbound, results } = this.parts;
+    while (results.free_slots() === 0) {
+      results.wake_consumer(); // it may be waiting for the journal, which waits for this cycle
+      results.wait_for_room(ENGINE_TICK_MS);
     }
+    const slot_max = Math.min(available, results.free_slots(available), CHUNK_SLOTS_MAX);
+    const first = inbound.consumer_cursor();
+    const first_result = results.claim_many(slot_max);
+    const view = inbound.view;
+    let runs = 0;
+    let slots = 0;
+    while (slots < slot_max) {
+      const at = inbound.slot_offset(first + slots);
+      const kind = view.getUint8(at + S.REQUEST_KIND);
+      assert(S.is_slot_kind(kind), `unknown slot kind ${kind}`);
+      const slot_runs = kind === S.SlotKind.batch ? view.getUint32(at + S.REQUEST_RUNS, true) : 1;
+      if (runs + slot_runs > CHUNK_RUNS_MAX) break;
+      const out = results.slot_offset(first_result + slots);
+      this.chunk_results_at[slots] = out;
+      this.write_result_header(at, out, kind);
+      if (kind === S.SlotKind.batch) {
+        runs = this.add_batch_runs(at, out, slots, slot_runs, runs);
+      } else {
+        this.run_group[runs] = view.getUint32(at + S.REQUEST_GROUP, true);
+        this.run_slot[runs] = slots;
+        this.run_index[runs] = QUERY_RUN;
+        runs++;
+      }
+      slots++;
+    }
+    this.apply_runs_by_group(runs, engine_time_ms);
+    results.publish_many_quietly(first_result, slots); // the cycle's end decides on a wake
+    return slots;
+  }
+
+  /** The runs of the batch slot at `at` (chunk slot `slot`) from chunk run `runs` on. */
+  private add_batch_runs(at: number, out: number, slot: number, slot_runs: number,
+    runs: number): number {
+    const view = this.parts.inbound.view;
+    assert(slot_runs >= 1 && slot_runs <= BATCH_ORDERS_MAX, `runs in a slot: ${slot_runs}`);
+    let orders_before = 0;
+    for (let r = 0; r < slot_runs; r++) {
+      const entry = at + S.REQUEST_RUN_TABLE + r * RING_RUN_ENTRY_BYTES;
+      this.run_group[runs] = view.getUint32(entry + S.RUN_GROUP, true);
+      this.run_slot[runs] = slot;
+      this.run_index[runs] = r;
+      this.run_orders_at[runs] = at + S.REQUEST_BODY + orders_before * ORDER_SIZE_BYTES;
+      this.run_results_at[runs] = out + S.RESULT_BODY + orders_before * RESULT_SIZE_BYTES;
+      orders_before += view.getUint32(entry + S.RUN_COUNT, true);
+      runs++;
+    }
+    assert(orders_before === view.getUint32(at + S.REQUEST_COUNT, true), "runs hold the slot's orders");
+    return runs;
+  }
+
+  private write_result_header(at: number, out: number, kind: S.SlotKind): void {
+    const view = this.parts.inbound.view;
+    const rv = this.parts.results.view;
+    rv.setUint8(out + S.RESULT_KIND, kind);
+    rv.setUint8(out + S.RESULT_FOUND, 0);
+    rv.setUint32(out + S.RESULT_GROUP, view.getUint32(at + S.REQUEST_GROUP, true), true);
+    rv.setUint32(out + S.RESULT_TOKEN, view.getUint32(at + S.REQUEST_TOKEN, true), true);
+    rv.setUint32(out + S.RESULT_PART, view.getUint32(at + S.REQUEST_PART, true), true);
+    rv.setUint32(out + S.RESULT_COUNT, view.getUint32(at + S.REQUEST_COUNT, true), true);
+    rv.setUint32(out + S.RESULT_RUNS, view.getUint32(at + S.REQUEST_RUNS, true), true);
+  }
+
+  private apply_runs_by_group(runs: number, engine_time_ms: number): void {
+    const groups = this.run_group;
     let applied = 0;
     let next = 0;
-    while (applied < count) {
+    while (applied < runs) {
       while (groups[next] === -1) next++;
       const group = groups[next]!;
-      for (let i = next; i < count; i++) {
+      const engine = this.engine_by_group[group];
+      assert(engine !== undefined, `group ${group} is not hosted by this worker`);
+      for (let i = next; i < runs; i++) {
         if (groups[i] !== group) continue;
         groups[i] = -1;
         if (!this.output.has_room_for_entry()) this.flush_journal();
-        this.apply_slot(inbound.slot_offset(first + i), engine_time_ms);
+        this.apply_run(engine, i, engine_time_ms);
         applied++;
       }
     }
   }
 
-  private apply_slot(at: number, engine_time_ms: number): void {
-    const { inbound, results } = this.parts;
-    const view = inbound.view;
-    const kind = view.getUint8(at + S.REQUEST_KIND);
-    assert(S.is_slot_kind(kind), `unknown slot kind ${kind}`);
-    const group = view.getUint32(at + S.REQUEST_GROUP, true);
-    const engine = this.engine_by_group[group];
-    assert(engine !== undefined, `group ${group} is not hosted by this worker`);
-    while (results.free_slots() === 0) {
-      results.wake_consumer(); // it may be waiting for the journal, which waits for this cycle
-      results.wait_for_room(ENGINE_TICK_MS);
+  private apply_run(engine: GroupEngine, run: number, engine_time_ms: number): void {
+    const view = this.parts.inbound.view;
+    const rv = this.parts.results.view;
+    const at = this.parts.inbound.slot_offset(this.parts.inbound.consumer_cursor() +
+      this.run_slot[run]!);
+    const out = this.chunk_results_at[this.run_slot[run]!]!;
+    const index = this.run_index[run]!;
+    if (index !== QUERY_RUN) {
+      const count = view.getUint32(at + S.REQUEST_RUN_TABLE + index * RING_RUN_ENTRY_BYTES +
+        S.RUN_COUNT, true);
+      engine.apply_batch(view, this.run_orders_at[run]!, count, engine_time_ms, rv,
+        this.run_results_at[run]!, this.output);
+      // Whatever the reply reflects must be durable before it leaves: the group's sequence now.
+      rv.setFloat64(out + S.RESULT_RUN_TABLE + index * 8, engine.last_sequence, true);
+      return;
     }
-    const cursor = results.claim();
-    const out = results.slot_offset(cursor);
-    const rv = results.view;
-    rv.setUint8(out + S.RESULT_KIND, kind);
-    rv.setUint8(out + S.RESULT_FOUND, 0);
-    rv.setUint32(out + S.RESULT_GROUP, group, true);
-    rv.setUint32(out + S.RESULT_TOKEN, view.getUint32(at + S.REQUEST_TOKEN, true), true);
-    rv.setUint32(out + S.RESULT_PART, view.getUint32(at + S.REQUEST_PART, true), true);
-    const count = view.getUint32(at + S.REQUEST_COUNT, true);
-    rv.setUint32(out + S.RESULT_COUNT, count, true);
+    const kind = view.getUint8(at + S.REQUEST_KIND) as S.SlotKind;
     switch (kind) {
-      case S.SlotKind.batch:
-        engine.apply_batch(view, at + S.REQUEST_BODY, count, engine_time_ms, rv,
-          out + S.RESULT_BODY, this.output);
-        break;
       case S.SlotKind.query_account:
         this.answer_account_query(engine, view, at, rv, out);
         break;
       case S.SlotKind.query_order:
         this.answer_order_query(engine, view, at, rv, out);
         break;
+      case S.SlotKind.batch:
+        assert(false, "a batch slot's runs are applied above");
+        break;
       default:
         assert_never(kind, "slot kind");
     }
-    // Whatever the reply reflects must be durable before it leaves: the group's sequence now.
     rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, engine.last_sequence, true);
-    results.publish_quietly(cursor); // the cycle's end decides on a wake (cycle())
   }
 
   private answer_account_query(engine: GroupEngine, view: DataView, at: number, rv: DataView,

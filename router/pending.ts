@@ -1,6 +1,7 @@
 // Requests the main thread has handed to engines and not yet answered. A request may be split into
-// parts (one per group); its reply waits for every part's results and for the journal to be durable
-// up to what each part reflects.
+// parts (one per group, ordered by engine worker); each worker gets one ring slot holding its parts
+// as runs (common/slots.ts). The reply waits for every slot's results and for the journal to be
+// durable up to what each part reflects.
 
 import { RESULT_SIZE_BYTES } from "../common/constants.ts";
 import type { SlotKind } from "../common/slots.ts";
@@ -20,7 +21,8 @@ const NO_RESULTS = new Uint8Array(0);
 
 export class PendingRequest {
   readonly results: Uint8Array;
-  parts_left: number;
+  /** Result slots still to come, one per engine worker the parts go to. */
+  slots_left: number;
   /** Durability still awaited, counted in parts. */
   waits_left: number;
   found = false;
@@ -41,7 +43,14 @@ export class PendingRequest {
     readonly answered_early: boolean,
   ) {
     this.results = answered_early ? NO_RESULTS : new Uint8Array(order_count * RESULT_SIZE_BYTES);
-    this.parts_left = parts.length;
+    this.slots_left = slot_count(parts);
     this.waits_left = parts.length;
   }
+}
+
+/** Ring slots a request's parts take: one per engine worker (the parts are ordered by worker). */
+export function slot_count(parts: readonly PartInfo[]): number {
+  let slots = parts.length === 0 ? 0 : 1;
+  for (let i = 1; i < parts.length; i++) if (parts[i]!.worker !== parts[i - 1]!.worker) slots++;
+  return slots;
 }

@@ -1,15 +1,15 @@
 // The main thread's router: refuses every linked chain that names more than one partner, and every
 // chain of a group this node does not lead (chains.ts, leadership.ts), splits the rest of a batch
-// by group, copies each part into its engine worker's inbound ring (one copy, no per-order
-// decoding), and answers once every part's results are back
-// and durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
+// by group, copies each engine worker's parts into one slot of its inbound ring (one run per
+// group, no per-order decoding), and answers once every slot's results are back and every part
+// is durable. It refuses instead of queueing: a full ring, a partner past its share of a ring, or
 // too many requests in flight answer busy, so memory stays bounded whatever the load.
 
 import { copy_bytes } from "../common/bytes.ts";
 import { assert } from "../common/assert.ts";
 import {
   BATCH_ORDERS_MAX, ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, REQUESTS_IN_FLIGHT_MAX,
-  RESULT_SIZE_BYTES,
+  RESULT_SIZE_BYTES, RING_RUN_ENTRY_BYTES,
 } from "../common/constants.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
@@ -64,7 +64,7 @@ export class Router {
   private readonly part_sizes = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
   private readonly workers_to_wake: Uint8Array;
-  /** admission's scratch: ring slots a request needs per worker. */
+  /** admission's scratch: 1 for each worker a request needs a slot of. */
   private readonly slots_needed: Uint8Array;
   private wake_scheduled = false;
 
@@ -142,8 +142,7 @@ export class Router {
     if (refusal !== null) return refusal;
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
-    parts.forEach((part, index) => this.publish_part(request, part, index, orders,
-      Mode.committed));
+    this.publish_slots(request, orders, Mode.committed);
     return null;
   }
 
@@ -164,8 +163,7 @@ export class Router {
       if (refusal !== null) return refusal;
       const request = this.register(S.SlotKind.batch, parts, count, answered_already,
         answered_already, true);
-      parts.forEach((part, index) => this.publish_part(request, part, index, orders,
-        Mode.accepted));
+      this.publish_slots(request, orders, Mode.accepted);
     }
     write_pending_statuses(target, 0, orders, count);
     if (refused_count > 0) this.refuse_chains(target, orders, count);
@@ -195,7 +193,7 @@ export class Router {
       const ring = this.inbound[part.worker]!;
       const cursor = ring.claim();
       const at = ring.slot_offset(cursor);
-      this.write_header(ring.view, at, kind, Mode.committed, group, request.token, 0, 0);
+      this.write_header(ring.view, at, kind, Mode.committed, group, request.token, 0, 0, 0);
       ring.view.setBigUint64(at + S.REQUEST_QUERY_ID, id, true);
       ring.view.setUint32(at + S.REQUEST_QUERY_PARTNER, partner, true);
       ring.publish(cursor);
@@ -217,9 +215,10 @@ export class Router {
   }
 
   /**
-   * The batch's parts, one per group, without the orders marked refused (refused_count). Plain
-   * loops over scratch arrays: a batch has at most BATCH_ORDERS_MAX orders, so finding an order's
-   * part (or a partner within a part) by a linear scan beats building Maps and Sets per request.
+   * The batch's parts, one per group, without the orders marked refused (refused_count), ordered
+   * by engine worker (each worker's parts become the runs of one slot). Plain loops over scratch
+   * arrays: a batch has at most BATCH_ORDERS_MAX orders, so finding an order's part (or a partner
+   * within a part) by a linear scan beats building Maps and Sets per request.
    */
   private split_by_group(view: DataView, count: number, refused_count: number): PartInfo[] {
     assert(refused_count < count, "a batch refused whole has no parts");
@@ -261,6 +260,7 @@ export class Router {
       }
       parts[index]!.positions = positions;
     }
+    if (this.inbound.length > 1) parts.sort(by_worker); // stable: a worker's parts keep their order
     return parts;
   }
 
@@ -282,15 +282,14 @@ export class Router {
         if (this.partner_slots.used(partner, part.worker) >= this.partner_slots_max) return "busy";
       }
     }
-    // Parts of several groups may share a worker's ring: each needs its own slot.
+    // Parts of several groups may share a worker's ring: together they take one slot.
     const needed = this.slots_needed; // all 0 between calls
-    for (const part of parts) needed[part.worker]!++;
+    for (const part of parts) needed[part.worker] = 1;
     let refusal: Refusal | null = null;
     for (const part of parts) {
-      const count = needed[part.worker]!;
-      if (count === 0) continue;
+      if (needed[part.worker] === 0) continue;
       needed[part.worker] = 0;
-      if (this.inbound[part.worker]!.free_slots(count) < count) refusal = "busy";
+      if (this.inbound[part.worker]!.free_slots() === 0) refusal = "busy";
     }
     return refusal;
   }
@@ -308,25 +307,51 @@ export class Router {
     return request;
   }
 
-  private publish_part(request: PendingRequest, part: PartInfo, index: number, orders: Uint8Array,
+  /** One slot per engine worker: its parts (consecutive, parts are ordered by worker) as runs. */
+  private publish_slots(request: PendingRequest, orders: Uint8Array, mode: Mode): void {
+    const parts = request.parts;
+    let first = 0;
+    while (first < parts.length) {
+      let end = first + 1;
+      while (end < parts.length && parts[end]!.worker === parts[first]!.worker) end++;
+      this.publish_slot(request, first, end, orders, mode);
+      first = end;
+    }
+  }
+
+  /** Copies parts first..end-1 (one worker's) into one slot of its ring, one run each. */
+  private publish_slot(request: PendingRequest, first: number, end: number, orders: Uint8Array,
     mode: Mode): void {
-    const ring = this.inbound[part.worker]!;
+    const parts = request.parts;
+    const worker = parts[first]!.worker;
+    const ring = this.inbound[worker]!;
     const cursor = ring.claim();
     const at = ring.slot_offset(cursor);
-    const body = at + S.REQUEST_BODY;
-    let count = request.order_count;
-    if (part.positions === null) {
-      ring.bytes.set(orders.subarray(0, count * ORDER_SIZE_BYTES), body);
-    } else {
-      count = part.positions.length;
-      for (let i = 0; i < count; i++) {
-        copy_bytes(orders, part.positions[i]! * ORDER_SIZE_BYTES, ring.bytes,
-          body + i * ORDER_SIZE_BYTES, ORDER_SIZE_BYTES);
+    const view = ring.view;
+    let body = at + S.REQUEST_BODY;
+    let total = 0;
+    for (let index = first; index < end; index++) {
+      const part = parts[index]!;
+      let count = request.order_count;
+      if (part.positions === null) {
+        ring.bytes.set(orders.subarray(0, count * ORDER_SIZE_BYTES), body);
+      } else {
+        count = part.positions.length;
+        for (let i = 0; i < count; i++) {
+          copy_bytes(orders, part.positions[i]! * ORDER_SIZE_BYTES, ring.bytes,
+            body + i * ORDER_SIZE_BYTES, ORDER_SIZE_BYTES);
+        }
       }
+      const run = at + S.REQUEST_RUN_TABLE + (index - first) * RING_RUN_ENTRY_BYTES;
+      view.setUint32(run + S.RUN_GROUP, part.group, true);
+      view.setUint32(run + S.RUN_COUNT, count, true);
+      body += count * ORDER_SIZE_BYTES;
+      total += count;
     }
-    this.write_header(ring.view, at, S.SlotKind.batch, mode, part.group, request.token, index, count);
+    this.write_header(view, at, S.SlotKind.batch, mode, parts[first]!.group, request.token, first,
+      total, end - first);
     ring.publish_quietly(cursor);
-    this.wake_later(part.worker);
+    this.wake_later(worker);
   }
 
   /**
@@ -354,13 +379,14 @@ export class Router {
   };
 
   private write_header(view: DataView, at: number, kind: S.SlotKind, mode: Mode, group: number,
-    token: number, part: number, count: number): void {
+    token: number, part: number, count: number, runs: number): void {
     view.setUint8(at + S.REQUEST_KIND, kind);
     view.setUint8(at + S.REQUEST_MODE, mode);
     view.setUint32(at + S.REQUEST_GROUP, group, true);
     view.setUint32(at + S.REQUEST_TOKEN, token, true);
     view.setUint32(at + S.REQUEST_PART, part, true);
     view.setUint32(at + S.REQUEST_COUNT, count, true);
+    view.setUint32(at + S.REQUEST_RUNS, runs, true);
   }
 
   /** Takes one result slot from an engine worker's results ring. */
@@ -369,26 +395,45 @@ export class Router {
     const token = view.getUint32(at + S.RESULT_TOKEN, true);
     const request = this.pending.get(token);
     assert(request !== undefined, `result for unknown request ${token}`);
-    const part = request.parts[view.getUint32(at + S.RESULT_PART, true)]!;
-    this.release_partner_slots(part);
-    const count = view.getUint32(at + S.RESULT_COUNT, true);
-    const body = at + S.RESULT_BODY;
-    if (request.kind === S.SlotKind.batch) {
-      this.counters.on_results(ring.bytes, body, count);
-      // An accepted batch was answered already: its results are counted, never placed.
-      if (!request.answered_early) this.place_results(request, part, ring.bytes, body, count);
-    } else {
-      request.found = view.getUint8(at + S.RESULT_FOUND) === 1;
-      request.query_body = ring.bytes.slice(body, body + S.ACCOUNT_BYTES);
-    }
-    request.parts_left--;
-    if (request.answered_early) {
-      if (request.parts_left === 0) this.pending.delete(token);
+    if (request.kind !== S.SlotKind.batch) {
+      this.on_query_result(request, ring, at);
       return;
     }
-    const required = view.getFloat64(at + S.RESULT_REQUIRED_SEQUENCE, true);
-    if (this.durable_sequence[part.group]! >= required) this.part_durable(request);
-    else this.durable_waits[part.group]!.push({ sequence: required, request });
+    const first = view.getUint32(at + S.RESULT_PART, true);
+    const runs = view.getUint32(at + S.RESULT_RUNS, true);
+    let body = at + S.RESULT_BODY;
+    for (let run = 0; run < runs; run++) {
+      const part = request.parts[first + run]!;
+      this.release_partner_slots(part);
+      const count = part.positions === null ? request.order_count : part.positions.length;
+      this.counters.on_results(ring.bytes, body, count);
+      // An accepted batch was answered already: its results are counted, never placed.
+      if (!request.answered_early) {
+        this.place_results(request, part, ring.bytes, body, count);
+        const required = view.getFloat64(at + S.RESULT_RUN_TABLE + run * 8, true);
+        this.await_durable(request, part.group, required);
+      }
+      body += count * RESULT_SIZE_BYTES;
+    }
+    request.slots_left--;
+    if (request.answered_early && request.slots_left === 0) this.pending.delete(token);
+  }
+
+  private on_query_result(request: PendingRequest, ring: Ring, at: number): void {
+    const view = ring.view;
+    const part = request.parts[0]!;
+    this.release_partner_slots(part);
+    request.found = view.getUint8(at + S.RESULT_FOUND) === 1;
+    const body = at + S.RESULT_BODY;
+    request.query_body = ring.bytes.slice(body, body + S.ACCOUNT_BYTES);
+    request.slots_left--;
+    this.await_durable(request, part.group, view.getFloat64(at + S.RESULT_REQUIRED_SEQUENCE, true));
+  }
+
+  /** A part answered; its reply waits until `group` is durable up to `required`. */
+  private await_durable(request: PendingRequest, group: number, required: number): void {
+    if (this.durable_sequence[group]! >= required) this.part_durable(request);
+    else this.durable_waits[group]!.push({ sequence: required, request });
   }
 
   private place_results(request: PendingRequest, part: PartInfo, bytes: Uint8Array, body: number,
@@ -448,9 +493,13 @@ export class Router {
       request.refuse("timeout");
     }
     for (const [token, request] of this.pending) {
-      if (request.done && request.parts_left === 0 && request.waits_left > 0) this.pending.delete(token);
+      if (request.done && request.slots_left === 0 && request.waits_left > 0) this.pending.delete(token);
     }
   }
+}
+
+function by_worker(a: PartInfo, b: PartInfo): number {
+  return a.worker - b.worker;
 }
 
 /** An accepted batch's callbacks: never called (it was answered when it was placed). */

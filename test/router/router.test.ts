@@ -1,6 +1,6 @@
 // The router's admission rules, with rings nobody drains: a full ring answers busy, a partner past
 // its share of a ring answers busy while other partners still get in, a batch that mixes groups is
-// split into one slot per group and reassembled in order, and a linked chain that names several
+// split into one slot per engine worker (a run per group) and reassembled in order, and a linked chain that names several
 // partners is refused cross_partner before the split, reaching no ring. With a GroupLeadership
 // that leads only some groups, the orders (whole chains) and reads of the others are refused
 // not_primary the same way.
@@ -8,7 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   ORDER_SIZE_BYTES, PARTNER_RING_SHARE_DIVISOR, RESULT_SIZE_BYTES, RING_REQUEST_SLOT_BYTES,
-  RING_RESULT_SLOT_BYTES,
+  RING_RESULT_SLOT_BYTES, RING_RUN_ENTRY_BYTES,
 } from "../../common/constants.ts";
 import { Partitioning } from "../../router/partition.ts";
 import { Ring } from "../../common/ring.ts";
@@ -45,22 +45,49 @@ function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_m
   return { router, inbound };
 }
 
-/** Plays the engine for every slot in the ring: results whose reply needs `required` durable. */
+/**
+ * Plays the engine for one slot at the ring's consumer cursor: a result slot with each order's id,
+ * every run's reply waiting for `required` durable, handed to the router.
+ */
+function answer_next(router: Router, inbound: Ring, results: Ring, required: number): void {
+  const at = inbound.slot_offset(inbound.consumer_cursor());
+  const cursor = results.claim();
+  const out = results.slot_offset(cursor);
+  const iv = inbound.view;
+  const rv = results.view;
+  rv.setUint8(out + S.RESULT_KIND, iv.getUint8(at + S.REQUEST_KIND));
+  const fields: [number, number][] = [[S.REQUEST_TOKEN, S.RESULT_TOKEN], [S.REQUEST_PART, S.RESULT_PART],
+    [S.REQUEST_GROUP, S.RESULT_GROUP], [S.REQUEST_COUNT, S.RESULT_COUNT], [S.REQUEST_RUNS, S.RESULT_RUNS]];
+  for (const [from, to] of fields) rv.setUint32(out + to, iv.getUint32(at + from, true), true);
+  const count = iv.getUint32(at + S.REQUEST_COUNT, true);
+  for (let k = 0; k < count; k++) {
+    const id = iv.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true);
+    rv.setBigUint64(out + S.RESULT_BODY + k * RESULT_SIZE_BYTES, id, true);
+  }
+  for (let run = 0; run < iv.getUint32(at + S.REQUEST_RUNS, true); run++) {
+    rv.setFloat64(out + S.RESULT_RUN_TABLE + run * 8, required, true);
+  }
+  rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, required, true);
+  results.publish(cursor);
+  inbound.release(1);
+  router.on_result_slot(results, out);
+  results.release(1);
+}
+
+/** Plays the engine for every slot in the ring (answer_next). */
 function answer_all(router: Router, inbound: Ring, required: number): void {
   const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
-  while (inbound.available() > 0) {
-    const at = inbound.slot_offset(inbound.consumer_cursor());
-    const cursor = results.claim();
-    const out = results.slot_offset(cursor);
-    for (const field of [S.RESULT_TOKEN, S.RESULT_PART, S.RESULT_GROUP, S.RESULT_COUNT]) {
-      results.view.setUint32(out + field, inbound.view.getUint32(at + field, true), true);
-    }
-    results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, required, true);
-    results.publish(cursor);
-    inbound.release(1);
-    router.on_result_slot(results, out);
-    results.release(1);
-  }
+  while (inbound.available() > 0) answer_next(router, inbound, results, required);
+}
+
+/** Each run of the slot at the ring's consumer cursor: [group, orders]. */
+function slot_runs(inbound: Ring): [number, number][] {
+  const at = inbound.slot_offset(inbound.consumer_cursor());
+  return Array.from({ length: inbound.view.getUint32(at + S.REQUEST_RUNS, true) }, (_, r) => {
+    const entry = at + S.REQUEST_RUN_TABLE + r * RING_RUN_ENTRY_BYTES;
+    return [inbound.view.getUint32(entry + S.RUN_GROUP, true),
+      inbound.view.getUint32(entry + S.RUN_COUNT, true)];
+  });
 }
 
 /** Per result: its order id, status name and sequence. */
@@ -121,36 +148,42 @@ describe("requests in flight", () => {
 });
 
 describe("splitting by group", () => {
-  test("a batch of two groups takes one slot per group; results come back in order", async () => {
-    const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
-    const reply = router.submit(orders_of([7, 8, 7]), 3, Mode.committed);
-    expect(inbound.depth()).toBe(2);
-    // Play the engine: answer each slot with results naming their order ids, then make it durable.
-    const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
-    for (let i = 0; i < 2; i++) {
-      const at = inbound.slot_offset(inbound.consumer_cursor());
-      const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
-      const cursor = results.claim();
-      const out = results.slot_offset(cursor);
-      results.view.setUint32(out + S.RESULT_TOKEN, inbound.view.getUint32(at + S.REQUEST_TOKEN, true), true);
-      results.view.setUint32(out + S.RESULT_PART, inbound.view.getUint32(at + S.REQUEST_PART, true), true);
-      results.view.setUint32(out + S.RESULT_GROUP, inbound.view.getUint32(at + S.REQUEST_GROUP, true), true);
-      results.view.setUint32(out + S.RESULT_COUNT, count, true);
-      results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, 5, true);
-      for (let k = 0; k < count; k++) {
-        const id = inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true);
-        results.view.setBigUint64(out + S.RESULT_BODY + k * RESULT_SIZE_BYTES, id, true);
-      }
-      results.publish(cursor);
-      inbound.release(1);
-      router.on_result_slot(results, out);
-      results.release(1);
-    }
-    router.on_durable(0, 5);
-    router.on_durable(1, 5);
+  test("a batch of two groups takes one slot, a run per group; results come back in order",
+    async () => {
+      const { router, inbound } = make_router(2, new Map([[7, 0], [8, 1]]));
+      const reply = router.submit(orders_of([7, 8, 7]), 3, Mode.committed);
+      expect(inbound.depth()).toBe(1);
+      expect(slot_runs(inbound)).toEqual([[0, 2], [1, 1]]);
+      expect(slot_ids(inbound, 1)).toEqual([[1n, 3n, 2n]]); // group 0's orders, then group 1's
+      answer_all(router, inbound, 5);
+      router.on_durable(0, 5);
+      expect(router.in_flight).toBe(1); // group 1's part is not durable yet
+      router.on_durable(1, 5);
+      const bytes = await reply;
+      const view = new DataView(bytes.buffer);
+      expect([0, 1, 2].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true))).toEqual([1n, 2n, 3n]);
+      expect(router.in_flight).toBe(0);
+    });
+
+  test("groups on two engine workers: one slot in each worker's ring", async () => {
+    const inbound = [0, 1].map(() => Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES }));
+    // Groups 0 and 2 on worker 0, group 1 on worker 1 (group % workers).
+    const pinned = new Map([[7, 0], [8, 1], [9, 2]]);
+    const router = new Router(new Partitioning(3, 2, pinned), LEADS_EVERY_GROUP, inbound, 60_000,
+      { on_results: () => {} });
+    const reply = router.submit(orders_of([8, 9, 7, 8, 9]), 5, Mode.committed);
+    expect(inbound.map((ring) => ring.depth())).toEqual([1, 1]);
+    expect(slot_runs(inbound[0]!)).toEqual([[2, 2], [0, 1]]); // in the order the groups appear
+    expect(slot_ids(inbound[0]!, 1)).toEqual([[2n, 5n, 3n]]);
+    expect(slot_runs(inbound[1]!)).toEqual([[1, 2]]);
+    expect(slot_ids(inbound[1]!, 1)).toEqual([[1n, 4n]]);
+    answer_all(router, inbound[1]!, 4);
+    answer_all(router, inbound[0]!, 4);
+    for (const group of [0, 1, 2]) router.on_durable(group, 4);
     const bytes = await reply;
     const view = new DataView(bytes.buffer);
-    expect([0, 1, 2].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true))).toEqual([1n, 2n, 3n]);
+    expect([0, 1, 2, 3, 4].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true)))
+      .toEqual([1n, 2n, 3n, 4n, 5n]);
     expect(router.in_flight).toBe(0);
   });
 
@@ -158,15 +191,8 @@ describe("splitting by group", () => {
     const { router, inbound } = make_router();
     let answered = false;
     const reply = router.submit(orders_of([7]), 1, Mode.committed).then(() => (answered = true));
-    const at = inbound.slot_offset(inbound.consumer_cursor());
     const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
-    const cursor = results.claim();
-    const out = results.slot_offset(cursor);
-    results.view.setUint32(out + S.RESULT_TOKEN, inbound.view.getUint32(at + S.REQUEST_TOKEN, true), true);
-    results.view.setUint32(out + S.RESULT_COUNT, 1, true);
-    results.view.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, 3, true);
-    results.publish(cursor);
-    router.on_result_slot(results, out);
+    answer_next(router, inbound, results, 3);
     router.on_durable(0, 2);
     await Bun.sleep(1);
     expect(answered).toBe(false);
@@ -181,7 +207,7 @@ describe("splitting by group", () => {
       const answer = new Uint8Array(2 * RESULT_SIZE_BYTES);
       expect(router.submit_accepted(orders_of([7, 8]), 2, answer)).toBeNull();
       expect(statuses(answer, 2)).toEqual([[1n, "pending", 0n], [2n, "pending", 0n]]);
-      expect(inbound.depth()).toBe(2);
+      expect(inbound.depth()).toBe(1);
       expect(router.in_flight).toBe(1); // its ring shares are held until the engine answered
       answer_all(router, inbound, 5); // nothing is durable: the request leaves all the same
       expect(router.in_flight).toBe(0);
@@ -218,14 +244,14 @@ describe("chains naming several partners", () => {
     // 1 alone (7); chain 2-3 (7, 8): refused; 4 alone (8); chain 5-6 (7, 7); chain 7-8 (8, 7) open.
     const orders = orders_of([7, 7, 8, 8, 7, 7, 8, 7], [1, 4, 6, 7]);
     const reply = router.submit(orders, 8, Mode.committed);
-    const slots = [0, 1].map((i) => {
-      const at = inbound.slot_offset(inbound.consumer_cursor() + i);
-      const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
-      return Array.from({ length: count }, (_, k) => [
-        inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true),
-        inbound.view.getUint8(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES + 39)]);
-    });
-    expect(slots).toEqual([[[1n, 0], [5n, 1], [6n, 0]], [[4n, 0]]]);
+    const at = inbound.slot_offset(inbound.consumer_cursor());
+    const count = inbound.view.getUint32(at + S.REQUEST_COUNT, true);
+    const slot = Array.from({ length: count }, (_, k) => [
+      inbound.view.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true),
+      inbound.view.getUint8(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES + 39)]);
+    expect(inbound.depth()).toBe(1);
+    expect(slot).toEqual([[1n, 0], [5n, 1], [6n, 0], [4n, 0]]); // group 0's run, then group 1's
+    expect(slot_runs(inbound)).toEqual([[0, 3], [1, 1]]);
     answer_all(router, inbound, 1);
     router.on_durable(0, 1);
     router.on_durable(1, 1);
@@ -246,7 +272,8 @@ describe("groups this node does not lead", () => {
   test("a mixed batch: orders of the group not led are not_primary, the rest run", async () => {
     const { router, inbound } = router_leading_some();
     const reply = router.submit(orders_of([7, 8, 9, 8]), 4, Mode.committed);
-    expect(slot_ids(inbound, inbound.depth())).toEqual([[1n], [3n]]);
+    expect(slot_ids(inbound, inbound.depth())).toEqual([[1n, 3n]]);
+    expect(slot_runs(inbound)).toEqual([[0, 1], [2, 1]]);
     answer_all(router, inbound, 1);
     router.on_durable(0, 1);
     router.on_durable(2, 1);
@@ -293,7 +320,7 @@ describe("groups this node does not lead", () => {
       expect(router.submit_accepted(orders_of([7, 8, 9]), 3, target)).toBeNull();
       expect(statuses(target, 3)).toEqual(
         [[1n, "pending", 0n], [2n, "not_primary", 0n], [3n, "pending", 0n]]);
-      expect(slot_ids(inbound, inbound.depth())).toEqual([[1n], [3n]]);
+      expect(slot_ids(inbound, inbound.depth())).toEqual([[1n, 3n]]);
     });
 
   test("a read of a group not led is refused not_primary, reaching no ring", async () => {
