@@ -44,15 +44,18 @@ function names_several_partners(view: DataView, first: number, end: number): boo
   return false;
 }
 
-/** Whether this node leads the group of a partner (router/leadership.ts). */
-export type LeadsPartner = (partner: number) => boolean;
+/**
+ * Whether this node leads the group of a partner (router/leadership.ts); null: a single node,
+ * which leads every group (no lookup per partner).
+ */
+export type LeadsPartner = ((partner: number) => boolean) | null;
 
 /**
  * Marks in `refused`, per order, the status its chain is refused with before any ring sees it
  * (0: not refused): cross_partner for a chain that names more than one partner, open chains
  * included; not_primary for a chain whose partner's group this node does not lead (a lone order
  * is a chain of one). Returns how many orders it marked. One pass over the flags and partners;
- * leadership is asked once per run of chains of one partner.
+ * leadership is asked once per run of chains of one partner, and not at all on a single node.
  */
 export function mark_refused_chains(view: DataView, count: number, refused: Uint8Array,
   leads_partner: LeadsPartner): number {
@@ -67,7 +70,7 @@ export function mark_refused_chains(view: DataView, count: number, refused: Uint
     let status = 0;
     if (end - first > 1 && names_several_partners(view, first, end)) {
       status = Status.cross_partner;
-    } else {
+    } else if (leads_partner !== null) {
       const partner = partner_of(view, first);
       if (partner !== led_partner) {
         led_partner = partner;
@@ -75,7 +78,7 @@ export function mark_refused_chains(view: DataView, count: number, refused: Uint
       }
       if (!led) status = Status.not_primary;
     }
-    refused.fill(status, first, end);
+    for (let k = first; k < end; k++) refused[k] = status; // a chain is an order or a few
     if (status !== 0) refused_count += end - first;
     first = end;
   }

@@ -14,7 +14,7 @@ import {
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { Status } from "../schema/generated/balance/wire/status.ts";
 import { mark_refused_chains, write_refused_results, type LeadsPartner } from "./chains.ts";
-import type { GroupLeadership, ReadGate } from "./leadership.ts";
+import { LEADS_EVERY_GROUP, type GroupLeadership, type ReadGate } from "./leadership.ts";
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { PartnerShares } from "./partner_shares.ts";
@@ -81,7 +81,8 @@ export class Router {
     this.partner_slots = new PartnerShares(inbound.length);
     this.workers_to_wake = new Uint8Array(inbound.length);
     this.slots_needed = new Uint8Array(inbound.length);
-    this.leads_partner = (partner) => leadership.leads(partitioning.group_of_partner(partner));
+    this.leads_partner = leadership === LEADS_EVERY_GROUP ? null
+      : (partner) => leadership.leads(partitioning.group_of_partner(partner));
     for (let group = 0; group < partitioning.groups; group++) {
       this.durable_waits.push([]);
       this.durable_sequence.push(0);

@@ -38,7 +38,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   scripts: ["common", "config", "auth"],
   docker: [],
   harness: ["common", "schema", "auth", "projector", "cluster"],
-  bench: ["common", "schema", "engine", "journal", "events", "publisher", "projector",
+  bench: ["common", "schema", "engine", "router", "journal", "events", "publisher", "projector",
     "storage_load", "harness"],
 };
 
