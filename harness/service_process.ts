@@ -6,13 +6,13 @@
 // (the development key it made in DATA_DIR, or AUTH_KEYS_FILE) and registered with http_client, so
 // its helpers authenticate; `internal_token` holds it (null with AUTH=off or no HS256 key).
 
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 import { mint_token } from "../auth/dev_keys.ts";
 import { load_auth_options } from "../auth/options.ts";
 import { read_keys_file } from "../auth/keys.ts";
 import { use_token } from "./http_client.ts";
+import { temp_dir } from "./temp_dirs.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS_DEFAULT = 30_000;
@@ -57,8 +57,9 @@ export function free_port(): number {
   return port;
 }
 
+/** A data directory for a test's service, removed when the test process exits. */
 export function temp_data_dir(label = "balance-test"): string {
-  return mkdtempSync(join(tmpdir(), `${label}-`));
+  return temp_dir(label);
 }
 
 const live = new Set<ServiceProcess>();

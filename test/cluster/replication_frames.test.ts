@@ -4,8 +4,7 @@
 // bounded send buffer at its edge, the cluster key's length limits, and the MACs' bindings.
 
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Prng } from "../../common/prng.ts";
 import {
@@ -24,6 +23,7 @@ import {
   ClusterKeyError, link_mac, load_cluster_key, MacRole,
 } from "../../cluster/replication/handshake.ts";
 import { LinkFrameReader, LinkSendBuffer } from "../../cluster/replication/link_buffers.ts";
+import { temp_dir } from "../../harness/temp_dirs.ts";
 import { Replicator } from "../../cluster/replication/replicator.ts";
 import { PowerLossFileLayer } from "../../journal/power_loss_file_layer.ts";
 import { frame_bytes } from "./replication_peer.ts";
@@ -232,7 +232,7 @@ describe("replication frames", () => {
 
 describe("replication handshake", () => {
   test("the cluster key file: its length limits, a trailing newline left out", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cluster-key-"));
+    const dir = temp_dir("cluster-key");
     const write = (name: string, size_bytes: number, suffix = ""): string => {
       const path = join(dir, name);
       writeFileSync(path, "k".repeat(size_bytes) + suffix);

@@ -3,9 +3,9 @@
 // CA that the service does not know.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { temp_dir } from "../../harness/temp_dirs.ts";
 
 export interface Pem {
   cert_file: string;
@@ -22,7 +22,7 @@ function openssl(dir: string, args: string[]): void {
 }
 
 export class TestCa {
-  readonly dir = mkdtempSync(join(tmpdir(), "balance-tls-"));
+  readonly dir = temp_dir("balance-tls"); // removed when the test process exits
   readonly ca: Pem;
   private serial = 0;
 

@@ -7,9 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { GroupEngine, window_records } from "../../engine/group_engine.ts";
 import { restore_snapshot } from "../../engine/snapshot.ts";
 import { decode_event_record, type EventRecord } from "../../events/decode.ts";
@@ -25,6 +23,7 @@ import { small_limits } from "../engine/harness.ts";
 import { each_entry, run_scenario } from "../events/fixtures.ts";
 import { fresh_schema, SERVICES_TIMEOUT_MS, type TestDatabase } from "../projector/support.ts";
 import { broker_list, ensure_services, type Services } from "../../harness/services.ts";
+import { temp_dir } from "../../harness/temp_dirs.ts";
 
 const GROUP = 0;
 const ENTRIES_PER_RECORD = 3;
@@ -102,7 +101,7 @@ async function projected_up_to(stored_sequence: number): Promise<TestDatabase> {
 }
 
 async function load(topic: string, database: TestDatabase): Promise<GroupEngine> {
-  const data_dir = mkdtempSync(join(tmpdir(), "load-edges-"));
+  const data_dir = temp_dir("load-edges");
   const files = new NodeFileLayer();
   const lines: string[] = [];
   await load_groups_from_storage({
@@ -233,7 +232,7 @@ describe("loading a group from PostgreSQL + Kafka", () => {
   test("an empty topic and an empty projection are an ordinary first start (no snapshot)",
     async () => {
     const topic = await topic_with([]);
-    const data_dir = mkdtempSync(join(tmpdir(), "load-edges-"));
+    const data_dir = temp_dir("load-edges");
     const database = await projected_up_to(0);
     const loads = await load_groups_from_storage({
       files: new NodeFileLayer(), data_dir, groups: [GROUP], limits: small_limits,
