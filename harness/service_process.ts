@@ -63,9 +63,12 @@ export function temp_data_dir(label = "balance-test"): string {
 }
 
 const live = new Set<ServiceProcess>();
-process.on("exit", () => {
+process.on("exit", kill_live_services);
+
+/** SIGKILLs every service this process started and has not seen exit (the end of a test run). */
+export function kill_live_services(): void {
   for (const service of live) service.kill_now();
-});
+}
 
 class OutputCapture {
   text = "";

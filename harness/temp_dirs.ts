@@ -1,7 +1,9 @@
 // Temporary directories a test process makes (services' data directories, certificates), removed
-// when the process exits: every full `make test` run used to leave some thirty behind in /tmp.
-// The exit hook is registered at the first directory made, so it runs after hooks registered at
-// import (harness/service_process.ts kills its live services first).
+// at the end: every full `make test` run used to leave some thirty behind in /tmp. `bun test` runs
+// no process "exit" hooks, so test/setup.ts (preloaded, bunfig.toml) removes them after the whole
+// run; any other process (a script, a child of a test) removes them at exit, the hook registered
+// at the first directory made so that it runs after hooks registered at import
+// (harness/service_process.ts kills its live services first).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +19,8 @@ export function temp_dir(prefix: string): string {
   return dir;
 }
 
-function remove_temp_dirs(): void {
+/** Removes every directory temp_dir made in this process. */
+export function remove_temp_dirs(): void {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
   made.clear();
 }
