@@ -42,7 +42,12 @@ const ACCOUNTS_PER_PARTNER = 10;
 const CURRENCY = 978;
 const ORDER_ID_COUNTER_BITS = 22; // schema/order_id.ts: creation time in ms above a counter
 
-interface Measurement { groups: number; engine: boolean; orders_per_s: number; ns_per_order: number }
+interface Measurement {
+  groups: number;
+  engine: boolean;
+  orders_per_s: number;
+  ns_per_order: number;
+}
 
 function account_of(partner: number, k: number): bigint {
   return BigInt(partner * 100 + (k % ACCOUNTS_PER_PARTNER));
@@ -149,7 +154,9 @@ function answer(router: Router, inbound: Ring, results: Ring, sequences: Float64
   inbound.release(count);
   const taken = results.available();
   const taken_first = results.consumer_cursor();
-  for (let i = 0; i < taken; i++) router.on_result_slot(results, results.slot_offset(taken_first + i));
+  for (let i = 0; i < taken; i++) {
+    router.on_result_slot(results, results.slot_offset(taken_first + i));
+  }
   results.release(taken);
 }
 
@@ -170,7 +177,9 @@ function measure(groups: number, with_engine: boolean): Measurement {
   let answered_orders = 0;
   const router = new Router(new Partitioning(groups, 1, new Map()), LEADS_EVERY_GROUP, [inbound],
     60_000, { on_results: () => {} });
-  const on_committed = (request: { order_count: number }) => { answered_orders += request.order_count; };
+  const on_committed = (request: { order_count: number }) => {
+    answered_orders += request.order_count;
+  };
   const on_refused = () => assert(false, "nothing is refused here");
   const sequences = new Float64Array(groups);
   const side = with_engine ? engine_side(groups, inbound, results) : null;
@@ -220,10 +229,12 @@ function measure(groups: number, with_engine: boolean): Measurement {
 const with_engine = process.argv.includes("--engine");
 const measurements = [4, 1, 4, 1].map((groups) => measure(groups, with_engine));
 if (process.argv.includes("--json")) {
-  console.log(JSON.stringify({ benchmark: "router", orders_per_batch: ORDERS_PER_BATCH, measurements }));
+  console.log(JSON.stringify({ benchmark: "router", orders_per_batch: ORDERS_PER_BATCH,
+    measurements }));
 } else {
   for (const m of measurements) {
-    console.log(`${m.groups} group(s) on one worker: ${(m.orders_per_s / 1e6).toFixed(2)} M orders/s,` +
-      ` ${m.ns_per_order.toFixed(0)} ns per order (router + ${m.engine ? "engine loop" : "stand-in engine"})`);
+    const answerer = m.engine ? "engine loop" : "stand-in engine";
+    console.log(`${m.groups} group(s) on one worker: ${(m.orders_per_s / 1e6).toFixed(2)} M ` +
+      `orders/s, ${m.ns_per_order.toFixed(0)} ns per order (router + ${answerer})`);
   }
 }

@@ -176,7 +176,8 @@ export class EngineLoop {
       const kind = view.getUint8(at + S.REQUEST_KIND);
       assert(S.is_slot_kind(kind), `unknown slot kind ${kind}`);
       const slot_runs = kind === S.SlotKind.batch ? view.getUint32(at + S.REQUEST_RUNS, true) : 1;
-      if (runs + slot_runs > CHUNK_RUNS_MAX) break;
+      assert(slot_runs >= 1 && slot_runs <= BATCH_ORDERS_MAX, "a slot's runs: 1 to 128");
+      if (runs + slot_runs > CHUNK_RUNS_MAX) break; // never the chunk's first slot
       const out = results.slot_offset(first_result + slots);
       this.chunk_results_at[slots] = out;
       this.write_result_header(at, out, kind);
@@ -199,7 +200,6 @@ export class EngineLoop {
   private add_batch_runs(at: number, out: number, slot: number, slot_runs: number,
     runs: number): number {
     const view = this.parts.inbound.view;
-    assert(slot_runs >= 1 && slot_runs <= BATCH_ORDERS_MAX, `runs in a slot: ${slot_runs}`);
     let orders_before = 0;
     for (let r = 0; r < slot_runs; r++) {
       const entry = at + S.REQUEST_RUN_TABLE + r * RING_RUN_ENTRY_BYTES;
@@ -211,7 +211,8 @@ export class EngineLoop {
       orders_before += view.getUint32(entry + S.RUN_COUNT, true);
       runs++;
     }
-    assert(orders_before === view.getUint32(at + S.REQUEST_COUNT, true), "runs hold the slot's orders");
+    const count = view.getUint32(at + S.REQUEST_COUNT, true);
+    assert(orders_before === count, "runs hold the slot's orders");
     return runs;
   }
 

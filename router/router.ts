@@ -494,7 +494,8 @@ export class Router {
       request.refuse("timeout");
     }
     for (const [token, request] of this.pending) {
-      if (request.done && request.slots_left === 0 && request.waits_left > 0) this.pending.delete(token);
+      const answered_by_engines = request.slots_left === 0;
+      if (request.done && answered_by_engines && request.waits_left > 0) this.pending.delete(token);
     }
   }
 }

@@ -73,7 +73,8 @@ function journal_entries(journal: Ring): [number, number, number][] {
  * `ring_slots`), then one cycle of its loop. Returns the journal's entries; checks that every
  * order was answered ok in its request's order, each group's sequences in request order.
  */
-async function one_cycle(requests: number, ring_slots: number): Promise<[number, number, number][]> {
+async function one_cycle(requests: number, ring_slots: number)
+  : Promise<[number, number, number][]> {
   const engines = new Map<number, GroupEngine>();
   for (let group = 0; group < PARTNER_OF_GROUP.length; group++) {
     engines.set(group, new GroupEngine(group, 0, small_limits));
@@ -93,7 +94,8 @@ async function one_cycle(requests: number, ring_slots: number): Promise<[number,
   for (let r = 0; r < requests; r++) {
     const orders = mixed_request(r);
     const bytes = new Uint8Array(orders.length * ORDER_SIZE_BYTES);
-    orders.forEach((o, k) => write_order_fields(new DataView(bytes.buffer), k * ORDER_SIZE_BYTES, o));
+    const view = new DataView(bytes.buffer);
+    orders.forEach((o, k) => write_order_fields(view, k * ORDER_SIZE_BYTES, o));
     sent.push(orders);
     answers.push(router.submit(bytes, orders.length, Mode.committed));
   }
@@ -135,12 +137,13 @@ test("a cycle of requests mixing three groups journals one entry per group", asy
     .toEqual(PARTNER_OF_GROUP.map((_, group) => [group, 1, 2 * REQUESTS]));
 });
 
-test("a cycle longer than a chunk: one entry per group and chunk, every slot answered", async () => {
+test("a cycle longer than a chunk: an entry per group and chunk, every slot answered", async () => {
   // 500 slots: chunks of 256 and 244 (CHUNK_SLOTS_MAX in engine/engine_loop.ts); a chunk's runs
   // are applied group by group, so each chunk leaves an entry per group. (A ring of 2,048 slots:
   // each of the three partners may hold a quarter of it.)
   const chunks: [number, number][] = [[0, 256], [256, 244]];
   const expected = chunks.flatMap(([first, slots]) =>
-    PARTNER_OF_GROUP.map((_, group): [number, number, number] => [group, 2 * first + 1, 2 * slots]));
+    PARTNER_OF_GROUP.map((_, group): [number, number, number] =>
+      [group, 2 * first + 1, 2 * slots]));
   expect(await one_cycle(500, 2048)).toEqual(expected);
 });

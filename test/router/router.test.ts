@@ -1,9 +1,9 @@
 // The router's admission rules, with rings nobody drains: a full ring answers busy, a partner past
 // its share of a ring answers busy while other partners still get in, a batch that mixes groups is
-// split into one slot per engine worker (a run per group) and reassembled in order, and a linked chain that names several
-// partners is refused cross_partner before the split, reaching no ring. With a GroupLeadership
-// that leads only some groups, the orders (whole chains) and reads of the others are refused
-// not_primary the same way.
+// split into one slot per engine worker (a run per group) and reassembled in order, and a linked
+// chain that names several partners is refused cross_partner before the split, reaching no ring.
+// With a GroupLeadership that leads only some groups, the orders (whole chains) and reads of the
+// others are refused not_primary the same way.
 
 import { describe, expect, test } from "bun:test";
 import {
@@ -56,8 +56,11 @@ function answer_next(router: Router, inbound: Ring, results: Ring, required: num
   const iv = inbound.view;
   const rv = results.view;
   rv.setUint8(out + S.RESULT_KIND, iv.getUint8(at + S.REQUEST_KIND));
-  const fields: [number, number][] = [[S.REQUEST_TOKEN, S.RESULT_TOKEN], [S.REQUEST_PART, S.RESULT_PART],
-    [S.REQUEST_GROUP, S.RESULT_GROUP], [S.REQUEST_COUNT, S.RESULT_COUNT], [S.REQUEST_RUNS, S.RESULT_RUNS]];
+  const fields: [number, number][] = [
+    [S.REQUEST_TOKEN, S.RESULT_TOKEN], [S.REQUEST_PART, S.RESULT_PART],
+    [S.REQUEST_GROUP, S.RESULT_GROUP], [S.REQUEST_COUNT, S.RESULT_COUNT],
+    [S.REQUEST_RUNS, S.RESULT_RUNS],
+  ];
   for (const [from, to] of fields) rv.setUint32(out + to, iv.getUint32(at + from, true), true);
   const count = iv.getUint32(at + S.REQUEST_COUNT, true);
   for (let k = 0; k < count; k++) {
@@ -161,12 +164,14 @@ describe("splitting by group", () => {
       router.on_durable(1, 5);
       const bytes = await reply;
       const view = new DataView(bytes.buffer);
-      expect([0, 1, 2].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true))).toEqual([1n, 2n, 3n]);
+      expect([0, 1, 2].map((k) => view.getBigUint64(k * RESULT_SIZE_BYTES, true)))
+        .toEqual([1n, 2n, 3n]);
       expect(router.in_flight).toBe(0);
     });
 
   test("groups on two engine workers: one slot in each worker's ring", async () => {
-    const inbound = [0, 1].map(() => Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES }));
+    const inbound = [0, 1].map(() =>
+      Ring.create({ slot_count: SLOTS, slot_bytes: RING_REQUEST_SLOT_BYTES }));
     // Groups 0 and 2 on worker 0, group 1 on worker 1 (group % workers).
     const pinned = new Map([[7, 0], [8, 1], [9, 2]]);
     const router = new Router(new Partitioning(3, 2, pinned), LEADS_EVERY_GROUP, inbound, 60_000,
