@@ -4,9 +4,9 @@
 // local overlay's development secrets generated into it, and a container's environment resolved
 // as the kubelet resolves it (envFrom, fieldRef, secretKeyRef, configMapKeyRef, $(VAR) expansion).
 
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { temp_dir } from "../../harness/temp_dirs.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 export const K8S_DIR = join(REPO_ROOT, "deploy/k8s");
@@ -89,7 +89,7 @@ export function run(argv: string[], cwd = REPO_ROOT,
  * overlay's own generate-secrets.sh), and an overlay "local-tls" that adds components/tls.
  */
 export function staged_tree(): string {
-  const root = mkdtempSync(join(tmpdir(), "balance-k8s-"));
+  const root = temp_dir("balance-k8s"); // removed after the test run (test/setup.ts)
   cpSync(K8S_DIR, root, { recursive: true });
   // The overlay's own defaults, whatever this shell exports (a developer's DATABASE_URL for the
   // local services would otherwise become the manifests' database).

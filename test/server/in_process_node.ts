@@ -2,13 +2,13 @@
 // something else; auth is tested in test/auth), for tests that need the node's objects at hand
 // (its control block, its metrics) rather than a process.
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { load_config } from "../../config/config.ts";
 import { Metrics } from "../../node/metrics.ts";
 import { ServiceNode } from "../../node/service_node.ts";
 import { single_node_view } from "../../router/leadership.ts";
 import { start_http_server } from "../../server/http.ts";
+import { temp_dir } from "../../harness/temp_dirs.ts";
 
 export interface InProcessNode {
   node: ServiceNode;
@@ -20,7 +20,7 @@ export interface InProcessNode {
 /** `groups` groups (GROUP_MAP as given), 64 accounts and a 16-slot ring each. */
 export async function start_in_process_node(label: string, groups = 1, group_map = "")
   : Promise<InProcessNode> {
-  const data_dir = mkdtempSync(`${tmpdir()}/balance-${label}-`);
+  const data_dir = temp_dir(`balance-${label}`);
   const node = await ServiceNode.start(load_config({ DATA_DIR: data_dir, GROUPS: String(groups),
     GROUP_MAP: group_map, ACCOUNTS_PER_GROUP: "64", HOLDS_PER_GROUP: "16",
     IDEMPOTENCY_ENTRIES_PER_GROUP: "65536", RING_SLOTS: "16",
