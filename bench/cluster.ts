@@ -140,6 +140,13 @@ function median_run(runs: Throughput[]): Throughput {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
+/** The middle value; with an even count, the mean of the two middle ones. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const upper = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[upper]! : (sorted[upper - 1]! + sorted[upper]!) / 2;
+}
+
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -158,7 +165,8 @@ function report(options: Options, { rounds, off, spread, one, kills }: Figures):
   const summary = {
     seconds: options.seconds, rounds: options.rounds, replication_off: off, replication_on: spread,
     one_primary: one, replicated_share_by_round: shares,
-    replicated_share_of_single: quantile(shares, 0.5),
+    // quantile(…, 0.5) would take the higher of two rounds' shares
+    replicated_share_of_single: round2(median(shares)),
     cpu_ratio_replicated_to_single: round2(spread_us / single_us),
     standby_cpu_share_of_primary: round2(standby_us / primary_us),
     failover: kills === null ? null : { ...kills, leads: spread_of(kills.leads_ms),
