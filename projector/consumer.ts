@@ -2,9 +2,9 @@
 // topic, whose partition is the engine group. Each fetched batch of a partition is decoded
 // (events/decode.ts), turned into ProjectedEvents (projector/event.ts) and applied with one
 // apply_batch call, one transaction (projector/apply.ts), which runs while the next batch is
-// fetched; only once it is done is the batch's offset committed. Kafka delivers at least once, and apply_batch skips every (group, sequence) it has
-// applied (after checking it is the same event: projector/fence.ts) and sets figures rather than
-// adding them, so a batch delivered again after a crash, a rebalance, a reset of the offsets or a
+// fetched; only once it is done is the batch's offset committed. Kafka delivers at least once,
+// and apply_batch skips every (group, sequence) it has applied (after checking it is the same
+// event: projector/fence.ts) and sets figures rather than adding them, so a batch delivered again after a crash, a rebalance, a reset of the offsets or a
 // takeover's publishing again changes nothing: the effect is exactly once.
 //
 // Failures:
@@ -148,7 +148,8 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
 
   let stopping = false;
   let fatal: ProjectorFatalError | null = null;
-  let wake: (() => void) | null = null; // ends a retry wait early on stop()
+  // Ends each retry wait early on stop(): every partition applying may be waiting at once.
+  const wakers = new Set<() => void>();
   let settle!: { resolve: () => void; reject: (error: Error) => void };
   const done = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
@@ -159,7 +160,7 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
   const shutdown = (): Promise<void> => {
     shutdown_promise ??= (async () => {
       stopping = true;
-      wake?.();
+      for (const wake of [...wakers]) wake();
       try {
         // An apply under way finishes and commits (none starts once stopping), then the handlers
         // in progress return and the consumer leaves.
@@ -182,15 +183,13 @@ export async function start_projector(options: ProjectorOptions): Promise<Projec
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
+      const wake = () => {
         clearTimeout(timer);
-        wake = null;
+        wakers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      wakers.add(wake);
     });
 
   const apply_and_commit = async (payload: EachBatchPayload, events: ProjectedEvent[],

@@ -549,6 +549,32 @@ describe("projector consumer", () => {
     }
   }, TEST_TIMEOUT_MS);
 
+  test("stop() ends every partition's retry wait, not only the last one's", async () => {
+    // Every apply fails (no tables), and a retry waits longer than this test may last: stop()
+    // returns only if it ends both partitions' waits.
+    const bare = await fresh_schema("consumer_stop_waits", false);
+    try {
+      const topic = await new_topic("stop-waits", 2);
+      await produce(topic, 0, records_of(run_workload(0, 40, 0x5eed_000a), 0, 4));
+      await produce(topic, 1, records_of(run_workload(1, 40, 0x5eed_000b), 1, 4));
+      const lines: string[] = [];
+      const projector = await start(topic, `projector-stop-waits-${run_id}`,
+        { log: (line) => lines.push(line), retry_delay_first_ms: 10 * TEST_TIMEOUT_MS,
+          retry_delay_max_ms: 10 * TEST_TIMEOUT_MS },
+        bare.schema);
+      const waiting = (partition: number) =>
+        lines.some((line) => line.startsWith(`projector: partition ${partition} `) &&
+          line.includes("retrying in"));
+      await wait_until("both partitions waiting to retry", async () => waiting(0) && waiting(1),
+        async () => JSON.stringify(lines));
+      await stop(projector);
+      expect(lines.filter((line) => line.includes("attempt 1 failed"))).toHaveLength(2);
+      expect(lines.some((line) => line.includes("attempt 2"))).toBe(false);
+    } finally {
+      await bare.drop();
+    }
+  }, TEST_TIMEOUT_MS);
+
   test("fence: the same events published again by a new primary change nothing", async () => {
     const topic = await new_topic("fence-same", 8);
     const group5 = run_workload(5, 120, 0x5eed_0006);
