@@ -4,8 +4,9 @@
 // apply_batch call, one transaction (projector/apply.ts), which runs while the next batch is
 // fetched; only once it is done is the batch's offset committed. Kafka delivers at least once,
 // and apply_batch skips every (group, sequence) it has applied (after checking it is the same
-// event: projector/fence.ts) and sets figures rather than adding them, so a batch delivered again after a crash, a rebalance, a reset of the offsets or a
-// takeover's publishing again changes nothing: the effect is exactly once.
+// event: projector/fence.ts) and sets figures rather than adding them, so a batch delivered again
+// after a crash, a rebalance, a reset of the offsets or a takeover's publishing again changes
+// nothing: the effect is exactly once.
 //
 // Failures:
 //   - a record that does not decode, a record of another group than its partition, or events that
