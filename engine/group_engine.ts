@@ -163,6 +163,16 @@ export class GroupEngine extends GroupRules {
     this.prefetch.orders(this.accounts, this.holds, view, offset, stride, count);
   }
 
+  /** Order k of the last prefetch_orders: its account's slot found then, or -1 (not there). */
+  prefetched_slot(k: number): number {
+    return this.prefetch.order_slot[k]!;
+  }
+
+  /** Order k of the last prefetch_orders: a transfer's target's slot found then, or -1. */
+  prefetched_target_slot(k: number): number {
+    return this.prefetch.order_target_slot[k]!;
+  }
+
   /** Advances engine time with no orders: expires due holds (journaled as their own events). */
   tick(engine_time_ms: number, journal: JournalOutput): void {
     this.journal = journal;
@@ -198,6 +208,8 @@ export class GroupEngine extends GroupRules {
     this.o_partner = view.getUint32(at + 32, true);
     this.o_currency = view.getUint16(at + 36, true);
     this.o_op = view.getUint8(at + 38);
+    this.o_account_prefetched = this.prefetch.order_slot[k]!;
+    this.o_target_prefetched = this.prefetch.order_target_slot[k]!;
     this.order_payload_digest[k] = order_digest(view, at);
   }
 
@@ -337,6 +349,7 @@ export class GroupEngine extends GroupRules {
   /** Records which accounts the current order touched; refused early, its own account if any. */
   private note_slots(k: number): void {
     let slot = this.o_account_slot;
+    if (slot === -1) slot = this.o_account_prefetched;
     if (slot === -1) {
       slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
     }

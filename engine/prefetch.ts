@@ -37,6 +37,14 @@ export class Prefetch {
   private readonly account_slots = new Int32Array(ACCOUNT_LOOKUPS_MAX);
   private readonly hold_positions = new Int32Array(PREFETCH_ORDERS_MAX);
   private hold_position_count = 0;
+  /**
+   * Per order of the last pass, its account's slot as found before any of them applied (-1: not
+   * there then), and a transfer's target's (-1 otherwise). Slots never move, and the only
+   * accounts that can go are ones opened after the pass (a linked chain's roll-back), so a slot
+   * found here is still the order's account when the order applies: no second index probe.
+   */
+  readonly order_slot = new Int32Array(PREFETCH_ORDERS_MAX);
+  readonly order_target_slot = new Int32Array(PREFETCH_ORDERS_MAX);
   /** What the loads read: never used, only kept so they are not optimised away. */
   kept = 0;
 
@@ -83,7 +91,10 @@ export class Prefetch {
     return account_count;
   }
 
-  /** Fills account_slots with the slots of the accounts found (the index lines are in cache). */
+  /**
+   * Fills account_slots with the slots of the accounts found (the index lines are in cache), and
+   * order_slot / order_target_slot.
+   */
   private find_slots(accounts: AccountTable, view: DataView, offset: number, stride: number,
     count: number): number {
     const slots = this.account_slots;
@@ -93,10 +104,15 @@ export class Prefetch {
       const partner = view.getUint32(at + PARTNER, true);
       const slot = accounts.find(partner, view.getUint32(at + ACCOUNT_HI, true),
         view.getUint32(at + ACCOUNT_LO, true));
+      this.order_slot[k] = slot;
       if (slot !== -1) slots[slot_count++] = slot;
-      if (view.getUint8(at + OP) !== Op.transfer) continue;
+      if (view.getUint8(at + OP) !== Op.transfer) {
+        this.order_target_slot[k] = -1;
+        continue;
+      }
       const target = accounts.find(partner, view.getUint32(at + REF_HI, true),
         view.getUint32(at + REF_LO, true));
+      this.order_target_slot[k] = target;
       if (target !== -1) slots[slot_count++] = target;
     }
     return slot_count;

@@ -40,19 +40,22 @@ export function replay_entry(engine: GroupEngine, entry: ReplayEntry, view: Data
   const first_live_bucket = Math.floor((window_horizon_ms - window.window_ms) / window.bucket_ms);
   engine.prefetch_orders(view, body_offset + RECORD_ORDER, JOURNAL_RECORD_BYTES, entry.record_count);
   for (let i = 0; i < entry.record_count; i++) {
-    replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket);
+    replay_record(engine, view, body_offset + i * JOURNAL_RECORD_BYTES, first_live_bucket, i);
   }
 }
 
+// Record i of the entry: the prefetch found its accounts already (engine.prefetched_slot); one
+// it did not find may have been opened by an earlier record of the entry, so that one is looked up.
 function replay_record(engine: GroupEngine, view: DataView, at: number,
-  first_live_bucket: number): void {
+  first_live_bucket: number, i: number): void {
   const sequence = view.getFloat64(at + RECORD_SEQUENCE, true);
   assert(sequence === engine.last_sequence + 1, "replay: records out of sequence");
   engine.last_sequence = sequence;
   const status = view.getUint8(at + RECORD_STATUS);
   const op = view.getUint8(at + 38);
-  const applied_slot = status === Status.ok ? apply_outcome(engine, view, at, op, sequence) : -1;
-  remember_id(engine, view, at, first_live_bucket, applied_slot);
+  const applied_slot = status === Status.ok ? apply_outcome(engine, view, at, op, sequence, i) : -1;
+  remember_id(engine, view, at, first_live_bucket,
+    applied_slot !== -1 ? applied_slot : engine.prefetched_slot(i));
 }
 
 /**
@@ -71,9 +74,12 @@ export function remember_entry_ids(engine: GroupEngine, entry: ReplayEntry, view
   }
 }
 
-/** Puts the record's order id in the window, unless the window drops it before replay ends. */
+/**
+ * Puts the record's order id in the window, unless the window drops it before replay ends.
+ * `known_slot`: the order's account's slot when the caller has it, else -1 (then it is looked up).
+ */
 function remember_id(engine: GroupEngine, view: DataView, at: number, first_live_bucket: number,
-  applied_slot: number): void {
+  known_slot: number): void {
   const status = view.getUint8(at + RECORD_STATUS);
   if (!window_records(status)) return;
   const id_hi = view.getUint32(at + 4, true);
@@ -86,7 +92,7 @@ function remember_id(engine: GroupEngine, view: DataView, at: number, first_live
   const accounts = engine.accounts;
   const balance = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held = view.getFloat64(at + RECORD_HELD_AFTER, true);
-  const slot = applied_slot !== -1 ? applied_slot : order_account(engine, view, at);
+  const slot = known_slot !== -1 ? known_slot : order_account(engine, view, at);
   const available = slot === -1 ? 0 : balance - held + accounts.overdraft_limit_minor(slot);
   engine.window.insert_in(bucket, id_hi, id_lo, order_digest(view, at),
     view.getUint32(at + 32, true), status, view.getFloat64(at + RECORD_SEQUENCE, true), balance,
@@ -107,9 +113,9 @@ function account_slot(engine: GroupEngine, view: DataView, at: number, id_at: nu
   return slot;
 }
 
-/** Applies an ok record's outcome; returns the slot of the order's account. */
+/** Applies an ok record's outcome (record i of its entry); returns its account's slot. */
 function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: number,
-  sequence: number): number {
+  sequence: number, i: number): number {
   const a = engine.accounts;
   if (op === Op.open_account) {
     const slot = a.open(view.getUint32(at + 12, true), view.getUint32(at + 8, true),
@@ -118,14 +124,15 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
     a.set_sequence(slot, sequence);
     return slot;
   }
-  const slot = account_slot(engine, view, at, at + 8);
+  const prefetched = engine.prefetched_slot(i);
+  const slot = prefetched !== -1 ? prefetched : account_slot(engine, view, at, at + 8);
   if (op !== Op.check) a.set_sequence(slot, sequence);
-  apply_to_account(engine, view, at, op, sequence, slot);
+  apply_to_account(engine, view, at, op, sequence, slot, i);
   return slot;
 }
 
 function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: number,
-  sequence: number, slot: number): void {
+  sequence: number, slot: number, i: number): void {
   const a = engine.accounts;
   const balance_after = view.getFloat64(at + RECORD_BALANCE_AFTER, true);
   const held_after = view.getFloat64(at + RECORD_HELD_AFTER, true);
@@ -153,7 +160,8 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
     case Op.expire_hold:
       return close_hold(engine, view, at, slot, HoldState.expired, balance_after, held_after);
     case Op.transfer: {
-      const target = account_slot(engine, view, at, at + 24);
+      const prefetched = engine.prefetched_target_slot(i);
+      const target = prefetched !== -1 ? prefetched : account_slot(engine, view, at, at + 24);
       a.set_balance_minor(slot, balance_after);
       a.set_balance_minor(target, view.getFloat64(at + RECORD_COUNTER_AFTER, true));
       a.set_sequence(target, sequence);

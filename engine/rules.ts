@@ -46,6 +46,14 @@ export class GroupRules {
   protected o_partner = 0;
   protected o_currency = 0;
   protected o_op = 0;
+  /**
+   * The slots of the order's account and of a transfer's target as the batch's prefetch found them
+   * before any order applied (-1: not there then, so looked up now: an earlier order of the batch
+   * may have opened it). Slots never move, and only accounts opened after the prefetch can go (a
+   * chain's roll-back): a slot found then is still that account's.
+   */
+  protected o_account_prefetched = -1;
+  protected o_target_prefetched = -1;
   /** Outputs of the rule: the slots it touched (-1: none). */
   protected o_account_slot = -1;
   protected o_counter_slot = -1;
@@ -121,7 +129,8 @@ export class GroupRules {
   /** Finds the partner's account and checks it is not closed and matches. */
   private resolve_account(check_currency: boolean): Status {
     // Account ids are each partner's own: another partner's account of the same id is not found.
-    const slot = this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
+    const slot = this.o_account_prefetched !== -1 ? this.o_account_prefetched
+      : this.accounts.find(this.o_partner, this.o_account_hi, this.o_account_lo);
     if (slot === -1) return Status.account_not_found;
     this.o_account_slot = slot;
     if (this.accounts.state(slot) === AccountState.closed) return Status.account_closed;
@@ -246,7 +255,8 @@ export class GroupRules {
     if (this.is_frozen(source)) return Status.account_frozen;
     // The target is looked up among the order's partner's accounts, so another partner's account
     // is not found wherever it lives: how partners are grouped never changes the answer.
-    const target = this.accounts.find(this.o_partner, this.o_ref_hi, this.o_ref_lo);
+    const target = this.o_target_prefetched !== -1 ? this.o_target_prefetched
+      : this.accounts.find(this.o_partner, this.o_ref_hi, this.o_ref_lo);
     if (target === -1) return Status.account_not_found;
     this.o_counter_slot = target;
     if (this.accounts.state(target) === AccountState.closed) return Status.account_closed;

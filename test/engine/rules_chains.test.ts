@@ -4,8 +4,10 @@
 
 import { describe, expect, test } from "bun:test";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
+import { GroupEngine } from "../../engine/group_engine.ts";
 import {
-  bucket_start_at_or_after, EngineHarness, type TestOrder, WINDOW_BUCKETS, window_bucket_ms,
+  bucket_start_at_or_after, EngineHarness, engine_state, replay_entries, small_limits,
+  type TestOrder, WINDOW_BUCKETS, window_bucket_ms,
 } from "./harness.ts";
 
 function funded(): EngineHarness {
@@ -256,5 +258,36 @@ describe("linked chain", () => {
     h.now_ms += window_ms + window_bucket_ms(window_ms); // every id so far forgotten: room again
     expect(h.one({ op: Op.credit, account: 10n, amount: 1n }).status_name).toBe("ok");
     expect(h.account(10n)!.balance).toBe(1);
+  });
+
+  // The batch's prefetch resolves every order's accounts before any applies; an account opened,
+  // rolled back or reopened in the same batch must still be resolved as it is when the order
+  // applies (a slot freed by a roll-back is taken by the next account opened).
+  test("accounts opened, rolled back and reopened within one batch resolve as they are then", () => {
+    const h = funded();
+    // A batch as long before it, every order naming account 11: nothing of it may leak into the
+    // next batch's lookups.
+    h.batch(Array.from({ length: 10 }, () => ({ op: Op.credit, account: 11n, amount: 1n })));
+    const results = h.batch([
+      { op: Op.open_account, account: 30n, ref: 3n },
+      { op: Op.credit, account: 30n, amount: 50n }, // opened by the order before
+      { op: Op.open_account, account: 31n, ref: 3n, linked: true },
+      { op: Op.credit, account: 31n, amount: 5n, linked: true },
+      { op: Op.debit, account: 12n, amount: 1n }, // fails: 31 is un-opened, its slot free again
+      { op: Op.open_account, account: 32n, ref: 3n }, // takes 31's slot
+      { op: Op.credit, account: 31n, amount: 7n },
+      { op: Op.credit, account: 32n, amount: 9n },
+      { op: Op.transfer, account: 10n, ref: 32n, amount: 100n }, // a target opened in the batch
+      { op: Op.transfer, account: 30n, ref: 10n, amount: 20n }, // a source opened in the batch
+    ]);
+    expect(results.map((r) => r.status_name)).toEqual([
+      "ok", "ok", "linked_failed", "linked_failed", "insufficient_funds", "ok",
+      "account_not_found", "ok", "ok", "ok",
+    ]);
+    expect([10n, 11n, 30n, 31n, 32n].map((account) => h.account(account)?.balance ?? null))
+      .toEqual([920, 10, 30, null, 109]);
+    const replayed = new GroupEngine(0, 1, small_limits);
+    replay_entries(h.journal_bytes, replayed);
+    expect(engine_state(replayed)).toEqual(engine_state(h.engine));
   });
 });
