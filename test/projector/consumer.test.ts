@@ -249,6 +249,49 @@ async function wait_for_committed_end(topic: string, group_id: string): Promise<
 }
 
 /**
+ * Holds `group`'s applied_sequence row from another session until released: a projector's apply
+ * of the group waits meanwhile.
+ */
+async function hold_applied_row(group: number): Promise<{ release: () => Promise<void> }> {
+  await db.sql`
+    insert into applied_sequence (group_id, sequence, epoch) values (${group}, 0, 0)
+    on conflict (group_id) do nothing`;
+  let release_row: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release_row = resolve;
+  });
+  let held: () => void = () => {};
+  const holding = new Promise<void>((resolve) => {
+    held = resolve;
+  });
+  const holder = db.sql.begin(async (tx) => {
+    await tx`select 1 from applied_sequence where group_id = ${group} for update`;
+    held();
+    await released;
+  });
+  await holding;
+  return {
+    release: async () => {
+      release_row();
+      await holder;
+    },
+  };
+}
+
+async function wait_for_held_apply(): Promise<void> {
+  await wait_until("a projector's apply to wait for the held row",
+    async () => (await applies_waiting()) > 0, async () => `${await applies_waiting()} waiting`);
+}
+
+/** Sessions waiting for an applied_sequence row's lock: projector applies held back. */
+async function applies_waiting(): Promise<number> {
+  return (await db.sql`
+    select 1 from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'
+      and query ilike '%from applied_sequence%for update%'`).length;
+}
+
+/**
  * Waits until the projector stops itself (answers its error) or `group_id` commits the topic to
  * its end (answers null: the projector took everything).
  */
@@ -452,48 +495,64 @@ describe("projector consumer", () => {
       const topic = await new_topic("held", 9);
       const group8 = run_workload(8, 400, 0x5eed_0009);
       await produce(topic, 8, records_of(group8, 8, 1));
-      // Another session holds group 8's applied_sequence row: the projector's first apply waits.
-      await db.sql`insert into applied_sequence (group_id, sequence, epoch) values (8, 0, 0)`;
-      let release: () => void = () => {};
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let holding: () => void = () => {};
-      const held = new Promise<void>((resolve) => {
-        holding = resolve;
-      });
-      const holder = db.sql.begin(async (tx) => {
-        await tx`select 1 from applied_sequence where group_id = 8 for update`;
-        holding();
-        await released;
-      });
-      await held;
-
+      const row = await hold_applied_row(8); // the projector's first apply of group 8 waits
       const group_id = `projector-held-${run_id}`;
       let projector: Projector | null = null;
       try { // released however this part ends: a failed expect must not leave the row held
         projector = await start(topic, group_id, { max_bytes_per_partition: 4_096 });
-        const waiting = async () => (await db.sql`
-          select 1 from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock'
-            and query ilike '%from applied_sequence%for update%'`).length;
-        await wait_until("the projector's apply to wait for the row",
-          async () => (await waiting()) > 0, async () => `${await waiting()} waiting`);
+        await wait_for_held_apply();
         // The handler resolved the batch's offset so that kafkajs fetches the next ones meanwhile;
         // the committed offset stays where the applied sequence is: at nothing.
         await Bun.sleep(500);
-        expect(await waiting()).toBe(1);
+        expect(await applies_waiting()).toBe(1);
         const committed = await admin.fetchOffsets({ groupId: group_id, topics: [topic] });
         expect(committed[0]?.partitions.find((p) => p.partition === 8)?.offset).toBe("-1");
       } finally {
-        release();
-        await holder;
+        await row.release();
       }
       await wait_for_applied(8, group8.last_sequence);
       await wait_for_committed_end(topic, group_id);
       await stop(projector!);
       await expect_matches_engine(group8, 8);
     }, TEST_TIMEOUT_MS);
+
+  test("a second projector joins while an apply is held back: the groups end exact", async () => {
+    const groups = [9, 10, 11, 12];
+    const topic = await new_topic("rebalance", 13);
+    const harnesses = groups.map((group) => run_workload(group, 300, 0x5eed_0010 + group));
+    for (const [i, group] of groups.entries()) {
+      await produce(topic, group, records_of(harnesses[i]!, group, 1));
+    }
+    const group_id = `projector-rebalance-${run_id}`;
+    const row = await hold_applied_row(9);
+    try {
+      await start(topic, group_id, { max_bytes_per_partition: 4_096 });
+      await wait_for_held_apply();
+      // The second one joins the consumer group while that apply (and its partition's next batch,
+      // decoded, in a handler waiting for it) are in flight. The group rebalances at once: the
+      // second may be given group 9 and apply the same batch, waiting for the row too; both
+      // applies then take the row in turn, and the later one skips what the first applied.
+      await start(topic, group_id, { max_bytes_per_partition: 4_096 });
+      await Bun.sleep(500);
+      expect(await applies_waiting()).toBeGreaterThanOrEqual(1);
+      expect(await applied_sequence(db.sql, 9)).toBe(0);
+    } finally {
+      await row.release();
+    }
+    const members = async () => {
+      const described = await admin.describeGroups([group_id]);
+      const group = described.groups[0];
+      return group?.state === "Stable" ? group.members.length : 0;
+    };
+    await wait_until("both projectors in the consumer group", async () => (await members()) === 2,
+      async () => `${await members()} members`);
+    for (const [i, group] of groups.entries()) {
+      await wait_for_applied(group, harnesses[i]!.last_sequence);
+    }
+    await wait_for_committed_end(topic, group_id);
+    for (const projector of [...running]) await stop(projector);
+    for (const [i, group] of groups.entries()) await expect_matches_engine(harnesses[i]!, group);
+  }, TEST_TIMEOUT_MS);
 
   test("a record that does not decode stops the projector with its partition and offset", async () => {
     const topic = await new_topic("poison", 5);
