@@ -237,6 +237,19 @@ export class Membership {
     this.learn(leases);
   }
 
+  /**
+   * A node that does not lead `group` reads its lease: a grant made to this node on its disk at a
+   * newer epoch than the role knows is a planned handover to it (primary); anything else, follow.
+   * Every read of a lease by a non-primary goes through here: a role recording the newer epoch
+   * as a standby's would hide the grant from every later read (the same epoch is not newer).
+   */
+  private follow(group: number, lease: LeaseRow): void {
+    const role = this.roles[group]!;
+    const granted = role_at_start(lease, this.node_id, this.options.disk_id);
+    this.roles[group] = granted.kind === "primary" && lease.epoch > role_epoch(role) ? granted
+      : role_following(lease, this.node_id, this.options.disk_id);
+  }
+
   private learn(leases: readonly GroupLease[]): void {
     for (const { group, lease } of leases) {
       assert(group < this.roles.length, "a placed group is one of GROUPS (settings adopted)");
@@ -245,10 +258,7 @@ export class Membership {
         this.known[group] = true;
         this.roles[group] = role_at_start(lease, this.node_id, this.options.disk_id);
       } else if (role.kind !== "primary") {
-        // A grant made to this node on its disk at a newer epoch: a planned handover to it.
-        const granted = role_at_start(lease, this.node_id, this.options.disk_id);
-        this.roles[group] = granted.kind === "primary" && lease.epoch > role_epoch(role) ? granted
-          : role_following(lease, this.node_id, this.options.disk_id);
+        this.follow(group, lease);
       } else if (lease.epoch === role.epoch) {
         this.roles[group] = { ...role, in_sync: lease.in_sync };
       }
@@ -266,7 +276,8 @@ export class Membership {
     const lease = await reach(() => read_lease(this.plane, group));
     if ("kind" in lease) return lease;
     if (this.role(group).kind !== "standby") return { kind: "not_standby" };
-    this.roles[group] = role_following(lease, this.node_id, this.options.disk_id);
+    this.follow(group, lease);
+    if (this.role(group).kind === "primary") return { kind: "not_standby" }; // handed over here
     if (!lease.expired) return { kind: "not_expired", expires_at: lease.expires_at };
     return { kind: "may_take_over", epoch: lease.epoch };
   }
@@ -289,9 +300,9 @@ export class Membership {
       this.roles[group] = { kind: "primary", epoch: taken.epoch, expires_at: taken.expires_at,
         in_sync: taken.in_sync };
       this.granted_at_ms[group] = performance.now();
-    } else if (taken.kind === "stale_epoch") {
+    } else if (taken.kind === "stale_epoch" && taken.holder !== this.node_id) {
       this.roles[group] = { ...role, epoch: taken.epoch, holder: taken.holder };
-    }
+    } // held by this node at a newer epoch: handed over meanwhile; the next read of it promotes
     return taken;
   }
 

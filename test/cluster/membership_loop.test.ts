@@ -174,6 +174,50 @@ describe("failover", () => {
     }, TEST_TIMEOUT_MS);
 });
 
+describe("a planned handover racing a takeover", () => {
+  // Seen in a cluster test: the standby decided to take over (the lease had expired while the
+  // primary drained), the primary then handed the group to it, and its takeover at the old epoch
+  // was refused `stale_epoch`. The refusal recorded the newer epoch in its standby role, so no
+  // later read saw the handover as newer: nobody renewed the lease, and the old primary took
+  // the group back at the next epoch.
+  test("a standby refused `stale_epoch` because the group was handed to it leads at that epoch",
+    async () => {
+      const db = await plane_for("member_handover_race");
+      const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
+      const [a, b] = [node(0, db, shape), node(1, db, shape)];
+      await started(a, b);
+      await node_1_in_sync(db);
+      await a.scheduler.fire();
+      await b.scheduler.fire();
+      await until_expired(db.plane, 0);
+      expect(await b.membership.may_take_over(0, LEASE_SHORT_MS))
+        .toEqual({ kind: "may_take_over", epoch: 1 });
+      const handed = await a.membership.hand_over(0, "node-1", "disk-1-a", 42);
+      expect(handed).toMatchObject({ kind: "handed_over", epoch: 2 });
+      const taken = await b.membership.take_over(0, 41, []);
+      expect(taken).toMatchObject({ kind: "stale_epoch", epoch: 2, holder: "node-1" });
+      await b.scheduler.fire();
+      expect(b.membership.role(0)).toMatchObject({ kind: "primary", epoch: 2 });
+      expect(await lease_snapshot(db.plane, 0))
+        .toMatchObject({ holder: "node-1", epoch: 2, first_sequence: 42 });
+    }, TEST_TIMEOUT_MS);
+
+  test("a standby that reads the handover while it checks for a takeover leads at that epoch",
+    async () => {
+      const db = await plane_for("member_handover_check");
+      const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
+      const [a, b] = [node(0, db, shape), node(1, db, shape)];
+      await started(a, b);
+      await node_1_in_sync(db);
+      await a.scheduler.fire();
+      await b.scheduler.fire();
+      const handed = await a.membership.hand_over(0, "node-1", "disk-1-a", 42);
+      expect(handed).toMatchObject({ kind: "handed_over", epoch: 2 });
+      expect(await b.membership.may_take_over(0, LEASE_SHORT_MS)).toEqual({ kind: "not_standby" });
+      expect(b.membership.role(0)).toMatchObject({ kind: "primary", epoch: 2 });
+    }, TEST_TIMEOUT_MS);
+});
+
 describe("an unreachable database", () => {
   test("keeps a primary primary and refuses takeovers", async () => {
     const db = await plane_for("member_unreachable");
