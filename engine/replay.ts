@@ -105,8 +105,13 @@ function order_account(engine: GroupEngine, view: DataView, at: number): number 
     view.getUint32(at + 8, true));
 }
 
-/** The account of the record's partner whose id is at id_at (the order's account or ref). */
-function account_slot(engine: GroupEngine, view: DataView, at: number, id_at: number): number {
+/**
+ * The account of the record's partner whose id is at id_at (the order's account or ref): the slot
+ * the entry's prefetch found, or, when it found none (opened earlier in the entry), looked up.
+ */
+function account_slot(engine: GroupEngine, view: DataView, at: number, id_at: number,
+  prefetched: number): number {
+  if (prefetched !== -1) return prefetched;
   const slot = engine.accounts.find(view.getUint32(at + 32, true), view.getUint32(id_at + 4, true),
     view.getUint32(id_at, true));
   assert(slot !== -1, "replay: a recorded outcome names an unknown account");
@@ -124,8 +129,7 @@ function apply_outcome(engine: GroupEngine, view: DataView, at: number, op: numb
     a.set_sequence(slot, sequence);
     return slot;
   }
-  const prefetched = engine.prefetched_slot(i);
-  const slot = prefetched !== -1 ? prefetched : account_slot(engine, view, at, at + 8);
+  const slot = account_slot(engine, view, at, at + 8, engine.prefetched_slot(i));
   if (op !== Op.check) a.set_sequence(slot, sequence);
   apply_to_account(engine, view, at, op, sequence, slot, i);
   return slot;
@@ -160,8 +164,7 @@ function apply_to_account(engine: GroupEngine, view: DataView, at: number, op: n
     case Op.expire_hold:
       return close_hold(engine, view, at, slot, HoldState.expired, balance_after, held_after);
     case Op.transfer: {
-      const prefetched = engine.prefetched_target_slot(i);
-      const target = prefetched !== -1 ? prefetched : account_slot(engine, view, at, at + 24);
+      const target = account_slot(engine, view, at, at + 24, engine.prefetched_target_slot(i));
       a.set_balance_minor(slot, balance_after);
       a.set_balance_minor(target, view.getFloat64(at + RECORD_COUNTER_AFTER, true));
       a.set_sequence(target, sequence);

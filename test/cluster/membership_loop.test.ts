@@ -137,16 +137,22 @@ describe("the loop", () => {
   }, TEST_TIMEOUT_MS);
 });
 
+/** Two started nodes on a short lease: node-0 holds group 0, node-1 follows it in sync. */
+async function holder_and_standby(db: TestPlane): Promise<[TestNode, TestNode]> {
+  const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
+  const [a, b] = [node(0, db, shape), node(1, db, shape)];
+  await started(a, b);
+  await node_1_in_sync(db);
+  await a.scheduler.fire();
+  await b.scheduler.fire();
+  return [a, b];
+}
+
 describe("failover", () => {
   test("a stopped holder's lease expires, a standby takes it, the old holder steps down once",
     async () => {
       const db = await plane_for("member_failover");
-      const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
-      const [a, b] = [node(0, db, shape), node(1, db, shape)];
-      await started(a, b);
-      await node_1_in_sync(db);
-      await a.scheduler.fire();
-      await b.scheduler.fire();
+      const [a, b] = await holder_and_standby(db);
       expect(a.membership.role(0)).toMatchObject({ kind: "primary", epoch: 1 });
       expect(b.membership.role(0)).toMatchObject({ kind: "standby", epoch: 1, in_sync: true });
       expect(await a.membership.may_take_over(0, LEASE_SHORT_MS)).toEqual({ kind: "not_standby" });
@@ -183,12 +189,7 @@ describe("a planned handover racing a takeover", () => {
   test("a standby refused `stale_epoch` because the group was handed to it leads at that epoch",
     async () => {
       const db = await plane_for("member_handover_race");
-      const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
-      const [a, b] = [node(0, db, shape), node(1, db, shape)];
-      await started(a, b);
-      await node_1_in_sync(db);
-      await a.scheduler.fire();
-      await b.scheduler.fire();
+      const [a, b] = await holder_and_standby(db);
       await until_expired(db.plane, 0);
       expect(await b.membership.may_take_over(0, LEASE_SHORT_MS))
         .toEqual({ kind: "may_take_over", epoch: 1 });
@@ -205,12 +206,7 @@ describe("a planned handover racing a takeover", () => {
   test("a standby that reads the handover while it checks for a takeover leads at that epoch",
     async () => {
       const db = await plane_for("member_handover_check");
-      const shape = { groups: 1, replicas: 2, lease_ms: LEASE_SHORT_MS };
-      const [a, b] = [node(0, db, shape), node(1, db, shape)];
-      await started(a, b);
-      await node_1_in_sync(db);
-      await a.scheduler.fire();
-      await b.scheduler.fire();
+      const [a, b] = await holder_and_standby(db);
       const handed = await a.membership.hand_over(0, "node-1", "disk-1-a", 42);
       expect(handed).toMatchObject({ kind: "handed_over", epoch: 2 });
       expect(await b.membership.may_take_over(0, LEASE_SHORT_MS)).toEqual({ kind: "not_standby" });
