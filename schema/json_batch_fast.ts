@@ -311,11 +311,19 @@ class FastBatchParser {
     const bytes = this.bytes;
     if (bytes[this.at] !== QUOTE) return this.bare_integer_into(field);
     const start = this.at + 1;
+    // The first MAX_BARE_DIGITS digits in one double (exact: below 10^15 < 2^53), with no
+    // division; only digits past them (a u64 has up to 20) carry between the two halves.
+    const exact_end = start + MAX_BARE_DIGITS;
     let at = start;
-    let high = 0;
-    let low = 0;
+    let value = 0;
+    let byte = bytes[at];
+    while (at < exact_end && byte !== undefined && byte >= DIGIT_0 && byte <= DIGIT_9) {
+      value = value * 10 + (byte - DIGIT_0);
+      byte = bytes[++at];
+    }
+    let high = Math.floor(value / U32_RANGE);
+    let low = value - high * U32_RANGE;
     for (;;) {
-      const byte = bytes[at];
       if (byte === QUOTE) break;
       if (byte === undefined || byte < DIGIT_0 || byte > DIGIT_9) return false;
       // (high * 2^32 + low) * 10 + digit, carrying between the halves.
@@ -324,7 +332,7 @@ class FastBatchParser {
       low -= carry * U32_RANGE;
       high = high * 10 + carry;
       if (high > U32_MAX) return false; // over 2^64 - 1: the full parser's error
-      at++;
+      byte = bytes[++at];
     }
     const digits = at - start;
     if (digits === 0 || (digits > 1 && bytes[start] === DIGIT_0)) return false;
