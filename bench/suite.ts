@@ -10,30 +10,24 @@
 //   HTTP FlatBuffers again over TLS (a certificate made here with openssl);
 //   the event pipeline (bench:pipeline: the real PostgreSQL and Kafka, started if need be).
 // BENCHMARK_SECONDS (default 10) is each load's length; BENCHMARK_PIPELINE=0 leaves the pipeline
-// out. Exit 1 when a step failed (its row says so); the table is printed either way.
+// out. BENCHMARK_RUNS (default 1) runs the whole suite that many times, one after another, and
+// shows each line's median run with the range of all runs: on a shared machine one run's figure
+// can be a third off. Exit 1 when a step failed (its row says so); the table is printed either way.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { median_rows, rate, type Row } from "./suite_rows.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
 const LOAD_SECONDS_DEFAULT = 10;
+const RUNS_DEFAULT = 1;
 const HTTP_CONNECTIONS = 64;
 
 type Json = Record<string, unknown>;
 
-interface Row {
-  what: string;
-  command: string;
-  measured: string;
-  must_reach: string;
-  goal: string;
-  /** The figure scripts read (null when the step failed). */
-  value: number | null;
-  failed?: string;
-}
 
 function free_port(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -84,9 +78,6 @@ async function stop(service: Bun.Subprocess): Promise<void> {
   }
 }
 
-const millions = (n: number) => `${(n / 1e6).toFixed(2)} M`;
-const thousands = (n: number) => `${Math.round(n / 1e3)} K`;
-const rate = (n: number) => (n >= 1e6 ? millions(n) : thousands(n));
 
 /** Runs one step; a failure becomes its row's text, so the table still prints. */
 async function step(rows: Row[], what: string, command: string, must_reach: string, goal: string,
@@ -264,14 +255,24 @@ async function main(): Promise<number> {
   if (!Number.isInteger(seconds) || seconds < 1) {
     throw new Error(`BENCHMARK_SECONDS: a whole number of seconds, got ${process.env.BENCHMARK_SECONDS}`);
   }
+  const runs_count = Number(process.env.BENCHMARK_RUNS ?? RUNS_DEFAULT);
+  if (!Number.isInteger(runs_count) || runs_count < 1) {
+    throw new Error(`BENCHMARK_RUNS: a positive whole number, got ${process.env.BENCHMARK_RUNS}`);
+  }
   const machine_text = machine();
-  const rows: Row[] = [];
-  await engine_rows(rows);
-  await service_rows(rows, seconds, LOADS, false);
-  await service_rows(rows, seconds, TLS_LOADS, true);
-  if (process.env.BENCHMARK_PIPELINE !== "0") await pipeline_rows(rows);
+  const runs: Row[][] = [];
+  for (let run = 1; run <= runs_count; run++) {
+    if (runs_count > 1) process.stderr.write(`benchmark: run ${run} of ${runs_count}\n`);
+    const run_rows: Row[] = [];
+    await engine_rows(run_rows);
+    await service_rows(run_rows, seconds, LOADS, false);
+    await service_rows(run_rows, seconds, TLS_LOADS, true);
+    if (process.env.BENCHMARK_PIPELINE !== "0") await pipeline_rows(run_rows);
+    runs.push(run_rows);
+  }
+  const rows = median_rows(runs);
   if (json) {
-    console.log(JSON.stringify({ machine: machine_text, load_seconds: seconds,
+    console.log(JSON.stringify({ machine: machine_text, load_seconds: seconds, runs: runs_count,
       rows: rows.map(({ what, measured, must_reach, goal, value, failed }) =>
         ({ what, measured, must_reach, goal, value, failed })) }));
   } else {
