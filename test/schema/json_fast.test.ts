@@ -183,4 +183,31 @@ describe("the JSON batch's fast path", () => {
     expect(parse_batch_json_fast(ENCODER.encode(order(`${base},"amount":"100","currency":978`))))
       .not.toBeNull();
   });
+
+  test("integer strings around where digits stop fitting one double: the full parser's bytes", () => {
+    // The first 15 digits accumulate in one double, later ones carry between the 32-bit halves:
+    // values at and around that step, the u64 range's ends, and a 21st digit.
+    const values = [
+      "0", "9", "999999999999999", "1000000000000000", "9007199254740991", "9007199254740992",
+      "9007199254740993", "4294967295", "4294967296", "18446744073709551615",
+      "10000000000000000000", "12345678901234567890", "99999999999999999999",
+      "18446744073709551616", "100000000000000000000", "000000000000001",
+    ];
+    let taken = 0;
+    for (const value of values) {
+      // Within the u64 range and without a leading zero: both take it, with the same bytes
+      // (check); otherwise the full parser refuses it and the fast path leaves it to it.
+      const in_range = BigInt(value) < 2n ** 64n && (value === "0" || !value.startsWith("0"));
+      for (const field of ["id", "account", "amount"]) {
+        const fields = { id: `"1"`, account: `"42"`, amount: `"100"`, [field]: `"${value}"` };
+        const body = `{"orders":[{"id":${fields.id},"op":"credit","partner":7,` +
+          `"account":${fields.account},"amount":${fields.amount}}]}`;
+        expect([body, parse_batch_json(body).type]).toEqual([body,
+          in_range ? "json_batch" : "decode_error"]);
+        expect([body, check(body)]).toEqual([body, in_range]);
+        if (in_range) taken++;
+      }
+    }
+    expect(taken).toBe(12 * 3); // the four out of range: 2^64, 20 nines, 21 digits, "0...1"
+  });
 });
