@@ -28,7 +28,6 @@ const HTTP_CONNECTIONS = 64;
 
 type Json = Record<string, unknown>;
 
-
 function free_port(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
@@ -77,7 +76,6 @@ async function stop(service: Bun.Subprocess): Promise<void> {
     await service.exited;
   }
 }
-
 
 /** Runs one step; a failure becomes its row's text, so the table still prints. */
 async function step(rows: Row[], what: string, command: string, must_reach: string, goal: string,
