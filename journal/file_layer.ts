@@ -3,6 +3,7 @@
 
 import * as fs from "node:fs";
 import { assert } from "../common/assert.ts";
+import { start_writeback } from "./writeback_hint.ts";
 
 /** A failed fsync/fdatasync. Never retry: the kernel may have dropped the dirty pages already, so
  * a later fsync could "succeed" without the data. The process must stop and recover from disk. */
@@ -22,6 +23,12 @@ export interface FileLayer {
   write(fd: number, source: Uint8Array, position_bytes: number): void;
   /** Reads up to target.length bytes; returns how many (fewer only at the end of the file). */
   read(fd: number, target: Uint8Array, position_bytes: number): number;
+  /**
+   * Starts writing a range of the file to the disk and returns at once. Makes nothing durable
+   * (only datasync does): it lets several files' writes reach the disk together before each of
+   * their datasyncs waits (writeback_hint.ts).
+   */
+  start_writeback(fd: number, position_bytes: number, size_bytes: number): void;
   /** Makes the file's data durable. Throws FsyncFailedError, never to be retried. */
   datasync(fd: number): void;
   size_bytes(fd: number): number;
@@ -84,6 +91,11 @@ export class NodeFileLayer implements FileLayer {
       read_bytes += count;
     }
     return read_bytes;
+  }
+
+  start_writeback(fd: number, position_bytes: number, size_bytes: number): void {
+    // Its result is not needed: a failed writeback is reported by the datasync that follows.
+    start_writeback?.(fd, position_bytes, size_bytes);
   }
 
   datasync(fd: number): void {

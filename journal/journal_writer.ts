@@ -110,6 +110,9 @@ export class JournalWriter {
     assert(this.fd !== null, "a segment is open");
     assert(this.offset_bytes + bytes.length <= this.capacity_bytes, "the append fits the segment");
     this.files.write(this.fd, bytes, this.offset_bytes);
+    // The group commit appends every group before it syncs any: each file's writeback starts
+    // now, so the disk takes them together (writeback_hint.ts).
+    this.files.start_writeback(this.fd, this.offset_bytes, bytes.length);
     this.offset_bytes += bytes.length;
     this.written_sequence = last_sequence;
   }

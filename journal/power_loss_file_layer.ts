@@ -159,6 +159,12 @@ export class PowerLossFileLayer implements FileLayer {
     return count;
   }
 
+  /** A hint only: what it starts writing stays pending, lost in a crash, until datasync. */
+  start_writeback(fd: number, _position_bytes: number, _size_bytes: number): void {
+    this.check_alive();
+    this.inode_of(fd); // a closed or unknown fd is a caller's bug here too
+  }
+
   datasync(fd: number): void {
     this.count_operation();
     const inode = this.inode_of(fd);

@@ -41,9 +41,9 @@ function hand_over(engine: GroupEngine, ring: Ring, counter: number): void {
 }
 
 /** A fresh group journal on `files`, and the ring an engine hands its entries over in. */
-function open_group_journal(files: PowerLossFileLayer): { writer: JournalWriter; ring: Ring } {
-  files.mkdir_p(DIR);
-  const writer = JournalWriter.open(files, DIR, read_journal(files, DIR, 0, () => {}),
+function open_group_journal(files: PowerLossFileLayer, dir = DIR): { writer: JournalWriter; ring: Ring } {
+  files.mkdir_p(dir);
+  const writer = JournalWriter.open(files, dir, read_journal(files, dir, 0, () => {}),
     { segment_size_bytes: SEGMENT_BYTES });
   return { writer, ring: Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 }) };
 }
@@ -169,4 +169,62 @@ test("an engine wake left to a group commit comes after its fdatasync, once; non
   expect(main_side.defer_engine_wake(0)).toBe(false); // the commit is over
   control.request_journal_stop();
   await running;
+}, 30_000);
+
+/** The real layer, recording each append's write, writeback start and datasync by descriptor. */
+class WritebackRecordingFileLayer extends PowerLossFileLayer {
+  calls: string[] = [];
+  override write(fd: number, source: Uint8Array, position_bytes: number): void {
+    super.write(fd, source, position_bytes);
+    this.calls.push(`write ${fd} ${position_bytes}+${source.length}`);
+  }
+  override start_writeback(fd: number, position_bytes: number, size_bytes: number): void {
+    super.start_writeback(fd, position_bytes, size_bytes);
+    this.calls.push(`writeback ${fd} ${position_bytes}+${size_bytes}`);
+  }
+  override datasync(fd: number): void {
+    super.datasync(fd);
+    this.calls.push(`datasync ${fd}`);
+  }
+}
+
+test("a group commit starts every group's writeback before it syncs any", async () => {
+  const files = new WritebackRecordingFileLayer();
+  const first = open_group_journal(files, "/group-0000");
+  const second = open_group_journal(files, "/group-0001");
+  const control = new WorkerControl();
+  const loop = new JournalLoop({ rings: [first.ring],
+    writers: new Map([[0, first.writer], [1, second.writer]]), control,
+    on_durable: () => {}, on_cycle: () => false });
+  const running = loop.run();
+  const engines = [new GroupEngine(0, 1, small_limits), new GroupEngine(1, 1, small_limits)];
+  // A first commit opens both groups' segments (their preparation writes and syncs too).
+  hand_over(engines[0]!, first.ring, 10);
+  hand_over(engines[1]!, first.ring, 10);
+  control.ring_journal_doorbell();
+  await until(() => loop.durable_sequence(1) === 2, "the first commit");
+
+  files.calls = [];
+  hand_over(engines[0]!, first.ring, 20);
+  hand_over(engines[1]!, first.ring, 20);
+  control.ring_journal_doorbell();
+  await until(() => loop.durable_sequence(0) === 4 && loop.durable_sequence(1) === 4,
+    "the second commit");
+  control.request_journal_stop();
+  await running;
+
+  // The appends are the small writes; idle cycles may prepare next segments (1 MiB of zeros,
+  // other descriptors) meanwhile, which this leaves out.
+  const appends = files.calls.filter((call) => call.startsWith("write ") &&
+    Number(call.split("+")[1]) < SEGMENT_BYTES / 2);
+  expect(appends.length).toBe(2);
+  const [fd_0, fd_1] = appends.map((call) => call.split(" ")[1]!);
+  expect(fd_0).not.toBe(fd_1);
+  const segments = files.calls.filter((call) => [fd_0, fd_1].includes(call.split(" ")[1]!));
+  const range = (call: string) => call.split(" ")[2];
+  expect(segments).toEqual([
+    appends[0]!, `writeback ${fd_0} ${range(appends[0]!)}`,
+    appends[1]!, `writeback ${fd_1} ${range(appends[1]!)}`,
+    `datasync ${fd_0}`, `datasync ${fd_1}`,
+  ]);
 }, 30_000);
