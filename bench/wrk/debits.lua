@@ -5,16 +5,19 @@
 --   TOKEN=$(bun run token -- --internal | tail -1) \
 --     wrk -t2 -c64 -d20s -s bench/wrk/debits.lua http://127.0.0.1:8080/v1/batches
 --
--- Each request: 10 debits of 1 minor unit, committed, fresh order ids, on the accounts loadgen
--- opens (partners 1..100, user accounts 1..99 of each: id = partner * 2^32 + index). Order ids are
--- the SDK's layout (creation time in ms << 22 | counter); the time is os.time() to the second, so
--- each thread counts within the second in its own half of the counter space.
+-- Each request: 10 debits of 1 minor unit, committed (MODE=accepted in wrk's environment:
+-- accepted), fresh order ids, on the accounts loadgen opens (partners 1..100, user accounts 1..99
+-- of each: id = partner * 2^32 + index). Order ids are the SDK's layout (creation time in ms << 22
+-- | counter); the time is os.time() to the second, so each thread counts within the second in its
+-- own half of the counter space.
 
 local ORDERS_PER_REQUEST = 10
 local PARTNERS = 100
 local USER_ACCOUNTS = 99
 local COUNTER_SPAN = 2 ^ 22
 local THREAD_COUNTER_SPAN = 2 ^ 21 -- two threads' ids never meet
+local MODE = os.getenv("MODE") or "committed"
+assert(MODE == "committed" or MODE == "accepted", "MODE is committed or accepted")
 
 local threads_started = 0
 function setup(thread)
@@ -58,7 +61,7 @@ function request()
     orders[n] = string.format('{"id":"%s","op":"debit","partner":%d,"account":"%s",' ..
       '"amount":"1","currency":978}', order_id(), partner, account)
   end
-  local body = '{"mode":"committed","orders":[' .. table.concat(orders, ",") .. "]}"
+  local body = '{"mode":"' .. MODE .. '","orders":[' .. table.concat(orders, ",") .. "]}"
   return wrk.format("POST", nil, nil, body)
 end
 
