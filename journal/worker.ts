@@ -3,6 +3,7 @@
 // writes snapshots once the journal covers them, and deletes segments behind the older snapshot.
 // A failed fsync, or any failure here, kills the process (docs/design.md section 4: never retried).
 
+import { DurableBoard } from "../common/durable_board.ts";
 import { Ring, type RingShape } from "../common/ring.ts";
 import { WorkerControl } from "../common/worker_control.ts";
 import { NodeFileLayer } from "./file_layer.ts";
@@ -22,6 +23,8 @@ export interface JournalWorkerInit {
   engine_inbound: SharedArrayBuffer[];
   engine_inbound_shape: RingShape;
   control: SharedArrayBuffer;
+  /** The groups' durable sequences for the main thread to read (common/durable_board.ts). */
+  durable_board: SharedArrayBuffer;
   segment_size_bytes: number;
   /** Per group, the publisher's checkpoint at start; null when no publisher runs. */
   publisher_checkpoints: [number, number][] | null;
@@ -47,6 +50,7 @@ let snapshots: SnapshotQueue | null = null;
 
 async function start(init: JournalWorkerInit): Promise<void> {
   const files = new NodeFileLayer();
+  const board = new DurableBoard(init.durable_board);
   const writers = new Map<number, JournalWriter>();
   for (const { group, dir, recovery } of init.groups) {
     writers.set(group, JournalWriter.open(files, dir, recovery,
@@ -62,7 +66,10 @@ async function start(init: JournalWorkerInit): Promise<void> {
       Ring.attach(buffer, init.engine_inbound_shape)),
     writers,
     control: new WorkerControl(init.control),
-    on_durable: (durable, sync_ms) => post({ type: "durable", groups: [...durable], sync_ms }),
+    on_durable: (durable, sync_ms) => {
+      board.publish(durable); // read by a busy main thread before this message reaches it
+      post({ type: "durable", groups: [...durable], sync_ms });
+    },
     on_cycle: (durable) => snapshots!.step(durable),
   });
   post({ type: "ready" });

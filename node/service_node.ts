@@ -32,6 +32,7 @@ import { group_limits_of, load_missing_groups } from "./storage_load.ts";
 import type { Metrics } from "./metrics.ts";
 import { Partitioning } from "../router/partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
+import { DurableBoard } from "../common/durable_board.ts";
 import { Ring, type RingShape } from "../common/ring.ts";
 import { LEADS_EVERY_GROUP } from "../router/leadership.ts";
 import { Router } from "../router/router.ts";
@@ -88,6 +89,10 @@ export class ServiceNode {
   /** A cluster node's controller (node/cluster_controller.ts); null on a single node. */
   cluster_controller: ClusterController | null = null;
   private readonly release_waiters = new Map<number, (last_sequence: number) => void>();
+  /** The journal worker's durable sequences (a single node's), read by take_durable_progress. */
+  private readonly durable_board: DurableBoard;
+  private board_generation_seen = 0;
+  private readonly board_sequences: Float64Array;
 
   private constructor(readonly config: Config, readonly metrics: Metrics,
     readonly cluster: ClusterConfig | null) {
@@ -113,6 +118,9 @@ export class ServiceNode {
     this.router = new Router(this.partitioning, leadership,
       this.engines.map((e) => e.inbound), config.request_timeout_ms, metrics);
     this.router.engine_wake_gate = this.control;
+    this.durable_board = DurableBoard.create(config.groups);
+    this.board_sequences = new Float64Array(config.groups);
+    if (cluster === null) this.router.before_admission = () => this.take_durable_progress();
     this.captures = new StateCaptures(this.router.durable_sequence,
       (group) => this.control.request_group_snapshot(
         this.partitioning.worker_of_group(group), group));
@@ -299,12 +307,38 @@ export class ServiceNode {
           engine_inbound: this.engines.map((e) => e.inbound.buffer),
           engine_inbound_shape: this.shapes.inbound_shape,
           control: this.control.buffer,
+          durable_board: this.durable_board.buffer,
           segment_size_bytes: this.config.journal_segment_bytes,
           publisher_checkpoints: this.publisher_checkpoints,
         },
       };
       worker.postMessage(request);
     });
+  }
+
+  /**
+   * Answers what became durable since the journal worker's last message, read from the durable
+   * board (the router calls it before it admits a batch): a busy main thread need not wait for the
+   * message to come round its event loop. One load when nothing changed.
+   */
+  private take_durable_progress(): void {
+    const board = this.durable_board;
+    const generation = board.generation();
+    if (generation === this.board_generation_seen) return;
+    // A commit's figures being written: they come with its message, or at the next batch.
+    if (!board.read(generation, this.board_sequences)) return;
+    this.board_generation_seen = generation;
+    let results_taken = false;
+    for (let group = 0; group < board.groups; group++) {
+      const sequence = this.board_sequences[group]!;
+      if (sequence <= this.router.durable_sequence[group]!) continue;
+      if (!results_taken) {
+        // As on_durable: the results of what just became durable may still sit in the rings.
+        for (const handle of this.engines) this.take_results(handle.results);
+        results_taken = true;
+      }
+      this.router.on_durable(group, sequence);
+    }
   }
 
   private on_durable(groups: [number, number][], sync_ms: number): void {

@@ -56,6 +56,11 @@ export class Router {
    * commit's end (common/worker_control.ts); null: every wake is made here.
    */
   engine_wake_gate: EngineWakeGate | null = null;
+  /**
+   * Runs before a batch is admitted (a single node: answering what became durable meanwhile,
+   * node/service_node.ts take_durable_progress); it may answer other requests, never this one.
+   */
+  before_admission: (() => void) | null = null;
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
@@ -129,6 +134,7 @@ export class Router {
   submit_listen(orders: Uint8Array, count: number,
     on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void)
     : Refusal | null {
+    this.before_admission?.();
     const view = this.batch_view(orders, count);
     const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
     if (refused_count === count) {
@@ -156,6 +162,7 @@ export class Router {
    * be placed (nothing was claimed, `target` untouched).
    */
   submit_accepted(orders: Uint8Array, count: number, target: Uint8Array): Refusal | null {
+    this.before_admission?.();
     const view = this.batch_view(orders, count);
     const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
     if (refused_count < count) {
@@ -453,9 +460,12 @@ export class Router {
     for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
   }
 
-  /** The journal worker made `group` durable up to `sequence`. */
+  /**
+   * The journal worker made `group` durable up to `sequence`. A single node hears of a commit
+   * twice (its durable board, then its message): a report of no new progress changes nothing.
+   */
   on_durable(group: number, sequence: number): void {
-    assert(sequence >= this.durable_sequence[group]!, "durable sequence never goes back");
+    if (sequence <= this.durable_sequence[group]!) return;
     this.durable_sequence[group] = sequence;
     const waits = this.durable_waits[group]!;
     let released = 0;

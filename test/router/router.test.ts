@@ -380,3 +380,46 @@ test("a parked engine's wake for orders goes to the group commit under way, else
   expect(woken_again).toBe(true);
   expect(control.take_deferred_engine_wake(0)).toBe(false);
 });
+
+describe("durability heard twice (a single node's board, then its message)", () => {
+  test("a report of no new progress changes nothing; one going back is ignored", async () => {
+    const { router, inbound } = make_router();
+    const first = router.submit(orders_of([1]), 1, Mode.committed);
+    answer_all(router, inbound, 5);
+    router.on_durable(0, 5);
+    expect(router.durable_sequence[0]).toBe(5);
+    await first;
+    router.on_durable(0, 5); // the message after the board: the same commit
+    router.on_durable(0, 3); // an older message
+    expect(router.durable_sequence[0]).toBe(5);
+    const second = router.submit(orders_of([2]), 1, Mode.committed);
+    answer_all(router, inbound, 6);
+    expect(router.in_flight).toBe(1); // 6 is not durable: nothing above answered it
+    router.on_durable(0, 6);
+    await second;
+    expect(router.in_flight).toBe(0);
+  });
+
+  test("before_admission runs before each batch is admitted and may answer the earlier ones",
+    async () => {
+      const { router, inbound } = make_router();
+      let durable_reported = 0;
+      const calls: number[] = [];
+      router.before_admission = () => {
+        calls.push(router.in_flight);
+        router.on_durable(0, durable_reported);
+      };
+      let answered = false;
+      const first = router.submit(orders_of([1]), 1, Mode.committed).then(() => (answered = true));
+      answer_all(router, inbound, 4);
+      durable_reported = 4; // the journal made it durable; no message has come yet
+      const scratch = new Uint8Array(RESULT_SIZE_BYTES);
+      expect(router.submit_accepted(orders_of([2]), 1, scratch)).toBeNull();
+      expect(router.durable_sequence[0]).toBe(4); // taken before the accepted batch was placed
+      await first;
+      expect(answered).toBe(true);
+      void router.submit(orders_of([3]), 1, Mode.committed);
+      // In flight when each admission began: the first (committed), then the accepted one only.
+      expect(calls).toEqual([0, 1, 1]);
+    });
+});
