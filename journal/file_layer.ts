@@ -3,7 +3,8 @@
 
 import * as fs from "node:fs";
 import { assert } from "../common/assert.ts";
-import { start_writeback } from "./writeback_hint.ts";
+import { flush_disk_of } from "./disk_flush_scope.ts";
+import { start_writeback, write_out } from "./sync_file_range.ts";
 
 /** A failed fsync/fdatasync. Never retry: the kernel may have dropped the dirty pages already, so
  * a later fsync could "succeed" without the data. The process must stop and recover from disk. */
@@ -26,9 +27,21 @@ export interface FileLayer {
   /**
    * Starts writing a range of the file to the disk and returns at once. Makes nothing durable
    * (only datasync does): it lets several files' writes reach the disk together before each of
-   * their datasyncs waits (writeback_hint.ts).
+   * their datasyncs waits (sync_file_range.ts).
    */
   start_writeback(fd: number, position_bytes: number, size_bytes: number): void;
+  /**
+   * Returns once a written range has reached the disk. Durable only after a datasync of any file
+   * on the same flush disk, which flushes the disk's cache (sync_file_range.ts); only for ranges
+   * that overwrite blocks already written and synced. Throws FsyncFailedError, never to be retried.
+   */
+  write_out(fd: number, position_bytes: number, size_bytes: number): void;
+  /**
+   * The disk whose one flush covers what write_out wrote in `dir` (files of two directories with
+   * the same disk share one flush), or null when a file there needs its own datasync
+   * (disk_flush_scope.ts).
+   */
+  flush_disk(dir: string): string | null;
   /** Makes the file's data durable. Throws FsyncFailedError, never to be retried. */
   datasync(fd: number): void;
   size_bytes(fd: number): number;
@@ -96,6 +109,19 @@ export class NodeFileLayer implements FileLayer {
   start_writeback(fd: number, position_bytes: number, size_bytes: number): void {
     // Its result is not needed: a failed writeback is reported by the datasync that follows.
     start_writeback?.(fd, position_bytes, size_bytes);
+  }
+
+  write_out(fd: number, position_bytes: number, size_bytes: number): void {
+    if (write_out === null) return this.datasync(fd); // no binding: the file syncs on its own
+    if (this.fds_failed.has(fd)) throw new FsyncFailedError("fdatasync failed before on this fd");
+    if (!write_out(fd, position_bytes, size_bytes)) {
+      this.fds_failed.add(fd);
+      throw new FsyncFailedError(`sync_file_range failed on fd ${fd}`);
+    }
+  }
+
+  flush_disk(dir: string): string | null {
+    return write_out === null ? null : flush_disk_of(dir);
   }
 
   datasync(fd: number): void {

@@ -50,6 +50,11 @@ export class JournalWriter {
   private offset_bytes = 0; // where the next entry goes in the current segment
   private written_sequence: number; // last sequence appended
   private durable_sequence: number; // last sequence covered by a completed sync
+  private durable_offset_bytes = 0; // the current segment's bytes covered by it
+  private written_out_sequence = 0; // last sequence write_out sent to the disk
+  private written_out_offset_bytes = 0;
+  /** The disk whose one flush covers this journal's write_out, or null (disk_flush_scope.ts). */
+  readonly flush_disk: string | null;
   private prepared = false; // SEGMENT_PREPARED_NAME exists, zeroed in full and synced
   private prepare_fd: number | null = null; // SEGMENT_PREPARED_NAME while it is being zeroed
   private prepare_position_bytes = 0;
@@ -64,6 +69,7 @@ export class JournalWriter {
   ) {
     this.written_sequence = last_sequence;
     this.durable_sequence = last_sequence;
+    this.flush_disk = files.flush_disk(dir);
   }
 
   /** Continues the journal where `recovery` (from read_journal on the same dir) found its end. */
@@ -111,7 +117,7 @@ export class JournalWriter {
     assert(this.offset_bytes + bytes.length <= this.capacity_bytes, "the append fits the segment");
     this.files.write(this.fd, bytes, this.offset_bytes);
     // The group commit appends every group before it syncs any: each file's writeback starts
-    // now, so the disk takes them together (writeback_hint.ts).
+    // now, so the disk takes them together (sync_file_range.ts).
     this.files.start_writeback(this.fd, this.offset_bytes, bytes.length);
     this.offset_bytes += bytes.length;
     this.written_sequence = last_sequence;
@@ -124,6 +130,40 @@ export class JournalWriter {
     assert(this.fd !== null, "entries were written to an open segment");
     this.datasync(this.fd);
     this.durable_sequence = this.written_sequence;
+    this.durable_offset_bytes = this.offset_bytes;
+    return this.durable_sequence;
+  }
+
+  /**
+   * Sends every appended entry to the disk and waits for it, without flushing the disk's cache:
+   * durable only once another journal on the same flush_disk syncs, and then mark_flushed says
+   * so. It is the group commit's way to flush the disk once for every group (journal_loop.ts).
+   * Entries only ever overwrite a preallocated segment's synced zeros, as write_out requires.
+   */
+  write_out(): void {
+    assert(!this.failed, "the journal writer failed an fsync and must not be used");
+    assert(this.flush_disk !== null, "write_out only where a flush of the disk covers it");
+    if (this.written_sequence === this.durable_sequence) return;
+    assert(this.fd !== null, "entries were written to an open segment");
+    try {
+      this.files.write_out(this.fd, this.durable_offset_bytes,
+        this.offset_bytes - this.durable_offset_bytes);
+    } catch (error) {
+      if (error instanceof FsyncFailedError) this.failed = true;
+      throw error;
+    }
+    this.written_out_sequence = this.written_sequence;
+    this.written_out_offset_bytes = this.offset_bytes;
+  }
+
+  /** After a sync of another journal on the same flush_disk: what write_out sent is durable.
+   * Returns the highest durable sequence. */
+  mark_flushed(): number {
+    // A rollover since write_out synced the old segment whole: nothing is left to mark.
+    if (this.written_out_sequence > this.durable_sequence) {
+      this.durable_sequence = this.written_out_sequence;
+      this.durable_offset_bytes = this.written_out_offset_bytes;
+    }
     return this.durable_sequence;
   }
 
@@ -214,6 +254,7 @@ export class JournalWriter {
     // What recovery read may sit only in the page cache (after kill -9): make it durable before
     // anything built on it is acknowledged.
     this.datasync(this.fd);
+    this.durable_offset_bytes = this.offset_bytes;
   }
 
   // Checks and stamps every entry before any byte is written; returns the last sequence of `bytes`.
@@ -251,6 +292,7 @@ export class JournalWriter {
     this.current_name = name;
     this.capacity_bytes = this.files.size_bytes(this.fd);
     this.offset_bytes = 0;
+    this.durable_offset_bytes = 0;
     assert(this.capacity_bytes === this.segment_size_bytes, "the new segment is preallocated");
   }
 

@@ -8,6 +8,10 @@
 // - Creates, renames and unlinks are durable only after fsync_dir of their directory; at a crash
 //   a directory reverts to its last synced listing (a file whose name is lost is lost).
 // - Directories made by mkdir_p are durable at once (the service makes them at install time).
+// - write_out sends a file's pending writes within a range to the disk's cache, not its media:
+//   they stay as fragile as pending ones until a datasync of ANY file, which flushes that cache
+//   (one simulated disk). Only writes over bytes already durable go (in place, no metadata);
+//   the others, and truncates, wait for their own file's datasync.
 // - A failed datasync drops the file's pending writes for good, as Linux may (the page cache marks
 //   them clean): this is why a failed fsync must never be retried.
 // Deterministic: randomness only comes from the Prng passed to crash().
@@ -61,6 +65,8 @@ type PendingOperation =
 class Inode {
   current = new Bytes(); // what reads see (the page cache)
   durable = new Bytes(); // what survives a crash
+  /** Written out (write_out): in the disk's cache, durable at the next flush. */
+  written_out: PendingOperation[] = [];
   pending: PendingOperation[] = [];
 }
 
@@ -78,6 +84,9 @@ export class PowerLossFileLayer implements FileLayer {
   private free_bytes: number | null = null;
   private copy_on_write = false;
   private fsync_fail_next = false;
+  /** Files whose written-out writes wait in the disk's cache for the next flush. */
+  private readonly written_out_inodes = new Set<Inode>();
+  private shared_flush = true;
   /** Counts mutating operations, to choose crash points. */
   operation_count = 0;
 
@@ -100,7 +109,12 @@ export class PowerLossFileLayer implements FileLayer {
     this.copy_on_write = copy_on_write;
   }
 
-  /** The next datasync or fsync_dir fails. */
+  /** Whether flush_disk names the simulated disk (true) or says every file syncs alone. */
+  set_shared_flush(shared: boolean): void {
+    this.shared_flush = shared;
+  }
+
+  /** The next datasync, write_out or fsync_dir fails. */
   fail_next_fsync(): void {
     this.fsync_fail_next = true;
   }
@@ -113,6 +127,7 @@ export class PowerLossFileLayer implements FileLayer {
       directory.current = new Map(directory.durable);
     }
     for (const inode of inodes) crash_inode(inode, prng);
+    this.written_out_inodes.clear();
     this.fds.clear();
     this.crashed = false;
     this.operations_until_crash = null;
@@ -165,6 +180,34 @@ export class PowerLossFileLayer implements FileLayer {
     this.inode_of(fd); // a closed or unknown fd is a caller's bug here too
   }
 
+  write_out(fd: number, position_bytes: number, size_bytes: number): void {
+    this.count_operation();
+    const inode = this.inode_of(fd);
+    if (this.fsync_fail_next) {
+      this.fsync_fail_next = false;
+      inode.pending = [];
+      throw new FsyncFailedError("sync_file_range: EIO (simulated)");
+    }
+    const end = position_bytes + size_bytes;
+    const in_place = (operation: PendingOperation) => operation.kind === "write" &&
+      operation.position_bytes >= position_bytes &&
+      operation.position_bytes + operation.bytes.length <= Math.min(end, inode.durable.size_bytes);
+    const going = inode.pending.filter(in_place);
+    const staying = inode.pending.filter((operation) => !in_place(operation));
+    // Applied at the flush before what stays pending: they must not overlap (the journal's never do).
+    for (const operation of going) {
+      assert(staying.every((other) => !overlaps(operation, other)),
+        "a written-out write overlaps one still pending");
+    }
+    inode.written_out.push(...going);
+    inode.pending = staying;
+    if (going.length > 0) this.written_out_inodes.add(inode);
+  }
+
+  flush_disk(_dir: string): string | null {
+    return this.shared_flush ? "simulated-disk" : null;
+  }
+
   datasync(fd: number): void {
     this.count_operation();
     const inode = this.inode_of(fd);
@@ -173,6 +216,12 @@ export class PowerLossFileLayer implements FileLayer {
       inode.pending = []; // the kernel forgot them: they will never be durable
       throw new FsyncFailedError("fdatasync: EIO (simulated)");
     }
+    // The disk's cache flush: every file's written-out writes, then this file's own.
+    for (const written of this.written_out_inodes) {
+      for (const operation of written.written_out) apply_operation(written.durable, operation);
+      written.written_out = [];
+    }
+    this.written_out_inodes.clear();
     for (const operation of inode.pending) apply_operation(inode.durable, operation);
     inode.pending = [];
   }
@@ -283,9 +332,16 @@ function apply_operation(bytes: Bytes, operation: PendingOperation): void {
   }
 }
 
+function overlaps(a: PendingOperation, b: PendingOperation): boolean {
+  if (a.kind !== "write") return overlaps(b, a);
+  if (b.kind === "truncate") return b.size_bytes < a.position_bytes + a.bytes.length;
+  return a.position_bytes < b.position_bytes + b.bytes.length &&
+    b.position_bytes < a.position_bytes + a.bytes.length;
+}
+
 function crash_inode(inode: Inode, prng: Prng): void {
   const survived = inode.durable.clone();
-  for (const operation of inode.pending) {
+  for (const operation of [...inode.written_out, ...inode.pending]) {
     const fate = prng.int_below(3);
     if (fate === 0) continue; // lost
     if (fate === 1 || operation.kind === "truncate") {
@@ -303,5 +359,6 @@ function crash_inode(inode: Inode, prng: Prng): void {
   }
   inode.durable = survived;
   inode.current = survived.clone();
+  inode.written_out = [];
   inode.pending = [];
 }

@@ -48,6 +48,19 @@ function post(message: JournalWorkerMessage): void {
 
 let snapshots: SnapshotQueue | null = null;
 
+/** Says how a group commit makes this node's groups durable (journal_loop.ts), for the operator. */
+function describe_flushes(writers: Map<number, JournalWriter>): string {
+  const by_disk = new Map<string, number[]>();
+  for (const [group, writer] of writers) {
+    const disk = writer.flush_disk ?? "none";
+    by_disk.set(disk, [...by_disk.get(disk) ?? [], group]);
+  }
+  const parts = [...by_disk].map(([disk, groups]) => disk === "none"
+    ? `groups ${groups.join(",")}: one fdatasync each (no shared disk flush on this file system)`
+    : `groups ${groups.join(",")}: one disk flush for all (${disk})`);
+  return `journal commits: ${parts.join("; ")}`;
+}
+
 async function start(init: JournalWorkerInit): Promise<void> {
   const files = new NodeFileLayer();
   const board = new DurableBoard(init.durable_board);
@@ -56,6 +69,7 @@ async function start(init: JournalWorkerInit): Promise<void> {
     writers.set(group, JournalWriter.open(files, dir, recovery,
       { segment_size_bytes: init.segment_size_bytes }));
   }
+  console.log(describe_flushes(writers));
   snapshots = new SnapshotQueue(files, writers,
     new Map(init.groups.map((g) => [g.group, { dir: g.dir, sequence: g.snapshot_sequence }])),
     (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence, duration_ms }),
