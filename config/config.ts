@@ -28,6 +28,12 @@ export interface Config {
   idempotency_entries_per_group: number;
   ring_slots: number;
   journal_segment_bytes: number;
+  /**
+   * JOURNAL_SHARED_FLUSH (on | off, default on): groups on one disk share one cache flush per group
+   * commit where the file system allows it (journal/disk_flush_scope.ts); off: every group's
+   * journal is fdatasynced on its own, whatever the file system.
+   */
+  journal_shared_flush: boolean;
   snapshot_interval_ms: number;
   request_timeout_ms: number;
   seed_file: string | null;
@@ -76,6 +82,15 @@ export function integer(env: Env, name: string, fallback: number, min: number, m
     throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+/** "on" or "off" from the environment, or `fallback` when unset or empty. */
+function on_off(env: Env, name: string, fallback: boolean): boolean {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (text === "on") return true;
+  if (text === "off") return false;
+  throw new ConfigError(`${name} must be on or off, got "${text}"`);
 }
 
 function power_of_two(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -130,6 +145,7 @@ export function load_config(env: Env = process.env): Config {
     ring_slots: power_of_two(env, "RING_SLOTS", 4096, RING_SLOT_COUNT_MIN, RING_SLOT_COUNT_MAX),
     journal_segment_bytes: integer(env, "JOURNAL_SEGMENT_BYTES", JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT,
       JOURNAL_SEGMENT_SIZE_BYTES_MIN, JOURNAL_SEGMENT_SIZE_BYTES_MAX),
+    journal_shared_flush: on_off(env, "JOURNAL_SHARED_FLUSH", true),
     snapshot_interval_ms: integer(env, "SNAPSHOT_INTERVAL_MS", 60_000, 1_000, 24 * 3600 * 1000),
     request_timeout_ms: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
     seed_file: env.SEED_FILE || null,

@@ -33,6 +33,9 @@ import {
 export interface JournalWriterOptions {
   /** Size of each new segment file; default JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT (64 MiB). */
   segment_size_bytes?: number;
+  /** Whether this journal may share a disk flush with others (default true; false: it is
+   * always fdatasynced on its own, JOURNAL_SHARED_FLUSH=off). */
+  shared_flush?: boolean;
 }
 
 const PREALLOCATE_CHUNK_BYTES = 1 << 20;
@@ -66,10 +69,11 @@ export class JournalWriter {
     private readonly dir: string,
     private readonly segment_size_bytes: number,
     last_sequence: number,
+    shared_flush: boolean,
   ) {
     this.written_sequence = last_sequence;
     this.durable_sequence = last_sequence;
-    this.flush_disk = files.flush_disk(dir);
+    this.flush_disk = shared_flush ? files.flush_disk(dir) : null;
   }
 
   /** Continues the journal where `recovery` (from read_journal on the same dir) found its end. */
@@ -83,7 +87,8 @@ export class JournalWriter {
     assert(Number.isInteger(segment_size_bytes), "segment_size_bytes is an integer");
     assert(segment_size_bytes >= JOURNAL_SEGMENT_SIZE_BYTES_MIN, "segment_size_bytes >= min");
     assert(segment_size_bytes <= JOURNAL_SEGMENT_SIZE_BYTES_MAX, "segment_size_bytes <= max");
-    const writer = new JournalWriter(files, dir, segment_size_bytes, recovery.last_sequence);
+    const writer = new JournalWriter(files, dir, segment_size_bytes, recovery.last_sequence,
+      options.shared_flush ?? true);
     writer.remove_prepared_segment();
     if (recovery.segment_name !== null) writer.continue_segment(recovery);
     return writer;

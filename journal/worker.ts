@@ -26,6 +26,8 @@ export interface JournalWorkerInit {
   /** The groups' durable sequences for the main thread to read (common/durable_board.ts). */
   durable_board: SharedArrayBuffer;
   segment_size_bytes: number;
+  /** JOURNAL_SHARED_FLUSH: groups on one disk may share a flush per commit (JournalWriterOptions). */
+  shared_flush: boolean;
   /** Per group, the publisher's checkpoint at start; null when no publisher runs. */
   publisher_checkpoints: [number, number][] | null;
 }
@@ -49,14 +51,15 @@ function post(message: JournalWorkerMessage): void {
 let snapshots: SnapshotQueue | null = null;
 
 /** Says how a group commit makes this node's groups durable (journal_loop.ts), for the operator. */
-function describe_flushes(writers: Map<number, JournalWriter>): string {
+function describe_flushes(writers: Map<number, JournalWriter>, shared_flush: boolean): string {
   const by_disk = new Map<string, number[]>();
   for (const [group, writer] of writers) {
     const disk = writer.flush_disk ?? "none";
     by_disk.set(disk, [...by_disk.get(disk) ?? [], group]);
   }
   const parts = [...by_disk].map(([disk, groups]) => disk === "none"
-    ? `groups ${groups.join(",")}: one fdatasync each (no shared disk flush on this file system)`
+    ? `groups ${groups.join(",")}: one fdatasync each (` +
+      `${shared_flush ? "no shared disk flush on this file system" : "JOURNAL_SHARED_FLUSH=off"})`
     : `groups ${groups.join(",")}: one disk flush for all (${disk})`);
   return `journal commits: ${parts.join("; ")}`;
 }
@@ -67,9 +70,9 @@ async function start(init: JournalWorkerInit): Promise<void> {
   const writers = new Map<number, JournalWriter>();
   for (const { group, dir, recovery } of init.groups) {
     writers.set(group, JournalWriter.open(files, dir, recovery,
-      { segment_size_bytes: init.segment_size_bytes }));
+      { segment_size_bytes: init.segment_size_bytes, shared_flush: init.shared_flush }));
   }
-  console.log(describe_flushes(writers));
+  console.log(describe_flushes(writers, init.shared_flush));
   snapshots = new SnapshotQueue(files, writers,
     new Map(init.groups.map((g) => [g.group, { dir: g.dir, sequence: g.snapshot_sequence }])),
     (group, sequence, duration_ms) => post({ type: "snapshot_written", group, sequence, duration_ms }),

@@ -309,6 +309,7 @@ export class ServiceNode {
           control: this.control.buffer,
           durable_board: this.durable_board.buffer,
           segment_size_bytes: this.config.journal_segment_bytes,
+          shared_flush: this.config.journal_shared_flush,
           publisher_checkpoints: this.publisher_checkpoints,
         },
       };

@@ -57,7 +57,8 @@ export class ClusterJournal {
       const standby = StandbyGroup.open({
         files: this.files, dir: group_dir(init.data_dir, group),
         make_engine: () => new GroupEngine(group, 0, init.limits),
-        writer_options: { segment_size_bytes: init.segment_size_bytes },
+        writer_options: { segment_size_bytes: init.segment_size_bytes,
+          shared_flush: init.shared_flush },
       });
       this.standby_groups.set(group, standby);
       this.all_standby_groups.set(group, standby);
@@ -214,7 +215,8 @@ export class ClusterJournal {
     const standby = StandbyGroup.open({
       files: this.files, dir: group_dir(this.init.data_dir, group),
       make_engine: () => new GroupEngine(group, 0, this.init.limits),
-      writer_options: { segment_size_bytes: this.init.segment_size_bytes },
+      writer_options: { segment_size_bytes: this.init.segment_size_bytes,
+        shared_flush: this.init.shared_flush },
     });
     this.standby_groups.set(group, standby);
     this.all_standby_groups.set(group, standby);

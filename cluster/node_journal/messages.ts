@@ -21,6 +21,8 @@ export interface ClusterJournalInit {
   engine_inbound_shape: RingShape;
   control: SharedArrayBuffer;
   segment_size_bytes: number;
+  /** JOURNAL_SHARED_FLUSH: groups on one disk may share a flush per commit (JournalWriterOptions). */
+  shared_flush: boolean;
   /** This node's number on replication links (node_number of NODE_ID). */
   node: number;
   key: Uint8Array;

@@ -18,6 +18,7 @@ describe("defaults", () => {
     expect(config.seed_file).toBeNull();
     expect(config.kafka_brokers).toBeNull();
     expect(config.events_topic).toBe("balance-events");
+    expect(config.journal_shared_flush).toBe(true);
   });
 });
 
@@ -51,6 +52,13 @@ describe("validation", () => {
     refused({ PORT: "-1" }, "PORT");
     refused({ PORT: "65536" }, "PORT");
     refused({ IDEMPOTENCY_WINDOW_MS: "999" }, "IDEMPOTENCY_WINDOW_MS");
+  });
+
+  test("JOURNAL_SHARED_FLUSH is on or off", () => {
+    expect(load_config({ JOURNAL_SHARED_FLUSH: "off" }).journal_shared_flush).toBe(false);
+    expect(load_config({ JOURNAL_SHARED_FLUSH: "on" }).journal_shared_flush).toBe(true);
+    refused({ JOURNAL_SHARED_FLUSH: "yes" }, "JOURNAL_SHARED_FLUSH");
+    refused({ JOURNAL_SHARED_FLUSH: "OFF" }, "JOURNAL_SHARED_FLUSH");
   });
 
   test("GROUP_MAP pins partners to existing groups", () => {

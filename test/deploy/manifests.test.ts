@@ -31,6 +31,7 @@ const NODE_DEFAULTED: Readonly<Record<string, string>> = {
   GROUP_MAP: "partners hashed over the groups; set it in an overlay to pin partners",
   RING_SLOTS: "4096",
   JOURNAL_SEGMENT_BYTES: "the journal's default segment size",
+  JOURNAL_SHARED_FLUSH: "on: the volumes are ext4 (docs/deploy.md)",
   REQUEST_TIMEOUT_MS: "10 s",
   IDEMPOTENCY_WINDOW_MS: "the protocol's default window",
   SEED_FILE: "no seeding: a cluster is loaded by its clients",

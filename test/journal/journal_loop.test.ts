@@ -42,10 +42,11 @@ function hand_over(engine: GroupEngine, ring: Ring, counter: number): void {
 }
 
 /** A fresh group journal on `files`, and the ring an engine hands its entries over in. */
-function open_group_journal(files: PowerLossFileLayer, dir = DIR): { writer: JournalWriter; ring: Ring } {
+function open_group_journal(files: PowerLossFileLayer, dir = DIR, shared_flush = true)
+  : { writer: JournalWriter; ring: Ring } {
   files.mkdir_p(dir);
   const writer = JournalWriter.open(files, dir, read_journal(files, dir, 0, () => {}),
-    { segment_size_bytes: SEGMENT_BYTES });
+    { segment_size_bytes: SEGMENT_BYTES, shared_flush });
   return { writer, ring: Ring.create({ slot_count: 4, slot_bytes: JOURNAL_APPEND_BYTES_MAX + 8 }) };
 }
 
@@ -201,9 +202,9 @@ class WritebackRecordingFileLayer extends PowerLossFileLayer {
 
 /** Two groups' journals on `files`, a loop over them, and a first commit (which opens both
  * groups' segments: their preparation writes and syncs too). */
-async function two_groups_committed(files: WritebackRecordingFileLayer) {
-  const first = open_group_journal(files, "/group-0000");
-  const second = open_group_journal(files, "/group-0001");
+async function two_groups_committed(files: WritebackRecordingFileLayer, shared_flush = true) {
+  const first = open_group_journal(files, "/group-0000", shared_flush);
+  const second = open_group_journal(files, "/group-0001", shared_flush);
   const control = new WorkerControl();
   const reported: Map<number, number>[] = [];
   const loop = new JournalLoop({ rings: [first.ring],
@@ -233,8 +234,8 @@ function segment_calls(files: WritebackRecordingFileLayer) {
 }
 
 /** A second commit of both groups, run to its end: the calls it made on their segments. */
-async function second_commit(files: WritebackRecordingFileLayer) {
-  const { loop, running, control, ring, engines } = await two_groups_committed(files);
+async function second_commit(files: WritebackRecordingFileLayer, shared_flush = true) {
+  const { loop, running, control, ring, engines } = await two_groups_committed(files, shared_flush);
   files.calls = [];
   hand_over(engines[0]!, ring, 20);
   hand_over(engines[1]!, ring, 20);
@@ -290,13 +291,18 @@ test("groups on one disk: power lost before the one flush, neither group was rep
   expect(lost_written_out).toBeGreaterThan(0);
 }, 60_000);
 
-test("a file system where one flush does not cover other files: every group has its own fdatasync", async () => {
-  const files = new WritebackRecordingFileLayer();
-  files.set_shared_flush(false);
-  const { appends, fd_0, fd_1, calls, range } = await second_commit(files);
-  expect(calls).toEqual([
-    appends[0]!, `writeback ${fd_0} ${range(appends[0]!)}`,
-    appends[1]!, `writeback ${fd_1} ${range(appends[1]!)}`,
-    `datasync ${fd_0}`, `datasync ${fd_1}`,
-  ]);
-}, 30_000);
+for (const [why, shared_layer, shared_writers] of [
+  ["a file system where one flush does not cover other files", false, true],
+  ["JOURNAL_SHARED_FLUSH=off", true, false],
+] as const) {
+  test(`${why}: every group has its own fdatasync`, async () => {
+    const files = new WritebackRecordingFileLayer();
+    files.set_shared_flush(shared_layer);
+    const { appends, fd_0, fd_1, calls, range } = await second_commit(files, shared_writers);
+    expect(calls).toEqual([
+      appends[0]!, `writeback ${fd_0} ${range(appends[0]!)}`,
+      appends[1]!, `writeback ${fd_1} ${range(appends[1]!)}`,
+      `datasync ${fd_0}`, `datasync ${fd_1}`,
+    ]);
+  }, 30_000);
+}
