@@ -6,7 +6,8 @@
 import postgres from "postgres";
 import { assert } from "../../common/assert.ts";
 import {
-  CONTROL_PLANE_CONNECT_TIMEOUT_S, CONTROL_PLANE_STATEMENT_TIMEOUT_MS,
+  CONTROL_PLANE_CONNECT_TIMEOUT_S, CONTROL_PLANE_RECONNECT_DELAY_FIRST_MS,
+  CONTROL_PLANE_RECONNECT_DELAY_MAX_MS, CONTROL_PLANE_STATEMENT_TIMEOUT_MS,
 } from "../../common/constants.ts";
 import { CONTROL_PLANE_SCHEMA_DEFAULT, schema_problem } from "./inputs.ts";
 
@@ -41,6 +42,7 @@ export function open_control_plane(options: ControlPlaneOptions): ControlPlane {
   const sql = postgres(options.database_url, {
     max: CONNECTIONS_MAX,
     connect_timeout: CONTROL_PLANE_CONNECT_TIMEOUT_S,
+    backoff: reconnect_delay_s,
     onnotice: () => {},
     connection: {
       search_path: schema,
@@ -54,6 +56,13 @@ export function open_control_plane(options: ControlPlaneOptions): ControlPlane {
     sql,
     close: () => sql.end({ timeout: CONTROL_PLANE_CONNECT_TIMEOUT_S }),
   };
+}
+
+/** How long postgres.js waits before connecting again after `failures` failed connections, in
+ * seconds (its unit): doubling from the first delay, never above the max (constants.ts says why). */
+export function reconnect_delay_s(failures: number): number {
+  const delay_ms = CONTROL_PLANE_RECONNECT_DELAY_FIRST_MS * 2 ** Math.max(0, failures - 1);
+  return Math.min(delay_ms, CONTROL_PLANE_RECONNECT_DELAY_MAX_MS) / 1000;
 }
 
 // Socket-level failures (Node's and postgres.js's own codes).
