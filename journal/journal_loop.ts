@@ -65,8 +65,6 @@ export class JournalLoop {
   private readonly staging = new Map<number, Staging>();
   private readonly header = entry_header_empty();
   private readonly durable_by_group = new Map<number, number>();
-  /** sync_written's groups to commit per flush disk, kept between commits (emptied by each). */
-  private readonly by_disk = new Map<string, number[]>();
   private yielded_at_ms = 0;
 
   constructor(parts: JournalLoopParts) {
@@ -252,8 +250,7 @@ export class JournalLoop {
     const engine_inbound = this.parts.engine_inbound;
     const control = this.parts.control;
     if (engine_inbound !== undefined) control.begin_group_commit();
-    const by_disk = this.by_disk;
-    for (const groups of by_disk.values()) groups.length = 0; // a failed commit may have left some
+    const by_disk = new Map<string, number[]>(); // the groups written, per flush disk
     for (const [group, writer] of this.parts.writers) {
       if (writer.last_sequence === writer.synced_sequence) continue;
       if (writer.flush_disk === null) {
@@ -265,11 +262,12 @@ export class JournalLoop {
       written.push(group);
     }
     for (const groups of by_disk.values()) {
-      if (groups.length === 0) continue;
       const flushing = groups.pop()!;
       for (const group of groups) this.parts.writers.get(group)!.write_out();
       advanced.set(flushing, this.parts.writers.get(flushing)!.sync());
-      for (const group of groups) advanced.set(group, this.parts.writers.get(group)!.mark_flushed());
+      for (const group of groups) {
+        advanced.set(group, this.parts.writers.get(group)!.mark_flushed());
+      }
     }
     for (const [group, durable] of advanced) this.durable_by_group.set(group, durable);
     if (engine_inbound !== undefined) {

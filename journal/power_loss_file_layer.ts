@@ -62,6 +62,8 @@ type PendingOperation =
   | { kind: "write"; position_bytes: number; bytes: Uint8Array }
   | { kind: "truncate"; size_bytes: number };
 
+type PendingWrite = PendingOperation & { kind: "write" };
+
 class Inode {
   current = new Bytes(); // what reads see (the page cache)
   durable = new Bytes(); // what survives a crash
@@ -189,12 +191,12 @@ export class PowerLossFileLayer implements FileLayer {
       throw new FsyncFailedError("sync_file_range: EIO (simulated)");
     }
     const end = position_bytes + size_bytes;
-    const in_place = (operation: PendingOperation) => operation.kind === "write" &&
-      operation.position_bytes >= position_bytes &&
+    const in_place = (operation: PendingOperation): operation is PendingWrite =>
+      operation.kind === "write" && operation.position_bytes >= position_bytes &&
       operation.position_bytes + operation.bytes.length <= Math.min(end, inode.durable.size_bytes);
     const going = inode.pending.filter(in_place);
     const staying = inode.pending.filter((operation) => !in_place(operation));
-    // Applied at the flush before what stays pending: they must not overlap (the journal's never do).
+    // Applied at the flush before what stays pending: they must not overlap (the journal's never).
     for (const operation of going) {
       assert(staying.every((other) => !overlaps(operation, other)),
         "a written-out write overlaps one still pending");
@@ -332,11 +334,12 @@ function apply_operation(bytes: Bytes, operation: PendingOperation): void {
   }
 }
 
-function overlaps(a: PendingOperation, b: PendingOperation): boolean {
-  if (a.kind !== "write") return overlaps(b, a);
-  if (b.kind === "truncate") return b.size_bytes < a.position_bytes + a.bytes.length;
-  return a.position_bytes < b.position_bytes + b.bytes.length &&
-    b.position_bytes < a.position_bytes + a.bytes.length;
+/** Whether `other` touches bytes of `write` (a truncate: cuts below its end). */
+function overlaps(write: PendingWrite, other: PendingOperation): boolean {
+  const end = write.position_bytes + write.bytes.length;
+  if (other.kind === "truncate") return other.size_bytes < end;
+  return write.position_bytes < other.position_bytes + other.bytes.length &&
+    other.position_bytes < end;
 }
 
 function crash_inode(inode: Inode, prng: Prng): void {
