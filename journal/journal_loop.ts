@@ -21,6 +21,7 @@ import {
 } from "../schema/journal_entry_layout.ts";
 import { DiskFullError } from "./file_layer.ts";
 import type { JournalWriter } from "./journal_writer.ts";
+import { sync_journals } from "./sync_journals.ts";
 
 export const DISK_FULL_RETRY_MS = 1_000;
 // Zeroing the next 64 MiB segment at rollover stalls every group's commits for ~200 ms (the max
@@ -236,39 +237,16 @@ export class JournalLoop {
    * its end (WorkerControl.defer_engine_wake): one wake per commit, not one per event-loop turn of
    * the main thread.
    *
-   * Each fdatasync ends with a flush of the disk's cache, which makes durable every write the disk
-   * completed before it, whichever file it was for. So where a flush covers them (a file system
-   * that overwrites in place: disk_flush_scope.ts), every group but one on a disk is only written
-   * out (sync_file_range: its pages reach the disk), then the last one's fdatasync flushes once
-   * for all: a commit of four groups took 0.18-0.20 ms instead of 0.31-0.37 (docs/performance.md).
-   * Only after that flush does any of them count as durable. Elsewhere each group has its own.
-   * A failure of either call throws FsyncFailedError: fatal, handled by the worker.
+   * Groups on one disk share one flush of its cache (sync_journals.ts): a commit of four groups
+   * took 0.18-0.20 ms instead of 0.31-0.37 (docs/performance.md). A failure throws
+   * FsyncFailedError: fatal, handled by the worker.
    */
   private sync_written(): void {
-    const advanced = new Map<number, number>();
     const started_ms = performance.now();
     const engine_inbound = this.parts.engine_inbound;
     const control = this.parts.control;
     if (engine_inbound !== undefined) control.begin_group_commit();
-    const by_disk = new Map<string, number[]>(); // the groups written, per flush disk
-    for (const [group, writer] of this.parts.writers) {
-      if (writer.last_sequence === writer.synced_sequence) continue;
-      if (writer.flush_disk === null) {
-        advanced.set(group, writer.sync());
-        continue;
-      }
-      let written = by_disk.get(writer.flush_disk);
-      if (written === undefined) by_disk.set(writer.flush_disk, written = []);
-      written.push(group);
-    }
-    for (const groups of by_disk.values()) {
-      const flushing = groups.pop()!;
-      for (const group of groups) this.parts.writers.get(group)!.write_out();
-      advanced.set(flushing, this.parts.writers.get(flushing)!.sync());
-      for (const group of groups) {
-        advanced.set(group, this.parts.writers.get(group)!.mark_flushed());
-      }
-    }
+    const advanced = sync_journals(this.parts.writers);
     for (const [group, durable] of advanced) this.durable_by_group.set(group, durable);
     if (engine_inbound !== undefined) {
       control.end_group_commit();

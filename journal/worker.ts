@@ -100,6 +100,11 @@ function die(error: unknown): never {
   throw error;
 }
 
+// A timer's or an immediate's exception would otherwise end this worker alone, silently, and
+// leave the node running without its journal.
+process.on("uncaughtException", die);
+process.on("unhandledRejection", die);
+
 self.onmessage = (event: MessageEvent<JournalWorkerRequest>) => {
   const request = event.data;
   if (request.type === "init") {

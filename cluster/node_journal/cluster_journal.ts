@@ -52,7 +52,8 @@ export class ClusterJournal {
   private timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(private readonly init: ClusterJournalInit, holders: HolderDirectory,
-    private readonly post: (message: ClusterJournalMessage, transfer?: ArrayBuffer[]) => void) {
+    private readonly post: (message: ClusterJournalMessage, transfer?: ArrayBuffer[]) => void,
+    on_fatal: (error: unknown) => void) {
     for (let group = 0; group < init.groups; group++) {
       const standby = StandbyGroup.open({
         files: this.files, dir: group_dir(init.data_dir, group),
@@ -66,7 +67,7 @@ export class ClusterJournal {
     this.tls = init.tls === null ? null : new TlsWatch(init.tls);
     this.server = new StandbyServer({ node: init.node, key: init.key, disk_id: init.disk_id,
       host: init.listen_host,
-      port: init.listen_port, groups: this.standby_groups, holders, tls: this.tls });
+      port: init.listen_port, groups: this.standby_groups, holders, tls: this.tls, on_fatal });
     // With a publisher, a led group's segments are deleted only behind what Kafka holds (none
     // before its publisher learned that: node/cluster_publisher.ts), as on a single node.
     this.snapshots = new SnapshotQueue(this.files, this.writers, this.snapshot_dirs,

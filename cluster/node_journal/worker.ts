@@ -31,7 +31,7 @@ const holders = {
 };
 
 async function start(request: Extract<ClusterJournalRequest, { type: "init" }>): Promise<void> {
-  journal = new ClusterJournal(request.init, holders, post);
+  journal = new ClusterJournal(request.init, holders, post, die);
   journal.start_timers();
   post({ type: "ready", groups: journal.standby_states(), replication_port: journal.server.port });
   await journal.loop.run();
@@ -44,6 +44,11 @@ function die(error: unknown): never {
   process.kill(process.pid, "SIGKILL");
   throw error;
 }
+
+// A timer's or an immediate's exception would otherwise end this worker alone, silently, and
+// leave the node running without its journals.
+process.on("uncaughtException", die);
+process.on("unhandledRejection", die);
 
 function handle(request: ClusterJournalRequest): void {
   if (request.type === "init") {

@@ -12,6 +12,7 @@ import { DiskFullError, type FileLayer } from "../../journal/file_layer.ts";
 import { ChunkReader, read_journal } from "../../journal/journal_reader.ts";
 import { JournalWriter, type JournalWriterOptions } from "../../journal/journal_writer.ts";
 import { list_segments } from "../../journal/segment_names.ts";
+import { sync_journals } from "../../journal/sync_journals.ts";
 import {
   list_snapshots, publish_snapshot_file, read_newest_snapshot, SnapshotWriter,
   stage_snapshot_file,
@@ -241,6 +242,18 @@ export class StandbyGroup {
   /** Makes every appended entry durable; returns the durable sequence (what may be acked). */
   sync(): number {
     return this.writer.sync();
+  }
+
+  /**
+   * sync() for several groups at once, flushing each disk's cache once (sync_journals.ts). A
+   * promoted group is left out: its journal is the primary side's now.
+   */
+  static sync_all(groups: Iterable<StandbyGroup>): void {
+    const writers: [number, JournalWriter][] = [];
+    for (const group of groups) {
+      if (!group.promoted) writers.push([group.group, group.writer]);
+    }
+    sync_journals(writers);
   }
 
   close(): void {

@@ -36,6 +36,11 @@ export interface StandbyHost {
   closed(link: StandbyLink): void;
   /** A streaming link received bytes from its primary (the standby heard it is alive). */
   heard(link: StandbyLink): void;
+  /**
+   * The link appended to its group: its group is synced, together with the others that wrote in
+   * the same event-loop turn, and then the link is told to ack (ack_durable).
+   */
+  sync_then_ack(link: StandbyLink): void;
 }
 
 export interface LinkSocket extends Writable {
@@ -95,7 +100,8 @@ export class StandbyLink {
     this.host.closed(this);
   }
 
-  // The end of a chunk's frames: what was appended is made durable, then acked.
+  // The end of a chunk's frames: what was appended is made durable (by the host, with the other
+  // links that wrote this turn: one flush of the disk for all), then acked.
   private after_frames(result: ReturnType<LinkFrameReader["receive"]>): void {
     if (result !== "ok") {
       if (result === "overflow") this.refuse(ErrorCode.unexpected_frame, "frames during the fence");
@@ -104,9 +110,15 @@ export class StandbyLink {
     }
     if (this.appended && this.state === "streaming" && this.group !== null) {
       this.appended = false;
-      const durable_sequence = this.group.sync(); // acks only after the fsync
-      this.put(FrameType.ack, ErrorCode.none, durable_sequence, 0, null);
+      this.host.sync_then_ack(this);
     }
+    this.send.flush(this.socket);
+  }
+
+  /** After the host synced this link's group: acks its durable sequence (what the sync covered). */
+  ack_durable(): void {
+    if (this.state !== "streaming" || this.group === null) return;
+    this.put(FrameType.ack, ErrorCode.none, this.group.durable_sequence, 0, null);
     this.send.flush(this.socket);
   }
 

@@ -11,7 +11,7 @@ import {
 import { ErrorCode } from "./frame_layout.ts";
 import { check_cluster_key } from "./handshake.ts";
 import type { GroupHolder, HolderDirectory } from "./holder.ts";
-import type { StandbyGroup } from "./standby_group.ts";
+import { StandbyGroup } from "./standby_group.ts";
 import { StandbyLink, type StandbyHost } from "./standby_link.ts";
 import type { TlsWatch } from "../../auth/tls.ts";
 import { TlsFollowingListener } from "../../auth/tls_listener.ts";
@@ -35,6 +35,13 @@ export interface StandbyServerOptions {
    * its link is closed before a frame is read; absent or null: links in the clear.
    */
   tls?: TlsWatch | null;
+  /**
+   * Called with what a link's handling threw (a failed fsync, a broken invariant): the caller
+   * stops the process (docs/design.md section 4). Bun would otherwise hand a socket callback's
+   * exception to the socket's error handler, which only closes the link: the group's journal
+   * would stay failed while the node went on.
+   */
+  on_fatal: (error: unknown) => void;
 }
 
 interface LinkData {
@@ -55,6 +62,8 @@ export class StandbyServer implements StandbyHost {
   private readonly started_at_ms = performance.now();
   private readonly links_max: number;
   private readonly handshake_timeout_ms: number;
+  /** Links that appended this event-loop turn: synced together, then acked (sync_pending). */
+  private readonly to_sync = new Set<StandbyLink>();
 
   constructor(private readonly options: StandbyServerOptions) {
     check_cluster_key(options.key);
@@ -70,7 +79,7 @@ export class StandbyServer implements StandbyHost {
     this.disk_id = new TextEncoder().encode(options.disk_id);
     const socket: Bun.SocketHandler<LinkData> = {
       open: (socket) => this.on_open(socket),
-      data: (socket, chunk) => socket.data.link?.on_data(chunk),
+      data: (socket, chunk) => this.guarded(() => socket.data.link?.on_data(chunk)),
       drain: (socket) => socket.data.link?.on_drain(),
       close: (socket) => this.on_close(socket),
       error: (socket) => this.on_close(socket),
@@ -125,6 +134,32 @@ export class StandbyServer implements StandbyHost {
 
   who_holds(group: number): Promise<GroupHolder | null> {
     return this.options.holders.who_holds(group);
+  }
+
+  /**
+   * Defers the link's sync and ack to the end of this event-loop turn: a primary's group commit
+   * reaches its standbys as one frame per group, each on its own link, and they arrive together;
+   * synced one by one, each group's fdatasync flushed the disk's cache again.
+   */
+  sync_then_ack(link: StandbyLink): void {
+    if (this.to_sync.size === 0) setImmediate(this.sync_pending);
+    this.to_sync.add(link);
+  }
+
+  // Links closed meanwhile are not acked (ack_durable checks); their groups are synced anyway.
+  private readonly sync_pending = (): void => this.guarded(() => {
+    const links = [...this.to_sync];
+    this.to_sync.clear();
+    StandbyGroup.sync_all(new Set(links.map((link) => link.group!)));
+    for (const link of links) link.ack_durable();
+  });
+
+  private guarded(handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      this.options.on_fatal(error);
+    }
   }
 
   activate(link: StandbyLink): void {

@@ -59,8 +59,8 @@ export class MemoryHolders implements HolderDirectory {
   }
 }
 
-export function make_engine(epoch = 0): GroupEngine {
-  return new GroupEngine(GROUP, epoch, LIMITS);
+export function make_engine(epoch = 0, group = GROUP): GroupEngine {
+  return new GroupEngine(group, epoch, LIMITS);
 }
 
 export interface PrimaryOptions {
@@ -76,11 +76,16 @@ export interface PrimaryOptions {
   tls?: TlsWatch | null;
   /** How long a sender waits before it links again (default 20 ms). */
   reconnect_delay_ms?: number;
+  /** The group it leads (default GROUP). */
+  group?: number;
 }
 
-/** A primary of GROUP: engine, journal (group commit of 1..3 entries per write), replicator. */
+/** A primary of a group (GROUP unless told): engine, journal (group commit of 1..3 entries per
+ * write), replicator. */
 export class PrimaryNode {
   readonly files = new PowerLossFileLayer();
+  readonly group: number;
+  readonly dir: string;
   readonly engine: GroupEngine;
   readonly driver: EngineDriver;
   readonly writer: JournalWriter;
@@ -96,15 +101,18 @@ export class PrimaryNode {
   constructor(options: PrimaryOptions) {
     this.prng = new Prng(options.seed);
     this.workload = new Workload(new Prng(options.seed));
-    this.files.mkdir_p(DIR);
-    this.engine = make_engine(options.epoch);
+    this.group = options.group ?? GROUP;
+    this.dir = group_dir("/data", this.group);
+    this.files.mkdir_p(this.dir);
+    this.engine = make_engine(options.epoch, this.group);
     this.driver = new EngineDriver(this.engine);
-    this.writer = JournalWriter.open(this.files, DIR, read_journal(this.files, DIR, 0, () => {}),
+    this.writer = JournalWriter.open(this.files, this.dir, read_journal(this.files, this.dir, 0,
+      () => {}),
       WRITER_OPTIONS);
     for (const entry of options.history ?? []) this.adopt(entry);
     this.engine.epoch = options.epoch;
     this.now_ms = Math.max(this.now_ms, this.engine.engine_time_ms);
-    this.replicator = new Replicator({ files: this.files, dir: DIR, group: GROUP,
+    this.replicator = new Replicator({ files: this.files, dir: this.dir, group: this.group,
       node: options.node, epoch: options.epoch, last_sequence: this.writer.last_sequence,
       standbys: options.standbys, key: options.key ?? KEY, reconnect_delay_ms: options.reconnect_delay_ms ?? 20,
       send_buffer_bytes: options.send_buffer_bytes, tls: options.tls ?? null });
@@ -118,7 +126,7 @@ export class PrimaryNode {
    * snapshot, as the journal worker of a primary without a publisher does. */
   write_snapshot(): number {
     const sequence = this.engine.last_sequence;
-    write_snapshot(this.files, DIR, sequence, capture_snapshot(this.engine));
+    write_snapshot(this.files, this.dir, sequence, capture_snapshot(this.engine));
     if (this.snapshot_sequence > 0) this.writer.delete_through(this.snapshot_sequence);
     this.snapshot_sequence = sequence;
     return sequence;
@@ -126,7 +134,7 @@ export class PrimaryNode {
 
   /** The first sequence the journal still holds. */
   get first_held_sequence(): number {
-    return list_segments(this.files, DIR)[0]!.first_sequence;
+    return list_segments(this.files, this.dir)[0]!.first_sequence;
   }
 
   /** Runs `count` group commits: each applies 1..3 batches, appends their entries in one write,
@@ -205,17 +213,18 @@ function split_entries(bytes: Uint8Array, each: (entry: Uint8Array) => void): vo
   }
 }
 
-export function open_standby(files: FileLayer = new PowerLossFileLayer()): StandbyGroup {
-  return StandbyGroup.open({ files, dir: DIR, make_engine: () => make_engine(0),
-    writer_options: WRITER_OPTIONS });
+export function open_standby(files: FileLayer = new PowerLossFileLayer(), group = GROUP)
+  : StandbyGroup {
+  return StandbyGroup.open({ files, dir: group_dir("/data", group),
+    make_engine: () => make_engine(0, group), writer_options: WRITER_OPTIONS });
 }
 
 /** A journal's entries as comparable lines: every header field but the synced mark (each
  * writer stamps its own), and the body's CRC. */
 export function journal_lines(files: FileLayer, through_sequence: number, after_sequence = 0,
-): string[] {
+  dir = DIR): string[] {
   const lines: string[] = [];
-  read_journal_range(files, DIR, after_sequence, through_sequence, (_view, _offset, h) => {
+  read_journal_range(files, dir, after_sequence, through_sequence, (_view, _offset, h) => {
     lines.push(`${h.group} ${h.epoch} ${h.first_sequence}..${entry_last_sequence(h)} ` +
       `${h.engine_time_ms} ${h.body_crc32}`);
   });
@@ -227,8 +236,8 @@ export function expect_replica(standby: StandbyGroup, files: FileLayer, primary:
   what: string): void {
   expect(standby.durable_sequence).toBe(primary.last_sequence);
   expect_same_state(standby.engine, primary.engine, what);
-  expect(journal_lines(files, standby.durable_sequence))
-    .toEqual(journal_lines(primary.files, primary.last_sequence));
+  expect(journal_lines(files, standby.durable_sequence, 0, primary.dir))
+    .toEqual(journal_lines(primary.files, primary.last_sequence, 0, primary.dir));
 }
 
 /** expect_replica for a standby that installed a snapshot: the same engine state, and the
@@ -260,17 +269,22 @@ export const OTHER_NODE = 3;
 
 const cleanups: (() => void)[] = [];
 
-/** Stops what the test started (servers, senders): for afterEach. */
+/** What the test's standby servers reported fatal (on_fatal): a test that causes one takes it. */
+export const fatal_errors: unknown[] = [];
+
+/** Stops what the test started (servers, senders), and fails on a fatal error left: for afterEach. */
 export function run_cleanups(): void {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  expect(fatal_errors.splice(0)).toEqual([]);
 }
 
-export function serve(node: number, standby: StandbyGroup, holders: MemoryHolders,
-  port = 0, key = KEY,
+export function serve(node: number, standby: StandbyGroup | Map<number, StandbyGroup>,
+  holders: MemoryHolders, port = 0, key = KEY,
   limits: { links_max?: number; handshake_timeout_ms?: number; tls?: TlsWatch | null } = {},
 ): StandbyServer {
+  const groups = standby instanceof Map ? standby : new Map([[GROUP, standby]]);
   const server = new StandbyServer({ node, key, disk_id: `disk-of-${node}`, host: "127.0.0.1", port,
-    groups: new Map([[GROUP, standby]]), holders, ...limits });
+    groups, holders, on_fatal: (error) => fatal_errors.push(error), ...limits });
   cleanups.push(() => server.stop());
   return server;
 }
@@ -281,9 +295,10 @@ export function primary(options: PrimaryOptions): PrimaryNode {
   return node;
 }
 
-export function holders_of(node: number, epoch: number, first_sequence = 1): MemoryHolders {
+export function holders_of(node: number, epoch: number, first_sequence = 1, groups = [GROUP])
+  : MemoryHolders {
   const holders = new MemoryHolders();
-  holders.set(GROUP, { node, epoch, first_sequence });
+  for (const group of groups) holders.set(group, { node, epoch, first_sequence });
   return holders;
 }
 
