@@ -1,7 +1,8 @@
 // The read API's queries over the projection (schema/projection.ts), with drizzle-orm. Each one is
 // a single statement served by an index of the schema:
 //   account          accounts_partner_account_idx (partner, account_id), then applied_sequence's key
-//   order status     orders_partner_order_idx (partner, order_id, sequence): the first event
+//   order status     orders_partner_order_idx (partner, order_id): the order's few rows, the
+//                    first event by sequence
 //   account history  orders_account_sequence_idx (account_id, sequence) for the account's own
 //                    events, union all orders_transfer_target_idx (ref, sequence) where op =
 //                    transfer for the transfers it received; each side stops after `limit + 1`

@@ -164,5 +164,10 @@ describe("migrations", () => {
     expect(names).toContain("orders_partner_order_idx");
     expect(names).toContain("orders_transfer_target_idx");
     expect(names).toContain("holds_open_idx");
+    // Migration 0003: the order index without `sequence` (the status query sorts an order's rows).
+    const [order_index] = await db.sql`
+      select indexdef from pg_indexes
+      where schemaname = ${db.schema} and indexname = 'orders_partner_order_idx'`;
+    expect(order_index!.indexdef as string).toEndWith("(partner, order_id)");
   }, TEST_TIMEOUT_MS);
 });
