@@ -146,9 +146,11 @@ export class StandbyServer implements StandbyHost {
     this.to_sync.add(link);
   }
 
-  // Links closed meanwhile are not acked (ack_durable checks); their groups are synced anyway.
+  // A link closed meanwhile is left out: it acks nothing, and its group may be closed already (a
+  // stop); what it appended is synced by the group's next link before its catch_up, or by a
+  // promotion.
   private readonly sync_pending = (): void => this.guarded(() => {
-    const links = [...this.to_sync];
+    const links = [...this.to_sync].filter((link) => link.state === "streaming");
     this.to_sync.clear();
     StandbyGroup.sync_all(new Set(links.map((link) => link.group!)));
     for (const link of links) link.ack_durable();
@@ -187,6 +189,7 @@ export class StandbyServer implements StandbyHost {
 
   /** Stops listening and closes every link (the groups stay open: their owner closes them). */
   stop(): void {
+    this.to_sync.clear();
     this.listener.stop(true);
     for (const socket of this.sockets) socket.end();
     for (const link of [...this.links]) link.close();
