@@ -81,7 +81,7 @@ describe("a standby's links share one disk flush per turn", () => {
     }
   });
 
-  test("the same load flushes the disk less often than it acks (one flush for several links)",
+  test("with a shared flush the same load fdatasyncs less often than with one flush per group",
     async () => {
     const { files, primaries } = two_groups(7);
     await commit_together(primaries, 12);
