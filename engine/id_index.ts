@@ -5,6 +5,14 @@
 // Linear probing with backward-shift deletion, so there are no tombstones to clean up.
 // Each position keeps its key halves and value side by side (16 bytes, four to a cache line), so a
 // probe costs one cache miss, not one per array: with millions of ids the index is memory-bound.
+//
+// The table's memory comes from the OS untouched. A first read of one of its pages maps the shared
+// zero page, and the write that follows (an insert) then faults again to copy it, with a TLB flush
+// of every CPU the process runs on: opening a million accounts paid that for each 4 KiB of the
+// table (8,192 pages), about a seventh of a recovery's time (docs/performance.md, "Recovery").
+// So the index remembers which pages were ever written (written_pages) and touch_positions, the
+// prefetch's early load, writes a zero into a page never written instead of reading it: the page
+// is all zeros then, so the write changes nothing but makes the page's first fault its only one.
 
 import { assert } from "../common/assert.ts";
 
@@ -13,6 +21,8 @@ const KEY_HI = 0;
 const KEY_LO = 1;
 const VALUE = 2;
 const KEY_PARTNER = 3;
+/** The granule of written_pages: 4 KiB, the smallest page of the machines we run on. */
+const PAGE_WORDS_LOG2 = 10;
 
 export function hash_u96(partner: number, hi: number, lo: number): number {
   let h = Math.imul(lo ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(hi ^ 0x7f4a7c15, 0xc2b2ae35);
@@ -35,6 +45,8 @@ export class IdIndex {
   entry_count = 0;
   private readonly mask: number;
   private table: Uint32Array; // replaced only by move_in
+  /** Per 4 KiB of the table: 1 once anything was written there (then it may hold entries). */
+  private readonly written_pages: Uint8Array;
 
   /** entries_max ids; positions are twice that, rounded up to a power of two (load <= 0.5). */
   constructor(entries_max: number) {
@@ -45,6 +57,7 @@ export class IdIndex {
     this.entries_max = entries_max;
     this.mask = position_count - 1;
     this.table = new Uint32Array(position_count * POSITION_U32S);
+    this.written_pages = new Uint8Array(Math.ceil(this.table.length / 2 ** PAGE_WORDS_LOG2));
   }
 
   /**
@@ -59,6 +72,7 @@ export class IdIndex {
     assert(state.table.length === this.table.length, "a moved index of the same size");
     this.table = state.table;
     this.entry_count = state.entry_count;
+    this.written_pages.fill(1); // written by the index it came from
   }
 
   /** The value stored for the partner's id, or -1. */
@@ -86,13 +100,31 @@ export class IdIndex {
 
   /**
    * Reads positions[0..count) (their value words): early loads whose misses overlap, so that the
-   * probes that follow hit the cache. Returns what was read, to be kept.
+   * probes that follow hit the cache. Returns what was read, to be kept. A position in a page never
+   * written is written instead (a zero over a zero; see the top of this file).
    */
   touch_positions(positions: Int32Array, count: number): number {
     const table = this.table;
+    const written_pages = this.written_pages;
     let kept = 0;
-    for (let i = 0; i < count; i++) kept += table[positions[i]! + VALUE]!;
+    for (let i = 0; i < count; i++) {
+      const at = positions[i]! + VALUE;
+      const page = at >>> PAGE_WORDS_LOG2;
+      if (written_pages[page] === 1) {
+        kept += table[at]!;
+      } else {
+        table[at] = 0;
+        written_pages[page] = 1;
+      }
+    }
     return kept;
+  }
+
+  /** How many 4 KiB pages of the table were ever written (tests: a touch reached a fresh one). */
+  written_page_count(): number {
+    let count = 0;
+    for (const written of this.written_pages) count += written;
+    return count;
   }
 
   /** Inserts a new key. The caller has checked it is absent and that there is room. */
@@ -114,6 +146,7 @@ export class IdIndex {
     table[at + KEY_LO] = lo;
     table[at + KEY_PARTNER] = partner;
     table[at + VALUE] = value + 1;
+    this.written_pages[(at + VALUE) >>> PAGE_WORDS_LOG2] = 1;
     this.entry_count++;
   }
 
@@ -154,6 +187,7 @@ export class IdIndex {
 
   clear(): void {
     this.table.fill(0);
+    this.written_pages.fill(1);
     this.entry_count = 0;
   }
 }
