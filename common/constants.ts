@@ -137,7 +137,13 @@ export const JOURNAL_RECORD_BYTES = 80;
 export const JOURNAL_ENTRY_RECORDS_MAX = 4096;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MIN = 1 << 20;
 export const JOURNAL_SEGMENT_SIZE_BYTES_MAX = 1 << 30;
-export const JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024;
+// Every segment is zeroed before use, and each group keeps its next one zeroed ahead: a group
+// writes twice the segment size of zeros before its first entries are durable, and a start of four
+// groups with 64 MiB segments wrote 512 MiB of zeros in the first seconds of its load, the journal
+// worker's largest cost then. 16 MiB (PostgreSQL's WAL segment) writes a quarter of that; a
+// rollover (a rename and a directory sync) every second or so per group at full load is cheap
+// (docs/performance.md, "The journal's segments: 16 MiB").
+export const JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT = 16 * 1024 * 1024;
 export const JOURNAL_ENTRY_BYTES_MAX =
   JOURNAL_ENTRY_HEADER_BYTES + JOURNAL_ENTRY_RECORDS_MAX * JOURNAL_RECORD_BYTES;
 // One append() call writes at most this much, so it always fits one segment and stays atomic on a

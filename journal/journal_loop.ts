@@ -24,12 +24,12 @@ import type { JournalWriter } from "./journal_writer.ts";
 import { sync_journals } from "./sync_journals.ts";
 
 export const DISK_FULL_RETRY_MS = 1_000;
-// Zeroing the next 64 MiB segment at rollover stalls every group's commits for ~200 ms (the max
-// latency of every benchmark run right after start-up); the loop does it ahead while idle (at
-// start-up, and in gaps of the load), a bounded piece per turn, written and synced: a commit that
-// arrives meanwhile waits at most 8-18 ms behind a 1 MiB piece under load here (8 MiB pieces with
-// one fdatasync at the end held commits for up to 116 ms). Under sustained load it does not compete with commits,
-// so a rollover there still zeroes its segment then.
+// Zeroing the next segment at rollover (64 MiB, the default then) stalled every group's commits
+// for ~200 ms (the max latency of every benchmark run right after start-up); the loop does it
+// ahead while idle (at start-up, and in gaps of the load), a bounded piece per turn, written and
+// synced: a commit that arrives meanwhile waits at most 8-18 ms behind a 1 MiB piece under load
+// here (8 MiB pieces with one fdatasync at the end held commits for up to 116 ms). Under sustained
+// load it does not compete with commits, so a rollover there still zeroes its segment then.
 const PREPARE_BYTES_IDLE_CYCLE = 1 << 20;
 const IDLE_WAIT_MS = 100;
 const YIELD_INTERVAL_MS = 10;

@@ -31,7 +31,7 @@ import {
 } from "./segment_names.ts";
 
 export interface JournalWriterOptions {
-  /** Size of each new segment file; default JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT (64 MiB). */
+  /** Size of each new segment file; default JOURNAL_SEGMENT_SIZE_BYTES_DEFAULT (16 MiB). */
   segment_size_bytes?: number;
   /** Whether this journal may share a disk flush with others (default true; false: it is
    * always fdatasynced on its own, JOURNAL_SHARED_FLUSH=off). */
@@ -180,8 +180,8 @@ export class JournalWriter {
   /**
    * Zeroes up to `budget_bytes` more of the next segment and syncs them, so a caller can spread the
    * preparation over its idle moments instead of stalling a rollover; true once it is prepared
-   * (and synced). Each step syncs its own zeros: left to one fdatasync at the end, a segment's
-   * 64 MiB of dirty pages held the journal worker, and every group's commit behind it, for
+   * (and synced). Each step syncs its own zeros: left to one fdatasync at the end, a 64 MiB
+   * segment's dirty pages held the journal worker, and every group's commit behind it, for
    * 70-116 ms (docs/performance.md). After a DiskFullError the next call starts the file over.
    */
   prepare_next_segment_step(budget_bytes: number): boolean {
