@@ -19,7 +19,9 @@ import { RESULT_STATUS_OFFSET } from "../schema/layout.ts";
 import {
   ReceiveBuffer, SendBuffer, count_reply, type Connection, type Endpoint, type ReplyHandler,
 } from "./connection.ts";
-import { json_results_into, order_batch_json, type WireFormat } from "./json_wire.ts";
+import {
+  json_results_into, JSON_ORDER_BYTES_MAX, write_order_batch_json, type WireFormat,
+} from "./json_wire.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const HEAD_BYTES_MAX = 512; // a request head: method, path, host, content type, token
@@ -29,8 +31,6 @@ const RECEIVE_BUFFER_INITIAL_BYTES = 64 * 1024;
 const RECEIVE_BUFFER_LIMIT_BYTES = 16 << 20;
 const FLATBUFFERS_TYPE = "application/x-flatbuffers";
 const JSON_TYPE = "application/json";
-/** A JSON batch of BATCH_ORDERS_MAX orders at most: 64-bit values as strings, op names. */
-const JSON_ORDER_BYTES_MAX = 256;
 const CR = 13;
 const LF = 10;
 
@@ -53,6 +53,8 @@ export class HttpConnection implements Connection {
   private closed = false;
   private ended_here = false;
 
+  /** A JSON batch's body, written here first: its length precedes it in the request head. */
+  private readonly json_body = new Uint8Array((BATCH_ORDERS_MAX + 1) * JSON_ORDER_BYTES_MAX);
   /** A JSON reply's results, as Result structs (the FlatBuffers path reads them in place). */
   private readonly json_results = new DataView(
     new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
@@ -118,9 +120,9 @@ export class HttpConnection implements Connection {
 
   send_batch(tag: number, mode: Mode, orders: Uint8Array, count: number): void {
     this.enqueue(tag);
-    const json = this.format === "json" ? encoder.encode(order_batch_json(mode, orders, count))
-      : null;
-    const body_bytes = json === null ? batch_frame_size_bytes(count) : json.length;
+    const json_end = this.format === "json"
+      ? write_order_batch_json(mode, orders, count, this.json_body, 0) : -1;
+    const body_bytes = json_end === -1 ? batch_frame_size_bytes(count) : json_end;
     const length_text = String(body_bytes);
     const head_bytes = this.batch_head.length + length_text.length + 4;
     const at = this.out.reserve(head_bytes + body_bytes);
@@ -132,8 +134,8 @@ export class HttpConnection implements Connection {
     bytes[k++] = LF;
     bytes[k++] = CR;
     bytes[k++] = LF;
-    if (json === null) write_order_batch(bytes, k, 0n, mode, orders, count);
-    else bytes.set(json, k);
+    if (json_end === -1) write_order_batch(bytes, k, 0n, mode, orders, count);
+    else bytes.set(this.json_body.subarray(0, json_end), k);
     this.out.end = k + body_bytes;
   }
 

@@ -13,6 +13,19 @@ import { parse_batch_json, results_to_json } from "../../schema/json.ts";
 import { write_result_fields } from "../../schema/layout.ts";
 
 const COUNT = 20;
+/** u64 values where decimal writing and reading change course: digit counts, 10^5 and 10^9 chunks
+ * with zeros inside, 2^31, 2^32, 2^53 and the top. */
+const U64_EDGES = [0n, 9n, 10n, 99_999n, 100_000n, 999_999_999n, 1_000_000_000n, 2n ** 31n,
+  2n ** 32n - 1n, 2n ** 32n, 10n ** 15n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n,
+  10n ** 18n, 10n ** 19n, 10n ** 19n + 1n, 12_345_000_001_000_000_007n, 2n ** 64n - 100_000n,
+  2n ** 64n - 1n];
+
+function random_u64(prng: Prng): bigint {
+  if (prng.chance(0.3)) return U64_EDGES[prng.int_below(U64_EDGES.length)]!;
+  // Every magnitude: a random u64 shifted right by 0..63 bits.
+  const value = (BigInt(prng.next_u32()) << 32n) | BigInt(prng.next_u32());
+  return value >> BigInt(prng.int_below(64));
+}
 
 describe("loadgen JSON bodies", () => {
   test("a batch of every client op, 64-bit extremes and linked flags parses into the same structs", () => {
@@ -41,6 +54,29 @@ describe("loadgen JSON bodies", () => {
     }
   });
 
+  test("64-bit values of every magnitude and edge, over 100 batches, parse into the same structs", () => {
+    const prng = new Prng(11);
+    const orders = new Uint8Array(COUNT * ORDER_SIZE_BYTES);
+    const view = new DataView(orders.buffer);
+    for (let batch = 0; batch < 100; batch++) {
+      for (let k = 0; k < COUNT; k++) {
+        const at = k * ORDER_SIZE_BYTES;
+        view.setBigUint64(at, random_u64(prng), true);
+        view.setBigUint64(at + 8, random_u64(prng), true);
+        view.setBigUint64(at + 16, random_u64(prng), true);
+        view.setBigUint64(at + 24, random_u64(prng), true);
+        view.setUint32(at + 32, prng.chance(0.2) ? 0xffff_ffff : prng.next_u32(), true);
+        view.setUint16(at + 36, prng.chance(0.2) ? 0xffff : prng.int_below(1000), true);
+        view.setUint8(at + 38, Op.transfer);
+        view.setUint8(at + 39, 0);
+      }
+      const text = order_batch_json(Mode.committed, orders, COUNT);
+      const parsed = parse_batch_json(text);
+      if (parsed.type !== "json_batch") throw new Error(`${JSON.stringify(parsed)}: ${text}`);
+      expect([...parsed.orders_bytes]).toEqual([...orders]);
+    }
+  });
+
   test("results written as JSON by the server come back as the same Result structs", () => {
     const results = new DataView(new ArrayBuffer(3 * RESULT_SIZE_BYTES));
     const fields = [
@@ -58,7 +94,31 @@ describe("loadgen JSON bodies", () => {
     expect([...new Uint8Array(back.buffer, 0, 3 * RESULT_SIZE_BYTES)])
       .toEqual([...new Uint8Array(results.buffer)]);
     expect(() => json_results_into('{"error":"busy"}', back)).toThrow("without results");
+    for (const id of ["", "01", "1e5", "-1", "18446744073709551616", "99999999999999999999"]) {
+      expect(() => json_results_into(`{"results":[{"status":"ok","id":"${id}","sequence":"1",` +
+        '"balance":"0","available":"0","replayed":false}]}', back)).toThrow("is not a u64");
+    }
+    expect(() => json_results_into('{"results":[{"status":"ok","id":"1","sequence":"1",' +
+      '"balance":"9007199254740992","available":"0","replayed":false}]}', back))
+      .toThrow("not a safe integer");
     expect(() => json_results_into('{"results":[{"status":"nope","id":"1","sequence":"1",' +
       '"balance":"0","available":"0","replayed":false}]}', back)).toThrow("unknown status");
   });
+});
+
+test("result ids of every magnitude and edge come back as the same u64", () => {
+  const prng = new Prng(12);
+  const results = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+  const back = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+  for (let batch = 0; batch < 100; batch++) {
+    for (let k = 0; k < COUNT; k++) {
+      const safe = BigInt(Math.floor(prng.next_float() * 2 ** 53)) * (prng.chance(0.5) ? -1n : 1n);
+      write_result_fields(results, k * RESULT_SIZE_BYTES, { order_id: random_u64(prng),
+        sequence: safe < 0n ? -safe : safe, balance: safe, available: -safe,
+        status: Status.ok, replayed: prng.chance(0.5) });
+    }
+    const text = JSON.stringify({ results: results_to_json(results, 0, COUNT) });
+    expect(json_results_into(text, back)).toBe(COUNT);
+    expect([...new Uint8Array(back.buffer)]).toEqual([...new Uint8Array(results.buffer)]);
+  }
 });
