@@ -18,19 +18,22 @@ export function bearer_token(req: Request): string | null {
   return match === null ? null : match[1]!;
 }
 
-/** The request's principal, or the 401 response to send. */
-export async function authenticate_request(auth: Authenticator, req: Request, format: BodyFormat)
-  : Promise<Principal | Response> {
+/**
+ * The request's principal, or the 401 response to send, in the format `format_of` names (asked
+ * only for a 401: reading headers costs on every request of the hot path).
+ */
+export async function authenticate_request(auth: Authenticator, req: Request,
+  format_of: (req: Request) => BodyFormat): Promise<Principal | Response> {
   const token = bearer_token(req);
   if (token === null) {
-    const response = bad_request(format, ErrorCode.not_authenticated,
+    const response = bad_request(format_of(req), ErrorCode.not_authenticated,
       "authorization: Bearer <token> is required");
     response.headers.set("www-authenticate", `Bearer realm="${REALM}"`);
     return response;
   }
   const result = await auth.authenticate(token);
   if (!is_auth_failure(result)) return result;
-  const response = bad_request(format, result.code, result.message);
+  const response = bad_request(format_of(req), result.code, result.message);
   response.headers.set("www-authenticate", `Bearer realm="${REALM}", error="invalid_token"`);
   return response;
 }

@@ -16,7 +16,7 @@ import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { partner_for_read, type Authenticator, type Principal } from "../auth/principal.ts";
 import { parse_partner, parse_u64, params_of } from "../http/params.ts";
-import { bad_request, error_response, json_response } from "../http/replies.ts";
+import { bad_request, error_response, json_response, type BodyFormat } from "../http/replies.ts";
 import { committed_migration_count } from "./migrate.ts";
 import { account_json, event_json, history_event_json } from "./read_json.ts";
 import {
@@ -46,6 +46,7 @@ export interface ReadApiOptions {
 }
 
 type ReadPrincipal = Principal | null;
+const json_format = (): BodyFormat => "json";
 type Handler = (req: Request, principal: ReadPrincipal) => Promise<Response>;
 
 export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
@@ -53,7 +54,7 @@ export function start_read_api(options: ReadApiOptions): Bun.Server<undefined> {
   const route = (handler: Handler) => async (req: Request): Promise<Response> => {
     let principal: ReadPrincipal = null;
     if (options.auth !== null) {
-      const authenticated = await authenticate_request(options.auth, req, "json");
+      const authenticated = await authenticate_request(options.auth, req, json_format);
       if (authenticated instanceof Response) return authenticated;
       principal = authenticated;
     }

@@ -42,7 +42,10 @@ export class PendingRequest {
     /** Accepted mode: answered already, kept only to release the partners' ring shares. */
     readonly answered_early: boolean,
   ) {
-    this.results = answered_early ? NO_RESULTS : new Uint8Array(order_count * RESULT_SIZE_BYTES);
+    // With an ArrayBuffer of its own: the HTTP edge reads it through a DataView, and asking a small
+    // typed array for its buffer makes JSC build one then (more work than building it now).
+    this.results = answered_early ? NO_RESULTS
+      : new Uint8Array(new ArrayBuffer(order_count * RESULT_SIZE_BYTES));
     this.slots_left = slot_count(parts);
     this.waits_left = parts.length;
   }

@@ -113,7 +113,7 @@ export class Router {
    */
   submit(orders: Uint8Array, count: number, mode: Mode): Promise<Uint8Array> {
     if (mode === Mode.accepted) {
-      const answer = new Uint8Array(count * RESULT_SIZE_BYTES);
+      const answer = new Uint8Array(new ArrayBuffer(count * RESULT_SIZE_BYTES)); // as PendingRequest's
       const refusal = this.submit_accepted(orders, count, answer);
       return refusal === null ? Promise.resolve(answer) : Promise.reject(refusal);
     }

@@ -208,7 +208,9 @@ class FastBatchParser {
     }
     this.skip_space();
     if (this.at !== bytes.length || count === NOT_TAKEN) return null;
-    const orders_bytes = this.scratch.slice(0, count * ORDER_SIZE_BYTES);
+    // A copy with an ArrayBuffer of its own: the edge and the router view it through a DataView,
+    // and asking a small typed array made by slice() for its buffer makes JSC build one then.
+    const orders_bytes = new Uint8Array(this.scratch.buffer.slice(0, count * ORDER_SIZE_BYTES));
     return { type: "json_batch", mode: mode as Mode, orders_bytes, order_count: count };
   }
 

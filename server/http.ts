@@ -107,7 +107,7 @@ export function start_http_server(node: ServiceNode, options: HttpServerOptions)
 async function authenticated(auth: Authenticator | null, req: Request, handler: Handler)
   : Promise<Response> {
   if (auth === null) return handler(req, AUTH_OFF);
-  const principal = await authenticate_request(auth, req, format_of(req));
+  const principal = await authenticate_request(auth, req, format_of);
   if (principal instanceof Response) return principal;
   return handler(req, principal);
 }
@@ -132,7 +132,7 @@ async function read_body(req: Request, format: BodyFormat): Promise<Uint8Array |
     return bad_request(format, ErrorCode.frame_too_large,
       `body of ${declared} bytes exceeds ${HTTP_BODY_SIZE_BYTES_MAX}`);
   }
-  const body = new Uint8Array(await req.arrayBuffer());
+  const body = await req.bytes();
   if (body.byteLength > HTTP_BODY_SIZE_BYTES_MAX) {
     return bad_request(format, ErrorCode.frame_too_large, `body exceeds ${HTTP_BODY_SIZE_BYTES_MAX} bytes`);
   }
