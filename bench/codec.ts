@@ -17,7 +17,7 @@ import {
   write_batch_results,
 } from "../schema/codec.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
-import { parse_batch_json, parse_batch_json_bytes, results_reply_json } from "../schema/json.ts";
+import { parse_batch_json, parse_batch_json_bytes, results_reply_json_bytes } from "../schema/json.ts";
 import { parse_batch_json_fast } from "../schema/json_batch_fast.ts";
 
 const RUN_MS = 1_000;
@@ -130,12 +130,12 @@ function bench_json_reply(prng: Prng, count: number): Measurement {
     results.setInt32(at + 28, 0, true);
     results.setUint8(at + 32, k % 4); // a status the schema names
   }
-  let written_chars = 0;
-  const measurement = run("results_reply_json", count, (i) => {
+  let written_bytes = 0;
+  const measurement = run("results_reply_json_bytes", count, (i) => {
     const offset = (i % FRAMES_DISTINCT) * count * RESULT_SIZE_BYTES;
-    written_chars += results_reply_json(results, offset, count).length;
+    written_bytes += results_reply_json_bytes(results, offset, count).length;
   });
-  assert(written_chars > 0, "replies were written");
+  assert(written_bytes > 0, "replies were written");
   return measurement;
 }
 

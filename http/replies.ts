@@ -126,8 +126,9 @@ export function json_response(body: unknown, http_status = 200): Response {
   return json_text_response(JSON.stringify(body), http_status);
 }
 
-/** A reply whose JSON text is already written (schema/json.ts, results_reply_json). */
-export function json_text_response(text: string, http_status = 200): Response {
+/** A reply whose JSON is already written, as text or as bytes (schema/json.ts,
+ * results_reply_json_bytes). */
+export function json_text_response(text: string | Uint8Array, http_status = 200): Response {
   return new Response(text, { status: http_status, headers: { "content-type": JSON_TYPE } });
 }
 

@@ -17,14 +17,14 @@ import {
   ORDER_ACCOUNT_OFFSET, ORDER_AMOUNT_OFFSET, ORDER_CURRENCY_OFFSET, ORDER_FLAGS_OFFSET,
   ORDER_ID_OFFSET, ORDER_OP_OFFSET, ORDER_PARTNER_OFFSET, ORDER_REF_OFFSET,
 } from "../schema/layout.ts";
+import { ascii, put, put_digits, put_safe, put_u64 } from "../schema/json_digits.ts";
 
 export type WireFormat = "flatbuffers" | "json";
 
-// The body is written as bytes, digit by digit: building it as strings (a decimal string per 64-bit
-// field, then the whole text encoded) was a third of loadgen's CPU in a `--format json` run (`bun
-// --cpu-prof`: u64_text 19%, the body's strings 11%, the encoding 2%), CPU that the service under
-// test shares on one machine (docs/performance.md).
-const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
+// The body is written as bytes, digit by digit (schema/json_digits.ts): building it as strings (a
+// decimal string per 64-bit field, then the whole text encoded) was a third of loadgen's CPU in a
+// `--format json` run (`bun --cpu-prof`: u64_text 19%, the body's strings 11%, the encoding 2%),
+// CPU that the service under test shares on one machine (docs/performance.md).
 const ORDER_OPEN = ascii('{"id":"');
 const AFTER_ID = ascii('","op":"');
 const AFTER_OP = ascii('","partner":');
@@ -43,12 +43,7 @@ const OP_NAMES: (Uint8Array | undefined)[] = Array.from({ length: 256 },
   (_, op) => Op[op] === undefined ? undefined : ascii(Op[op]!));
 /** The longest order: four 20-digit values, a 10-digit partner, a 5-digit currency, the names. */
 export const JSON_ORDER_BYTES_MAX = 256;
-/** High words below this make a u64 below 2^53: a double holds it exactly. */
-const SAFE_HIGH_WORD_LIMIT = 2 ** 21;
 const U32_RANGE = 2 ** 32;
-const DIGIT_0 = 48;
-/** "00" to "99", two bytes each. */
-const DIGIT_PAIRS = ascii(Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0")).join(""));
 
 /** `count` Order structs as the body of POST /v1/batches in JSON, written at target[at..]. Returns
  * where the body ends; the target has room for JSON_ORDER_BYTES_MAX per order and the frame. */
@@ -81,51 +76,6 @@ export function order_batch_json(mode: Mode, orders: Uint8Array, count: number):
   const target = new Uint8Array(JSON_ORDER_BYTES_MAX * (count + 1));
   return new TextDecoder().decode(target.subarray(0,
     write_order_batch_json(mode, orders, count, target, 0)));
-}
-
-/** A few bytes, copied in a loop: a `set` call per piece cost more than its copy. */
-function put(target: Uint8Array, at: number, bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) target[at + i] = bytes[i]!;
-  return at + bytes.length;
-}
-
-/** The decimal digits of `value` (an integer, 0 <= value < 2^31), at least `width` of them, two at
- * a time. `(x * 0.01) | 0` is floor(x / 100) for these x (0.01 as a double lies just above 1/100,
- * by far less than one part in x) and costs a multiply where the division cost ten of them. */
-function put_digits(target: Uint8Array, at: number, value: number, width: number): number {
-  let digits = 1;
-  for (let power = 10; power <= value; power *= 10) digits++;
-  if (digits < width) digits = width;
-  let rest = value | 0;
-  let k = at + digits;
-  while (k - at >= 2) {
-    const next = (rest * 0.01) | 0;
-    const pair = (rest - next * 100) * 2;
-    target[--k] = DIGIT_PAIRS[pair + 1]!;
-    target[--k] = DIGIT_PAIRS[pair]!;
-    rest = next;
-  }
-  if (k > at) target[--k] = DIGIT_0 + rest;
-  return at + digits;
-}
-
-/** The decimal of an integer 0 <= value < 2^53: nine digits at a time, each an int32. */
-function put_safe(target: Uint8Array, at: number, value: number): number {
-  if (value < 1e9) return put_digits(target, at, value, 0);
-  const high = Math.floor(value / 1e9);
-  return put_digits(target, put_digits(target, at, high, 0), value - high * 1e9, 9);
-}
-
-/** The decimal of the u64 at view[offset] (little-endian): below 2^53 as one double, above it as
- * value / 10^5 (exact: 2^32 = 42,949 * 10^5 + 67,296) and its last five digits. */
-function put_u64(target: Uint8Array, at: number, view: DataView, offset: number): number {
-  const low = view.getUint32(offset, true);
-  const high = view.getUint32(offset + 4, true);
-  if (high < SAFE_HIGH_WORD_LIMIT) return put_safe(target, at, high * U32_RANGE + low);
-  const low_part = high * 67_296 + low;
-  const rest = low_part % 100_000;
-  return put_digits(target, put_safe(target, at, high * 42_949 + Math.floor(low_part / 100_000)),
-    rest, 5);
 }
 
 /**

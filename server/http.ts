@@ -9,7 +9,7 @@ import type { ServiceNode } from "../node/service_node.ts";
 import { ErrorCode } from "../schema/generated/balance/wire/error-code.ts";
 import { Mode } from "../schema/generated/balance/wire/mode.ts";
 import { decode_frame, encode_batch_results } from "../schema/codec.ts";
-import { parse_batch_json_bytes, results_reply_json } from "../schema/json.ts";
+import { parse_batch_json_bytes, results_reply_json_bytes } from "../schema/json.ts";
 import { handle_group_move } from "./http_cluster.ts";
 import { authenticate_request, forbidden_response } from "../auth/http_auth.ts";
 import { authorize_orders, type Authenticator, type Principal } from "../auth/principal.ts";
@@ -177,7 +177,7 @@ async function handle_batch(node: ServiceNode, req: Request, principal: RequestP
     });
   }
   const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
-  return json_text_response(results_reply_json(view, 0, batch.count), http_status);
+  return json_text_response(results_reply_json_bytes(view, 0, batch.count), http_status);
 }
 
 interface DecodedBatch {

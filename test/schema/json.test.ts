@@ -25,7 +25,7 @@ import {
   write_result_fields,
 } from "../../schema/layout.ts";
 import {
-  account_info_to_json, parse_batch_json, parse_batch_json_bytes, results_reply_json, results_to_json, u64_text,
+  account_info_to_json, parse_batch_json, parse_batch_json_bytes, results_reply_json_bytes, results_to_json, u64_text,
 } from "../../schema/json.ts";
 
 function order_bytes(orders: OrderFields[]): Uint8Array {
@@ -193,7 +193,7 @@ describe("JSON output", () => {
     expect(results_to_json(view, 0, 1)[0]?.status).toBe("unknown_200");
   });
 
-  test("results_reply_json writes what JSON.stringify writes of the results, for any result", () => {
+  test("results_reply_json_bytes writes what JSON.stringify writes of the results, for any result", () => {
     const count = 2_000;
     const view = new DataView(new ArrayBuffer(count * 40));
     let seed = 7;
@@ -206,11 +206,32 @@ describe("JSON output", () => {
         status: next() % 64, // unknown values too: they are named unknown_N
         replayed: next() % 2 === 0 });
     }
-    for (const [offset, n] of [[0, 1], [40, 20], [0, count]] as const) {
-      const text = results_reply_json(view, offset, n);
-      expect(text).toBe(JSON.stringify({ results: results_to_json(view, offset, n) }));
-      expect(JSON.parse(text).results.length).toBe(n);
+    // The edges: 0, +-(2^53 - 1), the largest id, each figure one digit short of the next power.
+    const edges = [0n, 9n, -9n, 10n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 999_999_999n, 1_000_000_000n];
+    edges.forEach((figure, k) => write_result_fields(view, k * 40, {
+      order_id: k === 0 ? 2n ** 64n - 1n : figure < 0n ? -figure : figure, sequence: figure < 0n ? 0n : figure,
+      balance: figure, available: -figure, status: k, replayed: k % 2 === 0 }));
+    const decoder = new TextDecoder();
+    let checked = 0;
+    for (let first = 0; first + BATCH_ORDERS_MAX <= count; first += 7) {
+      for (const n of [0, 1, BATCH_ORDERS_MAX]) {
+        const text = decoder.decode(results_reply_json_bytes(view, first * 40, n));
+        expect(text).toBe(JSON.stringify({ results: results_to_json(view, first * 40, n) }));
+        checked += n;
+      }
     }
+    expect(checked).toBeGreaterThan(count);
+  });
+
+  test("results_reply_json_bytes: each call a new array (a reply keeps its bytes until sent)", () => {
+    const view = new DataView(new ArrayBuffer(2 * 40));
+    write_result_fields(view, 40, { order_id: 5n, sequence: 6n, balance: 7n, available: 8n,
+      status: 0, replayed: false });
+    const first = results_reply_json_bytes(view, 0, 1);
+    const kept = new TextDecoder().decode(first);
+    results_reply_json_bytes(view, 40, 1);
+    expect(new TextDecoder().decode(first)).toBe(kept);
+    expect(() => results_reply_json_bytes(view, 0, BATCH_ORDERS_MAX + 1)).toThrow();
   });
 
   test("account_info_to_json names enums and writes 64-bit values as strings", () => {
