@@ -23,6 +23,7 @@ import type { Ring } from "../common/ring.ts";
 import * as S from "../common/slots.ts";
 
 const PARTNER_OFFSET = 32;
+const ORDER_ID_BYTES = 8; // an order's and a result's first field
 /** Partners whose single-part layout is kept for reuse (a few thousand partners in all). */
 const WHOLE_BATCH_PARTS_CACHED_MAX = 65_536;
 
@@ -525,7 +526,7 @@ function write_pending_statuses(target: Uint8Array, offset: number, orders: Uint
   target.fill(0, offset, offset + count * RESULT_SIZE_BYTES);
   for (let k = 0; k < count; k++) {
     const at = offset + k * RESULT_SIZE_BYTES;
-    target.set(orders.subarray(k * ORDER_SIZE_BYTES, k * ORDER_SIZE_BYTES + 8), at);
+    copy_bytes(orders, k * ORDER_SIZE_BYTES, target, at, ORDER_ID_BYTES);
     target[at + 32] = Status.pending;
   }
 }
