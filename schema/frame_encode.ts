@@ -106,7 +106,9 @@ export function encode_batch_results(
   results_bytes: Uint8Array,
   count: number,
 ): Uint8Array {
-  const frame = new Uint8Array(batch_frame_size_bytes(count));
+  // Over an ArrayBuffer made now: write_batch_frame views it through a DataView, and asking a
+  // small typed array for its buffer makes JSC build one then (more work than this).
+  const frame = new Uint8Array(new ArrayBuffer(batch_frame_size_bytes(count)));
   write_batch_results(frame, 0, request_id, results_bytes, count);
   return frame;
 }
@@ -135,7 +137,7 @@ export function encode_order_batch(
   orders_bytes: Uint8Array,
   count: number,
 ): Uint8Array {
-  const frame = new Uint8Array(batch_frame_size_bytes(count));
+  const frame = new Uint8Array(new ArrayBuffer(batch_frame_size_bytes(count))); // as above
   write_order_batch(frame, 0, request_id, mode, orders_bytes, count);
   return frame;
 }

@@ -132,7 +132,8 @@ async function read_body(req: Request, format: BodyFormat): Promise<Uint8Array |
     return bad_request(format, ErrorCode.frame_too_large,
       `body of ${declared} bytes exceeds ${HTTP_BODY_SIZE_BYTES_MAX}`);
   }
-  const body = await req.bytes();
+  // Over an ArrayBuffer of its own: decode_frame views it through a DataView (.buffer).
+  const body = new Uint8Array(await req.arrayBuffer());
   if (body.byteLength > HTTP_BODY_SIZE_BYTES_MAX) {
     return bad_request(format, ErrorCode.frame_too_large, `body exceeds ${HTTP_BODY_SIZE_BYTES_MAX} bytes`);
   }
