@@ -114,7 +114,8 @@ export class Router {
    */
   submit(orders: Uint8Array, count: number, mode: Mode): Promise<Uint8Array> {
     if (mode === Mode.accepted) {
-      const answer = new Uint8Array(new ArrayBuffer(count * RESULT_SIZE_BYTES)); // as PendingRequest's
+      // Over an ArrayBuffer of its own, as PendingRequest's results (router/pending.ts).
+      const answer = new Uint8Array(new ArrayBuffer(count * RESULT_SIZE_BYTES));
       const refusal = this.submit_accepted(orders, count, answer);
       return refusal === null ? Promise.resolve(answer) : Promise.reject(refusal);
     }

@@ -92,7 +92,7 @@ const CLOSE_REPLAYED = ascii('","replayed":true}');
 const CLOSE_NOT_REPLAYED = ascii('","replayed":false}');
 const COMMA = ascii(",");
 const REPLY_CLOSE = ascii("]}");
-/** Each status byte's name as bytes (enum_name's: unknown_N for a byte the schema does not name). */
+/** Each status byte's name as bytes (enum_name's: unknown_N for a byte the schema lacks). */
 const STATUS_NAMES: Uint8Array[] = Array.from({ length: 256 },
   (_, status) => ascii(enum_name(Status, status)));
 /** One result at most: a 20-digit id, three 17-character figures, the longest status name. */
@@ -105,8 +105,8 @@ const reply_scratch = new Uint8Array(REPLY_OPEN.length + REPLY_CLOSE.length +
  * The bytes of `{ "results": results_to_json(...) }` as JSON.stringify writes it, written directly
  * as bytes: every value is digits, a schema name or a boolean, none needs escaping, and no object
  * or string is built per result. As a string (a rope of a template per result) it cost the main
- * thread ~12% more CPU per HTTP JSON request than these bytes (docs/performance.md, "The JSON reply
- * as bytes"). A new array each call: the Response keeps it until it is sent.
+ * thread ~12% more CPU per HTTP JSON request than these bytes (docs/performance.md, "The HTTP edge:
+ * the JSON reply as bytes"). A new array each call: the Response keeps it until it is sent.
  */
 export function results_reply_json_bytes(view: DataView, byte_offset: number, count: number)
   : Uint8Array {
@@ -117,7 +117,8 @@ export function results_reply_json_bytes(view: DataView, byte_offset: number, co
     const at = byte_offset + i * RESULT_SIZE_BYTES;
     if (i > 0) k = put(target, k, COMMA);
     k = put_u64(target, put(target, k, RESULT_OPEN), view, at + RESULT_ORDER_ID_OFFSET);
-    k = put(target, put(target, k, AFTER_ID), STATUS_NAMES[view.getUint8(at + RESULT_STATUS_OFFSET)]!);
+    const status_name = STATUS_NAMES[view.getUint8(at + RESULT_STATUS_OFFSET)]!;
+    k = put(target, put(target, k, AFTER_ID), status_name);
     k = put_safe_i64(target, put(target, k, AFTER_STATUS), view, at + RESULT_SEQUENCE_OFFSET);
     k = put_safe_i64(target, put(target, k, AFTER_SEQUENCE), view, at + RESULT_BALANCE_OFFSET);
     k = put_safe_i64(target, put(target, k, AFTER_BALANCE), view, at + RESULT_AVAILABLE_OFFSET);

@@ -1,7 +1,7 @@
 // Decimal digits written as bytes into a Uint8Array, for JSON bodies built without strings: the
 // service's JSON batch replies (schema/json.ts) and loadgen's JSON batches (loadgen/json_wire.ts).
 // Building such a body as strings costs a string per 64-bit field, a rope, and its flattening and
-// encoding when it is sent (docs/performance.md, "The JSON reply as bytes").
+// encoding when it is sent (docs/performance.md, "The HTTP edge: the JSON reply as bytes").
 
 /** ASCII text as bytes (the pieces of a body, made once). */
 export function ascii(text: string): Uint8Array {
@@ -14,7 +14,8 @@ const U32_RANGE = 2 ** 32;
 const DIGIT_0 = 48;
 const MINUS = 45;
 /** "00" to "99", two bytes each. */
-const DIGIT_PAIRS = ascii(Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0")).join(""));
+const DIGIT_PAIRS =
+  ascii(Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0")).join(""));
 
 /** A few bytes, copied in a loop: a `set` call per piece cost more than its copy. */
 export function put(target: Uint8Array, at: number, bytes: Uint8Array): number {

@@ -207,9 +207,11 @@ describe("JSON output", () => {
         replayed: next() % 2 === 0 });
     }
     // The edges: 0, +-(2^53 - 1), the largest id, each figure one digit short of the next power.
-    const edges = [0n, 9n, -9n, 10n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 999_999_999n, 1_000_000_000n];
+    const edges = [0n, 9n, -9n, 10n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 999_999_999n,
+      1_000_000_000n];
     edges.forEach((figure, k) => write_result_fields(view, k * 40, {
-      order_id: k === 0 ? 2n ** 64n - 1n : figure < 0n ? -figure : figure, sequence: figure < 0n ? 0n : figure,
+      order_id: k === 0 ? 2n ** 64n - 1n : figure < 0n ? -figure : figure,
+      sequence: figure < 0n ? 0n : figure,
       balance: figure, available: -figure, status: k, replayed: k % 2 === 0 }));
     const decoder = new TextDecoder();
     let checked = 0;
