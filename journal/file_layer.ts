@@ -27,9 +27,10 @@ export interface FileLayer {
   /**
    * Starts writing a range of the file to the disk and returns at once. Makes nothing durable
    * (only datasync does): it lets several files' writes reach the disk together before each of
-   * their datasyncs waits (sync_file_range.ts).
+   * their datasyncs waits (sync_file_range.ts). False when it started nothing (no binding on this
+   * platform, or the kernel refused): a caller that relies on it then datasyncs instead.
    */
-  start_writeback(fd: number, position_bytes: number, size_bytes: number): void;
+  start_writeback(fd: number, position_bytes: number, size_bytes: number): boolean;
   /**
    * Returns once a written range has reached the disk. Durable only after a datasync of any file
    * on the same flush disk, which flushes the disk's cache (sync_file_range.ts); only for ranges
@@ -106,9 +107,9 @@ export class NodeFileLayer implements FileLayer {
     return read_bytes;
   }
 
-  start_writeback(fd: number, position_bytes: number, size_bytes: number): void {
-    // Its result is not needed: a failed writeback is reported by the datasync that follows.
-    start_writeback?.(fd, position_bytes, size_bytes);
+  start_writeback(fd: number, position_bytes: number, size_bytes: number): boolean {
+    // A failed writeback is reported by the datasync that follows, whatever this returns.
+    return start_writeback?.(fd, position_bytes, size_bytes) ?? false;
   }
 
   write_out(fd: number, position_bytes: number, size_bytes: number): void {

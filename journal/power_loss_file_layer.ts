@@ -177,9 +177,10 @@ export class PowerLossFileLayer implements FileLayer {
   }
 
   /** A hint only: what it starts writing stays pending, lost in a crash, until datasync. */
-  start_writeback(fd: number, _position_bytes: number, _size_bytes: number): void {
+  start_writeback(fd: number, _position_bytes: number, _size_bytes: number): boolean {
     this.check_alive();
     this.inode_of(fd); // a closed or unknown fd is a caller's bug here too
+    return true;
   }
 
   write_out(fd: number, position_bytes: number, size_bytes: number): void {

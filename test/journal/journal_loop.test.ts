@@ -183,9 +183,9 @@ class WritebackRecordingFileLayer extends PowerLossFileLayer {
     const kind = source.every((byte) => byte === 0) ? "zeros" : "write";
     this.calls.push(`${kind} ${fd} ${position_bytes}+${source.length}`);
   }
-  override start_writeback(fd: number, position_bytes: number, size_bytes: number): void {
-    super.start_writeback(fd, position_bytes, size_bytes);
+  override start_writeback(fd: number, position_bytes: number, size_bytes: number): boolean {
     this.calls.push(`writeback ${fd} ${position_bytes}+${size_bytes}`);
+    return super.start_writeback(fd, position_bytes, size_bytes);
   }
   override write_out(fd: number, position_bytes: number, size_bytes: number): void {
     super.write_out(fd, position_bytes, size_bytes);
