@@ -28,9 +28,9 @@ export const DISK_FULL_RETRY_MS = 1_000;
 // for ~200 ms (the max latency of every benchmark run right after start-up); the loop does it
 // ahead while idle (at start-up, and in gaps of the load), a bounded piece per turn, written and
 // sent to the disk (8 MiB pieces left dirty for one fdatasync at the end held commits for up to
-// 116 ms). A commit that
-// arrives meanwhile waits behind the piece: under a steady TCP load the zeroing writes as many
-// bytes as the entries, and 1 MiB pieces took 3 ms each, 16% of the worker's time (strace). 128
+// 116 ms). A commit that arrives meanwhile waits behind the piece: under a steady TCP load the
+// zeroing writes as many bytes as the entries, and 1 MiB pieces took 3 ms each, 16% of the
+// worker's time (strace). 128
 // KiB pieces wait a tenth of that each: TCP committed 1.06-1.23x, p99 14-16 ms instead of 20-22
 // (docs/performance.md, "The journal's segments"). Under sustained load without gaps it does not
 // compete with commits, so a rollover there still zeroes its segment then.
