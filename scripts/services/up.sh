@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or reuses) the development services and prints where they are, one per line:
-#   DATABASE_URL=postgres://postgres@127.0.0.1:55432/balance
-#   KAFKA_BROKERS=127.0.0.1:59092
+#   DATABASE_URL=postgres://postgres@127.0.0.1:25432/balance
+#   KAFKA_BROKERS=127.0.0.1:29092
 # A service whose variable is already set (DATABASE_URL, KAFKA_BROKERS) is taken as it is and not
 # started. Progress goes to stderr, so `eval "$(scripts/services/up.sh)"` works; `export` it to use.
 # Idempotent: a running instance is reused after a real round trip. make services runs this.

@@ -14,7 +14,7 @@ const FULL: Record<string, string> = {
   NODE_HTTP_ADDRESS: "127.0.0.1:8080",
   NODE_TCP_ADDRESS: "127.0.0.1:9090",
   NODE_REPLICATION_ADDRESS: "127.0.0.1:9191",
-  CLUSTER_DATABASE_URL: "postgres://postgres@127.0.0.1:55432/balance",
+  CLUSTER_DATABASE_URL: "postgres://postgres@127.0.0.1:25432/balance",
   CLUSTER_KEY_FILE: "/etc/balance/cluster.key",
 };
 
@@ -39,7 +39,7 @@ describe("load_cluster_config", () => {
     expect(load_cluster_config(FULL)).toEqual({
       node_id: "node-a", http_address: "127.0.0.1:8080", tcp_address: "127.0.0.1:9090",
       replication_address: "127.0.0.1:9191", replication_listen_address: "127.0.0.1:9191",
-      database_url: "postgres://postgres@127.0.0.1:55432/balance",
+      database_url: "postgres://postgres@127.0.0.1:25432/balance",
       database_schema: "cluster", replicas: REPLICAS_DEFAULT, lease_ms: LEASE_MS_DEFAULT,
       key_file: "/etc/balance/cluster.key", initial_nodes: REPLICAS_DEFAULT, tls: null,
     });
