@@ -3,7 +3,7 @@
 // as runs (common/slots.ts). The reply waits for every slot's results and for the journal to be
 // durable up to what each part reflects.
 
-import { RESULT_SIZE_BYTES } from "../common/constants.ts";
+import { BATCH_ORDERS_MAX, RESULT_SIZE_BYTES } from "../common/constants.ts";
 import type { SlotKind } from "../common/slots.ts";
 import type { Refusal } from "../schema/refusal.ts";
 
@@ -12,8 +12,85 @@ export interface PartInfo {
   worker: number;
   /** Partners charged a slot of the worker's ring (released when the part's results arrive). */
   partners: number[];
-  /** Positions of the part's orders in the request; null when the part is the whole request. */
+  /** Positions of the part's orders in the request (the first `count`); null: all of them. */
   positions: Uint8Array | null;
+  /** Orders in the part when positions is set (a whole request's part counts its request's). */
+  count: number;
+  /** A pooled part's own positions (BATCH_ORDERS_MAX of them), which `positions` points at. */
+  readonly position_store: Uint8Array | null;
+  /** Taken from the router's PartPool, and given back when its request is forgotten. */
+  readonly pooled: boolean;
+}
+
+/** Parts (and as many part arrays) a PartPool keeps: a thousand mixed requests of four parts. */
+const PART_POOL_MAX = 4_096;
+
+/** Result buffers a ResultsPool keeps (BATCH_ORDERS_MAX results each: 5 KiB). */
+const RESULTS_POOL_MAX = 1_024;
+
+/**
+ * Results buffers of BATCH_ORDERS_MAX results for answers that copy them out at once (TCP): each
+ * over an ArrayBuffer of its own, made once, instead of one per request (which was the largest
+ * single cost of the main thread's router, docs/performance.md).
+ */
+export class ResultsPool {
+  private readonly buffers: Uint8Array[] = [];
+
+  take(): Uint8Array {
+    return this.buffers.pop() ??
+      new Uint8Array(new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
+  }
+
+  give_back(buffer: Uint8Array): void {
+    if (this.buffers.length < RESULTS_POOL_MAX) this.buffers.push(buffer);
+  }
+}
+
+/** Orders of `request` that `part` carries. */
+export function part_order_count(part: PartInfo, request: PendingRequest): number {
+  return part.positions === null ? request.order_count : part.count;
+}
+
+/**
+ * The parts of mixed batches, reused: a request split over groups would otherwise build a part,
+ * its partner array and its positions per group, and an array of them, for every batch (a
+ * tenth of the main thread's samples under TCP load, docs/performance.md). A part goes back when
+ * the router forgets its request: every result slot arrived and nothing waits on it. The pool
+ * keeps at most PART_POOL_MAX parts: a burst's extra ones are left to the garbage collector.
+ */
+export class PartPool {
+  private readonly parts: PartInfo[] = [];
+  private readonly lists: PartInfo[][] = [];
+
+  part(group: number, worker: number, partner: number): PartInfo {
+    const part = this.parts.pop() ?? {
+      group: 0, worker: 0, partners: [], positions: null, count: 0,
+      position_store: new Uint8Array(BATCH_ORDERS_MAX), pooled: true,
+    };
+    part.group = group;
+    part.worker = worker;
+    part.partners.push(partner);
+    part.positions = null;
+    part.count = 0;
+    return part;
+  }
+
+  /** An empty array for a request's parts. */
+  list(): PartInfo[] {
+    return this.lists.pop() ?? [];
+  }
+
+  /** Takes back a forgotten request's pooled parts and their array. */
+  give_back(parts: PartInfo[]): void {
+    if (parts.length === 0 || !parts[0]!.pooled) return; // a shared whole-batch part, or none
+    for (const part of parts) {
+      if (this.parts.length === PART_POOL_MAX) break;
+      part.partners.length = 0;
+      this.parts.push(part);
+    }
+    parts.length = 0;
+    if (this.lists.length < PART_POOL_MAX) this.lists.push(parts);
+  }
 }
 
 /** An accepted batch's results are never placed (it was answered when it was placed). */
@@ -30,6 +107,10 @@ export class PendingRequest {
   done = false;
   /** A read whose leadership check (Router.read_gate) has been asked for. */
   leadership_asked = false;
+  /** Its pooled parts (and lent results) went back to the router's pools (Router.forget). */
+  given_back = false;
+  /** `results` is a pooled buffer, valid only until the answer returns. */
+  readonly results_lent: boolean;
 
   constructor(
     readonly token: number,
@@ -41,11 +122,17 @@ export class PendingRequest {
     readonly refuse: (refusal: Refusal) => void,
     /** Accepted mode: answered already, kept only to release the partners' ring shares. */
     readonly answered_early: boolean,
+    /**
+     * A pooled buffer of BATCH_ORDERS_MAX results (its first order_count used) when `answer`
+     * reads the results only while it runs: the router takes it back after (Router.submit_listen).
+     */
+    lent_results: Uint8Array | null = null,
   ) {
     // With an ArrayBuffer of its own: the HTTP edge reads it through a DataView, and asking a small
     // typed array for its buffer makes JSC build one then (more work than building it now).
     this.results = answered_early ? NO_RESULTS
-      : new Uint8Array(new ArrayBuffer(order_count * RESULT_SIZE_BYTES));
+      : lent_results ?? new Uint8Array(new ArrayBuffer(order_count * RESULT_SIZE_BYTES));
+    this.results_lent = lent_results !== null && !answered_early;
     this.slots_left = slot_count(parts);
     this.waits_left = parts.length;
   }

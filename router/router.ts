@@ -18,7 +18,9 @@ import { LEADS_EVERY_GROUP, type GroupLeadership, type ReadGate } from "./leader
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { PartnerShares } from "./partner_shares.ts";
-import { PendingRequest, type PartInfo } from "./pending.ts";
+import {
+  PartPool, PendingRequest, ResultsPool, part_order_count, type PartInfo,
+} from "./pending.ts";
 import type { Ring } from "../common/ring.ts";
 import * as S from "../common/slots.ts";
 
@@ -63,11 +65,12 @@ export class Router {
    */
   before_admission: (() => void) | null = null;
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
+  private readonly part_pool = new PartPool();
+  private readonly results_pool = new ResultsPool();
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
-  // split_by_group's scratch: each order's part, and each part's order count.
+  /** split_by_group's scratch: each order's part. */
   private readonly part_of_order = new Uint8Array(BATCH_ORDERS_MAX);
-  private readonly part_sizes = new Uint8Array(BATCH_ORDERS_MAX);
   private readonly leads_partner: LeadsPartner;
   private readonly workers_to_wake: Uint8Array;
   /** admission's scratch: 1 for each worker a request needs a slot of. */
@@ -131,11 +134,13 @@ export class Router {
    * `on_committed` (the final results, once durable) or `on_refused` ("timeout": not durable
    * within the request timeout, the outcome is unknown). The orders are copied into the rings
    * before it returns. A batch whose every order is in a refused chain reaches no ring:
-   * `on_committed` follows at once (in a microtask).
+   * `on_committed` follows at once (in a microtask). With `lend_results`, on_committed reads
+   * request.results only while it runs (it copies them out): they are then a pooled buffer
+   * (BATCH_ORDERS_MAX results, the first `count` of them this request's), reused after.
    */
   submit_listen(orders: Uint8Array, count: number,
-    on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void)
-    : Refusal | null {
+    on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void,
+    lend_results = false): Refusal | null {
     this.before_admission?.();
     const view = this.batch_view(orders, count);
     const refused_count = mark_refused_chains(view, count, this.refused, this.leads_partner);
@@ -149,7 +154,8 @@ export class Router {
     const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
     if (refusal !== null) return refusal;
-    const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false);
+    const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false,
+      lend_results ? this.results_pool.take() : null);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
     this.publish_slots(request, orders, Mode.committed);
     return null;
@@ -195,6 +201,7 @@ export class Router {
     if (!this.leadership.leads(group)) return Promise.reject<PendingRequest>("not_primary");
     const part: PartInfo = {
       group, worker: this.partitioning.worker_of_group(group), partners: [partner], positions: null,
+      count: 0, position_store: null, pooled: false,
     };
     const refusal = this.admission([part]);
     if (refusal !== null) return Promise.reject(refusal);
@@ -216,7 +223,8 @@ export class Router {
     if (parts === undefined) {
       const p = this.partitioning;
       const group = p.group_of_partner(partner);
-      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], positions: null }];
+      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], positions: null,
+        count: 0, position_store: null, pooled: false }];
       if (this.whole_batch_parts.size < WHOLE_BATCH_PARTS_CACHED_MAX) {
         this.whole_batch_parts.set(partner, parts);
       }
@@ -228,7 +236,8 @@ export class Router {
    * The batch's parts, one per group, without the orders marked refused (refused_count), ordered
    * by engine worker (each worker's parts become the runs of one slot). Plain loops over scratch
    * arrays: a batch has at most BATCH_ORDERS_MAX orders, so finding an order's part (or a partner
-   * within a part) by a linear scan beats building Maps and Sets per request.
+   * within a part) by a linear scan beats building Maps and Sets per request. A mixed batch's
+   * parts come from the part pool (given back in forget).
    */
   private split_by_group(view: DataView, count: number, refused_count: number): PartInfo[] {
     assert(refused_count < count, "a batch refused whole has no parts");
@@ -239,9 +248,9 @@ export class Router {
     }
     const p = this.partitioning;
     if (same_partner) return this.whole_batch_part(first_partner); // no chain names two partners
-    const parts: PartInfo[] = [];
+    const pool = this.part_pool;
+    const parts = pool.list();
     const part_of_order = this.part_of_order;
-    const part_sizes = this.part_sizes;
     let last_partner = -1;
     let last_group = -1;
     for (let k = 0; k < count; k++) {
@@ -253,22 +262,18 @@ export class Router {
       let index = 0;
       while (index < parts.length && parts[index]!.group !== group) index++;
       if (index === parts.length) {
-        parts.push({ group, worker: p.worker_of_group(group), partners: [partner], positions: null });
-        part_sizes[index] = 0;
+        parts.push(pool.part(group, p.worker_of_group(group), partner));
       } else if (!parts[index]!.partners.includes(partner)) {
         parts[index]!.partners.push(partner);
       }
       part_of_order[k] = index;
-      part_sizes[index]!++;
     }
     if (parts.length === 1 && refused_count === 0) return parts; // positions null: the whole batch
-    for (let index = 0; index < parts.length; index++) {
-      const positions = new Uint8Array(part_sizes[index]!);
-      let filled = 0;
-      for (let k = 0; k < count; k++) {
-        if (this.refused[k] === 0 && part_of_order[k] === index) positions[filled++] = k;
-      }
-      parts[index]!.positions = positions;
+    for (const part of parts) part.positions = part.position_store;
+    for (let k = 0; k < count; k++) {
+      if (this.refused[k] !== 0) continue;
+      const part = parts[part_of_order[k]!]!;
+      part.positions![part.count++] = k;
     }
     if (this.inbound.length > 1) parts.sort(by_worker); // stable: a worker's parts keep their order
     return parts;
@@ -305,11 +310,12 @@ export class Router {
   }
 
   private register(kind: S.SlotKind, parts: PartInfo[], count: number,
-    answer: (r: PendingRequest) => void, refuse: (refusal: Refusal) => void, early: boolean) {
+    answer: (r: PendingRequest) => void, refuse: (refusal: Refusal) => void, early: boolean,
+    lent_results: Uint8Array | null = null) {
     const token = this.next_token;
     this.next_token = (this.next_token + 1) >>> 0 || 1;
     const request = new PendingRequest(token, kind, parts, count,
-      performance.now() + this.request_timeout_ms, answer, refuse, early);
+      performance.now() + this.request_timeout_ms, answer, refuse, early, lent_results);
     this.pending.set(token, request);
     for (const part of parts) {
       for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
@@ -342,11 +348,10 @@ export class Router {
     let total = 0;
     for (let index = first; index < end; index++) {
       const part = parts[index]!;
-      let count = request.order_count;
+      const count = part_order_count(part, request);
       if (part.positions === null) {
         ring.bytes.set(orders.subarray(0, count * ORDER_SIZE_BYTES), body);
       } else {
-        count = part.positions.length;
         for (let i = 0; i < count; i++) {
           copy_bytes(orders, part.positions[i]! * ORDER_SIZE_BYTES, ring.bytes,
             body + i * ORDER_SIZE_BYTES, ORDER_SIZE_BYTES);
@@ -415,7 +420,7 @@ export class Router {
     for (let run = 0; run < runs; run++) {
       const part = request.parts[first + run]!;
       this.release_partner_slots(part);
-      const count = part.positions === null ? request.order_count : part.positions.length;
+      const count = part_order_count(part, request);
       this.counters.on_results(ring.bytes, body, count);
       // An accepted batch was answered already: its results are counted, never placed.
       if (!request.answered_early) {
@@ -426,7 +431,27 @@ export class Router {
       body += count * RESULT_SIZE_BYTES;
     }
     request.slots_left--;
-    if (request.answered_early && request.slots_left === 0) this.pending.delete(token);
+    if (request.slots_left > 0) return;
+    if (request.answered_early) this.forget(request);
+    // Answered (or expired) while this slot's runs were read: what it borrowed can go back now.
+    else if (this.pending.get(token) !== request) this.give_back(request);
+  }
+
+  /**
+   * Drops a request from the ones in flight (answered, or expired with its results in); what it
+   * borrowed goes back once no result slot of it is due.
+   */
+  private forget(request: PendingRequest): void {
+    this.pending.delete(request.token);
+    this.give_back(request);
+  }
+
+  /** A forgotten request's pooled parts and lent results go back to their pools, once. */
+  private give_back(request: PendingRequest): void {
+    if (request.slots_left > 0 || request.given_back) return;
+    request.given_back = true;
+    this.part_pool.give_back(request.parts);
+    if (request.results_lent) this.results_pool.give_back(request.results);
   }
 
   private on_query_result(request: PendingRequest, ring: Ring, at: number): void {
@@ -488,14 +513,16 @@ export class Router {
     request.waits_left--;
     if (request.waits_left > 0) return;
     this.pending.delete(request.token);
-    if (request.done) return; // refused on timeout already
-    request.done = true;
-    if (request.kind === S.SlotKind.batch) {
-      // Registered at deadline_ms - request_timeout_ms (register).
-      const admitted_ms = request.deadline_ms - this.request_timeout_ms;
-      this.counters.on_committed?.(performance.now() - admitted_ms);
+    if (!request.done) { // else refused on timeout already
+      request.done = true;
+      if (request.kind === S.SlotKind.batch) {
+        // Registered at deadline_ms - request_timeout_ms (register).
+        const admitted_ms = request.deadline_ms - this.request_timeout_ms;
+        this.counters.on_committed?.(performance.now() - admitted_ms);
+      }
+      request.answer(request);
     }
-    request.answer(request);
+    this.give_back(request); // after the answer: lent results are read while it runs
   }
 
   /** Refuses requests past their deadline; their outcome is unknown, a retry with the same ids is safe. */
@@ -507,7 +534,7 @@ export class Router {
     }
     for (const [token, request] of this.pending) {
       const answered_by_engines = request.slots_left === 0;
-      if (request.done && answered_by_engines && request.waits_left > 0) this.pending.delete(token);
+      if (request.done && answered_by_engines && request.waits_left > 0) this.forget(request);
     }
   }
 }

@@ -17,24 +17,12 @@ import { Router } from "../../router/router.ts";
 import { WorkerControl } from "../../common/worker_control.ts";
 import * as S from "../../common/slots.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
-import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
 import { ErrorCode } from "../../schema/generated/balance/wire/error-code.ts";
 import { error_status, not_primary_reply, refusal_reply } from "../../http/replies.ts";
-import { read_result_fields, write_order_fields } from "../../schema/layout.ts";
-
-const SLOTS = 16;
-
-/** Credits of order ids 1, 2, ...; `linked` flags the orders at those positions. */
-function orders_of(partners: number[], linked: number[] = []): Uint8Array {
-  const bytes = new Uint8Array(partners.length * ORDER_SIZE_BYTES);
-  const view = new DataView(bytes.buffer);
-  partners.forEach((partner, k) => write_order_fields(view, k * ORDER_SIZE_BYTES, {
-    id: BigInt(k + 1), account: 1n, amount: 1n, ref: 0n, partner, currency: 978, op: Op.credit,
-    flags: linked.includes(k) ? 1 : 0,
-  }));
-  return bytes;
-}
+import {
+  SLOTS, answer_all, answer_next, orders_of, statuses,
+} from "./router_harness.ts";
 
 function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_max = 1_000,
   leadership: GroupLeadership = LEADS_EVERY_GROUP) {
@@ -45,44 +33,6 @@ function make_router(groups = 1, pinned = new Map<number, number>(), in_flight_m
   return { router, inbound };
 }
 
-/**
- * Plays the engine for one slot at the ring's consumer cursor: a result slot with each order's id,
- * every run's reply waiting for `required` durable, handed to the router.
- */
-function answer_next(router: Router, inbound: Ring, results: Ring, required: number): void {
-  const at = inbound.slot_offset(inbound.consumer_cursor());
-  const cursor = results.claim();
-  const out = results.slot_offset(cursor);
-  const iv = inbound.view;
-  const rv = results.view;
-  rv.setUint8(out + S.RESULT_KIND, iv.getUint8(at + S.REQUEST_KIND));
-  const fields: [number, number][] = [
-    [S.REQUEST_TOKEN, S.RESULT_TOKEN], [S.REQUEST_PART, S.RESULT_PART],
-    [S.REQUEST_GROUP, S.RESULT_GROUP], [S.REQUEST_COUNT, S.RESULT_COUNT],
-    [S.REQUEST_RUNS, S.RESULT_RUNS],
-  ];
-  for (const [from, to] of fields) rv.setUint32(out + to, iv.getUint32(at + from, true), true);
-  const count = iv.getUint32(at + S.REQUEST_COUNT, true);
-  for (let k = 0; k < count; k++) {
-    const id = iv.getBigUint64(at + S.REQUEST_BODY + k * ORDER_SIZE_BYTES, true);
-    rv.setBigUint64(out + S.RESULT_BODY + k * RESULT_SIZE_BYTES, id, true);
-  }
-  for (let run = 0; run < iv.getUint32(at + S.REQUEST_RUNS, true); run++) {
-    rv.setFloat64(out + S.RESULT_RUN_TABLE + run * 8, required, true);
-  }
-  rv.setFloat64(out + S.RESULT_REQUIRED_SEQUENCE, required, true);
-  results.publish(cursor);
-  inbound.release(1);
-  router.on_result_slot(results, out);
-  results.release(1);
-}
-
-/** Plays the engine for every slot in the ring (answer_next). */
-function answer_all(router: Router, inbound: Ring, required: number): void {
-  const results = Ring.create({ slot_count: SLOTS, slot_bytes: RING_RESULT_SLOT_BYTES });
-  while (inbound.available() > 0) answer_next(router, inbound, results, required);
-}
-
 /** Each run of the slot at the ring's consumer cursor: [group, orders]. */
 function slot_runs(inbound: Ring): [number, number][] {
   const at = inbound.slot_offset(inbound.consumer_cursor());
@@ -90,15 +40,6 @@ function slot_runs(inbound: Ring): [number, number][] {
     const entry = at + S.REQUEST_RUN_TABLE + r * RING_RUN_ENTRY_BYTES;
     return [inbound.view.getUint32(entry + S.RUN_GROUP, true),
       inbound.view.getUint32(entry + S.RUN_COUNT, true)];
-  });
-}
-
-/** Per result: its order id, status name and sequence. */
-function statuses(results: Uint8Array, count: number): [bigint, string, bigint][] {
-  const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
-  return Array.from({ length: count }, (_, k) => {
-    const r = read_result_fields(view, k * RESULT_SIZE_BYTES);
-    return [r.order_id, Status[r.status]!, r.sequence];
   });
 }
 
