@@ -67,6 +67,9 @@ export class Router {
   private readonly whole_batch_parts = new Map<number, PartInfo[]>();
   private readonly part_pool = new PartPool();
   private readonly results_pool = new ResultsPool();
+  /** submit_read's accepted answers, read before it returns (over an ArrayBuffer of its own). */
+  private readonly accepted_scratch =
+    new Uint8Array(new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
   /** Per order of the batch being submitted: the status its chain is refused with, else 0. */
   private readonly refused = new Uint8Array(BATCH_ORDERS_MAX);
   /** split_by_group's scratch: each order's part. */
@@ -124,6 +127,35 @@ export class Router {
     }
     return new Promise<Uint8Array>((resolve, reject) => {
       const refusal = this.submit_listen(orders, count, (r) => resolve(r.results), reject);
+      if (refusal !== null) reject(refusal);
+    });
+  }
+
+  /**
+   * submit() for a caller that turns the results into its reply at once (the HTTP edge): `read`
+   * runs on them where they are, a lent buffer (submit_listen's lend_results) or, in accepted
+   * mode, the router's scratch, and the promise resolves with what it returns. No results buffer
+   * is made per request. Rejects with a Refusal, or with what `read` throws.
+   */
+  submit_read<T>(orders: Uint8Array, count: number, mode: Mode, read: (results: Uint8Array) => T)
+    : Promise<T> {
+    if (mode === Mode.accepted) {
+      const refusal = this.submit_accepted(orders, count, this.accepted_scratch);
+      if (refusal !== null) return Promise.reject(refusal);
+      try {
+        return Promise.resolve(read(this.accepted_scratch));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      const refusal = this.submit_listen(orders, count, (request) => {
+        try {
+          resolve(read(request.results));
+        } catch (error) {
+          reject(error); // never into the router's loop: the request is answered either way
+        }
+      }, reject, true);
       if (refusal !== null) reject(refusal);
     });
   }

@@ -162,9 +162,14 @@ async function handle_batch(node: ServiceNode, req: Request, principal: RequestP
     const forbidden = authorize_orders(principal, orders, batch.count);
     if (forbidden !== null) return forbidden_response(format, forbidden, batch.request_id);
   }
-  let results: Uint8Array;
+  let reply: Uint8Array;
   try {
-    results = await node.router.submit(batch.orders, batch.count, batch.mode);
+    // The reply's bytes are written from the results where the router has them (lent, reused).
+    reply = await node.router.submit_read(batch.orders, batch.count, batch.mode,
+      format === "flatbuffers"
+        ? (results) => encode_batch_results(batch.request_id, results, batch.count)
+        : (results) => results_reply_json_bytes(
+          new DataView(results.buffer, results.byteOffset, results.byteLength), 0, batch.count));
   } catch (refusal) {
     if (!is_refusal(refusal)) throw refusal;
     node.metrics.count_batch(refusal);
@@ -173,12 +178,11 @@ async function handle_batch(node: ServiceNode, req: Request, principal: RequestP
   node.metrics.count_batch(batch.mode === Mode.accepted ? "accepted" : "committed");
   const http_status = batch.mode === Mode.accepted ? 202 : 200;
   if (format === "flatbuffers") {
-    return new Response(encode_batch_results(batch.request_id, results, batch.count), {
+    return new Response(reply, {
       status: http_status, headers: { "content-type": FLATBUFFERS_TYPE },
     });
   }
-  const view = new DataView(results.buffer, results.byteOffset, results.byteLength);
-  return json_text_response(results_reply_json_bytes(view, 0, batch.count), http_status);
+  return json_text_response(reply, http_status);
 }
 
 interface DecodedBatch {

@@ -5,7 +5,7 @@
 // workers are in flight at once, answered slot by slot in a shuffled order, made durable before
 // or after their results, and every answer must carry exactly its own order ids, while the
 // buffers are seen to be reused. A request that timed out keeps its buffer until its late
-// results are in.
+// results are in. submit_read (the HTTP edge) makes its reply from the lent results.
 
 import { describe, expect, test } from "bun:test";
 import {
@@ -18,7 +18,8 @@ import { Partitioning } from "../../router/partition.ts";
 import type { PendingRequest } from "../../router/pending.ts";
 import { Router } from "../../router/router.ts";
 import * as S from "../../common/slots.ts";
-import { answer_next, orders_of } from "./router_harness.ts";
+import { answer_next, orders_of, statuses } from "./router_harness.ts";
+import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 
 const GROUPS = 4; // groups 0 and 2 on worker 0, 1 and 3 on worker 1
 const PARTNERS = 8; // partner p in group p % GROUPS
@@ -152,4 +153,34 @@ describe("parts and lent results are reused, never while their request can be wr
     router.on_durable(2, 3);
     expect(z_results).toBe(pooled);
   });
+
+  test("submit_read: the reply is made from lent results; a failing read rejects, nothing leaks",
+    async () => {
+      const { router, inbound, results } = make_router();
+      const ids = (bytes: Uint8Array) => ids_of(bytes, 3);
+      const first = router.submit_read(orders_of([1, 2, 1], [], 1), 3, Mode.committed, ids);
+      answer_next(router, inbound[1]!, results[1]!, 1); // group 1 (partner 1)
+      answer_next(router, inbound[0]!, results[0]!, 1); // group 2 (partner 2)
+      for (let g = 0; g < GROUPS; g++) router.on_durable(g, 1);
+      expect(await first).toEqual([1n, 2n, 3n]);
+
+      const failing = router.submit_read(orders_of([2], [], 4), 1, Mode.committed, () => {
+        throw new Error("the reply could not be made");
+      });
+      answer_next(router, inbound[0]!, results[0]!, 2);
+      router.on_durable(2, 2);
+      await expect(failing).rejects.toThrow("the reply could not be made");
+      expect(router.in_flight).toBe(0);
+
+      // Accepted: read at once from the router's scratch, every order pending.
+      const accepted = await router.submit_read(orders_of([1, 2], [], 5), 2, Mode.accepted,
+        (bytes) => statuses(bytes, 2).map(([id, status]) => `${id} ${status}`));
+      expect(accepted).toEqual(["5 pending", "6 pending"]);
+      while (inbound.some((ring) => ring.available() > 0)) {
+        for (const w of [0, 1]) {
+          if (inbound[w]!.available() > 0) answer_next(router, inbound[w]!, results[w]!, 3);
+        }
+      }
+      expect(router.in_flight).toBe(0);
+    });
 });
