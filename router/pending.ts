@@ -25,24 +25,32 @@ export interface PartInfo {
 /** Parts (and as many part arrays) a PartPool keeps: a thousand mixed requests of four parts. */
 const PART_POOL_MAX = 4_096;
 
-/** Result buffers a ResultsPool keeps (BATCH_ORDERS_MAX results each: 5 KiB). */
+/** Result buffers a ResultsPool keeps, of every size together (5 MiB at most). */
 const RESULTS_POOL_MAX = 1_024;
 
 /**
- * Results buffers of BATCH_ORDERS_MAX results for answers that copy them out at once (TCP): each
- * over an ArrayBuffer of its own, made once, instead of one per request (which was the largest
- * single cost of the main thread's router, docs/performance.md).
+ * Results buffers for answers that copy them out at once (TCP, HTTP's submit_read), kept by
+ * order count so that each is exactly a request's results: each over an ArrayBuffer of its own,
+ * made once, instead of one per request (which was the largest single cost of the main thread's
+ * router, docs/performance.md).
  */
 export class ResultsPool {
-  private readonly buffers: Uint8Array[] = [];
+  /** Index: the order count; buffers of exactly that many results. */
+  private readonly by_count: Uint8Array[][] =
+    Array.from({ length: BATCH_ORDERS_MAX + 1 }, () => []);
+  private pooled = 0;
 
-  take(): Uint8Array {
-    return this.buffers.pop() ??
-      new Uint8Array(new ArrayBuffer(BATCH_ORDERS_MAX * RESULT_SIZE_BYTES));
+  take(count: number): Uint8Array {
+    const buffer = this.by_count[count]!.pop();
+    if (buffer === undefined) return new Uint8Array(new ArrayBuffer(count * RESULT_SIZE_BYTES));
+    this.pooled--;
+    return buffer;
   }
 
   give_back(buffer: Uint8Array): void {
-    if (this.buffers.length < RESULTS_POOL_MAX) this.buffers.push(buffer);
+    if (this.pooled === RESULTS_POOL_MAX) return;
+    this.by_count[buffer.length / RESULT_SIZE_BYTES]!.push(buffer);
+    this.pooled++;
   }
 }
 
@@ -123,8 +131,8 @@ export class PendingRequest {
     /** Accepted mode: answered already, kept only to release the partners' ring shares. */
     readonly answered_early: boolean,
     /**
-     * A pooled buffer of BATCH_ORDERS_MAX results (its first order_count used) when `answer`
-     * reads the results only while it runs: the router takes it back after (Router.submit_listen).
+     * A pooled buffer of order_count results when `answer` reads the results only while it runs:
+     * the router takes it back after (Router.submit_listen).
      */
     lent_results: Uint8Array | null = null,
   ) {

@@ -167,8 +167,8 @@ export class Router {
    * within the request timeout, the outcome is unknown). The orders are copied into the rings
    * before it returns. A batch whose every order is in a refused chain reaches no ring:
    * `on_committed` follows at once (in a microtask). With `lend_results`, on_committed reads
-   * request.results only while it runs (it copies them out): they are then a pooled buffer
-   * (BATCH_ORDERS_MAX results, the first `count` of them this request's), reused after.
+   * request.results only while it runs (it copies them out): they are then a pooled buffer of
+   * `count` results, reused after.
    */
   submit_listen(orders: Uint8Array, count: number,
     on_committed: (request: PendingRequest) => void, on_refused: (refusal: Refusal) => void,
@@ -187,7 +187,7 @@ export class Router {
     const refusal = this.admission(parts);
     if (refusal !== null) return refusal;
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false,
-      lend_results ? this.results_pool.take() : null);
+      lend_results ? this.results_pool.take(count) : null);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
     this.publish_slots(request, orders, Mode.committed);
     return null;

@@ -59,6 +59,11 @@ function batch_header(message_type: Message): Uint8Array {
 const order_batch_header = batch_header(Message.OrderBatch);
 const batch_results_header = batch_header(Message.BatchResults);
 
+// A frame's request_id goes through this scratch: a DataView over each target frame was an object
+// made per reply (and per request in loadgen).
+const request_id_view = new DataView(new ArrayBuffer(8));
+const request_id_bytes = new Uint8Array(request_id_view.buffer);
+
 export function batch_frame_size_bytes(count: number): number {
   return BATCH_FRAME_HEADER_BYTES + count * ORDER_SIZE_BYTES;
 }
@@ -80,11 +85,18 @@ function write_batch_frame(
   const frame_size_bytes = BATCH_FRAME_HEADER_BYTES + structs_size_bytes;
   assert(target_offset + frame_size_bytes <= target.length, "the frame fits the target");
   target.set(header, target_offset);
-  const view = new DataView(target.buffer, target.byteOffset + target_offset, frame_size_bytes);
-  view.setBigUint64(REQUEST_ID_POS, request_id, true);
-  view.setUint32(VECTOR_LENGTH_POS, count, true);
+  request_id_view.setBigUint64(0, request_id, true);
+  const id_at = target_offset + REQUEST_ID_POS;
+  for (let i = 0; i < 8; i++) target[id_at + i] = request_id_bytes[i]!;
+  const length_at = target_offset + VECTOR_LENGTH_POS; // a u32, little-endian
+  target[length_at] = count & 0xff; // count <= BATCH_ORDERS_MAX: the other bytes are 0
+  target[length_at + 1] = 0;
+  target[length_at + 2] = 0;
+  target[length_at + 3] = 0;
   const structs_offset = target_offset + BATCH_FRAME_HEADER_BYTES;
-  target.set(structs_bytes.subarray(0, structs_size_bytes), structs_offset);
+  // A view only when the structs are part of a larger array (a subarray is an object made).
+  target.set(structs_bytes.length === structs_size_bytes ? structs_bytes
+    : structs_bytes.subarray(0, structs_size_bytes), structs_offset);
   return frame_size_bytes;
 }
 

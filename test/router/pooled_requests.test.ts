@@ -26,6 +26,8 @@ const PARTNERS = 8; // partner p in group p % GROUPS
 const REQUESTS_PER_ROUND = 6;
 const ROUNDS = 12;
 const REQUEST_TIMEOUT_MS = 60_000;
+/** Batch sizes drawn from (buffers are pooled by size): small ones and the usual 20. */
+const ORDER_COUNTS = [1, 3, 7, 20];
 // Room for a round: each partner may hold a quarter of a ring (PARTNER_RING_SHARE_DIVISOR).
 const RING_SLOTS = 64;
 
@@ -75,7 +77,7 @@ describe("parts and lent results are reused, never while their request can be wr
       const expected = new Map<number, bigint[]>();
       let round_orders = 0;
       for (let r = 0; r < REQUESTS_PER_ROUND; r++) {
-        const count = 1 + prng.next_u32() % 20;
+        const count = ORDER_COUNTS[prng.next_u32() % ORDER_COUNTS.length]!;
         const partners = Array.from({ length: count }, () => 1 + prng.next_u32() % PARTNERS);
         const first_id = next_id;
         next_id += count;
@@ -113,9 +115,10 @@ describe("parts and lent results are reused, never while their request can be wr
 
   test("a request that timed out keeps its buffer until its late results are in", () => {
     const { router, inbound, results } = make_router();
-    // One earlier request answered: its buffer is in the pool, next in line.
+    // One earlier request answered: its buffer is in the pool, next in line for 2 orders.
     let pooled: Uint8Array | null = null;
-    router.submit_listen(orders_of([2], [], 100), 1, (r) => (pooled = r.results), () => {}, true);
+    router.submit_listen(orders_of([2, 2], [], 100), 2, (r) => (pooled = r.results), () => {},
+      true);
     answer_next(router, inbound[0]!, results[0]!, 1);
     router.on_durable(2, 1);
     expect(pooled).not.toBeNull();
@@ -147,7 +150,7 @@ describe("parts and lent results are reused, never while their request can be wr
     expect(router.in_flight).toBe(0);
     router.on_durable(1, 2); // X's part made durable late changes nothing
     let z_results: Uint8Array | null = null;
-    router.submit_listen(orders_of([2], [], 21), 1, (r) => (z_results = r.results), () => {},
+    router.submit_listen(orders_of([2, 2], [], 21), 2, (r) => (z_results = r.results), () => {},
       true);
     answer_next(router, inbound[0]!, results[0]!, 3);
     router.on_durable(2, 3);
