@@ -185,7 +185,10 @@ export class Router {
     }
     const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
-    if (refusal !== null) return refusal;
+    if (refusal !== null) {
+      this.part_pool.give_back(parts); // nothing was taken
+      return refusal;
+    }
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false,
       lend_results ? this.results_pool.take(count) : null);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
@@ -208,7 +211,10 @@ export class Router {
     if (refused_count < count) {
       const parts = this.split_by_group(view, count, refused_count);
       const refusal = this.admission(parts);
-      if (refusal !== null) return refusal;
+      if (refusal !== null) {
+        this.part_pool.give_back(parts); // nothing was taken
+        return refusal;
+      }
       const request = this.register(S.SlotKind.batch, parts, count, answered_already,
         answered_already, true);
       this.publish_slots(request, orders, Mode.accepted);
@@ -232,8 +238,8 @@ export class Router {
     const group = this.partitioning.group_of_partner(partner);
     if (!this.leadership.leads(group)) return Promise.reject<PendingRequest>("not_primary");
     const part: PartInfo = {
-      group, worker: this.partitioning.worker_of_group(group), partners: [partner], positions: null,
-      count: 0, position_store: null, pooled: false,
+      group, worker: this.partitioning.worker_of_group(group), partners: [partner], shares: [],
+      positions: null, count: 0, position_store: null, pooled: false,
     };
     const refusal = this.admission([part]);
     if (refusal !== null) return Promise.reject(refusal);
@@ -255,8 +261,8 @@ export class Router {
     if (parts === undefined) {
       const p = this.partitioning;
       const group = p.group_of_partner(partner);
-      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], positions: null,
-        count: 0, position_store: null, pooled: false }];
+      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], shares: [],
+        positions: null, count: 0, position_store: null, pooled: false }];
       if (this.whole_batch_parts.size < WHOLE_BATCH_PARTS_CACHED_MAX) {
         this.whole_batch_parts.set(partner, parts);
       }
@@ -321,12 +327,24 @@ export class Router {
     }
   }
 
-  /** Checks every part can be placed now, before anything is claimed. */
+  /**
+   * Checks every part can be placed now, before anything is claimed. A pooled part keeps its
+   * partners' share counts for register and release.
+   */
   private admission(parts: PartInfo[]): Refusal | null {
     if (this.pending.size >= this.requests_in_flight_max) return "busy";
+    const shares = this.partner_slots;
     for (const part of parts) {
+      if (!part.pooled) {
+        for (const partner of part.partners) {
+          if (shares.used(partner, part.worker) >= this.partner_slots_max) return "busy";
+        }
+        continue;
+      }
       for (const partner of part.partners) {
-        if (this.partner_slots.used(partner, part.worker) >= this.partner_slots_max) return "busy";
+        const counts = shares.counts_of(partner);
+        if (counts[part.worker]! >= this.partner_slots_max) return "busy";
+        part.shares.push(counts);
       }
     }
     // Parts of several groups may share a worker's ring: together they take one slot.
@@ -350,7 +368,11 @@ export class Router {
       performance.now() + this.request_timeout_ms, answer, refuse, early, lent_results);
     this.pending.set(token, request);
     for (const part of parts) {
-      for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
+      if (part.pooled) {
+        for (const counts of part.shares) this.partner_slots.take_counts(counts, part.worker);
+      } else {
+        for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
+      }
     }
     return request;
   }
@@ -516,7 +538,11 @@ export class Router {
   }
 
   private release_partner_slots(part: PartInfo): void {
-    for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
+    if (part.pooled) {
+      for (const counts of part.shares) this.partner_slots.give_back_counts(counts, part.worker);
+    } else {
+      for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
+    }
   }
 
   /**
