@@ -12,11 +12,6 @@ export interface PartInfo {
   worker: number;
   /** Partners charged a slot of the worker's ring (released when the part's results arrive). */
   partners: number[];
-  /**
-   * A pooled part's partners' counts in the router's PartnerShares, in `partners` order, held
-   * from admission to release (no lookup per step); empty for other parts.
-   */
-  shares: Int32Array[];
   /** Positions of the part's orders in the request (the first `count`); null: all of them. */
   positions: Uint8Array | null;
   /** Orders in the part when positions is set (a whole request's part counts its request's). */
@@ -77,7 +72,7 @@ export class PartPool {
 
   part(group: number, worker: number, partner: number): PartInfo {
     const part = this.parts.pop() ?? {
-      group: 0, worker: 0, partners: [], shares: [], positions: null, count: 0,
+      group: 0, worker: 0, partners: [], positions: null, count: 0,
       position_store: new Uint8Array(BATCH_ORDERS_MAX), pooled: true,
     };
     part.group = group;
@@ -99,7 +94,6 @@ export class PartPool {
     for (const part of parts) {
       if (this.parts.length === PART_POOL_MAX) break;
       part.partners.length = 0;
-      part.shares.length = 0;
       this.parts.push(part);
     }
     parts.length = 0;

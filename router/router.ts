@@ -185,10 +185,7 @@ export class Router {
     }
     const parts = this.split_by_group(view, count, refused_count);
     const refusal = this.admission(parts);
-    if (refusal !== null) {
-      this.part_pool.give_back(parts); // nothing was taken
-      return refusal;
-    }
+    if (refusal !== null) return refusal;
     const request = this.register(S.SlotKind.batch, parts, count, on_committed, on_refused, false,
       lend_results ? this.results_pool.take(count) : null);
     if (refused_count > 0) this.refuse_chains(request.results, orders, count);
@@ -211,10 +208,7 @@ export class Router {
     if (refused_count < count) {
       const parts = this.split_by_group(view, count, refused_count);
       const refusal = this.admission(parts);
-      if (refusal !== null) {
-        this.part_pool.give_back(parts); // nothing was taken
-        return refusal;
-      }
+      if (refusal !== null) return refusal;
       const request = this.register(S.SlotKind.batch, parts, count, answered_already,
         answered_already, true);
       this.publish_slots(request, orders, Mode.accepted);
@@ -238,8 +232,8 @@ export class Router {
     const group = this.partitioning.group_of_partner(partner);
     if (!this.leadership.leads(group)) return Promise.reject<PendingRequest>("not_primary");
     const part: PartInfo = {
-      group, worker: this.partitioning.worker_of_group(group), partners: [partner], shares: [],
-      positions: null, count: 0, position_store: null, pooled: false,
+      group, worker: this.partitioning.worker_of_group(group), partners: [partner], positions: null,
+      count: 0, position_store: null, pooled: false,
     };
     const refusal = this.admission([part]);
     if (refusal !== null) return Promise.reject(refusal);
@@ -261,8 +255,8 @@ export class Router {
     if (parts === undefined) {
       const p = this.partitioning;
       const group = p.group_of_partner(partner);
-      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], shares: [],
-        positions: null, count: 0, position_store: null, pooled: false }];
+      parts = [{ group, worker: p.worker_of_group(group), partners: [partner], positions: null,
+        count: 0, position_store: null, pooled: false }];
       if (this.whole_batch_parts.size < WHOLE_BATCH_PARTS_CACHED_MAX) {
         this.whole_batch_parts.set(partner, parts);
       }
@@ -327,24 +321,12 @@ export class Router {
     }
   }
 
-  /**
-   * Checks every part can be placed now, before anything is claimed. A pooled part keeps its
-   * partners' share counts for register and release.
-   */
+  /** Checks every part can be placed now, before anything is claimed. */
   private admission(parts: PartInfo[]): Refusal | null {
     if (this.pending.size >= this.requests_in_flight_max) return "busy";
-    const shares = this.partner_slots;
     for (const part of parts) {
-      if (!part.pooled) {
-        for (const partner of part.partners) {
-          if (shares.used(partner, part.worker) >= this.partner_slots_max) return "busy";
-        }
-        continue;
-      }
       for (const partner of part.partners) {
-        const counts = shares.counts_of(partner);
-        if (counts[part.worker]! >= this.partner_slots_max) return "busy";
-        part.shares.push(counts);
+        if (this.partner_slots.used(partner, part.worker) >= this.partner_slots_max) return "busy";
       }
     }
     // Parts of several groups may share a worker's ring: together they take one slot.
@@ -368,11 +350,7 @@ export class Router {
       performance.now() + this.request_timeout_ms, answer, refuse, early, lent_results);
     this.pending.set(token, request);
     for (const part of parts) {
-      if (part.pooled) {
-        for (const counts of part.shares) this.partner_slots.take_counts(counts, part.worker);
-      } else {
-        for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
-      }
+      for (const partner of part.partners) this.partner_slots.take(partner, part.worker);
     }
     return request;
   }
@@ -538,11 +516,7 @@ export class Router {
   }
 
   private release_partner_slots(part: PartInfo): void {
-    if (part.pooled) {
-      for (const counts of part.shares) this.partner_slots.give_back_counts(counts, part.worker);
-    } else {
-      for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
-    }
+    for (const partner of part.partners) this.partner_slots.give_back(partner, part.worker);
   }
 
   /**
