@@ -119,6 +119,7 @@ export class PendingRequest {
   given_back = false;
   /** `results` is a pooled buffer, valid only until the answer returns. */
   readonly results_lent: boolean;
+  private results_data_view: DataView | null = null;
 
   constructor(
     readonly token: number,
@@ -143,6 +144,13 @@ export class PendingRequest {
     this.results_lent = lent_results !== null && !answered_early;
     this.slots_left = slot_count(parts);
     this.waits_left = parts.length;
+  }
+
+  /** `results` through a DataView, made once (a mixed batch's results are placed by words). */
+  results_view(): DataView {
+    this.results_data_view ??= new DataView(this.results.buffer, this.results.byteOffset,
+      this.results.byteLength);
+    return this.results_data_view;
   }
 }
 
