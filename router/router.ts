@@ -18,9 +18,8 @@ import { LEADS_EVERY_GROUP, type GroupLeadership, type ReadGate } from "./leader
 import type { Partitioning } from "./partition.ts";
 import type { Refusal } from "../schema/refusal.ts";
 import { PartnerShares } from "./partner_shares.ts";
-import {
-  PartPool, PendingRequest, ResultsPool, part_order_count, type PartInfo,
-} from "./pending.ts";
+import { PendingRequest, part_order_count, type PartInfo } from "./pending.ts";
+import { PartPool, ResultsPool } from "./request_pools.ts";
 import type { Ring } from "../common/ring.ts";
 import * as S from "../common/slots.ts";
 
