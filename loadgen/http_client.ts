@@ -22,6 +22,7 @@ import {
 import {
   json_results_into, JSON_ORDER_BYTES_MAX, write_order_batch_json, type WireFormat,
 } from "./json_wire.ts";
+import { NOT_THIS_FORM, reply_results_into } from "./json_reply.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const HEAD_BYTES_MAX = 512; // a request head: method, path, host, content type, token
@@ -223,7 +224,8 @@ export class HttpConnection implements Connection {
     const tag = this.dequeue();
     count_reply(this.reply_counts, String(status));
     if (this.format === "json" && (status === 200 || status === 202) && is_json_results(body)) {
-      const count = json_results_into(decoder.decode(body), this.json_results);
+      let count = reply_results_into(body, this.json_results);
+      if (count === NOT_THIS_FORM) count = json_results_into(decoder.decode(body), this.json_results);
       const bytes = new Uint8Array(this.json_results.buffer);
       this.handler.on_batch_results(tag, bytes, 0, count,
         count > 0 && bytes[RESULT_STATUS_OFFSET] === Status.pending);
@@ -292,8 +294,12 @@ function is_frame(body: Uint8Array): boolean {
 }
 
 /** A JSON reply to a batch: {"results": ...}. */
+const RESULTS_KEY = new TextEncoder().encode('{"results":');
+
 function is_json_results(body: Uint8Array): boolean {
-  return body.length >= 11 && decoder.decode(body.subarray(0, 11)) === '{"results":';
+  if (body.length < RESULTS_KEY.length) return false;
+  for (let i = 0; i < RESULTS_KEY.length; i++) if (body[i] !== RESULTS_KEY[i]) return false;
+  return true;
 }
 
 function json_error(body: Uint8Array): string {

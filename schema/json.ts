@@ -82,18 +82,34 @@ export function results_to_json(view: DataView, byte_offset: number, count: numb
   return results;
 }
 
-const REPLY_OPEN = ascii('{"results":[');
-const RESULT_OPEN = ascii('{"id":"');
-const AFTER_ID = ascii('","status":"');
-const AFTER_STATUS = ascii('","sequence":"');
-const AFTER_SEQUENCE = ascii('","balance":"');
-const AFTER_BALANCE = ascii('","available":"');
-const CLOSE_REPLAYED = ascii('","replayed":true}');
-const CLOSE_NOT_REPLAYED = ascii('","replayed":false}');
-const COMMA = ascii(",");
-const REPLY_CLOSE = ascii("]}");
+/**
+ * The literal pieces of a JSON reply as results_reply_json_bytes writes them, in order, around the
+ * values (exported: loadgen reads its replies back by these same pieces, loadgen/json_reply.ts).
+ */
+export const REPLY_PIECES = {
+  open: ascii('{"results":['),
+  result_open: ascii('{"id":"'),
+  after_id: ascii('","status":"'),
+  after_status: ascii('","sequence":"'),
+  after_sequence: ascii('","balance":"'),
+  after_balance: ascii('","available":"'),
+  close_replayed: ascii('","replayed":true}'),
+  close_not_replayed: ascii('","replayed":false}'),
+  comma: ascii(","),
+  close: ascii("]}"),
+} as const;
+const REPLY_OPEN = REPLY_PIECES.open;
+const RESULT_OPEN = REPLY_PIECES.result_open;
+const AFTER_ID = REPLY_PIECES.after_id;
+const AFTER_STATUS = REPLY_PIECES.after_status;
+const AFTER_SEQUENCE = REPLY_PIECES.after_sequence;
+const AFTER_BALANCE = REPLY_PIECES.after_balance;
+const CLOSE_REPLAYED = REPLY_PIECES.close_replayed;
+const CLOSE_NOT_REPLAYED = REPLY_PIECES.close_not_replayed;
+const COMMA = REPLY_PIECES.comma;
+const REPLY_CLOSE = REPLY_PIECES.close;
 /** Each status byte's name as bytes (enum_name's: unknown_N for a byte the schema lacks). */
-const STATUS_NAMES: Uint8Array[] = Array.from({ length: 256 },
+export const STATUS_NAMES: readonly Uint8Array[] = Array.from({ length: 256 },
   (_, status) => ascii(enum_name(Status, status)));
 /** One result at most: a 20-digit id, three 17-character figures, the longest status name. */
 const RESULT_JSON_BYTES_MAX = 256;

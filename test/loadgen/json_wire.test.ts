@@ -1,15 +1,19 @@
-// loadgen's JSON form of a batch and of its results (loadgen/json_wire.ts) against the server's own
-// codec (schema/json.ts): a batch written by loadgen parses into the very Order structs it came
-// from, and results the server writes as JSON come back as the very Result structs.
+// loadgen's JSON form of a batch and of its results (loadgen/json_wire.ts, and the reply read from
+// its bytes, loadgen/json_reply.ts) against the server's own codec (schema/json.ts): a batch
+// written by loadgen parses into the very Order structs it came from, and results the server
+// writes as JSON come back as the very Result structs.
 
 import { describe, expect, test } from "bun:test";
 import { ORDER_FLAG_LINKED, ORDER_SIZE_BYTES, RESULT_SIZE_BYTES } from "../../common/constants.ts";
 import { Prng } from "../../common/prng.ts";
 import { json_results_into, order_batch_json } from "../../loadgen/json_wire.ts";
+import { NOT_THIS_FORM, reply_results_into } from "../../loadgen/json_reply.ts";
 import { Mode } from "../../schema/generated/balance/wire/mode.ts";
 import { Op } from "../../schema/generated/balance/wire/op.ts";
 import { Status } from "../../schema/generated/balance/wire/status.ts";
-import { parse_batch_json, results_to_json } from "../../schema/json.ts";
+import {
+  parse_batch_json, results_reply_json_bytes, results_to_json,
+} from "../../schema/json.ts";
 import { write_result_fields } from "../../schema/layout.ts";
 
 const COUNT = 20;
@@ -121,4 +125,66 @@ test("result ids of every magnitude and edge come back as the same u64", () => {
     expect(json_results_into(text, back)).toBe(COUNT);
     expect([...new Uint8Array(back.buffer)]).toEqual([...new Uint8Array(results.buffer)]);
   }
+});
+
+describe("the reply read from its bytes", () => {
+  const STATUSES = Object.values(Status).filter((v): v is number => typeof v === "number");
+  const encoder = new TextEncoder();
+
+  /** COUNT results of every status, id magnitude and figure sign, as the server writes them. */
+  function random_reply(prng: Prng, results: DataView): Uint8Array {
+    for (let k = 0; k < COUNT; k++) {
+      const safe = BigInt(Math.floor(prng.next_float() * 2 ** 53)) * (prng.chance(0.5) ? -1n : 1n);
+      write_result_fields(results, k * RESULT_SIZE_BYTES, { order_id: random_u64(prng),
+        sequence: safe < 0n ? -safe : safe, balance: safe, available: -safe,
+        status: STATUSES[prng.int_below(STATUSES.length)]!, replayed: prng.chance(0.5) });
+    }
+    return results_reply_json_bytes(results, 0, COUNT);
+  }
+
+  test("results of every status, id and figure come back as the same structs as JSON.parse's", () => {
+    const prng = new Prng(13);
+    const results = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+    const back = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+    const parsed = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+    for (let batch = 0; batch < 200; batch++) {
+      const body = random_reply(prng, results);
+      new Uint8Array(back.buffer).fill(0xaa); // nothing left over from the batch before
+      expect(reply_results_into(body, back)).toBe(COUNT);
+      expect([...new Uint8Array(back.buffer)]).toEqual([...new Uint8Array(results.buffer)]);
+      expect(json_results_into(new TextDecoder().decode(body), parsed)).toBe(COUNT);
+      expect([...new Uint8Array(back.buffer)]).toEqual([...new Uint8Array(parsed.buffer)]);
+    }
+    expect(reply_results_into(encoder.encode('{"results":[]}'), back)).toBe(0);
+  });
+
+  test("any other form is left to JSON.parse: never a partial or different answer", () => {
+    const prng = new Prng(14);
+    const results = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+    const back = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
+    const body = random_reply(prng, results);
+    for (let end = 0; end < body.length; end++) { // every truncation
+      expect(reply_results_into(body.subarray(0, end), back)).toBe(NOT_THIS_FORM);
+    }
+    const small = new DataView(new ArrayBuffer((COUNT - 1) * RESULT_SIZE_BYTES));
+    expect(reply_results_into(body, small)).toBe(NOT_THIS_FORM); // more results than room
+    const one = (fields: string): Uint8Array => encoder.encode(`{"results":[${fields}]}`);
+    const result = (id: string, status: string, sequence: string, balance: string,
+      replayed = "false"): string => `{"id":"${id}","status":"${status}","sequence":"${sequence}",` +
+      `"balance":"${balance}","available":"0","replayed":${replayed}}`;
+    expect(reply_results_into(one(result("7", "ok", "1", "-5", "true")), back)).toBe(1);
+    const others = [
+      one(result("01", "ok", "1", "0")), one(result("", "ok", "1", "0")),
+      one(result("18446744073709551616", "ok", "1", "0")), one(result("1", "nope", "1", "0")),
+      one(result("1", "unknown_200", "1", "0")), one(result("1", "ok", "-1", "0")),
+      one(result("1", "ok", "1", "-0")), one(result("1", "ok", "1", "9007199254740992")),
+      one(result("1", "ok", "1", "1e3")), one(result("1", "ok", "1", "0", "1")),
+      one(`${result("1", "ok", "1", "0")},`), one(` ${result("1", "ok", "1", "0")}`),
+      encoder.encode(`{"results":[${result("1", "ok", "1", "0")}]} `),
+      encoder.encode(`{"results": [${result("1", "ok", "1", "0")}]}`),
+      one('{"status":"ok","id":"1","sequence":"1","balance":"0","available":"0","replayed":false}'),
+      encoder.encode('{"error":"busy"}'),
+    ];
+    for (const other of others) expect(reply_results_into(other, back)).toBe(NOT_THIS_FORM);
+  });
 });
