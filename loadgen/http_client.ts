@@ -225,7 +225,9 @@ export class HttpConnection implements Connection {
     count_reply(this.reply_counts, String(status));
     if (this.format === "json" && (status === 200 || status === 202) && is_json_results(body)) {
       let count = reply_results_into(body, this.json_results);
-      if (count === NOT_THIS_FORM) count = json_results_into(decoder.decode(body), this.json_results);
+      if (count === NOT_THIS_FORM) {
+        count = json_results_into(decoder.decode(body), this.json_results);
+      }
       const bytes = new Uint8Array(this.json_results.buffer);
       this.handler.on_batch_results(tag, bytes, 0, count,
         count > 0 && bytes[RESULT_STATUS_OFFSET] === Status.pending);

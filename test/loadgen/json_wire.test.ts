@@ -142,7 +142,7 @@ describe("the reply read from its bytes", () => {
     return results_reply_json_bytes(results, 0, COUNT);
   }
 
-  test("results of every status, id and figure come back as the same structs as JSON.parse's", () => {
+  test("results of every status, id and figure come back as JSON.parse's structs", () => {
     const prng = new Prng(13);
     const results = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
     const back = new DataView(new ArrayBuffer(COUNT * RESULT_SIZE_BYTES));
@@ -170,8 +170,8 @@ describe("the reply read from its bytes", () => {
     expect(reply_results_into(body, small)).toBe(NOT_THIS_FORM); // more results than room
     const one = (fields: string): Uint8Array => encoder.encode(`{"results":[${fields}]}`);
     const result = (id: string, status: string, sequence: string, balance: string,
-      replayed = "false"): string => `{"id":"${id}","status":"${status}","sequence":"${sequence}",` +
-      `"balance":"${balance}","available":"0","replayed":${replayed}}`;
+      replayed = "false"): string => `{"id":"${id}","status":"${status}",` +
+      `"sequence":"${sequence}","balance":"${balance}","available":"0","replayed":${replayed}}`;
     expect(reply_results_into(one(result("7", "ok", "1", "-5", "true")), back)).toBe(1);
     const others = [
       one(result("01", "ok", "1", "0")), one(result("", "ok", "1", "0")),
@@ -182,7 +182,8 @@ describe("the reply read from its bytes", () => {
       one(`${result("1", "ok", "1", "0")},`), one(` ${result("1", "ok", "1", "0")}`),
       encoder.encode(`{"results":[${result("1", "ok", "1", "0")}]} `),
       encoder.encode(`{"results": [${result("1", "ok", "1", "0")}]}`),
-      one('{"status":"ok","id":"1","sequence":"1","balance":"0","available":"0","replayed":false}'),
+      one('{"status":"ok","id":"1","sequence":"1","balance":"0","available":"0",' +
+        '"replayed":false}'),
       encoder.encode('{"error":"busy"}'),
     ];
     for (const other of others) expect(reply_results_into(other, back)).toBe(NOT_THIS_FORM);
