@@ -267,6 +267,7 @@ export class EngineLoop {
       const group = groups[next]!;
       const engine = this.engine_by_group[group];
       assert(engine !== undefined, `group ${group} is not hosted by this worker`);
+      this.warm_group_runs(engine, group, next, runs);
       for (let i = next; i < runs; i++) {
         if (groups[i] !== group) continue;
         groups[i] = -1;
@@ -275,6 +276,22 @@ export class EngineLoop {
         applied++;
       }
     }
+  }
+
+  /** Touches what the group's batch runs [next, runs) of this chunk look up, all at once. */
+  private warm_group_runs(engine: GroupEngine, group: number, next: number, runs: number): void {
+    const view = this.parts.inbound.view;
+    const at_first = this.parts.inbound.consumer_cursor();
+    let gathered = 0;
+    for (let i = next; i < runs; i++) {
+      if (this.run_group[i] !== group || this.run_index[i] === QUERY_RUN) continue;
+      const at = this.parts.inbound.slot_offset(at_first + this.run_slot[i]!);
+      const count = view.getUint32(at + S.REQUEST_RUN_TABLE +
+        this.run_index[i]! * RING_RUN_ENTRY_BYTES + S.RUN_COUNT, true);
+      engine.warm_gather(view, this.run_orders_at[i]!, count);
+      gathered++;
+    }
+    if (gathered > 0) engine.warm_load(view);
   }
 
   private apply_run(engine: GroupEngine, run: number, engine_time_ms: number): void {

@@ -84,6 +84,9 @@ export function window_records(status: number): boolean {
   return rule === 1;
 }
 
+/** Orders of a cycle's runs one warm-up touches at once (more are touched in passes this size). */
+const WARM_ORDERS_MAX = 1_024;
+
 /** screen_id() outcomes besides a Status: the id is new, or a retry of a known order. */
 const SCREEN_FRESH = -1;
 const SCREEN_REPLAYED = -2;
@@ -115,6 +118,8 @@ export class GroupEngine extends GroupRules {
   private readonly order_available = new Float64Array(BATCH_ORDERS_MAX);
   private readonly order_counter_balance = new Float64Array(BATCH_ORDERS_MAX);
   private readonly prefetch = new Prefetch();
+  /** A cycle's runs of this group, warmed together before they apply (warm_gather, warm_load). */
+  private readonly warmup = new Prefetch(WARM_ORDERS_MAX);
 
   constructor(group: number, epoch: number, limits: GroupLimits) {
     super(limits);
@@ -161,6 +166,21 @@ export class GroupEngine extends GroupRules {
    */
   prefetch_orders(view: DataView, offset: number, stride: number, count: number): void {
     this.prefetch.orders(this.accounts, this.holds, view, offset, stride, count);
+  }
+
+  /**
+   * Adds a batch that will apply this cycle to the warm-up under way: an engine worker gathers
+   * every run of a group in its cycle, then warm_load touches their lookups back to back. A
+   * request's run holds a few orders (10 over 4 groups: about 2.5), too few for its own
+   * prefetch_orders to overlap their misses (docs/performance.md).
+   */
+  warm_gather(view: DataView, offset: number, count: number): void {
+    this.warmup.gather(this.accounts, this.holds, view, offset, ORDER_SIZE_BYTES, count);
+  }
+
+  /** Touches what the gathered batches look up (each batch's prefetch then finds it in cache). */
+  warm_load(view: DataView): void {
+    this.warmup.load(this.accounts, this.holds, view);
   }
 
   /** Order k of the last prefetch_orders: its account's slot found then, or -1 (not there). */
