@@ -98,23 +98,13 @@ export const REPLY_PIECES = {
   comma: ascii(","),
   close: ascii("]}"),
 } as const;
-const REPLY_OPEN = REPLY_PIECES.open;
-const RESULT_OPEN = REPLY_PIECES.result_open;
-const AFTER_ID = REPLY_PIECES.after_id;
-const AFTER_STATUS = REPLY_PIECES.after_status;
-const AFTER_SEQUENCE = REPLY_PIECES.after_sequence;
-const AFTER_BALANCE = REPLY_PIECES.after_balance;
-const CLOSE_REPLAYED = REPLY_PIECES.close_replayed;
-const CLOSE_NOT_REPLAYED = REPLY_PIECES.close_not_replayed;
-const COMMA = REPLY_PIECES.comma;
-const REPLY_CLOSE = REPLY_PIECES.close;
 /** Each status byte's name as bytes (enum_name's: unknown_N for a byte the schema lacks). */
 export const STATUS_NAMES: readonly Uint8Array[] = Array.from({ length: 256 },
   (_, status) => ascii(enum_name(Status, status)));
 /** One result at most: a 20-digit id, three 17-character figures, the longest status name. */
 const RESULT_JSON_BYTES_MAX = 256;
 assert(STATUS_NAMES.every((name) => name.length <= 32), "status names fit RESULT_JSON_BYTES_MAX");
-const reply_scratch = new Uint8Array(REPLY_OPEN.length + REPLY_CLOSE.length +
+const reply_scratch = new Uint8Array(REPLY_PIECES.open.length + REPLY_PIECES.close.length +
   BATCH_ORDERS_MAX * RESULT_JSON_BYTES_MAX);
 
 /**
@@ -128,20 +118,24 @@ export function results_reply_json_bytes(view: DataView, byte_offset: number, co
   : Uint8Array {
   assert(count >= 0 && count <= BATCH_ORDERS_MAX, "a batch's results");
   const target = reply_scratch;
-  let k = put(target, 0, REPLY_OPEN);
+  const pieces = REPLY_PIECES;
+  let k = put(target, 0, pieces.open);
   for (let i = 0; i < count; i++) {
     const at = byte_offset + i * RESULT_SIZE_BYTES;
-    if (i > 0) k = put(target, k, COMMA);
-    k = put_u64(target, put(target, k, RESULT_OPEN), view, at + RESULT_ORDER_ID_OFFSET);
+    if (i > 0) k = put(target, k, pieces.comma);
+    k = put_u64(target, put(target, k, pieces.result_open), view, at + RESULT_ORDER_ID_OFFSET);
     const status_name = STATUS_NAMES[view.getUint8(at + RESULT_STATUS_OFFSET)]!;
-    k = put(target, put(target, k, AFTER_ID), status_name);
-    k = put_safe_i64(target, put(target, k, AFTER_STATUS), view, at + RESULT_SEQUENCE_OFFSET);
-    k = put_safe_i64(target, put(target, k, AFTER_SEQUENCE), view, at + RESULT_BALANCE_OFFSET);
-    k = put_safe_i64(target, put(target, k, AFTER_BALANCE), view, at + RESULT_AVAILABLE_OFFSET);
+    k = put(target, put(target, k, pieces.after_id), status_name);
+    k = put_safe_i64(target, put(target, k, pieces.after_status), view,
+      at + RESULT_SEQUENCE_OFFSET);
+    k = put_safe_i64(target, put(target, k, pieces.after_sequence), view,
+      at + RESULT_BALANCE_OFFSET);
+    k = put_safe_i64(target, put(target, k, pieces.after_balance), view,
+      at + RESULT_AVAILABLE_OFFSET);
     const replayed = (view.getUint8(at + RESULT_FLAGS_OFFSET) & RESULT_FLAG_REPLAYED) !== 0;
-    k = put(target, k, replayed ? CLOSE_REPLAYED : CLOSE_NOT_REPLAYED);
+    k = put(target, k, replayed ? pieces.close_replayed : pieces.close_not_replayed);
   }
-  k = put(target, k, REPLY_CLOSE);
+  k = put(target, k, pieces.close);
   return target.slice(0, k);
 }
 
