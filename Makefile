@@ -62,7 +62,8 @@ bench-engine: install
 
 # Every benchmark into one table with the machine's CPU (bench/suite.ts, docs/performance.md): the
 # engine, recovery, a hot partner, a fresh service under loadgen (TCP, HTTP FlatBuffers, HTTP JSON,
-# both modes), the pipeline. BENCHMARK_SECONDS=N per load (default 10); BENCHMARK_PIPELINE=0.
+# both modes; HTTP JSON under wrk too, fetched by scripts/install-wrk.sh), the pipeline.
+# BENCHMARK_SECONDS=N per load (default 10); BENCHMARK_PIPELINE=0.
 benchmark: install
 	$(BUN) bench/suite.ts
 

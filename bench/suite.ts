@@ -6,8 +6,9 @@
 //   a fresh service on its embedded default (no Kafka or Postgres; every setting at its default,
 //   journal fsync on) on 127.0.0.1 with free ports and its own DATA_DIR, loaded by loadgen on the
 //   same cores: TCP committed and accepted, HTTP FlatBuffers, HTTP JSON committed and accepted
-//   (10 debits per request, as wrk -t2 -c64 sends them), one partner alone over TCP; TCP and
-//   HTTP FlatBuffers again over TLS (a certificate made here with openssl);
+//   (10 debits per request, as wrk -t2 -c64 sends them), one partner alone over TCP;
+//   HTTP JSON committed and accepted under wrk itself (issue 9's measure: scripts/install-wrk.sh
+//   fetches Debian's wrk); TCP and HTTP FlatBuffers again over TLS (a certificate made here);
 //   the event pipeline (bench:pipeline: the real PostgreSQL and Kafka, started if need be).
 // BENCHMARK_SECONDS (default 10) is each load's length; BENCHMARK_PIPELINE=0 leaves the pipeline
 // out. BENCHMARK_RUNS (default 1) runs the whole suite that many times, one after another, and
@@ -18,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { median_rows, rate, type Row } from "./suite_rows.ts";
+import { wrk_summary } from "./wrk_summary.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS = 60_000;
@@ -149,6 +151,24 @@ const LOADS: Load[] = [
     must_reach: "1 M, no busy", goal: "2 M" },
 ];
 
+// Issue 9's own HTTP JSON measure, on the same service after loadgen's loads: wrk -t2 -c64 with
+// bench/wrk/debits.lua (10 debits of 1 minor unit per request, fresh ids). wrk is the one on PATH,
+// or Debian's fetched by scripts/install-wrk.sh. Its summary line gives orders/s and latency.
+interface WrkLoad {
+  what: string;
+  mode: "committed" | "accepted";
+  must_reach: string;
+  goal: string;
+}
+
+const WRK_THREADS = 2;
+const WRK_LOADS: WrkLoad[] = [
+  { what: `HTTP JSON committed, wrk -t${WRK_THREADS} -c${HTTP_CONNECTIONS}, 10 debits per request`,
+    mode: "committed", must_reach: "220 K", goal: "300 K" },
+  { what: "HTTP JSON accepted, wrk, the same", mode: "accepted", must_reach: "> committed",
+    goal: "" },
+];
+
 // The same loads over TLS (TLS_CERT_FILE, loadgen --ca): a certificate of a CA made here (openssl).
 const TLS_LOADS: Load[] = [
   { what: "TCP committed over TLS, 4 x 64", args: ["--transport", "tcp"],
@@ -176,6 +196,44 @@ function make_certificates(dir: string): { env: Record<string, string>; args: st
     args: ["--ca", join(dir, "ca.crt")] };
 }
 
+/** Runs `command` and returns its stdout; throws with its stderr's tail when it fails. */
+async function run_text(command: string[], env: Record<string, string> = {}): Promise<string> {
+  const child = Bun.spawn(command, {
+    cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+  const [out, err, code] = await Promise.all([new Response(child.stdout).text(),
+    new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) throw new Error(`${command.join(" ")}: exit ${code}: ${err.trim().slice(-400)}`);
+  return out;
+}
+
+/** wrk's loads against the running service: its accounts opened, an internal token minted. */
+async function wrk_steps(rows: Row[], seconds: number, http_port: number, data_dir: string,
+  loadgen_target: string[]): Promise<void> {
+  for (const load of WRK_LOADS) {
+    const command = `MODE=${load.mode} wrk -t${WRK_THREADS} -c${HTTP_CONNECTIONS} ` +
+      "-s bench/wrk/debits.lua (as its head says)";
+    await step(rows, load.what, command, load.must_reach, load.goal, async () => {
+      const wrk = (await run_text(["scripts/install-wrk.sh"])).trim();
+      await run_json(["loadgen/main.ts", "--transport", "http", "--requests", "1", "--no-check",
+        ...loadgen_target]);
+      const token = (await run_text([process.execPath, "scripts/token.ts", "--internal"],
+        { DATA_DIR: data_dir })).trim();
+      const out = await run_text([wrk, `-t${WRK_THREADS}`, `-c${HTTP_CONNECTIONS}`,
+        `-d${seconds}s`, "-s", "bench/wrk/debits.lua",
+        `http://127.0.0.1:${http_port}/v1/batches`], { TOKEN: token, MODE: load.mode });
+      const summary = wrk_summary(out);
+      if (summary === null) throw new Error(`no summary line in wrk's output: ${out.slice(-400)}`);
+      if (summary.non_2xx !== 0) throw new Error(`${summary.non_2xx} replies were not 2xx`);
+      const value = summary.orders_per_sec;
+      const errors = summary.socket_errors === null ? "" : `, ${summary.socket_errors}`;
+      return { value, measured: `${rate(value)} orders/s, p50 ${summary.p50_ms} ms, ` +
+        `p99 ${summary.p99_ms} ms${errors}` };
+    });
+  }
+}
+
 async function service_rows(rows: Row[], seconds: number, loads: Load[], tls: boolean)
   : Promise<void> {
   const data_dir = mkdtempSync(join(tmpdir(), "balance-benchmark-"));
@@ -193,9 +251,9 @@ async function service_rows(rows: Row[], seconds: number, loads: Load[], tls: bo
   try {
     await wait_ready(`${tls ? "https" : "http"}://127.0.0.1:${http_port}`, service,
       tls ? readFileSync(join(data_dir, "ca.crt"), "utf8") : null);
-    const common = ["--duration", `${seconds}s`, "--host", "127.0.0.1", "--http-port",
-      String(http_port), "--tcp-port", String(tcp_port), "--data-dir", data_dir, "--json",
-      "--no-progress", ...certificates.args];
+    const target = ["--host", "127.0.0.1", "--http-port", String(http_port), "--tcp-port",
+      String(tcp_port), "--data-dir", data_dir, "--json", "--no-progress", ...certificates.args];
+    const common = ["--duration", `${seconds}s`, ...target];
     for (const load of loads) {
       const command = `bun run loadgen -- ${load.args.join(" ")}${tls ? " --ca ca.crt" : ""}`;
       await step(rows, load.what, command, load.must_reach,
@@ -211,6 +269,7 @@ async function service_rows(rows: Row[], seconds: number, loads: Load[], tls: bo
             statuses_text(json) };
         });
     }
+    if (!tls) await wrk_steps(rows, seconds, http_port, data_dir, target);
   } finally {
     await stop(service);
     rmSync(data_dir, { recursive: true, force: true });

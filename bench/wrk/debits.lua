@@ -1,4 +1,5 @@
--- The HTTP JSON load of docs/performance.md for wrk (Debian: apt-get install wrk), to check
+-- The HTTP JSON load of docs/performance.md for wrk (Debian: apt-get install wrk, or
+-- scripts/install-wrk.sh without root; `make benchmark` runs it), to check
 -- `bun run loadgen -- --transport http --format json --batch 10 --mix debit=1` against:
 --
 --   bun run loadgen -- --transport http --requests 1 --no-check    # opens the accounts used here
