@@ -37,17 +37,27 @@ function free_port(): number {
   return port;
 }
 
-/** Runs `bun <args>` in the repository, returns its last stdout line parsed as JSON. */
-async function run_json(args: string[], env: Record<string, string> = {}): Promise<Json> {
-  const child = Bun.spawn([process.execPath, ...args], {
+/** Runs `command` in the repository, returns its stdout; throws with its output's tail on failure. */
+async function run_text(command: string[], env: Record<string, string> = {}): Promise<string> {
+  const child = Bun.spawn(command, {
     cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe",
     env: { ...process.env, ...env },
   });
   const [out, err, code] = await Promise.all([new Response(child.stdout).text(),
     new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) {
+    const tail = (err.trim() || out.trim()).slice(-400);
+    throw new Error(`${command.join(" ")}: exit ${code}: ${tail}`);
+  }
+  return out;
+}
+
+/** Runs `bun <args>` in the repository, returns its last stdout line parsed as JSON. */
+async function run_json(args: string[], env: Record<string, string> = {}): Promise<Json> {
+  const out = await run_text([process.execPath, ...args], env);
   const line = out.trim().split("\n").at(-1) ?? "";
-  if (code !== 0 || !line.startsWith("{")) {
-    throw new Error(`bun ${args.join(" ")}: exit ${code}: ${(err || out).trim().slice(-400)}`);
+  if (!line.startsWith("{")) {
+    throw new Error(`bun ${args.join(" ")}: no JSON line: ${out.trim().slice(-400)}`);
   }
   return JSON.parse(line) as Json;
 }
@@ -194,18 +204,6 @@ function make_certificates(dir: string): { env: Record<string, string>; args: st
     "-set_serial", "1", "-out", "tls.crt", "-days", "1", "-extfile", "tls.ext"]);
   return { env: { TLS_CERT_FILE: join(dir, "tls.crt"), TLS_KEY_FILE: join(dir, "tls.key") },
     args: ["--ca", join(dir, "ca.crt")] };
-}
-
-/** Runs `command` and returns its stdout; throws with its stderr's tail when it fails. */
-async function run_text(command: string[], env: Record<string, string> = {}): Promise<string> {
-  const child = Bun.spawn(command, {
-    cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe",
-    env: { ...process.env, ...env },
-  });
-  const [out, err, code] = await Promise.all([new Response(child.stdout).text(),
-    new Response(child.stderr).text(), child.exited]);
-  if (code !== 0) throw new Error(`${command.join(" ")}: exit ${code}: ${err.trim().slice(-400)}`);
-  return out;
 }
 
 /** wrk's loads against the running service: its accounts opened, an internal token minted. */
