@@ -37,7 +37,7 @@ function free_port(): number {
   return port;
 }
 
-/** Runs `command` in the repository, returns its stdout; throws with its output's tail on failure. */
+/** Runs `command` in the repository, returns its stdout; on failure throws with its output. */
 async function run_text(command: string[], env: Record<string, string> = {}): Promise<string> {
   const child = Bun.spawn(command, {
     cwd: REPO_ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe",
