@@ -209,15 +209,21 @@ function make_certificates(dir: string): { env: Record<string, string>; args: st
 /** wrk's loads against the running service: its accounts opened, an internal token minted. */
 async function wrk_steps(rows: Row[], seconds: number, http_port: number, data_dir: string,
   loadgen_target: string[]): Promise<void> {
+  // Made once for both loads, inside the first step: a failure is that row's (and the next's).
+  let ready: Promise<{ wrk: string; token: string }> | null = null;
+  const prepare = async () => {
+    const wrk = (await run_text(["scripts/install-wrk.sh"])).trim();
+    await run_json(["loadgen/main.ts", "--transport", "http", "--requests", "1", "--no-check",
+      ...loadgen_target]);
+    const token = (await run_text([process.execPath, "scripts/token.ts", "--internal"],
+      { DATA_DIR: data_dir })).trim();
+    return { wrk, token };
+  };
   for (const load of WRK_LOADS) {
     const command = `MODE=${load.mode} wrk -t${WRK_THREADS} -c${HTTP_CONNECTIONS} ` +
       "-s bench/wrk/debits.lua (as its head says)";
     await step(rows, load.what, command, load.must_reach, load.goal, async () => {
-      const wrk = (await run_text(["scripts/install-wrk.sh"])).trim();
-      await run_json(["loadgen/main.ts", "--transport", "http", "--requests", "1", "--no-check",
-        ...loadgen_target]);
-      const token = (await run_text([process.execPath, "scripts/token.ts", "--internal"],
-        { DATA_DIR: data_dir })).trim();
+      const { wrk, token } = await (ready ??= prepare());
       const out = await run_text([wrk, `-t${WRK_THREADS}`, `-c${HTTP_CONNECTIONS}`,
         `-d${seconds}s`, "-s", "bench/wrk/debits.lua",
         `http://127.0.0.1:${http_port}/v1/batches`], { TOKEN: token, MODE: load.mode });
